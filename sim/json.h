@@ -1,0 +1,38 @@
+/* json: a streaming JSON writer with stable formatting.
+ *
+ * Keys are written in call order, objects and arrays are indented two spaces,
+ * numbers use the shortest of %.15g / %.17g that reads back to the same double
+ * (so output is byte-identical across runs), NaN and infinities become null,
+ * and strings are escaped per RFC 8259. Nesting depth is bounded by
+ * CS_JSON_MAX_DEPTH; deeper calls are ignored. */
+#ifndef CS_JSON_H
+#define CS_JSON_H
+
+#include <stdio.h>
+
+#define CS_JSON_MAX_DEPTH 32
+
+typedef struct cs_json {
+    FILE *out;
+    int depth;
+    int count[CS_JSON_MAX_DEPTH]; /* members written at each level */
+    int compact[CS_JSON_MAX_DEPTH]; /* arrays of scalars stay on one line */
+} cs_json;
+
+void cs_json_init(cs_json *j, FILE *out);
+
+/* `key` is the member name inside an object, NULL inside an array or at top. */
+void cs_json_object_begin(cs_json *j, const char *key);
+void cs_json_object_end(cs_json *j);
+void cs_json_array_begin(cs_json *j, const char *key);
+/* An array whose elements are all scalars, written on one line. */
+void cs_json_inline_array_begin(cs_json *j, const char *key);
+void cs_json_array_end(cs_json *j);
+
+void cs_json_string(cs_json *j, const char *key, const char *value);
+void cs_json_number(cs_json *j, const char *key, double value);
+void cs_json_int(cs_json *j, const char *key, long value);
+void cs_json_bool(cs_json *j, const char *key, int value);
+void cs_json_null(cs_json *j, const char *key);
+
+#endif

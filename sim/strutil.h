@@ -1,0 +1,22 @@
+/* strutil: the few string helpers C's library lacks (all results are
+ * malloc'd and owned by the caller; NULL when out of memory). */
+#ifndef CS_STRUTIL_H
+#define CS_STRUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+char *cs_strdup(const char *s);
+char *cs_strndup(const char *s, size_t n);
+char *cs_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cs_vasprintf(const char *fmt, va_list ap);
+
+/* Edit distance between a and b (insert, delete, substitute, and swapping two
+ * neighbours each cost 1), capped at `cap` + 1 so long strings stay cheap. */
+size_t cs_edit_distance(const char *a, const char *b, size_t cap);
+
+/* The candidate closest to `word` if it is a plausible typo of it (distance at
+ * most 2, or 1 for short words), else NULL. `candidates` ends with NULL. */
+const char *cs_did_you_mean(const char *word, const char *const *candidates);
+
+#endif
