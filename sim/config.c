@@ -1210,29 +1210,51 @@ static int check_scenario_keys(ctx *c, cs_yfile *f, yaml_node_t *root, cs_scenar
     return rc;
 }
 
-int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out, cs_diags *d)
+/* Loads the scenario held by f (already parsed, kept in out->sources). */
+static int load_scenario(ctx *c, cs_yfile *f, cs_scenario *out)
 {
-    scenario_defaults(out);
-    ctx c = {.paths = paths, .sources = &out->sources, .diags = d};
-    size_t before = d->errors;
-    cs_yfile *f = open_file(&c, path);
+    size_t before = c->diags->errors;
     yaml_node_t *root = f ? cs_yfile_root(f) : NULL;
     if (!root)
         return -1;
     out->loc = cs_yfile_loc(f, root);
-    char *canon = realpath(path, NULL);
+    char *canon = realpath(f->path, NULL);
     if (canon)
-        c.chain[c.depth++] = canon;
-    int rc = apply_mapping(&c, f, root, &scenario_schema, out);
-    if (root->type == YAML_MAPPING_NODE && check_scenario_keys(&c, f, root, out) != 0)
+        c->chain[c->depth++] = canon;
+    int rc = apply_mapping(c, f, root, &scenario_schema, out);
+    if (root->type == YAML_MAPPING_NODE && check_scenario_keys(c, f, root, out) != 0)
         rc = -1;
     free(canon);
     if (!out->name[0]) {
-        const char *b = strrchr(path, '/');
-        b = b ? b + 1 : path;
+        const char *b = strrchr(f->path, '/');
+        b = b ? b + 1 : f->path;
         snprintf(out->name, CS_NAME_MAX, "%.*s", (int)strcspn(b, "."), b);
     }
-    return rc == 0 && d->errors == before ? 0 : -1;
+    return rc == 0 && c->diags->errors == before ? 0 : -1;
+}
+
+int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out, cs_diags *d)
+{
+    scenario_defaults(out);
+    ctx c = {.paths = paths, .sources = &out->sources, .diags = d};
+    return load_scenario(&c, open_file(&c, path), out);
+}
+
+int cs_scenario_load_text(const char *name, const char *text, size_t len,
+                          const cs_paths *paths, cs_scenario *out, cs_diags *d)
+{
+    scenario_defaults(out);
+    ctx c = {.paths = paths, .sources = &out->sources, .diags = d};
+    cs_yfile *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    int rc = cs_yfile_load_buffer(f, name, text, len, d);
+    if (add_source(&c, f) != 0) {
+        cs_yfile_free(f);
+        free(f);
+        return -1;
+    }
+    return rc == 0 ? load_scenario(&c, f, out) : -1;
 }
 
 void cs_scenario_free(cs_scenario *s)

@@ -200,6 +200,11 @@ int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out,
                      cs_diags *d);
 void cs_scenario_free(cs_scenario *s);
 
+/* Same, from text in memory; `name` stands for the file in messages and
+ * relative paths are taken from its directory. */
+int cs_scenario_load_text(const char *name, const char *text, size_t len,
+                          const cs_paths *paths, cs_scenario *out, cs_diags *d);
+
 /* Loads a model or cluster given as a path or a preset name. Files read are
  * kept in src (release with cs_sources_free). */
 int cs_model_load(const char *ref, const cs_paths *paths, cs_sources *src,

@@ -85,7 +85,11 @@ const char *cs_did_you_mean(const char *word, const char *const *candidates)
     size_t best_d = limit + 1;
     for (; *candidates; candidates++) {
         size_t d = cs_edit_distance(word, *candidates, limit);
-        if (d < best_d) {
+        /* On a tie, a candidate with the same first letter reads as the
+         * likelier typo ("dpp" is "dp" rather than "pp"). */
+        int better = d < best_d || (d == best_d && best && best[0] != word[0] &&
+                                    (*candidates)[0] == word[0]);
+        if (better) {
             best_d = d;
             best = *candidates;
         }

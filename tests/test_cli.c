@@ -1,0 +1,182 @@
+/* The command line: exit statuses, output on stdout, errors on stderr in
+ * FILE:LINE:COL form, byte-identical reruns. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define BIN CS_BINARY
+#define SEED CS_SOURCE_DIR "/scenarios/seed-options.yaml"
+
+/* Brackets balance outside strings and the document is one value. */
+static int json_balanced(const char *s)
+{
+    int depth = 0, in_string = 0;
+    for (; *s; s++) {
+        if (in_string) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == '"')
+                in_string = 0;
+        } else if (*s == '"') {
+            in_string = 1;
+        } else if (*s == '{' || *s == '[') {
+            depth++;
+        } else if (*s == '}' || *s == ']') {
+            if (--depth < 0)
+                return 0;
+        }
+    }
+    return depth == 0 && !in_string;
+}
+
+START_TEST(check_seed_reports_invalid_original)
+{
+    char *out, *err;
+    ck_assert_int_eq(tu_run(BIN " check " SEED, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(out, "layout original: tp 8, pp 4, ep 16, dp 4 -> INVALID"));
+    ck_assert_ptr_nonnull(strstr(out, "seed-options.yaml:29:49: error: needs 2048 GPUs"));
+    ck_assert_ptr_nonnull(strstr(out, "layout option1: tp 4, pp 4, ep 8, dp 4 -> valid"));
+    ck_assert_ptr_nonnull(strstr(out, "layout option2: tp 2, pp 8, ep 8, dp 4 -> valid"));
+    ck_assert_ptr_nonnull(strstr(out, "dense DP 32, expert DP 4, 8 experts per GPU"));
+    ck_assert_ptr_nonnull(strstr(out, "2 of 3 layouts valid"));
+    ck_assert_str_eq(err, "");
+    free(out);
+    free(err);
+}
+END_TEST
+
+START_TEST(check_json_and_determinism)
+{
+    char *a, *b;
+    ck_assert_int_eq(tu_run(BIN " check --format json " SEED, &a, NULL), 1);
+    ck_assert_int_eq(tu_run(BIN " check --format=json " SEED, &b, NULL), 1);
+    ck_assert_str_eq(a, b);
+    ck_assert(json_balanced(a));
+    ck_assert_ptr_nonnull(strstr(a, "\"scenario\": \"seed-options\""));
+    ck_assert_ptr_nonnull(
+        strstr(a, "\"errors\": [\n        \"needs 2048 GPUs (tp 8 x pp 4 x ep 16 x dp 4); "
+                  "the cluster has 512\""));
+    ck_assert_ptr_nonnull(strstr(a, "\"memory_fits\": true"));
+    free(a);
+    free(b);
+    char *t1, *t2;
+    tu_run(BIN " check " SEED, &t1, NULL);
+    tu_run(BIN " check " SEED, &t2, NULL);
+    ck_assert_str_eq(t1, t2);
+    free(t1);
+    free(t2);
+}
+END_TEST
+
+START_TEST(bad_input_exits_2_with_position_and_no_stdout)
+{
+    const char *path = tu_write("bad.yaml", "model: moe-30b\n"
+                                            "cluster: cluster-512-64gb\n"
+                                            "training: { seq_length: 2048, global_batch_size: 128 }\n"
+                                            "layouts:\n"
+                                            "  - { tp: 4, pp: 4, ep: 8, dpp: 4 }\n");
+    char cmd[512], *out, *err;
+    snprintf(cmd, sizeof cmd, BIN " check %s", path);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 2);
+    ck_assert_str_eq(out, "");
+    ck_assert_msg(strstr(err, "bad.yaml:5:28: error: unknown key 'dpp' in layout; did you mean "
+                              "'dp'?"),
+                  "%s", err);
+    /* The offending line is quoted with a caret under the column. */
+    ck_assert_ptr_nonnull(strstr(err, "    5 |   - { tp: 4, pp: 4, ep: 8, dpp: 4 }\n"
+                                      "      |                            ^\n"));
+    free(out);
+    free(err);
+}
+END_TEST
+
+START_TEST(missing_file_and_usage_errors)
+{
+    char *out, *err;
+    ck_assert_int_eq(tu_run(BIN " check /nonexistent/x.yaml", &out, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.yaml: error: cannot open"));
+    free(out);
+    free(err);
+    ck_assert_int_eq(tu_run(BIN " frobnicate", NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "unknown command 'frobnicate'"));
+    free(err);
+    ck_assert_int_eq(tu_run(BIN " check --format xml " SEED, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "unknown format 'xml'"));
+    free(err);
+    ck_assert_int_eq(tu_run(BIN " check", NULL, NULL), 2);
+    ck_assert_int_eq(tu_run(BIN " --version", &out, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "clustersim "));
+    free(out);
+    ck_assert_int_eq(tu_run(BIN " help check", &out, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: clustersim check FILE"));
+    free(out);
+}
+END_TEST
+
+START_TEST(valid_scenario_exits_0)
+{
+    const char *path = tu_write("ok.yaml", "model: moe-30b\n"
+                                           "cluster: cluster-512-64gb\n"
+                                           "training: { seq_length: 2048, global_batch_size: 128 }\n"
+                                           "layouts:\n"
+                                           "  - { tp: 4, pp: 4, ep: 8, dp: 4 }\n");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, BIN " check %s", path);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(unknown_preset_is_positioned)
+{
+    char *err;
+    const char *path = tu_write("env.yaml", "model: nosuchmodel\n"
+                                            "cluster: cluster-512-64gb\n"
+                                            "training: { seq_length: 2048, global_batch_size: 128 }\n"
+                                            "layouts: [ { tp: 4, pp: 4, ep: 8, dp: 4 } ]\n");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, BIN " check %s", path);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "env.yaml:1:8: error: no model preset named 'nosuchmodel'"));
+    free(err);
+}
+END_TEST
+
+START_TEST(preset_dir_from_environment)
+{
+    /* A preset directory given by CLUSTERSIM_DATA is searched first. */
+    const char *model = tu_write("tiny.yaml", "{ num_layers: 4, hidden_size: 512, "
+                                              "num_attention_heads: 8, vocab_size: 1000 }\n");
+    char dir[256], cmd[1024];
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(model, '/') - model), model);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/data/models && mv %s %s/data/models/", dir, model, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *path = tu_write("env.yaml", "model: tiny\n"
+                                            "cluster: { base: dgx-h100, nodes: 1 }\n"
+                                            "training: { seq_length: 1024, global_batch_size: 8 }\n"
+                                            "layouts: [ { tp: 2, pp: 2, dp: 2 } ]\n");
+    char *out;
+    snprintf(cmd, sizeof cmd, "CLUSTERSIM_DATA=%s/data " BIN " check %s", dir, path);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "model     tiny: 4 layers, hidden 512"));
+    free(out);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *t = tcase_create("check");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, check_seed_reports_invalid_original);
+    tcase_add_test(t, check_json_and_determinism);
+    tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
+    tcase_add_test(t, missing_file_and_usage_errors);
+    tcase_add_test(t, valid_scenario_exits_0);
+    tcase_add_test(t, unknown_preset_is_positioned);
+    tcase_add_test(t, preset_dir_from_environment);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return tu_main(suite()); }
