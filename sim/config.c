@@ -909,7 +909,10 @@ static int training_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_scenario *s = obj;
     s->training.loc = cs_yfile_loc(f, n);
-    return apply_mapping(c, f, n, &training_schema, &s->training);
+    /* Missing keys are worth reporting only when what is there was fine. */
+    if (apply_mapping(c, f, n, &training_schema, &s->training) != 0)
+        return -1;
+    return check_required(c, &training_schema, &s->training, s->training.loc, f);
 }
 
 static int layouts_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
@@ -1053,6 +1056,16 @@ static int is_hf_config(cs_yfile *f, yaml_node_t *root)
            cs_ymap_get(f, root, "num_hidden_layers");
 }
 
+/* The file's base name without its extension: "qwen1.5-moe.json" -> "qwen1.5-moe". */
+static void name_from_path(char name[CS_NAME_MAX], const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    int len = (int)(dot && dot != base ? (size_t)(dot - base) : strlen(base));
+    snprintf(name, CS_NAME_MAX, "%.*s", len, base);
+}
+
 static int load_file_into(ctx *c, const char *path, doc_kind kind, void *obj,
                           cs_yfile *from, yaml_node_t *from_node)
 {
@@ -1090,11 +1103,8 @@ static int load_file_into(ctx *c, const char *path, doc_kind kind, void *obj,
     }
     /* A file's name is the default name of what it defines. */
     char *name = kind == KIND_MODEL ? ((cs_model *)obj)->name : ((cs_cluster *)obj)->name;
-    if (f && !name[0]) {
-        const char *b = strrchr(path, '/');
-        b = b ? b + 1 : path;
-        snprintf(name, CS_NAME_MAX, "%.*s", (int)strcspn(b, "."), b);
-    }
+    if (f && !name[0])
+        name_from_path(name, path);
     c->depth--;
     free(canon);
     return rc;
@@ -1204,9 +1214,6 @@ static int check_scenario_keys(ctx *c, cs_yfile *f, yaml_node_t *root, cs_scenar
             REPORT(c, f, root, "missing required key '%s' in scenario", required[i]);
             rc = -1;
         }
-    if (cs_ymap_get(f, root, "training") &&
-        check_required(c, &training_schema, &s->training, s->training.loc, f) != 0)
-        rc = -1;
     return rc;
 }
 
@@ -1225,11 +1232,8 @@ static int load_scenario(ctx *c, cs_yfile *f, cs_scenario *out)
     if (root->type == YAML_MAPPING_NODE && check_scenario_keys(c, f, root, out) != 0)
         rc = -1;
     free(canon);
-    if (!out->name[0]) {
-        const char *b = strrchr(f->path, '/');
-        b = b ? b + 1 : f->path;
-        snprintf(out->name, CS_NAME_MAX, "%.*s", (int)strcspn(b, "."), b);
-    }
+    if (!out->name[0])
+        name_from_path(out->name, f->path);
     return rc == 0 && c->diags->errors == before ? 0 : -1;
 }
 

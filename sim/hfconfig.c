@@ -11,8 +11,9 @@ typedef struct hf {
     int rc;
 } hf;
 
-/* Reads an integer key if present; 1 if read, 0 if absent or null. */
-static int hf_int(hf *h, const char *key, long *out)
+/* Reads an integer key of at least `min` if present; 1 if read, 0 if absent,
+ * null or refused (reported). */
+static int hf_int_min(hf *h, const char *key, long min, long *out)
 {
     yaml_node_t *n = cs_ymap_get(h->f, h->root, key);
     if (!n || cs_ynode_is_null(n))
@@ -21,14 +22,17 @@ static int hf_int(hf *h, const char *key, long *out)
     char *end = NULL;
     errno = 0;
     long v = t ? strtol(t, &end, 10) : 0;
-    if (!t || end == t || *end || errno || v < 0) {
-        cs_yfile_report(h->f, h->d, CS_ERROR, n, "'%s' must be a non-negative integer", key);
+    if (!t || end == t || *end || errno || v < min) {
+        cs_yfile_report(h->f, h->d, CS_ERROR, n, "'%s' must be an integer of at least %ld", key,
+                        min);
         h->rc = -1;
         return 0;
     }
     *out = v;
     return 1;
 }
+
+static int hf_int(hf *h, const char *key, long *out) { return hf_int_min(h, key, 0, out); }
 
 static int hf_bool(hf *h, const char *key, int *out)
 {
@@ -45,9 +49,11 @@ static int hf_bool(hf *h, const char *key, int *out)
     return 0;
 }
 
-static void require(hf *h, const char *key, int present)
+/* Reports a key the model cannot do without, when absent. */
+static void require(hf *h, const char *key)
 {
-    if (!present) {
+    yaml_node_t *n = cs_ymap_get(h->f, h->root, key);
+    if (!n || cs_ynode_is_null(n)) {
         cs_yfile_report(h->f, h->d, CS_ERROR, h->root,
                         "config.json has no '%s'; cannot read it as a model", key);
         h->rc = -1;
@@ -115,15 +121,19 @@ int cs_hf_apply(cs_yfile *f, yaml_node_t *root, cs_model *m, cs_diags *d)
 {
     hf h = {f, root, d, 0};
     long v;
-    require(&h, "num_hidden_layers", hf_int(&h, "num_hidden_layers", &m->num_layers));
-    require(&h, "hidden_size", hf_int(&h, "hidden_size", &m->hidden_size));
-    require(&h, "num_attention_heads", hf_int(&h, "num_attention_heads", &m->num_attention_heads));
-    require(&h, "vocab_size", hf_int(&h, "vocab_size", &m->vocab_size));
-    if (hf_int(&h, "num_key_value_heads", &v))
+    static const char *const essentials[] = {"num_hidden_layers", "hidden_size",
+                                             "num_attention_heads", "vocab_size"};
+    for (size_t i = 0; i < sizeof essentials / sizeof *essentials; i++)
+        require(&h, essentials[i]);
+    hf_int_min(&h, "num_hidden_layers", 1, &m->num_layers);
+    hf_int_min(&h, "hidden_size", 1, &m->hidden_size);
+    hf_int_min(&h, "num_attention_heads", 1, &m->num_attention_heads);
+    hf_int(&h, "vocab_size", &m->vocab_size);
+    if (hf_int_min(&h, "num_key_value_heads", 1, &v))
         m->num_query_groups = v;
-    if (hf_int(&h, "head_dim", &v))
+    if (hf_int_min(&h, "head_dim", 1, &v))
         m->kv_channels = v;
-    if (hf_int(&h, "intermediate_size", &v))
+    if (hf_int_min(&h, "intermediate_size", 1, &v))
         m->ffn_hidden_size = v;
     if (hf_int(&h, "max_position_embeddings", &v))
         m->max_position_embeddings = v;

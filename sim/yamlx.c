@@ -128,10 +128,10 @@ static int parse_text(cs_yfile *f, cs_diags *d)
             if (!yaml_parser_load(&parser, &second)) {
                 rc = parser_error(f, &parser, d);
             } else {
-                yaml_node_t *extra = yaml_document_get_root_node(&second);
-                if (extra) {
-                    cs_loc loc = {f->path, (int)extra->start_mark.line + 1,
-                                  (int)extra->start_mark.column + 1};
+                if (yaml_document_get_root_node(&second)) {
+                    /* Point at the document's start (its "---"), not its content. */
+                    cs_loc loc = {f->path, (int)second.start_mark.line + 1,
+                                  (int)second.start_mark.column + 1};
                     cs_diags_add(d, CS_ERROR, loc, f->text, f->len,
                                  "a second YAML document; one file holds one document");
                     rc = -1;
@@ -186,12 +186,15 @@ int cs_yfile_load(cs_yfile *f, const char *path, cs_diags *d)
             }
             break;
         }
-        if (cap >= CS_YAML_MAX_BYTES) {
+        /* The buffer is full: at the limit, one more byte means too large. */
+        if (cap >= CS_YAML_MAX_BYTES && fgetc(in) != EOF) {
             cs_diags_add(d, CS_ERROR, (cs_loc){path, 0, 0}, NULL, 0,
                          "file is larger than %u MiB", CS_YAML_MAX_BYTES >> 20);
             rc = -1;
             break;
         }
+        if (cap >= CS_YAML_MAX_BYTES)
+            break;
         cap *= 2;
         char *grown = realloc(buf, cap + 1);
         if (!grown) {
