@@ -189,3 +189,73 @@ void cs_report_check(FILE *out, cs_format format, const char *path, const cs_val
     else
         report_text(out, path, c);
 }
+
+static void collective_text(FILE *out, const cs_coll_report *r)
+{
+    int reduces = r->op == CS_COLL_ALL_REDUCE || r->op == CS_COLL_REDUCE_SCATTER;
+    fprintf(out, "# clustersim collective: %s on %ld GPUs of %s (%ld node%s), algo %s, "
+                 "network model %s\n#\n",
+            cs_coll_op_name(r->op), r->gpus, r->cluster, r->nodes, r->nodes == 1 ? "" : "s",
+            cs_coll_algo_name(r->algo), cs_network_model_name(r->model));
+    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %s\n", "size", "count", "type",
+            "redop", "root", "time", "algbw", "busbw", "algo");
+    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %7s  %6s  %6s\n", "(B)", "(elements)", "", "", "",
+            "(us)", "(GB/s)", "(GB/s)");
+    double sum = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        const cs_coll_row *w = &r->rows[i];
+        fprintf(out, "%12.0f  %12.0f  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %s\n", w->size,
+                w->size / 4, "float", reduces ? "sum" : "none",
+                r->op == CS_COLL_BROADCAST ? 0 : -1, w->time * 1e6, w->algbw / 1e9,
+                w->busbw / 1e9, cs_coll_algo_name(w->algo));
+        sum += w->busbw;
+    }
+    fprintf(out, "# Avg bus bandwidth    : %g\n", r->count ? sum / (double)r->count / 1e9 : 0);
+}
+
+static void collective_csv(FILE *out, const cs_coll_report *r)
+{
+    fprintf(out, "op,gpus,algo,network_model,size_bytes,time_s,algbw_bytes_per_s,"
+                 "busbw_bytes_per_s\n");
+    for (size_t i = 0; i < r->count; i++) {
+        const cs_coll_row *w = &r->rows[i];
+        fprintf(out, "%s,%ld,%s,%s,%.0f,%.9g,%.9g,%.9g\n", cs_coll_op_name(r->op), r->gpus,
+                cs_coll_algo_name(w->algo), cs_network_model_name(r->model), w->size, w->time,
+                w->algbw, w->busbw);
+    }
+}
+
+static void collective_json(FILE *out, const cs_coll_report *r)
+{
+    cs_json j;
+    cs_json_init(&j, out);
+    cs_json_object_begin(&j, NULL);
+    cs_json_string(&j, "op", cs_coll_op_name(r->op));
+    cs_json_int(&j, "gpus", r->gpus);
+    cs_json_string(&j, "algo", cs_coll_algo_name(r->algo));
+    cs_json_string(&j, "network_model", cs_network_model_name(r->model));
+    cs_json_string(&j, "cluster", r->cluster);
+    cs_json_array_begin(&j, "rows");
+    for (size_t i = 0; i < r->count; i++) {
+        const cs_coll_row *w = &r->rows[i];
+        cs_json_object_begin(&j, NULL);
+        cs_json_number(&j, "size_bytes", w->size);
+        cs_json_number(&j, "time_s", w->time);
+        cs_json_number(&j, "algbw_bytes_per_s", w->algbw);
+        cs_json_number(&j, "busbw_bytes_per_s", w->busbw);
+        cs_json_string(&j, "algo", cs_coll_algo_name(w->algo));
+        cs_json_object_end(&j);
+    }
+    cs_json_array_end(&j);
+    cs_json_object_end(&j);
+}
+
+void cs_report_collective(FILE *out, cs_format format, const cs_coll_report *r)
+{
+    if (format == CS_FORMAT_JSON)
+        collective_json(out, r);
+    else if (format == CS_FORMAT_CSV)
+        collective_csv(out, r);
+    else
+        collective_text(out, r);
+}

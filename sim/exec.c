@@ -1,0 +1,267 @@
+#include "exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OP_WAITING, OP_RUNNING, OP_DONE } op_state;
+
+typedef struct op {
+    long gpu;
+    int stream;
+    op_state state;
+    long coll;       /* collective index, or -1 for compute */
+    double duration; /* compute only */
+    long tag;
+    long pending;    /* unfinished dependencies */
+    long next;       /* next op on the same stream, -1 at the end */
+    long succ_start, succ_count;
+    cs_op_times t;
+} op;
+
+typedef struct coll {
+    cs_coll_spec spec; /* gpus points into members once running */
+    long member_offset;
+    long first_op;     /* members are first_op .. first_op + n - 1 */
+    long arrived;
+} coll;
+
+typedef struct edge {
+    long from, to;
+} edge;
+
+struct cs_exec {
+    cs_net *net;
+    cs_engine *engine;
+    long gpus;
+    int streams;
+    op *ops;
+    long count, cap;
+    coll *colls;
+    long ncolls, colls_cap;
+    long *members; /* GPU ids of all collectives, back to back */
+    long nmembers, members_cap;
+    long *tail; /* last op added on each stream (gpu * streams + stream), or -1 */
+    long *head; /* first op not yet finished on each stream, or -1 */
+    edge *edges;
+    long nedges, edges_cap;
+    long *succ;
+    long finished;
+    double makespan;
+    int failed;
+};
+
+static int grow(void **p, long *cap, long need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    long n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, (size_t)n * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+cs_exec *cs_exec_create(cs_net *net, long gpus, int streams_per_gpu)
+{
+    cs_exec *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->net = net;
+    x->engine = cs_net_engine(net);
+    x->gpus = gpus;
+    x->streams = streams_per_gpu;
+    size_t ns = (size_t)gpus * (size_t)streams_per_gpu;
+    x->tail = malloc(ns * sizeof *x->tail);
+    x->head = malloc(ns * sizeof *x->head);
+    if (!x->tail || !x->head) {
+        cs_exec_destroy(x);
+        return NULL;
+    }
+    for (size_t i = 0; i < ns; i++)
+        x->tail[i] = x->head[i] = -1;
+    return x;
+}
+
+void cs_exec_destroy(cs_exec *x)
+{
+    if (!x)
+        return;
+    free(x->ops);
+    free(x->colls);
+    free(x->members);
+    free(x->tail);
+    free(x->head);
+    free(x->edges);
+    free(x->succ);
+    free(x);
+}
+
+static long append_op(cs_exec *x, long gpu, int stream, long coll_id, double duration, long tag)
+{
+    if (gpu < 0 || gpu >= x->gpus || stream < 0 || stream >= x->streams)
+        return -1;
+    if (grow((void **)&x->ops, &x->cap, x->count + 1, sizeof *x->ops))
+        return -1;
+    long id = x->count++;
+    x->ops[id] = (op){gpu, stream, OP_WAITING, coll_id, duration, tag, 0, -1, 0, 0, {0, 0, 0}};
+    long s = gpu * x->streams + stream;
+    if (x->tail[s] >= 0)
+        x->ops[x->tail[s]].next = id;
+    else
+        x->head[s] = id;
+    x->tail[s] = id;
+    return id;
+}
+
+long cs_exec_compute(cs_exec *x, long gpu, int stream, double duration, long tag)
+{
+    return append_op(x, gpu, stream, -1, duration, tag);
+}
+
+long cs_exec_collective(cs_exec *x, const cs_coll_spec *spec, int stream, long tag)
+{
+    if (spec->n < 1 ||
+        grow((void **)&x->colls, &x->colls_cap, x->ncolls + 1, sizeof *x->colls) ||
+        grow((void **)&x->members, &x->members_cap, x->nmembers + spec->n, sizeof *x->members))
+        return -1;
+    long c = x->ncolls;
+    coll *k = &x->colls[c];
+    k->spec = *spec;
+    k->spec.gpus = NULL; /* x->members may move until the run starts */
+    k->member_offset = x->nmembers;
+    k->first_op = x->count;
+    k->arrived = 0;
+    for (long i = 0; i < spec->n; i++)
+        if (append_op(x, spec->gpus[i], stream, c, 0, tag) < 0)
+            return -1;
+    memcpy(x->members + x->nmembers, spec->gpus, (size_t)spec->n * sizeof *x->members);
+    x->nmembers += spec->n;
+    x->ncolls++;
+    return k->first_op;
+}
+
+int cs_exec_depend(cs_exec *x, long before, long after)
+{
+    if (before < 0 || after < 0 || before >= x->count || after >= x->count)
+        return -1;
+    if (grow((void **)&x->edges, &x->edges_cap, x->nedges + 1, sizeof *x->edges))
+        return -1;
+    x->edges[x->nedges++] = (edge){before, after};
+    x->ops[after].pending++;
+    return 0;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static void try_start(cs_exec *x, long id);
+
+static void finish(cs_exec *x, long id)
+{
+    op *o = &x->ops[id];
+    double now = cs_engine_now(x->engine);
+    o->state = OP_DONE;
+    o->t.end = now;
+    if (now > x->makespan)
+        x->makespan = now;
+    x->finished++;
+    long s = o->gpu * x->streams + o->stream;
+    x->head[s] = o->next;
+    if (o->next >= 0)
+        try_start(x, o->next);
+    for (long k = o->succ_start; k < o->succ_start + o->succ_count; k++) {
+        long after = x->succ[k];
+        if (--x->ops[after].pending == 0)
+            try_start(x, after);
+    }
+}
+
+static void on_compute_end(void *ctx, long id, uint64_t tag)
+{
+    (void)tag;
+    finish(ctx, id);
+}
+
+static void on_collective_end(void *ctx, long c)
+{
+    cs_exec *x = ctx;
+    coll *k = &x->colls[c];
+    for (long i = 0; i < k->spec.n; i++)
+        finish(x, k->first_op + i);
+}
+
+static void arrive(cs_exec *x, long id)
+{
+    coll *k = &x->colls[x->ops[id].coll];
+    if (++k->arrived < k->spec.n)
+        return;
+    double now = cs_engine_now(x->engine);
+    for (long i = 0; i < k->spec.n; i++)
+        x->ops[k->first_op + i].t.begin = now;
+    if (cs_collective_start(x->net, &k->spec, on_collective_end, x, x->ops[id].coll) != 0)
+        x->failed = 1;
+}
+
+static void try_start(cs_exec *x, long id)
+{
+    op *o = &x->ops[id];
+    if (o->state != OP_WAITING || o->pending > 0 || x->head[o->gpu * x->streams + o->stream] != id)
+        return;
+    double now = cs_engine_now(x->engine);
+    o->state = OP_RUNNING;
+    o->t.ready = o->t.begin = now;
+    if (o->coll >= 0)
+        arrive(x, id);
+    else if (cs_engine_at(x->engine, now + o->duration, on_compute_end, x, id, 0) != 0)
+        x->failed = 1;
+}
+
+static int build_successors(cs_exec *x)
+{
+    free(x->succ);
+    x->succ = malloc((size_t)(x->nedges + 1) * sizeof *x->succ);
+    if (!x->succ)
+        return -1;
+    for (long i = 0; i < x->count; i++)
+        x->ops[i].succ_count = 0;
+    for (long e = 0; e < x->nedges; e++)
+        x->ops[x->edges[e].from].succ_count++;
+    long at = 0;
+    for (long i = 0; i < x->count; i++) {
+        x->ops[i].succ_start = at;
+        at += x->ops[i].succ_count;
+        x->ops[i].succ_count = 0;
+    }
+    for (long e = 0; e < x->nedges; e++) {
+        op *from = &x->ops[x->edges[e].from];
+        x->succ[from->succ_start + from->succ_count++] = x->edges[e].to;
+    }
+    return 0;
+}
+
+int cs_exec_run(cs_exec *x)
+{
+    if (build_successors(x) != 0)
+        return -1;
+    for (long c = 0; c < x->ncolls; c++)
+        x->colls[c].spec.gpus = x->members + x->colls[c].member_offset;
+    long ns = x->gpus * x->streams;
+    for (long s = 0; s < ns; s++)
+        if (x->head[s] >= 0)
+            try_start(x, x->head[s]);
+    cs_engine_run(x->engine);
+    if (x->failed)
+        return -1;
+    return x->finished == x->count ? 0 : -2;
+}
+
+long cs_exec_op_count(const cs_exec *x) { return x->count; }
+cs_op_times cs_exec_times(const cs_exec *x, long op_id) { return x->ops[op_id].t; }
+long cs_exec_tag(const cs_exec *x, long op_id) { return x->ops[op_id].tag; }
+long cs_exec_gpu(const cs_exec *x, long op_id) { return x->ops[op_id].gpu; }
+int cs_exec_stream(const cs_exec *x, long op_id) { return x->ops[op_id].stream; }
+int cs_exec_is_collective(const cs_exec *x, long op_id) { return x->ops[op_id].coll >= 0; }
+double cs_exec_makespan(const cs_exec *x) { return x->makespan; }

@@ -1,0 +1,29 @@
+/* maxmin: max-min fair rates of flows over shared links (progressive
+ * filling, as SimGrid's lmm solver and Bertsekas & Gallager's Data Networks
+ * 6.5.2 describe it).
+ *
+ * All flows grow at the same rate until some link is full; the flows crossing
+ * it are frozen at that rate (it is their bottleneck); the rest go on growing.
+ * The result: no flow can get more without taking from a flow that has no more
+ * than it. A lazy min-heap over links' fair shares keeps one solve at
+ * O((links + flow-link pairs) log links): a link's share only grows as flows
+ * elsewhere freeze, so stale heap entries are simply re-pushed. */
+#ifndef CS_MAXMIN_H
+#define CS_MAXMIN_H
+
+#include <stddef.h>
+
+typedef struct cs_maxmin cs_maxmin;
+
+/* Workspace reused across solves. NULL when out of memory. */
+cs_maxmin *cs_maxmin_create(void);
+void cs_maxmin_destroy(cs_maxmin *m);
+
+/* Solves one instance. Flow f crosses links route[start[f] .. start[f+1]-1]
+ * (indices below nlinks; each at most once); cap[l] > 0. Writes rate[f]. A
+ * flow that crosses no link gets rate 0 (the caller treats it as instant).
+ * Returns 0, or -1 when out of memory. */
+int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
+                    const size_t *start, const long *route, double *rate);
+
+#endif
