@@ -164,6 +164,11 @@ static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
                 m->moe.num_experts, z->ep);
     else
         z->experts_per_gpu = m->moe.num_experts / z->ep;
+    /* Megatron-Core's TransformerConfig refuses this combination. */
+    if (z->ep > 1 && z->tp > 1 && !c->s->training.sequence_parallel)
+        problem(c, CS_ERROR, l->loc_tp,
+                "expert parallelism with tensor parallelism needs sequence_parallel: true "
+                "(as Megatron-Core requires)");
     if (m->moe.ffn_hidden_size % z->etp)
         problem(c, CS_ERROR, l->loc_etp, "moe.ffn_hidden_size %ld is not divisible by etp %ld",
                 m->moe.ffn_hidden_size, z->etp);
@@ -217,10 +222,10 @@ static void check_batch(checker *c, const cs_scenario *s, const cs_layout *l,
                 "(bubble at least (p-1)/(m+p-1) = %.0f%% of the iteration)",
                 z->microbatches, z->pp,
                 100.0 * (double)(z->pp - 1) / (double)(z->microbatches + z->pp - 1));
-    if (z->schedule == CS_INTERLEAVED && z->microbatches % z->pp)
-        problem(c, CS_WARNING, l->loc_pp,
-                "%ld micro-batches is not a multiple of pp %ld; Megatron's interleaved "
-                "schedule may refuse it",
+    if (z->schedule == CS_INTERLEAVED && z->pp > 1 && z->microbatches % z->pp)
+        problem(c, CS_ERROR, l->loc_pp,
+                "%ld micro-batches is not a multiple of pp %ld, which Megatron's interleaved "
+                "schedule needs",
                 z->microbatches, z->pp);
 }
 

@@ -118,7 +118,8 @@ START_TEST(valid_scenario_exits_0)
 {
     const char *path = tu_write("ok.yaml", "model: moe-30b\n"
                                            "cluster: cluster-512-64gb\n"
-                                           "training: { seq_length: 2048, global_batch_size: 128 }\n"
+                                           "training: { seq_length: 2048, global_batch_size: 128,"
+                                           " sequence_parallel: true }\n"
                                            "layouts:\n"
                                            "  - { tp: 4, pp: 4, ep: 8, dp: 4 }\n");
     char cmd[512];

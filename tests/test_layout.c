@@ -19,12 +19,16 @@ static void load(const char *model, int nodes, const char *training_extra, const
              "training:\n"                                   /* 4 */
              "  seq_length: 2048\n"                          /* 5 */
              "  global_batch_size: 128\n"                    /* 6 */
-             "  sequence_parallel: true\n"                   /* 7 */
+             "  %s\n"                                        /* 7 */
              "  distributed_optimizer: true\n"               /* 8 */
              "  %s\n"                                        /* 9 */
              "layouts:\n"                                    /* 10 */
              "%s",
-             model, nodes, training_extra, layouts);
+             model, nodes,
+             /* Sequence parallelism is on unless the test sets it itself. */
+             strstr(training_extra, "sequence_parallel") ? "precision: bf16"
+                                                         : "sequence_parallel: true",
+             training_extra, layouts);
     cs_diags d;
     cs_diags_init(&d);
     int rc = tu_load_scenario(yaml, s, &d);
@@ -203,6 +207,41 @@ START_TEST(interleaved_needs_vpp)
 }
 END_TEST
 
+/* Megatron-Core refuses EP with TP unless sequence parallelism is on. */
+START_TEST(expert_and_tensor_parallel_need_sequence_parallel)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    load("moe-30b", 64, "sequence_parallel: false",
+         "  - { name: nosp, tp: 4, pp: 4, ep: 8, dp: 4 }\n"
+         "  - { name: tp1, tp: 1, pp: 4, ep: 8, dp: 16 }\n",
+         &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "expert parallelism with tensor parallelism needs "
+                                 "sequence_parallel: true", 11, 23);
+    cs_diags_free(&d);
+    ck_assert_int_eq(check(&s, 1, &z, &d), 0);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+START_TEST(interleaved_needs_microbatches_multiple_of_pp)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    /* 128 / (ep 8 x dp 4) = 4 micro-batches over pp 8 stages. */
+    load("moe-30b", 64, "schedule: interleaved",
+         "  - { name: p8, tp: 2, pp: 8, ep: 8, dp: 4, vpp: 2 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "4 micro-batches is not a multiple of pp 8", 11, 28);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 START_TEST(tensor_group_across_nodes_warns)
 {
     cs_scenario s;
@@ -262,6 +301,8 @@ static Suite *suite(void)
     tcase_add_test(t, experts_not_divisible_by_ep);
     tcase_add_test(t, dense_model_needs_ep_1);
     tcase_add_test(t, interleaved_needs_vpp);
+    tcase_add_test(t, expert_and_tensor_parallel_need_sequence_parallel);
+    tcase_add_test(t, interleaved_needs_microbatches_multiple_of_pp);
     tcase_add_test(t, tensor_group_across_nodes_warns);
     tcase_add_test(t, placement_round_trips_and_respects_order);
     suite_add_tcase(s, t);

@@ -114,7 +114,8 @@ START_TEST(moe_static_memory_option1)
     cs_scenario s;
     cs_layout_sizes z;
     cs_memory_breakdown b;
-    load("moe-30b", 64, "distributed_optimizer: true, global_batch_size: 128",
+    load("moe-30b", 64,
+         "distributed_optimizer: true, sequence_parallel: true, global_batch_size: 128",
          "{ tp: 4, pp: 4, ep: 8, dp: 4 }", &s, &z);
     double h = 1024;
     double dense = (4 * (4 * h * h + 4 * h + 64 * h) + 32000 * h) / 4;
