@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char *const op_names[CS_COLL_OP_COUNT] = {
-    "all_reduce", "all_gather", "reduce_scatter", "alltoall", "sendrecv", "broadcast"};
+    "all_reduce", "all_gather", "reduce_scatter", "alltoall", "sendrecv", "broadcast", "p2p"};
 static const char *const algo_names[] = {"auto", "ring", "tree", "hierarchical"};
 
 const char *cs_coll_op_name(cs_coll_op op) { return op_names[op]; }
@@ -62,30 +62,26 @@ typedef struct span {
     double alpha, beta;         /* the slowest class crossed */
 } span;
 
-/* Members per node when they come node by node, the same number on each. */
+/* Members per node when they come node by node (each node's members
+ * together, no node twice), the same number on each; else 0. *nodes receives
+ * the number of runs of consecutive members on one node. */
 static long members_per_node(const cs_fabric *f, const cs_coll_spec *s, long *nodes)
 {
-    long count = 0, run = 0, last = -1, per = 0;
-    for (long i = 0; i < s->n; i++) {
-        long node = cs_fabric_node_of(f, s->gpus[i]);
-        if (node != last) {
-            if (last >= 0 && (per ? run != per : 0))
-                per = -1;
-            if (last >= 0 && per == 0)
-                per = run;
-            count++;
-            run = 0;
-            last = node;
-        }
-        run++;
+    long runs = 0, per = 0, regular = 1;
+    for (long i = 0; i < s->n;) {
+        long node = cs_fabric_node_of(f, s->gpus[i]), j = i;
+        while (j < s->n && cs_fabric_node_of(f, s->gpus[j]) == node)
+            j++;
+        for (long k = 0; k < i && regular; k++) /* a node met again */
+            regular = cs_fabric_node_of(f, s->gpus[k]) != node;
+        if (per == 0)
+            per = j - i;
+        regular &= j - i == per;
+        runs++;
+        i = j;
     }
-    *nodes = count;
-    if (per == 0)
-        per = run;
-    else if (per > 0 && run != per)
-        per = -1;
-    /* A node listed twice (not node by node) shows as more runs than nodes. */
-    return per > 0 && per * count == s->n ? per : 0;
+    *nodes = runs;
+    return regular ? per : 0;
 }
 
 /* NCCL runs one ring or tree per NIC a node's members use, each crossing the
@@ -188,8 +184,9 @@ static double tree_allreduce_time(const span *sp, double n, double S)
 {
     double g = sp->per_node ? (double)sp->per_node : 1;
     double levels = sp->per_node ? (double)sp->nodes : n;
-    double hops = g - 1 + ceil(log2(levels));
-    return 2 * hops * sp->alpha + 2 * S * sp->beta;
+    double between = sp->nodes > 1 ? sp->out_alpha : sp->up_alpha;
+    double latency = (g - 1) * sp->up_alpha + ceil(log2(levels)) * between;
+    return 2 * latency + 2 * S * sp->beta;
 }
 
 double cs_collective_analytic_time(const cs_fabric *f, const cs_coll_spec *s)
@@ -223,6 +220,7 @@ double cs_collective_analytic_time(const cs_fabric *f, const cs_coll_spec *s)
     case CS_COLL_ALLTOALL:
         return alltoall_time(f, s, &sp);
     case CS_COLL_SENDRECV:
+    case CS_COLL_P2P:
         return a + S * b;
     case CS_COLL_BROADCAST: {
         double c = (double)chunks_for(S);
@@ -572,6 +570,9 @@ static void build(dag *d, const cs_fabric *f, const cs_coll_spec *s)
         break;
     case CS_COLL_BROADCAST:
         build_chain(d, s);
+        break;
+    case CS_COLL_P2P:
+        add_xfer(d, s->gpus[0], s->gpus[1], S);
         break;
     default:
         break;

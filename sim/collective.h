@@ -15,6 +15,7 @@
  *   all-to-all            every ordered pair at once (sizes may differ)
  *   send/recv             each rank to the next, at once
  *   broadcast             a pipelined chain from the root, in chunks
+ *   p2p                   one message from the first member to the second
  * In analytic mode it costs its alpha-beta time, alpha and beta taken from
  * the slowest link class the group crosses, with no contention.
  *
@@ -34,6 +35,7 @@ typedef enum {
     CS_COLL_ALLTOALL,
     CS_COLL_SENDRECV,
     CS_COLL_BROADCAST,
+    CS_COLL_P2P, /* one message from gpus[0] to gpus[1] (pipeline send/receive) */
     CS_COLL_OP_COUNT
 } cs_coll_op;
 

@@ -48,6 +48,8 @@ struct cs_exec {
     long finished;
     double makespan;
     int failed;
+    void (*observer)(void *ctx, long op, int ended);
+    void *observer_ctx;
 };
 
 static int grow(void **p, long *cap, long need, size_t size)
@@ -122,7 +124,21 @@ long cs_exec_compute(cs_exec *x, long gpu, int stream, double duration, long tag
     return append_op(x, gpu, stream, -1, duration, tag);
 }
 
+static long collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, int stream,
+                          long tag);
+
 long cs_exec_collective(cs_exec *x, const cs_coll_spec *spec, int stream, long tag)
+{
+    return collective_on(x, spec, NULL, stream, tag);
+}
+
+long cs_exec_collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, long tag)
+{
+    return collective_on(x, spec, streams, 0, tag);
+}
+
+static long collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, int stream,
+                          long tag)
 {
     if (spec->n < 1 ||
         grow((void **)&x->colls, &x->colls_cap, x->ncolls + 1, sizeof *x->colls) ||
@@ -136,7 +152,7 @@ long cs_exec_collective(cs_exec *x, const cs_coll_spec *spec, int stream, long t
     k->first_op = x->count;
     k->arrived = 0;
     for (long i = 0; i < spec->n; i++)
-        if (append_op(x, spec->gpus[i], stream, c, 0, tag) < 0)
+        if (append_op(x, spec->gpus[i], streams ? streams[i] : stream, c, 0, tag) < 0)
             return -1;
     memcpy(x->members + x->nmembers, spec->gpus, (size_t)spec->n * sizeof *x->members);
     x->nmembers += spec->n;
@@ -165,6 +181,8 @@ static void finish(cs_exec *x, long id)
     double now = cs_engine_now(x->engine);
     o->state = OP_DONE;
     o->t.end = now;
+    if (x->observer)
+        x->observer(x->observer_ctx, id, 1);
     if (now > x->makespan)
         x->makespan = now;
     x->finished++;
@@ -213,6 +231,8 @@ static void try_start(cs_exec *x, long id)
     double now = cs_engine_now(x->engine);
     o->state = OP_RUNNING;
     o->t.ready = o->t.begin = now;
+    if (x->observer)
+        x->observer(x->observer_ctx, id, 0);
     if (o->coll >= 0)
         arrive(x, id);
     else if (cs_engine_at(x->engine, now + o->duration, on_compute_end, x, id, 0) != 0)
@@ -256,6 +276,12 @@ int cs_exec_run(cs_exec *x)
     if (x->failed)
         return -1;
     return x->finished == x->count ? 0 : -2;
+}
+
+void cs_exec_set_observer(cs_exec *x, void (*fn)(void *ctx, long op, int ended), void *ctx)
+{
+    x->observer = fn;
+    x->observer_ctx = ctx;
 }
 
 long cs_exec_op_count(const cs_exec *x) { return x->count; }

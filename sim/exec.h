@@ -35,8 +35,16 @@ long cs_exec_compute(cs_exec *x, long gpu, int stream, double duration, long tag
  * first + i. -1 when out of memory. */
 long cs_exec_collective(cs_exec *x, const cs_coll_spec *spec, int stream, long tag);
 
+/* Same, with member i on streams[i] (a send on one stream pairs with a
+ * receive on another). */
+long cs_exec_collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, long tag);
+
 /* `after` may start only once `before` has finished. Returns 0 or -1. */
 int cs_exec_depend(cs_exec *x, long before, long after);
+
+/* Calls fn(ctx, op, ended) when an op begins (ended = 0: a compute op
+ * starts, a collective member arrives) and when it ends (ended = 1). */
+void cs_exec_set_observer(cs_exec *x, void (*fn)(void *ctx, long op, int ended), void *ctx);
 
 /* Runs every op to completion. Returns 0, -1 when out of memory, -2 when some
  * op never became ready (a dependency cycle or a collective whose members wait

@@ -1,13 +1,16 @@
 /* clustersim command line: parses arguments, calls the library, maps results
  * to exit statuses (0 ok, 1 some layout invalid, 2 bad input or usage). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "collective.h"
 #include "config.h"
 #include "fabric.h"
 #include "report.h"
+#include "runner.h"
 #include "units.h"
 #include "validate.h"
 
@@ -32,6 +35,9 @@ static const char usage[] =
     "  check FILE [--format text|json]\n"
     "      load a scenario, validate every layout, print derived sizes and the\n"
     "      analytic memory per GPU; exit 0 all valid, 1 some invalid, 2 bad input\n"
+    "  run FILE [--out DIR] [--format text|json|csv] [--seed N] [--network-model M]\n"
+    "      replay one training iteration of every valid layout; side-by-side report;\n"
+    "      results.json, results.csv and report.txt under DIR (default out/NAME/)\n"
     "  collective --cluster FILE --op OP [--gpus N] [--sizes 8B:1GiB] [--algo A]\n"
     "             [--network-model M] [--format text|csv|json]\n"
     "      a simulated nccl-tests: time, algbw and busbw per message size\n"
@@ -77,6 +83,24 @@ static const char collective_help[] =
     "  --network-model M    flow (default), analytic, ideal\n"
     "  --format F           text (nccl-tests columns, default), csv, json\n";
 
+static const char run_help[] =
+    "usage: clustersim run FILE [options]\n"
+    "\n"
+    "Replays one training iteration of every valid layout of the scenario FILE, event\n"
+    "by event, and prints them side by side: iteration time, throughput, model\n"
+    "TFLOP/s per GPU, MFU, bubble share, exposed TP/EP/PP/DP communication, the\n"
+    "memory peak with its breakdown, and each target met or not. Invalid layouts\n"
+    "are listed with their reasons.\n"
+    "\n"
+    "  --out DIR            where results.json, results.csv and report.txt go\n"
+    "                       (default out/<scenario name>/)\n"
+    "  --format F           what to print: text (default), json, csv\n"
+    "  --seed N             seed for MoE routing draws (default: the scenario's)\n"
+    "  --network-model M    override the scenario's: ideal, analytic, flow\n"
+    "  --no-plots           accepted; plots come with the timeline renderer\n"
+    "\n"
+    "Exit status: 0 ran (even if targets are missed), 1 no layout valid, 2 bad input.\n";
+
 static int parse_format(const char *s, cs_format *out)
 {
     if (!strcmp(s, "text"))
@@ -89,6 +113,8 @@ static int parse_format(const char *s, cs_format *out)
         return -1;
     return 0;
 }
+
+static int parse_model_name(const char *v, cs_network_model *out);
 
 /* Option value: "--name VALUE" or "--name=VALUE"; advances *i past it. */
 static const char *option(int argc, char **argv, int *i, const char *name)
@@ -169,13 +195,7 @@ static int parse_collective_args(int argc, char **argv, collective_args *a)
             }
             a->algo = (cs_coll_algo)k;
         } else if ((v = option(argc, argv, &i, "--network-model"))) {
-            if (!strcmp(v, "flow"))
-                a->model = CS_NET_FLOW;
-            else if (!strcmp(v, "analytic"))
-                a->model = CS_NET_ANALYTIC;
-            else if (!strcmp(v, "ideal"))
-                a->model = CS_NET_IDEAL;
-            else {
+            if (parse_model_name(v, &a->model) != 0) {
                 fprintf(stderr, "clustersim collective: unknown network model '%s'\n", v);
                 return -1;
             }
@@ -324,10 +344,171 @@ static int cmd_check(int argc, char **argv, const cs_paths *paths)
     return status;
 }
 
+static int parse_model_name(const char *v, cs_network_model *out)
+{
+    if (!strcmp(v, "flow"))
+        *out = CS_NET_FLOW;
+    else if (!strcmp(v, "analytic"))
+        *out = CS_NET_ANALYTIC;
+    else if (!strcmp(v, "ideal"))
+        *out = CS_NET_IDEAL;
+    else
+        return -1;
+    return 0;
+}
+
+/* mkdir -p. Returns 0 or -1 with errno set. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Writes DIR/NAME whole or not at all: into a temporary file, then renamed. */
+static int write_report(const char *dir, const char *name, cs_format format,
+                        const cs_scenario *s, const cs_run *r)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "clustersim run: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    cs_report_run(f, format, s, r);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "clustersim run: cannot write %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct run_args {
+    const char *file, *out;
+    cs_format format;
+    int has_seed, has_model;
+    unsigned long seed;
+    cs_network_model model;
+} run_args;
+
+static int parse_run_args(int argc, char **argv, run_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        const char *v;
+        if ((v = option(argc, argv, &i, "--out"))) {
+            a->out = v;
+        } else if ((v = option(argc, argv, &i, "--format"))) {
+            if (parse_format(v, &a->format) != 0) {
+                fprintf(stderr, "clustersim run: unknown format '%s' (text, json or csv)\n", v);
+                return -1;
+            }
+        } else if ((v = option(argc, argv, &i, "--seed"))) {
+            char *end;
+            errno = 0;
+            a->seed = strtoul(v, &end, 10);
+            if (*end || end == v || errno || v[0] == '-') {
+                fprintf(stderr, "clustersim run: --seed wants a non-negative integer\n");
+                return -1;
+            }
+            a->has_seed = 1;
+        } else if ((v = option(argc, argv, &i, "--network-model"))) {
+            if (parse_model_name(v, &a->model) != 0) {
+                fprintf(stderr, "clustersim run: unknown network model '%s'\n", v);
+                return -1;
+            }
+            a->has_model = 1;
+        } else if (!strcmp(argv[i], "--no-plots")) {
+            continue;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "clustersim run: unknown option '%s'\n", argv[i]);
+            return -1;
+        } else if (!a->file) {
+            a->file = argv[i];
+        } else {
+            fprintf(stderr, "clustersim run: one scenario file at a time\n");
+            return -1;
+        }
+    }
+    if (!a->file) {
+        fprintf(stderr, "clustersim run: which scenario file?\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv, const cs_paths *paths)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(run_help, stdout);
+            return EXIT_OK;
+        }
+    run_args a;
+    if (parse_run_args(argc, argv, &a) != 0) {
+        fputs(run_help, stderr);
+        return EXIT_BAD_INPUT;
+    }
+    cs_diags diags;
+    cs_diags_init(&diags);
+    cs_scenario scn;
+    int rc = cs_scenario_load(a.file, paths, &scn, &diags);
+    cs_diags_print(&diags, stderr);
+    cs_diags_free(&diags);
+    if (rc != 0) {
+        cs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    cs_run run;
+    cs_network_model model = a.has_model ? a.model : scn.network_model;
+    int status = EXIT_OK;
+    if (cs_run_scenario(&scn, model, a.has_seed ? a.seed : scn.seed, &run) != 0) {
+        fprintf(stderr, "clustersim run: out of memory or a replay could not finish\n");
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    char dir[4096];
+    if (a.out)
+        snprintf(dir, sizeof dir, "%s", a.out);
+    else
+        snprintf(dir, sizeof dir, "out/%s", scn.name);
+    if (make_dirs(dir) != 0) {
+        fprintf(stderr, "clustersim run: cannot create %s: %s\n", dir, strerror(errno));
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (write_report(dir, "results.json", CS_FORMAT_JSON, &scn, &run) ||
+        write_report(dir, "results.csv", CS_FORMAT_CSV, &scn, &run) ||
+        write_report(dir, "report.txt", CS_FORMAT_TEXT, &scn, &run))
+        status = EXIT_BAD_INPUT;
+    cs_report_run(stdout, a.format, &scn, &run);
+    if (status == EXIT_OK && run.valid == 0)
+        status = EXIT_INVALID;
+done:
+    cs_run_free(&run);
+    cs_scenario_free(&scn);
+    return status;
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc > 0 && !strcmp(argv[0], "check"))
         fputs(check_help, stdout);
+    else if (argc > 0 && !strcmp(argv[0], "run"))
+        fputs(run_help, stdout);
     else if (argc > 0 && !strcmp(argv[0], "collective"))
         fputs(collective_help, stdout);
     else
@@ -360,6 +541,8 @@ int main(int argc, char **argv)
         return cmd_help(argc - 2, argv + 2);
     if (!strcmp(cmd, "check"))
         return cmd_check(argc - 2, argv + 2, &paths);
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 2, argv + 2, &paths);
     if (!strcmp(cmd, "collective"))
         return cmd_collective(argc - 2, argv + 2, &paths);
     fprintf(stderr, "clustersim: unknown command '%s'\n\n%s", cmd, usage);

@@ -11,6 +11,7 @@ typedef struct flow {
     long slot[CS_ROUTE_MAX]; /* position in each link's flow list */
     int nlinks;
     int active;
+    int scheduled; /* a completion event at the current rate is queued */
     double bytes, remaining, rate, last;
     uint64_t version;
     cs_done_fn done;
@@ -333,11 +334,12 @@ static void resolve(void *ctx)
     for (long j = 0; j < nf; j++) {
         long id = n->comp_flows[j];
         flow *fl = &n->flows[id];
-        if (fl->rate == n->rate[j] && fl->version)
+        if (fl->rate == n->rate[j] && fl->scheduled)
             continue; /* unchanged: its completion event still holds */
         fl->rate = n->rate[j];
         fl->version++;
-        if (fl->rate > 0 &&
+        fl->scheduled = fl->rate > 0;
+        if (fl->scheduled &&
             cs_engine_at(n->engine, now + fl->remaining / fl->rate, on_flow_end, n, id,
                          fl->version) != 0)
             abort();
@@ -353,7 +355,11 @@ int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, vo
     if (id < 0)
         return -1;
     flow *fl = &n->flows[id];
+    /* The version survives reuse of the slot: completion events of the slot's
+     * earlier flow may still be queued and must not match the new one. */
+    uint64_t version = fl->version;
     memset(fl, 0, sizeof *fl);
+    fl->version = version + 1;
     fl->bytes = fl->remaining = bytes;
     fl->done = done;
     fl->ctx = ctx;

@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "json.h"
@@ -197,14 +198,14 @@ static void collective_text(FILE *out, const cs_coll_report *r)
                  "network model %s\n#\n",
             cs_coll_op_name(r->op), r->gpus, r->cluster, r->nodes, r->nodes == 1 ? "" : "s",
             cs_coll_algo_name(r->algo), cs_network_model_name(r->model));
-    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %s\n", "size", "count", "type",
+    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %10s  %7s  %7s  %s\n", "size", "count", "type",
             "redop", "root", "time", "algbw", "busbw", "algo");
-    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %7s  %6s  %6s\n", "(B)", "(elements)", "", "", "",
+    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %10s  %7s  %7s\n", "(B)", "(elements)", "", "", "",
             "(us)", "(GB/s)", "(GB/s)");
     double sum = 0;
     for (size_t i = 0; i < r->count; i++) {
         const cs_coll_row *w = &r->rows[i];
-        fprintf(out, "%12.0f  %12.0f  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %s\n", w->size,
+        fprintf(out, "%12.0f  %12.0f  %8s  %6s  %6d  %10.2f  %7.2f  %7.2f  %s\n", w->size,
                 w->size / 4, "float", reduces ? "sum" : "none",
                 r->op == CS_COLL_BROADCAST ? 0 : -1, w->time * 1e6, w->algbw / 1e9,
                 w->busbw / 1e9, cs_coll_algo_name(w->algo));
@@ -258,4 +259,321 @@ void cs_report_collective(FILE *out, cs_format format, const cs_coll_report *r)
         collective_csv(out, r);
     else
         collective_text(out, r);
+}
+
+/* ---- run ------------------------------------------------------------------------ */
+
+typedef struct target_row {
+    const char *name;
+    double target, predicted;
+    int met;
+} target_row;
+
+/* The scenario's targets against one layout's result: time and memory at most
+ * the target, throughput at least (in the target's own unit). */
+static int targets_of(const cs_scenario *s, const cs_replay_result *r, target_row *out)
+{
+    const cs_targets *t = &s->targets;
+    int n = 0;
+    if (!isnan(t->iteration_time))
+        out[n++] = (target_row){"iteration_time", t->iteration_time, r->iteration_time_s,
+                                r->iteration_time_s <= t->iteration_time};
+    if (!isnan(t->throughput)) {
+        double got = t->throughput_per == CS_PER_TOKEN ? r->throughput_tokens_per_s
+                                                       : r->throughput_seq_per_s;
+        out[n++] = (target_row){"throughput", t->throughput, got, got >= t->throughput};
+    }
+    if (!isnan(t->memory_per_gpu))
+        out[n++] = (target_row){"memory_per_gpu", t->memory_per_gpu, r->memory_peak_bytes,
+                                r->memory_peak_bytes <= t->memory_per_gpu};
+    return n;
+}
+
+static const char *const time_names[CS_TIME_KINDS] = {"compute", "tp_exposed", "ep_exposed",
+                                                      "pp_exposed", "dp_exposed", "bubble"};
+
+#define COL 16
+
+static void row_label(FILE *out, const char *label) { fprintf(out, "  %-26s", label); }
+
+typedef double (*metric_fn)(const cs_replay_result *r, const void *arg);
+
+static void text_metric(FILE *out, const cs_run *r, const char *label, const char *fmt,
+                        double scale, metric_fn fn, const void *arg)
+{
+    row_label(out, label);
+    for (size_t i = 0; i < r->count; i++) {
+        char cell[64] = "-";
+        if (r->layouts[i].replayed)
+            snprintf(cell, sizeof cell, fmt, fn(&r->layouts[i].result, arg) * scale);
+        fprintf(out, "%*s", COL, cell);
+    }
+    fputc('\n', out);
+}
+
+#define FIELD(name, expr)                                                                     \
+    static double name(const cs_replay_result *r, const void *arg)                            \
+    {                                                                                         \
+        (void)arg;                                                                            \
+        return (expr);                                                                        \
+    }
+FIELD(m_time, r->iteration_time_s)
+FIELD(m_seq, r->throughput_seq_per_s)
+FIELD(m_tok, r->throughput_tokens_per_s)
+FIELD(m_tflops, r->model_tflops_per_gpu)
+FIELD(m_mfu, r->mfu)
+FIELD(m_bubble, r->bubble_fraction)
+FIELD(m_peak, r->memory_peak_bytes)
+FIELD(m_stage, (double)r->memory_peak_stage)
+FIELD(m_weights, r->memory.weights)
+FIELD(m_grads, r->memory.gradients)
+FIELD(m_opt, r->memory.optimizer)
+FIELD(m_act, r->memory.activations)
+FIELD(m_buf, r->memory.buffers)
+FIELD(m_res, r->memory.reserved)
+FIELD(m_dropped, r->moe_routed_tokens > 0 ? r->moe_dropped_tokens / r->moe_routed_tokens : 0)
+
+static double m_time_kind(const cs_replay_result *r, const void *arg)
+{
+    return r->time_s[*(const int *)arg];
+}
+
+static void text_targets(FILE *out, const cs_scenario *s, const cs_run *r)
+{
+    target_row rows[3];
+    int n = 0;
+    for (size_t i = 0; i < r->count && !n; i++)
+        if (r->layouts[i].replayed)
+            n = targets_of(s, &r->layouts[i].result, rows);
+    for (int k = 0; k < n; k++) {
+        char label[64];
+        snprintf(label, sizeof label, "target %s", rows[k].name);
+        row_label(out, label);
+        for (size_t i = 0; i < r->count; i++) {
+            const char *cell = "-";
+            if (r->layouts[i].replayed) {
+                target_row t[3];
+                targets_of(s, &r->layouts[i].result, t);
+                cell = t[k].met ? "met" : "NOT MET";
+            }
+            fprintf(out, "%*s", COL, cell);
+        }
+        fputc('\n', out);
+    }
+}
+
+static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
+{
+    fprintf(out, "scenario %s: %s on %s (%ld GPUs), network model %s, seed %lu\n\n", s->name,
+            s->model.name, s->cluster.name, s->cluster.nodes * s->cluster.gpus_per_node,
+            cs_network_model_name(r->network_model), r->seed);
+    row_label(out, "layout");
+    for (size_t i = 0; i < r->count; i++)
+        fprintf(out, "%*s", COL, r->layouts[i].verdict->layout->name);
+    fputc('\n', out);
+    row_label(out, "tp/pp/ep/dp");
+    for (size_t i = 0; i < r->count; i++) {
+        const cs_layout_sizes *z = &r->layouts[i].verdict->sizes;
+        char cell[64];
+        snprintf(cell, sizeof cell, "%ld/%ld/%ld/%ld", z->tp, z->pp, z->ep, z->dp);
+        fprintf(out, "%*s", COL, cell);
+    }
+    fputc('\n', out);
+    row_label(out, "valid");
+    for (size_t i = 0; i < r->count; i++)
+        fprintf(out, "%*s", COL, r->layouts[i].verdict->valid ? "yes" : "NO");
+    fputc('\n', out);
+    text_metric(out, r, "iteration time (s)", "%.4f", 1, m_time, NULL);
+    text_metric(out, r, "throughput (seq/s)", "%.1f", 1, m_seq, NULL);
+    text_metric(out, r, "throughput (tokens/s)", "%.0f", 1, m_tok, NULL);
+    text_metric(out, r, "model TFLOP/s per GPU", "%.1f", 1, m_tflops, NULL);
+    text_metric(out, r, "MFU", "%.1f%%", 100, m_mfu, NULL);
+    text_metric(out, r, "bubble share", "%.1f%%", 100, m_bubble, NULL);
+    fprintf(out, "  time per GPU (ms)\n");
+    static const int kinds[CS_TIME_KINDS] = {0, 1, 2, 3, 4, 5};
+    for (int k = 0; k < CS_TIME_KINDS; k++) {
+        char label[64];
+        snprintf(label, sizeof label, "  %s", time_names[k]);
+        text_metric(out, r, label, "%.2f", 1e3, m_time_kind, &kinds[k]);
+    }
+    text_metric(out, r, "memory peak (GB)", "%.2f", 1e-9, m_peak, NULL);
+    text_metric(out, r, "  on stage", "%.0f", 1, m_stage, NULL);
+    text_metric(out, r, "  weights", "%.2f", 1e-9, m_weights, NULL);
+    text_metric(out, r, "  gradients", "%.2f", 1e-9, m_grads, NULL);
+    text_metric(out, r, "  optimizer", "%.2f", 1e-9, m_opt, NULL);
+    text_metric(out, r, "  activations", "%.2f", 1e-9, m_act, NULL);
+    text_metric(out, r, "  buffers", "%.2f", 1e-9, m_buf, NULL);
+    text_metric(out, r, "  reserved", "%.2f", 1e-9, m_res, NULL);
+    if (s->model.moe.num_experts > 0 && s->model.moe.capacity_factor > 0)
+        text_metric(out, r, "tokens dropped", "%.2f%%", 100, m_dropped, NULL);
+    row_label(out, "fits in GPU memory");
+    for (size_t i = 0; i < r->count; i++)
+        fprintf(out, "%*s", COL,
+                !r->layouts[i].replayed ? "-" : r->layouts[i].result.memory_fits ? "yes" : "NO");
+    fputc('\n', out);
+    text_targets(out, s, r);
+    for (size_t i = 0; i < r->count; i++) {
+        const cs_layout_verdict *v = r->layouts[i].verdict;
+        for (size_t k = 0; k < v->problems.count; k++) {
+            const cs_diag *p = &v->problems.items[k];
+            if (k == 0)
+                fprintf(out, "\n%s:\n", v->layout->name);
+            fprintf(out, "  %s:%d:%d: %s: %s\n", p->file, p->line, p->col,
+                    problem_word[p->severity], p->message);
+        }
+    }
+}
+
+static void json_run_layout(cs_json *j, const cs_scenario *s, const cs_layout_run *lr)
+{
+    const cs_layout_verdict *v = lr->verdict;
+    const cs_layout_sizes *z = &v->sizes;
+    const cs_replay_result *r = &lr->result;
+    cs_json_object_begin(j, NULL);
+    cs_json_string(j, "name", v->layout->name);
+    cs_json_int(j, "tp", z->tp);
+    cs_json_int(j, "pp", z->pp);
+    cs_json_int(j, "ep", z->ep);
+    cs_json_int(j, "dp", z->dp);
+    cs_json_int(j, "gpus", z->world);
+    cs_json_bool(j, "valid", v->valid);
+    if (!v->valid) {
+        json_problems(j, "errors", &v->problems, CS_ERROR);
+        cs_json_object_end(j);
+        return;
+    }
+    json_problems(j, "warnings", &v->problems, CS_WARNING);
+    cs_json_int(j, "microbatches", z->microbatches);
+    cs_json_number(j, "iteration_time_s", r->iteration_time_s);
+    cs_json_number(j, "throughput_seq_per_s", r->throughput_seq_per_s);
+    cs_json_number(j, "throughput_tokens_per_s", r->throughput_tokens_per_s);
+    cs_json_number(j, "model_tflops_per_gpu", r->model_tflops_per_gpu);
+    cs_json_number(j, "mfu", r->mfu);
+    cs_json_number(j, "bubble_fraction", r->bubble_fraction);
+    cs_json_number(j, "memory_peak_bytes", r->memory_peak_bytes);
+    cs_json_int(j, "memory_peak_stage", r->memory_peak_stage);
+    cs_json_number(j, "memory_peak_time_s", r->memory_peak_time_s);
+    cs_json_bool(j, "memory_fits", r->memory_fits);
+    cs_json_object_begin(j, "memory_breakdown_bytes");
+    cs_json_number(j, "weights", r->memory.weights);
+    cs_json_number(j, "gradients", r->memory.gradients);
+    cs_json_number(j, "optimizer", r->memory.optimizer);
+    cs_json_number(j, "activations", r->memory.activations);
+    cs_json_number(j, "buffers", r->memory.buffers);
+    cs_json_number(j, "reserved", r->memory.reserved);
+    cs_json_object_end(j);
+    cs_json_object_begin(j, "time_breakdown_s");
+    for (int k = 0; k < CS_TIME_KINDS; k++)
+        cs_json_number(j, time_names[k], r->time_s[k]);
+    cs_json_object_end(j);
+    cs_json_object_begin(j, "compute_breakdown_s");
+    for (int k = 0; k < CS_OP_END; k++)
+        cs_json_number(j, cs_op_class_name((cs_op_class)k), r->compute_s[k]);
+    cs_json_object_end(j);
+    if (s->model.moe.num_experts > 0) {
+        cs_json_number(j, "moe_routed_tokens", r->moe_routed_tokens);
+        cs_json_number(j, "moe_dropped_tokens", r->moe_dropped_tokens);
+    }
+    cs_json_array_begin(j, "per_stage");
+    for (long i = 0; i < r->stage_count; i++) {
+        cs_json_object_begin(j, NULL);
+        cs_json_int(j, "stage", i);
+        cs_json_number(j, "busy_s", r->stages[i].busy_s);
+        cs_json_number(j, "bubble_s", r->stages[i].bubble_s);
+        cs_json_number(j, "memory_peak_bytes", r->stages[i].memory_peak_bytes);
+        cs_json_object_end(j);
+    }
+    cs_json_array_end(j);
+    target_row t[3];
+    int n = targets_of(s, r, t);
+    cs_json_array_begin(j, "targets");
+    for (int k = 0; k < n; k++) {
+        cs_json_object_begin(j, NULL);
+        cs_json_string(j, "name", t[k].name);
+        cs_json_number(j, "target", t[k].target);
+        cs_json_number(j, "predicted", t[k].predicted);
+        cs_json_bool(j, "met", t[k].met);
+        cs_json_object_end(j);
+    }
+    cs_json_array_end(j);
+    cs_json_object_end(j);
+}
+
+static void json_run(FILE *out, const cs_scenario *s, const cs_run *r)
+{
+    cs_json j;
+    cs_json_init(&j, out);
+    cs_json_object_begin(&j, NULL);
+    cs_json_string(&j, "scenario", s->name);
+    cs_json_string(&j, "network_model", cs_network_model_name(r->network_model));
+    cs_json_int(&j, "seed", (long)r->seed);
+    cs_json_array_begin(&j, "layouts");
+    for (size_t i = 0; i < r->count; i++)
+        json_run_layout(&j, s, &r->layouts[i]);
+    cs_json_array_end(&j);
+    cs_json_object_end(&j);
+}
+
+/* CSV text field: quoted when it holds a comma, quote or newline. */
+static void csv_field(FILE *out, const char *text)
+{
+    if (!strpbrk(text, ",\"\n")) {
+        fputs(text, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *p = text; *p; p++) {
+        if (*p == '"')
+            fputc('"', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+static void csv_run(FILE *out, const cs_scenario *s, const cs_run *r)
+{
+    (void)s;
+    fprintf(out, "layout,tp,pp,ep,dp,gpus,valid,error,microbatches,iteration_time_s,"
+                 "throughput_seq_per_s,throughput_tokens_per_s,model_tflops_per_gpu,mfu,"
+                 "bubble_fraction,memory_peak_bytes,memory_peak_stage,memory_fits");
+    for (int k = 0; k < CS_TIME_KINDS; k++)
+        fprintf(out, ",%s_s", time_names[k]);
+    fputc('\n', out);
+    for (size_t i = 0; i < r->count; i++) {
+        const cs_layout_verdict *v = r->layouts[i].verdict;
+        const cs_layout_sizes *z = &v->sizes;
+        const cs_replay_result *x = &r->layouts[i].result;
+        csv_field(out, v->layout->name);
+        fprintf(out, ",%ld,%ld,%ld,%ld,%ld,%s,", z->tp, z->pp, z->ep, z->dp, z->world,
+                v->valid ? "true" : "false");
+        const char *err = "";
+        for (size_t k = 0; k < v->problems.count && !*err; k++)
+            if (v->problems.items[k].severity == CS_ERROR)
+                err = v->problems.items[k].message;
+        csv_field(out, err);
+        if (!r->layouts[i].replayed) {
+            fprintf(out, ",,,,,,,,,,");
+            for (int k = 0; k < CS_TIME_KINDS; k++)
+                fputc(',', out);
+            fputc('\n', out);
+            continue;
+        }
+        fprintf(out, ",%ld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.0f,%ld,%s", z->microbatches,
+                x->iteration_time_s, x->throughput_seq_per_s, x->throughput_tokens_per_s,
+                x->model_tflops_per_gpu, x->mfu, x->bubble_fraction, x->memory_peak_bytes,
+                x->memory_peak_stage, x->memory_fits ? "true" : "false");
+        for (int k = 0; k < CS_TIME_KINDS; k++)
+            fprintf(out, ",%.9g", x->time_s[k]);
+        fputc('\n', out);
+    }
+}
+
+void cs_report_run(FILE *out, cs_format format, const cs_scenario *s, const cs_run *r)
+{
+    if (format == CS_FORMAT_JSON)
+        json_run(out, s, r);
+    else if (format == CS_FORMAT_CSV)
+        csv_run(out, s, r);
+    else
+        text_run(out, s, r);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "collective.h"
+#include "runner.h"
 #include "validate.h"
 
 typedef enum { CS_FORMAT_TEXT, CS_FORMAT_JSON, CS_FORMAT_CSV } cs_format;
@@ -28,6 +29,10 @@ typedef struct cs_coll_report {
 
 /* Prints the rows in nccl-tests' column layout (text), or as CSV or JSON. */
 void cs_report_collective(FILE *out, cs_format format, const cs_coll_report *r);
+
+/* The side-by-side report of `run`: text, JSON (OUTPUT.md) or CSV (one row
+ * per layout, the JSON's scalar fields as columns). */
+void cs_report_run(FILE *out, cs_format format, const cs_scenario *s, const cs_run *r);
 
 void cs_report_check(FILE *out, cs_format format, const char *path, const cs_validation *c);
 

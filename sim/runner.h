@@ -1,0 +1,30 @@
+/* runner: what `clustersim run` computes: every layout of a scenario checked
+ * and, when valid, replayed. Pure computation; report.c prints it. */
+#ifndef CS_RUNNER_H
+#define CS_RUNNER_H
+
+#include "replay.h"
+#include "validate.h"
+
+typedef struct cs_layout_run {
+    const cs_layout_verdict *verdict; /* borrowed from the validation */
+    int replayed;
+    cs_replay_result result;
+} cs_layout_run;
+
+typedef struct cs_run {
+    cs_validation validation;
+    cs_layout_run *layouts; /* one per scenario layout (owned) */
+    size_t count;
+    size_t valid;
+    cs_network_model network_model;
+    unsigned long seed;
+} cs_run;
+
+/* Checks and replays every layout. Returns 0, or -1 when out of memory or a
+ * replay could not finish. */
+int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long seed,
+                    cs_run *out);
+void cs_run_free(cs_run *r);
+
+#endif

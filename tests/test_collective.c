@@ -1,0 +1,610 @@
+/* Collectives: alpha-beta closed forms in analytic and flow mode, nccl-tests
+ * busbw, NIC-bound all-to-all and oversubscribed leaves, conservation of the
+ * bytes on the wire, NCCL's algorithm choice, determinism, and the
+ * `clustersim collective` command. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collective.h"
+#include "engine.h"
+#include "fabric.h"
+#include "net.h"
+#include "testutil.h"
+
+#define BIN CS_BINARY
+
+/* The test clusters: scale-up 100 GB/s x 0.8 with 2 us, NICs 200 Gb/s x 0.9
+ * with 5 us (computed as the fabric does: line rate x efficiency). */
+#define UP_BW (100e9 * 0.8)
+#define UP_LAT 2e-6
+#define NIC_BW (25e9 * 0.9)
+#define OUT_LAT 5e-6
+#define GIB 1073741824.0
+#define MIB 1048576.0
+
+#define REL 1e-9
+
+#define assert_close(got, want, rel)                                                       \
+    do {                                                                                   \
+        double g_ = (got), w_ = (want);                                                    \
+        ck_assert_msg(fabs(g_ - w_) <= (rel) * fabs(w_), "%s = %.17g, expected %.17g",    \
+                      #got, g_, w_);                                                       \
+    } while (0)
+
+typedef struct topo {
+    long nodes, gpn, nics;
+    const char *topology; /* fat_tree | rail_optimized */
+    double oversub;
+    long radix;
+} topo;
+
+static const char *cluster_yaml(const topo *t)
+{
+    static char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "{ name: t, gpu: {peak_compute: 100 TFLOP/s, memory: 80 GB, "
+             "memory_bandwidth: 2 TB/s}, nodes: %ld, gpus_per_node: %ld, "
+             "scale_up: {kind: switch, bandwidth: 100 GB/s, latency: 2 us, efficiency: 0.8}, "
+             "scale_out: {nics_per_node: %ld, nic_bandwidth: 200 Gb/s, latency: 5 us, "
+             "efficiency: 0.9, topology: %s, oversubscription: %g, leaf_radix: %ld} }\n",
+             t->nodes, t->gpn, t->nics, t->topology, t->oversub, t->radix);
+    return yaml;
+}
+
+static void make_fabric(const topo *t, cs_fabric *f)
+{
+    const char *path = tu_write("cluster.yaml", cluster_yaml(t));
+    cs_cluster c;
+    cs_sources src = {0};
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_cluster_load(path, &tu_paths, &src, &c, &d);
+    if (rc != 0)
+        cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    cs_sources_free(&src);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(cs_fabric_init(f, &c), 0);
+}
+
+static long first_gpus[64] = {0};
+
+static const long *first(long n)
+{
+    for (long i = 0; i < n && i < 64; i++)
+        first_gpus[i] = i;
+    return first_gpus;
+}
+
+static cs_coll_spec spec_of(cs_coll_op op, cs_coll_algo algo, long n, double bytes)
+{
+    return (cs_coll_spec){op, algo, n, first(n), bytes, NULL, 0};
+}
+
+static double sim_time(const cs_fabric *f, cs_network_model model, const cs_coll_spec *s)
+{
+    double t = -1;
+    ck_assert_int_eq(cs_collective_time(f, model, s, &t, NULL), 0);
+    return t;
+}
+
+static const topo one_node = {1, 8, 8, "fat_tree", 1, 64};
+static const topo two_by_four = {2, 4, 4, "fat_tree", 1, 64};
+
+/* ---- 5. ring all-reduce inside one switch -------------------------------- */
+
+START_TEST(ring_allreduce_one_switch)
+{
+    cs_fabric f;
+    make_fabric(&one_node, &f);
+    const double sizes[] = {8, 1e6 + 3, 64 * MIB, GIB};
+    for (long n = 2; n <= 8; n *= 2)
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+            double S = sizes[k];
+            cs_coll_spec s = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_RING, n, S);
+            double want = 2.0 * (double)(n - 1) * (UP_LAT + S / ((double)n * UP_BW));
+            assert_close(cs_collective_analytic_time(&f, &s), want, REL);
+            assert_close(sim_time(&f, CS_NET_ANALYTIC, &s), want, REL);
+            assert_close(sim_time(&f, CS_NET_FLOW, &s), want, REL);
+            ck_assert(sim_time(&f, CS_NET_IDEAL, &s) == 0);
+        }
+    /* nccl-tests: busbw = algbw x 2(n-1)/n approaches the link rate for large
+     * messages (latency is n alpha B / S of it: under 0.2% at 1 GiB). */
+    for (long n = 2; n <= 8; n *= 2) {
+        cs_coll_spec s = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_RING, n, GIB);
+        double t = sim_time(&f, CS_NET_FLOW, &s);
+        double factor = cs_collective_bus_factor(CS_COLL_ALL_REDUCE, n);
+        ck_assert(factor == 2.0 * (double)(n - 1) / (double)n);
+        double busbw = GIB / t * factor;
+        ck_assert_msg(fabs(busbw - UP_BW) <= 0.005 * UP_BW, "n %ld busbw %g vs B %g", n, busbw,
+                      UP_BW);
+        ck_assert(busbw < UP_BW);
+    }
+    cs_fabric_free(&f);
+}
+END_TEST
+
+START_TEST(bus_factors_and_names)
+{
+    ck_assert(cs_collective_bus_factor(CS_COLL_ALL_REDUCE, 4) == 1.5);
+    ck_assert(cs_collective_bus_factor(CS_COLL_ALL_GATHER, 4) == 0.75);
+    ck_assert(cs_collective_bus_factor(CS_COLL_REDUCE_SCATTER, 4) == 0.75);
+    ck_assert(cs_collective_bus_factor(CS_COLL_ALLTOALL, 4) == 0.75);
+    ck_assert(cs_collective_bus_factor(CS_COLL_SENDRECV, 4) == 1.0);
+    ck_assert(cs_collective_bus_factor(CS_COLL_BROADCAST, 4) == 1.0);
+    for (int op = 0; op < CS_COLL_OP_COUNT; op++)
+        ck_assert_int_eq(cs_coll_op_parse(cs_coll_op_name((cs_coll_op)op)), op);
+    for (int a = CS_ALGO_AUTO; a <= CS_ALGO_HIERARCHICAL; a++)
+        ck_assert_int_eq(cs_coll_algo_parse(cs_coll_algo_name((cs_coll_algo)a)), a);
+    ck_assert_int_eq(cs_coll_op_parse("allreduce"), -1);
+    ck_assert_int_eq(cs_coll_algo_parse("nvls"), -1);
+}
+END_TEST
+
+/* Ring all-gather and reduce-scatter inside a node: (n-1)(alpha + S/n beta). */
+START_TEST(ring_allgather_reduce_scatter_one_switch)
+{
+    cs_fabric f;
+    make_fabric(&one_node, &f);
+    double S = 64 * MIB;
+    for (long n = 2; n <= 8; n *= 2)
+        for (int op = CS_COLL_ALL_GATHER; op <= CS_COLL_REDUCE_SCATTER; op++) {
+            cs_coll_spec s = spec_of((cs_coll_op)op, CS_ALGO_AUTO, n, S);
+            double want = (double)(n - 1) * (UP_LAT + S / ((double)n * UP_BW));
+            assert_close(sim_time(&f, CS_NET_ANALYTIC, &s), want, REL);
+            assert_close(sim_time(&f, CS_NET_FLOW, &s), want, REL);
+        }
+    cs_fabric_free(&f);
+}
+END_TEST
+
+/* Broadcast is a pipelined chain of C chunks: (n - 2 + C)(alpha + S/(C B));
+ * send/recv one hop per rank at once: alpha + S/B. Inside one switch every
+ * hop has its own links, so flow mode matches the closed form. */
+START_TEST(broadcast_and_sendrecv_one_switch)
+{
+    cs_fabric f;
+    make_fabric(&one_node, &f);
+    const double sizes[] = {4096, 4 * MIB, 100 * MIB};
+    const double chunks[] = {1, 8, 64}; /* 512 KiB pieces, at most 64 */
+    for (long n = 2; n <= 8; n *= 2)
+        for (size_t k = 0; k < 3; k++) {
+            double S = sizes[k], C = chunks[k];
+            cs_coll_spec s = spec_of(CS_COLL_BROADCAST, CS_ALGO_AUTO, n, S);
+            s.root = n - 1;
+            double want = ((double)n - 2 + C) * (UP_LAT + S / C / UP_BW);
+            assert_close(cs_collective_analytic_time(&f, &s), want, REL);
+            assert_close(sim_time(&f, CS_NET_FLOW, &s), want, REL);
+            s = spec_of(CS_COLL_SENDRECV, CS_ALGO_AUTO, n, S);
+            assert_close(sim_time(&f, CS_NET_ANALYTIC, &s), UP_LAT + S / UP_BW, REL);
+            assert_close(sim_time(&f, CS_NET_FLOW, &s), UP_LAT + S / UP_BW, REL);
+        }
+    cs_fabric_free(&f);
+}
+END_TEST
+
+/* ---- 6. all-to-all across nodes ------------------------------------------ */
+
+/* Every GPU sends S/n to each other rank; (n-g) S/n of it leaves the node
+ * through the GPU's own NIC, where n-g flows share B_nic. So t = (n-g) S /
+ * (n B_nic) (plus latency) and busbw = S/t (n-1)/n = B_nic (n-1)/(n-g). With
+ * n = N g this is B_nic (N g - 1)/((N-1) g), which approaches N/(N-1) B_nic
+ * as g grows: the traffic that stays inside a node never touches a NIC. */
+START_TEST(alltoall_bounded_by_nics)
+{
+    for (long N = 2; N <= 4; N *= 2) {
+        const topo t = {N, 8, 8, "fat_tree", 1, 64};
+        cs_fabric f;
+        make_fabric(&t, &f);
+        long g = 8, n = N * g;
+        cs_coll_spec s = spec_of(CS_COLL_ALLTOALL, CS_ALGO_AUTO, n, GIB);
+        double time = sim_time(&f, CS_NET_FLOW, &s);
+        double busbw = GIB / time * cs_collective_bus_factor(CS_COLL_ALLTOALL, n);
+        double want = NIC_BW * (double)(n - 1) / (double)(n - g);
+        ck_assert_msg(fabs(busbw - want) <= 0.01 * want, "N %ld: busbw %g, expected %g", N,
+                      busbw, want);
+        /* In fact exact up to the one route latency. */
+        assert_close(time, OUT_LAT + (double)(n - g) * (GIB / (double)n) / NIC_BW, REL);
+        cs_fabric_free(&f);
+    }
+}
+END_TEST
+
+/* 4 nodes x 8 GPUs x 8 NICs on leaves of 8 NIC ports (leaf_radix 16): each
+ * node fills one leaf, so all traffic between nodes crosses the spines. Leaf
+ * uplink k carries what the node's 8 GPUs send to GPU k of the 3 other nodes
+ * (24 flows), as many as a NIC. Non-blocking the NIC is the bottleneck; with
+ * oversubscription 2 the uplinks have half the NIC rate and the bandwidth
+ * part of the time doubles. */
+START_TEST(oversubscription_slows_cross_leaf_traffic)
+{
+    double t[3];
+    for (int o = 1; o <= 2; o++) {
+        const topo tp = {4, 8, 8, "fat_tree", (double)o, 16};
+        cs_fabric f;
+        make_fabric(&tp, &f);
+        ck_assert_int_eq(f.leaves, 4);
+        long links[CS_ROUTE_MAX];
+        double lat;
+        ck_assert_int_eq(cs_fabric_route(&f, 0, 8, links, &lat), 4);
+        cs_coll_spec s = spec_of(CS_COLL_ALLTOALL, CS_ALGO_AUTO, 32, GIB);
+        t[o] = sim_time(&f, CS_NET_FLOW, &s);
+        assert_close(t[o], OUT_LAT + 24.0 * (GIB / 32) / (NIC_BW / o), REL);
+        cs_fabric_free(&f);
+    }
+    assert_close((t[2] - OUT_LAT) / (t[1] - OUT_LAT), 2.0, 1e-6);
+
+    /* Traffic inside a leaf does not care: two nodes on one leaf (radix 64). */
+    for (int o = 1; o <= 2; o++) {
+        const topo tp = {2, 8, 8, "fat_tree", (double)o, 64};
+        cs_fabric f;
+        make_fabric(&tp, &f);
+        cs_coll_spec s = spec_of(CS_COLL_ALLTOALL, CS_ALGO_AUTO, 16, GIB);
+        t[o] = sim_time(&f, CS_NET_FLOW, &s);
+        cs_fabric_free(&f);
+    }
+    ck_assert(t[1] == t[2]);
+}
+END_TEST
+
+/* ---- 7. bytes on the wire ------------------------------------------------ */
+
+static void mark_ended(void *ctx, long arg)
+{
+    (void)arg;
+    (*(int *)ctx)++;
+}
+
+static void check_conserved(const cs_fabric *f, const cs_coll_spec *s, double closed_form,
+                            const char *what)
+{
+    double wire = cs_collective_wire_bytes(f, s);
+    ck_assert_msg(fabs(wire - closed_form) <= 1e-12 * closed_form,
+                  "%s: wire bytes %.17g, closed form %.17g", what, wire, closed_form);
+    cs_coll_stats st = {0};
+    double t = -1;
+    ck_assert_int_eq(cs_collective_time(f, CS_NET_FLOW, s, &t, &st), 0);
+    ck_assert_msg(t > 0, "%s: time %g", what, t);
+    ck_assert_msg(fabs(st.delivered_bytes - wire) <= 1e-12 * wire,
+                  "%s: delivered %.17g, wire bytes %.17g", what, st.delivered_bytes, wire);
+    /* The net's own counter, on a net we drive ourselves. */
+    cs_engine *e = cs_engine_create();
+    cs_net *net = cs_net_create(e, f, CS_NET_FLOW);
+    ck_assert_ptr_nonnull(net);
+    int ended = 0;
+    ck_assert_int_eq(cs_collective_start(net, s, mark_ended, &ended, 0), 0);
+    cs_engine_run(e);
+    ck_assert_int_eq(ended, 1);
+    ck_assert_msg(fabs(cs_net_bytes_delivered(net) - wire) <= 1e-12 * wire,
+                  "%s: net delivered %.17g, wire bytes %.17g", what,
+                  cs_net_bytes_delivered(net), wire);
+    ck_assert(cs_engine_now(e) == t);
+    cs_net_destroy(net);
+    cs_engine_destroy(e);
+}
+
+START_TEST(bytes_conserved)
+{
+    cs_fabric f;
+    make_fabric(&two_by_four, &f);
+    const double sizes[] = {8 * MIB, 1e6 + 7};
+    for (size_t k = 0; k < 2; k++) {
+        double S = sizes[k];
+        long n = 8, g = 4, N = 2;
+        cs_coll_spec s;
+        s = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_RING, n, S);
+        check_conserved(&f, &s, 2.0 * (double)(n - 1) * S, "ring all_reduce");
+        s = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_TREE, n, S);
+        check_conserved(&f, &s, 2.0 * (double)(n - 1) * S, "double tree all_reduce");
+        /* Hierarchical: reduce-scatter in each node N (g-1) S, ring all-reduce
+         * of g shards of S/g across nodes 2 (N-1) S, all-gather in each node
+         * N (g-1) S: 2 N (g-1) S + 2 (N-1) S = 2 (n-1) S, like a flat ring. */
+        s = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_HIERARCHICAL, n, S);
+        double hier = 2.0 * (double)(N * (g - 1)) * S + 2.0 * (double)(N - 1) * S;
+        ck_assert(hier == 2.0 * (double)(n - 1) * S);
+        check_conserved(&f, &s, hier, "hierarchical all_reduce");
+        s = spec_of(CS_COLL_ALL_GATHER, CS_ALGO_AUTO, n, S);
+        check_conserved(&f, &s, (double)(n - 1) * S, "all_gather");
+        s = spec_of(CS_COLL_REDUCE_SCATTER, CS_ALGO_AUTO, n, S);
+        check_conserved(&f, &s, (double)(n - 1) * S, "reduce_scatter");
+        s = spec_of(CS_COLL_ALLTOALL, CS_ALGO_AUTO, n, S);
+        check_conserved(&f, &s, (double)(n - 1) * S, "alltoall");
+        s = spec_of(CS_COLL_SENDRECV, CS_ALGO_AUTO, n, S);
+        check_conserved(&f, &s, (double)n * S, "sendrecv");
+        s = spec_of(CS_COLL_BROADCAST, CS_ALGO_AUTO, n, S);
+        s.root = 3;
+        check_conserved(&f, &s, (double)(n - 1) * S, "broadcast");
+        /* Uneven all-to-all: the off-diagonal sum. */
+        double pairs[64], sum = 0;
+        for (long i = 0; i < n; i++)
+            for (long j = 0; j < n; j++) {
+                pairs[i * n + j] = (double)(1 + (i * 7 + j * 3) % 11) * 4096;
+                if (i != j)
+                    sum += pairs[i * n + j];
+            }
+        s = spec_of(CS_COLL_ALLTOALL, CS_ALGO_AUTO, n, S);
+        s.pair_bytes = pairs;
+        check_conserved(&f, &s, sum, "uneven alltoall");
+        /* Members not listed node by node. */
+        static const long mixed[4] = {0, 5, 2, 7};
+        s = (cs_coll_spec){CS_COLL_ALL_REDUCE, CS_ALGO_RING, 4, mixed, S, NULL, 0};
+        check_conserved(&f, &s, 2.0 * 3 * S, "ring all_reduce, mixed order");
+        s.algo = CS_ALGO_TREE;
+        check_conserved(&f, &s, 2.0 * 3 * S, "tree all_reduce, mixed order");
+    }
+    cs_fabric_free(&f);
+}
+END_TEST
+
+/* ---- 9. hierarchical all-reduce and NCCL's choice ------------------------ */
+
+START_TEST(hierarchical_flow_equals_analytic)
+{
+    for (long nics = 4; nics >= 2; nics /= 2) {
+        const topo t = {2, 4, nics, "fat_tree", 1, 64};
+        cs_fabric f;
+        make_fabric(&t, &f);
+        double g = 4, N = 2, per_gpu_nic = NIC_BW / (4.0 / (double)nics);
+        const double sizes[] = {4096, 8 * MIB, 256 * MIB, GIB};
+        for (size_t k = 0; k < 4; k++) {
+            double S = sizes[k];
+            cs_coll_spec s = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_HIERARCHICAL, 8, S);
+            /* Phases add: reduce-scatter + all-gather inside the node, then a
+             * ring all-reduce of S/g per local rank across the N nodes. */
+            double want = 2 * (g - 1) * (UP_LAT + S / g / UP_BW) +
+                          2 * (N - 1) * (OUT_LAT + S / g / N / per_gpu_nic);
+            assert_close(cs_collective_analytic_time(&f, &s), want, REL);
+            assert_close(sim_time(&f, CS_NET_FLOW, &s), cs_collective_analytic_time(&f, &s),
+                         1e-6);
+            ck_assert_int_eq(cs_collective_choose(&f, &s), CS_ALGO_HIERARCHICAL);
+        }
+        cs_fabric_free(&f);
+    }
+}
+END_TEST
+
+START_TEST(auto_picks_tree_small_ring_large)
+{
+    cs_fabric f;
+    make_fabric(&two_by_four, &f);
+    cs_coll_spec s = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_AUTO, 8, 8);
+    ck_assert_int_eq(cs_collective_choose(&f, &s), CS_ALGO_TREE);
+    /* auto's analytic time is the cheaper of the two. */
+    cs_coll_spec ring = s, tree = s;
+    ring.algo = CS_ALGO_RING;
+    tree.algo = CS_ALGO_TREE;
+    ck_assert(cs_collective_analytic_time(&f, &tree) < cs_collective_analytic_time(&f, &ring));
+    ck_assert(cs_collective_analytic_time(&f, &s) == cs_collective_analytic_time(&f, &tree));
+    s.bytes = GIB;
+    ck_assert_int_eq(cs_collective_choose(&f, &s), CS_ALGO_RING);
+    ring.bytes = tree.bytes = GIB;
+    ck_assert(cs_collective_analytic_time(&f, &ring) < cs_collective_analytic_time(&f, &tree));
+    /* Inside one node: ring at every size. */
+    for (double S = 8; S <= GIB; S *= 32) {
+        cs_coll_spec in = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_AUTO, 4, S);
+        ck_assert_int_eq(cs_collective_choose(&f, &in), CS_ALGO_RING);
+    }
+    /* Other operations: ring; an explicit algorithm is kept. */
+    cs_coll_spec ag = spec_of(CS_COLL_ALL_GATHER, CS_ALGO_AUTO, 8, 8);
+    ck_assert_int_eq(cs_collective_choose(&f, &ag), CS_ALGO_RING);
+    cs_coll_spec h = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_HIERARCHICAL, 8, 8);
+    ck_assert_int_eq(cs_collective_choose(&f, &h), CS_ALGO_HIERARCHICAL);
+    cs_fabric_free(&f);
+}
+END_TEST
+
+/* ---- 8. determinism and the command line --------------------------------- */
+
+START_TEST(same_collective_twice_is_bit_identical)
+{
+    const topo t = {4, 4, 2, "fat_tree", 2, 4};
+    cs_fabric f;
+    make_fabric(&t, &f);
+    double pairs[256];
+    for (long i = 0; i < 16; i++)
+        for (long j = 0; j < 16; j++)
+            pairs[i * 16 + j] = (double)(1 + (i * 5 + j * 11) % 13) * 65536 + 3;
+    cs_coll_spec specs[4] = {spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_TREE, 16, 3e6 + 1),
+                             spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_RING, 16, 3e6 + 1),
+                             spec_of(CS_COLL_ALLTOALL, CS_ALGO_AUTO, 16, 0),
+                             spec_of(CS_COLL_BROADCAST, CS_ALGO_AUTO, 16, 5e6)};
+    specs[2].pair_bytes = pairs;
+    for (int k = 0; k < 4; k++) {
+        double a, b;
+        cs_coll_stats sa, sb;
+        ck_assert_int_eq(cs_collective_time(&f, CS_NET_FLOW, &specs[k], &a, &sa), 0);
+        ck_assert_int_eq(cs_collective_time(&f, CS_NET_FLOW, &specs[k], &b, &sb), 0);
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "spec %d: %.17g vs %.17g", k, a, b);
+        ck_assert_uint_eq(sa.events, sb.events);
+        ck_assert_uint_eq(sa.transfers, sb.transfers);
+        ck_assert(memcmp(&sa.delivered_bytes, &sb.delivered_bytes, sizeof(double)) == 0);
+    }
+    cs_fabric_free(&f);
+}
+END_TEST
+
+/* Brackets balance outside strings. */
+static int json_balanced(const char *s)
+{
+    int depth = 0, in_string = 0;
+    for (; *s; s++) {
+        if (in_string) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == '"')
+                in_string = 0;
+        } else if (*s == '"') {
+            in_string = 1;
+        } else if (*s == '{' || *s == '[') {
+            depth++;
+        } else if (*s == '}' || *s == ']') {
+            if (--depth < 0)
+                return 0;
+        }
+    }
+    return depth == 0 && !in_string;
+}
+
+static int data_lines(const char *s)
+{
+    int n = 0;
+    for (const char *p = s; *p;) {
+        const char *nl = strchr(p, '\n');
+        if (*p != '#' && *p != '\n')
+            n++;
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return n;
+}
+
+static const char *cli_cluster(void)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s", tu_write("cli.yaml", cluster_yaml(&two_by_four)));
+    return path;
+}
+
+START_TEST(cli_text_table_deterministic)
+{
+    char cmd[1024], *a, *b, *err;
+    snprintf(cmd, sizeof cmd, BIN " collective --cluster %s --op all_reduce --sizes 8B:1KiB",
+             cli_cluster());
+    ck_assert_int_eq(tu_run(cmd, &a, &err), 0);
+    ck_assert_str_eq(err, "");
+    ck_assert_int_eq(tu_run(cmd, &b, NULL), 0);
+    ck_assert_str_eq(a, b);
+    /* nccl-tests' columns. */
+    const char *cols[] = {"size", "count", "type", "redop", "root", "time", "algbw", "busbw"};
+    const char *header = strstr(a, "#       size");
+    ck_assert_msg(header != NULL, "%s", a);
+    const char *at = header;
+    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
+        const char *p = strstr(at, cols[i]);
+        ck_assert_msg(p != NULL, "column %s missing or out of order:\n%s", cols[i], a);
+        at = p + strlen(cols[i]);
+    }
+    ck_assert_ptr_nonnull(strstr(a, "8 GPUs"));
+    ck_assert_int_eq(data_lines(a), 8); /* 8, 16, ..., 1024 */
+    ck_assert_ptr_nonnull(strstr(a, "float"));
+    ck_assert_ptr_nonnull(strstr(a, "sum"));
+    free(a);
+    free(b);
+    free(err);
+}
+END_TEST
+
+START_TEST(cli_csv_and_json)
+{
+    char cmd[1024], *out, *out2;
+    snprintf(cmd, sizeof cmd,
+             BIN " collective --cluster %s --op all_reduce --sizes 1KiB:1MiB --format csv",
+             cli_cluster());
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert_int_eq(tu_run(cmd, &out2, NULL), 0);
+    ck_assert_str_eq(out, out2);
+    const char *head = "op,gpus,algo,network_model,size_bytes,time_s,algbw_bytes_per_s,"
+                       "busbw_bytes_per_s\n";
+    ck_assert_msg(strncmp(out, head, strlen(head)) == 0, "%s", out);
+    int rows = 0;
+    for (char *line = strchr(out, '\n') + 1; *line; rows++) {
+        char op[32], algo[32], model[32];
+        long gpus;
+        double size, t, alg, bus;
+        ck_assert_int_eq(sscanf(line, "%31[^,],%ld,%31[^,],%31[^,],%lf,%lf,%lf,%lf", op, &gpus,
+                                algo, model, &size, &t, &alg, &bus),
+                         8);
+        ck_assert_str_eq(op, "all_reduce");
+        ck_assert_int_eq(gpus, 8);
+        ck_assert_str_eq(model, "flow");
+        ck_assert(size == 1024.0 * (double)(1L << rows));
+        assert_close(alg, size / t, 1e-6);
+        assert_close(bus, alg * 2 * 7 / 8, 1e-6);
+        char *nl = strchr(line, '\n');
+        ck_assert_ptr_nonnull(nl);
+        line = nl + 1;
+    }
+    ck_assert_int_eq(rows, 11); /* 1 KiB .. 1 MiB */
+    free(out);
+    free(out2);
+
+    snprintf(cmd, sizeof cmd,
+             BIN " collective --cluster %s --op alltoall --gpus 4 --sizes 1KiB:4KiB "
+                 "--format=json",
+             cli_cluster());
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert_int_eq(tu_run(cmd, &out2, NULL), 0);
+    ck_assert_str_eq(out, out2);
+    ck_assert(json_balanced(out));
+    ck_assert_ptr_nonnull(strstr(out, "\"op\": \"alltoall\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"gpus\": 4"));
+    ck_assert_ptr_nonnull(strstr(out, "\"rows\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"busbw_bytes_per_s\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"size_bytes\": 4096"));
+    free(out);
+    free(out2);
+}
+END_TEST
+
+static void bad_args(const char *args, const char *needle)
+{
+    char cmd[1024], *out, *err;
+    snprintf(cmd, sizeof cmd, BIN " collective --cluster %s %s", cli_cluster(), args);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 2);
+    ck_assert_msg(strstr(err, needle) != NULL, "%s: stderr lacks '%s':\n%s", args, needle, err);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(err);
+}
+
+START_TEST(cli_bad_arguments_exit_2)
+{
+    bad_args("--op allreduce", "unknown op 'allreduce'");
+    bad_args("--gpus 9", "--gpus 9");
+    bad_args("--gpus 1", "--gpus wants a count of 2 or more");
+    bad_args("--gpus many", "--gpus");
+    bad_args("--sizes 1KiB:8B", "--sizes wants 1 B <= MIN <= MAX");
+    bad_args("--sizes 8B", "--sizes wants MIN:MAX");
+    bad_args("--sizes 8X:1KiB", "--sizes");
+    bad_args("--sizes 8:1KiB", "--sizes");
+    bad_args("--algo nvls", "unknown algo 'nvls'");
+    bad_args("--network-model packet", "unknown network model 'packet'");
+    bad_args("--format xml", "unknown format 'xml'");
+    bad_args("--frobnicate", "unknown argument '--frobnicate'");
+    char *out, *err;
+    ck_assert_int_eq(tu_run(BIN " collective --op all_reduce", &out, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--cluster is required"));
+    free(out);
+    free(err);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("collective");
+    TCase *t = tcase_create("closed_forms");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, ring_allreduce_one_switch);
+    tcase_add_test(t, bus_factors_and_names);
+    tcase_add_test(t, ring_allgather_reduce_scatter_one_switch);
+    tcase_add_test(t, broadcast_and_sendrecv_one_switch);
+    tcase_add_test(t, alltoall_bounded_by_nics);
+    tcase_add_test(t, oversubscription_slows_cross_leaf_traffic);
+    tcase_add_test(t, bytes_conserved);
+    tcase_add_test(t, hierarchical_flow_equals_analytic);
+    tcase_add_test(t, auto_picks_tree_small_ring_large);
+    tcase_add_test(t, same_collective_twice_is_bit_identical);
+    suite_add_tcase(s, t);
+    t = tcase_create("cli");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, cli_text_table_deterministic);
+    tcase_add_test(t, cli_csv_and_json);
+    tcase_add_test(t, cli_bad_arguments_exit_2);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return tu_main(suite()); }
