@@ -106,7 +106,7 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
     }
     double s_ = (double)t->seq_length, b = (double)z->micro_batch, h = (double)m->hidden_size;
     double tp_div = t->sequence_parallel && z->tp > 1 ? (double)z->tp : 1.0;
-    if (stage == 0)
+    if (stage == 0 && m->vocab_size > 0) /* vocab_size 0: no embedding */
         per_mb += (8.0 * s_ * b + s_ * b * h) / tp_div;
     if (stage == z->pp - 1 && m->vocab_size > 0)
         per_mb += 4.0 * s_ * b * h * (1.0 + (double)m->vocab_size / h) / (double)z->tp;

@@ -147,6 +147,7 @@ static void summarise(const cs_scenario *s, const cs_layout *l, const cs_layout_
         long stage = coord[CS_DIM_PP];
         for (int k = 0; k < CS_TIME_KINDS; k++)
             r->time_s[k] += acc[g][k] / gpus;
+        r->gpu_busy_s[g] = acc[g][CS_TIME_COMPUTE];
         r->stages[stage].busy_s += acc[g][CS_TIME_COMPUTE] / (double)per_stage;
         r->stages[stage].bubble_s += acc[g][CS_TIME_BUBBLE] / (double)per_stage;
         if (L->peak[g] > r->stages[stage].memory_peak_bytes)
@@ -216,7 +217,8 @@ int cs_replay(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z
 {
     memset(out, 0, sizeof *out);
     out->stages = calloc((size_t)z->pp, sizeof *out->stages);
-    if (!out->stages)
+    out->gpu_busy_s = calloc((size_t)z->world, sizeof *out->gpu_busy_s);
+    if (!out->stages || !out->gpu_busy_s)
         return -1;
     out->stage_count = z->pp;
     cs_fabric f;
@@ -230,5 +232,7 @@ int cs_replay(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z
 void cs_replay_result_free(cs_replay_result *r)
 {
     free(r->stages);
+    free(r->gpu_busy_s);
     r->stages = NULL;
+    r->gpu_busy_s = NULL;
 }

@@ -46,6 +46,7 @@ typedef struct cs_replay_result {
     int memory_fits;
     cs_memory_breakdown memory; /* of the peak GPU at its peak */
     cs_stage_result *stages;    /* pp entries (owned) */
+    double *gpu_busy_s;         /* compute time of every GPU (owned) */
     long stage_count;
     double moe_dropped_tokens, moe_routed_tokens;
     uint64_t events;

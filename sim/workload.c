@@ -168,6 +168,10 @@ static void chain(builder *B, long gpu, long id, cs_op_info *o)
 {
     if (B->last[gpu] >= 0 && cs_exec_depend(B->x, B->last[gpu], id) != 0)
         B->failed = 1;
+    /* The previous op is a gate too: a collective may wait on the one before
+     * it on its stream, and the replay follows such chains back. */
+    if (o && B->last[gpu] >= 0)
+        o->gate[o->ngate++] = B->last[gpu];
     for (int i = 0; i < B->npending[gpu]; i++) {
         if (cs_exec_depend(B->x, B->pending[gpu][i], id) != 0)
             B->failed = 1;
