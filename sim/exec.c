@@ -1,21 +1,25 @@
 #include "exec.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef enum { OP_WAITING, OP_RUNNING, OP_DONE } op_state;
 
+/* Replays of big clusters hold tens of millions of ops: 32-bit indices and
+ * small fields keep one at 72 bytes. */
 typedef struct op {
-    long gpu;
-    int stream;
-    op_state state;
-    long coll;       /* collective index, or -1 for compute */
     double duration; /* compute only */
-    long tag;
-    long pending;    /* unfinished dependencies */
-    long next;       /* next op on the same stream, -1 at the end */
-    long succ_start, succ_count;
     cs_op_times t;
+    int64_t succ_start;
+    int32_t gpu;
+    int32_t coll;    /* collective index, or -1 for compute */
+    int32_t tag;
+    int32_t pending; /* unfinished dependencies */
+    int32_t next;    /* next op on the same stream, -1 at the end */
+    int32_t succ_count;
+    uint8_t stream;
+    uint8_t state;   /* op_state */
 } op;
 
 typedef struct coll {
@@ -26,7 +30,7 @@ typedef struct coll {
 } coll;
 
 typedef struct edge {
-    long from, to;
+    int32_t from, to;
 } edge;
 
 struct cs_exec {
@@ -44,7 +48,7 @@ struct cs_exec {
     long *head; /* first op not yet finished on each stream, or -1 */
     edge *edges;
     long nedges, edges_cap;
-    long *succ;
+    int32_t *succ;
     long finished;
     double makespan;
     int failed;
@@ -102,14 +106,28 @@ void cs_exec_destroy(cs_exec *x)
     free(x);
 }
 
+int cs_exec_reserve(cs_exec *x, long ops, long deps)
+{
+    /* Untouched pages cost no memory: reserving collectives and members for
+     * the worst case (every op a member of a two-member collective) is cheap. */
+    if (grow((void **)&x->ops, &x->cap, ops, sizeof *x->ops) ||
+        grow((void **)&x->edges, &x->edges_cap, deps, sizeof *x->edges) ||
+        grow((void **)&x->colls, &x->colls_cap, ops / 2, sizeof *x->colls) ||
+        grow((void **)&x->members, &x->members_cap, ops, sizeof *x->members))
+        return -1;
+    return 0;
+}
+
 static long append_op(cs_exec *x, long gpu, int stream, long coll_id, double duration, long tag)
 {
     if (gpu < 0 || gpu >= x->gpus || stream < 0 || stream >= x->streams)
         return -1;
-    if (grow((void **)&x->ops, &x->cap, x->count + 1, sizeof *x->ops))
+    if (x->count >= INT32_MAX - 1 ||
+        grow((void **)&x->ops, &x->cap, x->count + 1, sizeof *x->ops))
         return -1;
     long id = x->count++;
-    x->ops[id] = (op){gpu, stream, OP_WAITING, coll_id, duration, tag, 0, -1, 0, 0, {0, 0, 0}};
+    x->ops[id] = (op){duration, {0, 0, 0}, 0, (int32_t)gpu, (int32_t)coll_id, (int32_t)tag, 0, -1,
+                      0, (uint8_t)stream, OP_WAITING};
     long s = gpu * x->streams + stream;
     if (x->tail[s] >= 0)
         x->ops[x->tail[s]].next = id;
@@ -166,7 +184,7 @@ int cs_exec_depend(cs_exec *x, long before, long after)
         return -1;
     if (grow((void **)&x->edges, &x->edges_cap, x->nedges + 1, sizeof *x->edges))
         return -1;
-    x->edges[x->nedges++] = (edge){before, after};
+    x->edges[x->nedges++] = (edge){(int32_t)before, (int32_t)after};
     x->ops[after].pending++;
     return 0;
 }
@@ -190,7 +208,7 @@ static void finish(cs_exec *x, long id)
     x->head[s] = o->next;
     if (o->next >= 0)
         try_start(x, o->next);
-    for (long k = o->succ_start; k < o->succ_start + o->succ_count; k++) {
+    for (int64_t k = o->succ_start; k < o->succ_start + o->succ_count; k++) {
         long after = x->succ[k];
         if (--x->ops[after].pending == 0)
             try_start(x, after);
@@ -249,7 +267,7 @@ static int build_successors(cs_exec *x)
         x->ops[i].succ_count = 0;
     for (long e = 0; e < x->nedges; e++)
         x->ops[x->edges[e].from].succ_count++;
-    long at = 0;
+    int64_t at = 0;
     for (long i = 0; i < x->count; i++) {
         x->ops[i].succ_start = at;
         at += x->ops[i].succ_count;

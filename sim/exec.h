@@ -26,6 +26,10 @@ typedef struct cs_op_times {
 cs_exec *cs_exec_create(cs_net *net, long gpus, int streams_per_gpu);
 void cs_exec_destroy(cs_exec *x);
 
+/* Makes room for `ops` ops and `deps` dependencies up front (a hint; the
+ * tables still grow past it). Returns 0 or -1. */
+int cs_exec_reserve(cs_exec *x, long ops, long deps);
+
 /* Appends a compute op of `duration` seconds to (gpu, stream). Returns its id,
  * or -1 when out of memory. `tag` is the caller's, returned by cs_exec_tag. */
 long cs_exec_compute(cs_exec *x, long gpu, int stream, double duration, long tag);

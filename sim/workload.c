@@ -155,10 +155,10 @@ static cs_op_info *push_info(builder *B, long id, cs_op_class k, long mb, long l
         w->count = id + 1;
     cs_op_info *o = &w->info[id];
     memset(o, 0, sizeof *o);
-    o->klass = (unsigned char)k;
-    o->stage = (int)B->stage;
-    o->mb = (int)mb;
-    o->layer = (int)layer;
+    o->klass = (uint8_t)k;
+    o->stage = (int16_t)B->stage;
+    o->mb = (int32_t)mb;
+    o->layer = (int16_t)layer;
     return o;
 }
 
@@ -171,12 +171,12 @@ static void chain(builder *B, long gpu, long id, cs_op_info *o)
     /* The previous op is a gate too: a collective may wait on the one before
      * it on its stream, and the replay follows such chains back. */
     if (o && B->last[gpu] >= 0)
-        o->gate[o->ngate++] = B->last[gpu];
+        o->gate[o->ngate++] = (int32_t)B->last[gpu];
     for (int i = 0; i < B->npending[gpu]; i++) {
         if (cs_exec_depend(B->x, B->pending[gpu][i], id) != 0)
             B->failed = 1;
         if (o && o->ngate < CS_OP_GATES)
-            o->gate[o->ngate++] = B->pending[gpu][i];
+            o->gate[o->ngate++] = (int32_t)B->pending[gpu][i];
     }
     B->npending[gpu] = 0;
     B->last[gpu] = id;
@@ -647,15 +647,15 @@ static void pipeline_links(builder *B, const cs_pass *passes, long count, long s
             cs_op_info *r = push_info(B, receiver, CS_OP_PP, ps->mb, -1);
             if (!o || !r)
                 return;
-            o->stage = (int)stage;
-            r->stage = (int)to_stage;
+            o->stage = (int16_t)stage;
+            r->stage = (int16_t)to_stage;
             o->work = r->work = bytes;
             if (cs_exec_depend(B->x, B->pass_last[from_slot], sender) ||
                 cs_exec_depend(B->x, receiver, B->pass_first[to_slot]))
                 B->failed = 1;
             cs_op_info *gated = &B->w->info[B->pass_first[to_slot]];
             if (gated->ngate < CS_OP_GATES)
-                gated->gate[gated->ngate++] = receiver;
+                gated->gate[gated->ngate++] = (int32_t)receiver;
         }
     }
 }
@@ -1051,6 +1051,13 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
         goto done;
     gsl_rng_set(B.rng, seed);
     static_memory(w, s, z);
+    /* About 24 ops per layer and micro-batch on every GPU (fewer without TP
+     * or EP): reserving once spares the copies of growing tables. */
+    long hint = z->world * (z->microbatches * z->layers_per_stage * 24 + 64);
+    if (cs_exec_reserve(x, hint, 2 * hint) != 0 ||
+        !push_info(&B, hint - 1, CS_OP_END, -1, -1))
+        goto done;
+    w->count = 0;
     if (B.m->moe.num_experts > 0)
         for (long i = 0; i < B.m->num_layers; i++)
             cs_routing_popularity(B.t, B.m->moe.num_experts, B.rng, B.prob + i * B.m->moe.num_experts);

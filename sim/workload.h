@@ -30,6 +30,8 @@
 #ifndef CS_WORKLOAD_H
 #define CS_WORKLOAD_H
 
+#include <stdint.h>
+
 #include "config.h"
 #include "exec.h"
 #include "layout.h"
@@ -50,16 +52,17 @@ typedef enum {
 
 #define CS_OP_GATES 6
 
+/* One per op, tens of millions on big clusters: kept to 64 bytes. */
 typedef struct cs_op_info {
-    unsigned char klass; /* cs_op_class */
-    int stage;
-    int mb;    /* -1 when not per micro-batch */
-    int layer; /* global layer index, -1 for embedding/output/none */
     double work;      /* compute: FLOPs; communication: bytes */
     double mem_begin; /* bytes allocated when the op begins */
     double mem_end;   /* bytes allocated (> 0) or freed (< 0) when it ends */
-    long gate[CS_OP_GATES]; /* communication ops a compute op waits on */
-    int ngate;
+    int32_t gate[CS_OP_GATES]; /* ops it waited on: the previous op of its GPU, collectives */
+    int32_t mb;       /* -1 when not per micro-batch */
+    int16_t stage;
+    int16_t layer;    /* global layer index, -1 for embedding/output/none */
+    uint8_t klass;    /* cs_op_class */
+    uint8_t ngate;
 } cs_op_info;
 
 /* Static memory of one GPU (bytes). */
