@@ -164,6 +164,97 @@ START_TEST(preset_dir_from_environment)
 }
 END_TEST
 
+static char *slurp_file(const char *path)
+{
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof cmd, "cat %s", path);
+    tu_run(cmd, &out, NULL);
+    return out;
+}
+
+/* `run` prints the side-by-side report, writes results.json, results.csv and
+ * report.txt, and the JSON it writes is what --format json prints. */
+START_TEST(run_seed_writes_results)
+{
+    const char *marker = tu_write("marker", "");
+    char dir[256], cmd[1024], *out, *err;
+    snprintf(dir, sizeof dir, "%.*s/res", (int)(strrchr(marker, '/') - marker), marker);
+    snprintf(cmd, sizeof cmd, BIN " run " SEED " --network-model analytic --out %s", dir);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "iteration time (s)"));
+    ck_assert_ptr_nonnull(strstr(out, "target iteration_time"));
+    ck_assert_ptr_nonnull(strstr(out, "NOT MET"));
+    ck_assert_ptr_nonnull(strstr(out, "needs 2048 GPUs"));
+    char path[512];
+    snprintf(path, sizeof path, "%s/report.txt", dir);
+    char *report = slurp_file(path);
+    ck_assert_str_eq(report, out);
+    snprintf(cmd, sizeof cmd, BIN " run " SEED " --network-model analytic --format json --out %s",
+             dir);
+    char *json;
+    ck_assert_int_eq(tu_run(cmd, &json, NULL), 0);
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    char *written = slurp_file(path);
+    ck_assert_str_eq(json, written);
+    ck_assert(json_balanced(json));
+    static const char *const fields[] = {
+        "\"network_model\": \"analytic\"", "\"iteration_time_s\"", "\"throughput_seq_per_s\"",
+        "\"throughput_tokens_per_s\"", "\"model_tflops_per_gpu\"", "\"mfu\"",
+        "\"bubble_fraction\"", "\"memory_peak_bytes\"", "\"memory_peak_stage\"",
+        "\"memory_fits\"", "\"memory_breakdown_bytes\"", "\"time_breakdown_s\"",
+        "\"tp_exposed\"", "\"per_stage\"", "\"busy_s\"", "\"targets\"", "\"met\": false"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        ck_assert_msg(strstr(json, fields[i]), "missing %s", fields[i]);
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    char *csv = slurp_file(path);
+    ck_assert_ptr_nonnull(strstr(csv, "layout,tp,pp,ep,dp,gpus,valid,error,microbatches,"
+                                      "iteration_time_s"));
+    ck_assert_ptr_nonnull(strstr(csv, "\noriginal,8,4,16,4,2048,false,"));
+    free(out);
+    free(err);
+    free(report);
+    free(json);
+    free(written);
+    free(csv);
+}
+END_TEST
+
+START_TEST(run_is_deterministic)
+{
+    char *a, *b;
+    ck_assert_int_eq(tu_run(BIN " run " SEED " --format json --out /tmp/cs-run-det", &a, NULL), 0);
+    ck_assert_int_eq(tu_run(BIN " run " SEED " --format json --out /tmp/cs-run-det", &b, NULL), 0);
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(run_bad_input_writes_nothing)
+{
+    const char *path = tu_write("broken.yaml", "model: moe-30b\ncluster: [\n");
+    char dir[256], cmd[1024], *out;
+    snprintf(dir, sizeof dir, "%.*s/never", (int)(strrchr(path, '/') - path), path);
+    snprintf(cmd, sizeof cmd, BIN " run %s --out %s", path, dir);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 2);
+    ck_assert_str_eq(out, "");
+    snprintf(cmd, sizeof cmd, "test -e %s", dir);
+    ck_assert_int_ne(tu_run(cmd, NULL, NULL), 0);
+    free(out);
+    /* No valid layout: exit 1, with the reasons. */
+    path = tu_write("none.yaml", "model: moe-30b\n"
+                                 "cluster: cluster-512-64gb\n"
+                                 "training: { seq_length: 2048, global_batch_size: 128 }\n"
+                                 "layouts: [ { name: big, tp: 8, pp: 4, ep: 16, dp: 4 } ]\n");
+    snprintf(cmd, sizeof cmd, BIN " run %s --out %s", path, dir);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(out, "needs 2048 GPUs"));
+    free(out);
+    ck_assert_int_eq(tu_run(BIN " run " SEED " --network-model warp", NULL, NULL), 2);
+    ck_assert_int_eq(tu_run(BIN " run " SEED " --seed -3", NULL, NULL), 2);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -176,6 +267,9 @@ static Suite *suite(void)
     tcase_add_test(t, valid_scenario_exits_0);
     tcase_add_test(t, unknown_preset_is_positioned);
     tcase_add_test(t, preset_dir_from_environment);
+    tcase_add_test(t, run_seed_writes_results);
+    tcase_add_test(t, run_is_deterministic);
+    tcase_add_test(t, run_bad_input_writes_nothing);
     suite_add_tcase(s, t);
     return s;
 }
