@@ -163,6 +163,11 @@ static void summarise(const cs_scenario *s, const cs_layout *l, const cs_layout_
                                               m->reserved, L->peak[g], 0};
         }
     }
+    for (long g = 0; g < z->world; g++) {
+        double left = fabs(L->activations[g] + L->buffers[g]);
+        if (left > r->memory_left_bytes)
+            r->memory_left_bytes = left;
+    }
     r->bubble_fraction = T > 0 ? r->time_s[CS_TIME_BUBBLE] / T : 0;
     r->memory_fits = r->memory_peak_bytes <= s->cluster.gpu.memory;
     r->moe_dropped_tokens = w->dropped_tokens;

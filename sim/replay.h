@@ -49,6 +49,8 @@ typedef struct cs_replay_result {
     double *gpu_busy_s;         /* compute time of every GPU (owned) */
     long stage_count;
     double moe_dropped_tokens, moe_routed_tokens;
+    double memory_left_bytes; /* largest |activations + buffers| still held at the end
+                                 (0: every allocation was freed) */
     uint64_t events;
     long ops;
 } cs_replay_result;

@@ -350,8 +350,20 @@ static void ep_comm(builder *B, int out, long mb, long layer)
             double **tables = out ? B->dispatch : B->combine;
             const double *pairs = tables[(li * z->microbatches + mb) * groups + dp * z->tp + tp];
             long n = ep_members(B, tp, dp, B->members);
-            collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP, CS_OP_EP, mb, layer,
-                       DT * B->sh.Tl * B->sh.topk * B->sh.h, pairs);
+            double even = DT * B->sh.Tl * B->sh.topk * B->sh.h;
+            long first = collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP, CS_OP_EP,
+                                    mb, layer, even, pairs);
+            /* The tokens a member receives sit in a buffer while the exchange runs. */
+            for (long j = 0; first >= 0 && j < n; j++) {
+                double received = even;
+                if (pairs) {
+                    received = 0;
+                    for (long i = 0; i < n; i++)
+                        received += i == j ? 0 : pairs[i * n + j];
+                }
+                B->w->info[first + j].mem_begin = received;
+                B->w->info[first + j].mem_end = -received;
+            }
         }
 }
 

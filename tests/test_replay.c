@@ -315,6 +315,35 @@ START_TEST(capacity_factor_drops_tokens)
 }
 END_TEST
 
+/* Every byte allocated during the iteration is freed by its end, whatever the
+ * schedule, recompute mode or routing. */
+START_TEST(memory_ledger_balances)
+{
+    static const char *const cases[][3] = {
+        {"1f1b", "none", "balanced"},        {"gpipe", "selective", "balanced"},
+        {"zb-h1", "full", "balanced"},       {"interleaved", "selective", "random"},
+        {"1f1b", "full", "{ mode: skewed, skew: 1.3 }"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fixture fx;
+        char training[256];
+        snprintf(training, sizeof training,
+                 "seq_length: 2048, global_batch_size: 16, schedule: %s, recompute: %s, "
+                 "moe_routing: %s, sequence_parallel: true",
+                 cases[i][0], cases[i][1], cases[i][2]);
+        load(&fx, "{ name: e, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+                  "vocab_size: 32000, moe: { num_experts: 8, router_topk: 2, "
+                  "ffn_hidden_size: 2048 } }",
+             "{ base: dgx-h100, nodes: 2 }", training, "flow",
+             "{ tp: 2, pp: 2, ep: 2, dp: 2, vpp: 2 }");
+        replay(&fx, 5);
+        ck_assert_msg(fx.r.memory_left_bytes < 1e-3, "%s/%s/%s leaves %g bytes", cases[i][0],
+                      cases[i][1], cases[i][2], fx.r.memory_left_bytes);
+        ck_assert(fx.r.memory_peak_bytes > 0);
+        done(&fx);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("replay");
@@ -330,6 +359,7 @@ static Suite *suite(void)
     tcase_add_test(t, balanced_routing_is_even);
     tcase_add_test(t, skewed_routing_is_slower_and_seeded);
     tcase_add_test(t, capacity_factor_drops_tokens);
+    tcase_add_test(t, memory_ledger_balances);
     suite_add_tcase(s, t);
     return s;
 }
