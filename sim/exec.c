@@ -309,3 +309,9 @@ long cs_exec_gpu(const cs_exec *x, long op_id) { return x->ops[op_id].gpu; }
 int cs_exec_stream(const cs_exec *x, long op_id) { return x->ops[op_id].stream; }
 int cs_exec_is_collective(const cs_exec *x, long op_id) { return x->ops[op_id].coll >= 0; }
 double cs_exec_makespan(const cs_exec *x) { return x->makespan; }
+
+long cs_exec_collective_first(const cs_exec *x, long op_id)
+{
+    long c = x->ops[op_id].coll;
+    return c < 0 ? -1 : x->colls[c].first_op;
+}

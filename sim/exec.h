@@ -62,6 +62,9 @@ long cs_exec_gpu(const cs_exec *x, long op);
 int cs_exec_stream(const cs_exec *x, long op);
 int cs_exec_is_collective(const cs_exec *x, long op);
 
+/* The first member op of op's collective, or -1 for a compute op. */
+long cs_exec_collective_first(const cs_exec *x, long op);
+
 /* Time the last op ended. */
 double cs_exec_makespan(const cs_exec *x);
 

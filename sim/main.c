@@ -11,6 +11,7 @@
 #include "fabric.h"
 #include "report.h"
 #include "runner.h"
+#include "timeline.h"
 #include "units.h"
 #include "validate.h"
 
@@ -38,6 +39,7 @@ static const char usage[] =
     "  run FILE [--out DIR] [--format text|json|csv] [--seed N] [--network-model M]\n"
     "      replay one training iteration of every valid layout; side-by-side report;\n"
     "      results.json, results.csv and report.txt under DIR (default out/NAME/)\n"
+    "  plot DIR          draw again the pictures of an earlier run\n"
     "  collective --cluster FILE --op OP [--gpus N] [--sizes 8B:1GiB] [--algo A]\n"
     "             [--network-model M] [--format text|csv|json]\n"
     "      a simulated nccl-tests: time, algbw and busbw per message size\n"
@@ -97,7 +99,18 @@ static const char run_help[] =
     "  --format F           what to print: text (default), json, csv\n"
     "  --seed N             seed for MoE routing draws (default: the scenario's)\n"
     "  --network-model M    override the scenario's: ideal, analytic, flow\n"
-    "  --no-plots           accepted; plots come with the timeline renderer\n"
+    "  --timeline-ranks L   GPUs drawn in timelines and memory plots, e.g. 0,64,128\n"
+    "                       (default: the first GPU of each pipeline stage)\n"
+    "  --trace-ranks L      GPUs written to trace.json (default: the timeline's);\n"
+    "                       they are added to the captured GPUs\n"
+    "  --svg                also draw .svg pictures\n"
+    "  --no-plots           no timelines, traces or pictures (faster)\n"
+    "\n"
+    "Per replayed layout, DIR/<layout>/ gets timeline.dat, memory.dat, trace.json\n"
+    "(open in Perfetto or chrome://tracing) and, with gnuplot installed,\n"
+    "timeline.png and memory.png; DIR gets compare.dat and compare.png. Without\n"
+    "gnuplot the data and scripts are written and 'clustersim plot DIR' draws\n"
+    "them later.\n"
     "\n"
     "Exit status: 0 ran (even if targets are missed), 1 no layout valid, 2 bad input.\n";
 
@@ -396,13 +409,35 @@ static int write_report(const char *dir, const char *name, cs_format format,
     return 0;
 }
 
+#define MAX_RANKS 256
+
 typedef struct run_args {
     const char *file, *out;
     cs_format format;
-    int has_seed, has_model;
+    int has_seed, has_model, no_plots, svg;
     unsigned long seed;
     cs_network_model model;
+    long ranks[2 * MAX_RANKS]; /* timeline ranks, then trace ranks */
+    long nranks, ntrace;
+    int has_ranks, has_trace;
 } run_args;
+
+/* "0,8,16" -> ranks; returns the count or -1. */
+static long parse_ranks(const char *text, long *out, long cap)
+{
+    long n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || n == cap || (*end && *end != ','))
+            return -1;
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
 
 static int parse_run_args(int argc, char **argv, run_args *a)
 {
@@ -431,8 +466,22 @@ static int parse_run_args(int argc, char **argv, run_args *a)
                 return -1;
             }
             a->has_model = 1;
+        } else if ((v = option(argc, argv, &i, "--timeline-ranks"))) {
+            if ((a->nranks = parse_ranks(v, a->ranks, MAX_RANKS)) <= 0) {
+                fprintf(stderr, "clustersim run: --timeline-ranks wants GPU numbers like 0,8,16\n");
+                return -1;
+            }
+            a->has_ranks = 1;
+        } else if ((v = option(argc, argv, &i, "--trace-ranks"))) {
+            if ((a->ntrace = parse_ranks(v, a->ranks + MAX_RANKS, MAX_RANKS)) <= 0) {
+                fprintf(stderr, "clustersim run: --trace-ranks wants GPU numbers like 0,8,16\n");
+                return -1;
+            }
+            a->has_trace = 1;
         } else if (!strcmp(argv[i], "--no-plots")) {
-            continue;
+            a->no_plots = 1;
+        } else if (!strcmp(argv[i], "--svg")) {
+            a->svg = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "clustersim run: unknown option '%s'\n", argv[i]);
             return -1;
@@ -447,6 +496,69 @@ static int parse_run_args(int argc, char **argv, run_args *a)
         fprintf(stderr, "clustersim run: which scenario file?\n");
         return -1;
     }
+    return 0;
+}
+
+/* The folder holding the gnuplot scripts: plots/ of the first preset
+ * directory that has them. */
+static const char *scripts_dir(const cs_paths *paths, char *buf, size_t len)
+{
+    for (int i = 0; paths->preset_dirs[i]; i++) {
+        snprintf(buf, len, "%s/plots/timeline.gp", paths->preset_dirs[i]);
+        FILE *f = fopen(buf, "r");
+        if (f) {
+            fclose(f);
+            snprintf(buf, len, "%s/plots", paths->preset_dirs[i]);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* Captured GPUs: the timeline's (or the first of each stage) plus the trace's. */
+static long captured_gpus(const run_args *a, long world, long *out)
+{
+    long n = 0;
+    if (a->has_ranks)
+        for (long i = 0; i < a->nranks; i++)
+            out[n++] = a->ranks[i];
+    for (long i = 0; a->has_trace && i < a->ntrace; i++) {
+        int seen = 0;
+        for (long k = 0; k < n; k++)
+            seen |= out[k] == a->ranks[MAX_RANKS + i];
+        if (!seen)
+            out[n++] = a->ranks[MAX_RANKS + i];
+    }
+    for (long i = 0; i < n; i++)
+        if (out[i] >= world)
+            return -1;
+    return n;
+}
+
+/* Timelines, traces, comparison and pictures of a finished run. */
+static int write_plots(const char *dir, const run_args *a, const cs_scenario *s,
+                       const cs_run *run, const cs_paths *paths)
+{
+    char buf[4096];
+    const char *scripts = scripts_dir(paths, buf, sizeof buf);
+    if (!scripts) {
+        fprintf(stderr, "clustersim run: no plots/timeline.gp in the preset directories\n");
+        return -1;
+    }
+    cs_plot_options o = {a->svg, scripts, a->has_trace ? a->ranks + MAX_RANKS : NULL,
+                         a->has_trace ? a->ntrace : 0};
+    if (cs_plot_copy_scripts(dir, scripts))
+        return -1;
+    for (size_t i = 0; i < run->count; i++) {
+        const cs_layout_run *lr = &run->layouts[i];
+        if (lr->replayed && cs_timeline_write_layout(dir, lr->verdict->layout->name, s,
+                                                     &lr->result, &lr->capture, &o))
+            return -1;
+    }
+    if (run->valid && cs_timeline_write_compare(dir, s, run, &o))
+        return -1;
+    if (cs_plot_render(dir, stderr) == -2)
+        fprintf(stderr, "clustersim run: gnuplot failed on some plots in %s\n", dir);
     return 0;
 }
 
@@ -475,7 +587,17 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
     cs_run run;
     cs_network_model model = a.has_model ? a.model : scn.network_model;
     int status = EXIT_OK;
-    if (cs_run_scenario(&scn, model, a.has_seed ? a.seed : scn.seed, &run) != 0) {
+    long gpus[2 * MAX_RANKS];
+    long world = scn.cluster.nodes * scn.cluster.gpus_per_node;
+    long ngpus = captured_gpus(&a, world, gpus);
+    cs_run_options ro = {!a.no_plots, ngpus > 0 ? gpus : NULL, ngpus};
+    if (ngpus < 0) {
+        fprintf(stderr, "clustersim run: a timeline or trace rank is not below %ld GPUs\n", world);
+        memset(&run, 0, sizeof run);
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (cs_run_scenario(&scn, model, a.has_seed ? a.seed : scn.seed, &ro, &run) != 0) {
         fprintf(stderr, "clustersim run: out of memory or a replay could not finish\n");
         status = EXIT_BAD_INPUT;
         goto done;
@@ -494,6 +616,8 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
         write_report(dir, "results.csv", CS_FORMAT_CSV, &scn, &run) ||
         write_report(dir, "report.txt", CS_FORMAT_TEXT, &scn, &run))
         status = EXIT_BAD_INPUT;
+    if (status == EXIT_OK && !a.no_plots && write_plots(dir, &a, &scn, &run, paths))
+        status = EXIT_BAD_INPUT;
     cs_report_run(stdout, a.format, &scn, &run);
     if (status == EXIT_OK && run.valid == 0)
         status = EXIT_INVALID;
@@ -503,12 +627,44 @@ done:
     return status;
 }
 
+static const char plot_help[] =
+    "usage: clustersim plot DIR\n"
+    "\n"
+    "Draws again the pictures of an earlier run from the data files in DIR (a run's\n"
+    "output folder): every plot listed in DIR/plots.txt, with the gnuplot scripts\n"
+    "copied into DIR/plots/. Needs gnuplot on PATH.\n"
+    "\n"
+    "Exit status: 0 drawn, 2 DIR holds no run or gnuplot failed.\n";
+
+static int cmd_plot(int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-') {
+        fputs(plot_help, argc == 1 && !strcmp(argv[0], "--help") ? stdout : stderr);
+        return argc == 1 && !strcmp(argv[0], "--help") ? EXIT_OK : EXIT_BAD_INPUT;
+    }
+    int rc = cs_plot_render(argv[0], stderr);
+    if (rc == -1) {
+        fprintf(stderr, "clustersim plot: %s holds no run (no plots.txt)\n", argv[0]);
+        return EXIT_BAD_INPUT;
+    }
+    if (rc == -2) {
+        fprintf(stderr, "clustersim plot: gnuplot failed on some plots in %s\n", argv[0]);
+        return EXIT_BAD_INPUT;
+    }
+    if (rc == 0) /* gnuplot missing: the note said so */
+        return EXIT_BAD_INPUT;
+    printf("drew %d plots in %s\n", rc, argv[0]);
+    return EXIT_OK;
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc > 0 && !strcmp(argv[0], "check"))
         fputs(check_help, stdout);
     else if (argc > 0 && !strcmp(argv[0], "run"))
         fputs(run_help, stdout);
+    else if (argc > 0 && !strcmp(argv[0], "plot"))
+        fputs(plot_help, stdout);
     else if (argc > 0 && !strcmp(argv[0], "collective"))
         fputs(collective_help, stdout);
     else
@@ -543,6 +699,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 2, argv + 2, &paths);
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 2, argv + 2, &paths);
+    if (!strcmp(cmd, "plot"))
+        return cmd_plot(argc - 2, argv + 2);
     if (!strcmp(cmd, "collective"))
         return cmd_collective(argc - 2, argv + 2, &paths);
     fprintf(stderr, "clustersim: unknown command '%s'\n\n%s", cmd, usage);

@@ -55,11 +55,74 @@ typedef struct cs_replay_result {
     long ops;
 } cs_replay_result;
 
+/* What a timeline shows of a GPU's compute stream: its ops, and each gap
+ * charged to what it waited for. */
+typedef enum {
+    CS_SPAN_FORWARD,
+    CS_SPAN_BACKWARD_INPUT,
+    CS_SPAN_BACKWARD_WEIGHT,
+    CS_SPAN_RECOMPUTE,
+    CS_SPAN_OPTIMIZER,
+    CS_SPAN_TP,
+    CS_SPAN_EP,
+    CS_SPAN_PP,
+    CS_SPAN_DP,
+    CS_SPAN_BUBBLE,
+    CS_SPAN_KINDS
+} cs_span_kind;
+
+typedef struct cs_span {
+    int32_t gpu, mb, layer;
+    int16_t stage;
+    uint8_t kind; /* cs_span_kind */
+    double start, end;
+} cs_span;
+
+/* Every op of a captured GPU, for the Chrome trace. */
+typedef struct cs_trace_op {
+    int32_t gpu, mb, layer;
+    uint8_t stream, klass; /* cs_op_class */
+    double ready, begin, end, work;
+    int64_t flow; /* pipeline transfers: an id shared by sender and receiver; else -1 */
+} cs_trace_op;
+
+typedef struct cs_memory_sample {
+    int32_t gpu;
+    double time, bytes;
+} cs_memory_sample;
+
+/* What to keep of a replay beyond its summary: spans, ops and memory of some
+ * GPUs (by default the first GPU of each stage: tp = ep = dp = 0). */
+typedef struct cs_capture {
+    long *gpus;   /* captured GPUs (owned) */
+    long *stages; /* stage of each captured GPU (owned) */
+    long gpu_count;
+    cs_span *spans;
+    long span_count, span_cap;
+    cs_trace_op *ops;
+    long op_count, op_cap;
+    cs_memory_sample *memory;
+    long memory_count, memory_cap;
+} cs_capture;
+
+/* Picks the GPUs to capture: `ranks` (count n, each below the world size) or,
+ * when NULL, the first GPU of every stage. Returns 0 or -1. */
+int cs_capture_init(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
+                    const long *ranks, long n);
+void cs_capture_free(cs_capture *c);
+
 /* Replays layout l (already checked: z from cs_layout_check) under `model`
  * with routing drawn from `seed`. Returns 0, -1 when out of memory, -2 when
  * the program could not finish (a bug: every schedule here is deadlock-free). */
 int cs_replay(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
               cs_network_model model, unsigned long seed, cs_replay_result *out);
+
+/* Same, also filling `capture` (initialised by cs_capture_init). */
+int cs_replay_capture(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+                      cs_network_model model, unsigned long seed, cs_replay_result *out,
+                      cs_capture *capture);
+
+const char *cs_span_kind_name(cs_span_kind k);
 void cs_replay_result_free(cs_replay_result *r);
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 
 int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long seed,
-                    cs_run *out)
+                    const cs_run_options *o, cs_run *out)
 {
     memset(out, 0, sizeof *out);
     out->network_model = model;
@@ -21,7 +21,15 @@ int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long 
         if (!r->verdict->valid)
             continue;
         out->valid++;
-        if (cs_replay(s, &s->layouts[i], &r->verdict->sizes, model, seed, &r->result) != 0)
+        const cs_layout_sizes *z = &r->verdict->sizes;
+        cs_capture *capture = NULL;
+        if (o && o->capture) {
+            if (cs_capture_init(&r->capture, &s->layouts[i], z, o->gpus, o->gpu_count) != 0)
+                return -3;
+            r->captured = 1;
+            capture = &r->capture;
+        }
+        if (cs_replay_capture(s, &s->layouts[i], z, model, seed, &r->result, capture) != 0)
             return -1;
         r->replayed = 1;
     }
@@ -30,8 +38,11 @@ int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long 
 
 void cs_run_free(cs_run *r)
 {
-    for (size_t i = 0; i < r->count; i++)
+    for (size_t i = 0; i < r->count; i++) {
         cs_replay_result_free(&r->layouts[i].result);
+        if (r->layouts[i].captured)
+            cs_capture_free(&r->layouts[i].capture);
+    }
     free(r->layouts);
     cs_validation_free(&r->validation);
     memset(r, 0, sizeof *r);

@@ -10,7 +10,16 @@ typedef struct cs_layout_run {
     const cs_layout_verdict *verdict; /* borrowed from the validation */
     int replayed;
     cs_replay_result result;
+    int captured;
+    cs_capture capture; /* when asked for */
 } cs_layout_run;
+
+/* What to keep beyond the summary. */
+typedef struct cs_run_options {
+    int capture;       /* keep spans, ops and memory of some GPUs */
+    const long *gpus;  /* which (NULL: the first GPU of each stage) */
+    long gpu_count;
+} cs_run_options;
 
 typedef struct cs_run {
     cs_validation validation;
@@ -21,10 +30,11 @@ typedef struct cs_run {
     unsigned long seed;
 } cs_run;
 
-/* Checks and replays every layout. Returns 0, or -1 when out of memory or a
- * replay could not finish. */
+/* Checks and replays every layout (o may be NULL). Returns 0, -1 when out of
+ * memory or a replay could not finish, -3 when a captured GPU is outside a
+ * layout's world. */
 int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long seed,
-                    cs_run *out);
+                    const cs_run_options *o, cs_run *out);
 void cs_run_free(cs_run *r);
 
 #endif

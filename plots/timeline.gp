@@ -1,0 +1,25 @@
+# Pipeline timeline: one row per captured GPU (one per stage by default), its
+# compute stream op by op and each gap coloured by what it waited for.
+# usage: gnuplot -c timeline.gp DATA OUTPUT TITLE [png|svg]
+# DATA is a clustersim timeline.dat: row, row label, kind, kind name,
+# start (ms), end (ms), micro-batch, layer, bar label.
+data = ARG1
+term = (ARGC >= 4) ? ARG4 : "png"
+if (term eq "svg") {
+    set terminal svg size 1400,600 dynamic font "sans,10"
+} else {
+    set terminal pngcairo size 1600,640 font "sans,10"
+}
+set output ARG2
+set title ARG3 noenhanced
+names = "forward backward_input backward_weight recompute optimizer tp_exposed ep_exposed pp_exposed dp_exposed bubble"
+colours = "#4C72B0 #55A868 #8172B2 #CCB974 #64B5CD #DD8452 #C44E52 #937860 #DA8BC3 #DDDDDD"
+set xlabel "time (ms)"
+set yrange [*:*] reverse
+set offsets 0, 0, 0.6, 0.6
+set key outside bottom center horizontal noenhanced
+set grid xtics
+set style fill solid 1.0 noborder
+plot for [k=0:9] data using ((column(3) == k) ? (column(5) + column(6)) / 2 : NaN):1:((column(6) - column(5)) / 2):(0.38):ytic(2) \
+         with boxxyerror lc rgb word(colours, k + 1) title word(names, k + 1), \
+     data using ((column(5) + column(6)) / 2):1:9 with labels font ",7" textcolor rgb "white" notitle

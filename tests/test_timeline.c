@@ -1,0 +1,244 @@
+/* Timelines and traces: the data files match the replay, spans tile every
+ * captured GPU's iteration, bubble rows add up to the reported share, the
+ * trace has one event per op, gnuplot draws non-empty pictures, and a run
+ * without gnuplot still succeeds. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "replay.h"
+#include "testutil.h"
+#include "timeline.h"
+#include "workload.h"
+
+#define BIN CS_BINARY
+
+typedef struct fixture {
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_replay_result r;
+    cs_capture c;
+} fixture;
+
+/* A symmetric layout: every GPU of a stage does the same, so the captured
+ * first GPU of each stage stands for its stage. */
+static void replay_dense(fixture *fx, const char *network)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "model: { name: d, num_layers: 8, hidden_size: 1024, num_attention_heads: 16, "
+             "vocab_size: 32000 }\n"
+             "cluster: { base: dgx-h100, nodes: 2 }\n"
+             "training: { seq_length: 2048, global_batch_size: 32, sequence_parallel: true, "
+             "distributed_optimizer: true, overlap_grad_reduce: true }\n"
+             "network_model: %s\n"
+             "layouts: [ { name: l, tp: 2, pp: 4, dp: 2 } ]\n",
+             network);
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &fx->s, &d), 0);
+    ck_assert_int_eq(cs_layout_check(&fx->s, &fx->s.layouts[0], &fx->z, &d), 0);
+    cs_diags_free(&d);
+    ck_assert_int_eq(cs_capture_init(&fx->c, &fx->s.layouts[0], &fx->z, NULL, 0), 0);
+    ck_assert_int_eq(fx->c.gpu_count, 4);
+    ck_assert_int_eq(cs_replay_capture(&fx->s, &fx->s.layouts[0], &fx->z, fx->s.network_model, 1,
+                                       &fx->r, &fx->c),
+                     0);
+}
+
+static void done(fixture *fx)
+{
+    cs_capture_free(&fx->c);
+    cs_replay_result_free(&fx->r);
+    cs_scenario_free(&fx->s);
+}
+
+START_TEST(spans_tile_the_iteration)
+{
+    fixture fx;
+    replay_dense(&fx, "flow");
+    double T = fx.r.iteration_time_s, bubble = 0;
+    for (long i = 0; i < fx.c.gpu_count; i++) {
+        double at = 0;
+        for (long k = 0; k < fx.c.span_count; k++) {
+            const cs_span *sp = &fx.c.spans[k];
+            if (sp->gpu != fx.c.gpus[i])
+                continue;
+            ck_assert_msg(fabs(sp->start - at) <= 1e-12, "gap or overlap at %g", at);
+            ck_assert(sp->end > sp->start);
+            ck_assert_int_eq(sp->stage, fx.c.stages[i]);
+            at = sp->end;
+            if (sp->kind == CS_SPAN_BUBBLE)
+                bubble += sp->end - sp->start;
+        }
+        ck_assert(fabs(at - T) <= 1e-12);
+    }
+    /* One GPU per stage stands for all: the bubble rows give the share. */
+    ck_assert_msg(fabs(bubble / T / (double)fx.c.gpu_count - fx.r.bubble_fraction) <= 1e-9,
+                  "rows %g, reported %g", bubble / T / (double)fx.c.gpu_count,
+                  fx.r.bubble_fraction);
+    done(&fx);
+}
+END_TEST
+
+/* Every compute op of a captured GPU is a bar with the op's own times. */
+START_TEST(bars_are_the_ops)
+{
+    fixture fx;
+    replay_dense(&fx, "analytic");
+    long compute = 0;
+    for (long i = 0; i < fx.c.op_count; i++) {
+        const cs_trace_op *t = &fx.c.ops[i];
+        if (t->klass >= CS_OP_END || t->end <= t->ready)
+            continue;
+        compute++;
+        int found = 0;
+        for (long k = 0; k < fx.c.span_count && !found; k++)
+            found = fx.c.spans[k].gpu == t->gpu && fx.c.spans[k].start == t->ready &&
+                    fx.c.spans[k].end == t->end && fx.c.spans[k].kind < CS_SPAN_TP;
+        ck_assert_msg(found, "no bar for op %ld", i);
+    }
+    long bars = 0;
+    for (long k = 0; k < fx.c.span_count; k++)
+        bars += fx.c.spans[k].kind < CS_SPAN_TP;
+    ck_assert_int_eq(bars, compute);
+    done(&fx);
+}
+END_TEST
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), n);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static long count(const char *text, const char *needle)
+{
+    long n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* The files hold what the capture holds: a row per span, an event per op. */
+START_TEST(files_match_the_replay)
+{
+    fixture fx;
+    replay_dense(&fx, "flow");
+    char root[256];
+    const char *marker = tu_write("marker", "");
+    snprintf(root, sizeof root, "%.*s", (int)(strrchr(marker, '/') - marker), marker);
+    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0};
+    ck_assert_int_eq(cs_plot_copy_scripts(root, o.scripts), 0);
+    ck_assert_int_eq(cs_timeline_write_layout(root, "l", &fx.s, &fx.r, &fx.c, &o), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/l/timeline.dat", root);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    long row = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#')
+            continue;
+        long r, kind;
+        char name[64];
+        double start, end;
+        ck_assert_int_eq(sscanf(line, "%ld\t\"stage %*d GPU %*d\"\t%ld\t%63s\t%lf\t%lf", &r,
+                                &kind, name, &start, &end),
+                         5);
+        const cs_span *sp = &fx.c.spans[row++];
+        ck_assert_int_eq(kind, sp->kind);
+        ck_assert_str_eq(name, cs_span_kind_name((cs_span_kind)sp->kind));
+        ck_assert(fabs(start - sp->start * 1e3) <= 1e-8 && fabs(end - sp->end * 1e3) <= 1e-8);
+    }
+    fclose(f);
+    ck_assert_int_eq(row, fx.c.span_count);
+    snprintf(path, sizeof path, "%s/l/trace.json", root);
+    char *trace = slurp(path);
+    ck_assert_int_eq(count(trace, "\"ph\": \"X\""), fx.c.op_count);
+    ck_assert_int_eq(count(trace, "\"ph\": \"s\""), count(trace, "\"ph\": \"f\""));
+    ck_assert(count(trace, "\"ph\": \"s\"") > 0);
+    free(trace);
+    done(&fx);
+}
+END_TEST
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* gnuplot draws every listed picture, non-empty; `plot` draws them again. */
+START_TEST(gnuplot_renders_and_plot_redraws)
+{
+    const char *marker = tu_write("marker", "");
+    char dir[256], cmd[1024], path[512];
+    snprintf(dir, sizeof dir, "%.*s/run", (int)(strrchr(marker, '/') - marker), marker);
+    snprintf(cmd, sizeof cmd, BIN " run " CS_SOURCE_DIR "/scenarios/seed-options.yaml "
+                              "--network-model analytic --svg --out %s", dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    static const char *const pictures[] = {"compare.png", "compare.svg", "option1/timeline.png",
+                                           "option1/memory.png", "option2/timeline.svg"};
+    for (size_t i = 0; i < sizeof pictures / sizeof *pictures; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, pictures[i]);
+        ck_assert_msg(file_size(path) > 1000, "%s missing or empty", pictures[i]);
+    }
+    snprintf(path, sizeof path, "%s/option1/timeline.png", dir);
+    remove(path);
+    char *out;
+    snprintf(cmd, sizeof cmd, BIN " plot %s", dir);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "drew 10 plots"));
+    ck_assert(file_size(path) > 1000);
+    free(out);
+    snprintf(cmd, sizeof cmd, BIN " plot %s/nothing-here", dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 2);
+}
+END_TEST
+
+/* Without gnuplot on PATH the run still exits 0 with its data, and says how
+ * to draw the pictures. */
+START_TEST(run_without_gnuplot)
+{
+    const char *marker = tu_write("marker", "");
+    char dir[256], cmd[1024], path[512], *err;
+    snprintf(dir, sizeof dir, "%.*s/nognuplot", (int)(strrchr(marker, '/') - marker), marker);
+    snprintf(cmd, sizeof cmd, "env PATH=/nonexistent " BIN " run " CS_SOURCE_DIR
+                              "/scenarios/seed-options.yaml --network-model analytic --out %s",
+             dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "gnuplot is not installed"));
+    snprintf(path, sizeof path, "%s/option1/timeline.dat", dir);
+    ck_assert(file_size(path) > 0);
+    snprintf(path, sizeof path, "%s/option1/timeline.png", dir);
+    ck_assert_int_eq(file_size(path), -1);
+    free(err);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("timeline");
+    TCase *t = tcase_create("files");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, spans_tile_the_iteration);
+    tcase_add_test(t, bars_are_the_ops);
+    tcase_add_test(t, files_match_the_replay);
+    tcase_add_test(t, gnuplot_renders_and_plot_redraws);
+    tcase_add_test(t, run_without_gnuplot);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return tu_main(suite()); }
