@@ -27,6 +27,9 @@ typedef struct ctx {
     cs_diags *diags;
     char *chain[MAX_BASE_DEPTH]; /* canonical paths of files being loaded */
     int depth;
+    const cs_override *overrides; /* sweep point values, applied before completion */
+    int override_count;
+    cs_yfile *scenario_file;      /* where override value nodes live */
 } ctx;
 
 /* One field of a mapping schema. */
@@ -559,6 +562,7 @@ static const field training_fields[] = {
     BOOL(cs_training, use_flash_attn),
     ENUM(cs_training, optimizer, optimizer_choices),
     CUSTOM("moe_routing", routing_custom),
+    QTY(cs_training, tokens, CS_UNIT_COUNT, POSITIVE),
 };
 static const schema training_schema = {"training", training_fields, COUNT(training_fields)};
 
@@ -593,7 +597,9 @@ static int cluster_ref_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 static int layouts_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 static int targets_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 static int training_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
-static int reserved_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+static int sweep_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+static int uncertainty_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+static int cost_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 
 static const field scenario_fields[] = {
     NAME(cs_scenario, name),
@@ -604,9 +610,9 @@ static const field scenario_fields[] = {
     INT(cs_scenario, seed, 0, 0),
     CUSTOM("targets", targets_custom),
     CUSTOM("layouts", layouts_custom),
-    CUSTOM("sweep", reserved_custom),
-    CUSTOM("uncertainty", reserved_custom),
-    CUSTOM("cost", reserved_custom),
+    CUSTOM("sweep", sweep_custom),
+    CUSTOM("uncertainty", uncertainty_custom),
+    CUSTOM("cost", cost_custom),
 };
 static const schema scenario_schema = {"scenario", scenario_fields, COUNT(scenario_fields)};
 
@@ -872,15 +878,334 @@ static int layout_recompute_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *ob
     return 0;
 }
 
-static int reserved_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+/* ---- overrides at key paths (sweep points) --------------------------------- */
+
+static const field *path_field(const schema *s, const char *seg, size_t len)
 {
-    cs_scenario *s = obj;
+    for (size_t i = 0; i < s->count; i++)
+        if (strlen(s->fields[i].key) == len && !strncmp(s->fields[i].key, seg, len))
+            return &s->fields[i];
+    return NULL;
+}
+
+/* Resolves `path` within schema s: the field it names and, through *obj when
+ * given, the struct holding it. Reports a positioned error at `where` when it
+ * does not resolve. */
+static const field *resolve_path(ctx *c, cs_yfile *f, yaml_node_t *where, const schema *s,
+                                 void **obj, const char *path, const char *full)
+{
+    for (;;) {
+        const char *dot = strchr(path, '.');
+        size_t len = dot ? (size_t)(dot - path) : strlen(path);
+        const field *fd = path_field(s, path, len);
+        if (!fd || fd->type == F_IGNORE) {
+            REPORT(c, f, where, "'%s': no key '%.*s' in %s", full, (int)len, path, s->what);
+            return NULL;
+        }
+        if (!dot)
+            return fd;
+        if (fd->type != F_SUB) {
+            REPORT(c, f, where, "'%s': '%s' has no keys below it", full, fd->key);
+            return NULL;
+        }
+        if (obj)
+            *obj = (char *)*obj + fd->off;
+        s = fd->sub;
+        path = dot + 1;
+    }
+}
+
+static int apply_one(ctx *c, const schema *s, void *obj, int i, const char *rest)
+{
+    cs_yfile *f = c->scenario_file;
+    yaml_node_t *value = cs_yfile_node(f, c->overrides[i].node);
+    void *at = obj;
+    const field *fd = resolve_path(c, f, value, s, &at, rest, c->overrides[i].path);
+    return fd && apply_field(c, f, fd, value, at) == 0 ? 0 : -1;
+}
+
+/* Applies every override whose path starts with `prefix.` to obj. */
+static int apply_overrides(ctx *c, const char *prefix, const schema *s, void *obj)
+{
+    int rc = 0;
+    size_t plen = strlen(prefix);
+    for (int i = 0; i < c->override_count; i++) {
+        const char *path = c->overrides[i].path;
+        if (!strncmp(path, prefix, plen) && path[plen] == '.' &&
+            apply_one(c, s, obj, i, path + plen + 1) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* layouts.NAME.FIELD reaches one layout, layouts.FIELD every layout. */
+static int layout_overrides(ctx *c, cs_layout *l)
+{
+    char prefix[CS_NAME_MAX + 16];
+    snprintf(prefix, sizeof prefix, "layouts.%s", l->name);
+    int rc = apply_overrides(c, prefix, &layout_schema, l);
+    for (int i = 0; i < c->override_count; i++) {
+        const char *path = c->overrides[i].path;
+        if (!strncmp(path, "layouts.", 8) && !strchr(path + 8, '.') &&
+            apply_one(c, &layout_schema, l, i, path + 8) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* Whether a sweep path names something a point can change. */
+static int check_sweep_path(ctx *c, cs_yfile *f, yaml_node_t *where, const char *path)
+{
+    static const struct {
+        const char *prefix;
+        const schema *s;
+    } roots[] = {{"model.", &model_schema},       {"cluster.", &cluster_schema},
+                 {"training.", &training_schema}, {"targets.", &targets_schema}};
+    for (size_t i = 0; i < COUNT(roots); i++) {
+        size_t n = strlen(roots[i].prefix);
+        if (!strncmp(path, roots[i].prefix, n))
+            return resolve_path(c, f, where, roots[i].s, NULL, path + n, path) ? 0 : -1;
+    }
+    if (!strncmp(path, "layouts.", 8)) {
+        const char *rest = path + 8, *dot = strchr(rest, '.');
+        return resolve_path(c, f, where, &layout_schema, NULL, dot ? dot + 1 : rest, path) ? 0
+                                                                                        : -1;
+    }
+    if (!strcmp(path, "network_model") || !strcmp(path, "seed"))
+        return 0;
+    REPORT(c, f, where,
+           "'%s' is not a key path a sweep can change (model.*, cluster.*, training.*, "
+           "layouts.*, targets.*, network_model, seed)",
+           path);
+    return -1;
+}
+
+/* ---- sweep, uncertainty, cost ------------------------------------------------- */
+
+static void unknown_in(ctx *c, cs_yfile *f, yaml_node_t *kn, const char *what,
+                       const char *const *keys)
+{
+    const char *key = cs_ynode_text(kn);
+    const char *hint = key ? cs_did_you_mean(key, keys) : NULL;
+    if (hint)
+        REPORT(c, f, kn, "unknown key '%s' in %s; did you mean '%s'?", key, what, hint);
+    else
+        REPORT(c, f, kn, "unknown key '%s' in %s", key ? key : "?", what);
+}
+
+static int sweep_parameters(ctx *c, cs_yfile *f, yaml_node_t *n, cs_sweep *sw)
+{
     if (n->type != YAML_MAPPING_NODE) {
-        REPORT(c, f, n, "expected a mapping, got %s", cs_ynode_describe(n));
+        REPORT(c, f, n, "'parameters' must map key paths to lists of values");
         return -1;
     }
-    s->has_sweep = 1;
-    return 0;
+    int rc = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = cs_yfile_node(f, p->key), *vn = cs_yfile_node(f, p->value);
+        const char *path = cs_ynode_text(kn);
+        if (!path || strlen(path) >= sizeof sw->params[0].path) {
+            REPORT(c, f, kn, "a sweep parameter must be a key path such as "
+                             "cluster.scale_out.nic_bandwidth");
+            rc = -1;
+            continue;
+        }
+        if (sw->param_count == CS_SWEEP_MAX_PARAMS) {
+            REPORT(c, f, kn, "at most %d swept parameters", CS_SWEEP_MAX_PARAMS);
+            return -1;
+        }
+        if (check_sweep_path(c, f, kn, path) != 0) {
+            rc = -1;
+            continue;
+        }
+        long count = vn->type == YAML_SEQUENCE_NODE
+                         ? (long)(vn->data.sequence.items.top - vn->data.sequence.items.start)
+                         : 0;
+        if (count < 1) {
+            REPORT(c, f, vn, "'%s' needs a list of one or more values", path);
+            rc = -1;
+            continue;
+        }
+        cs_sweep_param *sp = &sw->params[sw->param_count++];
+        snprintf(sp->path, sizeof sp->path, "%s", path);
+        sp->list = p->value;
+        sp->count = count;
+        sp->loc = cs_yfile_loc(f, kn);
+    }
+    return rc;
+}
+
+static int sweep_layouts(ctx *c, cs_yfile *f, yaml_node_t *vn, cs_sweep *sw)
+{
+    long count = vn->type == YAML_SEQUENCE_NODE
+                     ? (long)(vn->data.sequence.items.top - vn->data.sequence.items.start)
+                     : -1;
+    if (count < 1 || count > CS_SWEEP_MAX_LAYOUTS) {
+        REPORT(c, f, vn, "'layouts' must list 1 to %d layout names", CS_SWEEP_MAX_LAYOUTS);
+        return -1;
+    }
+    int rc = 0;
+    for (long i = 0; i < count; i++)
+        if (parse_name(c, f, cs_yfile_node(f, vn->data.sequence.items.start[i]), "layouts",
+                       sw->layouts[sw->layout_count++]) != 0)
+            rc = -1;
+    return rc;
+}
+
+static int sweep_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    static const char *const keys[] = {"mode", "parameters", "layouts", "repeats", NULL};
+    static const char *const modes[] = {"grid", "zip", NULL};
+    cs_sweep *sw = &((cs_scenario *)obj)->sweep;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'sweep' must be a mapping, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    memset(sw, 0, sizeof *sw);
+    sw->present = 1;
+    sw->repeats = 1;
+    sw->loc = cs_yfile_loc(f, n);
+    int rc = 0, mode;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = cs_yfile_node(f, p->key), *vn = cs_yfile_node(f, p->value);
+        const char *key = cs_ynode_text(kn);
+        if (key && !strcmp(key, "mode")) {
+            if (parse_enum(c, f, vn, "sweep mode", modes, &mode) == 0)
+                sw->zip = mode;
+            else
+                rc = -1;
+        } else if (key && !strcmp(key, "parameters")) {
+            rc |= sweep_parameters(c, f, vn, sw);
+        } else if (key && !strcmp(key, "repeats")) {
+            rc |= parse_int(c, f, vn, "repeats", 1, &sw->repeats);
+        } else if (key && !strcmp(key, "layouts")) {
+            rc |= sweep_layouts(c, f, vn, sw);
+        } else {
+            unknown_in(c, f, kn, "sweep", keys);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && sw->param_count == 0 && sw->repeats <= 1) {
+        REPORT(c, f, n, "the sweep has no parameters and no repeats");
+        rc = -1;
+    }
+    for (int i = 1; rc == 0 && sw->zip && i < sw->param_count; i++)
+        if (sw->params[i].count != sw->params[0].count) {
+            cs_diags_add(c->diags, CS_ERROR, sw->params[i].loc, f->text, f->len,
+                         "zip sweeps need lists of one length: '%s' has %ld values, '%s' %ld",
+                         sw->params[i].path, sw->params[i].count, sw->params[0].path,
+                         sw->params[0].count);
+            rc = -1;
+        }
+    return rc ? -1 : 0;
+}
+
+static int stragglers(ctx *c, cs_yfile *f, yaml_node_t *vn, cs_uncertainty *u)
+{
+    static const char *const keys[] = {"probability", "slowdown", NULL};
+    cs_quantity q;
+    if (vn->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, vn, "'stragglers' must be { probability: ..., slowdown: ... }");
+        return -1;
+    }
+    int rc = 0;
+    for (yaml_node_pair_t *p = vn->data.mapping.pairs.start; p < vn->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = cs_yfile_node(f, p->key), *v = cs_yfile_node(f, p->value);
+        const char *key = cs_ynode_text(kn);
+        if (key && !strcmp(key, "probability")) {
+            if (parse_qty(c, f, v, "probability", CS_UNIT_RATIO, AT_MOST_1, &q) == 0)
+                u->straggler_probability = q.value;
+            else
+                rc = -1;
+        } else if (key && !strcmp(key, "slowdown")) {
+            if (parse_qty(c, f, v, "slowdown", CS_UNIT_RATIO, POSITIVE, &q) != 0) {
+                rc = -1;
+            } else if (q.value < 1) {
+                REPORT(c, f, v, "'slowdown' must be a factor of 1 or more");
+                rc = -1;
+            } else {
+                u->straggler_slowdown = q.value;
+            }
+        } else {
+            unknown_in(c, f, kn, "stragglers", keys);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && (!u->straggler_probability || !u->straggler_slowdown)) {
+        REPORT(c, f, vn, "'stragglers' needs probability and slowdown");
+        rc = -1;
+    }
+    return rc;
+}
+
+static int uncertainty_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    static const char *const keys[] = {"compute_jitter", "stragglers", NULL};
+    cs_uncertainty *u = &((cs_scenario *)obj)->uncertainty;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'uncertainty' must be a mapping, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    int rc = 0;
+    cs_quantity q;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = cs_yfile_node(f, p->key), *vn = cs_yfile_node(f, p->value);
+        const char *key = cs_ynode_text(kn);
+        if (key && !strcmp(key, "compute_jitter")) {
+            if (parse_qty(c, f, vn, "compute_jitter", CS_UNIT_RATIO, AT_MOST_1, &q) == 0)
+                u->compute_jitter = q.value;
+            else
+                rc = -1;
+        } else if (key && !strcmp(key, "stragglers")) {
+            rc |= stragglers(c, f, vn, u);
+        } else {
+            unknown_in(c, f, kn, "uncertainty", keys);
+            rc = -1;
+        }
+    }
+    return rc ? -1 : 0;
+}
+
+static int cost_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    static const char *const keys[] = {"gpu_hour", "purchase", "lifetime", NULL};
+    cs_cost_config *k = &((cs_scenario *)obj)->cost;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'cost' must be a mapping, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    int rc = 0;
+    cs_quantity q;
+    k->present = 1;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = cs_yfile_node(f, p->key), *vn = cs_yfile_node(f, p->value);
+        const char *key = cs_ynode_text(kn);
+        double *slot = NULL;
+        cs_unit_kind unit = CS_UNIT_MONEY;
+        if (key && !strcmp(key, "gpu_hour"))
+            slot = &k->gpu_hour;
+        else if (key && !strcmp(key, "purchase"))
+            slot = &k->purchase;
+        else if (key && !strcmp(key, "lifetime")) {
+            slot = &k->lifetime;
+            unit = CS_UNIT_TIME;
+        }
+        if (!slot) {
+            unknown_in(c, f, kn, "cost", keys);
+            rc = -1;
+        } else if (parse_qty(c, f, vn, key, unit, POSITIVE, &q) == 0) {
+            *slot = q.value;
+        } else {
+            rc = -1;
+        }
+    }
+    if (rc == 0 && !k->gpu_hour == !k->purchase) {
+        REPORT(c, f, n, "give either gpu_hour, or purchase with lifetime");
+        rc = -1;
+    } else if (rc == 0 && k->purchase && !k->lifetime) {
+        REPORT(c, f, n, "a purchase price needs a lifetime, e.g. 'lifetime: 4 years'");
+        rc = -1;
+    }
+    return rc;
 }
 
 static int targets_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
@@ -910,7 +1235,8 @@ static int training_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     cs_scenario *s = obj;
     s->training.loc = cs_yfile_loc(f, n);
     /* Missing keys are worth reporting only when what is there was fine. */
-    if (apply_mapping(c, f, n, &training_schema, &s->training) != 0)
+    if (apply_mapping(c, f, n, &training_schema, &s->training) != 0 ||
+        apply_overrides(c, "training", &training_schema, &s->training) != 0)
         return -1;
     return check_required(c, &training_schema, &s->training, s->training.loc, f);
 }
@@ -939,7 +1265,7 @@ static int layouts_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         layout_defaults(l);
         snprintf(l->name, sizeof l->name, "layout%zu", i + 1);
         l->loc = cs_yfile_loc(f, item);
-        if (apply_mapping(c, f, item, &layout_schema, l) != 0) {
+        if (apply_mapping(c, f, item, &layout_schema, l) != 0 || layout_overrides(c, l) != 0) {
             rc = -1;
         } else if (check_required(c, &layout_schema, l, l->loc, f) != 0) {
             rc = -1;
@@ -1148,7 +1474,8 @@ static int model_ref_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_scenario *s = obj;
     model_defaults(&s->model);
-    if (load_ref(c, f, n, KIND_MODEL, &s->model) != 0)
+    if (load_ref(c, f, n, KIND_MODEL, &s->model) != 0 ||
+        apply_overrides(c, "model", &model_schema, &s->model) != 0)
         return -1;
     return finish_model(c, &s->model);
 }
@@ -1157,7 +1484,8 @@ static int cluster_ref_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_scenario *s = obj;
     cluster_defaults(&s->cluster);
-    if (load_ref(c, f, n, KIND_CLUSTER, &s->cluster) != 0)
+    if (load_ref(c, f, n, KIND_CLUSTER, &s->cluster) != 0 ||
+        apply_overrides(c, "cluster", &cluster_schema, &s->cluster) != 0)
         return -1;
     return finish_cluster(c, &s->cluster);
 }
@@ -1217,6 +1545,24 @@ static int check_scenario_keys(ctx *c, cs_yfile *f, yaml_node_t *root, cs_scenar
     return rc;
 }
 
+/* network_model, seed and targets.* of a sweep point. */
+static int top_overrides(ctx *c, cs_yfile *f, cs_scenario *s)
+{
+    int rc = 0;
+    for (int i = 0; i < c->override_count; i++) {
+        const char *path = c->overrides[i].path;
+        yaml_node_t *value = cs_yfile_node(f, c->overrides[i].node);
+        if (!strcmp(path, "network_model") || !strcmp(path, "seed")) {
+            const field *fd = path_field(&scenario_schema, path, strlen(path));
+            if (apply_field(c, f, fd, value, s) != 0)
+                rc = -1;
+        }
+    }
+    if (apply_overrides(c, "targets", &targets_schema, &s->targets) != 0)
+        rc = -1;
+    return rc;
+}
+
 /* Loads the scenario held by f (already parsed, kept in out->sources). */
 static int load_scenario(ctx *c, cs_yfile *f, cs_scenario *out)
 {
@@ -1228,8 +1574,11 @@ static int load_scenario(ctx *c, cs_yfile *f, cs_scenario *out)
     char *canon = realpath(f->path, NULL);
     if (canon)
         c->chain[c->depth++] = canon;
+    c->scenario_file = f;
     int rc = apply_mapping(c, f, root, &scenario_schema, out);
     if (root->type == YAML_MAPPING_NODE && check_scenario_keys(c, f, root, out) != 0)
+        rc = -1;
+    if (top_overrides(c, f, out) != 0)
         rc = -1;
     free(canon);
     if (!out->name[0])
@@ -1239,8 +1588,15 @@ static int load_scenario(ctx *c, cs_yfile *f, cs_scenario *out)
 
 int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out, cs_diags *d)
 {
+    return cs_scenario_load_with(path, paths, NULL, 0, out, d);
+}
+
+int cs_scenario_load_with(const char *path, const cs_paths *paths, const cs_override *o,
+                          int count, cs_scenario *out, cs_diags *d)
+{
     scenario_defaults(out);
-    ctx c = {.paths = paths, .sources = &out->sources, .diags = d};
+    ctx c = {.paths = paths, .sources = &out->sources, .diags = d, .overrides = o,
+             .override_count = count};
     return load_scenario(&c, open_file(&c, path), out);
 }
 

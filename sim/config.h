@@ -140,6 +140,7 @@ typedef struct cs_training {
         cs_routing_mode mode;
         double skew;
     } moe_routing;
+    double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
     cs_loc loc;
 } cs_training;
 
@@ -166,6 +167,49 @@ typedef struct cs_targets {
     cs_loc loc_iteration_time, loc_throughput, loc_memory_per_gpu;
 } cs_targets;
 
+#define CS_SWEEP_MAX_PARAMS 16
+#define CS_SWEEP_MAX_LAYOUTS 64
+
+/* One swept key: its path ("cluster.scale_out.nic_bandwidth") and its list
+ * of values, nodes of the scenario's own document (so they keep their units
+ * and positions). */
+typedef struct cs_sweep_param {
+    char path[128];
+    int list;   /* index of the values' sequence node in the scenario document */
+    long count; /* number of values */
+    cs_loc loc;
+} cs_sweep_param;
+
+typedef struct cs_sweep {
+    int present;
+    int zip; /* 0: grid (product), 1: zip (parallel lists) */
+    cs_sweep_param params[CS_SWEEP_MAX_PARAMS];
+    int param_count;
+    char layouts[CS_SWEEP_MAX_LAYOUTS][CS_NAME_MAX]; /* subset; none: all */
+    int layout_count;
+    long repeats; /* runs per point and layout, seeds derived from seed and point */
+    cs_loc loc;
+} cs_sweep;
+
+typedef struct cs_uncertainty {
+    double compute_jitter;          /* sigma of a lognormal factor of mean 1 per kernel */
+    double straggler_probability;   /* per GPU and iteration */
+    double straggler_slowdown;      /* compute time factor of a straggler */
+} cs_uncertainty;
+
+typedef struct cs_cost_config {
+    int present;
+    double gpu_hour;  /* USD per GPU-hour; 0 when purchase is given */
+    double purchase;  /* USD per GPU */
+    double lifetime;  /* s over which the purchase is written off */
+} cs_cost_config;
+
+/* A value to put at a key path while loading (a sweep point). */
+typedef struct cs_override {
+    const char *path;
+    int node; /* index of the value node in the scenario document */
+} cs_override;
+
 /* Files read while loading; keeps every cs_loc's file name alive. */
 typedef struct cs_sources {
     cs_yfile **files;
@@ -182,7 +226,9 @@ typedef struct cs_scenario {
     cs_targets targets;
     cs_layout *layouts; /* owned */
     size_t layout_count;
-    int has_sweep; /* sweep:, uncertainty:, cost: are read by `sweep` */
+    cs_sweep sweep;
+    cs_uncertainty uncertainty;
+    cs_cost_config cost;
     cs_loc loc;
     cs_sources sources; /* owned */
 } cs_scenario;
@@ -199,6 +245,12 @@ typedef struct cs_paths {
 int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out,
                      cs_diags *d);
 void cs_scenario_free(cs_scenario *s);
+
+/* Same, with values put at key paths before each part is completed (a sweep
+ * point): model.*, cluster.*, training.*, layouts.FIELD (every layout),
+ * layouts.NAME.FIELD, network_model, seed, targets.*. */
+int cs_scenario_load_with(const char *path, const cs_paths *paths, const cs_override *o,
+                          int count, cs_scenario *out, cs_diags *d);
 
 /* Same, from text in memory; `name` stands for the file in messages and
  * relative paths are taken from its directory. */

@@ -7,11 +7,12 @@
 #include <string.h>
 
 static const char *kind_names[CS_UNIT_KIND_COUNT] = {
-    "bandwidth", "size", "time", "compute rate", "throughput", "ratio"};
+    "bandwidth", "size", "time", "compute rate", "throughput", "ratio", "price", "count"};
 
 static const char *examples[CS_UNIT_KIND_COUNT] = {
     "'400 Gb/s' or '50 GB/s'", "'80 GB' or '512 MiB'", "'2 us' or '1.5 ms'",
-    "'989 TFLOP/s'", "'8000 seq/s' or '1.5M tokens/s'", "'0.8' or '80%'"};
+    "'989 TFLOP/s'", "'8000 seq/s' or '1.5M tokens/s'", "'0.8' or '80%'", "'2.50 USD'",
+    "'1T' or '300B tokens'"};
 
 const char *cs_units_kind_name(cs_unit_kind kind) { return kind_names[kind]; }
 const char *cs_units_example(cs_unit_kind kind) { return examples[kind]; }
@@ -69,8 +70,18 @@ typedef struct {
 static const time_unit time_units[] = {
     {"s", 0, 1},   {"ms", -3, 1}, {"us", -6, 1},  {"\xc2\xb5s", -6, 1},
     {"\xce\xbcs", -6, 1}, {"ns", -9, 1}, {"ps", -12, 1}, {"min", 0, 60},
-    {"h", 0, 3600},
+    {"h", 0, 3600}, {"d", 0, 86400}, {"days", 0, 86400}, {"day", 0, 86400},
+    {"weeks", 0, 604800}, {"week", 0, 604800}, {"years", 0, 31536000}, {"year", 0, 31536000},
 };
+
+/* Multipliers of counts: "1.5B tokens". */
+typedef struct count_suffix {
+    const char *name;
+    int dec_exp;
+} count_suffix;
+
+static const count_suffix count_suffixes[] = {
+    {"", 0}, {"k", 3}, {"K", 3}, {"M", 6}, {"B", 9}, {"G", 9}, {"T", 12}};
 
 /* Scans a decimal number at *p: [+-]digits[.digits][e[+-]digits]. Copies its
  * mantissa (without exponent) into buf, returns its exponent in *exp. */
@@ -127,6 +138,32 @@ static int match_unit(const char *unit, cs_unit_kind kind, scale *sc,
                 sc->factor = time_units[i].factor;
                 return 0;
             }
+        return -1;
+    }
+    if (kind == CS_UNIT_MONEY) {
+        if (strcmp(unit, "USD") == 0) {
+            sc->dec_exp = 0;
+            sc->bin_exp = 0;
+            sc->factor = 1;
+            return 0;
+        }
+        return -1;
+    }
+    if (kind == CS_UNIT_COUNT) {
+        for (size_t i = 0; i < sizeof count_suffixes / sizeof *count_suffixes; i++) {
+            size_t n = strlen(count_suffixes[i].name);
+            const char *rest = unit + n;
+            if (strncmp(unit, count_suffixes[i].name, n) != 0)
+                continue;
+            while (*rest == ' ')
+                rest++;
+            if (*rest && strcmp(rest, "tokens") != 0 && strcmp(rest, "sequences") != 0)
+                continue;
+            sc->dec_exp = count_suffixes[i].dec_exp;
+            sc->bin_exp = 0;
+            sc->factor = 1;
+            return 0;
+        }
         return -1;
     }
     if (kind == CS_UNIT_RATIO) {
@@ -189,7 +226,7 @@ int cs_units_parse(const char *text, cs_unit_kind want, cs_quantity *out,
     scale sc = {0, 0, 1};
     cs_throughput_unit per = CS_PER_SEQUENCE;
     if (ul == 0) {
-        if (want != CS_UNIT_RATIO) {
+        if (want != CS_UNIT_RATIO && want != CS_UNIT_COUNT) {
             snprintf(err, errlen, "'%s' has no unit; expected a %s such as %s", text,
                      kind_names[want], examples[want]);
             return -1;

@@ -89,7 +89,7 @@ START_TEST(minimal_scenario_values)
     ck_assert_str_eq(s->name, "scenario"); /* from scenario.yaml */
     ck_assert_int_eq(s->network_model, CS_NET_FLOW);
     ck_assert_uint_eq(s->seed, 1);
-    ck_assert_int_eq(s->has_sweep, 0);
+    ck_assert_int_eq(s->sweep.present, 0);
     ck_assert_int_eq(s->loc.line, 1);
     ck_assert_int_eq(s->loc.col, 1);
 
@@ -315,13 +315,19 @@ START_TEST(sweep_sections_accepted)
                 "  mode: grid\n"
                 "  parameters: {training.micro_batch_size: [1, 2]}\n"
                 "uncertainty: {compute_jitter: 5%}\n");
-    ck_assert_int_eq(r.s.has_sweep, 1);
+    ck_assert_int_eq(r.s.sweep.present, 1);
+    ck_assert_int_eq(r.s.sweep.zip, 0);
+    ck_assert_int_eq(r.s.sweep.param_count, 1);
+    ck_assert_str_eq(r.s.sweep.params[0].path, "training.micro_batch_size");
+    ck_assert_int_eq(r.s.sweep.params[0].count, 2);
+    ck_assert_int_eq(r.s.sweep.repeats, 1);
+    ck_assert(fabs(r.s.uncertainty.compute_jitter - 0.05) < 1e-15);
     done(&r);
     load_bad(&r, "model: moe-30b\n"
                  "cluster: cluster-512-64gb\n" TRAINING LAYOUTS
                  "sweep: [1, 2]\n",
              1);
-    tu_assert_diag(&r.d, CS_ERROR, "expected a mapping, got a list", 6, 8);
+    tu_assert_diag(&r.d, CS_ERROR, "'sweep' must be a mapping, got a list", 6, 8);
     done(&r);
 }
 END_TEST
@@ -779,23 +785,32 @@ START_TEST(base_with_nested_partial_override)
     ck_assert(k->scale_out.nic_bandwidth == 25e9);
     /* The rest of scale_out comes from the base. */
     ck_assert_int_eq(k->scale_out.nics_per_node, 8);
-    ck_assert(k->scale_out.latency == 3e-6);
-    ck_assert(k->scale_out.efficiency == 0.92);
     ck_assert_int_eq(k->scale_out.topology, CS_RAIL_OPTIMIZED);
     ck_assert(k->scale_out.oversubscription == 1.0);
     ck_assert_int_eq(k->scale_out.leaf_radix, 64);
-    /* So do gpu and scale_up. */
-    ck_assert_str_eq(k->gpu.name, "H100-SXM5-80GB");
-    ck_assert(k->gpu.peak_compute == 989e12);
+    /* So do gpu and scale_up: exactly the preset's values. */
+    cs_sources src = {0};
+    cs_cluster base;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_cluster_load("dgx-h100", &tu_paths, &src, &base, &d), 0);
+    ck_assert_str_eq(k->gpu.name, base.gpu.name);
+    ck_assert(k->gpu.peak_compute == 989e12 && base.gpu.peak_compute == 989e12);
     ck_assert(k->gpu.memory == 80e9);
     ck_assert(k->gpu.memory_bandwidth == 3.35e12);
-    ck_assert(k->gpu.matmul_efficiency.y[0] == 0.8);
-    ck_assert(k->gpu.kernel_launch == 4e-6);
-    ck_assert(k->gpu.reserved_memory == 2e9);
+    ck_assert(memcmp(&k->gpu.matmul_efficiency, &base.gpu.matmul_efficiency,
+                     sizeof base.gpu.matmul_efficiency) == 0);
+    ck_assert(k->gpu.memory_efficiency.y[0] == base.gpu.memory_efficiency.y[0]);
+    ck_assert(k->gpu.kernel_launch == base.gpu.kernel_launch);
+    ck_assert(k->gpu.reserved_memory == base.gpu.reserved_memory);
     ck_assert_int_eq(k->scale_up.kind, CS_SCALE_UP_SWITCH);
     ck_assert(k->scale_up.bandwidth == 450e9);
-    ck_assert(k->scale_up.latency == 1e-6);
-    ck_assert(k->scale_up.efficiency == 0.82);
+    ck_assert(k->scale_up.latency == base.scale_up.latency);
+    ck_assert(k->scale_up.efficiency == base.scale_up.efficiency);
+    ck_assert(k->scale_out.latency == base.scale_out.latency);
+    ck_assert(k->scale_out.efficiency == base.scale_out.efficiency);
+    cs_sources_free(&src);
+    cs_diags_free(&d);
     /* Positions are those of the overriding mapping. */
     ck_assert_int_eq(k->loc.line, 2);
     ck_assert_int_eq(k->loc.col, 10);
