@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "collective.h"
 #include "config.h"
 #include "fabric.h"
 #include "report.h"
 #include "runner.h"
+#include "sweep.h"
 #include "timeline.h"
 #include "units.h"
 #include "validate.h"
@@ -40,6 +42,9 @@ static const char usage[] =
     "      replay one training iteration of every valid layout; side-by-side report;\n"
     "      results.json, results.csv and report.txt under DIR (default out/NAME/)\n"
     "  plot DIR          draw again the pictures of an earlier run\n"
+    "  sweep FILE [--jobs N] [--shard K/N] [--out DIR] [--resume]\n"
+    "      replay the scenario's sweep: one CSV row per point, layout and statistic\n"
+    "  merge CSV... [-o FILE]   join the CSVs of a sharded sweep in point order\n"
     "  collective --cluster FILE --op OP [--gpus N] [--sizes 8B:1GiB] [--algo A]\n"
     "             [--network-model M] [--format text|csv|json]\n"
     "      a simulated nccl-tests: time, algbw and busbw per message size\n"
@@ -657,6 +662,157 @@ static int cmd_plot(int argc, char **argv)
     return EXIT_OK;
 }
 
+static const char sweep_help[] =
+    "usage: clustersim sweep FILE [options]\n"
+    "\n"
+    "Replays every point of the scenario's sweep: block (a grid of its lists, or a\n"
+    "zip) for the chosen layouts, repeats times each with seeds derived from the\n"
+    "scenario's seed and the point, and writes DIR/sweep.csv: one row per point,\n"
+    "layout and statistic (value, or mean, std, p5, p50, p95 with repeats), then\n"
+    "prints the table. Points that do not load and invalid layouts are rows with\n"
+    "their reason.\n"
+    "\n"
+    "  --jobs N         worker threads (default: every core); the CSV's order does\n"
+    "                   not depend on it\n"
+    "  --shard K/N      only the points p with p mod N = K - 1 (K from 1 to N), e.g.\n"
+    "                   one Slurm array task each; join them with clustersim merge\n"
+    "  --out DIR        where sweep.csv goes (default out/<scenario name>/)\n"
+    "  --resume         keep the whole points already in DIR/sweep.csv, run the rest\n"
+    "  --quiet          no progress bar (it shows only on a terminal anyway)\n"
+    "\n"
+    "Exit status: 0 ran, 2 bad input or the CSV could not be written.\n";
+
+static const char merge_help[] =
+    "usage: clustersim merge CSV... [-o FILE]\n"
+    "\n"
+    "Joins the sweep.csv files of one sweep's shards into one, rows in point order,\n"
+    "as one unsharded run would have written them; to stdout unless -o FILE.\n"
+    "\n"
+    "Exit status: 0, or 2 when the CSVs do not belong to one sweep.\n";
+
+static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
+{
+    const char *file = NULL, *out = NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cs_sweep_options o = {cores > 0 ? (int)cores : 1, 0, 1, 0, isatty(2)};
+    for (int i = 0; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(sweep_help, stdout);
+            return EXIT_OK;
+        } else if ((v = option(argc, argv, &i, "--jobs"))) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 64) {
+                fprintf(stderr, "clustersim sweep: --jobs wants 1 to 64\n");
+                return EXIT_BAD_INPUT;
+            }
+            o.jobs = (int)n;
+        } else if ((v = option(argc, argv, &i, "--shard"))) {
+            long k, n;
+            char tail;
+            if (sscanf(v, "%ld/%ld%c", &k, &n, &tail) != 2 || n < 1 || k < 1 || k > n) {
+                fprintf(stderr, "clustersim sweep: --shard wants K/N with 1 <= K <= N\n");
+                return EXIT_BAD_INPUT;
+            }
+            o.shard = k - 1;
+            o.shards = n;
+        } else if ((v = option(argc, argv, &i, "--out"))) {
+            out = v;
+        } else if (!strcmp(argv[i], "--resume")) {
+            o.resume = 1;
+        } else if (!strcmp(argv[i], "--quiet")) {
+            o.progress = 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "clustersim sweep: unknown option '%s'\n%s", argv[i], sweep_help);
+            return EXIT_BAD_INPUT;
+        } else if (!file) {
+            file = argv[i];
+        } else {
+            fprintf(stderr, "clustersim sweep: one scenario file at a time\n");
+            return EXIT_BAD_INPUT;
+        }
+    }
+    if (!file) {
+        fputs(sweep_help, stderr);
+        return EXIT_BAD_INPUT;
+    }
+    cs_diags diags;
+    cs_diags_init(&diags);
+    cs_scenario scn;
+    int rc = cs_scenario_load(file, paths, &scn, &diags);
+    cs_diags_print(&diags, stderr);
+    cs_diags_free(&diags);
+    int status = EXIT_OK;
+    char dir[4096], csv[4200];
+    if (rc != 0) {
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (!scn.sweep.present) {
+        fprintf(stderr, "%s: error: the scenario has no sweep: block\n", file);
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (out)
+        snprintf(dir, sizeof dir, "%s", out);
+    else
+        snprintf(dir, sizeof dir, "out/%s", scn.name);
+    if (make_dirs(dir) != 0) {
+        fprintf(stderr, "clustersim sweep: cannot create %s: %s\n", dir, strerror(errno));
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (cs_sweep_run(file, paths, &scn, dir, &o) < 0) {
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
+    cs_sweep_print(csv, stdout);
+done:
+    cs_scenario_free(&scn);
+    return status;
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+    const char *out = NULL;
+    const char *files[1024];
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(merge_help, stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "clustersim merge: unknown option '%s'\n%s", argv[i], merge_help);
+            return EXIT_BAD_INPUT;
+        } else if (n < 1024) {
+            files[n++] = argv[i];
+        }
+    }
+    if (n == 0) {
+        fputs(merge_help, stderr);
+        return EXIT_BAD_INPUT;
+    }
+    if (!out)
+        return cs_sweep_merge(files, n, stdout) == 0 ? EXIT_OK : EXIT_BAD_INPUT;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "clustersim merge: cannot write %s: %s\n", tmp, strerror(errno));
+        return EXIT_BAD_INPUT;
+    }
+    int rc = cs_sweep_merge(files, n, f);
+    if (fclose(f) != 0 || rc != 0 || rename(tmp, out) != 0) {
+        remove(tmp);
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc > 0 && !strcmp(argv[0], "check"))
@@ -665,6 +821,10 @@ static int cmd_help(int argc, char **argv)
         fputs(run_help, stdout);
     else if (argc > 0 && !strcmp(argv[0], "plot"))
         fputs(plot_help, stdout);
+    else if (argc > 0 && !strcmp(argv[0], "sweep"))
+        fputs(sweep_help, stdout);
+    else if (argc > 0 && !strcmp(argv[0], "merge"))
+        fputs(merge_help, stdout);
     else if (argc > 0 && !strcmp(argv[0], "collective"))
         fputs(collective_help, stdout);
     else
@@ -701,6 +861,10 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2, &paths);
     if (!strcmp(cmd, "plot"))
         return cmd_plot(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sweep"))
+        return cmd_sweep(argc - 2, argv + 2, &paths);
+    if (!strcmp(cmd, "merge"))
+        return cmd_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "collective"))
         return cmd_collective(argc - 2, argv + 2, &paths);
     fprintf(stderr, "clustersim: unknown command '%s'\n\n%s", cmd, usage);

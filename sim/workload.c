@@ -1,5 +1,6 @@
 #include "workload.h"
 
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
@@ -92,6 +93,8 @@ typedef struct builder {
     cs_cost cost;
     shape sh;
     gsl_rng *rng;
+    gsl_rng *noise;      /* uncertainty draws, apart from routing so they do not shift it */
+    double *slowdown;    /* per GPU: straggler factor (1 for most) */
     long per_stage;      /* GPUs per stage: tp x ep x dp */
     long *gpu_of;        /* local index in a stage -> rank, for the stage being built */
     long stage;
@@ -187,6 +190,10 @@ static void chain(builder *B, long gpu, long id, cs_op_info *o)
 static long compute(builder *B, long gpu, cs_op_class k, long mb, long layer, double seconds,
                     double flops, double mem_begin, double mem_end)
 {
+    double sigma = B->s->uncertainty.compute_jitter;
+    if (sigma > 0 && seconds > 0) /* lognormal with mean 1 */
+        seconds *= exp(sigma * gsl_ran_gaussian(B->noise, 1.0) - sigma * sigma / 2);
+    seconds *= B->slowdown[gpu];
     long id = cs_exec_compute(B->x, gpu, CS_STREAM_COMPUTE, seconds, 0);
     cs_op_info *o = push_info(B, id, k, mb, layer);
     if (!o)
@@ -991,10 +998,12 @@ static int alloc_builder(builder *B)
     long most = world > 2 * B->per_stage ? world : 2 * B->per_stage;
     B->members = malloc((size_t)most * sizeof *B->members);
     B->rng = gsl_rng_alloc(gsl_rng_mt19937);
+    B->noise = gsl_rng_alloc(gsl_rng_mt19937);
+    B->slowdown = malloc((size_t)world * sizeof *B->slowdown);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending ||
         !B->pass_first || !B->pass_last || !B->last_w || !B->last_op_of_stage ||
         !B->expert_tokens || !B->dispatch || !B->combine || !B->prob || !B->counts ||
-        !B->draws || !B->members || !B->rng)
+        !B->draws || !B->members || !B->rng || !B->noise || !B->slowdown)
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
@@ -1025,6 +1034,9 @@ static void free_builder(builder *B)
     free(B->members);
     if (B->rng)
         gsl_rng_free(B->rng);
+    if (B->noise)
+        gsl_rng_free(B->noise);
+    free(B->slowdown);
     cs_cost_free(&B->cost);
 }
 
@@ -1062,6 +1074,16 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
         alloc_builder(&B))
         goto done;
     gsl_rng_set(B.rng, seed);
+    gsl_rng_set(B.noise, seed ^ 0x9e3779b97f4a7c15ul);
+    /* Stragglers: each GPU, with the given probability, computes slower for
+     * the whole iteration. */
+    for (long g = 0; g < z->world; g++) {
+        const cs_uncertainty *u = &s->uncertainty;
+        B.slowdown[g] = u->straggler_probability > 0 &&
+                                gsl_rng_uniform(B.noise) < u->straggler_probability
+                            ? u->straggler_slowdown
+                            : 1.0;
+    }
     static_memory(w, s, z);
     /* About 24 ops per layer and micro-batch on every GPU (fewer without TP
      * or EP): reserving once spares the copies of growing tables. */
