@@ -1,0 +1,360 @@
+/* Sweeps: point expansion, swept values with units, rows in the same order
+ * whatever the jobs, shards that merge into the unsharded CSV, resume after a
+ * torn write, repeat statistics against a direct computation, seeds. */
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay.h"
+#include "sweep.h"
+#include "testutil.h"
+
+#define BIN CS_BINARY
+
+/* A small MoE model on 2 DGX H100 nodes, analytic network: fast replays. */
+static const char *scenario(const char *sweep)
+{
+    static char yaml[4096];
+    snprintf(yaml, sizeof yaml,
+             "name: sw\n"
+             "model: { name: e, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+             "vocab_size: 32000, moe: { num_experts: 16, router_topk: 2, ffn_hidden_size: 2048 } }\n"
+             "cluster: { base: dgx-h100, nodes: 2 }\n"
+             "training: { seq_length: 1024, global_batch_size: 32, sequence_parallel: true, "
+             "distributed_optimizer: true, moe_routing: random, tokens: 1B }\n"
+             "network_model: analytic\n"
+             "seed: 7\n"
+             "cost: { gpu_hour: 2.00 USD }\n"
+             "layouts:\n"
+             "  - { name: a, tp: 2, pp: 2, ep: 2, dp: 2 }\n"
+             "  - { name: b, tp: 1, pp: 2, ep: 4, dp: 2 }\n"
+             "%s",
+             sweep);
+    return tu_write("sweep.yaml", yaml);
+}
+
+static cs_scenario *load(const char *path)
+{
+    static cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_scenario_load(path, &tu_paths, &s, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+    return &s;
+}
+
+START_TEST(grid_and_zip_points)
+{
+    cs_scenario *s = load(scenario("sweep:\n  parameters:\n"
+                                   "    cluster.scale_out.nic_bandwidth: [100 Gb/s, 200 Gb/s, 400 Gb/s]\n"
+                                   "    training.micro_batch_size: [1, 2]\n"));
+    ck_assert_int_eq(cs_sweep_point_count(&s->sweep), 6);
+    long idx[2];
+    /* The last parameter varies fastest. */
+    cs_sweep_point_indices(&s->sweep, 0, idx);
+    ck_assert(idx[0] == 0 && idx[1] == 0);
+    cs_sweep_point_indices(&s->sweep, 1, idx);
+    ck_assert(idx[0] == 0 && idx[1] == 1);
+    cs_sweep_point_indices(&s->sweep, 5, idx);
+    ck_assert(idx[0] == 2 && idx[1] == 1);
+    cs_scenario_free(s);
+    s = load(scenario("sweep:\n  mode: zip\n  parameters:\n"
+                      "    cluster.scale_out.nic_bandwidth: [100 Gb/s, 200 Gb/s]\n"
+                      "    training.micro_batch_size: [1, 2]\n"));
+    ck_assert_int_eq(cs_sweep_point_count(&s->sweep), 2);
+    cs_sweep_point_indices(&s->sweep, 1, idx);
+    ck_assert(idx[0] == 1 && idx[1] == 1);
+    cs_scenario_free(s);
+    /* Zip lists of different lengths are refused, at the parameter. */
+    cs_scenario bad;
+    cs_diags d;
+    cs_diags_init(&d);
+    const char *path = scenario("sweep:\n  mode: zip\n  parameters:\n"
+                                "    cluster.scale_out.nic_bandwidth: [100 Gb/s, 200 Gb/s]\n"
+                                "    training.micro_batch_size: [1, 2, 4]\n");
+    ck_assert_int_eq(cs_scenario_load(path, &tu_paths, &bad, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "zip sweeps need lists of one length", 15, 5);
+    cs_scenario_free(&bad);
+    cs_diags_free(&d);
+    /* A path the schema does not have, with a suggestion. */
+    cs_diags_init(&d);
+    path = scenario("sweep:\n  parameters:\n    cluster.scale_out.nic_bandwith: [1 Gb/s]\n");
+    ck_assert_int_eq(cs_scenario_load(path, &tu_paths, &bad, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "no key 'nic_bandwith' in scale_out", 13, 5);
+    cs_scenario_free(&bad);
+    cs_diags_free(&d);
+}
+END_TEST
+
+/* A swept value is read with its unit, as if written in place. */
+START_TEST(swept_values_keep_their_units)
+{
+    const char *path = scenario("sweep:\n  parameters:\n"
+                                "    cluster.scale_out.nic_bandwidth: [100 Gb/s, 50 GB/s]\n"
+                                "    model.hidden_size: [2048]\n");
+    cs_scenario *base = load(path);
+    cs_yfile *f = base->sources.files[0];
+    yaml_node_t *list = cs_yfile_node(f, base->sweep.params[0].list);
+    yaml_node_t *hidden = cs_yfile_node(f, base->sweep.params[1].list);
+    cs_override o[2] = {{"cluster.scale_out.nic_bandwidth", list->data.sequence.items.start[1]},
+                        {"model.hidden_size", hidden->data.sequence.items.start[0]}};
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_scenario_load_with(path, &tu_paths, o, 2, &s, &d), 0);
+    ck_assert(s.cluster.scale_out.nic_bandwidth == 50e9);
+    ck_assert(s.cluster.scale_out.latency == base->cluster.scale_out.latency);
+    /* Derived keys follow the swept one: kv_channels = hidden / heads. */
+    ck_assert_int_eq(s.model.hidden_size, 2048);
+    ck_assert_int_eq(s.model.kv_channels, 128);
+    cs_scenario_free(&s);
+    cs_scenario_free(base);
+    cs_diags_free(&d);
+}
+END_TEST
+
+static char *read_all(const char *path)
+{
+    char cmd[512], *out;
+    snprintf(cmd, sizeof cmd, "cat %s", path);
+    tu_run(cmd, &out, NULL);
+    return out;
+}
+
+static char *sweep_csv(const char *path, const char *args, const char *out_name)
+{
+    char cmd[1024], csv[512];
+    const char *dir = strrchr(path, '/');
+    snprintf(csv, sizeof csv, "%.*s/%s", (int)(dir - path), path, out_name);
+    snprintf(cmd, sizeof cmd, BIN " sweep %s --quiet --out %s %s", path, csv, args);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s/sweep.csv", csv);
+    return read_all(cmd);
+}
+
+#define NIC_SWEEP                                                                             \
+    "sweep:\n  parameters:\n"                                                                 \
+    "    cluster.scale_out.nic_bandwidth: [100 Gb/s, 200 Gb/s, 400 Gb/s]\n"                   \
+    "    training.micro_batch_size: [1, 2]\n"
+
+/* The same rows in the same order with 1 and 2 jobs, and across runs. */
+START_TEST(order_independent_of_jobs)
+{
+    const char *path = scenario(NIC_SWEEP);
+    char *one = sweep_csv(path, "--jobs 1", "j1");
+    char *two = sweep_csv(path, "--jobs 2", "j2");
+    char *again = sweep_csv(path, "--jobs 2", "j3");
+    ck_assert_str_eq(one, two);
+    ck_assert_str_eq(two, again);
+    /* Header, then 6 points x 2 layouts. */
+    long lines = 0;
+    for (const char *p = one; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 1 + 12);
+    ck_assert_ptr_nonnull(strstr(one, "point,layout,statistic,cluster.scale_out.nic_bandwidth,"
+                                      "training.micro_batch_size,valid,error,iteration_time_s,"));
+    ck_assert_ptr_nonnull(strstr(one, "\n5,b,value,400 Gb/s,2,true,,"));
+    free(one);
+    free(two);
+    free(again);
+}
+END_TEST
+
+/* Three shards merge into what one run writes. */
+START_TEST(shards_merge_into_the_whole)
+{
+    const char *path = scenario(NIC_SWEEP);
+    char *whole = sweep_csv(path, "--jobs 2", "whole");
+    char dir[256], cmd[2048];
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(path, '/') - path), path);
+    for (int k = 1; k <= 3; k++) {
+        char args[64], name[16];
+        snprintf(args, sizeof args, "--shard %d/3 --jobs 1", k);
+        snprintf(name, sizeof name, "s%d", k);
+        free(sweep_csv(path, args, name));
+    }
+    char *merged;
+    snprintf(cmd, sizeof cmd, BIN " merge %s/s3/sweep.csv %s/s1/sweep.csv %s/s2/sweep.csv", dir,
+             dir, dir);
+    ck_assert_int_eq(tu_run(cmd, &merged, NULL), 0);
+    ck_assert_str_eq(merged, whole);
+    /* -o writes the same; a CSV of another sweep is refused. */
+    snprintf(cmd, sizeof cmd, BIN " merge %s/s1/sweep.csv %s/s2/sweep.csv %s/s3/sweep.csv -o %s/m.csv",
+             dir, dir, dir, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s/m.csv", dir);
+    char *file = read_all(cmd);
+    ck_assert_str_eq(file, whole);
+    const char *other = tu_write("other.csv", "point,layout,statistic,x,valid,error\n0,a,value,1,true,\n");
+    char *err;
+    snprintf(cmd, sizeof cmd, BIN " merge %s/s1/sweep.csv %s", dir, other);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "not shards of one sweep"));
+    snprintf(cmd, sizeof cmd, BIN " merge %s/s1/sweep.csv %s/s1/sweep.csv", dir, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 2);
+    free(err);
+    free(whole);
+    free(merged);
+    free(file);
+}
+END_TEST
+
+/* A sweep killed mid-write leaves whole points and maybe a torn line;
+ * --resume keeps the whole points and ends with the full CSV. */
+START_TEST(resume_after_a_torn_write)
+{
+    const char *path = scenario(NIC_SWEEP);
+    char *whole = sweep_csv(path, "--jobs 2", "r");
+    char dir[256], csv[512], cmd[1024];
+    snprintf(dir, sizeof dir, "%.*s/r", (int)(strrchr(path, '/') - path), path);
+    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
+    /* Cut the file in the middle of point 4's second row. */
+    const char *cut = strstr(whole, "\n4,b,");
+    ck_assert_ptr_nonnull(cut);
+    FILE *f = fopen(csv, "w");
+    fwrite(whole, 1, (size_t)(cut - whole) + 8, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, BIN " sweep %s --quiet --resume --jobs 2 --out %s", path, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    char *resumed = read_all(csv);
+    ck_assert_str_eq(resumed, whole);
+    /* Resuming a finished sweep changes nothing. */
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    char *again = read_all(csv);
+    ck_assert_str_eq(again, whole);
+    free(whole);
+    free(resumed);
+    free(again);
+}
+END_TEST
+
+static double field_of(const char *csv, const char *row_prefix, const char *column)
+{
+    const char *head_end = strchr(csv, '\n');
+    int col = 0;
+    const char *p = csv;
+    size_t clen = strlen(column);
+    for (; p < head_end; col++) {
+        const char *comma = memchr(p, ',', (size_t)(head_end - p));
+        size_t len = (size_t)((comma ? comma : head_end) - p);
+        if (len == clen && !strncmp(p, column, len))
+            break;
+        p = comma ? comma + 1 : head_end;
+    }
+    const char *row = strstr(csv, row_prefix);
+    ck_assert_ptr_nonnull(row);
+    for (int i = 0; i < col; i++)
+        row = strchr(row, ',') + 1;
+    return atof(row);
+}
+
+/* Repeats: the statistics are those of the repeats replayed one by one with
+ * the derived seeds. */
+START_TEST(repeat_statistics)
+{
+    const char *path = scenario("sweep:\n  parameters:\n    training.micro_batch_size: [1, 2]\n"
+                                "  repeats: 6\n  layouts: [b]\n"
+                                "uncertainty: { compute_jitter: 10% }\n");
+    char *csv = sweep_csv(path, "--jobs 2", "rep");
+    cs_scenario *base = load(path);
+    cs_yfile *f = base->sources.files[0];
+    yaml_node_t *list = cs_yfile_node(f, base->sweep.params[0].list);
+    cs_override o = {"training.micro_batch_size", list->data.sequence.items.start[1]};
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_scenario_load_with(path, &tu_paths, &o, 1, &s, &d), 0);
+    cs_layout_sizes z;
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[1], &z, &d), 0);
+    double t[6];
+    for (int r = 0; r < 6; r++) {
+        cs_replay_result res;
+        ck_assert_int_eq(cs_replay(&s, &s.layouts[1], &z, s.network_model,
+                                   cs_sweep_seed(s.seed, 1, r), &res),
+                         0);
+        t[r] = res.iteration_time_s;
+        cs_replay_result_free(&res);
+    }
+    double mean = 0;
+    for (int r = 0; r < 6; r++)
+        mean += t[r] / 6;
+    double var = 0;
+    for (int r = 0; r < 6; r++)
+        var += (t[r] - mean) * (t[r] - mean) / 5;
+    gsl_sort(t, 1, 6);
+    /* Quantile q sits at (n - 1) q between sorted values. */
+    double p95 = t[4] + (t[5] - t[4]) * (5 * 0.95 - 4);
+    ck_assert(fabs(field_of(csv, "\n1,b,mean,", "iteration_time_s") / mean - 1) < 1e-8);
+    ck_assert(fabs(field_of(csv, "\n1,b,std,", "iteration_time_s") / sqrt(var) - 1) < 1e-6);
+    ck_assert(fabs(field_of(csv, "\n1,b,p5,", "iteration_time_s") / (t[0] + (t[1] - t[0]) * 0.25) - 1) < 1e-8);
+    ck_assert(fabs(field_of(csv, "\n1,b,p50,", "iteration_time_s") / ((t[2] + t[3]) / 2) - 1) < 1e-8);
+    ck_assert(fabs(field_of(csv, "\n1,b,p95,", "iteration_time_s") / p95 - 1) < 1e-8);
+    ck_assert(sqrt(var) > 0); /* the jitter does vary the repeats */
+    /* Cost: 16 GPUs x T x 2 USD/h; time to train 1e9 tokens at the rate. */
+    double T = field_of(csv, "\n1,b,mean,", "iteration_time_s");
+    double cost = field_of(csv, "\n1,b,mean,", "cost_per_iteration_usd");
+    ck_assert(fabs(cost / (16 * T * 2.0 / 3600) - 1) < 1e-6);
+    ck_assert(field_of(csv, "\n1,b,mean,", "time_to_train_s") > 0);
+    cs_scenario_free(&s);
+    cs_scenario_free(base);
+    cs_diags_free(&d);
+    free(csv);
+}
+END_TEST
+
+/* An invalid point is a row with its reason; a bad swept value too. */
+START_TEST(invalid_points_are_rows)
+{
+    const char *path = scenario("sweep:\n  parameters:\n    layouts.a.tp: [2, 3]\n"
+                                "    cluster.scale_out.nic_bandwidth: [100 Gb/s, 7 GB]\n");
+    char *csv = sweep_csv(path, "--jobs 2", "inv");
+    ck_assert_ptr_nonnull(strstr(csv, "\n0,a,value,2,100 Gb/s,true,,"));
+    ck_assert_ptr_nonnull(strstr(csv, "\n2,a,value,3,100 Gb/s,false,needs 24 GPUs"));
+    /* Point 1 and 3 do not load: '7 GB' is a size; the error is positioned. */
+    ck_assert_ptr_nonnull(strstr(csv, "\n1,a,value,2,7 GB,false,"));
+    ck_assert_ptr_nonnull(strstr(csv, "sweep.yaml:14:49: 'nic_bandwidth': '7 GB'"));
+    ck_assert_ptr_nonnull(strstr(csv, "is a size, not a bandwidth"));
+    free(csv);
+}
+END_TEST
+
+/* Same seed, same numbers; another seed, other routing draws. */
+START_TEST(seeds_fix_the_results)
+{
+    const char *path = scenario("sweep:\n  parameters:\n    training.micro_batch_size: [1]\n"
+                                "  repeats: 3\n");
+    char *a = sweep_csv(path, "--jobs 1", "seed1");
+    char *b = sweep_csv(path, "--jobs 2", "seed2");
+    ck_assert_str_eq(a, b);
+    ck_assert(cs_sweep_seed(7, 0, 0) == cs_sweep_seed(7, 0, 0));
+    ck_assert(cs_sweep_seed(7, 0, 0) != cs_sweep_seed(7, 0, 1));
+    ck_assert(cs_sweep_seed(7, 0, 1) != cs_sweep_seed(7, 1, 0));
+    ck_assert(cs_sweep_seed(7, 0, 0) != cs_sweep_seed(8, 0, 0));
+    free(a);
+    free(b);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("sweep");
+    TCase *t = tcase_create("sweep");
+    tcase_set_timeout(t, 240);
+    tcase_add_test(t, grid_and_zip_points);
+    tcase_add_test(t, swept_values_keep_their_units);
+    tcase_add_test(t, order_independent_of_jobs);
+    tcase_add_test(t, shards_merge_into_the_whole);
+    tcase_add_test(t, resume_after_a_torn_write);
+    tcase_add_test(t, repeat_statistics);
+    tcase_add_test(t, invalid_points_are_rows);
+    tcase_add_test(t, seeds_fix_the_results);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return tu_main(suite()); }
