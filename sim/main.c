@@ -679,6 +679,9 @@ static const char sweep_help[] =
     "  --out DIR        where sweep.csv goes (default out/<scenario name>/)\n"
     "  --resume         keep the whole points already in DIR/sweep.csv, run the rest\n"
     "  --quiet          no progress bar (it shows only on a terminal anyway)\n"
+    "  --metric NAME    what sweep.png shows (default iteration_time_s; any metric\n"
+    "                   column of the CSV)\n"
+    "  --no-plots       no sweep.dat or pictures\n"
     "\n"
     "Exit status: 0 ran, 2 bad input or the CSV could not be written.\n";
 
@@ -690,9 +693,27 @@ static const char merge_help[] =
     "\n"
     "Exit status: 0, or 2 when the CSVs do not belong to one sweep.\n";
 
+/* Copies one file (a gnuplot script) whole. */
+static int copy_script(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[8192];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
 static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
 {
-    const char *file = NULL, *out = NULL;
+    const char *file = NULL, *out = NULL, *metric = "iteration_time_s";
+    int no_plots = 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cs_sweep_options o = {cores > 0 ? (int)cores : 1, 0, 1, 0, isatty(2)};
     for (int i = 0; i < argc; i++) {
@@ -719,6 +740,10 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
             o.shards = n;
         } else if ((v = option(argc, argv, &i, "--out"))) {
             out = v;
+        } else if ((v = option(argc, argv, &i, "--metric"))) {
+            metric = v;
+        } else if (!strcmp(argv[i], "--no-plots")) {
+            no_plots = 1;
         } else if (!strcmp(argv[i], "--resume")) {
             o.resume = 1;
         } else if (!strcmp(argv[i], "--quiet")) {
@@ -768,6 +793,20 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
         goto done;
     }
     snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
+    if (o.shards == 1 && !no_plots) {
+        char buf[4096];
+        const char *scripts = scripts_dir(paths, buf, sizeof buf);
+        char from[4200], to[4200];
+        if (scripts) {
+            snprintf(from, sizeof from, "%s/sweep.gp", scripts);
+            snprintf(to, sizeof to, "%s/plots", dir);
+            make_dirs(to);
+            snprintf(to, sizeof to, "%s/plots/sweep.gp", dir);
+        }
+        if (scripts && copy_script(from, to) == 0 &&
+            cs_sweep_plot_data(dir, &scn, metric) == 0)
+            cs_plot_render(dir, stderr);
+    }
     cs_sweep_print(csv, stdout);
 done:
     cs_scenario_free(&scn);

@@ -704,3 +704,110 @@ done:
     free(rows);
     return rc;
 }
+
+/* ---- pictures ------------------------------------------------------------------ */
+
+typedef struct cell {
+    int set;
+    double mean, lo, hi;
+} cell;
+
+/* Reads the metric of every (point, layout) from the CSV into cells. */
+static int read_cells(const char *csv, const cs_scenario *base, const char *metric,
+                      const long *layouts, long nl, long points, cell *cells)
+{
+    size_t len;
+    char *buf = slurp(csv, &len);
+    if (!buf)
+        return -1;
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    char *f[160];
+    int n = line ? split_csv(line, f, 160) : 0, col = -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(f[i], metric))
+            col = i;
+    if (col < 0) {
+        free(buf);
+        fprintf(stderr, "clustersim sweep: no column '%s' in %s\n", metric, csv);
+        return -1;
+    }
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        int m = split_csv(line, f, 160);
+        long point = strtol(f[0], NULL, 10);
+        if (m <= col || point < 0 || point >= points || !*f[col])
+            continue;
+        for (long k = 0; k < nl; k++) {
+            if (strcmp(base->layouts[layouts[k]].name, f[1]))
+                continue;
+            cell *c = &cells[point * nl + k];
+            double v = atof(f[col]);
+            c->set = 1;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "mean"))
+                c->mean = v;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "p5"))
+                c->lo = v;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "p95"))
+                c->hi = v;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+int cs_sweep_plot_data(const char *dir, const cs_scenario *base, const char *metric)
+{
+    const cs_sweep *sw = &base->sweep;
+    long layouts[1024], nl, points = cs_sweep_point_count(sw);
+    if (base->layout_count > 1024 || pick_layouts(base, layouts, &nl) != 0)
+        return -1;
+    char csv[4200], dat[4200], plots[4200];
+    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
+    snprintf(dat, sizeof dat, "%s/sweep.dat", dir);
+    snprintf(plots, sizeof plots, "%s/plots.txt", dir);
+    cell *cells = calloc((size_t)(points * nl), sizeof *cells);
+    if (!cells || read_cells(csv, base, metric, layouts, nl, points, cells) != 0) {
+        free(cells);
+        return -1;
+    }
+    cs_yfile *yf = base->sources.files[0];
+    FILE *out = fopen(dat, "w"), *list = fopen(plots, "w");
+    int heat = sw->param_count == 2 && !sw->zip;
+    for (long k = 0; out && k < nl; k++) {
+        fprintf(out, "%s\"%s\"\n", k ? "\n\n" : "", base->layouts[layouts[k]].name);
+        for (long p = 0; p < points; p++) {
+            const cell *c = &cells[p * nl + k];
+            long idx[CS_SWEEP_MAX_PARAMS];
+            cs_sweep_point_indices(sw, p, idx);
+            if (heat) {
+                if (p > 0 && idx[1] == 0)
+                    fputc('\n', out);
+                fprintf(out, "%ld %ld %.9g\n", idx[0], idx[1], c->set ? c->mean : NAN);
+                continue;
+            }
+            const char *label = "";
+            if (sw->param_count > 0) {
+                yaml_node_t *l = cs_yfile_node(yf, sw->params[0].list);
+                label = cs_ynode_text(cs_yfile_node(yf, l->data.sequence.items.start[idx[0]]));
+            }
+            if (c->set)
+                fprintf(out, "%ld \"%s\" %.9g %.9g %.9g\n", p, sw->param_count == 1 ? label : "",
+                        c->mean, c->lo, c->hi);
+        }
+    }
+    const char *xlabel = sw->param_count ? sw->params[0].path : "point";
+    if (list && !heat)
+        fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep.png\t%s: %s\t%s\tlines\t%ld\t%s\n",
+                base->name, metric, metric, nl, sw->param_count == 1 ? xlabel : "point");
+    for (long k = 0; list && heat && k < nl; k++)
+        fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep-%s.png\t%s: %s, layout %s\t%s\theatmap\t%ld\t%s\t%s\n",
+                base->layouts[layouts[k]].name, base->name, metric,
+                base->layouts[layouts[k]].name, metric, k, sw->params[0].path,
+                sw->params[1].path);
+    int rc = out && list ? 0 : -1;
+    if (out && fclose(out) != 0)
+        rc = -1;
+    if (list && fclose(list) != 0)
+        rc = -1;
+    free(cells);
+    return rc;
+}

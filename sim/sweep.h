@@ -43,6 +43,11 @@ unsigned long cs_sweep_seed(unsigned long seed, long point, long repeat);
 long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *base,
                   const char *dir, const cs_sweep_options *o);
 
+/* Writes dir/sweep.dat (the metric against the swept values, per layout) and
+ * lists its pictures in dir/plots.txt: lines with p5-p95 error bars for one
+ * parameter, a heat map per layout over the first two. Returns 0 or -1. */
+int cs_sweep_plot_data(const char *dir, const cs_scenario *base, const char *metric);
+
 /* Prints the main columns of a sweep CSV as an aligned table. */
 int cs_sweep_print(const char *csv_path, FILE *out);
 
