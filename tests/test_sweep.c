@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "replay.h"
 #include "sweep.h"
@@ -159,6 +160,11 @@ START_TEST(order_independent_of_jobs)
     ck_assert_ptr_nonnull(strstr(one, "point,layout,statistic,cluster.scale_out.nic_bandwidth,"
                                       "training.micro_batch_size,valid,error,iteration_time_s,"));
     ck_assert_ptr_nonnull(strstr(one, "\n5,b,value,400 Gb/s,2,true,,"));
+    /* Two parameters: a heat map per layout. */
+    char png[512];
+    struct stat st;
+    snprintf(png, sizeof png, "%.*s/j1/sweep-a.png", (int)(strrchr(path, '/') - path), path);
+    ck_assert_msg(stat(png, &st) == 0 && st.st_size > 1000, "no heat map %s", png);
     free(one);
     free(two);
     free(again);
@@ -331,6 +337,11 @@ START_TEST(seeds_fix_the_results)
     char *a = sweep_csv(path, "--jobs 1", "seed1");
     char *b = sweep_csv(path, "--jobs 2", "seed2");
     ck_assert_str_eq(a, b);
+    /* One parameter: the metric against it, one line per layout. */
+    char png[512];
+    struct stat st;
+    snprintf(png, sizeof png, "%.*s/seed1/sweep.png", (int)(strrchr(path, '/') - path), path);
+    ck_assert_msg(stat(png, &st) == 0 && st.st_size > 1000, "no plot %s", png);
     ck_assert(cs_sweep_seed(7, 0, 0) == cs_sweep_seed(7, 0, 0));
     ck_assert(cs_sweep_seed(7, 0, 0) != cs_sweep_seed(7, 0, 1));
     ck_assert(cs_sweep_seed(7, 0, 1) != cs_sweep_seed(7, 1, 0));
