@@ -1267,6 +1267,11 @@ static int layouts_custom(ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         l->loc = cs_yfile_loc(f, item);
         if (apply_mapping(c, f, item, &layout_schema, l) != 0 || layout_overrides(c, l) != 0) {
             rc = -1;
+        } else if (strchr(l->name, '/') || l->name[0] == '.') {
+            /* Names become folder names under the output folder. */
+            REPORT(c, f, item, "layout name '%s' may not contain '/' or start with '.'",
+                   l->name);
+            rc = -1;
         } else if (check_required(c, &layout_schema, l, l->loc, f) != 0) {
             rc = -1;
         }

@@ -169,6 +169,8 @@ static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
         problem(c, CS_ERROR, l->loc_tp,
                 "expert parallelism with tensor parallelism needs sequence_parallel: true "
                 "(as Megatron-Core requires)");
+    if (z->tp % z->etp)
+        problem(c, CS_ERROR, l->loc_etp, "etp %ld does not divide tp %ld", z->etp, z->tp);
     if (m->moe.ffn_hidden_size % z->etp)
         problem(c, CS_ERROR, l->loc_etp, "moe.ffn_hidden_size %ld is not divisible by etp %ld",
                 m->moe.ffn_hidden_size, z->etp);
@@ -252,7 +254,10 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
     checker c = {s, l, d, 0};
     const cs_training *t = &s->training;
     memset(z, 0, sizeof *z);
-    z->cluster_gpus = s->cluster.nodes * s->cluster.gpus_per_node;
+    long nodes = s->cluster.nodes, gpn = s->cluster.gpus_per_node;
+    z->cluster_gpus = nodes > 0 && gpn > 0 && nodes <= (1L << 20) && gpn <= (1L << 20)
+                          ? nodes * gpn
+                          : -1; /* refused below, before anything multiplies it */
     z->tp = l->tp;
     z->pp = l->pp;
     z->ep = l->ep;
@@ -260,6 +265,16 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
     z->etp = l->etp > 0 ? l->etp : l->tp;
     z->vpp = cs_layout_vpp(l, t);
     z->micro_batch = cs_layout_micro_batch(l, t);
+    /* Products of these must not overflow: a million of anything is beyond
+     * any cluster clustersim models. */
+    static const long limit = 1L << 20;
+    if (z->tp > limit || z->pp > limit || z->ep > limit || (z->dp > limit) || z->etp > limit ||
+        z->vpp > limit || z->micro_batch > limit || z->cluster_gpus > limit ||
+        z->cluster_gpus <= 0) {
+        problem(&c, CS_ERROR, l->loc, "tp, pp, ep, dp, etp, vpp, micro_batch_size and the "
+                                      "cluster's GPUs must each be at most %ld", limit);
+        return -1;
+    }
     z->schedule = cs_layout_schedule(l, t);
     z->recompute = cs_layout_recompute(l, t);
     check_world(&c, l, z);

@@ -242,6 +242,26 @@ START_TEST(interleaved_needs_microbatches_multiple_of_pp)
 }
 END_TEST
 
+/* Counts too large to multiply are refused, not a crash. */
+START_TEST(huge_counts_refused)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    load("moe-30b", 64, "",
+         "  - { name: huge, tp: 4294967296, pp: 4294967296, ep: 1, dp: 1 }\n"
+         "  - { name: etp, tp: 2, pp: 4, ep: 8, dp: 8, etp: 4 }\n",
+         &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    ck_assert_ptr_nonnull(tu_find(&d, "must each be at most"));
+    cs_diags_free(&d);
+    ck_assert_int_eq(check(&s, 1, &z, &d), -1);
+    ck_assert_ptr_nonnull(tu_find(&d, "etp 4 does not divide tp 2"));
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 START_TEST(tensor_group_across_nodes_warns)
 {
     cs_scenario s;
@@ -303,6 +323,7 @@ static Suite *suite(void)
     tcase_add_test(t, interleaved_needs_vpp);
     tcase_add_test(t, expert_and_tensor_parallel_need_sequence_parallel);
     tcase_add_test(t, interleaved_needs_microbatches_multiple_of_pp);
+    tcase_add_test(t, huge_counts_refused);
     tcase_add_test(t, tensor_group_across_nodes_warns);
     tcase_add_test(t, placement_round_trips_and_respects_order);
     suite_add_tcase(s, t);
