@@ -304,6 +304,17 @@ static int cmd_collective(int argc, char **argv, const cs_paths *paths)
     return measure_collectives(&a, &cluster);
 }
 
+/* Loads a scenario, printing every problem found as FILE:LINE:COL. */
+static int load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn)
+{
+    cs_diags diags;
+    cs_diags_init(&diags);
+    int rc = cs_scenario_load(file, paths, scn, &diags);
+    cs_diags_print(&diags, stderr);
+    cs_diags_free(&diags);
+    return rc;
+}
+
 static int cmd_check(int argc, char **argv, const cs_paths *paths)
 {
     const char *file = NULL;
@@ -338,12 +349,8 @@ static int cmd_check(int argc, char **argv, const cs_paths *paths)
         fputs(check_help, stderr);
         return EXIT_BAD_INPUT;
     }
-    cs_diags diags;
-    cs_diags_init(&diags);
     cs_scenario scn;
-    int rc = cs_scenario_load(file, paths, &scn, &diags);
-    cs_diags_print(&diags, stderr);
-    cs_diags_free(&diags);
+    int rc = load_scenario(file, paths, &scn);
     if (rc != 0) {
         cs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
@@ -579,12 +586,8 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
         fputs(run_help, stderr);
         return EXIT_BAD_INPUT;
     }
-    cs_diags diags;
-    cs_diags_init(&diags);
     cs_scenario scn;
-    int rc = cs_scenario_load(a.file, paths, &scn, &diags);
-    cs_diags_print(&diags, stderr);
-    cs_diags_free(&diags);
+    int rc = load_scenario(a.file, paths, &scn);
     if (rc != 0) {
         cs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
@@ -693,23 +696,6 @@ static const char merge_help[] =
     "\n"
     "Exit status: 0, or 2 when the CSVs do not belong to one sweep.\n";
 
-/* Copies one file (a gnuplot script) whole. */
-static int copy_script(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[8192];
-    size_t n;
-    int rc = in && out ? 0 : -1;
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            rc = -1;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    return rc;
-}
-
 static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
 {
     const char *file = NULL, *out = NULL, *metric = "iteration_time_s";
@@ -762,12 +748,8 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
         fputs(sweep_help, stderr);
         return EXIT_BAD_INPUT;
     }
-    cs_diags diags;
-    cs_diags_init(&diags);
     cs_scenario scn;
-    int rc = cs_scenario_load(file, paths, &scn, &diags);
-    cs_diags_print(&diags, stderr);
-    cs_diags_free(&diags);
+    int rc = load_scenario(file, paths, &scn);
     int status = EXIT_OK;
     char dir[4096], csv[4200];
     if (rc != 0) {
@@ -796,14 +778,7 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
     if (o.shards == 1 && !no_plots) {
         char buf[4096];
         const char *scripts = scripts_dir(paths, buf, sizeof buf);
-        char from[4200], to[4200];
-        if (scripts) {
-            snprintf(from, sizeof from, "%s/sweep.gp", scripts);
-            snprintf(to, sizeof to, "%s/plots", dir);
-            make_dirs(to);
-            snprintf(to, sizeof to, "%s/plots/sweep.gp", dir);
-        }
-        if (scripts && copy_script(from, to) == 0 &&
+        if (scripts && cs_plot_copy_scripts(dir, scripts) == 0 &&
             cs_sweep_plot_data(dir, &scn, metric) == 0)
             cs_plot_render(dir, stderr);
     }
