@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collective.h"
-#include "engine.h"
-#include "fabric.h"
-#include "net.h"
+#include "net/collective.h"
+#include "net/engine.h"
+#include "net/fabric.h"
+#include "net/net.h"
 #include "testutil.h"
 
 #define BIN CS_BINARY

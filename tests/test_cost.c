@@ -2,7 +2,7 @@
  * log(size) with GSL and held at their ends. */
 #include <math.h>
 
-#include "cost.h"
+#include "model/cost.h"
 #include "testutil.h"
 
 static cs_gpu_config gpu(void)

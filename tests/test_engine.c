@@ -1,7 +1,7 @@
 /* The event engine: time order, insertion order on ties, the step hook. */
 #include <stdlib.h>
 
-#include "engine.h"
+#include "net/engine.h"
 #include "testutil.h"
 
 typedef struct log {

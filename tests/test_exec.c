@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "collective.h"
-#include "engine.h"
-#include "exec.h"
-#include "fabric.h"
-#include "net.h"
+#include "net/collective.h"
+#include "net/engine.h"
+#include "replay/exec.h"
+#include "net/fabric.h"
+#include "net/net.h"
 #include "testutil.h"
 
 #define UP_BW (100e9 * 0.8)

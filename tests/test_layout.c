@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "layout.h"
+#include "model/layout.h"
 #include "testutil.h"
 
 /* A scenario on `nodes` x 8 GPUs with the seed's model; `layouts` is the YAML

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "memory.h"
+#include "model/memory.h"
 #include "testutil.h"
 
 /* A GPT-shaped dense model (ffn = 4h, no GQA) on one 8-GPU node. */

@@ -2,7 +2,7 @@
  * models against their published totals. */
 #include <math.h>
 
-#include "model.h"
+#include "model/model.h"
 #include "testutil.h"
 
 static void load(const char *name, cs_model *m)

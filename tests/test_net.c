@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "fabric.h"
-#include "maxmin.h"
-#include "net.h"
+#include "net/engine.h"
+#include "net/fabric.h"
+#include "net/maxmin.h"
+#include "net/net.h"
 #include "testutil.h"
 
 /* The test cluster: scale-up 100 GB/s x 0.8 with 2 us, NICs 200 Gb/s x 0.9

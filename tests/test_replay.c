@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "collective.h"
-#include "fabric.h"
-#include "memory.h"
-#include "replay.h"
+#include "net/collective.h"
+#include "net/fabric.h"
+#include "model/memory.h"
+#include "replay/replay.h"
 #include "testutil.h"
 
 /* Uniform dense layers, no embedding or output layer (vocab 0), on one

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "replay.h"
-#include "sweep.h"
+#include "replay/replay.h"
+#include "study/sweep.h"
 #include "testutil.h"
 
 #define BIN CS_BINARY

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "replay.h"
+#include "replay/replay.h"
 #include "testutil.h"
-#include "timeline.h"
-#include "workload.h"
+#include "report/timeline.h"
+#include "replay/workload.h"
 
 #define BIN CS_BINARY
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "units.h"
+#include "input/units.h"
 
 static double parse(const char *text, cs_unit_kind kind)
 {

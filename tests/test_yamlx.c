@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "yamlx.h"
+#include "input/yamlx.h"
 
 /* Loads `text` from memory (as "mem.yaml"); returns the rc. f must be freed. */
 static int load_text(cs_yfile *f, const char *text, cs_diags *d)

@@ -4,8 +4,8 @@
 
 #include <check.h>
 
-#include "config.h"
-#include "diag.h"
+#include "input/config.h"
+#include "input/diag.h"
 
 #define DATA(path) CS_TEST_DATA "/" path
 

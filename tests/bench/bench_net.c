@@ -10,9 +10,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "collective.h"
-#include "config.h"
-#include "exec.h"
+#include "net/collective.h"
+#include "input/config.h"
+#include "replay/exec.h"
 
 static double wall(void)
 {

@@ -10,8 +10,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "layout.h"
-#include "replay.h"
+#include "model/layout.h"
+#include "replay/replay.h"
 
 static double wall(void)
 {

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "validate.h"
+#include "input/config.h"
+#include "model/validate.h"
 
 #ifndef CS_SOURCE_DIR
 #define CS_SOURCE_DIR "."

@@ -1,0 +1,98 @@
+#include "base/strutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *cs_strndup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *cs_strdup(const char *s) { return cs_strndup(s, strlen(s)); }
+
+char *cs_vasprintf(const char *fmt, va_list ap)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    if (n < 0)
+        return NULL;
+    char *p = malloc((size_t)n + 1);
+    if (p)
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+    return p;
+}
+
+char *cs_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = cs_vasprintf(fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+/* Optimal string alignment distance over three rolling rows. */
+size_t cs_edit_distance(const char *a, const char *b, size_t cap)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if ((la > lb ? la - lb : lb - la) > cap)
+        return cap + 1;
+    if (lb > 256 || la > 256)
+        return cap + 1;
+    size_t rows[3][257];
+    size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        size_t best = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (prev[j - 1] + cost < v)
+                v = prev[j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                prev2[j - 2] + 1 < v)
+                v = prev2[j - 2] + 1;
+            cur[j] = v;
+            if (v < best)
+                best = v;
+        }
+        if (best > cap)
+            return cap + 1;
+        size_t *t = prev2;
+        prev2 = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[lb] > cap ? cap + 1 : prev[lb];
+}
+
+const char *cs_did_you_mean(const char *word, const char *const *candidates)
+{
+    size_t limit = strlen(word) <= 4 ? 1 : 2;
+    const char *best = NULL;
+    size_t best_d = limit + 1;
+    for (; *candidates; candidates++) {
+        size_t d = cs_edit_distance(word, *candidates, limit);
+        /* On a tie, a candidate with the same first letter reads as the
+         * likelier typo ("dpp" is "dp" rather than "pp"). */
+        int better = d < best_d || (d == best_d && best && best[0] != word[0] &&
+                                    (*candidates)[0] == word[0]);
+        if (better) {
+            best_d = d;
+            best = *candidates;
+        }
+    }
+    return best;
+}

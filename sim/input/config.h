@@ -1,0 +1,286 @@
+/* config: model, cluster and scenario documents loaded into typed structs.
+ *
+ * Inputs follow ../shared/spec/INPUT.md (Megatron-LM key names). A scenario
+ * names its model and cluster by path (relative to the scenario file), by a
+ * bare preset name (searched in models/ or topologies/ of each preset
+ * directory), or as a mapping with `base:` plus keys overriding the base;
+ * bases chain, and a cycle among them is an error. A Hugging Face config.json
+ * loads as a model.
+ *
+ * Loading never stops at the first problem of a file: every problem becomes a
+ * positioned diagnostic, and the call fails (returns -1) when any was an error.
+ * Values keep where they were written (cs_loc) where later checks need it. */
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <stddef.h>
+
+#include "input/diag.h"
+#include "input/units.h"
+#include "input/yamlx.h"
+
+#define CS_NAME_MAX 64
+#define CS_MAX_LAYERS 1024
+#define CS_TABLE_MAX 32
+
+/* An efficiency that is either one ratio (n == 1) or a table of
+ * (problem size, ratio) rows with increasing sizes, to be interpolated. */
+typedef struct cs_table {
+    int n;
+    double x[CS_TABLE_MAX];
+    double y[CS_TABLE_MAX];
+} cs_table;
+
+typedef enum { CS_NORM_LAYERNORM, CS_NORM_RMSNORM } cs_normalization;
+typedef enum { CS_POS_ROPE, CS_POS_LEARNED_ABSOLUTE } cs_position_embedding;
+
+typedef struct cs_moe_config {
+    long num_experts;   /* 0: dense model */
+    long router_topk;
+    long ffn_hidden_size; /* per expert */
+    long layer_freq;      /* every Nth layer (0, N, 2N...) is MoE */
+    long pattern_len;     /* > 0: layer_pattern overrides layer_freq */
+    unsigned char layer_pattern[CS_MAX_LAYERS];
+    long shared_expert_ffn_hidden_size;
+    double capacity_factor; /* 0: dropless */
+} cs_moe_config;
+
+/* Multi-latent attention (DeepSeek-V2/V3), Megatron's argument names. */
+typedef struct cs_mla_config {
+    int enabled;
+    long q_lora_rank; /* 0: queries projected directly */
+    long kv_lora_rank;
+    long qk_head_dim;
+    long qk_pos_emb_head_dim;
+    long v_head_dim;
+} cs_mla_config;
+
+typedef struct cs_model {
+    char name[CS_NAME_MAX];
+    long num_layers;
+    long hidden_size;
+    long num_attention_heads;
+    long num_query_groups;
+    long kv_channels;
+    long ffn_hidden_size;
+    int swiglu;
+    cs_normalization normalization;
+    long vocab_size;
+    int untie_embeddings_and_output_weights;
+    cs_position_embedding position_embedding_type;
+    long max_position_embeddings;
+    cs_moe_config moe;
+    cs_mla_config mla;
+    cs_loc loc; /* the outermost mapping that defined the model */
+} cs_model;
+
+typedef enum { CS_SCALE_UP_SWITCH, CS_SCALE_UP_MESH } cs_scale_up_kind;
+typedef enum { CS_FAT_TREE, CS_RAIL_OPTIMIZED } cs_scale_out_topology;
+
+typedef struct cs_gpu_config {
+    char name[CS_NAME_MAX];
+    double peak_compute;     /* FLOP/s, dense, at the training precision */
+    double memory;           /* bytes */
+    double memory_bandwidth; /* bytes/s */
+    cs_table matmul_efficiency;
+    cs_table memory_efficiency;
+    double kernel_launch;   /* s */
+    double reserved_memory; /* bytes */
+} cs_gpu_config;
+
+typedef struct cs_scale_up_config {
+    cs_scale_up_kind kind;
+    double bandwidth; /* bytes/s per GPU per direction (mesh: over all its links) */
+    double latency;   /* s */
+    double efficiency;
+} cs_scale_up_config;
+
+typedef struct cs_scale_out_config {
+    long nics_per_node;
+    double nic_bandwidth; /* bytes/s per NIC per direction */
+    double latency;
+    double efficiency;
+    cs_scale_out_topology topology;
+    double oversubscription;
+    long leaf_radix;
+} cs_scale_out_config;
+
+typedef struct cs_cluster {
+    char name[CS_NAME_MAX];
+    cs_gpu_config gpu;
+    long nodes;
+    long gpus_per_node;
+    cs_scale_up_config scale_up;
+    cs_scale_out_config scale_out;
+    cs_loc loc;
+    cs_loc loc_nodes;
+} cs_cluster;
+
+typedef enum { CS_BF16, CS_FP16, CS_FP8 } cs_precision;
+typedef enum { CS_GPIPE, CS_1F1B, CS_INTERLEAVED, CS_ZB_H1 } cs_schedule;
+typedef enum { CS_RECOMPUTE_NONE, CS_RECOMPUTE_SELECTIVE, CS_RECOMPUTE_FULL } cs_recompute;
+typedef enum { CS_OPTIMIZER_ADAM, CS_OPTIMIZER_NONE } cs_optimizer;
+typedef enum { CS_ROUTING_BALANCED, CS_ROUTING_RANDOM, CS_ROUTING_SKEWED } cs_routing_mode;
+typedef enum { CS_NET_IDEAL, CS_NET_ANALYTIC, CS_NET_FLOW } cs_network_model;
+
+typedef struct cs_training {
+    long seq_length;
+    long global_batch_size;
+    long micro_batch_size;
+    cs_precision precision;
+    cs_schedule schedule;
+    long virtual_pipeline_stages;
+    cs_recompute recompute;
+    int sequence_parallel;
+    int distributed_optimizer;
+    int overlap_grad_reduce;
+    int use_flash_attn; /* attention scores are never stored (as selective recompute) */
+    cs_optimizer optimizer;
+    struct {
+        cs_routing_mode mode;
+        double skew;
+    } moe_routing;
+    double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
+    cs_loc loc;
+} cs_training;
+
+/* Placement order of the parallel dimensions, innermost first. */
+typedef enum { CS_DIM_TP, CS_DIM_EP, CS_DIM_DP, CS_DIM_PP, CS_DIM_COUNT } cs_dim;
+
+typedef struct cs_layout {
+    char name[CS_NAME_MAX];
+    long tp, pp, ep, dp; /* dp < 0: derive from the cluster size */
+    long etp;            /* expert tensor parallel; < 0: = tp */
+    long vpp;            /* virtual stages; < 0: training's */
+    long micro_batch_size; /* < 0: training's */
+    long schedule;         /* < 0: training's, else a cs_schedule */
+    long recompute;        /* < 0: training's, else a cs_recompute */
+    cs_dim order[CS_DIM_COUNT];
+    cs_loc loc, loc_tp, loc_pp, loc_ep, loc_dp, loc_etp, loc_vpp, loc_order;
+} cs_layout;
+
+typedef struct cs_targets {
+    double iteration_time; /* s; NaN when not given */
+    double throughput;     /* per second; NaN when not given */
+    cs_throughput_unit throughput_per;
+    double memory_per_gpu; /* bytes; NaN when not given */
+    cs_loc loc_iteration_time, loc_throughput, loc_memory_per_gpu;
+} cs_targets;
+
+#define CS_SWEEP_MAX_PARAMS 16
+#define CS_SWEEP_MAX_LAYOUTS 64
+
+/* One swept key: its path ("cluster.scale_out.nic_bandwidth") and its list
+ * of values, nodes of the scenario's own document (so they keep their units
+ * and positions). */
+typedef struct cs_sweep_param {
+    char path[128];
+    int list;   /* index of the values' sequence node in the scenario document */
+    long count; /* number of values */
+    cs_loc loc;
+} cs_sweep_param;
+
+typedef struct cs_sweep {
+    int present;
+    int zip; /* 0: grid (product), 1: zip (parallel lists) */
+    cs_sweep_param params[CS_SWEEP_MAX_PARAMS];
+    int param_count;
+    char layouts[CS_SWEEP_MAX_LAYOUTS][CS_NAME_MAX]; /* subset; none: all */
+    int layout_count;
+    long repeats; /* runs per point and layout, seeds derived from seed and point */
+    cs_loc loc;
+} cs_sweep;
+
+typedef struct cs_uncertainty {
+    double compute_jitter;          /* sigma of a lognormal factor of mean 1 per kernel */
+    double straggler_probability;   /* per GPU and iteration */
+    double straggler_slowdown;      /* compute time factor of a straggler */
+} cs_uncertainty;
+
+typedef struct cs_cost_config {
+    int present;
+    double gpu_hour;  /* USD per GPU-hour; 0 when purchase is given */
+    double purchase;  /* USD per GPU */
+    double lifetime;  /* s over which the purchase is written off */
+} cs_cost_config;
+
+/* A value to put at a key path while loading (a sweep point). */
+typedef struct cs_override {
+    const char *path;
+    int node; /* index of the value node in the scenario document */
+} cs_override;
+
+/* Files read while loading; keeps every cs_loc's file name alive. */
+typedef struct cs_sources {
+    cs_yfile **files;
+    size_t count, cap;
+} cs_sources;
+
+typedef struct cs_scenario {
+    char name[CS_NAME_MAX];
+    cs_model model;
+    cs_cluster cluster;
+    cs_training training;
+    cs_network_model network_model;
+    unsigned long seed;
+    cs_targets targets;
+    cs_layout *layouts; /* owned */
+    size_t layout_count;
+    cs_sweep sweep;
+    cs_uncertainty uncertainty;
+    cs_cost_config cost;
+    cs_loc loc;
+    cs_sources sources; /* owned */
+} cs_scenario;
+
+/* Where presets are searched: each directory holds models/ and topologies/.
+ * A NULL-terminated list, borrowed. */
+typedef struct cs_paths {
+    const char *const *preset_dirs;
+} cs_paths;
+
+/* Loads a scenario file. On success returns 0 and *out owns its layouts and
+ * sources (release with cs_scenario_free). On failure returns -1 with every
+ * problem found in d; *out is still safe to free. */
+int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out,
+                     cs_diags *d);
+void cs_scenario_free(cs_scenario *s);
+
+/* Same, with values put at key paths before each part is completed (a sweep
+ * point): model.*, cluster.*, training.*, layouts.FIELD (every layout),
+ * layouts.NAME.FIELD, network_model, seed, targets.*. */
+int cs_scenario_load_with(const char *path, const cs_paths *paths, const cs_override *o,
+                          int count, cs_scenario *out, cs_diags *d);
+
+/* Same, from text in memory; `name` stands for the file in messages and
+ * relative paths are taken from its directory. */
+int cs_scenario_load_text(const char *name, const char *text, size_t len,
+                          const cs_paths *paths, cs_scenario *out, cs_diags *d);
+
+/* Loads a model or cluster given as a path or a preset name. Files read are
+ * kept in src (release with cs_sources_free). */
+int cs_model_load(const char *ref, const cs_paths *paths, cs_sources *src,
+                  cs_model *out, cs_diags *d);
+int cs_cluster_load(const char *ref, const cs_paths *paths, cs_sources *src,
+                    cs_cluster *out, cs_diags *d);
+void cs_sources_free(cs_sources *src);
+
+/* The loaded file a cs_loc points into, or NULL (to quote its lines). */
+const cs_yfile *cs_sources_find(const cs_sources *src, const char *file);
+
+/* Effective per-layout settings (layout override or training default). */
+cs_schedule cs_layout_schedule(const cs_layout *l, const cs_training *t);
+cs_recompute cs_layout_recompute(const cs_layout *l, const cs_training *t);
+long cs_layout_micro_batch(const cs_layout *l, const cs_training *t);
+long cs_layout_vpp(const cs_layout *l, const cs_training *t);
+
+/* True when layer i (0-based) of the model is a MoE layer. */
+int cs_model_is_moe_layer(const cs_model *m, long i);
+
+/* Names for printing. */
+const char *cs_schedule_name(cs_schedule s);
+const char *cs_recompute_name(cs_recompute r);
+const char *cs_network_model_name(cs_network_model n);
+const char *cs_dim_name(cs_dim d);
+
+#endif

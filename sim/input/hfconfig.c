@@ -1,0 +1,149 @@
+#include "input/hfconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct hf {
+    cs_yfile *f;
+    yaml_node_t *root;
+    cs_diags *d;
+    int rc;
+} hf;
+
+/* Reads an integer key of at least `min` if present; 1 if read, 0 if absent,
+ * null or refused (reported). */
+static int hf_int_min(hf *h, const char *key, long min, long *out)
+{
+    yaml_node_t *n = cs_ymap_get(h->f, h->root, key);
+    if (!n || cs_ynode_is_null(n))
+        return 0;
+    const char *t = cs_ynode_text(n);
+    char *end = NULL;
+    errno = 0;
+    long v = t ? strtol(t, &end, 10) : 0;
+    if (!t || end == t || *end || errno || v < min) {
+        cs_yfile_report(h->f, h->d, CS_ERROR, n, "'%s' must be an integer of at least %ld", key,
+                        min);
+        h->rc = -1;
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int hf_int(hf *h, const char *key, long *out) { return hf_int_min(h, key, 0, out); }
+
+static int hf_bool(hf *h, const char *key, int *out)
+{
+    yaml_node_t *n = cs_ymap_get(h->f, h->root, key);
+    const char *t = cs_ynode_text(n);
+    if (!n || cs_ynode_is_null(n))
+        return 0;
+    if (t && (!strcmp(t, "true") || !strcmp(t, "false"))) {
+        *out = !strcmp(t, "true");
+        return 1;
+    }
+    cs_yfile_report(h->f, h->d, CS_ERROR, n, "'%s' must be true or false", key);
+    h->rc = -1;
+    return 0;
+}
+
+/* Reports a key the model cannot do without, when absent. */
+static void require(hf *h, const char *key)
+{
+    yaml_node_t *n = cs_ymap_get(h->f, h->root, key);
+    if (!n || cs_ynode_is_null(n)) {
+        cs_yfile_report(h->f, h->d, CS_ERROR, h->root,
+                        "config.json has no '%s'; cannot read it as a model", key);
+        h->rc = -1;
+    }
+}
+
+static void read_moe(hf *h, cs_model *m)
+{
+    long experts = 0, v;
+    if (hf_int(h, "num_local_experts", &v) || hf_int(h, "n_routed_experts", &v) ||
+        hf_int(h, "num_experts", &v))
+        experts = v;
+    if (experts <= 0)
+        return;
+    m->moe.num_experts = experts;
+    if (hf_int(h, "num_experts_per_tok", &v))
+        m->moe.router_topk = v;
+    m->moe.ffn_hidden_size = m->ffn_hidden_size;
+    if (hf_int(h, "moe_intermediate_size", &v))
+        m->moe.ffn_hidden_size = v;
+    if (hf_int(h, "shared_expert_intermediate_size", &v))
+        m->moe.shared_expert_ffn_hidden_size = v;
+    long shared = 0;
+    if (hf_int(h, "n_shared_experts", &shared))
+        m->moe.shared_expert_ffn_hidden_size = shared * m->moe.ffn_hidden_size;
+    long freq = 1, first_dense = 0;
+    hf_int(h, "decoder_sparse_step", &freq);
+    hf_int(h, "moe_layer_freq", &freq);
+    hf_int(h, "first_k_dense_replace", &first_dense);
+    if (freq < 1)
+        freq = 1;
+    if (first_dense > 0 && m->num_layers > 0 && m->num_layers <= CS_MAX_LAYERS) {
+        /* DeepSeek: layers below first_k_dense_replace are dense, then every
+         * moe_layer_freq-th layer is MoE. */
+        for (long i = 0; i < m->num_layers; i++)
+            m->moe.layer_pattern[i] = i >= first_dense && (i % freq) == 0;
+        m->moe.pattern_len = m->num_layers;
+    } else if (freq > 1 && m->num_layers > 0 && m->num_layers <= CS_MAX_LAYERS) {
+        /* Qwen-MoE: layer i is sparse when (i + 1) % decoder_sparse_step == 0. */
+        for (long i = 0; i < m->num_layers; i++)
+            m->moe.layer_pattern[i] = (i + 1) % freq == 0;
+        m->moe.pattern_len = m->num_layers;
+    }
+}
+
+static void read_mla(hf *h, cs_model *m)
+{
+    long kv_lora = 0, v;
+    if (!hf_int(h, "kv_lora_rank", &kv_lora) || kv_lora <= 0)
+        return;
+    m->mla.enabled = 1;
+    m->mla.kv_lora_rank = kv_lora;
+    if (hf_int(h, "q_lora_rank", &v))
+        m->mla.q_lora_rank = v;
+    if (hf_int(h, "qk_nope_head_dim", &v))
+        m->mla.qk_head_dim = v;
+    if (hf_int(h, "qk_rope_head_dim", &v))
+        m->mla.qk_pos_emb_head_dim = v;
+    if (hf_int(h, "v_head_dim", &v))
+        m->mla.v_head_dim = v;
+    m->kv_channels = m->mla.v_head_dim;
+}
+
+int cs_hf_apply(cs_yfile *f, yaml_node_t *root, cs_model *m, cs_diags *d)
+{
+    hf h = {f, root, d, 0};
+    long v;
+    static const char *const essentials[] = {"num_hidden_layers", "hidden_size",
+                                             "num_attention_heads", "vocab_size"};
+    for (size_t i = 0; i < sizeof essentials / sizeof *essentials; i++)
+        require(&h, essentials[i]);
+    hf_int_min(&h, "num_hidden_layers", 1, &m->num_layers);
+    hf_int_min(&h, "hidden_size", 1, &m->hidden_size);
+    hf_int_min(&h, "num_attention_heads", 1, &m->num_attention_heads);
+    hf_int(&h, "vocab_size", &m->vocab_size);
+    if (hf_int_min(&h, "num_key_value_heads", 1, &v))
+        m->num_query_groups = v;
+    if (hf_int_min(&h, "head_dim", 1, &v))
+        m->kv_channels = v;
+    if (hf_int_min(&h, "intermediate_size", 1, &v))
+        m->ffn_hidden_size = v;
+    if (hf_int(&h, "max_position_embeddings", &v))
+        m->max_position_embeddings = v;
+    int tied = 0;
+    hf_bool(&h, "tie_word_embeddings", &tied);
+    m->untie_embeddings_and_output_weights = !tied;
+    m->swiglu = 1;
+    m->normalization = CS_NORM_RMSNORM;
+    m->position_embedding_type = CS_POS_ROPE;
+    read_moe(&h, m);
+    read_mla(&h, m);
+    return h.rc;
+}

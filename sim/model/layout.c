@@ -1,0 +1,289 @@
+#include "model/layout.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strutil.h"
+
+static long dim_size(const cs_layout_sizes *z, cs_dim d)
+{
+    switch (d) {
+    case CS_DIM_TP:
+        return z->tp;
+    case CS_DIM_EP:
+        return z->ep;
+    case CS_DIM_DP:
+        return z->dp;
+    default:
+        return z->pp;
+    }
+}
+
+/* Distance between consecutive ranks of a group of dimension d. */
+static long stride_of(const cs_layout *l, const cs_layout_sizes *z, cs_dim d)
+{
+    long stride = 1;
+    for (int i = 0; i < CS_DIM_COUNT && l->order[i] != d; i++)
+        stride *= dim_size(z, l->order[i]);
+    return stride;
+}
+
+void cs_layout_coords(const cs_layout *l, const cs_layout_sizes *z, long rank,
+                      long coord[CS_DIM_COUNT])
+{
+    for (int i = 0; i < CS_DIM_COUNT; i++) {
+        long size = dim_size(z, l->order[i]);
+        coord[l->order[i]] = rank % size;
+        rank /= size;
+    }
+}
+
+long cs_layout_rank(const cs_layout *l, const cs_layout_sizes *z, const long coord[CS_DIM_COUNT])
+{
+    long rank = 0;
+    for (int i = CS_DIM_COUNT - 1; i >= 0; i--)
+        rank = rank * dim_size(z, l->order[i]) + coord[l->order[i]];
+    return rank;
+}
+
+long cs_layout_group_nodes(const cs_layout *l, const cs_layout_sizes *z, cs_dim dim,
+                           long gpus_per_node)
+{
+    long size = dim_size(z, dim), stride = stride_of(l, z, dim), most = 1;
+    for (long rank = 0; rank < z->world; rank++) {
+        long coord[CS_DIM_COUNT];
+        cs_layout_coords(l, z, rank, coord);
+        if (coord[dim] != 0)
+            continue;
+        /* Members are rank + j*stride; count node changes along them. */
+        long nodes = 1, last = rank / gpus_per_node;
+        for (long j = 1; j < size; j++) {
+            long node = (rank + j * stride) / gpus_per_node;
+            nodes += node != last;
+            last = node;
+        }
+        if (nodes > most)
+            most = nodes;
+    }
+    return most;
+}
+
+typedef struct checker {
+    const cs_scenario *s;
+    const cs_layout *l;
+    cs_diags *d;
+    int errors;
+} checker;
+
+static void problem(checker *c, cs_severity sev, cs_loc at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void problem(checker *c, cs_severity sev, cs_loc at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (!at.file)
+        at = c->l->loc;
+    const cs_yfile *f = cs_sources_find(&c->s->sources, at.file);
+    cs_diags_vadd(c->d, sev, at, f ? f->text : NULL, f ? f->len : 0, fmt, ap);
+    va_end(ap);
+    if (sev == CS_ERROR)
+        c->errors++;
+}
+
+static void check_world(checker *c, const cs_layout *l, cs_layout_sizes *z)
+{
+    long inner = z->tp * z->pp * z->ep;
+    if (l->dp < 0) {
+        if (z->cluster_gpus % inner) {
+            problem(c, CS_ERROR, l->loc_tp,
+                    "tp %ld x pp %ld x ep %ld = %ld does not divide the cluster's %ld GPUs, "
+                    "so no dp fits",
+                    z->tp, z->pp, z->ep, inner, z->cluster_gpus);
+            z->dp = 1;
+        } else {
+            z->dp = z->cluster_gpus / inner;
+        }
+    }
+    z->world = inner * z->dp;
+    if (z->world == z->cluster_gpus)
+        return;
+    problem(c, CS_ERROR, l->loc_dp,
+            "needs %ld GPUs (tp %ld x pp %ld x ep %ld x dp %ld); the cluster has %ld", z->world,
+            z->tp, z->pp, z->ep, z->dp, z->cluster_gpus);
+    if (z->ep > 1 && z->tp * z->pp * z->dp == z->cluster_gpus && z->dp % z->ep == 0)
+        problem(c, CS_NOTE, l->loc_dp,
+                "dp %ld looks like Megatron's data-parallel size, which already contains "
+                "ep; here dp counts the replicas of each expert shard (dense DP = ep x dp): "
+                "use dp %ld",
+                z->dp, z->dp / z->ep);
+    else if (z->cluster_gpus % inner == 0)
+        problem(c, CS_NOTE, l->loc_dp, "with tp %ld, pp %ld and ep %ld the cluster fits dp %ld",
+                z->tp, z->pp, z->ep, z->cluster_gpus / inner);
+    else
+        problem(c, CS_NOTE, l->loc_tp,
+                "tp x pp x ep = %ld does not divide %ld GPUs; no dp fits", inner,
+                z->cluster_gpus);
+}
+
+static void check_tensor_split(checker *c, const cs_model *m, const cs_layout *l,
+                               const cs_layout_sizes *z, const cs_training *t)
+{
+    if (m->num_attention_heads % z->tp)
+        problem(c, CS_ERROR, l->loc_tp, "num_attention_heads %ld is not divisible by tp %ld",
+                m->num_attention_heads, z->tp);
+    if (m->num_query_groups % z->tp)
+        problem(c, CS_ERROR, l->loc_tp, "num_query_groups %ld is not divisible by tp %ld",
+                m->num_query_groups, z->tp);
+    if (m->hidden_size % z->tp)
+        problem(c, CS_ERROR, l->loc_tp, "hidden_size %ld is not divisible by tp %ld",
+                m->hidden_size, z->tp);
+    if (m->ffn_hidden_size % z->tp)
+        problem(c, CS_ERROR, l->loc_tp, "ffn_hidden_size %ld is not divisible by tp %ld",
+                m->ffn_hidden_size, z->tp);
+    if (t->sequence_parallel && z->tp > 1 && t->seq_length % z->tp)
+        problem(c, CS_ERROR, l->loc_tp,
+                "seq_length %ld is not divisible by tp %ld (needed by sequence_parallel)",
+                t->seq_length, z->tp);
+}
+
+static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
+                          cs_layout_sizes *z)
+{
+    if (m->moe.num_experts <= 0) {
+        if (z->ep != 1)
+            problem(c, CS_ERROR, l->loc_ep, "ep is %ld but model %s is dense (no experts); "
+                    "use ep 1", z->ep, m->name);
+        if (l->etp > 0 && l->etp != z->tp)
+            problem(c, CS_WARNING, l->loc_etp, "etp is ignored for a dense model");
+        return;
+    }
+    if (m->moe.num_experts % z->ep)
+        problem(c, CS_ERROR, l->loc_ep, "moe.num_experts %ld is not divisible by ep %ld",
+                m->moe.num_experts, z->ep);
+    else
+        z->experts_per_gpu = m->moe.num_experts / z->ep;
+    /* Megatron-Core's TransformerConfig refuses this combination. */
+    if (z->ep > 1 && z->tp > 1 && !c->s->training.sequence_parallel)
+        problem(c, CS_ERROR, l->loc_tp,
+                "expert parallelism with tensor parallelism needs sequence_parallel: true "
+                "(as Megatron-Core requires)");
+    if (z->tp % z->etp)
+        problem(c, CS_ERROR, l->loc_etp, "etp %ld does not divide tp %ld", z->etp, z->tp);
+    if (m->moe.ffn_hidden_size % z->etp)
+        problem(c, CS_ERROR, l->loc_etp, "moe.ffn_hidden_size %ld is not divisible by etp %ld",
+                m->moe.ffn_hidden_size, z->etp);
+    if ((z->tp * z->dp) % z->etp)
+        problem(c, CS_ERROR, l->loc_etp,
+                "tp %ld x dp %ld is not divisible by etp %ld, so the expert data-parallel "
+                "size is not whole",
+                z->tp, z->dp, z->etp);
+    else
+        z->expert_dp = z->tp * z->dp / z->etp;
+}
+
+static void check_pipeline(checker *c, const cs_scenario *s, const cs_layout *l,
+                           cs_layout_sizes *z)
+{
+    const cs_model *m = &s->model;
+    cs_loc at = l->loc_vpp.file ? l->loc_vpp : s->training.loc;
+    if (z->schedule == CS_INTERLEAVED && z->vpp < 2)
+        problem(c, CS_ERROR, at,
+                "schedule interleaved needs virtual_pipeline_stages (vpp) of 2 or more");
+    if (z->schedule == CS_INTERLEAVED && z->pp < 2)
+        problem(c, CS_ERROR, l->loc_pp, "schedule interleaved needs pp of 2 or more");
+    if (z->schedule != CS_INTERLEAVED && z->vpp > 1)
+        problem(c, CS_WARNING, at, "vpp %ld is ignored: schedule %s has no virtual stages",
+                z->vpp, cs_schedule_name(z->schedule));
+    long vpp = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
+    if (m->num_layers % (z->pp * vpp))
+        problem(c, CS_ERROR, l->loc_pp, "num_layers %ld is not divisible by pp %ld x vpp %ld",
+                m->num_layers, z->pp, vpp);
+    z->layers_per_stage = m->num_layers / z->pp;
+    z->layers_per_virtual_stage = m->num_layers / (z->pp * vpp);
+    z->vpp = vpp;
+}
+
+static void check_batch(checker *c, const cs_scenario *s, const cs_layout *l,
+                        cs_layout_sizes *z)
+{
+    long gbs = s->training.global_batch_size;
+    long per_step = z->ep * z->dp * z->micro_batch;
+    if (gbs % per_step) {
+        problem(c, CS_ERROR, l->loc_dp,
+                "global_batch_size %ld is not divisible by ep %ld x dp %ld x micro_batch_size "
+                "%ld = %ld",
+                gbs, z->ep, z->dp, z->micro_batch, per_step);
+        return;
+    }
+    z->microbatches = gbs / per_step;
+    if (z->pp > 1 && z->microbatches < z->pp)
+        problem(c, CS_WARNING, l->loc_pp,
+                "only %ld micro-batches for %ld pipeline stages: the pipeline never fills "
+                "(bubble at least (p-1)/(m+p-1) = %.0f%% of the iteration)",
+                z->microbatches, z->pp,
+                100.0 * (double)(z->pp - 1) / (double)(z->microbatches + z->pp - 1));
+    if (z->schedule == CS_INTERLEAVED && z->pp > 1 && z->microbatches % z->pp)
+        problem(c, CS_ERROR, l->loc_pp,
+                "%ld micro-batches is not a multiple of pp %ld, which Megatron's interleaved "
+                "schedule needs",
+                z->microbatches, z->pp);
+}
+
+static void check_spans(checker *c, const cs_scenario *s, const cs_layout *l,
+                        cs_layout_sizes *z)
+{
+    long gpn = s->cluster.gpus_per_node;
+    z->tp_group_nodes = cs_layout_group_nodes(l, z, CS_DIM_TP, gpn);
+    z->ep_group_nodes = cs_layout_group_nodes(l, z, CS_DIM_EP, gpn);
+    if (z->tp_group_nodes > 1)
+        problem(c, CS_WARNING, l->loc_tp,
+                "a tensor-parallel group of %ld GPUs spans %ld nodes: its all-reduces cross "
+                "the scale-out network",
+                z->tp, z->tp_group_nodes);
+    if (z->ep_group_nodes > 1)
+        problem(c, CS_WARNING, l->loc_ep,
+                "an expert-parallel group of %ld GPUs spans %ld nodes: its all-to-alls cross "
+                "the scale-out network",
+                z->ep, z->ep_group_nodes);
+}
+
+int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z, cs_diags *d)
+{
+    checker c = {s, l, d, 0};
+    const cs_training *t = &s->training;
+    memset(z, 0, sizeof *z);
+    long nodes = s->cluster.nodes, gpn = s->cluster.gpus_per_node;
+    z->cluster_gpus = nodes > 0 && gpn > 0 && nodes <= (1L << 20) && gpn <= (1L << 20)
+                          ? nodes * gpn
+                          : -1; /* refused below, before anything multiplies it */
+    z->tp = l->tp;
+    z->pp = l->pp;
+    z->ep = l->ep;
+    z->dp = l->dp;
+    z->etp = l->etp > 0 ? l->etp : l->tp;
+    z->vpp = cs_layout_vpp(l, t);
+    z->micro_batch = cs_layout_micro_batch(l, t);
+    /* Products of these must not overflow: a million of anything is beyond
+     * any cluster clustersim models. */
+    static const long limit = 1L << 20;
+    if (z->tp > limit || z->pp > limit || z->ep > limit || (z->dp > limit) || z->etp > limit ||
+        z->vpp > limit || z->micro_batch > limit || z->cluster_gpus > limit ||
+        z->cluster_gpus <= 0) {
+        problem(&c, CS_ERROR, l->loc, "tp, pp, ep, dp, etp, vpp, micro_batch_size and the "
+                                      "cluster's GPUs must each be at most %ld", limit);
+        return -1;
+    }
+    z->schedule = cs_layout_schedule(l, t);
+    z->recompute = cs_layout_recompute(l, t);
+    check_world(&c, l, z);
+    z->dense_dp = z->ep * z->dp;
+    check_tensor_split(&c, &s->model, l, z, t);
+    check_experts(&c, &s->model, l, z);
+    check_pipeline(&c, s, l, z);
+    check_batch(&c, s, l, z);
+    if (z->world == z->cluster_gpus)
+        check_spans(&c, s, l, z);
+    return c.errors ? -1 : 0;
+}

@@ -1,0 +1,151 @@
+#include "model/memory.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "model/model.h"
+
+/* MLP bytes per token of width ffn that are split across tensor ranks. */
+static double mlp_split_bytes(const cs_model *m, double ffn)
+{
+    return (m->swiglu ? 6.0 : 4.0) * ffn;
+}
+
+static double attention_split_bytes(const cs_model *m)
+{
+    double q, kv;
+    if (m->mla.enabled) {
+        q = (double)m->num_attention_heads *
+            (double)(m->mla.qk_head_dim + m->mla.qk_pos_emb_head_dim);
+        kv = ((double)m->num_attention_heads * (double)m->mla.v_head_dim + q) / 2.0;
+    } else {
+        q = (double)m->num_attention_heads * (double)m->kv_channels;
+        kv = (double)m->num_query_groups * (double)m->kv_channels;
+    }
+    return 2.0 * (2.0 * q + 2.0 * kv);
+}
+
+double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
+                                   const cs_layout_sizes *z, long layer)
+{
+    double s = (double)t->seq_length, b = (double)z->micro_batch;
+    double h = (double)m->hidden_size, a = (double)m->num_attention_heads;
+    double tp = (double)z->tp;
+    int sp = t->sequence_parallel && z->tp > 1;
+    if (z->recompute == CS_RECOMPUTE_FULL)
+        return 2.0 * s * b * h / (sp ? tp : 1.0);
+    double replicated = 10.0 * s * b * h;
+    double split = s * b * attention_split_bytes(m);
+    double routed = 0; /* bytes of routed expert tokens, already per GPU */
+    if (cs_model_is_moe_layer(m, layer)) {
+        double k = (double)m->moe.router_topk, etp = (double)z->etp;
+        double tokens = k * s * b * etp / tp;
+        routed = tokens * (2.0 * h + mlp_split_bytes(m, (double)m->moe.ffn_hidden_size) / etp);
+        split += s * b * mlp_split_bytes(m, (double)m->moe.shared_expert_ffn_hidden_size);
+        split += 4.0 * s * b * (double)m->moe.num_experts;
+    } else {
+        split += s * b * mlp_split_bytes(m, (double)m->ffn_hidden_size);
+    }
+    double scores = 0;
+    if (z->recompute == CS_RECOMPUTE_NONE && !t->use_flash_attn)
+        scores = 5.0 * a * s * s * b;
+    return (sp ? replicated / tp : replicated) + split / tp + scores / tp + routed;
+}
+
+double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage)
+{
+    switch (s) {
+    case CS_GPIPE:
+        return (double)m;
+    case CS_INTERLEAVED: {
+        long chunks = 2 * (p - stage - 1) + (v - 1) * p + 1;
+        if (chunks > m * v)
+            chunks = m * v;
+        return (double)chunks / (double)v;
+    }
+    default:
+        return (double)(p - stage < m ? p - stage : m);
+    }
+}
+
+/* Parameters held by one GPU of `stage`, split into dense and expert parts. */
+static void stage_params(const cs_scenario *s, const cs_layout_sizes *z, long stage,
+                         const cs_param_counts *pc, double *dense, double *expert)
+{
+    const cs_model *m = &s->model;
+    *dense = *expert = 0;
+    for (long j = 0; j < z->vpp; j++) {
+        long first = (j * z->pp + stage) * z->layers_per_virtual_stage;
+        for (long i = first; i < first + z->layers_per_virtual_stage; i++) {
+            *dense += cs_model_layer_dense_params(m, pc, i);
+            *expert += cs_model_layer_expert_params(m, pc, i);
+        }
+    }
+    if (stage == 0)
+        *dense += pc->embedding;
+    if (stage == z->pp - 1) {
+        *dense += pc->final_norm + pc->output_layer;
+        /* Tied embeddings keep a copy of the word embedding on the last stage. */
+        if (!m->untie_embeddings_and_output_weights && z->pp > 1)
+            *dense += (double)m->vocab_size * (double)m->hidden_size;
+    }
+    *dense /= (double)z->tp;
+    *expert /= (double)(z->ep * z->etp);
+}
+
+static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, long stage,
+                                double inflight)
+{
+    const cs_model *m = &s->model;
+    const cs_training *t = &s->training;
+    double per_mb = 0;
+    for (long j = 0; j < z->vpp; j++) {
+        long first = (j * z->pp + stage) * z->layers_per_virtual_stage;
+        for (long i = first; i < first + z->layers_per_virtual_stage; i++)
+            per_mb += cs_memory_layer_activations(m, t, z, i);
+    }
+    double s_ = (double)t->seq_length, b = (double)z->micro_batch, h = (double)m->hidden_size;
+    double tp_div = t->sequence_parallel && z->tp > 1 ? (double)z->tp : 1.0;
+    if (stage == 0 && m->vocab_size > 0) /* vocab_size 0: no embedding */
+        per_mb += (8.0 * s_ * b + s_ * b * h) / tp_div;
+    if (stage == z->pp - 1 && m->vocab_size > 0)
+        per_mb += 4.0 * s_ * b * h * (1.0 + (double)m->vocab_size / h) / (double)z->tp;
+    return per_mb * inflight;
+}
+
+void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
+                     cs_memory_breakdown *out)
+{
+    const cs_training *t = &s->training;
+    cs_param_counts pc;
+    cs_model_params(&s->model, &pc);
+    double dense, expert;
+    stage_params(s, z, stage, &pc, &dense, &expert);
+    memset(out, 0, sizeof *out);
+    out->weights = 2.0 * (dense + expert);
+    out->gradients = 4.0 * (dense + expert);
+    if (t->optimizer == CS_OPTIMIZER_ADAM) {
+        double dense_share = t->distributed_optimizer ? (double)z->dense_dp : 1.0;
+        double expert_share = t->distributed_optimizer && z->expert_dp > 0 ? (double)z->expert_dp : 1.0;
+        out->optimizer = 12.0 * (dense / dense_share + expert / expert_share);
+    }
+    out->inflight = cs_memory_inflight(z->schedule, z->pp, z->vpp, z->microbatches, stage);
+    out->activations = stage_activations(s, z, stage, out->inflight);
+    out->reserved = s->cluster.gpu.reserved_memory;
+    out->total = out->weights + out->gradients + out->optimizer + out->activations +
+                 out->buffers + out->reserved;
+}
+
+long cs_memory_peak(const cs_scenario *s, const cs_layout_sizes *z, cs_memory_breakdown *out)
+{
+    long best = 0;
+    for (long stage = 0; stage < z->pp; stage++) {
+        cs_memory_breakdown b;
+        cs_memory_stage(s, z, stage, &b);
+        if (stage == 0 || b.total > out->total) {
+            *out = b;
+            best = stage;
+        }
+    }
+    return best;
+}

@@ -1,0 +1,57 @@
+/* memory: the analytic per-GPU memory estimate of a layout (what `check`
+ * prints before any replay).
+ *
+ * Static state by Megatron's bytes-per-parameter rule: 2 bytes of 16-bit
+ * weights, 4 of fp32 gradients and 12 of Adam state (fp32 master copy, two
+ * moments), the optimizer part divided by the data-parallel size with the
+ * distributed optimizer (dense parameters by ep x dp, expert parameters by the
+ * expert data-parallel size); tensor-parallel parameters divided by tp, expert
+ * parameters by ep x etp.
+ *
+ * Activations per layer and micro-batch by Korthikanti et al. 2022, Table 2,
+ * generalised: in bytes with s sequence, b micro-batch, h hidden, a heads,
+ * t = tp,
+ *   replicated part  10 sbh  (norm inputs 4, QKV and MLP inputs 2 + 2, masks 2)
+ *   split part       attention 2sb(2q + 2kv) (Q, K, V, projection input)
+ *                    + MLP 4 sb ffn (6 sb ffn with SwiGLU)
+ *   attention scores 5 a s^2 b  (dropped by selective recompute or flash attention)
+ * giving sbh(10 + 24/t + 5as/(ht)) for GPT shapes; with sequence parallelism
+ * the replicated part is divided by t too; full recompute keeps only the layer
+ * input, 2sbh (/t with sequence parallelism). A MoE layer replaces the MLP's
+ * split part by its experts': each token reaches top-k experts, so a GPU holds
+ * k s b (etp/t) routed tokens, each with its 2h input and 4 ffn_e/etp (6 with
+ * SwiGLU) intermediate bytes, plus fp32 router probabilities 4 s b E / t and a
+ * shared expert as a dense MLP of its width.
+ *
+ * In flight at the peak, per stage i of p with m micro-batches: GPipe m; 1F1B
+ * and ZB-H1 min(p - i, m); interleaved min(2(p - i - 1) + (v - 1)p + 1, m v)
+ * chunks of L/(p v) layers (Megatron's warm-up count plus one). The first
+ * stage adds the embedding's activations (8 sb + sbh bytes per micro-batch),
+ * the last the output layer's 4 sbh (1 + V/h) (fp32 logits). */
+#ifndef CS_MEMORY_H
+#define CS_MEMORY_H
+
+#include "input/config.h"
+#include "model/layout.h"
+
+typedef struct cs_memory_breakdown {
+    double weights, gradients, optimizer, activations, buffers, reserved;
+    double total;
+    double inflight; /* micro-batches of the whole stage held at the peak */
+} cs_memory_breakdown;
+
+/* Activation bytes of layer i for one micro-batch on one GPU. */
+double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
+                                   const cs_layout_sizes *z, long layer);
+
+/* Micro-batches (of the whole stage's layers) held at the peak. */
+double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage);
+
+/* The estimate for one GPU of pipeline stage `stage`. */
+void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
+                     cs_memory_breakdown *out);
+
+/* The stage with the largest total; fills *out with its breakdown. */
+long cs_memory_peak(const cs_scenario *s, const cs_layout_sizes *z, cs_memory_breakdown *out);
+
+#endif

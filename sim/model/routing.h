@@ -1,0 +1,31 @@
+/* routing: how many tokens each rank of an expert-parallel group sends to
+ * each expert, for one micro-batch of one MoE layer.
+ *
+ *   balanced  exactly T k / E tokens from every rank to every expert
+ *   random    each rank's T k token copies fall on experts uniformly at random
+ *             (a multinomial draw, gsl_ran_multinomial)
+ *   skewed    as random, with expert popularity ~ 1 / rank^skew (Zipf-like)
+ *             over an order of the experts drawn once per layer
+ * A capacity factor c caps each expert at c T k n / E tokens over the n ranks
+ * (T tokens per rank, k = top-k); the excess is dropped proportionally from
+ * every sender and counted. All draws come from the caller's generator, so a
+ * seed fixes them. */
+#ifndef CS_ROUTING_H
+#define CS_ROUTING_H
+
+#include <gsl/gsl_rng.h>
+
+#include "input/config.h"
+
+/* Per-layer popularity of the experts (skewed mode), E probabilities summing
+ * to 1; uniform otherwise. `prob` has room for E entries. */
+void cs_routing_popularity(const cs_training *t, long experts, gsl_rng *rng, double *prob);
+
+/* Fills counts[i * E + e] with tokens rank i (of n) sends to expert e, and
+ * returns the tokens dropped by the capacity factor (0 when dropless).
+ * `draws` is scratch of E unsigned ints. */
+double cs_routing_draw(const cs_training *t, double capacity_factor, long n, long experts,
+                       long topk, double tokens_per_rank, const double *prob, gsl_rng *rng,
+                       double *counts, unsigned int *draws);
+
+#endif

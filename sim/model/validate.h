@@ -1,0 +1,36 @@
+/* validate: what `clustersim check` computes for every layout of a scenario:
+ * validity with its reasons, the derived sizes, and the analytic memory
+ * estimate per stage. Pure computation; report.c prints it. */
+#ifndef CS_VALIDATE_H
+#define CS_VALIDATE_H
+
+#include "input/config.h"
+#include "model/layout.h"
+#include "model/memory.h"
+#include "model/model.h"
+
+typedef struct cs_layout_check {
+    const cs_layout *layout; /* borrowed from the scenario */
+    int valid;
+    cs_layout_sizes sizes;
+    cs_diags problems; /* errors, warnings and notes about this layout (owned) */
+    int has_memory;    /* the estimate exists only for valid layouts */
+    long peak_stage;
+    cs_memory_breakdown peak;
+    double *stage_totals; /* pp entries (owned), NULL without memory */
+    int memory_fits;
+} cs_layout_verdict;
+
+typedef struct cs_validation {
+    const cs_scenario *scenario; /* borrowed */
+    cs_param_counts params;
+    cs_layout_verdict *layouts; /* one per scenario layout (owned) */
+    size_t count;
+    int all_valid;
+} cs_validation;
+
+/* Checks every layout. Returns 0, or -1 when out of memory. */
+int cs_validate(const cs_scenario *s, cs_validation *out);
+void cs_validation_free(cs_validation *c);
+
+#endif

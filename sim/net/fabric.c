@@ -1,0 +1,145 @@
+#include "net/fabric.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Link index layout, in blocks:
+ *   scale-up   switch: up[g] then down[g] (2 G links)
+ *              mesh:   one per ordered pair inside a node (G (gpn - 1))
+ *   NIC        up[n] then down[n] for every NIC n (2 N links)
+ *   spine      leaf_up[leaf][u] then spine_down[u][leaf] (2 leaves U links) */
+static long scale_up_links(const cs_fabric *f)
+{
+    return f->mesh ? f->gpus * (f->gpus_per_node - 1) : 2 * f->gpus;
+}
+
+static long nic_base(const cs_fabric *f) { return scale_up_links(f); }
+static long nic_count(const cs_fabric *f) { return f->nodes * f->nics_per_node; }
+static long spine_base(const cs_fabric *f) { return nic_base(f) + 2 * nic_count(f); }
+
+long cs_fabric_node_of(const cs_fabric *f, long gpu) { return gpu / f->gpus_per_node; }
+
+/* The NIC a GPU uses, as a global index. */
+long cs_fabric_nic_of(const cs_fabric *f, long gpu)
+{
+    long node = gpu / f->gpus_per_node, local = gpu % f->gpus_per_node;
+    return node * f->nics_per_node + local / f->gpus_per_nic;
+}
+
+/* Leaf of a NIC and its port on that leaf. */
+static void leaf_of(const cs_fabric *f, long nic, long *leaf, long *port)
+{
+    if (f->rail_optimized) {
+        long node = nic / f->nics_per_node, rail = nic % f->nics_per_node;
+        long groups = (f->nodes + f->ports_per_leaf - 1) / f->ports_per_leaf;
+        *leaf = rail * groups + node / f->ports_per_leaf;
+        *port = node % f->ports_per_leaf;
+    } else {
+        *leaf = nic / f->ports_per_leaf;
+        *port = nic % f->ports_per_leaf;
+    }
+}
+
+static void set_link(cs_fabric *f, long i, double cap, double lat, cs_link_class k)
+{
+    f->capacity[i] = cap;
+    f->latency[i] = lat;
+    f->klass[i] = (unsigned char)k;
+}
+
+int cs_fabric_init(cs_fabric *f, const cs_cluster *c)
+{
+    memset(f, 0, sizeof *f);
+    f->gpus_per_node = c->gpus_per_node;
+    f->nodes = c->nodes;
+    f->gpus = c->nodes * c->gpus_per_node;
+    f->nics_per_node = c->scale_out.nics_per_node;
+    f->gpus_per_nic = c->gpus_per_node / c->scale_out.nics_per_node;
+    f->mesh = c->scale_up.kind == CS_SCALE_UP_MESH && c->gpus_per_node > 1;
+    f->rail_optimized = c->scale_out.topology == CS_RAIL_OPTIMIZED;
+    f->ports_per_leaf = c->scale_out.leaf_radix / 2;
+    if (f->ports_per_leaf < 1)
+        f->ports_per_leaf = 1;
+    if (f->rail_optimized)
+        f->leaves = f->nics_per_node * ((f->nodes + f->ports_per_leaf - 1) / f->ports_per_leaf);
+    else
+        f->leaves = (nic_count(f) + f->ports_per_leaf - 1) / f->ports_per_leaf;
+    f->uplinks = f->leaves > 1 ? f->ports_per_leaf : 0;
+    f->link_count = spine_base(f) + 2 * f->leaves * f->uplinks;
+    f->capacity = malloc((size_t)f->link_count * sizeof *f->capacity);
+    f->latency = malloc((size_t)f->link_count * sizeof *f->latency);
+    f->klass = malloc((size_t)f->link_count);
+    if (!f->capacity || !f->latency || !f->klass) {
+        cs_fabric_free(f);
+        return -1;
+    }
+    double up_bw = c->scale_up.bandwidth * c->scale_up.efficiency;
+    double up_lat = c->scale_up.latency;
+    double nic_bw = c->scale_out.nic_bandwidth * c->scale_out.efficiency;
+    double out_lat = c->scale_out.latency;
+    if (f->mesh) {
+        double link_bw = up_bw / (double)(f->gpus_per_node - 1);
+        for (long i = 0; i < scale_up_links(f); i++)
+            set_link(f, i, link_bw, up_lat, CS_LINK_SCALE_UP);
+        f->class_bandwidth[CS_LINK_SCALE_UP] = link_bw;
+    } else {
+        for (long i = 0; i < scale_up_links(f); i++)
+            set_link(f, i, up_bw, up_lat / 2, CS_LINK_SCALE_UP);
+        f->class_bandwidth[CS_LINK_SCALE_UP] = up_bw;
+    }
+    for (long i = 0; i < 2 * nic_count(f); i++)
+        set_link(f, nic_base(f) + i, nic_bw, out_lat / 2, CS_LINK_NIC);
+    for (long i = 0; i < 2 * f->leaves * f->uplinks; i++)
+        set_link(f, spine_base(f) + i, nic_bw / c->scale_out.oversubscription, 0, CS_LINK_SPINE);
+    f->nic_bandwidth = nic_bw;
+    f->spine_bandwidth = nic_bw / c->scale_out.oversubscription;
+    f->class_latency[CS_LINK_SCALE_UP] = up_lat;
+    f->class_bandwidth[CS_LINK_NIC] = nic_bw / (double)f->gpus_per_nic;
+    f->class_latency[CS_LINK_NIC] = out_lat;
+    f->class_bandwidth[CS_LINK_SPINE] = nic_bw / c->scale_out.oversubscription /
+                                        (double)f->gpus_per_nic;
+    f->class_latency[CS_LINK_SPINE] = out_lat;
+    return 0;
+}
+
+void cs_fabric_free(cs_fabric *f)
+{
+    free(f->capacity);
+    free(f->latency);
+    free(f->klass);
+    f->capacity = f->latency = NULL;
+    f->klass = NULL;
+}
+
+int cs_fabric_route(const cs_fabric *f, long src, long dst, long links[CS_ROUTE_MAX],
+                    double *latency)
+{
+    int n = 0;
+    long node_s = src / f->gpus_per_node, node_d = dst / f->gpus_per_node;
+    if (node_s == node_d) {
+        if (f->mesh) {
+            long gpn = f->gpus_per_node, ls = src % gpn, ld = dst % gpn;
+            links[n++] = src * (gpn - 1) + (ld < ls ? ld : ld - 1);
+        } else {
+            links[n++] = src;
+            links[n++] = f->gpus + dst;
+        }
+    } else {
+        long nic_s = cs_fabric_nic_of(f, src), nic_d = cs_fabric_nic_of(f, dst);
+        long leaf_s, port_s, leaf_d, port_d;
+        leaf_of(f, nic_s, &leaf_s, &port_s);
+        leaf_of(f, nic_d, &leaf_d, &port_d);
+        links[n++] = nic_base(f) + nic_s;
+        if (leaf_s != leaf_d) {
+            long spine = port_d % f->uplinks;
+            links[n++] = spine_base(f) + leaf_s * f->uplinks + spine;
+            links[n++] = spine_base(f) + f->leaves * f->uplinks + spine * f->leaves + leaf_d;
+        }
+        links[n++] = nic_base(f) + nic_count(f) + nic_d;
+    }
+    double lat = 0;
+    for (int i = 0; i < n; i++)
+        lat += f->latency[links[i]];
+    *latency = lat;
+    return n;
+}

@@ -1,0 +1,66 @@
+/* fabric: the cluster's links and the routes between its GPUs.
+ *
+ * Built from a cs_cluster. Every link is one direction of one cable or port,
+ * with a capacity (line rate x the cluster's efficiency factor for its class)
+ * and a latency; a route's latency is the sum over its links, so a transfer
+ * inside a node pays scale_up.latency and one between nodes scale_out.latency.
+ *
+ * Inside a node: with a switch (NVSwitch) each GPU has an uplink and a
+ * downlink at the full per-GPU bandwidth; with a mesh (MI300X, Ascend HCCS)
+ * every ordered GPU pair has its own link of bandwidth / (gpus_per_node - 1).
+ * Between nodes: GPU -> its NIC (gpus_per_node / nics_per_node GPUs share
+ * one) -> leaf switch -> [spine -> leaf] -> NIC -> GPU. A leaf has leaf_radix
+ * / 2 ports down to NICs and as many uplinks, one to each spine, of NIC
+ * bandwidth / oversubscription. fat_tree fills leaves with NICs in node order;
+ * rail_optimized puts NIC i of every node on rail leaf i (several leaves per
+ * rail when the nodes outnumber the ports), so traffic between NICs of
+ * different rails crosses a spine. Spines are chosen by destination
+ * (D-mod-k, as InfiniBand subnet managers route fat trees): deterministic and
+ * spread evenly over equal-cost paths. The GPU-NIC PCIe hop is not modelled. */
+#ifndef CS_FABRIC_H
+#define CS_FABRIC_H
+
+#include "input/config.h"
+
+#define CS_ROUTE_MAX 6
+
+typedef enum {
+    CS_LINK_SCALE_UP,   /* NVLink / NVSwitch / mesh link */
+    CS_LINK_NIC,        /* NIC to leaf or leaf to NIC */
+    CS_LINK_SPINE,      /* leaf to spine or spine to leaf */
+    CS_LINK_CLASS_COUNT
+} cs_link_class;
+
+typedef struct cs_fabric {
+    long gpus, gpus_per_node, nodes;
+    long nics_per_node, gpus_per_nic;
+    int mesh;
+    int rail_optimized;
+    long leaves, ports_per_leaf, uplinks; /* uplinks per leaf = spines */
+    long link_count;
+    double *capacity;     /* bytes/s, efficiency applied (owned) */
+    double *latency;      /* s (owned) */
+    unsigned char *klass; /* cs_link_class (owned) */
+    /* Per class: effective bandwidth of one link and a route's latency, for
+     * the analytic model. Scale-out bandwidth is per GPU (a NIC's share). */
+    double class_bandwidth[CS_LINK_CLASS_COUNT];
+    double class_latency[CS_LINK_CLASS_COUNT];
+    double nic_bandwidth;   /* one NIC, per direction, efficiency applied */
+    double spine_bandwidth; /* one leaf-spine link, efficiency and oversubscription applied */
+} cs_fabric;
+
+/* Builds the fabric. Returns 0, or -1 when out of memory. */
+int cs_fabric_init(cs_fabric *f, const cs_cluster *c);
+void cs_fabric_free(cs_fabric *f);
+
+/* The links from GPU src to GPU dst (src != dst) in order; returns their
+ * count and sets *latency to the route's total. */
+int cs_fabric_route(const cs_fabric *f, long src, long dst, long links[CS_ROUTE_MAX],
+                    double *latency);
+
+long cs_fabric_node_of(const cs_fabric *f, long gpu);
+
+/* The global index of the NIC a GPU sends and receives through. */
+long cs_fabric_nic_of(const cs_fabric *f, long gpu);
+
+#endif

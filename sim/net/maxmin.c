@@ -1,0 +1,168 @@
+#include "net/maxmin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+    double share;
+    long link;
+} entry;
+
+struct cs_maxmin {
+    double *remaining;
+    long *unfrozen;
+    size_t *link_start; /* CSR: flows on each link */
+    long *link_flows;
+    unsigned char *frozen;
+    entry *heap;
+    size_t heap_count, heap_cap;
+    size_t remaining_cap, unfrozen_cap, link_start_cap, frozen_cap, link_flows_cap;
+};
+
+cs_maxmin *cs_maxmin_create(void) { return calloc(1, sizeof(cs_maxmin)); }
+
+void cs_maxmin_destroy(cs_maxmin *m)
+{
+    if (!m)
+        return;
+    free(m->remaining);
+    free(m->unfrozen);
+    free(m->link_start);
+    free(m->link_flows);
+    free(m->frozen);
+    free(m->heap);
+    free(m);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int reserve(cs_maxmin *m, size_t nlinks, size_t nflows, size_t pairs)
+{
+    return grow((void **)&m->remaining, &m->remaining_cap, nlinks + 1, sizeof *m->remaining) ||
+                   grow((void **)&m->unfrozen, &m->unfrozen_cap, nlinks + 1,
+                        sizeof *m->unfrozen) ||
+                   grow((void **)&m->link_start, &m->link_start_cap, nlinks + 1,
+                        sizeof *m->link_start) ||
+                   grow((void **)&m->frozen, &m->frozen_cap, nflows + 1, 1) ||
+                   grow((void **)&m->link_flows, &m->link_flows_cap, pairs + 1,
+                        sizeof *m->link_flows)
+               ? -1
+               : 0;
+}
+
+static int heap_push(cs_maxmin *m, double share, long link)
+{
+    if (grow((void **)&m->heap, &m->heap_cap, m->heap_count + 1, sizeof *m->heap))
+        return -1;
+    size_t i = m->heap_count++;
+    entry x = {share, link};
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (m->heap[p].share < x.share ||
+            (m->heap[p].share == x.share && m->heap[p].link < x.link))
+            break;
+        m->heap[i] = m->heap[p];
+        i = p;
+    }
+    m->heap[i] = x;
+    return 0;
+}
+
+static entry heap_pop(cs_maxmin *m)
+{
+    entry top = m->heap[0];
+    entry x = m->heap[--m->heap_count];
+    size_t i = 0, n = m->heap_count;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && (m->heap[c + 1].share < m->heap[c].share ||
+                          (m->heap[c + 1].share == m->heap[c].share &&
+                           m->heap[c + 1].link < m->heap[c].link)))
+            c++;
+        if (x.share < m->heap[c].share ||
+            (x.share == m->heap[c].share && x.link < m->heap[c].link))
+            break;
+        m->heap[i] = m->heap[c];
+        i = c;
+    }
+    if (n)
+        m->heap[i] = x;
+    return top;
+}
+
+static double share_of(const cs_maxmin *m, long l)
+{
+    double r = m->remaining[l];
+    return (r > 0 ? r : 0) / (double)m->unfrozen[l];
+}
+
+int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
+                    const size_t *start, const long *route, double *rate)
+{
+    size_t pairs = start[nflows];
+    if (reserve(m, nlinks, nflows, pairs) != 0)
+        return -1;
+    /* Flows per link, as compressed rows. */
+    memset(m->unfrozen, 0, (nlinks + 1) * sizeof *m->unfrozen);
+    for (size_t i = 0; i < pairs; i++)
+        m->unfrozen[route[i]]++;
+    m->link_start[0] = 0;
+    for (size_t l = 0; l < nlinks; l++)
+        m->link_start[l + 1] = m->link_start[l] + (size_t)m->unfrozen[l];
+    for (size_t l = 0; l < nlinks; l++)
+        m->unfrozen[l] = 0;
+    for (size_t f = 0; f < nflows; f++)
+        for (size_t i = start[f]; i < start[f + 1]; i++) {
+            long l = route[i];
+            m->link_flows[m->link_start[l] + (size_t)m->unfrozen[l]++] = (long)f;
+        }
+    m->heap_count = 0;
+    for (size_t l = 0; l < nlinks; l++) {
+        m->remaining[l] = cap[l];
+        if (m->unfrozen[l] && heap_push(m, share_of(m, (long)l), (long)l))
+            return -1;
+    }
+    for (size_t f = 0; f < nflows; f++) {
+        m->frozen[f] = 0;
+        rate[f] = 0;
+    }
+    while (m->heap_count) {
+        entry e = heap_pop(m);
+        long l = e.link;
+        if (!m->unfrozen[l])
+            continue;
+        double share = share_of(m, l);
+        if (share != e.share) { /* stale: the link's share grew since */
+            if (heap_push(m, share, l))
+                return -1;
+            continue;
+        }
+        for (size_t i = m->link_start[l]; i < m->link_start[l + 1]; i++) {
+            long f = m->link_flows[i];
+            if (m->frozen[f])
+                continue;
+            m->frozen[f] = 1;
+            rate[f] = share;
+            for (size_t j = start[f]; j < start[f + 1]; j++) {
+                m->remaining[route[j]] -= share;
+                m->unfrozen[route[j]]--;
+            }
+        }
+    }
+    return 0;
+}

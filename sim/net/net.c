@@ -1,0 +1,380 @@
+#include "net/net.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/maxmin.h"
+
+typedef struct flow {
+    long links[CS_ROUTE_MAX];
+    long slot[CS_ROUTE_MAX]; /* position in each link's flow list */
+    int nlinks;
+    int active;
+    int scheduled; /* a completion event at the current rate is queued */
+    double bytes, remaining, rate, last;
+    uint64_t version;
+    cs_done_fn done;
+    void *ctx;
+    long arg;
+    long next_free;
+} flow;
+
+typedef struct link_flows {
+    long *ids;
+    long count, cap;
+} link_flows;
+
+struct cs_net {
+    cs_engine *engine;
+    const cs_fabric *fabric;
+    cs_network_model model;
+    flow *flows;
+    long flow_count, flow_cap, free_head;
+    link_flows *on_link; /* flow mode: active flows per link */
+    /* Links touched since the last solve (dirty_mark == dirty_stamp). */
+    long *dirty;
+    long dirty_count;
+    uint64_t *dirty_mark, dirty_stamp;
+    /* The component walk's marks (== walk_stamp when visited). */
+    uint64_t *link_seen, *flow_seen, walk_stamp;
+    /* Component scratch, in local numbering for the solver, sized for
+     * scratch_cap flows. */
+    long *comp_links, *comp_flows, *local_of_link;
+    size_t *start;
+    long *route;
+    double *cap, *rate;
+    long scratch_cap;
+    cs_maxmin *solver;
+    double delivered;
+    uint64_t transfers, solves;
+};
+
+static void *grow(void *p, long *cap, long need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    long n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(p, (size_t)n * size);
+    if (q)
+        *cap = n;
+    return q;
+}
+
+static void resolve(void *ctx);
+
+cs_net *cs_net_create(cs_engine *e, const cs_fabric *f, cs_network_model model)
+{
+    cs_net *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->engine = e;
+    n->fabric = f;
+    n->model = model;
+    n->free_head = -1;
+    if (model == CS_NET_FLOW) {
+        size_t L = (size_t)f->link_count;
+        n->on_link = calloc(L, sizeof *n->on_link);
+        n->dirty = malloc(L * sizeof *n->dirty);
+        n->dirty_mark = calloc(L, sizeof *n->dirty_mark);
+        n->link_seen = calloc(L, sizeof *n->link_seen);
+        n->dirty_stamp = n->walk_stamp = 1;
+        n->comp_links = malloc(L * sizeof *n->comp_links);
+        n->local_of_link = malloc(L * sizeof *n->local_of_link);
+        n->cap = malloc(L * sizeof *n->cap);
+        n->solver = cs_maxmin_create();
+        if (!n->on_link || !n->dirty || !n->dirty_mark || !n->link_seen || !n->comp_links ||
+            !n->local_of_link || !n->cap || !n->solver) {
+            cs_net_destroy(n);
+            return NULL;
+        }
+        cs_engine_set_step_hook(e, resolve, n);
+    }
+    return n;
+}
+
+void cs_net_destroy(cs_net *n)
+{
+    if (!n)
+        return;
+    if (n->on_link)
+        for (long l = 0; l < n->fabric->link_count; l++)
+            free(n->on_link[l].ids);
+    free(n->on_link);
+    free(n->flows);
+    free(n->dirty);
+    free(n->dirty_mark);
+    free(n->link_seen);
+    free(n->flow_seen);
+    free(n->comp_links);
+    free(n->comp_flows);
+    free(n->local_of_link);
+    free(n->start);
+    free(n->route);
+    free(n->cap);
+    free(n->rate);
+    cs_maxmin_destroy(n->solver);
+    free(n);
+}
+
+cs_network_model cs_net_model(const cs_net *n) { return n->model; }
+cs_engine *cs_net_engine(const cs_net *n) { return n->engine; }
+const cs_fabric *cs_net_fabric(const cs_net *n) { return n->fabric; }
+double cs_net_bytes_delivered(const cs_net *n) { return n->delivered; }
+uint64_t cs_net_transfers(const cs_net *n) { return n->transfers; }
+uint64_t cs_net_solves(const cs_net *n) { return n->solves; }
+
+/* ---- transfers that need no flow ---------------------------------------- */
+
+static long new_flow(cs_net *n)
+{
+    if (n->free_head >= 0) {
+        long id = n->free_head;
+        n->free_head = n->flows[id].next_free;
+        return id;
+    }
+    long cap = n->flow_cap;
+    flow *flows = grow(n->flows, &cap, n->flow_count + 1, sizeof *flows);
+    if (!flows)
+        return -1;
+    n->flows = flows;
+    n->flow_cap = cap;
+    return n->flow_count++;
+}
+
+static void release_flow(cs_net *n, long id)
+{
+    n->flows[id].active = 0;
+    n->flows[id].next_free = n->free_head;
+    n->free_head = id;
+}
+
+/* The transfer is over: count it, free its slot, tell the sender. */
+static void deliver(cs_net *n, long id)
+{
+    flow *fl = &n->flows[id];
+    cs_done_fn done = fl->done;
+    void *ctx = fl->ctx;
+    long arg = fl->arg;
+    n->delivered += fl->bytes;
+    n->transfers++;
+    release_flow(n, id);
+    done(ctx, arg);
+}
+
+static void on_arrival(void *ctx, long id, uint64_t tag)
+{
+    (void)tag;
+    deliver(ctx, id);
+}
+
+/* ---- flow mode ----------------------------------------------------------- */
+
+static void mark_dirty(cs_net *n, long link)
+{
+    if (n->dirty_mark[link] == n->dirty_stamp)
+        return;
+    n->dirty_mark[link] = n->dirty_stamp;
+    n->dirty[n->dirty_count++] = link;
+}
+
+static int link_add(cs_net *n, long link, long id, long *slot)
+{
+    link_flows *lf = &n->on_link[link];
+    long *ids = grow(lf->ids, &lf->cap, lf->count + 1, sizeof *ids);
+    if (!ids)
+        return -1;
+    lf->ids = ids;
+    *slot = lf->count;
+    lf->ids[lf->count++] = id;
+    return 0;
+}
+
+static void link_remove(cs_net *n, long link, long slot)
+{
+    link_flows *lf = &n->on_link[link];
+    long moved = lf->ids[--lf->count];
+    if (slot == lf->count)
+        return;
+    lf->ids[slot] = moved;
+    flow *m = &n->flows[moved];
+    for (int i = 0; i < m->nlinks; i++)
+        if (m->links[i] == link) {
+            m->slot[i] = slot;
+            break;
+        }
+}
+
+static void on_flow_end(void *ctx, long id, uint64_t version)
+{
+    cs_net *n = ctx;
+    flow *fl = &n->flows[id];
+    if (!fl->active || fl->version != version)
+        return; /* superseded by a later rate change */
+    for (int i = 0; i < fl->nlinks; i++) {
+        link_remove(n, fl->links[i], fl->slot[i]);
+        mark_dirty(n, fl->links[i]);
+    }
+    deliver(n, id);
+}
+
+/* The route's latency has passed: the flow starts taking bandwidth. */
+static void on_flow_start(void *ctx, long id, uint64_t tag)
+{
+    (void)tag;
+    cs_net *n = ctx;
+    flow *fl = &n->flows[id];
+    fl->active = 1;
+    fl->rate = 0;
+    fl->last = cs_engine_now(n->engine);
+    for (int i = 0; i < fl->nlinks; i++) {
+        if (link_add(n, fl->links[i], id, &fl->slot[i]) != 0)
+            abort(); /* out of memory inside an event: nothing sane to return to */
+        mark_dirty(n, fl->links[i]);
+    }
+}
+
+/* Per-flow scratch grows with the flow table. */
+static int reserve_scratch(cs_net *n)
+{
+    if (n->scratch_cap >= n->flow_cap)
+        return 0;
+    long cap = n->flow_cap;
+    long *comp_flows = realloc(n->comp_flows, (size_t)cap * sizeof *comp_flows);
+    if (comp_flows)
+        n->comp_flows = comp_flows;
+    size_t *start = realloc(n->start, (size_t)(cap + 1) * sizeof *start);
+    if (start)
+        n->start = start;
+    long *route = realloc(n->route, (size_t)cap * CS_ROUTE_MAX * sizeof *route);
+    if (route)
+        n->route = route;
+    double *rate = realloc(n->rate, (size_t)cap * sizeof *rate);
+    if (rate)
+        n->rate = rate;
+    uint64_t *seen = realloc(n->flow_seen, (size_t)cap * sizeof *seen);
+    if (seen) {
+        memset(seen + n->scratch_cap, 0, (size_t)(cap - n->scratch_cap) * sizeof *seen);
+        n->flow_seen = seen;
+    }
+    if (!comp_flows || !start || !route || !rate || !seen)
+        return -1;
+    n->scratch_cap = cap;
+    return 0;
+}
+
+/* Collects the links and active flows connected to the dirty links. */
+static void collect_component(cs_net *n, long *nlinks, long *nflows)
+{
+    uint64_t seen = ++n->walk_stamp;
+    long nl = 0, nf = 0;
+    for (long i = 0; i < n->dirty_count; i++) {
+        n->link_seen[n->dirty[i]] = seen;
+        n->comp_links[nl++] = n->dirty[i];
+    }
+    n->dirty_count = 0;
+    n->dirty_stamp++;
+    for (long head = 0; head < nl; head++) {
+        const link_flows *lf = &n->on_link[n->comp_links[head]];
+        for (long k = 0; k < lf->count; k++) {
+            long id = lf->ids[k];
+            if (n->flow_seen[id] == seen)
+                continue;
+            n->flow_seen[id] = seen;
+            n->comp_flows[nf++] = id;
+            const flow *fl = &n->flows[id];
+            for (int i = 0; i < fl->nlinks; i++)
+                if (n->link_seen[fl->links[i]] != seen) {
+                    n->link_seen[fl->links[i]] = seen;
+                    n->comp_links[nl++] = fl->links[i];
+                }
+        }
+    }
+    *nlinks = nl;
+    *nflows = nf;
+}
+
+/* Re-solves rates over everything connected to what changed in this instant,
+ * then moves each affected flow's completion to match its new rate. */
+static void resolve(void *ctx)
+{
+    cs_net *n = ctx;
+    if (!n->dirty_count)
+        return;
+    if (reserve_scratch(n) != 0)
+        abort(); /* out of memory inside an event */
+    long nl, nf;
+    collect_component(n, &nl, &nf);
+    if (nf == 0)
+        return;
+    double now = cs_engine_now(n->engine);
+    for (long i = 0; i < nl; i++) {
+        n->local_of_link[n->comp_links[i]] = i;
+        n->cap[i] = n->fabric->capacity[n->comp_links[i]];
+    }
+    size_t k = 0;
+    for (long j = 0; j < nf; j++) {
+        flow *fl = &n->flows[n->comp_flows[j]];
+        /* Bring the flow's progress up to now at its old rate. */
+        fl->remaining -= fl->rate * (now - fl->last);
+        if (fl->remaining < 0)
+            fl->remaining = 0;
+        fl->last = now;
+        n->start[j] = k;
+        for (int i = 0; i < fl->nlinks; i++)
+            n->route[k++] = n->local_of_link[fl->links[i]];
+    }
+    n->start[nf] = k;
+    if (cs_maxmin_solve(n->solver, (size_t)nl, n->cap, (size_t)nf, n->start, n->route,
+                        n->rate) != 0)
+        abort();
+    n->solves++;
+    for (long j = 0; j < nf; j++) {
+        long id = n->comp_flows[j];
+        flow *fl = &n->flows[id];
+        if (fl->rate == n->rate[j] && fl->scheduled)
+            continue; /* unchanged: its completion event still holds */
+        fl->rate = n->rate[j];
+        fl->version++;
+        fl->scheduled = fl->rate > 0;
+        if (fl->scheduled &&
+            cs_engine_at(n->engine, now + fl->remaining / fl->rate, on_flow_end, n, id,
+                         fl->version) != 0)
+            abort();
+    }
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, void *ctx,
+                long arg)
+{
+    long id = new_flow(n);
+    if (id < 0)
+        return -1;
+    flow *fl = &n->flows[id];
+    /* The version survives reuse of the slot: completion events of the slot's
+     * earlier flow may still be queued and must not match the new one. */
+    uint64_t version = fl->version;
+    memset(fl, 0, sizeof *fl);
+    fl->version = version + 1;
+    fl->bytes = fl->remaining = bytes;
+    fl->done = done;
+    fl->ctx = ctx;
+    fl->arg = arg;
+    double now = cs_engine_now(n->engine);
+    if (src == dst || bytes <= 0 || n->model == CS_NET_IDEAL)
+        return cs_engine_at(n->engine, now, on_arrival, n, id, 0);
+    double latency;
+    fl->nlinks = cs_fabric_route(n->fabric, src, dst, fl->links, &latency);
+    if (n->model == CS_NET_ANALYTIC) {
+        double slowest = INFINITY;
+        for (int i = 0; i < fl->nlinks; i++)
+            if (n->fabric->capacity[fl->links[i]] < slowest)
+                slowest = n->fabric->capacity[fl->links[i]];
+        return cs_engine_at(n->engine, now + latency + bytes / slowest, on_arrival, n, id, 0);
+    }
+    return cs_engine_at(n->engine, now + latency, on_flow_start, n, id, 0);
+}

@@ -1,0 +1,46 @@
+/* net: point-to-point transfers over the fabric under one network model.
+ *
+ *   ideal     every transfer arrives at once (schedules studied alone)
+ *   analytic  latency + bytes / slowest link of the route; no contention
+ *   flow      a transfer waits its route's latency, then is a flow whose rate
+ *             is max-min fair over the links it shares with the flows active
+ *             at the same time; rates are re-solved once per simulated
+ *             instant in which flows started or ended, over the connected
+ *             set of links and flows those changes touch, not the whole
+ *             network.
+ *
+ * Completion is reported through a callback run from an engine event. */
+#ifndef CS_NET_H
+#define CS_NET_H
+
+#include <stdint.h>
+
+#include "input/config.h"
+#include "net/engine.h"
+#include "net/fabric.h"
+
+typedef struct cs_net cs_net;
+typedef void (*cs_done_fn)(void *ctx, long arg);
+
+/* Borrowed: engine and fabric outlive the net. NULL when out of memory.
+ * Installs the engine's step hook in flow mode. */
+cs_net *cs_net_create(cs_engine *e, const cs_fabric *f, cs_network_model model);
+void cs_net_destroy(cs_net *n);
+
+/* Sends `bytes` from GPU src to GPU dst, starting now; calls done(ctx, arg)
+ * when the last byte has arrived. src == dst or 0 bytes arrive at once.
+ * Returns 0, or -1 when out of memory. */
+int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, void *ctx,
+                long arg);
+
+cs_network_model cs_net_model(const cs_net *n);
+cs_engine *cs_net_engine(const cs_net *n);
+const cs_fabric *cs_net_fabric(const cs_net *n);
+
+/* Totals over the net's life: bytes delivered, transfers completed, and the
+ * number of rate solves (flow mode). */
+double cs_net_bytes_delivered(const cs_net *n);
+uint64_t cs_net_transfers(const cs_net *n);
+uint64_t cs_net_solves(const cs_net *n);
+
+#endif

@@ -1,0 +1,317 @@
+#include "replay/exec.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OP_WAITING, OP_RUNNING, OP_DONE } op_state;
+
+/* Replays of big clusters hold tens of millions of ops: 32-bit indices and
+ * small fields keep one at 72 bytes. */
+typedef struct op {
+    double duration; /* compute only */
+    cs_op_times t;
+    int64_t succ_start;
+    int32_t gpu;
+    int32_t coll;    /* collective index, or -1 for compute */
+    int32_t tag;
+    int32_t pending; /* unfinished dependencies */
+    int32_t next;    /* next op on the same stream, -1 at the end */
+    int32_t succ_count;
+    uint8_t stream;
+    uint8_t state;   /* op_state */
+} op;
+
+typedef struct coll {
+    cs_coll_spec spec; /* gpus points into members once running */
+    long member_offset;
+    long first_op;     /* members are first_op .. first_op + n - 1 */
+    long arrived;
+} coll;
+
+typedef struct edge {
+    int32_t from, to;
+} edge;
+
+struct cs_exec {
+    cs_net *net;
+    cs_engine *engine;
+    long gpus;
+    int streams;
+    op *ops;
+    long count, cap;
+    coll *colls;
+    long ncolls, colls_cap;
+    long *members; /* GPU ids of all collectives, back to back */
+    long nmembers, members_cap;
+    long *tail; /* last op added on each stream (gpu * streams + stream), or -1 */
+    long *head; /* first op not yet finished on each stream, or -1 */
+    edge *edges;
+    long nedges, edges_cap;
+    int32_t *succ;
+    long finished;
+    double makespan;
+    int failed;
+    void (*observer)(void *ctx, long op, int ended);
+    void *observer_ctx;
+};
+
+static int grow(void **p, long *cap, long need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    long n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, (size_t)n * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+cs_exec *cs_exec_create(cs_net *net, long gpus, int streams_per_gpu)
+{
+    cs_exec *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->net = net;
+    x->engine = cs_net_engine(net);
+    x->gpus = gpus;
+    x->streams = streams_per_gpu;
+    size_t ns = (size_t)gpus * (size_t)streams_per_gpu;
+    x->tail = malloc(ns * sizeof *x->tail);
+    x->head = malloc(ns * sizeof *x->head);
+    if (!x->tail || !x->head) {
+        cs_exec_destroy(x);
+        return NULL;
+    }
+    for (size_t i = 0; i < ns; i++)
+        x->tail[i] = x->head[i] = -1;
+    return x;
+}
+
+void cs_exec_destroy(cs_exec *x)
+{
+    if (!x)
+        return;
+    free(x->ops);
+    free(x->colls);
+    free(x->members);
+    free(x->tail);
+    free(x->head);
+    free(x->edges);
+    free(x->succ);
+    free(x);
+}
+
+int cs_exec_reserve(cs_exec *x, long ops, long deps)
+{
+    /* Untouched pages cost no memory: reserving collectives and members for
+     * the worst case (every op a member of a two-member collective) is cheap. */
+    if (grow((void **)&x->ops, &x->cap, ops, sizeof *x->ops) ||
+        grow((void **)&x->edges, &x->edges_cap, deps, sizeof *x->edges) ||
+        grow((void **)&x->colls, &x->colls_cap, ops / 2, sizeof *x->colls) ||
+        grow((void **)&x->members, &x->members_cap, ops, sizeof *x->members))
+        return -1;
+    return 0;
+}
+
+static long append_op(cs_exec *x, long gpu, int stream, long coll_id, double duration, long tag)
+{
+    if (gpu < 0 || gpu >= x->gpus || stream < 0 || stream >= x->streams)
+        return -1;
+    if (x->count >= INT32_MAX - 1 ||
+        grow((void **)&x->ops, &x->cap, x->count + 1, sizeof *x->ops))
+        return -1;
+    long id = x->count++;
+    x->ops[id] = (op){duration, {0, 0, 0}, 0, (int32_t)gpu, (int32_t)coll_id, (int32_t)tag, 0, -1,
+                      0, (uint8_t)stream, OP_WAITING};
+    long s = gpu * x->streams + stream;
+    if (x->tail[s] >= 0)
+        x->ops[x->tail[s]].next = id;
+    else
+        x->head[s] = id;
+    x->tail[s] = id;
+    return id;
+}
+
+long cs_exec_compute(cs_exec *x, long gpu, int stream, double duration, long tag)
+{
+    return append_op(x, gpu, stream, -1, duration, tag);
+}
+
+static long collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, int stream,
+                          long tag);
+
+long cs_exec_collective(cs_exec *x, const cs_coll_spec *spec, int stream, long tag)
+{
+    return collective_on(x, spec, NULL, stream, tag);
+}
+
+long cs_exec_collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, long tag)
+{
+    return collective_on(x, spec, streams, 0, tag);
+}
+
+static long collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, int stream,
+                          long tag)
+{
+    if (spec->n < 1 ||
+        grow((void **)&x->colls, &x->colls_cap, x->ncolls + 1, sizeof *x->colls) ||
+        grow((void **)&x->members, &x->members_cap, x->nmembers + spec->n, sizeof *x->members))
+        return -1;
+    long c = x->ncolls;
+    coll *k = &x->colls[c];
+    k->spec = *spec;
+    k->spec.gpus = NULL; /* x->members may move until the run starts */
+    k->member_offset = x->nmembers;
+    k->first_op = x->count;
+    k->arrived = 0;
+    for (long i = 0; i < spec->n; i++)
+        if (append_op(x, spec->gpus[i], streams ? streams[i] : stream, c, 0, tag) < 0)
+            return -1;
+    memcpy(x->members + x->nmembers, spec->gpus, (size_t)spec->n * sizeof *x->members);
+    x->nmembers += spec->n;
+    x->ncolls++;
+    return k->first_op;
+}
+
+int cs_exec_depend(cs_exec *x, long before, long after)
+{
+    if (before < 0 || after < 0 || before >= x->count || after >= x->count)
+        return -1;
+    if (grow((void **)&x->edges, &x->edges_cap, x->nedges + 1, sizeof *x->edges))
+        return -1;
+    x->edges[x->nedges++] = (edge){(int32_t)before, (int32_t)after};
+    x->ops[after].pending++;
+    return 0;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static void try_start(cs_exec *x, long id);
+
+static void finish(cs_exec *x, long id)
+{
+    op *o = &x->ops[id];
+    double now = cs_engine_now(x->engine);
+    o->state = OP_DONE;
+    o->t.end = now;
+    if (x->observer)
+        x->observer(x->observer_ctx, id, 1);
+    if (now > x->makespan)
+        x->makespan = now;
+    x->finished++;
+    long s = o->gpu * x->streams + o->stream;
+    x->head[s] = o->next;
+    if (o->next >= 0)
+        try_start(x, o->next);
+    for (int64_t k = o->succ_start; k < o->succ_start + o->succ_count; k++) {
+        long after = x->succ[k];
+        if (--x->ops[after].pending == 0)
+            try_start(x, after);
+    }
+}
+
+static void on_compute_end(void *ctx, long id, uint64_t tag)
+{
+    (void)tag;
+    finish(ctx, id);
+}
+
+static void on_collective_end(void *ctx, long c)
+{
+    cs_exec *x = ctx;
+    coll *k = &x->colls[c];
+    for (long i = 0; i < k->spec.n; i++)
+        finish(x, k->first_op + i);
+}
+
+static void arrive(cs_exec *x, long id)
+{
+    coll *k = &x->colls[x->ops[id].coll];
+    if (++k->arrived < k->spec.n)
+        return;
+    double now = cs_engine_now(x->engine);
+    for (long i = 0; i < k->spec.n; i++)
+        x->ops[k->first_op + i].t.begin = now;
+    if (cs_collective_start(x->net, &k->spec, on_collective_end, x, x->ops[id].coll) != 0)
+        x->failed = 1;
+}
+
+static void try_start(cs_exec *x, long id)
+{
+    op *o = &x->ops[id];
+    if (o->state != OP_WAITING || o->pending > 0 || x->head[o->gpu * x->streams + o->stream] != id)
+        return;
+    double now = cs_engine_now(x->engine);
+    o->state = OP_RUNNING;
+    o->t.ready = o->t.begin = now;
+    if (x->observer)
+        x->observer(x->observer_ctx, id, 0);
+    if (o->coll >= 0)
+        arrive(x, id);
+    else if (cs_engine_at(x->engine, now + o->duration, on_compute_end, x, id, 0) != 0)
+        x->failed = 1;
+}
+
+static int build_successors(cs_exec *x)
+{
+    free(x->succ);
+    x->succ = malloc((size_t)(x->nedges + 1) * sizeof *x->succ);
+    if (!x->succ)
+        return -1;
+    for (long i = 0; i < x->count; i++)
+        x->ops[i].succ_count = 0;
+    for (long e = 0; e < x->nedges; e++)
+        x->ops[x->edges[e].from].succ_count++;
+    int64_t at = 0;
+    for (long i = 0; i < x->count; i++) {
+        x->ops[i].succ_start = at;
+        at += x->ops[i].succ_count;
+        x->ops[i].succ_count = 0;
+    }
+    for (long e = 0; e < x->nedges; e++) {
+        op *from = &x->ops[x->edges[e].from];
+        x->succ[from->succ_start + from->succ_count++] = x->edges[e].to;
+    }
+    return 0;
+}
+
+int cs_exec_run(cs_exec *x)
+{
+    if (build_successors(x) != 0)
+        return -1;
+    for (long c = 0; c < x->ncolls; c++)
+        x->colls[c].spec.gpus = x->members + x->colls[c].member_offset;
+    long ns = x->gpus * x->streams;
+    for (long s = 0; s < ns; s++)
+        if (x->head[s] >= 0)
+            try_start(x, x->head[s]);
+    cs_engine_run(x->engine);
+    if (x->failed)
+        return -1;
+    return x->finished == x->count ? 0 : -2;
+}
+
+void cs_exec_set_observer(cs_exec *x, void (*fn)(void *ctx, long op, int ended), void *ctx)
+{
+    x->observer = fn;
+    x->observer_ctx = ctx;
+}
+
+long cs_exec_op_count(const cs_exec *x) { return x->count; }
+cs_op_times cs_exec_times(const cs_exec *x, long op_id) { return x->ops[op_id].t; }
+long cs_exec_tag(const cs_exec *x, long op_id) { return x->ops[op_id].tag; }
+long cs_exec_gpu(const cs_exec *x, long op_id) { return x->ops[op_id].gpu; }
+int cs_exec_stream(const cs_exec *x, long op_id) { return x->ops[op_id].stream; }
+int cs_exec_is_collective(const cs_exec *x, long op_id) { return x->ops[op_id].coll >= 0; }
+double cs_exec_makespan(const cs_exec *x) { return x->makespan; }
+
+long cs_exec_collective_first(const cs_exec *x, long op_id)
+{
+    long c = x->ops[op_id].coll;
+    return c < 0 ? -1 : x->colls[c].first_op;
+}

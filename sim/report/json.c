@@ -1,0 +1,128 @@
+#include "report/json.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cs_json_init(cs_json *j, FILE *out)
+{
+    memset(j, 0, sizeof *j);
+    j->out = out;
+}
+
+static void write_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        default:
+            if (*p < 0x20)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* Separator, newline and indentation before a member, then its key. */
+static void member(cs_json *j, const char *key)
+{
+    if (j->depth > 0) {
+        int compact = j->compact[j->depth - 1];
+        if (j->count[j->depth - 1]++)
+            fputs(compact ? ", " : ",", j->out);
+        if (!compact) {
+            fputc('\n', j->out);
+            for (int i = 0; i < j->depth; i++)
+                fputs("  ", j->out);
+        }
+    }
+    if (key) {
+        write_string(j->out, key);
+        fputs(": ", j->out);
+    }
+}
+
+static void open(cs_json *j, const char *key, char c, int compact)
+{
+    member(j, key);
+    fputc(c, j->out);
+    if (j->depth < CS_JSON_MAX_DEPTH) {
+        j->count[j->depth] = 0;
+        j->compact[j->depth] = compact;
+    }
+    j->depth++;
+}
+
+static void close(cs_json *j, char c)
+{
+    j->depth--;
+    if (j->depth < CS_JSON_MAX_DEPTH && j->count[j->depth] && !j->compact[j->depth]) {
+        fputc('\n', j->out);
+        for (int i = 0; i < j->depth; i++)
+            fputs("  ", j->out);
+    }
+    fputc(c, j->out);
+    if (j->depth == 0)
+        fputc('\n', j->out);
+}
+
+void cs_json_object_begin(cs_json *j, const char *key) { open(j, key, '{', 0); }
+void cs_json_object_end(cs_json *j) { close(j, '}'); }
+void cs_json_array_begin(cs_json *j, const char *key) { open(j, key, '[', 0); }
+void cs_json_inline_array_begin(cs_json *j, const char *key) { open(j, key, '[', 1); }
+void cs_json_array_end(cs_json *j) { close(j, ']'); }
+
+void cs_json_string(cs_json *j, const char *key, const char *value)
+{
+    member(j, key);
+    write_string(j->out, value);
+}
+
+void cs_json_number(cs_json *j, const char *key, double value)
+{
+    member(j, key);
+    if (!isfinite(value)) {
+        fputs("null", j->out);
+        return;
+    }
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.15g", value);
+    if (strtod(buf, NULL) != value)
+        snprintf(buf, sizeof buf, "%.17g", value);
+    fputs(buf, j->out);
+}
+
+void cs_json_int(cs_json *j, const char *key, long value)
+{
+    member(j, key);
+    fprintf(j->out, "%ld", value);
+}
+
+void cs_json_bool(cs_json *j, const char *key, int value)
+{
+    member(j, key);
+    fputs(value ? "true" : "false", j->out);
+}
+
+void cs_json_null(cs_json *j, const char *key)
+{
+    member(j, key);
+    fputs("null", j->out);
+}

@@ -1,0 +1,418 @@
+#include "report/timeline.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "report/json.h"
+#include "replay/workload.h"
+
+extern char **environ;
+
+static const char *const stream_names[CS_STREAMS] = {
+    "compute", "tp", "ep", "dp", "pp send next", "pp recv prev", "pp send prev", "pp recv next"};
+
+/* ---- whole-or-nothing files ---------------------------------------------- */
+
+typedef void (*writer_fn)(FILE *out, const void *ctx);
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0777) == 0 || errno == EEXIST)
+        return 0;
+    fprintf(stderr, "clustersim: cannot create %s: %s\n", path, strerror(errno));
+    return -1;
+}
+
+static int write_whole(const char *dir, const char *name, writer_fn fn, const void *ctx)
+{
+    char path[8400], tmp[8400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "clustersim: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    fn(f, ctx);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends one line to root/plots.txt: script, data, output, then arguments. */
+static int list_plot(const char *root, const char *script, const char *data, const char *output,
+                     const char *args)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/plots.txt", root);
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%s\t%s\t%s%s%s\n", script, data, output, *args ? "\t" : "", args);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- one layout ------------------------------------------------------------------ */
+
+typedef struct layout_files {
+    const cs_scenario *s;
+    const char *layout;
+    const cs_replay_result *r;
+    const cs_capture *c;
+    const cs_plot_options *o;
+} layout_files;
+
+static long row_of(const cs_capture *c, long gpu)
+{
+    for (long i = 0; i < c->gpu_count; i++)
+        if (c->gpus[i] == gpu)
+            return i;
+    return -1;
+}
+
+static void timeline_dat(FILE *out, const void *ctx)
+{
+    const layout_files *lf = ctx;
+    const cs_capture *c = lf->c;
+    double T = lf->r->iteration_time_s;
+    fprintf(out, "# clustersim timeline of layout %s, scenario %s: the compute stream of each "
+                 "captured GPU,\n# op by op, and each gap charged to what it waited for.\n",
+            lf->layout, lf->s->name);
+    fprintf(out, "# row\trow_label\tkind\tkind_name\tstart_ms\tend_ms\tmb\tlayer\tlabel\n");
+    for (long i = 0; i < c->span_count; i++) {
+        const cs_span *sp = &c->spans[i];
+        /* Micro-batch numbers on bars wide enough to hold them. */
+        int labelled = sp->mb >= 0 && sp->kind < CS_SPAN_TP && (sp->end - sp->start) > T / 120;
+        long row = row_of(c, sp->gpu);
+        fprintf(out, "%ld\t\"stage %ld GPU %d\"\t%d\t%s\t%.9f\t%.9f\t%d\t%d\t\"", row,
+                c->stages[row], sp->gpu, sp->kind, cs_span_kind_name((cs_span_kind)sp->kind),
+                sp->start * 1e3, sp->end * 1e3, sp->mb, sp->layer);
+        if (labelled)
+            fprintf(out, "%d", sp->mb);
+        fprintf(out, "\"\n");
+    }
+}
+
+static void memory_dat(FILE *out, const void *ctx)
+{
+    const layout_files *lf = ctx;
+    const cs_capture *c = lf->c;
+    fprintf(out, "# clustersim memory of layout %s, scenario %s: bytes held by each captured "
+                 "GPU after every change;\n# one block per GPU (blocks apart by two blank "
+                 "lines), time_ms and GB (1e9 bytes).\n",
+            lf->layout, lf->s->name);
+    for (long i = 0; i < c->gpu_count; i++) {
+        if (i)
+            fprintf(out, "\n\n");
+        fprintf(out, "\"stage %ld GPU %ld\"\n", c->stages[i], c->gpus[i]);
+        double last = 0;
+        for (long k = 0; k < c->memory_count; k++)
+            if (c->memory[k].gpu == c->gpus[i]) {
+                fprintf(out, "%.9f\t%.9f\n", c->memory[k].time * 1e3, c->memory[k].bytes / 1e9);
+                last = c->memory[k].bytes;
+            }
+        fprintf(out, "%.9f\t%.9f\n", lf->r->iteration_time_s * 1e3, last / 1e9);
+    }
+}
+
+static int traced(const cs_plot_options *o, long gpu)
+{
+    if (!o->trace_gpus)
+        return 1;
+    for (long i = 0; i < o->trace_count; i++)
+        if (o->trace_gpus[i] == gpu)
+            return 1;
+    return 0;
+}
+
+void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
+{
+    cs_json j;
+    cs_json_init(&j, out);
+    cs_json_object_begin(&j, NULL);
+    cs_json_string(&j, "displayTimeUnit", "ms");
+    cs_json_array_begin(&j, "traceEvents");
+    char name[128];
+    for (long i = 0; i < c->gpu_count; i++) {
+        if (!traced(o, c->gpus[i]))
+            continue;
+        cs_json_object_begin(&j, NULL);
+        cs_json_string(&j, "name", "process_name");
+        cs_json_string(&j, "ph", "M");
+        cs_json_int(&j, "pid", c->gpus[i]);
+        cs_json_object_begin(&j, "args");
+        snprintf(name, sizeof name, "GPU %ld (stage %ld)", c->gpus[i], c->stages[i]);
+        cs_json_string(&j, "name", name);
+        cs_json_object_end(&j);
+        cs_json_object_end(&j);
+        for (int s = 0; s < CS_STREAMS; s++) {
+            cs_json_object_begin(&j, NULL);
+            cs_json_string(&j, "name", "thread_name");
+            cs_json_string(&j, "ph", "M");
+            cs_json_int(&j, "pid", c->gpus[i]);
+            cs_json_int(&j, "tid", s);
+            cs_json_object_begin(&j, "args");
+            cs_json_string(&j, "name", stream_names[s]);
+            cs_json_object_end(&j);
+            cs_json_object_end(&j);
+        }
+    }
+    for (long i = 0; i < c->op_count; i++) {
+        const cs_trace_op *t = &c->ops[i];
+        if (!traced(o, t->gpu))
+            continue;
+        const char *kind = cs_op_class_name((cs_op_class)t->klass);
+        if (t->layer >= 0)
+            snprintf(name, sizeof name, "%s L%d mb%d", kind, t->layer, t->mb);
+        else if (t->mb >= 0)
+            snprintf(name, sizeof name, "%s mb%d", kind, t->mb);
+        else
+            snprintf(name, sizeof name, "%s", kind);
+        cs_json_object_begin(&j, NULL);
+        cs_json_string(&j, "name", name);
+        cs_json_string(&j, "cat", kind);
+        cs_json_string(&j, "ph", "X");
+        cs_json_int(&j, "pid", t->gpu);
+        cs_json_int(&j, "tid", t->stream);
+        cs_json_number(&j, "ts", t->ready * 1e6);
+        cs_json_number(&j, "dur", (t->end - t->ready) * 1e6);
+        cs_json_object_begin(&j, "args");
+        cs_json_int(&j, "mb", t->mb);
+        cs_json_int(&j, "layer", t->layer);
+        if (t->klass >= CS_OP_TP) {
+            cs_json_number(&j, "bytes", t->work);
+            cs_json_number(&j, "transfer_start_us", t->begin * 1e6);
+        }
+        cs_json_object_end(&j);
+        cs_json_object_end(&j);
+        if (t->flow >= 0) { /* pipeline send -> receive arrow */
+            int sending = t->stream == CS_STREAM_SEND_NEXT || t->stream == CS_STREAM_SEND_PREV;
+            cs_json_object_begin(&j, NULL);
+            cs_json_string(&j, "name", "pipeline");
+            cs_json_string(&j, "cat", "pp");
+            cs_json_string(&j, "ph", sending ? "s" : "f");
+            if (!sending)
+                cs_json_string(&j, "bp", "e");
+            cs_json_int(&j, "id", (long)t->flow);
+            cs_json_int(&j, "pid", t->gpu);
+            cs_json_int(&j, "tid", t->stream);
+            cs_json_number(&j, "ts", (sending ? t->begin : t->end) * 1e6);
+            cs_json_object_end(&j);
+        }
+    }
+    cs_json_array_end(&j);
+    cs_json_object_end(&j);
+}
+
+static void trace_json(FILE *out, const void *ctx)
+{
+    const layout_files *lf = ctx;
+    cs_timeline_trace(out, lf->c, lf->o);
+}
+
+int cs_timeline_write_layout(const char *root, const char *layout, const cs_scenario *s,
+                             const cs_replay_result *r, const cs_capture *c,
+                             const cs_plot_options *o)
+{
+    char dir[4096], args[1024];
+    snprintf(dir, sizeof dir, "%s/%s", root, layout);
+    layout_files lf = {s, layout, r, c, o};
+    if (make_dir(dir) || write_whole(dir, "timeline.dat", timeline_dat, &lf) ||
+        write_whole(dir, "memory.dat", memory_dat, &lf) ||
+        write_whole(dir, "trace.json", trace_json, &lf))
+        return -1;
+    char data[512], out[512];
+    for (int svg = 0; svg <= o->svg; svg++) {
+        const char *term = svg ? "svg" : "png";
+        snprintf(data, sizeof data, "%s/timeline.dat", layout);
+        snprintf(out, sizeof out, "%s/timeline.%s", layout, term);
+        snprintf(args, sizeof args, "%s: %s, iteration %.4f s\t%s", s->name, layout,
+                 r->iteration_time_s, term);
+        if (list_plot(root, "plots/timeline.gp", data, out, args))
+            return -1;
+        snprintf(data, sizeof data, "%s/memory.dat", layout);
+        snprintf(out, sizeof out, "%s/memory.%s", layout, term);
+        snprintf(args, sizeof args, "%s: %s, memory per GPU\t%.6f\t%.9f\t%.9f\t%ld\t%s", s->name,
+                 layout, s->cluster.gpu.memory / 1e9, r->memory_peak_time_s * 1e3,
+                 r->memory_peak_bytes / 1e9, c->gpu_count, term);
+        if (list_plot(root, "plots/memory.gp", data, out, args))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the scenario ------------------------------------------------------------------ */
+
+typedef struct compare_files {
+    const cs_scenario *s;
+    const cs_run *run;
+} compare_files;
+
+static const char *const time_columns[CS_TIME_KINDS] = {"compute", "tp_exposed", "ep_exposed",
+                                                        "pp_exposed", "dp_exposed", "bubble"};
+
+static void compare_dat(FILE *out, const void *ctx)
+{
+    const compare_files *cf = ctx;
+    fprintf(out, "# clustersim comparison of scenario %s: time per GPU (ms), averaged over "
+                 "GPUs, per replayed layout\n",
+            cf->s->name);
+    fprintf(out, "layout");
+    for (int k = 0; k < CS_TIME_KINDS; k++)
+        fprintf(out, "\t%s", time_columns[k]);
+    fprintf(out, "\n");
+    for (size_t i = 0; i < cf->run->count; i++) {
+        const cs_layout_run *lr = &cf->run->layouts[i];
+        if (!lr->replayed)
+            continue;
+        fprintf(out, "\"%s\"", lr->verdict->layout->name);
+        for (int k = 0; k < CS_TIME_KINDS; k++)
+            fprintf(out, "\t%.9f", lr->result.time_s[k] * 1e3);
+        fprintf(out, "\n");
+    }
+}
+
+int cs_timeline_write_compare(const char *root, const cs_scenario *s, const cs_run *run,
+                              const cs_plot_options *o)
+{
+    compare_files cf = {s, run};
+    if (write_whole(root, "compare.dat", compare_dat, &cf))
+        return -1;
+    char args[512];
+    double target = s->targets.iteration_time;
+    for (int svg = 0; svg <= o->svg; svg++) {
+        const char *term = svg ? "svg" : "png";
+        snprintf(args, sizeof args, "%s: time per GPU by kind\t%.9f\t%s", s->name,
+                 target == target ? target * 1e3 : -1.0, term);
+        if (list_plot(root, "plots/compare.gp", "compare.dat",
+                      svg ? "compare.svg" : "compare.png", args))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- scripts and rendering --------------------------------------------------------- */
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in) {
+        fprintf(stderr, "clustersim: cannot read %s: %s\n", from, strerror(errno));
+        return -1;
+    }
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fprintf(stderr, "clustersim: cannot write %s: %s\n", to, strerror(errno));
+        fclose(in);
+        return -1;
+    }
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    return fclose(out) == 0 ? 0 : -1;
+}
+
+int cs_plot_copy_scripts(const char *root, const char *scripts)
+{
+    static const char *const names[] = {"timeline.gp", "memory.gp", "compare.gp", "sweep.gp"};
+    char dir[4096], from[4200], to[4200];
+    snprintf(dir, sizeof dir, "%s/plots", root);
+    if (make_dir(dir))
+        return -1;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(from, sizeof from, "%s/%s", scripts, names[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+        if (copy_file(from, to))
+            return -1;
+    }
+    /* A fresh list for this run. */
+    snprintf(to, sizeof to, "%s/plots.txt", root);
+    remove(to);
+    return 0;
+}
+
+/* Runs gnuplot -c SCRIPT ARGS... with paths under root; returns its status,
+ * or -1 when gnuplot cannot be started. */
+static int gnuplot(const char *root, char **fields, int n)
+{
+    char paths[3][4200];
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = "gnuplot";
+    argv[argc++] = "-c";
+    for (int i = 0; i < n && argc < 15; i++) {
+        if (i < 3) {
+            snprintf(paths[i], sizeof paths[i], "%s/%s", root, fields[i]);
+            argv[argc++] = paths[i];
+        } else {
+            argv[argc++] = fields[i];
+        }
+    }
+    argv[argc] = NULL;
+    pid_t pid;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    /* gnuplot's chatter goes nowhere; clustersim reports failures itself. */
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", 1, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", 1, 0);
+    int rc = posix_spawnp(&pid, "gnuplot", &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        return -1;
+    int status;
+    if (waitpid(pid, &status, 0) < 0)
+        return -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return -1; /* the child could not exec gnuplot */
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int cs_plot_render(const char *root, FILE *note)
+{
+    char path[4096], line[4096];
+    snprintf(path, sizeof path, "%s/plots.txt", root);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int rendered = 0, failed = 0, missing = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *fields[12];
+        int n = 0;
+        for (char *p = line; p && n < 12;) {
+            fields[n++] = p;
+            p = strchr(p, '\t');
+            if (p)
+                *p++ = '\0';
+        }
+        if (n < 3)
+            continue;
+        int rc = missing ? -1 : gnuplot(root, fields, n);
+        if (rc < 0) {
+            missing = 1;
+            continue;
+        }
+        if (rc == 0)
+            rendered++;
+        else
+            failed++;
+    }
+    fclose(f);
+    if (missing && note)
+        fprintf(note, "clustersim: gnuplot is not installed, so no pictures were drawn; the "
+                      "data are in %s. Install gnuplot (Debian: gnuplot-nox) and run "
+                      "'clustersim plot %s', or see %s/plots.txt for the gnuplot commands.\n",
+                root, root, root);
+    return failed ? -2 : rendered;
+}

@@ -1,0 +1,50 @@
+/* timeline: the files behind the pictures, and the pictures.
+ *
+ * Under a run's output folder, for each replayed layout (in a folder named
+ * after it): timeline.dat (one row per span of the captured GPUs' compute
+ * streams: ops and charged gaps), memory.dat (each captured GPU's memory
+ * after every change), trace.json (Chrome trace event format: a process per
+ * GPU, a thread per stream, an event per op, flow arrows for pipeline sends);
+ * for the scenario, compare.dat (time breakdown per layout). The gnuplot
+ * scripts of plots/ are copied next to them and listed with their arguments
+ * in plots.txt, so `clustersim plot DIR` (or gnuplot by hand) renders them
+ * again. Rendering runs gnuplot when it is on PATH; without it the data stay
+ * and a note says how to render them. Files are written whole or not at all
+ * (a temporary file renamed into place). */
+#ifndef CS_TIMELINE_H
+#define CS_TIMELINE_H
+
+#include <stdio.h>
+
+#include "replay/replay.h"
+#include "replay/runner.h"
+
+typedef struct cs_plot_options {
+    int svg;              /* also write .svg */
+    const char *scripts;  /* folder holding timeline.gp, memory.gp, compare.gp */
+    const long *trace_gpus; /* GPUs in trace.json (NULL: every captured GPU) */
+    long trace_count;
+} cs_plot_options;
+
+/* Writes the data files of one layout into dir (created) and adds its plots
+ * to dir/../plots.txt. Returns 0, or -1 with a message on stderr. */
+int cs_timeline_write_layout(const char *root, const char *layout, const cs_scenario *s,
+                             const cs_replay_result *r, const cs_capture *c,
+                             const cs_plot_options *o);
+
+/* Writes compare.dat and the scenario's plot list entry. */
+int cs_timeline_write_compare(const char *root, const cs_scenario *s, const cs_run *run,
+                              const cs_plot_options *o);
+
+/* Copies the gnuplot scripts into root/plots/. Returns 0 or -1. */
+int cs_plot_copy_scripts(const char *root, const char *scripts);
+
+/* Renders every plot listed in root/plots.txt with gnuplot. Returns the
+ * number rendered, 0 with a note on `note` when gnuplot is not installed,
+ * -1 when root holds no plot list, -2 when gnuplot failed on some plot. */
+int cs_plot_render(const char *root, FILE *note);
+
+/* Writes a Chrome trace of captured ops to out. */
+void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o);
+
+#endif

@@ -1,0 +1,813 @@
+#include "study/sweep.h"
+
+#include <errno.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replay/replay.h"
+#include "base/strutil.h"
+#include "model/validate.h"
+
+/* ---- points ---------------------------------------------------------------- */
+
+long cs_sweep_point_count(const cs_sweep *sw)
+{
+    if (sw->param_count == 0)
+        return 1;
+    if (sw->zip)
+        return sw->params[0].count;
+    long n = 1;
+    for (int i = 0; i < sw->param_count; i++)
+        n *= sw->params[i].count;
+    return n;
+}
+
+void cs_sweep_point_indices(const cs_sweep *sw, long point, long *index)
+{
+    for (int i = sw->param_count - 1; i >= 0; i--) {
+        if (sw->zip) {
+            index[i] = point;
+            continue;
+        }
+        index[i] = point % sw->params[i].count;
+        point /= sw->params[i].count;
+    }
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+unsigned long cs_sweep_seed(unsigned long seed, long point, long repeat)
+{
+    uint64_t h = splitmix64((uint64_t)seed);
+    h = splitmix64(h ^ (uint64_t)point);
+    return (unsigned long)splitmix64(h ^ ((uint64_t)repeat << 32));
+}
+
+/* ---- metrics of one replay ----------------------------------------------------- */
+
+enum {
+    M_TIME, M_SEQ, M_TOK, M_TFLOPS, M_MFU, M_BUBBLE, M_PEAK, M_PEAK_STAGE, M_FITS,
+    M_COMPUTE, M_TP, M_EP, M_PP, M_DP, M_IDLE, M_DROPPED, M_COST_ITER, M_TRAIN_TIME,
+    M_TRAIN_COST, M_COUNT
+};
+
+static const char *const metric_names[M_COUNT] = {
+    "iteration_time_s", "throughput_seq_per_s", "throughput_tokens_per_s",
+    "model_tflops_per_gpu", "mfu", "bubble_fraction", "memory_peak_bytes", "memory_peak_stage",
+    "memory_fits", "compute_s", "tp_exposed_s", "ep_exposed_s", "pp_exposed_s", "dp_exposed_s",
+    "bubble_s", "moe_dropped_tokens", "cost_per_iteration_usd", "time_to_train_s",
+    "total_cost_usd"};
+
+/* Metrics written: the cost columns only with a cost: block. */
+static int metric_count(const cs_scenario *s) { return s->cost.present ? M_COUNT : M_COST_ITER; }
+
+static void metrics_of(const cs_scenario *s, long gpus, const cs_replay_result *r, double *m)
+{
+    m[M_TIME] = r->iteration_time_s;
+    m[M_SEQ] = r->throughput_seq_per_s;
+    m[M_TOK] = r->throughput_tokens_per_s;
+    m[M_TFLOPS] = r->model_tflops_per_gpu;
+    m[M_MFU] = r->mfu;
+    m[M_BUBBLE] = r->bubble_fraction;
+    m[M_PEAK] = r->memory_peak_bytes;
+    m[M_PEAK_STAGE] = (double)r->memory_peak_stage;
+    m[M_FITS] = r->memory_fits;
+    for (int k = 0; k < CS_TIME_KINDS; k++)
+        m[M_COMPUTE + k] = r->time_s[k];
+    m[M_DROPPED] = r->moe_dropped_tokens;
+    const cs_cost_config *c = &s->cost;
+    double per_gpu_s = c->gpu_hour > 0 ? c->gpu_hour / 3600 : c->lifetime > 0 ? c->purchase / c->lifetime : 0;
+    m[M_COST_ITER] = (double)gpus * r->iteration_time_s * per_gpu_s;
+    double train = s->training.tokens > 0 && r->throughput_tokens_per_s > 0
+                       ? s->training.tokens / r->throughput_tokens_per_s
+                       : NAN;
+    m[M_TRAIN_TIME] = train;
+    m[M_TRAIN_COST] = (double)gpus * train * per_gpu_s;
+}
+
+/* ---- rows ------------------------------------------------------------------------ */
+
+typedef struct text {
+    char *buf;
+    size_t len, cap;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = cs_vasprintf(fmt, ap);
+    va_end(ap);
+    if (!s)
+        return;
+    size_t n = strlen(s);
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *b = realloc(t->buf, cap);
+        if (!b) {
+            free(s);
+            return;
+        }
+        t->buf = b;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, s, n + 1);
+    t->len += n;
+    free(s);
+}
+
+/* A CSV field, quoted when it holds a comma, a quote or a line break. */
+static void put_field(text *t, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        put(t, "%s", s);
+        return;
+    }
+    put(t, "\"");
+    for (const char *p = s; *p; p++)
+        put(t, *p == '"' ? "\"\"" : "%c", *p);
+    put(t, "\"");
+}
+
+static void put_number(text *t, double v)
+{
+    if (isnan(v))
+        return;
+    put(t, "%.9g", v);
+}
+
+typedef struct job {
+    const char *path;
+    const cs_paths *paths;
+    const cs_scenario *base;
+    const long *layouts; /* indices of the swept layouts in the base */
+    long layout_count;
+    int metrics;
+} job;
+
+/* The prefix of a row: point, layout, statistic and the swept values. */
+static void row_start(text *t, const job *j, long point, const char *layout, const char *stat)
+{
+    const cs_sweep *sw = &j->base->sweep;
+    cs_yfile *f = j->base->sources.files[0];
+    long index[CS_SWEEP_MAX_PARAMS];
+    cs_sweep_point_indices(sw, point, index);
+    put(t, "%ld,", point);
+    put_field(t, layout);
+    put(t, ",%s", stat);
+    for (int i = 0; i < sw->param_count; i++) {
+        yaml_node_t *list = cs_yfile_node(f, sw->params[i].list);
+        const char *v = cs_ynode_text(cs_yfile_node(f, list->data.sequence.items.start[index[i]]));
+        put(t, ",");
+        put_field(t, v ? v : "");
+    }
+}
+
+static void invalid_rows(text *t, const job *j, long point, const char *layout, const char *why)
+{
+    long repeats = j->base->sweep.repeats;
+    static const char *const stats[] = {"mean", "std", "p5", "p50", "p95"};
+    for (int s = 0; s < (repeats > 1 ? 5 : 1); s++) {
+        row_start(t, j, point, layout, repeats > 1 ? stats[s] : "value");
+        put(t, ",false,");
+        put_field(t, why);
+        for (int k = 0; k < j->metrics; k++)
+            put(t, ",");
+        put(t, "\n");
+    }
+}
+
+/* Rows of one layout: the value, or mean, std, p5, p50, p95 over repeats. */
+static void result_rows(text *t, const job *j, long point, const char *layout, double (*m)[M_COUNT],
+                        long repeats)
+{
+    static const char *const stats[] = {"mean", "std", "p5", "p50", "p95"};
+    double *column = malloc((size_t)repeats * sizeof *column);
+    if (!column)
+        return;
+    for (int s = 0; s < (repeats > 1 ? 5 : 1); s++) {
+        row_start(t, j, point, layout, repeats > 1 ? stats[s] : "value");
+        put(t, ",true,");
+        for (int k = 0; k < j->metrics; k++) {
+            for (long r = 0; r < repeats; r++)
+                column[r] = m[r][k];
+            double v = column[0];
+            if (repeats > 1) {
+                gsl_sort(column, 1, (size_t)repeats);
+                switch (s) {
+                case 0:
+                    v = gsl_stats_mean(column, 1, (size_t)repeats);
+                    break;
+                case 1:
+                    v = gsl_stats_sd(column, 1, (size_t)repeats);
+                    break;
+                default: {
+                    static const double q[] = {0, 0, 0.05, 0.5, 0.95};
+                    v = gsl_stats_quantile_from_sorted_data(column, 1, (size_t)repeats, q[s]);
+                }
+                }
+            }
+            put(t, ",");
+            put_number(t, v);
+        }
+        put(t, "\n");
+    }
+    free(column);
+}
+
+/* Every row of one point. */
+static char *run_point(const job *j, long point)
+{
+    const cs_scenario *base = j->base;
+    const cs_sweep *sw = &base->sweep;
+    text t = {0};
+    long index[CS_SWEEP_MAX_PARAMS];
+    cs_override o[CS_SWEEP_MAX_PARAMS];
+    cs_sweep_point_indices(sw, point, index);
+    cs_yfile *f = base->sources.files[0];
+    for (int i = 0; i < sw->param_count; i++) {
+        yaml_node_t *list = cs_yfile_node(f, sw->params[i].list);
+        o[i] = (cs_override){sw->params[i].path, list->data.sequence.items.start[index[i]]};
+    }
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    int loaded = cs_scenario_load_with(j->path, j->paths, o, sw->param_count, &s, &d) == 0;
+    for (long li = 0; li < j->layout_count; li++) {
+        const char *name = base->layouts[j->layouts[li]].name;
+        if (!loaded) {
+            const cs_diag *e = d.count ? &d.items[0] : NULL;
+            char *why = e ? cs_asprintf("%s:%d:%d: %s", e->file, e->line, e->col, e->message)
+                          : cs_strdup("the point does not load");
+            invalid_rows(&t, j, point, name, why ? why : "");
+            free(why);
+            continue;
+        }
+        const cs_layout *l = &s.layouts[j->layouts[li]];
+        cs_layout_sizes z;
+        cs_diags problems;
+        cs_diags_init(&problems);
+        if (cs_layout_check(&s, l, &z, &problems) != 0) {
+            const char *why = "";
+            for (size_t k = 0; k < problems.count && !*why; k++)
+                if (problems.items[k].severity == CS_ERROR)
+                    why = problems.items[k].message;
+            invalid_rows(&t, j, point, name, why);
+            cs_diags_free(&problems);
+            continue;
+        }
+        cs_diags_free(&problems);
+        long repeats = sw->repeats;
+        double (*m)[M_COUNT] = calloc((size_t)repeats, sizeof *m);
+        int failed = !m;
+        for (long r = 0; r < repeats && !failed; r++) {
+            cs_replay_result res;
+            unsigned long seed = repeats > 1 ? cs_sweep_seed(s.seed, point, r) : s.seed;
+            failed = cs_replay(&s, l, &z, s.network_model, seed, &res) != 0;
+            if (!failed)
+                metrics_of(&s, z.world, &res, m[r]);
+            cs_replay_result_free(&res);
+        }
+        if (failed)
+            invalid_rows(&t, j, point, name, "the replay ran out of memory");
+        else
+            result_rows(&t, j, point, name, m, repeats);
+        free(m);
+    }
+    cs_scenario_free(&s);
+    cs_diags_free(&d);
+    return t.buf ? t.buf : cs_strdup("");
+}
+
+/* ---- the CSV file ------------------------------------------------------------------ */
+
+static char *header(const job *j)
+{
+    const cs_sweep *sw = &j->base->sweep;
+    text t = {0};
+    put(&t, "point,layout,statistic");
+    for (int i = 0; i < sw->param_count; i++) {
+        put(&t, ",");
+        put_field(&t, sw->params[i].path);
+    }
+    put(&t, ",valid,error");
+    for (int k = 0; k < j->metrics; k++)
+        put(&t, ",%s", metric_names[k]);
+    put(&t, "\n");
+    return t.buf;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *b = realloc(buf, 2 * cap + 1);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+/* Keeps the whole points of an existing sweep.csv: marks them in `done` and
+ * rewrites the file without a torn last point. Returns 0, or -1 when the
+ * file belongs to another sweep. */
+static int resume_from(const char *csv, const char *head, long rows_per_point, long points,
+                       unsigned char *done)
+{
+    size_t len;
+    char *buf = slurp(csv, &len);
+    if (!buf)
+        return 0; /* nothing yet: start afresh */
+    size_t hl = strlen(head);
+    if (len < hl || strncmp(buf, head, hl) != 0) {
+        fprintf(stderr, "clustersim sweep: %s has other columns; it belongs to another sweep\n",
+                csv);
+        free(buf);
+        return -1;
+    }
+    size_t keep = hl, at = hl;
+    long current = -1, rows = 0;
+    while (at < len) {
+        char *nl = memchr(buf + at, '\n', len - at);
+        if (!nl)
+            break; /* a torn line */
+        long point = strtol(buf + at, NULL, 10);
+        if (point != current) {
+            current = point;
+            rows = 0;
+        }
+        at = (size_t)(nl - buf) + 1;
+        if (++rows == rows_per_point && point >= 0 && point < points) {
+            done[point] = 1;
+            keep = at;
+        }
+    }
+    int rc = 0;
+    if (keep < len) {
+        FILE *f = fopen(csv, "wb");
+        if (!f || fwrite(buf, 1, keep, f) != keep || fclose(f) != 0) {
+            fprintf(stderr, "clustersim sweep: cannot rewrite %s: %s\n", csv, strerror(errno));
+            rc = -1;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- workers ------------------------------------------------------------------------- */
+
+typedef struct pool {
+    const job *j;
+    const long *todo; /* points to run, in order */
+    long count;
+    long next;        /* next todo index to hand out */
+    char **rows;      /* per todo index, NULL until done */
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+} pool;
+
+static void *worker(void *arg)
+{
+    pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        long i = p->next < p->count ? p->next++ : -1;
+        pthread_mutex_unlock(&p->lock);
+        if (i < 0)
+            return NULL;
+        char *rows = run_point(p->j, p->todo[i]);
+        pthread_mutex_lock(&p->lock);
+        p->rows[i] = rows ? rows : cs_strdup("");
+        pthread_cond_broadcast(&p->ready);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+static void progress(long done, long total, double started)
+{
+    double elapsed = (double)time(NULL) - started;
+    double eta = done ? elapsed / (double)done * (double)(total - done) : 0;
+    int width = 30, filled = total ? (int)(width * done / total) : width;
+    fprintf(stderr, "\r[%.*s%*s] %ld/%ld points, ETA %.0f s ", filled,
+            "##############################", width - filled, "", done, total, eta);
+    if (done == total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* Hands points to the workers and writes their rows in point order, each
+ * point flushed as soon as it and every point before it are done. */
+static int drain(pool *p, FILE *csv, int jobs, int show)
+{
+    pthread_t threads[64];
+    int started = 0, rc = 0;
+    double t0 = (double)time(NULL);
+    for (; started < jobs && started < 64; started++)
+        if (pthread_create(&threads[started], NULL, worker, p) != 0)
+            break;
+    if (started == 0)
+        worker(p); /* no threads: do it here */
+    for (long i = 0; i < p->count; i++) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->rows[i])
+            pthread_cond_wait(&p->ready, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+        size_t n = strlen(p->rows[i]);
+        if (fwrite(p->rows[i], 1, n, csv) != n || fflush(csv) != 0)
+            rc = -1;
+        free(p->rows[i]);
+        p->rows[i] = (char *)""; /* written */
+        if (show)
+            progress(i + 1, p->count, t0);
+    }
+    for (int t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    return rc;
+}
+
+static int pick_layouts(const cs_scenario *base, long *out, long *count)
+{
+    const cs_sweep *sw = &base->sweep;
+    *count = 0;
+    if (sw->layout_count == 0) {
+        for (size_t i = 0; i < base->layout_count; i++)
+            out[(*count)++] = (long)i;
+        return 0;
+    }
+    for (int k = 0; k < sw->layout_count; k++) {
+        long found = -1;
+        for (size_t i = 0; i < base->layout_count; i++)
+            if (!strcmp(base->layouts[i].name, sw->layouts[k]))
+                found = (long)i;
+        if (found < 0) {
+            fprintf(stderr, "%s:%d:%d: error: the sweep names layout '%s', which the scenario "
+                            "does not have\n",
+                    sw->loc.file, sw->loc.line, sw->loc.col, sw->layouts[k]);
+            return -1;
+        }
+        out[(*count)++] = found;
+    }
+    return 0;
+}
+
+long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *base,
+                  const char *dir, const cs_sweep_options *o)
+{
+    long layouts[1024], nl;
+    if (base->layout_count > 1024 || pick_layouts(base, layouts, &nl) != 0)
+        return -1;
+    job j = {path, paths, base, layouts, nl, metric_count(base)};
+    long points = cs_sweep_point_count(&base->sweep);
+    long rows_per_point = nl * (base->sweep.repeats > 1 ? 5 : 1);
+    char csv_path[4096];
+    snprintf(csv_path, sizeof csv_path, "%s/sweep.csv", dir);
+    char *head = header(&j);
+    unsigned char *done = calloc((size_t)points, 1);
+    long *todo = malloc((size_t)points * sizeof *todo);
+    char **rows = calloc((size_t)points, sizeof *rows);
+    long result = -1;
+    FILE *csv = NULL;
+    if (!head || !done || !todo || !rows)
+        goto out;
+    if (o->resume && resume_from(csv_path, head, rows_per_point, points, done) != 0)
+        goto out;
+    long any_done = 0;
+    for (long p = 0; p < points; p++)
+        any_done += done[p];
+    csv = fopen(csv_path, any_done ? "ab" : "wb");
+    if (!csv) {
+        fprintf(stderr, "clustersim sweep: cannot write %s: %s\n", csv_path, strerror(errno));
+        goto out;
+    }
+    if (!any_done && (fputs(head, csv) < 0 || fflush(csv) != 0))
+        goto out;
+    long count = 0;
+    for (long p = 0; p < points; p++)
+        if (p % o->shards == o->shard && !done[p])
+            todo[count++] = p;
+    pool pl = {&j, todo, count, 0, rows, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    if (drain(&pl, csv, o->jobs, o->progress) == 0)
+        result = count;
+    else
+        fprintf(stderr, "clustersim sweep: cannot write %s: %s\n", csv_path, strerror(errno));
+out:
+    if (csv)
+        fclose(csv);
+    free(head);
+    free(done);
+    free(todo);
+    free(rows);
+    return result;
+}
+
+/* ---- reading sweep CSVs back ---------------------------------------------------------- */
+
+/* Splits one CSV line in place into at most max fields (quotes removed). */
+static int split_csv(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        char *out = p;
+        fields[n++] = p;
+        if (*p == '"') {
+            char *w = p;
+            p++;
+            while (*p) {
+                if (*p == '"' && p[1] == '"') {
+                    *w++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *w++ = *p++;
+                }
+            }
+            out = w; /* the unquoted text now starts where the quote was */
+            *out = '\0';
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            break;
+        }
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return n;
+}
+
+int cs_sweep_print(const char *csv_path, FILE *out)
+{
+    size_t len;
+    char *buf = slurp(csv_path, &len);
+    if (!buf)
+        return -1;
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    char *fields[128];
+    int n = line ? split_csv(line, fields, 128) : 0;
+    int valid = -1, time = -1, seq = -1, mfu = -1, peak = -1;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(fields[i], "valid"))
+            valid = i;
+        else if (!strcmp(fields[i], "iteration_time_s"))
+            time = i;
+        else if (!strcmp(fields[i], "throughput_seq_per_s"))
+            seq = i;
+        else if (!strcmp(fields[i], "mfu"))
+            mfu = i;
+        else if (!strcmp(fields[i], "memory_peak_bytes"))
+            peak = i;
+    }
+    if (valid < 3 || time < 0) {
+        free(buf);
+        return -1;
+    }
+    fprintf(out, "%6s  %-12s %-9s", "point", "layout", "stat");
+    for (int i = 3; i < valid; i++)
+        fprintf(out, " %18.18s", fields[i]);
+    fprintf(out, " %11s %11s %7s %9s  %s\n", "iter (s)", "seq/s", "MFU", "peak GB", "valid");
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char *f[128];
+        int m = split_csv(line, f, 128);
+        if (m <= peak || m <= valid)
+            continue;
+        fprintf(out, "%6s  %-12.12s %-9s", f[0], f[1], f[2]);
+        for (int i = 3; i < valid; i++)
+            fprintf(out, " %18.18s", f[i]);
+        if (!strcmp(f[valid], "true"))
+            fprintf(out, " %11.5g %11.5g %6.1f%% %9.2f  yes\n", atof(f[time]), atof(f[seq]),
+                    100 * atof(f[mfu]), atof(f[peak]) / 1e9);
+        else
+            fprintf(out, " %11s %11s %7s %9s  no: %s\n", "-", "-", "-", "-", f[valid + 1]);
+    }
+    free(buf);
+    return 0;
+}
+
+typedef struct merged_row {
+    long point;
+    long order; /* position over all files, to keep each point's rows in order */
+    char *line;
+} merged_row;
+
+static int by_point(const void *a, const void *b)
+{
+    const merged_row *x = a, *y = b;
+    if (x->point != y->point)
+        return x->point < y->point ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+int cs_sweep_merge(const char *const *paths, int count, FILE *out)
+{
+    char **bufs = calloc((size_t)count, sizeof *bufs);
+    merged_row *rows = NULL;
+    long nrows = 0, cap = 0;
+    int rc = -1;
+    const char *head = NULL;
+    size_t head_len = 0;
+    if (!bufs)
+        return -1;
+    for (int i = 0; i < count; i++) {
+        size_t len;
+        bufs[i] = slurp(paths[i], &len);
+        if (!bufs[i]) {
+            fprintf(stderr, "clustersim merge: cannot read %s: %s\n", paths[i], strerror(errno));
+            goto done;
+        }
+        char *nl = strchr(bufs[i], '\n');
+        size_t hl = nl ? (size_t)(nl - bufs[i]) + 1 : len;
+        if (!nl || strncmp(bufs[i], "point,layout,statistic,", 23) != 0) {
+            fprintf(stderr, "clustersim merge: %s is not a clustersim sweep CSV\n", paths[i]);
+            goto done;
+        }
+        if (!head) {
+            head = bufs[i];
+            head_len = hl;
+        } else if (hl != head_len || strncmp(bufs[i], head, hl) != 0) {
+            fprintf(stderr, "clustersim merge: %s has other columns than %s; they are not "
+                            "shards of one sweep\n",
+                    paths[i], paths[0]);
+            goto done;
+        }
+        char *save = NULL;
+        for (char *line = strtok_r(bufs[i] + hl, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+            if (nrows == cap) {
+                cap = cap ? 2 * cap : 1024;
+                merged_row *r = realloc(rows, (size_t)cap * sizeof *r);
+                if (!r)
+                    goto done;
+                rows = r;
+            }
+            rows[nrows] = (merged_row){strtol(line, NULL, 10), nrows, line};
+            nrows++;
+        }
+    }
+    qsort(rows, (size_t)nrows, sizeof *rows, by_point);
+    /* A point's rows come from one shard: the same point in two files means
+     * the files are not shards of one sweep. */
+    for (long i = 1; i < nrows; i++)
+        if (rows[i].point == rows[i - 1].point && rows[i].order != rows[i - 1].order + 1) {
+            fprintf(stderr, "clustersim merge: point %ld appears in more than one CSV\n",
+                    rows[i].point);
+            goto done;
+        }
+    if (head)
+        fwrite(head, 1, head_len, out);
+    for (long i = 0; i < nrows; i++)
+        fprintf(out, "%s\n", rows[i].line);
+    rc = 0;
+done:
+    for (int i = 0; i < count; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(rows);
+    return rc;
+}
+
+/* ---- pictures ------------------------------------------------------------------ */
+
+typedef struct cell {
+    int set;
+    double mean, lo, hi;
+} cell;
+
+/* Reads the metric of every (point, layout) from the CSV into cells. */
+static int read_cells(const char *csv, const cs_scenario *base, const char *metric,
+                      const long *layouts, long nl, long points, cell *cells)
+{
+    size_t len;
+    char *buf = slurp(csv, &len);
+    if (!buf)
+        return -1;
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    char *f[160];
+    int n = line ? split_csv(line, f, 160) : 0, col = -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(f[i], metric))
+            col = i;
+    if (col < 0) {
+        free(buf);
+        fprintf(stderr, "clustersim sweep: no column '%s' in %s\n", metric, csv);
+        return -1;
+    }
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        int m = split_csv(line, f, 160);
+        long point = strtol(f[0], NULL, 10);
+        if (m <= col || point < 0 || point >= points || !*f[col])
+            continue;
+        for (long k = 0; k < nl; k++) {
+            if (strcmp(base->layouts[layouts[k]].name, f[1]))
+                continue;
+            cell *c = &cells[point * nl + k];
+            double v = atof(f[col]);
+            c->set = 1;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "mean"))
+                c->mean = v;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "p5"))
+                c->lo = v;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "p95"))
+                c->hi = v;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+int cs_sweep_plot_data(const char *dir, const cs_scenario *base, const char *metric)
+{
+    const cs_sweep *sw = &base->sweep;
+    long layouts[1024], nl, points = cs_sweep_point_count(sw);
+    if (base->layout_count > 1024 || pick_layouts(base, layouts, &nl) != 0)
+        return -1;
+    char csv[4200], dat[4200], plots[4200];
+    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
+    snprintf(dat, sizeof dat, "%s/sweep.dat", dir);
+    snprintf(plots, sizeof plots, "%s/plots.txt", dir);
+    cell *cells = calloc((size_t)(points * nl), sizeof *cells);
+    if (!cells || read_cells(csv, base, metric, layouts, nl, points, cells) != 0) {
+        free(cells);
+        return -1;
+    }
+    cs_yfile *yf = base->sources.files[0];
+    FILE *out = fopen(dat, "w"), *list = fopen(plots, "w");
+    int heat = sw->param_count == 2 && !sw->zip;
+    for (long k = 0; out && k < nl; k++) {
+        fprintf(out, "%s\"%s\"\n", k ? "\n\n" : "", base->layouts[layouts[k]].name);
+        for (long p = 0; p < points; p++) {
+            const cell *c = &cells[p * nl + k];
+            long idx[CS_SWEEP_MAX_PARAMS];
+            cs_sweep_point_indices(sw, p, idx);
+            if (heat) {
+                if (p > 0 && idx[1] == 0)
+                    fputc('\n', out);
+                fprintf(out, "%ld %ld %.9g\n", idx[0], idx[1], c->set ? c->mean : NAN);
+                continue;
+            }
+            const char *label = "";
+            if (sw->param_count > 0) {
+                yaml_node_t *l = cs_yfile_node(yf, sw->params[0].list);
+                label = cs_ynode_text(cs_yfile_node(yf, l->data.sequence.items.start[idx[0]]));
+            }
+            if (c->set)
+                fprintf(out, "%ld \"%s\" %.9g %.9g %.9g\n", p, sw->param_count == 1 ? label : "",
+                        c->mean, c->lo, c->hi);
+        }
+    }
+    const char *xlabel = sw->param_count ? sw->params[0].path : "point";
+    if (list && !heat)
+        fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep.png\t%s: %s\t%s\tlines\t%ld\t%s\n",
+                base->name, metric, metric, nl, sw->param_count == 1 ? xlabel : "point");
+    for (long k = 0; list && heat && k < nl; k++)
+        fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep-%s.png\t%s: %s, layout %s\t%s\theatmap\t%ld\t%s\t%s\n",
+                base->layouts[layouts[k]].name, base->name, metric,
+                base->layouts[layouts[k]].name, metric, k, sw->params[0].path,
+                sw->params[1].path);
+    int rc = out && list ? 0 : -1;
+    if (out && fclose(out) != 0)
+        rc = -1;
+    if (list && fclose(list) != 0)
+        rc = -1;
+    free(cells);
+    return rc;
+}
