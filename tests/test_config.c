@@ -316,7 +316,7 @@ START_TEST(sweep_sections_accepted)
                 "  parameters: {training.micro_batch_size: [1, 2]}\n"
                 "uncertainty: {compute_jitter: 5%}\n");
     ck_assert_int_eq(r.s.sweep.present, 1);
-    ck_assert_int_eq(r.s.sweep.zip, 0);
+    ck_assert_int_eq(r.s.sweep.mode, CS_SWEEP_GRID);
     ck_assert_int_eq(r.s.sweep.param_count, 1);
     ck_assert_str_eq(r.s.sweep.params[0].path, "training.micro_batch_size");
     ck_assert_int_eq(r.s.sweep.params[0].count, 2);

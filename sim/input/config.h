@@ -1,6 +1,6 @@
 /* config: model, cluster and scenario documents loaded into typed structs.
  *
- * Inputs follow ../shared/spec/INPUT.md (Megatron-LM key names). A scenario
+ * Inputs are described in docs/input.md (Megatron-LM key names). A scenario
  * names its model and cluster by path (relative to the scenario file), by a
  * bare preset name (searched in models/ or topologies/ of each preset
  * directory), or as a mapping with `base:` plus keys overriding the base;
@@ -123,6 +123,13 @@ typedef enum { CS_OPTIMIZER_ADAM, CS_OPTIMIZER_NONE } cs_optimizer;
 typedef enum { CS_ROUTING_BALANCED, CS_ROUTING_RANDOM, CS_ROUTING_SKEWED } cs_routing_mode;
 typedef enum { CS_NET_IDEAL, CS_NET_ANALYTIC, CS_NET_FLOW } cs_network_model;
 
+/* How tokens pick experts: balanced (even), random (multinomial draws from
+ * uniform popularity) or skewed (Zipf-like popularity of exponent skew). */
+typedef struct cs_moe_routing {
+    cs_routing_mode mode;
+    double skew;
+} cs_moe_routing;
+
 typedef struct cs_training {
     long seq_length;
     long global_batch_size;
@@ -136,10 +143,7 @@ typedef struct cs_training {
     int overlap_grad_reduce;
     int use_flash_attn; /* attention scores are never stored (as selective recompute) */
     cs_optimizer optimizer;
-    struct {
-        cs_routing_mode mode;
-        double skew;
-    } moe_routing;
+    cs_moe_routing moe_routing;
     double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
     cs_loc loc;
 } cs_training;
@@ -180,9 +184,11 @@ typedef struct cs_sweep_param {
     cs_loc loc;
 } cs_sweep_param;
 
+typedef enum { CS_SWEEP_GRID, CS_SWEEP_ZIP } cs_sweep_mode;
+
 typedef struct cs_sweep {
     int present;
-    int zip; /* 0: grid (product), 1: zip (parallel lists) */
+    cs_sweep_mode mode; /* grid: the product of the lists; zip: the i-th value of each */
     cs_sweep_param params[CS_SWEEP_MAX_PARAMS];
     int param_count;
     char layouts[CS_SWEEP_MAX_LAYOUTS][CS_NAME_MAX]; /* subset; none: all */
@@ -191,10 +197,14 @@ typedef struct cs_sweep {
     cs_loc loc;
 } cs_sweep;
 
+typedef struct cs_stragglers {
+    double probability; /* per GPU and iteration */
+    double slowdown;    /* compute time factor of a straggler */
+} cs_stragglers;
+
 typedef struct cs_uncertainty {
-    double compute_jitter;          /* sigma of a lognormal factor of mean 1 per kernel */
-    double straggler_probability;   /* per GPU and iteration */
-    double straggler_slowdown;      /* compute time factor of a straggler */
+    double compute_jitter; /* sigma of a lognormal factor of mean 1 per kernel */
+    cs_stragglers stragglers;
 } cs_uncertainty;
 
 typedef struct cs_cost_config {
@@ -267,6 +277,13 @@ void cs_sources_free(cs_sources *src);
 
 /* The loaded file a cs_loc points into, or NULL (to quote its lines). */
 const cs_yfile *cs_sources_find(const cs_sources *src, const char *file);
+
+/* Calls fn with every key path a scenario may hold ("training.seq_length",
+ * "cluster.gpu.peak_compute", "layouts.tp", ...), each parent before its
+ * children. Model and cluster files hold the keys under model. and cluster.
+ * This is the list docs/input.md is checked against. */
+typedef void (*cs_key_fn)(const char *path, void *arg);
+void cs_config_keys(cs_key_fn fn, void *arg);
 
 /* Effective per-layout settings (layout override or training default). */
 cs_schedule cs_layout_schedule(const cs_layout *l, const cs_training *t);

@@ -1079,9 +1079,9 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
      * the whole iteration. */
     for (long g = 0; g < z->world; g++) {
         const cs_uncertainty *u = &s->uncertainty;
-        B.slowdown[g] = u->straggler_probability > 0 &&
-                                gsl_rng_uniform(B.noise) < u->straggler_probability
-                            ? u->straggler_slowdown
+        B.slowdown[g] = u->stragglers.probability > 0 &&
+                                gsl_rng_uniform(B.noise) < u->stragglers.probability
+                            ? u->stragglers.slowdown
                             : 1.0;
     }
     static_memory(w, s, z);

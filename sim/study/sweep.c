@@ -20,7 +20,7 @@ long cs_sweep_point_count(const cs_sweep *sw)
 {
     if (sw->param_count == 0)
         return 1;
-    if (sw->zip)
+    if (sw->mode == CS_SWEEP_ZIP)
         return sw->params[0].count;
     long n = 1;
     for (int i = 0; i < sw->param_count; i++)
@@ -31,7 +31,7 @@ long cs_sweep_point_count(const cs_sweep *sw)
 void cs_sweep_point_indices(const cs_sweep *sw, long point, long *index)
 {
     for (int i = sw->param_count - 1; i >= 0; i--) {
-        if (sw->zip) {
+        if (sw->mode == CS_SWEEP_ZIP) {
             index[i] = point;
             continue;
         }
@@ -771,7 +771,7 @@ int cs_sweep_plot_data(const char *dir, const cs_scenario *base, const char *met
     }
     cs_yfile *yf = base->sources.files[0];
     FILE *out = fopen(dat, "w"), *list = fopen(plots, "w");
-    int heat = sw->param_count == 2 && !sw->zip;
+    int heat = sw->param_count == 2 && sw->mode != CS_SWEEP_ZIP;
     for (long k = 0; out && k < nl; k++) {
         fprintf(out, "%s\"%s\"\n", k ? "\n\n" : "", base->layouts[layouts[k]].name);
         for (long p = 0; p < points; p++) {

@@ -1,0 +1,184 @@
+/* config_model: the model document (Megatron-LM argument names), its
+ * defaults, and what follows from its keys (kv_channels, ffn_hidden_size,
+ * num_query_groups) once every base is applied. */
+#include "input/schema.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const norm_choices[] = {"layernorm", "rmsnorm", NULL};
+static const char *const pos_choices[] = {"rope", "learned_absolute", NULL};
+
+static int layer_freq_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+
+static const cs_field moe_fields[] = {
+    INT(cs_moe_config, num_experts, 0, 0),
+    INT(cs_moe_config, router_topk, 1, 0),
+    INT(cs_moe_config, ffn_hidden_size, 1, 0),
+    CUSTOM("layer_freq", layer_freq_custom),
+    INT(cs_moe_config, shared_expert_ffn_hidden_size, 0, 0),
+    QTY(cs_moe_config, capacity_factor, CS_UNIT_RATIO, NULLABLE | POSITIVE),
+};
+const cs_schema cs_moe_schema = {"moe", moe_fields, COUNT(moe_fields)};
+
+static const cs_field mla_fields[] = {
+    INT(cs_mla_config, q_lora_rank, 0, 0), INT(cs_mla_config, kv_lora_rank, 1, 0),
+    INT(cs_mla_config, qk_head_dim, 1, 0), INT(cs_mla_config, qk_pos_emb_head_dim, 0, 0),
+    INT(cs_mla_config, v_head_dim, 1, 0),
+};
+const cs_schema cs_mla_schema = {"mla", mla_fields, COUNT(mla_fields)};
+
+static int mla_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+
+static const cs_field model_fields[] = {
+    NAME(cs_model, name),
+    IGNORE("base"),
+    INT(cs_model, num_layers, 1, REQUIRED),
+    INT(cs_model, hidden_size, 1, REQUIRED),
+    INT(cs_model, num_attention_heads, 1, REQUIRED),
+    INT(cs_model, num_query_groups, 1, 0),
+    INT(cs_model, kv_channels, 1, 0),
+    INT(cs_model, ffn_hidden_size, 1, 0),
+    BOOL(cs_model, swiglu),
+    ENUM(cs_model, normalization, norm_choices),
+    INT(cs_model, vocab_size, 0, REQUIRED),
+    BOOL(cs_model, untie_embeddings_and_output_weights),
+    ENUM(cs_model, position_embedding_type, pos_choices),
+    INT(cs_model, max_position_embeddings, 1, 0),
+    SUB(cs_model, moe, cs_moe_schema),
+    CUSTOM_OF("mla", mla_custom, cs_mla_schema),
+};
+const cs_schema cs_model_schema = {"model", model_fields, COUNT(model_fields)};
+
+void cs_model_defaults(cs_model *m)
+{
+    memset(m, 0, sizeof *m);
+    m->num_layers = m->hidden_size = m->num_attention_heads = UNSET_INT;
+    m->vocab_size = UNSET_INT;
+    m->num_query_groups = m->kv_channels = m->ffn_hidden_size = UNSET_INT;
+    m->max_position_embeddings = UNSET_INT;
+    m->position_embedding_type = CS_POS_ROPE;
+    m->moe.router_topk = 2;
+    m->moe.ffn_hidden_size = UNSET_INT;
+    m->moe.layer_freq = 1;
+}
+
+static int layer_freq_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_moe_config *moe = obj;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        moe->pattern_len = 0;
+        return cs_parse_int(c, f, n, "layer_freq", 1, &moe->layer_freq);
+    }
+    long count = (long)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count < 1 || count > CS_MAX_LAYERS) {
+        REPORT(c, f, n, "'layer_freq' lists %ld layers; expected 1 to %d", count, CS_MAX_LAYERS);
+        return -1;
+    }
+    int rc = 0;
+    for (long i = 0; i < count; i++) {
+        long v = 0;
+        yaml_node_t *item = cs_yfile_node(f, n->data.sequence.items.start[i]);
+        if (cs_parse_int(c, f, item, "layer_freq", 0, &v) != 0 || v > 1) {
+            if (v > 1)
+                REPORT(c, f, item, "'layer_freq' list entries must be 0 (dense) or 1 (MoE)");
+            rc = -1;
+            continue;
+        }
+        moe->layer_pattern[i] = (unsigned char)v;
+    }
+    moe->pattern_len = count;
+    return rc;
+}
+
+static int mla_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_model *m = obj;
+    if (cs_ynode_is_null(n)) {
+        m->mla.enabled = 0;
+        return 0;
+    }
+    m->mla.enabled = 1;
+    int rc = cs_schema_apply(c, f, n, &cs_mla_schema, &m->mla);
+    if (!m->mla.kv_lora_rank || !m->mla.qk_head_dim || !m->mla.v_head_dim) {
+        REPORT(c, f, n, "mla needs kv_lora_rank, qk_head_dim and v_head_dim");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Fills what follows from other keys, then checks the model's own coherence. */
+static int model_derive(cs_ctx *c, cs_model *m, const cs_yfile *f)
+{
+    int rc = 0;
+    cs_diags *d = c->diags;
+    const char *txt = f ? f->text : NULL;
+    size_t len = f ? f->len : 0;
+    if (m->num_query_groups == UNSET_INT)
+        m->num_query_groups = m->num_attention_heads;
+    if (m->kv_channels == UNSET_INT && m->num_attention_heads > 0) {
+        if (m->hidden_size % m->num_attention_heads) {
+            cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                         "hidden_size %ld is not divisible by num_attention_heads %ld; "
+                         "give kv_channels",
+                         m->hidden_size, m->num_attention_heads);
+            rc = -1;
+        }
+        m->kv_channels = m->hidden_size / m->num_attention_heads;
+    }
+    if (m->ffn_hidden_size == UNSET_INT)
+        m->ffn_hidden_size = 4 * m->hidden_size;
+    if (m->moe.ffn_hidden_size == UNSET_INT)
+        m->moe.ffn_hidden_size = m->ffn_hidden_size;
+    if (m->max_position_embeddings == UNSET_INT)
+        m->max_position_embeddings = 0;
+    if (m->num_attention_heads % m->num_query_groups) {
+        cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                     "num_attention_heads %ld is not divisible by num_query_groups %ld",
+                     m->num_attention_heads, m->num_query_groups);
+        rc = -1;
+    }
+    if (m->num_layers > CS_MAX_LAYERS) {
+        cs_diags_add(d, CS_ERROR, m->loc, txt, len, "num_layers %ld is over the limit of %d",
+                     m->num_layers, CS_MAX_LAYERS);
+        rc = -1;
+    }
+    if (m->moe.num_experts > 0) {
+        if (m->moe.router_topk > m->moe.num_experts) {
+            cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                         "moe.router_topk %ld is larger than moe.num_experts %ld",
+                         m->moe.router_topk, m->moe.num_experts);
+            rc = -1;
+        }
+        if (m->moe.pattern_len && m->moe.pattern_len != m->num_layers) {
+            cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                         "moe.layer_freq lists %ld layers; the model has %ld", m->moe.pattern_len,
+                         m->num_layers);
+            rc = -1;
+        }
+    }
+    if (m->position_embedding_type == CS_POS_LEARNED_ABSOLUTE && !m->max_position_embeddings) {
+        cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                     "learned_absolute position embeddings need max_position_embeddings");
+        rc = -1;
+    }
+    return rc;
+}
+
+int cs_model_finish(cs_ctx *c, cs_model *m)
+{
+    cs_yfile *f = cs_ctx_file_of(c, m->loc);
+    int rc = cs_schema_check_required(c, &cs_model_schema, m, m->loc, f);
+    if (rc == 0)
+        rc = model_derive(c, m, f);
+    return rc;
+}
+
+int cs_model_is_moe_layer(const cs_model *m, long i)
+{
+    if (m->moe.num_experts <= 0)
+        return 0;
+    if (m->moe.pattern_len > 0)
+        return i < m->moe.pattern_len && m->moe.layer_pattern[i];
+    return i % m->moe.layer_freq == 0;
+}

@@ -1,0 +1,157 @@
+/* config_scenario: the scenario document that ties a model, a cluster,
+ * training settings and layouts together, and the public loaders. Values of
+ * a sweep point (overrides) are put at their key paths before each part is
+ * completed, so a swept value is checked exactly like one in the file. */
+#include "input/schema.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const network_choices[] = {"ideal", "analytic", "flow", NULL};
+
+static int model_ref_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_scenario *s = obj;
+    cs_model_defaults(&s->model);
+    if (cs_ref_load(c, f, n, KIND_MODEL, &s->model) != 0 ||
+        cs_schema_overrides(c, "model", &cs_model_schema, &s->model) != 0)
+        return -1;
+    return cs_model_finish(c, &s->model);
+}
+
+static int cluster_ref_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_scenario *s = obj;
+    cs_cluster_defaults(&s->cluster);
+    if (cs_ref_load(c, f, n, KIND_CLUSTER, &s->cluster) != 0 ||
+        cs_schema_overrides(c, "cluster", &cs_cluster_schema, &s->cluster) != 0)
+        return -1;
+    return cs_cluster_finish(c, &s->cluster);
+}
+
+static int model_ref_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+static int cluster_ref_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+
+static const cs_field scenario_fields[] = {
+    NAME(cs_scenario, name),
+    CUSTOM_OF("model", model_ref_custom, cs_model_schema),
+    CUSTOM_OF("cluster", cluster_ref_custom, cs_cluster_schema),
+    CUSTOM_OF("training", cs_training_block, cs_training_schema),
+    ENUM(cs_scenario, network_model, network_choices),
+    INT(cs_scenario, seed, 0, 0),
+    CUSTOM_OF("targets", cs_targets_block, cs_targets_schema),
+    CUSTOM_OF("layouts", cs_layouts_block, cs_layout_schema),
+    CUSTOM_OF("sweep", cs_sweep_block, cs_sweep_schema),
+    CUSTOM_OF("uncertainty", cs_uncertainty_block, cs_uncertainty_schema),
+    CUSTOM_OF("cost", cs_cost_block, cs_cost_schema),
+};
+const cs_schema cs_scenario_schema = {"scenario", scenario_fields, COUNT(scenario_fields)};
+
+static void scenario_defaults(cs_scenario *s)
+{
+    memset(s, 0, sizeof *s);
+    cs_model_defaults(&s->model);
+    cs_cluster_defaults(&s->cluster);
+    cs_training_defaults(&s->training);
+    s->network_model = CS_NET_FLOW;
+    s->seed = 1;
+    s->targets.iteration_time = s->targets.throughput = s->targets.memory_per_gpu = NAN;
+}
+
+static int check_scenario_keys(cs_ctx *c, cs_yfile *f, yaml_node_t *root, cs_scenario *s)
+{
+    static const char *const required[] = {"model", "cluster", "training", "layouts"};
+    int rc = 0;
+    for (size_t i = 0; i < COUNT(required); i++)
+        if (!cs_ymap_get(f, root, required[i])) {
+            REPORT(c, f, root, "missing required key '%s' in scenario", required[i]);
+            rc = -1;
+        }
+    return rc;
+}
+
+/* network_model, seed and targets.* of a sweep point. */
+static int top_overrides(cs_ctx *c, cs_yfile *f, cs_scenario *s)
+{
+    int rc = 0;
+    for (int i = 0; i < c->override_count; i++) {
+        const char *path = c->overrides[i].path;
+        yaml_node_t *value = cs_yfile_node(f, c->overrides[i].node);
+        if (!strcmp(path, "network_model") || !strcmp(path, "seed")) {
+            const cs_field *fd = cs_schema_field(&cs_scenario_schema, path, strlen(path));
+            if (cs_schema_apply_field(c, f, fd, value, s) != 0)
+                rc = -1;
+        }
+    }
+    if (cs_schema_overrides(c, "targets", &cs_targets_schema, &s->targets) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Loads the scenario held by f (already parsed, kept in out->sources). */
+static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
+{
+    size_t before = c->diags->errors;
+    yaml_node_t *root = f ? cs_yfile_root(f) : NULL;
+    if (!root)
+        return -1;
+    out->loc = cs_yfile_loc(f, root);
+    char *canon = realpath(f->path, NULL);
+    if (canon)
+        c->chain[c->depth++] = canon;
+    c->scenario_file = f;
+    int rc = cs_schema_apply(c, f, root, &cs_scenario_schema, out);
+    if (root->type == YAML_MAPPING_NODE && check_scenario_keys(c, f, root, out) != 0)
+        rc = -1;
+    if (top_overrides(c, f, out) != 0)
+        rc = -1;
+    free(canon);
+    if (!out->name[0])
+        cs_name_from_path(out->name, f->path);
+    return rc == 0 && c->diags->errors == before ? 0 : -1;
+}
+
+int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out, cs_diags *d)
+{
+    return cs_scenario_load_with(path, paths, NULL, 0, out, d);
+}
+
+int cs_scenario_load_with(const char *path, const cs_paths *paths, const cs_override *o, int count,
+                          cs_scenario *out, cs_diags *d)
+{
+    scenario_defaults(out);
+    cs_ctx c = {.paths = paths,
+                .sources = &out->sources,
+                .diags = d,
+                .overrides = o,
+                .override_count = count};
+    return load_scenario(&c, cs_ctx_open(&c, path), out);
+}
+
+int cs_scenario_load_text(const char *name, const char *text, size_t len, const cs_paths *paths,
+                          cs_scenario *out, cs_diags *d)
+{
+    scenario_defaults(out);
+    cs_ctx c = {.paths = paths, .sources = &out->sources, .diags = d};
+    cs_yfile *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    int rc = cs_yfile_load_buffer(f, name, text, len, d);
+    if (cs_ctx_add_source(&c, f) != 0) {
+        cs_yfile_free(f);
+        free(f);
+        return -1;
+    }
+    return rc == 0 ? load_scenario(&c, f, out) : -1;
+}
+
+void cs_scenario_free(cs_scenario *s)
+{
+    free(s->layouts);
+    cs_sources_free(&s->sources);
+    s->layouts = NULL;
+    s->layout_count = 0;
+}
+
+const char *cs_network_model_name(cs_network_model n) { return network_choices[n]; }

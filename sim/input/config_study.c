@@ -1,0 +1,209 @@
+/* config_study: the scenario blocks of studies over many replays: sweep:
+ * (key paths and their lists of values), uncertainty: (kernel jitter and
+ * stragglers) and cost: (money per GPU-hour or per purchased GPU). */
+#include "input/schema.h"
+
+#include <string.h>
+
+/* Whether a sweep path names something a point can change. */
+static int check_sweep_path(cs_ctx *c, cs_yfile *f, yaml_node_t *where, const char *path)
+{
+    static const struct {
+        const char *prefix;
+        const cs_schema *s;
+    } roots[] = {{"model.", &cs_model_schema},
+                 {"cluster.", &cs_cluster_schema},
+                 {"training.", &cs_training_schema},
+                 {"targets.", &cs_targets_schema}};
+    for (size_t i = 0; i < COUNT(roots); i++) {
+        size_t n = strlen(roots[i].prefix);
+        if (!strncmp(path, roots[i].prefix, n))
+            return cs_schema_resolve(c, f, where, roots[i].s, NULL, path + n, path) ? 0 : -1;
+    }
+    if (!strncmp(path, "layouts.", 8)) {
+        const char *rest = path + 8, *dot = strchr(rest, '.');
+        return cs_schema_resolve(c, f, where, &cs_layout_schema, NULL, dot ? dot + 1 : rest, path)
+                   ? 0
+                   : -1;
+    }
+    if (!strcmp(path, "network_model") || !strcmp(path, "seed"))
+        return 0;
+    REPORT(c, f, where,
+           "'%s' is not a key path a sweep can change (model.*, cluster.*, training.*, "
+           "layouts.*, targets.*, network_model, seed)",
+           path);
+    return -1;
+}
+
+static int sweep_parameters(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_sweep *sw = obj;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'parameters' must map key paths to lists of values");
+        return -1;
+    }
+    int rc = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = cs_yfile_node(f, p->key), *vn = cs_yfile_node(f, p->value);
+        const char *path = cs_ynode_text(kn);
+        if (!path || strlen(path) >= sizeof sw->params[0].path) {
+            REPORT(c, f, kn,
+                   "a sweep parameter must be a key path such as "
+                   "cluster.scale_out.nic_bandwidth");
+            rc = -1;
+            continue;
+        }
+        if (sw->param_count == CS_SWEEP_MAX_PARAMS) {
+            REPORT(c, f, kn, "at most %d swept parameters", CS_SWEEP_MAX_PARAMS);
+            return -1;
+        }
+        if (check_sweep_path(c, f, kn, path) != 0) {
+            rc = -1;
+            continue;
+        }
+        long count = vn->type == YAML_SEQUENCE_NODE
+                         ? (long)(vn->data.sequence.items.top - vn->data.sequence.items.start)
+                         : 0;
+        if (count < 1) {
+            REPORT(c, f, vn, "'%s' needs a list of one or more values", path);
+            rc = -1;
+            continue;
+        }
+        cs_sweep_param *sp = &sw->params[sw->param_count++];
+        snprintf(sp->path, sizeof sp->path, "%s", path);
+        sp->list = p->value;
+        sp->count = count;
+        sp->loc = cs_yfile_loc(f, kn);
+    }
+    return rc;
+}
+
+static int sweep_layouts(cs_ctx *c, cs_yfile *f, yaml_node_t *vn, void *obj)
+{
+    cs_sweep *sw = obj;
+    long count = vn->type == YAML_SEQUENCE_NODE
+                     ? (long)(vn->data.sequence.items.top - vn->data.sequence.items.start)
+                     : -1;
+    if (count < 1 || count > CS_SWEEP_MAX_LAYOUTS) {
+        REPORT(c, f, vn, "'layouts' must list 1 to %d layout names", CS_SWEEP_MAX_LAYOUTS);
+        return -1;
+    }
+    int rc = 0;
+    for (long i = 0; i < count; i++)
+        if (cs_parse_name(c, f, cs_yfile_node(f, vn->data.sequence.items.start[i]), "layouts",
+                          sw->layouts[sw->layout_count++]) != 0)
+            rc = -1;
+    return rc;
+}
+
+static const char *const sweep_modes[] = {"grid", "zip", NULL};
+
+static const cs_field sweep_fields[] = {
+    ENUM(cs_sweep, mode, sweep_modes),
+    CUSTOM("parameters", sweep_parameters),
+    CUSTOM("layouts", sweep_layouts),
+    INT(cs_sweep, repeats, 1, 0),
+};
+const cs_schema cs_sweep_schema = {"sweep", sweep_fields, COUNT(sweep_fields)};
+
+/* The sweep: block, checked whole: something to vary, and zip lists of one
+ * length. */
+int cs_sweep_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_sweep *sw = &((cs_scenario *)obj)->sweep;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'sweep' must be a mapping, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    memset(sw, 0, sizeof *sw);
+    sw->present = 1;
+    sw->repeats = 1;
+    sw->loc = cs_yfile_loc(f, n);
+    int rc = cs_schema_apply(c, f, n, &cs_sweep_schema, sw);
+    if (rc == 0 && sw->param_count == 0 && sw->repeats <= 1) {
+        REPORT(c, f, n, "the sweep has no parameters and no repeats");
+        rc = -1;
+    }
+    for (int i = 1; rc == 0 && sw->mode == CS_SWEEP_ZIP && i < sw->param_count; i++)
+        if (sw->params[i].count != sw->params[0].count) {
+            cs_diags_add(c->diags, CS_ERROR, sw->params[i].loc, f->text, f->len,
+                         "zip sweeps need lists of one length: '%s' has %ld values, '%s' %ld",
+                         sw->params[i].path, sw->params[i].count, sw->params[0].path,
+                         sw->params[0].count);
+            rc = -1;
+        }
+    return rc;
+}
+
+static const cs_field stragglers_fields[] = {
+    QTY(cs_stragglers, probability, CS_UNIT_RATIO, AT_MOST_1),
+    QTY(cs_stragglers, slowdown, CS_UNIT_RATIO, POSITIVE),
+};
+const cs_schema cs_stragglers_schema = {"stragglers", stragglers_fields, COUNT(stragglers_fields)};
+
+static int stragglers(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_stragglers *st = &((cs_uncertainty *)obj)->stragglers;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'stragglers' must be { probability: ..., slowdown: ... }");
+        return -1;
+    }
+    if (cs_schema_apply(c, f, n, &cs_stragglers_schema, st) != 0)
+        return -1;
+    if (!st->probability || !st->slowdown) {
+        REPORT(c, f, n, "'stragglers' needs probability and slowdown");
+        return -1;
+    }
+    if (st->slowdown < 1) {
+        REPORT(c, f, cs_ymap_get(f, n, "slowdown"), "'slowdown' must be a factor of 1 or more");
+        return -1;
+    }
+    return 0;
+}
+
+static const cs_field uncertainty_fields[] = {
+    QTY(cs_uncertainty, compute_jitter, CS_UNIT_RATIO, AT_MOST_1),
+    CUSTOM_OF("stragglers", stragglers, cs_stragglers_schema),
+};
+const cs_schema cs_uncertainty_schema = {"uncertainty", uncertainty_fields,
+                                         COUNT(uncertainty_fields)};
+
+int cs_uncertainty_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_uncertainty *u = &((cs_scenario *)obj)->uncertainty;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'uncertainty' must be a mapping, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    return cs_schema_apply(c, f, n, &cs_uncertainty_schema, u);
+}
+
+static const cs_field cost_fields[] = {
+    QTY(cs_cost_config, gpu_hour, CS_UNIT_MONEY, POSITIVE),
+    QTY(cs_cost_config, purchase, CS_UNIT_MONEY, POSITIVE),
+    QTY(cs_cost_config, lifetime, CS_UNIT_TIME, POSITIVE),
+};
+const cs_schema cs_cost_schema = {"cost", cost_fields, COUNT(cost_fields)};
+
+/* cost: one way of paying: per GPU-hour, or a purchase written off over a
+ * lifetime. */
+int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_cost_config *k = &((cs_scenario *)obj)->cost;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'cost' must be a mapping, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    k->present = 1;
+    if (cs_schema_apply(c, f, n, &cs_cost_schema, k) != 0)
+        return -1;
+    if (!k->gpu_hour == !k->purchase) {
+        REPORT(c, f, n, "give either gpu_hour, or purchase with lifetime");
+        return -1;
+    }
+    if (k->purchase && !k->lifetime) {
+        REPORT(c, f, n, "a purchase price needs a lifetime, e.g. 'lifetime: 4 years'");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,270 @@
+/* config_training: the training: block, the layouts (one per parallel
+ * layout to compare) and targets:, with their defaults and the per-layout
+ * settings that fall back on training's. */
+#include "input/schema.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const precision_choices[] = {"bf16", "fp16", "fp8", NULL};
+static const char *const schedule_choices[] = {"gpipe", "1f1b", "interleaved", "zb-h1", NULL};
+static const char *const recompute_choices[] = {"none", "selective", "full", NULL};
+static const char *const optimizer_choices[] = {"adam", "none", NULL};
+static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
+static const char *const dim_names[] = {"tp", "ep", "dp", "pp", NULL};
+
+static const cs_field routing_fields[] = {
+    ENUM(cs_moe_routing, mode, routing_choices),
+    QTY(cs_moe_routing, skew, CS_UNIT_RATIO, POSITIVE),
+};
+const cs_schema cs_routing_schema = {"moe_routing", routing_fields, COUNT(routing_fields)};
+
+/* A mode alone, or { mode: ..., skew: ... }. */
+static int routing_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_training *t = obj;
+    int mode;
+    if (n->type == YAML_SCALAR_NODE) {
+        if (cs_parse_enum(c, f, n, "moe_routing", routing_choices, &mode) != 0)
+            return -1;
+        t->moe_routing.mode = (cs_routing_mode)mode;
+        return 0;
+    }
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'moe_routing' must be a mode or { mode: ..., skew: ... }");
+        return -1;
+    }
+    return cs_schema_apply(c, f, n, &cs_routing_schema, &t->moe_routing);
+}
+
+static const cs_field training_fields[] = {
+    INT(cs_training, seq_length, 1, REQUIRED),
+    INT(cs_training, global_batch_size, 1, REQUIRED),
+    INT(cs_training, micro_batch_size, 1, 0),
+    ENUM(cs_training, precision, precision_choices),
+    ENUM(cs_training, schedule, schedule_choices),
+    INT(cs_training, virtual_pipeline_stages, 1, 0),
+    ENUM(cs_training, recompute, recompute_choices),
+    BOOL(cs_training, sequence_parallel),
+    BOOL(cs_training, distributed_optimizer),
+    BOOL(cs_training, overlap_grad_reduce),
+    BOOL(cs_training, use_flash_attn),
+    ENUM(cs_training, optimizer, optimizer_choices),
+    CUSTOM_OF("moe_routing", routing_custom, cs_routing_schema),
+    QTY(cs_training, tokens, CS_UNIT_COUNT, POSITIVE),
+};
+const cs_schema cs_training_schema = {"training", training_fields, COUNT(training_fields)};
+
+static int order_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+static int layout_schedule_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+static int layout_recompute_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+
+static const cs_field layout_fields[] = {
+    NAME(cs_layout, name),
+    INTL(cs_layout, tp, 1, REQUIRED, loc_tp),
+    INTL(cs_layout, pp, 1, REQUIRED, loc_pp),
+    INTL(cs_layout, ep, 1, 0, loc_ep),
+    INTL(cs_layout, dp, 1, 0, loc_dp),
+    INTL(cs_layout, etp, 1, 0, loc_etp),
+    INTL(cs_layout, vpp, 1, 0, loc_vpp),
+    INT(cs_layout, micro_batch_size, 1, 0),
+    CUSTOM("schedule", layout_schedule_custom),
+    CUSTOM("recompute", layout_recompute_custom),
+    CUSTOM("order", order_custom),
+};
+const cs_schema cs_layout_schema = {"layout", layout_fields, COUNT(layout_fields)};
+
+static const cs_field targets_fields[] = {
+    QTY(cs_targets, iteration_time, CS_UNIT_TIME, POSITIVE),
+    QTY(cs_targets, throughput, CS_UNIT_THROUGHPUT, POSITIVE),
+    QTY(cs_targets, memory_per_gpu, CS_UNIT_SIZE, POSITIVE),
+};
+const cs_schema cs_targets_schema = {"targets", targets_fields, COUNT(targets_fields)};
+
+static int order_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_layout *l = obj;
+    const char *t = cs_ynode_text(n);
+    l->loc_order = cs_yfile_loc(f, n);
+    int seen[CS_DIM_COUNT] = {0};
+    cs_dim order[CS_DIM_COUNT];
+    int count = 0;
+    const char *p = t;
+    while (p && *p && count < CS_DIM_COUNT) {
+        size_t len = strcspn(p, "-");
+        int found = -1;
+        for (int i = 0; dim_names[i]; i++)
+            if (strlen(dim_names[i]) == len && !strncmp(p, dim_names[i], len))
+                found = i;
+        if (found < 0 || seen[found])
+            break;
+        seen[found] = 1;
+        order[count++] = (cs_dim)found;
+        p += len;
+        if (*p == '-')
+            p++;
+    }
+    if (!t || count != CS_DIM_COUNT || (p && *p)) {
+        REPORT(c, f, n,
+               "'order' must name tp, ep, dp and pp once each, innermost first, "
+               "e.g. 'tp-ep-dp-pp'");
+        return -1;
+    }
+    memcpy(l->order, order, sizeof order);
+    return 0;
+}
+
+static int layout_schedule_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    int v;
+    if (cs_parse_enum(c, f, n, "schedule", schedule_choices, &v) != 0)
+        return -1;
+    ((cs_layout *)obj)->schedule = v;
+    return 0;
+}
+
+static int layout_recompute_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    int v;
+    if (cs_parse_enum(c, f, n, "recompute", recompute_choices, &v) != 0)
+        return -1;
+    ((cs_layout *)obj)->recompute = v;
+    return 0;
+}
+
+void cs_training_defaults(cs_training *t)
+{
+    memset(t, 0, sizeof *t);
+    t->seq_length = t->global_batch_size = UNSET_INT;
+    t->micro_batch_size = 1;
+    t->schedule = CS_1F1B;
+    t->virtual_pipeline_stages = 1;
+    t->optimizer = CS_OPTIMIZER_ADAM;
+    t->moe_routing.skew = 1.0;
+}
+
+void cs_layout_defaults(cs_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    l->tp = l->pp = UNSET_INT;
+    l->ep = 1;
+    l->dp = l->etp = l->vpp = l->micro_batch_size = l->schedule = l->recompute = -1;
+    for (int i = 0; i < CS_DIM_COUNT; i++)
+        l->order[i] = (cs_dim)i;
+}
+
+/* layouts.NAME.FIELD reaches one layout, layouts.FIELD every layout. */
+static int layout_overrides(cs_ctx *c, cs_layout *l)
+{
+    char prefix[CS_NAME_MAX + 16];
+    snprintf(prefix, sizeof prefix, "layouts.%s", l->name);
+    int rc = cs_schema_overrides(c, prefix, &cs_layout_schema, l);
+    for (int i = 0; i < c->override_count; i++) {
+        const char *path = c->overrides[i].path;
+        if (!strncmp(path, "layouts.", 8) && !strchr(path + 8, '.') &&
+            cs_schema_override_one(c, &cs_layout_schema, l, i, path + 8) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+int cs_targets_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_scenario *s = obj;
+    cs_targets *t = &s->targets;
+    int rc = cs_schema_apply(c, f, n, &cs_targets_schema, t);
+    /* Record positions for the verdicts. */
+    yaml_node_t *v;
+    if ((v = cs_ymap_get(f, n, "iteration_time")))
+        t->loc_iteration_time = cs_yfile_loc(f, v);
+    if ((v = cs_ymap_get(f, n, "memory_per_gpu")))
+        t->loc_memory_per_gpu = cs_yfile_loc(f, v);
+    if ((v = cs_ymap_get(f, n, "throughput"))) {
+        cs_quantity q;
+        char err[128];
+        t->loc_throughput = cs_yfile_loc(f, v);
+        if (cs_ynode_text(v) &&
+            cs_units_parse(cs_ynode_text(v), CS_UNIT_THROUGHPUT, &q, err, sizeof err) == 0)
+            t->throughput_per = q.per;
+    }
+    return rc;
+}
+
+int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_scenario *s = obj;
+    s->training.loc = cs_yfile_loc(f, n);
+    /* Missing keys are worth reporting only when what is there was fine. */
+    if (cs_schema_apply(c, f, n, &cs_training_schema, &s->training) != 0 ||
+        cs_schema_overrides(c, "training", &cs_training_schema, &s->training) != 0)
+        return -1;
+    return cs_schema_check_required(c, &cs_training_schema, &s->training, s->training.loc, f);
+}
+
+int cs_layouts_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_scenario *s = obj;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        REPORT(c, f, n, "'layouts' must be a list of layouts, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count == 0) {
+        REPORT(c, f, n, "'layouts' is empty; give at least one layout");
+        return -1;
+    }
+    free(s->layouts);
+    s->layout_count = 0;
+    s->layouts = calloc(count, sizeof *s->layouts);
+    if (!s->layouts)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = cs_yfile_node(f, n->data.sequence.items.start[i]);
+        cs_layout *l = &s->layouts[i];
+        cs_layout_defaults(l);
+        snprintf(l->name, sizeof l->name, "layout%zu", i + 1);
+        l->loc = cs_yfile_loc(f, item);
+        if (cs_schema_apply(c, f, item, &cs_layout_schema, l) != 0 || layout_overrides(c, l) != 0) {
+            rc = -1;
+        } else if (strchr(l->name, '/') || l->name[0] == '.') {
+            /* Names become folder names under the output folder. */
+            REPORT(c, f, item, "layout name '%s' may not contain '/' or start with '.'", l->name);
+            rc = -1;
+        } else if (cs_schema_check_required(c, &cs_layout_schema, l, l->loc, f) != 0) {
+            rc = -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(s->layouts[j].name, l->name)) {
+                REPORT(c, f, item, "two layouts are named '%s'", l->name);
+                rc = -1;
+            }
+    }
+    s->layout_count = count;
+    return rc;
+}
+
+cs_schedule cs_layout_schedule(const cs_layout *l, const cs_training *t)
+{
+    return l->schedule >= 0 ? (cs_schedule)l->schedule : t->schedule;
+}
+
+cs_recompute cs_layout_recompute(const cs_layout *l, const cs_training *t)
+{
+    return l->recompute >= 0 ? (cs_recompute)l->recompute : t->recompute;
+}
+
+long cs_layout_micro_batch(const cs_layout *l, const cs_training *t)
+{
+    return l->micro_batch_size > 0 ? l->micro_batch_size : t->micro_batch_size;
+}
+
+long cs_layout_vpp(const cs_layout *l, const cs_training *t)
+{
+    return l->vpp > 0 ? l->vpp : t->virtual_pipeline_stages;
+}
+
+const char *cs_schedule_name(cs_schedule s) { return schedule_choices[s]; }
+const char *cs_recompute_name(cs_recompute r) { return recompute_choices[r]; }
+const char *cs_dim_name(cs_dim d) { return dim_names[d]; }
