@@ -1,0 +1,98 @@
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Option value: "--name VALUE" or "--name=VALUE"; advances *i past it. */
+const char *cs_cli_option(int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen(name);
+    if (strncmp(argv[*i], name, len) != 0)
+        return NULL;
+    if (argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    if (argv[*i][len] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+int cs_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    return 0;
+}
+
+int cs_cli_format(const char *s, cs_format *out)
+{
+    if (!strcmp(s, "text"))
+        *out = CS_FORMAT_TEXT;
+    else if (!strcmp(s, "json"))
+        *out = CS_FORMAT_JSON;
+    else if (!strcmp(s, "csv"))
+        *out = CS_FORMAT_CSV;
+    else
+        return -1;
+    return 0;
+}
+
+int cs_cli_network_model(const char *v, cs_network_model *out)
+{
+    if (!strcmp(v, "flow"))
+        *out = CS_NET_FLOW;
+    else if (!strcmp(v, "analytic"))
+        *out = CS_NET_ANALYTIC;
+    else if (!strcmp(v, "ideal"))
+        *out = CS_NET_IDEAL;
+    else
+        return -1;
+    return 0;
+}
+
+/* Loads a scenario, printing every problem found as FILE:LINE:COL. */
+int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn)
+{
+    cs_diags diags;
+    cs_diags_init(&diags);
+    int rc = cs_scenario_load(file, paths, scn, &diags);
+    cs_diags_print(&diags, stderr);
+    cs_diags_free(&diags);
+    return rc;
+}
+
+/* mkdir -p. Returns 0 or -1 with errno set. */
+int cs_cli_make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The folder holding the gnuplot scripts: plots/ of the first preset
+ * directory that has them. */
+const char *cs_cli_scripts_dir(const cs_paths *paths, char *buf, size_t len)
+{
+    for (int i = 0; paths->preset_dirs[i]; i++) {
+        snprintf(buf, len, "%s/plots/timeline.gp", paths->preset_dirs[i]);
+        FILE *f = fopen(buf, "r");
+        if (f) {
+            fclose(f);
+            snprintf(buf, len, "%s/plots", paths->preset_dirs[i]);
+            return buf;
+        }
+    }
+    return NULL;
+}

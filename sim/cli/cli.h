@@ -1,0 +1,47 @@
+/* cli: what the commands share: exit statuses, the command table, option
+ * parsing, scenario loading with printed diagnostics, output folders.
+ *
+ * One file per command (cmd_*.c), each defining its cs_command with its help
+ * text; main.c dispatches on the table. Only this layer prints to the
+ * terminal on its own account and maps results to exit statuses. */
+#ifndef CS_CLI_H
+#define CS_CLI_H
+
+#include <stddef.h>
+
+#include "input/config.h"
+#include "report/report.h"
+
+enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_BAD_INPUT = 2 };
+
+typedef struct cs_command {
+    const char *name;
+    const char *help; /* the whole `clustersim help NAME` text */
+    int (*run)(int argc, char **argv, const cs_paths *paths);
+} cs_command;
+
+extern const cs_command cs_cmd_check, cs_cmd_run, cs_cmd_plot, cs_cmd_sweep, cs_cmd_merge,
+    cs_cmd_collective;
+
+/* Option value: "--name VALUE" or "--name=VALUE"; advances *i past it.
+ * NULL when argv[*i] is not that option (or its value is missing). */
+const char *cs_cli_option(int argc, char **argv, int *i, const char *name);
+
+/* True when the arguments ask for help (-h or --help). */
+int cs_cli_wants_help(int argc, char **argv);
+
+/* text | json | csv, ideal | analytic | flow. Return 0, or -1 when unknown. */
+int cs_cli_format(const char *s, cs_format *out);
+int cs_cli_network_model(const char *v, cs_network_model *out);
+
+/* Loads a scenario, printing every problem found as FILE:LINE:COL. */
+int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn);
+
+/* mkdir -p. Returns 0 or -1 with errno set. */
+int cs_cli_make_dirs(const char *path);
+
+/* The folder holding the gnuplot scripts: plots/ of the first preset
+ * directory that has them, written into buf; NULL when none has. */
+const char *cs_cli_scripts_dir(const cs_paths *paths, char *buf, size_t len);
+
+#endif

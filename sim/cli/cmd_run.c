@@ -1,0 +1,259 @@
+/* clustersim run: replay every valid layout of a scenario and report them side by side. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay/runner.h"
+#include "report/timeline.h"
+
+static const char help[] =
+    "usage: clustersim run FILE [options]\n"
+    "\n"
+    "Replays one training iteration of every valid layout of the scenario FILE, event\n"
+    "by event, and prints them side by side: iteration time, throughput, model\n"
+    "TFLOP/s per GPU, MFU, bubble share, exposed TP/EP/PP/DP communication, the\n"
+    "memory peak with its breakdown, and each target met or not. Invalid layouts\n"
+    "are listed with their reasons.\n"
+    "\n"
+    "  --out DIR            where results.json, results.csv and report.txt go\n"
+    "                       (default out/<scenario name>/)\n"
+    "  --format F           what to print: text (default), json, csv\n"
+    "  --seed N             seed for MoE routing draws (default: the scenario's)\n"
+    "  --network-model M    override the scenario's: ideal, analytic, flow\n"
+    "  --timeline-ranks L   GPUs drawn in timelines and memory plots, e.g. 0,64,128\n"
+    "                       (default: the first GPU of each pipeline stage)\n"
+    "  --trace-ranks L      GPUs written to trace.json (default: the timeline's);\n"
+    "                       they are added to the captured GPUs\n"
+    "  --svg                also draw .svg pictures\n"
+    "  --no-plots           no timelines, traces or pictures (faster)\n"
+    "\n"
+    "Per replayed layout, DIR/<layout>/ gets timeline.dat, memory.dat, trace.json\n"
+    "(open in Perfetto or chrome://tracing) and, with gnuplot installed,\n"
+    "timeline.png and memory.png; DIR gets compare.dat and compare.png. Without\n"
+    "gnuplot the data and scripts are written and 'clustersim plot DIR' draws\n"
+    "them later.\n"
+    "\n"
+    "Exit status: 0 ran (even if targets are missed), 1 no layout valid, 2 bad input.\n";
+
+/* Writes DIR/NAME whole or not at all: into a temporary file, then renamed. */
+static int write_report(const char *dir, const char *name, cs_format format, const cs_scenario *s,
+                        const cs_run *r)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "clustersim run: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    cs_report_run(f, format, s, r);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "clustersim run: cannot write %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+#define MAX_RANKS 256
+
+typedef struct run_args {
+    const char *file, *out;
+    cs_format format;
+    int has_seed, has_model, no_plots, svg;
+    unsigned long seed;
+    cs_network_model model;
+    long ranks[2 * MAX_RANKS]; /* timeline ranks, then trace ranks */
+    long nranks, ntrace;
+    int has_ranks, has_trace;
+} run_args;
+
+/* "0,8,16" -> ranks; returns the count or -1. */
+static long parse_ranks(const char *text, long *out, long cap)
+{
+    long n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || n == cap || (*end && *end != ','))
+            return -1;
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+static int parse_run_args(int argc, char **argv, run_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        const char *v;
+        if ((v = cs_cli_option(argc, argv, &i, "--out"))) {
+            a->out = v;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--format"))) {
+            if (cs_cli_format(v, &a->format) != 0) {
+                fprintf(stderr, "clustersim run: unknown format '%s' (text, json or csv)\n", v);
+                return -1;
+            }
+        } else if ((v = cs_cli_option(argc, argv, &i, "--seed"))) {
+            char *end;
+            errno = 0;
+            a->seed = strtoul(v, &end, 10);
+            if (*end || end == v || errno || v[0] == '-') {
+                fprintf(stderr, "clustersim run: --seed wants a non-negative integer\n");
+                return -1;
+            }
+            a->has_seed = 1;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--network-model"))) {
+            if (cs_cli_network_model(v, &a->model) != 0) {
+                fprintf(stderr, "clustersim run: unknown network model '%s'\n", v);
+                return -1;
+            }
+            a->has_model = 1;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--timeline-ranks"))) {
+            if ((a->nranks = parse_ranks(v, a->ranks, MAX_RANKS)) <= 0) {
+                fprintf(stderr, "clustersim run: --timeline-ranks wants GPU numbers like 0,8,16\n");
+                return -1;
+            }
+            a->has_ranks = 1;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--trace-ranks"))) {
+            if ((a->ntrace = parse_ranks(v, a->ranks + MAX_RANKS, MAX_RANKS)) <= 0) {
+                fprintf(stderr, "clustersim run: --trace-ranks wants GPU numbers like 0,8,16\n");
+                return -1;
+            }
+            a->has_trace = 1;
+        } else if (!strcmp(argv[i], "--no-plots")) {
+            a->no_plots = 1;
+        } else if (!strcmp(argv[i], "--svg")) {
+            a->svg = 1;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "clustersim run: unknown option '%s'\n", argv[i]);
+            return -1;
+        } else if (!a->file) {
+            a->file = argv[i];
+        } else {
+            fprintf(stderr, "clustersim run: one scenario file at a time\n");
+            return -1;
+        }
+    }
+    if (!a->file) {
+        fprintf(stderr, "clustersim run: which scenario file?\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Captured GPUs: the timeline's (or the first of each stage) plus the trace's. */
+static long captured_gpus(const run_args *a, long world, long *out)
+{
+    long n = 0;
+    if (a->has_ranks)
+        for (long i = 0; i < a->nranks; i++)
+            out[n++] = a->ranks[i];
+    for (long i = 0; a->has_trace && i < a->ntrace; i++) {
+        int seen = 0;
+        for (long k = 0; k < n; k++)
+            seen |= out[k] == a->ranks[MAX_RANKS + i];
+        if (!seen)
+            out[n++] = a->ranks[MAX_RANKS + i];
+    }
+    for (long i = 0; i < n; i++)
+        if (out[i] >= world)
+            return -1;
+    return n;
+}
+
+/* Timelines, traces, comparison and pictures of a finished run. */
+static int write_plots(const char *dir, const run_args *a, const cs_scenario *s, const cs_run *run,
+                       const cs_paths *paths)
+{
+    char buf[4096];
+    const char *scripts = cs_cli_scripts_dir(paths, buf, sizeof buf);
+    if (!scripts) {
+        fprintf(stderr, "clustersim run: no plots/timeline.gp in the preset directories\n");
+        return -1;
+    }
+    cs_plot_options o = {a->svg, scripts, a->has_trace ? a->ranks + MAX_RANKS : NULL,
+                         a->has_trace ? a->ntrace : 0};
+    if (cs_plot_copy_scripts(dir, scripts))
+        return -1;
+    for (size_t i = 0; i < run->count; i++) {
+        const cs_layout_run *lr = &run->layouts[i];
+        if (lr->replayed && cs_timeline_write_layout(dir, lr->verdict->layout->name, s, &lr->result,
+                                                     &lr->capture, &o))
+            return -1;
+    }
+    if (run->valid && cs_timeline_write_compare(dir, s, run, &o))
+        return -1;
+    if (cs_plot_render(dir, stderr) == -2)
+        fprintf(stderr, "clustersim run: gnuplot failed on some plots in %s\n", dir);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv, const cs_paths *paths)
+{
+    if (cs_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return EXIT_OK;
+    }
+    run_args a;
+    if (parse_run_args(argc, argv, &a) != 0) {
+        fputs(help, stderr);
+        return EXIT_BAD_INPUT;
+    }
+    cs_scenario scn;
+    int rc = cs_cli_load_scenario(a.file, paths, &scn);
+    if (rc != 0) {
+        cs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    cs_run run;
+    cs_network_model model = a.has_model ? a.model : scn.network_model;
+    int status = EXIT_OK;
+    long gpus[2 * MAX_RANKS];
+    long world = scn.cluster.nodes * scn.cluster.gpus_per_node;
+    long ngpus = captured_gpus(&a, world, gpus);
+    cs_run_options ro = {!a.no_plots, ngpus > 0 ? gpus : NULL, ngpus};
+    if (ngpus < 0) {
+        fprintf(stderr, "clustersim run: a timeline or trace rank is not below %ld GPUs\n", world);
+        memset(&run, 0, sizeof run);
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (cs_run_scenario(&scn, model, a.has_seed ? a.seed : scn.seed, &ro, &run) != 0) {
+        fprintf(stderr, "clustersim run: out of memory or a replay could not finish\n");
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    char dir[4096];
+    if (a.out)
+        snprintf(dir, sizeof dir, "%s", a.out);
+    else
+        snprintf(dir, sizeof dir, "out/%s", scn.name);
+    if (cs_cli_make_dirs(dir) != 0) {
+        fprintf(stderr, "clustersim run: cannot create %s: %s\n", dir, strerror(errno));
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (write_report(dir, "results.json", CS_FORMAT_JSON, &scn, &run) ||
+        write_report(dir, "results.csv", CS_FORMAT_CSV, &scn, &run) ||
+        write_report(dir, "report.txt", CS_FORMAT_TEXT, &scn, &run))
+        status = EXIT_BAD_INPUT;
+    if (status == EXIT_OK && !a.no_plots && write_plots(dir, &a, &scn, &run, paths))
+        status = EXIT_BAD_INPUT;
+    cs_report_run(stdout, a.format, &scn, &run);
+    if (status == EXIT_OK && run.valid == 0)
+        status = EXIT_INVALID;
+done:
+    cs_run_free(&run);
+    cs_scenario_free(&scn);
+    return status;
+}
+
+const cs_command cs_cmd_run = {"run", help, cmd_run};
