@@ -1,0 +1,194 @@
+/* moe: the MoE half of a layer as Megatron-Core runs it: router, dispatch
+ * all-to-all over the EP group, expert-TP gather, the local experts' GEMMs on
+ * the tokens routed to them, and back; and the routing draws of a stage that
+ * decide how many tokens each expert gets. */
+#include "replay/build.h"
+
+#include <stdlib.h>
+
+#include "model/routing.h"
+
+double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb)
+{
+    long Ls = B->layers_per_chunk * B->chunks;
+    return B
+        ->expert_tokens[(local * Ls + cs_build_layer_in_stage(B, layer)) * B->z->microbatches + mb];
+}
+
+/* Expert tensor parallelism: tokens dispatched to an EP rank are gathered
+ * over its TP group before the experts (reduce-scattered after), or the
+ * reverse in backward. */
+static void etp_comm(cs_builder *B, int gather, long mb, long layer)
+{
+    if (B->z->etp <= 1)
+        return;
+    for (long dp = 0; dp < B->z->dp; dp++)
+        for (long ep = 0; ep < B->z->ep; ep++) {
+            long n = cs_build_tp_members(B, ep, dp, B->members);
+            double tokens = cs_moe_expert_tokens(B, cs_build_local(B, 0, ep, dp), layer, mb);
+            cs_build_collective(B, B->members, n,
+                                gather ? CS_COLL_ALL_GATHER : CS_COLL_REDUCE_SCATTER, CS_STREAM_TP,
+                                CS_OP_TP, mb, layer, DT * tokens * B->sh.h, NULL);
+        }
+}
+
+/* Dispatch (out = 1: tokens to their experts) or combine all-to-all in every
+ * EP group of the stage. */
+static void ep_comm(cs_builder *B, int out, long mb, long layer)
+{
+    const cs_layout_sizes *z = B->z;
+    if (z->ep <= 1)
+        return;
+    long groups = z->tp * z->dp, li = cs_build_layer_in_stage(B, layer);
+    for (long dp = 0; dp < z->dp; dp++)
+        for (long tp = 0; tp < z->tp; tp++) {
+            double **tables = out ? B->dispatch : B->combine;
+            const double *pairs = tables[(li * z->microbatches + mb) * groups + dp * z->tp + tp];
+            long n = cs_build_ep_members(B, tp, dp, B->members);
+            double even = DT * B->sh.Tl * B->sh.topk * B->sh.h;
+            long first = cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
+                                             CS_OP_EP, mb, layer, even, pairs);
+            /* The tokens a member receives sit in a buffer while the exchange runs. */
+            for (long j = 0; first >= 0 && j < n; j++) {
+                double received = even;
+                if (pairs) {
+                    received = 0;
+                    for (long i = 0; i < n; i++)
+                        received += i == j ? 0 : pairs[i * n + j];
+                }
+                B->w->info[first + j].mem_begin = received;
+                B->w->info[first + j].mem_end = -received;
+            }
+        }
+}
+
+/* ---- MoE routing of a stage ---------------------------------------------------------- */
+
+static double *table(cs_builder *B, long n)
+{
+    cs_workload *w = B->w;
+    if (w->tables == w->tables_cap) {
+        long cap = w->tables_cap ? 2 * w->tables_cap : 64;
+        double **t = realloc(w->pair_tables, (size_t)cap * sizeof *t);
+        if (!t)
+            return NULL;
+        w->pair_tables = t;
+        w->tables_cap = cap;
+    }
+    double *t = calloc((size_t)(n * n), sizeof *t);
+    if (t)
+        w->pair_tables[w->tables++] = t;
+    return t;
+}
+
+/* Draws the routing of every (layer, micro-batch, EP group) of the stage and
+ * derives the all-to-all byte tables and each GPU's expert tokens. */
+void cs_moe_route_stage(cs_builder *B)
+{
+    const cs_layout_sizes *z = B->z;
+    long E = B->m->moe.num_experts, Ls = B->layers_per_chunk * B->chunks, m = z->microbatches;
+    long groups = z->tp * z->dp, per_rank = E / z->ep;
+    const cs_shape *sh = &B->sh;
+    for (long li = 0; li < Ls; li++) {
+        long chunk = li / B->layers_per_chunk;
+        long layer = (chunk * z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
+        if (!cs_build_is_moe(B, layer))
+            continue;
+        for (long mb = 0; mb < m; mb++)
+            for (long g = 0; g < groups; g++) {
+                long tp = g % z->tp, dp = g / z->tp;
+                B->w->dropped_tokens += cs_routing_draw(
+                    B->t, B->m->moe.capacity_factor, z->ep, E, B->m->moe.router_topk, sh->Tl,
+                    B->prob + layer * E, B->rng, B->counts, B->draws);
+                B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
+                double *out = NULL, *back = NULL;
+                if (B->t->moe_routing.mode != CS_ROUTING_BALANCED ||
+                    B->m->moe.capacity_factor > 0) {
+                    out = table(B, z->ep);
+                    back = table(B, z->ep);
+                    if (!out || !back) {
+                        B->failed = 1;
+                        return;
+                    }
+                }
+                for (long j = 0; j < z->ep; j++) {
+                    double received = 0;
+                    for (long i = 0; i < z->ep; i++) {
+                        double tokens = 0;
+                        for (long e = j * per_rank; e < (j + 1) * per_rank; e++)
+                            tokens += B->counts[i * E + e];
+                        received += tokens;
+                        if (out) {
+                            out[i * z->ep + j] = DT * tokens * sh->h;
+                            back[j * z->ep + i] = DT * tokens * sh->h;
+                        }
+                    }
+                    /* With etp > 1 the experts see the tokens of their whole TP group. */
+                    for (long r = 0; r < z->tp; r++) {
+                        int shares = z->etp > 1 ? (r / z->etp == tp / z->etp) : (r == tp);
+                        if (shares)
+                            B->expert_tokens[(cs_build_local(B, r, j, dp) * Ls + li) * m + mb] +=
+                                received;
+                    }
+                }
+                B->dispatch[(li * m + mb) * groups + g] = out;
+                B->combine[(li * m + mb) * groups + g] = back;
+            }
+    }
+}
+
+/* Kernel times of the MoE blocks on the GPU with stage index `local`. */
+double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb)
+{
+    const cs_shape *sh = &B->sh;
+    switch (which) {
+    case BLOCK_ROUTER:
+        if (pass == CS_PASS_W)
+            return cs_build_gemm(B, sh->Tl, sh->h, sh->experts);
+        return cs_build_gemm(B, sh->Tl, sh->h, sh->experts) +
+               cs_build_memory_op(B, 8 * sh->Tl * sh->experts + 2 * DT * sh->Tl * sh->topk * sh->h);
+    case BLOCK_EXPERTS:
+        return cs_layer_mlp_time(B, pass, cs_moe_expert_tokens(B, local, layer, mb), sh->ffn_e,
+                                 sh->etp) +
+               cs_layer_mlp_time(B, pass, sh->T, sh->ffn_s, sh->t);
+    default: /* unpermute */
+        return pass == CS_PASS_W ? 0
+                                 : cs_build_memory_op(B, 2 * DT * sh->Tl * sh->topk * sh->h +
+                                                             3 * DT * sh->Tl * sh->h);
+    }
+}
+
+/* The MoE MLP of a layer's forward (or its replay under full recompute). */
+void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
+{
+    cs_block_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer, 0);
+    ep_comm(B, 1, mb, layer);
+    etp_comm(B, 1, mb, layer);
+    cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer, 0);
+    etp_comm(B, 0, mb, layer);
+    ep_comm(B, 0, mb, layer);
+    cs_block_ops(B, BLOCK_UNPERMUTE, CS_PASS_F, k, mb, layer, 0);
+}
+
+/* Its input-gradient pass, each block's W right after its B with `with_w`. */
+void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
+{
+    cs_block_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0);
+    ep_comm(B, 1, mb, layer);
+    etp_comm(B, 1, mb, layer);
+    cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0);
+    if (with_w)
+        cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
+    etp_comm(B, 0, mb, layer);
+    ep_comm(B, 0, mb, layer);
+    cs_block_ops(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0);
+    if (with_w)
+        cs_block_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
+}
+
+/* Its weight-gradient pass (zb-h1): no communication. */
+void cs_moe_weight(cs_builder *B, long mb, long layer)
+{
+    cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
+    cs_block_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
+}
