@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "report/timeline.h"
+#include "report/plot.h"
 
 static const char help[] =
     "usage: clustersim plot DIR\n"

@@ -18,6 +18,7 @@
 
 #include "replay/replay.h"
 #include "replay/runner.h"
+#include "report/plot.h"
 
 typedef struct cs_plot_options {
     int svg;              /* also write .svg */
@@ -35,14 +36,6 @@ int cs_timeline_write_layout(const char *root, const char *layout, const cs_scen
 /* Writes compare.dat and the scenario's plot list entry. */
 int cs_timeline_write_compare(const char *root, const cs_scenario *s, const cs_run *run,
                               const cs_plot_options *o);
-
-/* Copies the gnuplot scripts into root/plots/. Returns 0 or -1. */
-int cs_plot_copy_scripts(const char *root, const char *scripts);
-
-/* Renders every plot listed in root/plots.txt with gnuplot. Returns the
- * number rendered, 0 with a note on `note` when gnuplot is not installed,
- * -1 when root holds no plot list, -2 when gnuplot failed on some plot. */
-int cs_plot_render(const char *root, FILE *note);
 
 /* Writes a Chrome trace of captured ops to out. */
 void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o);

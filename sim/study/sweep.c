@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "replay/replay.h"
+#include "base/fileio.h"
 #include "base/strutil.h"
 #include "model/validate.h"
 
@@ -58,17 +59,47 @@ unsigned long cs_sweep_seed(unsigned long seed, long point, long repeat)
 /* ---- metrics of one replay ----------------------------------------------------- */
 
 enum {
-    M_TIME, M_SEQ, M_TOK, M_TFLOPS, M_MFU, M_BUBBLE, M_PEAK, M_PEAK_STAGE, M_FITS,
-    M_COMPUTE, M_TP, M_EP, M_PP, M_DP, M_IDLE, M_DROPPED, M_COST_ITER, M_TRAIN_TIME,
-    M_TRAIN_COST, M_COUNT
+    M_TIME,
+    M_SEQ,
+    M_TOK,
+    M_TFLOPS,
+    M_MFU,
+    M_BUBBLE,
+    M_PEAK,
+    M_PEAK_STAGE,
+    M_FITS,
+    M_COMPUTE,
+    M_TP,
+    M_EP,
+    M_PP,
+    M_DP,
+    M_IDLE,
+    M_DROPPED,
+    M_COST_ITER,
+    M_TRAIN_TIME,
+    M_TRAIN_COST,
+    M_COUNT
 };
 
-static const char *const metric_names[M_COUNT] = {
-    "iteration_time_s", "throughput_seq_per_s", "throughput_tokens_per_s",
-    "model_tflops_per_gpu", "mfu", "bubble_fraction", "memory_peak_bytes", "memory_peak_stage",
-    "memory_fits", "compute_s", "tp_exposed_s", "ep_exposed_s", "pp_exposed_s", "dp_exposed_s",
-    "bubble_s", "moe_dropped_tokens", "cost_per_iteration_usd", "time_to_train_s",
-    "total_cost_usd"};
+static const char *const metric_names[M_COUNT] = {"iteration_time_s",
+                                                  "throughput_seq_per_s",
+                                                  "throughput_tokens_per_s",
+                                                  "model_tflops_per_gpu",
+                                                  "mfu",
+                                                  "bubble_fraction",
+                                                  "memory_peak_bytes",
+                                                  "memory_peak_stage",
+                                                  "memory_fits",
+                                                  "compute_s",
+                                                  "tp_exposed_s",
+                                                  "ep_exposed_s",
+                                                  "pp_exposed_s",
+                                                  "dp_exposed_s",
+                                                  "bubble_s",
+                                                  "moe_dropped_tokens",
+                                                  "cost_per_iteration_usd",
+                                                  "time_to_train_s",
+                                                  "total_cost_usd"};
 
 /* Metrics written: the cost columns only with a cost: block. */
 static int metric_count(const cs_scenario *s) { return s->cost.present ? M_COUNT : M_COST_ITER; }
@@ -88,7 +119,9 @@ static void metrics_of(const cs_scenario *s, long gpus, const cs_replay_result *
         m[M_COMPUTE + k] = r->time_s[k];
     m[M_DROPPED] = r->moe_dropped_tokens;
     const cs_cost_config *c = &s->cost;
-    double per_gpu_s = c->gpu_hour > 0 ? c->gpu_hour / 3600 : c->lifetime > 0 ? c->purchase / c->lifetime : 0;
+    double per_gpu_s = c->gpu_hour > 0   ? c->gpu_hour / 3600
+                       : c->lifetime > 0 ? c->purchase / c->lifetime
+                                         : 0;
     m[M_COST_ITER] = (double)gpus * r->iteration_time_s * per_gpu_s;
     double train = s->training.tokens > 0 && r->throughput_tokens_per_s > 0
                        ? s->training.tokens / r->throughput_tokens_per_s
@@ -274,7 +307,7 @@ static char *run_point(const job *j, long point)
         }
         cs_diags_free(&problems);
         long repeats = sw->repeats;
-        double (*m)[M_COUNT] = calloc((size_t)repeats, sizeof *m);
+        double(*m)[M_COUNT] = calloc((size_t)repeats, sizeof *m);
         int failed = !m;
         for (long r = 0; r < repeats && !failed; r++) {
             cs_replay_result res;
@@ -313,35 +346,6 @@ static char *header(const job *j)
     return t.buf;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *b = realloc(buf, 2 * cap + 1);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
-}
-
 /* Keeps the whole points of an existing sweep.csv: marks them in `done` and
  * rewrites the file without a torn last point. Returns 0, or -1 when the
  * file belongs to another sweep. */
@@ -349,7 +353,7 @@ static int resume_from(const char *csv, const char *head, long rows_per_point, l
                        unsigned char *done)
 {
     size_t len;
-    char *buf = slurp(csv, &len);
+    char *buf = cs_file_read(csv, CS_SWEEP_CSV_MAX, &len);
     if (!buf)
         return 0; /* nothing yet: start afresh */
     size_t hl = strlen(head);
@@ -394,8 +398,8 @@ typedef struct pool {
     const job *j;
     const long *todo; /* points to run, in order */
     long count;
-    long next;        /* next todo index to hand out */
-    char **rows;      /* per todo index, NULL until done */
+    long next;   /* next todo index to hand out */
+    char **rows; /* per todo index, NULL until done */
     pthread_mutex_t lock;
     pthread_cond_t ready;
 } pool;
@@ -459,7 +463,7 @@ static int drain(pool *p, FILE *csv, int jobs, int show)
     return rc;
 }
 
-static int pick_layouts(const cs_scenario *base, long *out, long *count)
+int cs_sweep_layouts(const cs_scenario *base, long *out, long *count)
 {
     const cs_sweep *sw = &base->sweep;
     *count = 0;
@@ -474,8 +478,9 @@ static int pick_layouts(const cs_scenario *base, long *out, long *count)
             if (!strcmp(base->layouts[i].name, sw->layouts[k]))
                 found = (long)i;
         if (found < 0) {
-            fprintf(stderr, "%s:%d:%d: error: the sweep names layout '%s', which the scenario "
-                            "does not have\n",
+            fprintf(stderr,
+                    "%s:%d:%d: error: the sweep names layout '%s', which the scenario "
+                    "does not have\n",
                     sw->loc.file, sw->loc.line, sw->loc.col, sw->layouts[k]);
             return -1;
         }
@@ -484,11 +489,11 @@ static int pick_layouts(const cs_scenario *base, long *out, long *count)
     return 0;
 }
 
-long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *base,
-                  const char *dir, const cs_sweep_options *o)
+long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *base, const char *dir,
+                  const cs_sweep_options *o)
 {
     long layouts[1024], nl;
-    if (base->layout_count > 1024 || pick_layouts(base, layouts, &nl) != 0)
+    if (base->layout_count > 1024 || cs_sweep_layouts(base, layouts, &nl) != 0)
         return -1;
     job j = {path, paths, base, layouts, nl, metric_count(base)};
     long points = cs_sweep_point_count(&base->sweep);
@@ -535,279 +540,3 @@ out:
 }
 
 /* ---- reading sweep CSVs back ---------------------------------------------------------- */
-
-/* Splits one CSV line in place into at most max fields (quotes removed). */
-static int split_csv(char *line, char **fields, int max)
-{
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        char *out = p;
-        fields[n++] = p;
-        if (*p == '"') {
-            char *w = p;
-            p++;
-            while (*p) {
-                if (*p == '"' && p[1] == '"') {
-                    *w++ = '"';
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else {
-                    *w++ = *p++;
-                }
-            }
-            out = w; /* the unquoted text now starts where the quote was */
-            *out = '\0';
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            break;
-        }
-        char *comma = strchr(p, ',');
-        if (!comma)
-            break;
-        *comma = '\0';
-        p = comma + 1;
-    }
-    return n;
-}
-
-int cs_sweep_print(const char *csv_path, FILE *out)
-{
-    size_t len;
-    char *buf = slurp(csv_path, &len);
-    if (!buf)
-        return -1;
-    char *save = NULL, *line = strtok_r(buf, "\n", &save);
-    char *fields[128];
-    int n = line ? split_csv(line, fields, 128) : 0;
-    int valid = -1, time = -1, seq = -1, mfu = -1, peak = -1;
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(fields[i], "valid"))
-            valid = i;
-        else if (!strcmp(fields[i], "iteration_time_s"))
-            time = i;
-        else if (!strcmp(fields[i], "throughput_seq_per_s"))
-            seq = i;
-        else if (!strcmp(fields[i], "mfu"))
-            mfu = i;
-        else if (!strcmp(fields[i], "memory_peak_bytes"))
-            peak = i;
-    }
-    if (valid < 3 || time < 0) {
-        free(buf);
-        return -1;
-    }
-    fprintf(out, "%6s  %-12s %-9s", "point", "layout", "stat");
-    for (int i = 3; i < valid; i++)
-        fprintf(out, " %18.18s", fields[i]);
-    fprintf(out, " %11s %11s %7s %9s  %s\n", "iter (s)", "seq/s", "MFU", "peak GB", "valid");
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        char *f[128];
-        int m = split_csv(line, f, 128);
-        if (m <= peak || m <= valid)
-            continue;
-        fprintf(out, "%6s  %-12.12s %-9s", f[0], f[1], f[2]);
-        for (int i = 3; i < valid; i++)
-            fprintf(out, " %18.18s", f[i]);
-        if (!strcmp(f[valid], "true"))
-            fprintf(out, " %11.5g %11.5g %6.1f%% %9.2f  yes\n", atof(f[time]), atof(f[seq]),
-                    100 * atof(f[mfu]), atof(f[peak]) / 1e9);
-        else
-            fprintf(out, " %11s %11s %7s %9s  no: %s\n", "-", "-", "-", "-", f[valid + 1]);
-    }
-    free(buf);
-    return 0;
-}
-
-typedef struct merged_row {
-    long point;
-    long order; /* position over all files, to keep each point's rows in order */
-    char *line;
-} merged_row;
-
-static int by_point(const void *a, const void *b)
-{
-    const merged_row *x = a, *y = b;
-    if (x->point != y->point)
-        return x->point < y->point ? -1 : 1;
-    return x->order < y->order ? -1 : x->order > y->order;
-}
-
-int cs_sweep_merge(const char *const *paths, int count, FILE *out)
-{
-    char **bufs = calloc((size_t)count, sizeof *bufs);
-    merged_row *rows = NULL;
-    long nrows = 0, cap = 0;
-    int rc = -1;
-    const char *head = NULL;
-    size_t head_len = 0;
-    if (!bufs)
-        return -1;
-    for (int i = 0; i < count; i++) {
-        size_t len;
-        bufs[i] = slurp(paths[i], &len);
-        if (!bufs[i]) {
-            fprintf(stderr, "clustersim merge: cannot read %s: %s\n", paths[i], strerror(errno));
-            goto done;
-        }
-        char *nl = strchr(bufs[i], '\n');
-        size_t hl = nl ? (size_t)(nl - bufs[i]) + 1 : len;
-        if (!nl || strncmp(bufs[i], "point,layout,statistic,", 23) != 0) {
-            fprintf(stderr, "clustersim merge: %s is not a clustersim sweep CSV\n", paths[i]);
-            goto done;
-        }
-        if (!head) {
-            head = bufs[i];
-            head_len = hl;
-        } else if (hl != head_len || strncmp(bufs[i], head, hl) != 0) {
-            fprintf(stderr, "clustersim merge: %s has other columns than %s; they are not "
-                            "shards of one sweep\n",
-                    paths[i], paths[0]);
-            goto done;
-        }
-        char *save = NULL;
-        for (char *line = strtok_r(bufs[i] + hl, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save)) {
-            if (nrows == cap) {
-                cap = cap ? 2 * cap : 1024;
-                merged_row *r = realloc(rows, (size_t)cap * sizeof *r);
-                if (!r)
-                    goto done;
-                rows = r;
-            }
-            rows[nrows] = (merged_row){strtol(line, NULL, 10), nrows, line};
-            nrows++;
-        }
-    }
-    qsort(rows, (size_t)nrows, sizeof *rows, by_point);
-    /* A point's rows come from one shard: the same point in two files means
-     * the files are not shards of one sweep. */
-    for (long i = 1; i < nrows; i++)
-        if (rows[i].point == rows[i - 1].point && rows[i].order != rows[i - 1].order + 1) {
-            fprintf(stderr, "clustersim merge: point %ld appears in more than one CSV\n",
-                    rows[i].point);
-            goto done;
-        }
-    if (head)
-        fwrite(head, 1, head_len, out);
-    for (long i = 0; i < nrows; i++)
-        fprintf(out, "%s\n", rows[i].line);
-    rc = 0;
-done:
-    for (int i = 0; i < count; i++)
-        free(bufs[i]);
-    free(bufs);
-    free(rows);
-    return rc;
-}
-
-/* ---- pictures ------------------------------------------------------------------ */
-
-typedef struct cell {
-    int set;
-    double mean, lo, hi;
-} cell;
-
-/* Reads the metric of every (point, layout) from the CSV into cells. */
-static int read_cells(const char *csv, const cs_scenario *base, const char *metric,
-                      const long *layouts, long nl, long points, cell *cells)
-{
-    size_t len;
-    char *buf = slurp(csv, &len);
-    if (!buf)
-        return -1;
-    char *save = NULL, *line = strtok_r(buf, "\n", &save);
-    char *f[160];
-    int n = line ? split_csv(line, f, 160) : 0, col = -1;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(f[i], metric))
-            col = i;
-    if (col < 0) {
-        free(buf);
-        fprintf(stderr, "clustersim sweep: no column '%s' in %s\n", metric, csv);
-        return -1;
-    }
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        int m = split_csv(line, f, 160);
-        long point = strtol(f[0], NULL, 10);
-        if (m <= col || point < 0 || point >= points || !*f[col])
-            continue;
-        for (long k = 0; k < nl; k++) {
-            if (strcmp(base->layouts[layouts[k]].name, f[1]))
-                continue;
-            cell *c = &cells[point * nl + k];
-            double v = atof(f[col]);
-            c->set = 1;
-            if (!strcmp(f[2], "value") || !strcmp(f[2], "mean"))
-                c->mean = v;
-            if (!strcmp(f[2], "value") || !strcmp(f[2], "p5"))
-                c->lo = v;
-            if (!strcmp(f[2], "value") || !strcmp(f[2], "p95"))
-                c->hi = v;
-        }
-    }
-    free(buf);
-    return 0;
-}
-
-int cs_sweep_plot_data(const char *dir, const cs_scenario *base, const char *metric)
-{
-    const cs_sweep *sw = &base->sweep;
-    long layouts[1024], nl, points = cs_sweep_point_count(sw);
-    if (base->layout_count > 1024 || pick_layouts(base, layouts, &nl) != 0)
-        return -1;
-    char csv[4200], dat[4200], plots[4200];
-    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
-    snprintf(dat, sizeof dat, "%s/sweep.dat", dir);
-    snprintf(plots, sizeof plots, "%s/plots.txt", dir);
-    cell *cells = calloc((size_t)(points * nl), sizeof *cells);
-    if (!cells || read_cells(csv, base, metric, layouts, nl, points, cells) != 0) {
-        free(cells);
-        return -1;
-    }
-    cs_yfile *yf = base->sources.files[0];
-    FILE *out = fopen(dat, "w"), *list = fopen(plots, "w");
-    int heat = sw->param_count == 2 && sw->mode != CS_SWEEP_ZIP;
-    for (long k = 0; out && k < nl; k++) {
-        fprintf(out, "%s\"%s\"\n", k ? "\n\n" : "", base->layouts[layouts[k]].name);
-        for (long p = 0; p < points; p++) {
-            const cell *c = &cells[p * nl + k];
-            long idx[CS_SWEEP_MAX_PARAMS];
-            cs_sweep_point_indices(sw, p, idx);
-            if (heat) {
-                if (p > 0 && idx[1] == 0)
-                    fputc('\n', out);
-                fprintf(out, "%ld %ld %.9g\n", idx[0], idx[1], c->set ? c->mean : NAN);
-                continue;
-            }
-            const char *label = "";
-            if (sw->param_count > 0) {
-                yaml_node_t *l = cs_yfile_node(yf, sw->params[0].list);
-                label = cs_ynode_text(cs_yfile_node(yf, l->data.sequence.items.start[idx[0]]));
-            }
-            if (c->set)
-                fprintf(out, "%ld \"%s\" %.9g %.9g %.9g\n", p, sw->param_count == 1 ? label : "",
-                        c->mean, c->lo, c->hi);
-        }
-    }
-    const char *xlabel = sw->param_count ? sw->params[0].path : "point";
-    if (list && !heat)
-        fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep.png\t%s: %s\t%s\tlines\t%ld\t%s\n",
-                base->name, metric, metric, nl, sw->param_count == 1 ? xlabel : "point");
-    for (long k = 0; list && heat && k < nl; k++)
-        fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep-%s.png\t%s: %s, layout %s\t%s\theatmap\t%ld\t%s\t%s\n",
-                base->layouts[layouts[k]].name, base->name, metric,
-                base->layouts[layouts[k]].name, metric, k, sw->params[0].path,
-                sw->params[1].path);
-    int rc = out && list ? 0 : -1;
-    if (out && fclose(out) != 0)
-        rc = -1;
-    if (list && fclose(list) != 0)
-        rc = -1;
-    free(cells);
-    return rc;
-}

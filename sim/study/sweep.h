@@ -9,7 +9,7 @@
  * A point that does not load or a layout that is invalid is a row with its
  * reason, not an abort.
  *
- * Rows go to DIR/sweep.csv (columns as ../shared/spec/OUTPUT.md says) in
+ * Rows go to DIR/sweep.csv (columns as docs/output.md says) in
  * point order whatever the number of worker threads, each point's rows
  * written and flushed at once, so a killed sweep leaves whole points and
  * --resume continues after them. --shard K/N takes every N-th point, for job
@@ -42,6 +42,14 @@ unsigned long cs_sweep_seed(unsigned long seed, long point, long repeat);
  * stderr (bad sweep layouts, an unreadable or foreign sweep.csv, I/O). */
 long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *base,
                   const char *dir, const cs_sweep_options *o);
+
+/* The scenario indices of the layouts the sweep replays (its layouts: list,
+ * or all), at most 1024. Returns 0, or -1 after a positioned message on
+ * stderr when the list names a layout the scenario does not have. */
+int cs_sweep_layouts(const cs_scenario *base, long *out, long *count);
+
+/* The largest sweep.csv read back (resume, merge, print, plot). */
+#define CS_SWEEP_CSV_MAX ((size_t)1 << 30)
 
 /* Writes dir/sweep.dat (the metric against the swept values, per layout) and
  * lists its pictures in dir/plots.txt: lines with p5-p95 error bars for one

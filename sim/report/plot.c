@@ -1,0 +1,133 @@
+#include "report/plot.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0777) == 0 || errno == EEXIST)
+        return 0;
+    fprintf(stderr, "clustersim: cannot create %s: %s\n", path, strerror(errno));
+    return -1;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in) {
+        fprintf(stderr, "clustersim: cannot read %s: %s\n", from, strerror(errno));
+        return -1;
+    }
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fprintf(stderr, "clustersim: cannot write %s: %s\n", to, strerror(errno));
+        fclose(in);
+        return -1;
+    }
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    return fclose(out) == 0 ? 0 : -1;
+}
+
+int cs_plot_copy_scripts(const char *root, const char *scripts)
+{
+    static const char *const names[] = {"timeline.gp", "memory.gp", "compare.gp", "sweep.gp"};
+    char dir[4096], from[4200], to[4200];
+    snprintf(dir, sizeof dir, "%s/plots", root);
+    if (make_dir(dir))
+        return -1;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(from, sizeof from, "%s/%s", scripts, names[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+        if (copy_file(from, to))
+            return -1;
+    }
+    /* A fresh list for this run. */
+    snprintf(to, sizeof to, "%s/plots.txt", root);
+    remove(to);
+    return 0;
+}
+
+/* Runs gnuplot -c SCRIPT ARGS... with paths under root; returns its status,
+ * or -1 when gnuplot cannot be started. */
+static int gnuplot(const char *root, char **fields, int n)
+{
+    char paths[3][4200];
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = "gnuplot";
+    argv[argc++] = "-c";
+    for (int i = 0; i < n && argc < 15; i++) {
+        if (i < 3) {
+            snprintf(paths[i], sizeof paths[i], "%s/%s", root, fields[i]);
+            argv[argc++] = paths[i];
+        } else {
+            argv[argc++] = fields[i];
+        }
+    }
+    argv[argc] = NULL;
+    pid_t pid;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    /* gnuplot's chatter goes nowhere; clustersim reports failures itself. */
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", 1, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", 1, 0);
+    int rc = posix_spawnp(&pid, "gnuplot", &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        return -1;
+    int status;
+    if (waitpid(pid, &status, 0) < 0)
+        return -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return -1; /* the child could not exec gnuplot */
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int cs_plot_render(const char *root, FILE *note)
+{
+    char path[4096], line[4096];
+    snprintf(path, sizeof path, "%s/plots.txt", root);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int rendered = 0, failed = 0, missing = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *fields[12];
+        int n = 0;
+        for (char *p = line; p && n < 12;) {
+            fields[n++] = p;
+            p = strchr(p, '\t');
+            if (p)
+                *p++ = '\0';
+        }
+        if (n < 3)
+            continue;
+        int rc = missing ? -1 : gnuplot(root, fields, n);
+        if (rc < 0) {
+            missing = 1;
+            continue;
+        }
+        if (rc == 0)
+            rendered++;
+        else
+            failed++;
+    }
+    fclose(f);
+    if (missing && note)
+        fprintf(note, "clustersim: gnuplot is not installed, so no pictures were drawn; the "
+                      "data are in %s. Install gnuplot (Debian: gnuplot-nox) and run "
+                      "'clustersim plot %s', or see %s/plots.txt for the gnuplot commands.\n",
+                root, root, root);
+    return failed ? -2 : rendered;
+}

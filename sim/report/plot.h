@@ -1,0 +1,22 @@
+/* plot: the gnuplot scripts of plots/ and the pictures drawn with them.
+ *
+ * Writers of plot data (timeline.c, the sweep) list each picture in
+ * DIR/plots.txt, one tab-separated line: script, data file, picture, title
+ * and the script's further arguments. The scripts are copied into DIR/plots/
+ * so that `clustersim plot DIR`, or gnuplot by hand, renders them again
+ * without the source tree. */
+#ifndef CS_REPORT_PLOT_H
+#define CS_REPORT_PLOT_H
+
+#include <stdio.h>
+
+/* Copies the gnuplot scripts into root/plots/ and starts a fresh
+ * root/plots.txt. Returns 0 or -1 with a message on stderr. */
+int cs_plot_copy_scripts(const char *root, const char *scripts);
+
+/* Renders every plot listed in root/plots.txt with gnuplot. Returns the
+ * number rendered, 0 with a note on `note` when gnuplot is not installed,
+ * -1 when root holds no plot list, -2 when gnuplot failed on some plot. */
+int cs_plot_render(const char *root, FILE *note);
+
+#endif

@@ -1,0 +1,288 @@
+/* sweep_csv: reading sweep.csv back: the table `sweep` prints, the merge of
+ * shard CSVs in point order, and the data of sweep.png. */
+#include "study/sweep.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fileio.h"
+
+/* Splits one CSV line in place into at most max fields (quotes removed). */
+static int split_csv(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        char *out = p;
+        fields[n++] = p;
+        if (*p == '"') {
+            char *w = p;
+            p++;
+            while (*p) {
+                if (*p == '"' && p[1] == '"') {
+                    *w++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *w++ = *p++;
+                }
+            }
+            out = w; /* the unquoted text now starts where the quote was */
+            *out = '\0';
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            break;
+        }
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return n;
+}
+
+int cs_sweep_print(const char *csv_path, FILE *out)
+{
+    size_t len;
+    char *buf = cs_file_read(csv_path, CS_SWEEP_CSV_MAX, &len);
+    if (!buf)
+        return -1;
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    char *fields[128];
+    int n = line ? split_csv(line, fields, 128) : 0;
+    int valid = -1, time = -1, seq = -1, mfu = -1, peak = -1;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(fields[i], "valid"))
+            valid = i;
+        else if (!strcmp(fields[i], "iteration_time_s"))
+            time = i;
+        else if (!strcmp(fields[i], "throughput_seq_per_s"))
+            seq = i;
+        else if (!strcmp(fields[i], "mfu"))
+            mfu = i;
+        else if (!strcmp(fields[i], "memory_peak_bytes"))
+            peak = i;
+    }
+    if (valid < 3 || time < 0) {
+        free(buf);
+        return -1;
+    }
+    fprintf(out, "%6s  %-12s %-9s", "point", "layout", "stat");
+    for (int i = 3; i < valid; i++)
+        fprintf(out, " %18.18s", fields[i]);
+    fprintf(out, " %11s %11s %7s %9s  %s\n", "iter (s)", "seq/s", "MFU", "peak GB", "valid");
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char *f[128];
+        int m = split_csv(line, f, 128);
+        if (m <= peak || m <= valid)
+            continue;
+        fprintf(out, "%6s  %-12.12s %-9s", f[0], f[1], f[2]);
+        for (int i = 3; i < valid; i++)
+            fprintf(out, " %18.18s", f[i]);
+        if (!strcmp(f[valid], "true"))
+            fprintf(out, " %11.5g %11.5g %6.1f%% %9.2f  yes\n", atof(f[time]), atof(f[seq]),
+                    100 * atof(f[mfu]), atof(f[peak]) / 1e9);
+        else
+            fprintf(out, " %11s %11s %7s %9s  no: %s\n", "-", "-", "-", "-", f[valid + 1]);
+    }
+    free(buf);
+    return 0;
+}
+
+typedef struct merged_row {
+    long point;
+    long order; /* position over all files, to keep each point's rows in order */
+    char *line;
+} merged_row;
+
+static int by_point(const void *a, const void *b)
+{
+    const merged_row *x = a, *y = b;
+    if (x->point != y->point)
+        return x->point < y->point ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+int cs_sweep_merge(const char *const *paths, int count, FILE *out)
+{
+    char **bufs = calloc((size_t)count, sizeof *bufs);
+    merged_row *rows = NULL;
+    long nrows = 0, cap = 0;
+    int rc = -1;
+    const char *head = NULL;
+    size_t head_len = 0;
+    if (!bufs)
+        return -1;
+    for (int i = 0; i < count; i++) {
+        size_t len;
+        bufs[i] = cs_file_read(paths[i], CS_SWEEP_CSV_MAX, &len);
+        if (!bufs[i]) {
+            fprintf(stderr, "clustersim merge: cannot read %s: %s\n", paths[i], strerror(errno));
+            goto done;
+        }
+        char *nl = strchr(bufs[i], '\n');
+        size_t hl = nl ? (size_t)(nl - bufs[i]) + 1 : len;
+        if (!nl || strncmp(bufs[i], "point,layout,statistic,", 23) != 0) {
+            fprintf(stderr, "clustersim merge: %s is not a clustersim sweep CSV\n", paths[i]);
+            goto done;
+        }
+        if (!head) {
+            head = bufs[i];
+            head_len = hl;
+        } else if (hl != head_len || strncmp(bufs[i], head, hl) != 0) {
+            fprintf(stderr,
+                    "clustersim merge: %s has other columns than %s; they are not "
+                    "shards of one sweep\n",
+                    paths[i], paths[0]);
+            goto done;
+        }
+        char *save = NULL;
+        for (char *line = strtok_r(bufs[i] + hl, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+            if (nrows == cap) {
+                cap = cap ? 2 * cap : 1024;
+                merged_row *r = realloc(rows, (size_t)cap * sizeof *r);
+                if (!r)
+                    goto done;
+                rows = r;
+            }
+            rows[nrows] = (merged_row){strtol(line, NULL, 10), nrows, line};
+            nrows++;
+        }
+    }
+    qsort(rows, (size_t)nrows, sizeof *rows, by_point);
+    /* A point's rows come from one shard: the same point in two files means
+     * the files are not shards of one sweep. */
+    for (long i = 1; i < nrows; i++)
+        if (rows[i].point == rows[i - 1].point && rows[i].order != rows[i - 1].order + 1) {
+            fprintf(stderr, "clustersim merge: point %ld appears in more than one CSV\n",
+                    rows[i].point);
+            goto done;
+        }
+    if (head)
+        fwrite(head, 1, head_len, out);
+    for (long i = 0; i < nrows; i++)
+        fprintf(out, "%s\n", rows[i].line);
+    rc = 0;
+done:
+    for (int i = 0; i < count; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(rows);
+    return rc;
+}
+
+/* ---- pictures ------------------------------------------------------------------ */
+
+typedef struct cell {
+    int set;
+    double mean, lo, hi;
+} cell;
+
+/* Reads the metric of every (point, layout) from the CSV into cells. */
+static int read_cells(const char *csv, const cs_scenario *base, const char *metric,
+                      const long *layouts, long nl, long points, cell *cells)
+{
+    size_t len;
+    char *buf = cs_file_read(csv, CS_SWEEP_CSV_MAX, &len);
+    if (!buf)
+        return -1;
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    char *f[160];
+    int n = line ? split_csv(line, f, 160) : 0, col = -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(f[i], metric))
+            col = i;
+    if (col < 0) {
+        free(buf);
+        fprintf(stderr, "clustersim sweep: no column '%s' in %s\n", metric, csv);
+        return -1;
+    }
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        int m = split_csv(line, f, 160);
+        long point = strtol(f[0], NULL, 10);
+        if (m <= col || point < 0 || point >= points || !*f[col])
+            continue;
+        for (long k = 0; k < nl; k++) {
+            if (strcmp(base->layouts[layouts[k]].name, f[1]))
+                continue;
+            cell *c = &cells[point * nl + k];
+            double v = atof(f[col]);
+            c->set = 1;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "mean"))
+                c->mean = v;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "p5"))
+                c->lo = v;
+            if (!strcmp(f[2], "value") || !strcmp(f[2], "p95"))
+                c->hi = v;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+int cs_sweep_plot_data(const char *dir, const cs_scenario *base, const char *metric)
+{
+    const cs_sweep *sw = &base->sweep;
+    long layouts[1024], nl, points = cs_sweep_point_count(sw);
+    if (base->layout_count > 1024 || cs_sweep_layouts(base, layouts, &nl) != 0)
+        return -1;
+    char csv[4200], dat[4200], plots[4200];
+    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
+    snprintf(dat, sizeof dat, "%s/sweep.dat", dir);
+    snprintf(plots, sizeof plots, "%s/plots.txt", dir);
+    cell *cells = calloc((size_t)(points * nl), sizeof *cells);
+    if (!cells || read_cells(csv, base, metric, layouts, nl, points, cells) != 0) {
+        free(cells);
+        return -1;
+    }
+    cs_yfile *yf = base->sources.files[0];
+    FILE *out = fopen(dat, "w"), *list = fopen(plots, "w");
+    int heat = sw->param_count == 2 && sw->mode != CS_SWEEP_ZIP;
+    for (long k = 0; out && k < nl; k++) {
+        fprintf(out, "%s\"%s\"\n", k ? "\n\n" : "", base->layouts[layouts[k]].name);
+        for (long p = 0; p < points; p++) {
+            const cell *c = &cells[p * nl + k];
+            long idx[CS_SWEEP_MAX_PARAMS];
+            cs_sweep_point_indices(sw, p, idx);
+            if (heat) {
+                if (p > 0 && idx[1] == 0)
+                    fputc('\n', out);
+                fprintf(out, "%ld %ld %.9g\n", idx[0], idx[1], c->set ? c->mean : NAN);
+                continue;
+            }
+            const char *label = "";
+            if (sw->param_count > 0) {
+                yaml_node_t *l = cs_yfile_node(yf, sw->params[0].list);
+                label = cs_ynode_text(cs_yfile_node(yf, l->data.sequence.items.start[idx[0]]));
+            }
+            if (c->set)
+                fprintf(out, "%ld \"%s\" %.9g %.9g %.9g\n", p, sw->param_count == 1 ? label : "",
+                        c->mean, c->lo, c->hi);
+        }
+    }
+    const char *xlabel = sw->param_count ? sw->params[0].path : "point";
+    if (list && !heat)
+        fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep.png\t%s: %s\t%s\tlines\t%ld\t%s\n",
+                base->name, metric, metric, nl, sw->param_count == 1 ? xlabel : "point");
+    for (long k = 0; list && heat && k < nl; k++)
+        fprintf(list,
+                "plots/sweep.gp\tsweep.dat\tsweep-%s.png\t%s: %s, layout "
+                "%s\t%s\theatmap\t%ld\t%s\t%s\n",
+                base->layouts[layouts[k]].name, base->name, metric, base->layouts[layouts[k]].name,
+                metric, k, sw->params[0].path, sw->params[1].path);
+    int rc = out && list ? 0 : -1;
+    if (out && fclose(out) != 0)
+        rc = -1;
+    if (list && fclose(list) != 0)
+        rc = -1;
+    free(cells);
+    return rc;
+}
