@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model/validate.h"
+#include "model/check.h"
 
 static const char help[] =
     "usage: clustersim check FILE [--format text|json]\n"
@@ -60,16 +60,16 @@ static int cmd_check(int argc, char **argv, const cs_paths *paths)
         cs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
     }
-    cs_validation check;
-    if (cs_validate(&scn, &check) != 0) {
+    cs_check check;
+    if (cs_check_scenario(&scn, &check) != 0) {
         fprintf(stderr, "clustersim check: out of memory\n");
-        cs_validation_free(&check);
+        cs_check_free(&check);
         cs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
     }
     cs_report_check(stdout, format, file, &check);
     int status = check.all_valid ? EXIT_OK : EXIT_INVALID;
-    cs_validation_free(&check);
+    cs_check_free(&check);
     cs_scenario_free(&scn);
     return status;
 }

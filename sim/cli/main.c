@@ -23,7 +23,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  check FILE [--format text|json]\n"
-    "      load a scenario, validate every layout, print derived sizes and the\n"
+    "      load a scenario, check every layout, print derived sizes and the\n"
     "      analytic memory per GPU; exit 0 all valid, 1 some invalid, 2 bad input\n"
     "  run FILE [--out DIR] [--format text|json|csv] [--seed N] [--network-model M]\n"
     "      replay one training iteration of every valid layout; side-by-side report;\n"

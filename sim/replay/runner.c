@@ -9,7 +9,7 @@ int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long 
     memset(out, 0, sizeof *out);
     out->network_model = model;
     out->seed = seed;
-    if (cs_validate(s, &out->validation) != 0)
+    if (cs_check_scenario(s, &out->check) != 0)
         return -1;
     out->layouts = calloc(s->layout_count, sizeof *out->layouts);
     if (!out->layouts)
@@ -17,7 +17,7 @@ int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long 
     out->count = s->layout_count;
     for (size_t i = 0; i < s->layout_count; i++) {
         cs_layout_run *r = &out->layouts[i];
-        r->verdict = &out->validation.layouts[i];
+        r->verdict = &out->check.layouts[i];
         if (!r->verdict->valid)
             continue;
         out->valid++;
@@ -44,6 +44,6 @@ void cs_run_free(cs_run *r)
             cs_capture_free(&r->layouts[i].capture);
     }
     free(r->layouts);
-    cs_validation_free(&r->validation);
+    cs_check_free(&r->check);
     memset(r, 0, sizeof *r);
 }

@@ -4,10 +4,10 @@
 #define CS_RUNNER_H
 
 #include "replay/replay.h"
-#include "model/validate.h"
+#include "model/check.h"
 
 typedef struct cs_layout_run {
-    const cs_layout_verdict *verdict; /* borrowed from the validation */
+    const cs_layout_verdict *verdict; /* borrowed from the check */
     int replayed;
     cs_replay_result result;
     int captured;
@@ -22,7 +22,7 @@ typedef struct cs_run_options {
 } cs_run_options;
 
 typedef struct cs_run {
-    cs_validation validation;
+    cs_check check;
     cs_layout_run *layouts; /* one per scenario layout (owned) */
     size_t count;
     size_t valid;

@@ -9,7 +9,7 @@
 
 static const char *const problem_word[] = {"error", "warning", "note"};
 
-static void text_header(FILE *out, const char *path, const cs_validation *c)
+static void text_header(FILE *out, const char *path, const cs_check *c)
 {
     const cs_scenario *s = c->scenario;
     const cs_model *m = &s->model;
@@ -83,7 +83,7 @@ static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict
     text_memory(out, s, r);
 }
 
-static void report_text(FILE *out, const char *path, const cs_validation *c)
+static void report_text(FILE *out, const char *path, const cs_check *c)
 {
     size_t valid = 0;
     text_header(out, path, c);
@@ -158,7 +158,7 @@ static void json_layout(cs_json *j, const cs_scenario *s, const cs_layout_verdic
     cs_json_object_end(j);
 }
 
-static void report_json(FILE *out, const cs_validation *c)
+static void report_json(FILE *out, const cs_check *c)
 {
     const cs_scenario *s = c->scenario;
     cs_json j;
@@ -183,7 +183,7 @@ static void report_json(FILE *out, const cs_validation *c)
     cs_json_object_end(&j);
 }
 
-void cs_report_check(FILE *out, cs_format format, const char *path, const cs_validation *c)
+void cs_report_check(FILE *out, cs_format format, const char *path, const cs_check *c)
 {
     if (format == CS_FORMAT_JSON)
         report_json(out, c);

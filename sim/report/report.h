@@ -7,7 +7,7 @@
 
 #include "net/collective.h"
 #include "replay/runner.h"
-#include "model/validate.h"
+#include "model/check.h"
 
 typedef enum { CS_FORMAT_TEXT, CS_FORMAT_JSON, CS_FORMAT_CSV } cs_format;
 
@@ -34,6 +34,6 @@ void cs_report_collective(FILE *out, cs_format format, const cs_coll_report *r);
  * per layout, the JSON's scalar fields as columns). */
 void cs_report_run(FILE *out, cs_format format, const cs_scenario *s, const cs_run *r);
 
-void cs_report_check(FILE *out, cs_format format, const char *path, const cs_validation *c);
+void cs_report_check(FILE *out, cs_format format, const char *path, const cs_check *c);
 
 #endif

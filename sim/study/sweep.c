@@ -13,7 +13,7 @@
 #include "replay/replay.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
-#include "model/validate.h"
+#include "model/check.h"
 
 /* ---- points ---------------------------------------------------------------- */
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "input/config.h"
-#include "model/validate.h"
+#include "model/check.h"
 
 #ifndef CS_SOURCE_DIR
 #define CS_SOURCE_DIR "."
@@ -22,9 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cs_scenario_load_text(CS_SOURCE_DIR "/scenarios/fuzz.yaml", (const char *)data, size,
                               &paths, &s, &d) == 0 &&
         s.cluster.nodes * s.cluster.gpus_per_node <= 4096) {
-        cs_validation v;
-        if (cs_validate(&s, &v) == 0)
-            cs_validation_free(&v);
+        cs_check v;
+        if (cs_check_scenario(&s, &v) == 0)
+            cs_check_free(&v);
     }
     cs_scenario_free(&s);
     cs_diags_free(&d);

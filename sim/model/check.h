@@ -1,15 +1,15 @@
-/* validate: what `clustersim check` computes for every layout of a scenario:
+/* check: what `clustersim check` computes for every layout of a scenario:
  * validity with its reasons, the derived sizes, and the analytic memory
  * estimate per stage. Pure computation; report.c prints it. */
-#ifndef CS_VALIDATE_H
-#define CS_VALIDATE_H
+#ifndef CS_MODEL_CHECK_H
+#define CS_MODEL_CHECK_H
 
 #include "input/config.h"
 #include "model/layout.h"
 #include "model/memory.h"
 #include "model/model.h"
 
-typedef struct cs_layout_check {
+typedef struct cs_layout_verdict {
     const cs_layout *layout; /* borrowed from the scenario */
     int valid;
     cs_layout_sizes sizes;
@@ -21,16 +21,16 @@ typedef struct cs_layout_check {
     int memory_fits;
 } cs_layout_verdict;
 
-typedef struct cs_validation {
+typedef struct cs_check {
     const cs_scenario *scenario; /* borrowed */
     cs_param_counts params;
     cs_layout_verdict *layouts; /* one per scenario layout (owned) */
     size_t count;
     int all_valid;
-} cs_validation;
+} cs_check;
 
 /* Checks every layout. Returns 0, or -1 when out of memory. */
-int cs_validate(const cs_scenario *s, cs_validation *out);
-void cs_validation_free(cs_validation *c);
+int cs_check_scenario(const cs_scenario *s, cs_check *out);
+void cs_check_free(cs_check *c);
 
 #endif

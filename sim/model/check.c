@@ -1,4 +1,4 @@
-#include "model/validate.h"
+#include "model/check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@ static int check_one(const cs_scenario *s, const cs_layout *l, cs_layout_verdict
     return 0;
 }
 
-int cs_validate(const cs_scenario *s, cs_validation *out)
+int cs_check_scenario(const cs_scenario *s, cs_check *out)
 {
     memset(out, 0, sizeof *out);
     out->scenario = s;
@@ -43,7 +43,7 @@ int cs_validate(const cs_scenario *s, cs_validation *out)
     return 0;
 }
 
-void cs_validation_free(cs_validation *c)
+void cs_check_free(cs_check *c)
 {
     for (size_t i = 0; i < c->count; i++) {
         cs_diags_free(&c->layouts[i].problems);
