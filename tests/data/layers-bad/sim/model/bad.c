@@ -1,0 +1,2 @@
+#include "net/fabric.h"
+#include "model/model.h"

@@ -1,0 +1,2 @@
+#include "fabric.h"
+#include "input/config.h"
