@@ -164,14 +164,6 @@ START_TEST(preset_dir_from_environment)
 }
 END_TEST
 
-static char *slurp_file(const char *path)
-{
-    char cmd[512], *out = NULL;
-    snprintf(cmd, sizeof cmd, "cat %s", path);
-    tu_run(cmd, &out, NULL);
-    return out;
-}
-
 /* `run` prints the side-by-side report, writes results.json, results.csv and
  * report.txt, and the JSON it writes is what --format json prints. */
 START_TEST(run_seed_writes_results)
@@ -187,14 +179,14 @@ START_TEST(run_seed_writes_results)
     ck_assert_ptr_nonnull(strstr(out, "needs 2048 GPUs"));
     char path[512];
     snprintf(path, sizeof path, "%s/report.txt", dir);
-    char *report = slurp_file(path);
+    char *report = tu_read(path);
     ck_assert_str_eq(report, out);
     snprintf(cmd, sizeof cmd, BIN " run " SEED " --network-model analytic --format json --out %s",
              dir);
     char *json;
     ck_assert_int_eq(tu_run(cmd, &json, NULL), 0);
     snprintf(path, sizeof path, "%s/results.json", dir);
-    char *written = slurp_file(path);
+    char *written = tu_read(path);
     ck_assert_str_eq(json, written);
     ck_assert(json_balanced(json));
     static const char *const fields[] = {
@@ -206,7 +198,7 @@ START_TEST(run_seed_writes_results)
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
         ck_assert_msg(strstr(json, fields[i]), "missing %s", fields[i]);
     snprintf(path, sizeof path, "%s/results.csv", dir);
-    char *csv = slurp_file(path);
+    char *csv = tu_read(path);
     ck_assert_ptr_nonnull(strstr(csv, "layout,tp,pp,ep,dp,gpus,valid,error,microbatches,"
                                       "iteration_time_s"));
     ck_assert_ptr_nonnull(strstr(csv, "\noriginal,8,4,16,4,2048,false,"));
@@ -221,9 +213,10 @@ END_TEST
 
 START_TEST(run_is_deterministic)
 {
-    char *a, *b;
-    ck_assert_int_eq(tu_run(BIN " run " SEED " --format json --out /tmp/cs-run-det", &a, NULL), 0);
-    ck_assert_int_eq(tu_run(BIN " run " SEED " --format json --out /tmp/cs-run-det", &b, NULL), 0);
+    char *a, *b, cmd[2048];
+    snprintf(cmd, sizeof cmd, BIN " run " SEED " --format json --out %s/det", tu_temp_dir());
+    ck_assert_int_eq(tu_run(cmd, &a, NULL), 0);
+    ck_assert_int_eq(tu_run(cmd, &b, NULL), 0);
     ck_assert_str_eq(a, b);
     free(a);
     free(b);

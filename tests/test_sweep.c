@@ -119,14 +119,6 @@ START_TEST(swept_values_keep_their_units)
 }
 END_TEST
 
-static char *read_all(const char *path)
-{
-    char cmd[512], *out;
-    snprintf(cmd, sizeof cmd, "cat %s", path);
-    tu_run(cmd, &out, NULL);
-    return out;
-}
-
 static char *sweep_csv(const char *path, const char *args, const char *out_name)
 {
     char cmd[1024], csv[512];
@@ -135,7 +127,7 @@ static char *sweep_csv(const char *path, const char *args, const char *out_name)
     snprintf(cmd, sizeof cmd, BIN " sweep %s --quiet --out %s %s", path, csv, args);
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
     snprintf(cmd, sizeof cmd, "%s/sweep.csv", csv);
-    return read_all(cmd);
+    return tu_read(cmd);
 }
 
 #define NIC_SWEEP                                                                             \
@@ -194,7 +186,7 @@ START_TEST(shards_merge_into_the_whole)
              dir, dir, dir, dir);
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
     snprintf(cmd, sizeof cmd, "%s/m.csv", dir);
-    char *file = read_all(cmd);
+    char *file = tu_read(cmd);
     ck_assert_str_eq(file, whole);
     const char *other = tu_write("other.csv", "point,layout,statistic,x,valid,error\n0,a,value,1,true,\n");
     char *err;
@@ -227,11 +219,11 @@ START_TEST(resume_after_a_torn_write)
     fclose(f);
     snprintf(cmd, sizeof cmd, BIN " sweep %s --quiet --resume --jobs 2 --out %s", path, dir);
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
-    char *resumed = read_all(csv);
+    char *resumed = tu_read(csv);
     ck_assert_str_eq(resumed, whole);
     /* Resuming a finished sweep changes nothing. */
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
-    char *again = read_all(csv);
+    char *again = tu_read(csv);
     ck_assert_str_eq(again, whole);
     free(whole);
     free(resumed);

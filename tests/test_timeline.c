@@ -108,20 +108,6 @@ START_TEST(bars_are_the_ops)
 }
 END_TEST
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static long count(const char *text, const char *needle)
 {
     long n = 0;
@@ -164,7 +150,7 @@ START_TEST(files_match_the_replay)
     fclose(f);
     ck_assert_int_eq(row, fx.c.span_count);
     snprintf(path, sizeof path, "%s/l/trace.json", root);
-    char *trace = slurp(path);
+    char *trace = tu_read(path);
     ck_assert_int_eq(count(trace, "\"ph\": \"X\""), fx.c.op_count);
     ck_assert_int_eq(count(trace, "\"ph\": \"s\""), count(trace, "\"ph\": \"f\""));
     ck_assert(count(trace, "\"ph\": \"s\"") > 0);

@@ -1,22 +1,41 @@
 #include "testutil.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "base/fileio.h"
 
 static const char *const preset_dirs[] = {CS_SOURCE_DIR, NULL};
 const cs_paths tu_paths = {preset_dirs};
 
-static const char *temp_dir(void)
+/* The suite's root, made by tu_main before Check forks the tests (so every
+ * test's folder lives under it and one removal cleans all of them). */
+static char root[512];
+
+static void make_root(void)
 {
-    static char dir[64];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(root, sizeof root, "%s/cstest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(root)) {
+        perror("testutil: mkdtemp");
+        exit(EXIT_FAILURE);
+    }
+}
+
+const char *tu_temp_dir(void)
+{
+    static char dir[600];
     static pid_t owner;
-    /* Check forks a child per test: each child gets its own directory. */
+    if (!root[0]) /* a test run without tu_main */
+        make_root();
     if (!dir[0] || owner != getpid()) {
-        snprintf(dir, sizeof dir, "/tmp/cstest.XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(dir, sizeof dir, "%s/%ld", root, (long)getpid());
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
         owner = getpid();
     }
     return dir;
@@ -24,8 +43,8 @@ static const char *temp_dir(void)
 
 const char *tu_write(const char *name, const char *text)
 {
-    static char path[256];
-    snprintf(path, sizeof path, "%s/%s", temp_dir(), name);
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", tu_temp_dir(), name);
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
@@ -33,9 +52,15 @@ const char *tu_write(const char *name, const char *text)
     return path;
 }
 
+char *tu_read(const char *path)
+{
+    size_t len;
+    return cs_file_read(path, (size_t)1 << 30, &len);
+}
+
 int tu_load_scenario(const char *yaml, cs_scenario *s, cs_diags *d)
 {
-    char path[256];
+    char path[1024];
     snprintf(path, sizeof path, "%s", tu_write("scenario.yaml", yaml));
     return cs_scenario_load(path, &tu_paths, s, d);
 }
@@ -48,43 +73,37 @@ const cs_diag *tu_find(const cs_diags *d, const char *needle)
     return NULL;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len < 2)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
 int tu_run(const char *command, char **out, char **err)
 {
-    char o[256], e[256], cmd[4096];
-    snprintf(o, sizeof o, "%s/stdout", temp_dir());
-    snprintf(e, sizeof e, "%s/stderr", temp_dir());
+    char o[1024], e[1024], cmd[8192];
+    snprintf(o, sizeof o, "%s/stdout", tu_temp_dir());
+    snprintf(e, sizeof e, "%s/stderr", tu_temp_dir());
     snprintf(cmd, sizeof cmd, "%s >%s 2>%s", command, o, e);
     int status = system(cmd);
     if (out)
-        *out = slurp(o);
+        *out = tu_read(o);
     if (err)
-        *err = slurp(e);
+        *err = tu_read(e);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
 }
 
 int tu_main(Suite *s)
 {
+    make_root();
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    /* Depth first, not following links: what the tests made, and only that. */
+    if (nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        perror("testutil: removing the temporary root");
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -12,10 +12,17 @@
 /* Preset directories: the source tree only. */
 extern const cs_paths tu_paths;
 
-/* Writes text to `name` inside a fresh temporary directory of this test
- * process and returns its path (static storage, valid until the next call
- * with the same name). */
+/* A fresh temporary directory of this test (Check runs each test in its own
+ * process), inside the suite's temporary root under $TMPDIR (or /tmp).
+ * tu_main() removes the root and everything in it when the suite ends. */
+const char *tu_temp_dir(void);
+
+/* Writes text to `name` inside tu_temp_dir() and returns its path (static
+ * storage, valid until the next call). */
 const char *tu_write(const char *name, const char *text);
+
+/* The whole file at path (malloc'd, NUL-terminated), or NULL. */
+char *tu_read(const char *path);
 
 /* Loads scenario text (written to scenario.yaml in the temp dir). */
 int tu_load_scenario(const char *yaml, cs_scenario *s, cs_diags *d);
@@ -37,7 +44,8 @@ const cs_diag *tu_find(const cs_diags *d, const char *needle);
  * strings (either may be NULL), and returns its exit status. */
 int tu_run(const char *command, char **out, char **err);
 
-/* Runs a suite and returns the process exit status. */
+/* Runs a suite and returns the process exit status; the temporary root is
+ * made before the tests and removed after them. */
 int tu_main(Suite *s);
 
 #endif
