@@ -4,7 +4,9 @@
 #   ./setup.sh run    builds build/ (optimised) and runs the main job on the
 #                     seed scenario: clustersim run scenarios/seed-options.yaml
 #   ./setup.sh test   builds build-test/ (Debug, AddressSanitizer and
-#                     UndefinedBehaviorSanitizer) and runs every test with ctest
+#                     UndefinedBehaviorSanitizer, warnings as errors) and runs
+#                     every test with ctest
+# The build prints one summary line; its full output is in DIR/build.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -29,13 +31,28 @@ if ((${#missing[@]})); then
     --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-jobs=$(nproc 2>/dev/null || echo 2)
+# build DIR TYPE TARGET CMAKE-OPTIONS...: configure and build quietly, then
+# one line saying what was built; on failure the end of the log.
+build() {
+  local dir=$1 type=$2 target=$3 start=$SECONDS
+  shift 3
+  mkdir -p "$dir"
+  if ! { cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" &&
+         cmake --build "$dir" -j "$(nproc 2>/dev/null || echo 2)" --target "$target"; } \
+       >"$dir/build.log" 2>&1; then
+    tail -30 "$dir/build.log" >&2
+    echo "setup.sh: the $type build failed; the whole log is $dir/build.log" >&2
+    exit 1
+  fi
+  local warnings
+  warnings=$(grep -c 'warning:' "$dir/build.log" || true)
+  echo "setup.sh: built $dir ($type, $warnings warnings) in $((SECONDS - start)) s" >&2
+}
+
 if [ "$mode" = run ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build -j "$jobs" >/dev/null
+  build build Release clustersim
   exec build/clustersim run scenarios/seed-options.yaml
 else
-  cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  cmake --build build-test -j "$jobs" >/dev/null
-  exec ctest --test-dir build-test --output-on-failure -j "$jobs"
+  build build-test Debug all -DCS_WERROR=ON
+  exec ctest --test-dir build-test --output-on-failure -j "$(nproc 2>/dev/null || echo 2)"
 fi

@@ -393,7 +393,9 @@ static void walk_keys(const cs_schema *s, const char *prefix, cs_key_fn fn, void
     for (size_t i = 0; i < s->count; i++) {
         const cs_field *fd = &s->fields[i];
         char path[256];
-        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", fd->key);
+        if (snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", fd->key) >=
+            (int)sizeof path)
+            continue; /* no schema nests that deep */
         fn(path, arg);
         if (fd->sub)
             walk_keys(fd->sub, path, fn, arg);
