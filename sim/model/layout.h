@@ -1,7 +1,7 @@
 /* layout: validation of a parallel layout against its model, cluster and
  * training settings, the sizes it implies, and rank placement.
  *
- * Semantics (INPUT.md): world = tp x pp x ep x dp; dp counts the replicas of
+ * Semantics (docs/input.md, "Layouts"): world = tp x pp x ep x dp; dp counts the replicas of
  * each expert shard, the dense part is data-parallel over ep x dp ranks (as in
  * Megatron-Core, where expert parallelism is carved out of data parallelism);
  * the expert data-parallel size is tp x dp / etp. Ranks are placed with the

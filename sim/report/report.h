@@ -1,5 +1,5 @@
 /* report: the printed forms of results, as text for people and JSON for
- * programs (field names follow ../shared/spec/OUTPUT.md). Reads results only. */
+ * programs (fields as docs/output.md describes them). Reads results only. */
 #ifndef CS_REPORT_H
 #define CS_REPORT_H
 
@@ -30,7 +30,7 @@ typedef struct cs_coll_report {
 /* Prints the rows in nccl-tests' column layout (text), or as CSV or JSON. */
 void cs_report_collective(FILE *out, cs_format format, const cs_coll_report *r);
 
-/* The side-by-side report of `run`: text, JSON (OUTPUT.md) or CSV (one row
+/* The side-by-side report of `run`: text, JSON (docs/output.md) or CSV (one row
  * per layout, the JSON's scalar fields as columns). */
 void cs_report_run(FILE *out, cs_format format, const cs_scenario *s, const cs_run *r);
 
