@@ -1,7 +1,6 @@
-/* The fabric's routes, point-to-point transfers on the net, and the max-min
- * fair rate solver: closed forms on idle and shared links, route structure
- * for every topology, and random instances checked against an independent
- * water-filling reference and the max-min property. */
+/* The fabric's routes and point-to-point transfers on the net: closed forms
+ * on idle and shared links, and route structure for every topology (the
+ * rate solver itself: test_maxmin.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,165 +585,6 @@ START_TEST(relay_with_contention)
 }
 END_TEST
 
-/* ---- 4. max-min fairness ------------------------------------------------- */
-
-static unsigned long long lcg_state;
-
-static unsigned long long lcg(void)
-{
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return lcg_state >> 33;
-}
-
-static double uniform(void) { return (double)lcg() / 2147483648.0; }
-
-/* Reference: raise every unfrozen flow by the same increment until some link
- * fills, freeze the flows on full links, repeat. O(rounds x size), plain. */
-static void water_fill(int L, const double *cap, int F, const size_t *start, const long *route,
-                       double *rate)
-{
-    int frozen[16] = {0};
-    double used[16];
-    for (int f = 0; f < F; f++)
-        rate[f] = 0;
-    for (;;) {
-        int unfrozen_on[16] = {0};
-        for (int f = 0; f < F; f++)
-            if (!frozen[f])
-                for (size_t i = start[f]; i < start[f + 1]; i++)
-                    unfrozen_on[route[i]]++;
-        for (int l = 0; l < L; l++)
-            used[l] = 0;
-        for (int f = 0; f < F; f++)
-            for (size_t i = start[f]; i < start[f + 1]; i++)
-                used[route[i]] += rate[f];
-        double inc = INFINITY;
-        int argmin = -1;
-        for (int l = 0; l < L; l++)
-            if (unfrozen_on[l]) {
-                double d = (cap[l] - used[l]) / unfrozen_on[l];
-                if (d < inc) {
-                    inc = d;
-                    argmin = l;
-                }
-            }
-        if (argmin < 0)
-            break;
-        for (int f = 0; f < F; f++)
-            if (!frozen[f])
-                rate[f] += inc;
-        for (int l = 0; l < L; l++)
-            used[l] = 0;
-        for (int f = 0; f < F; f++)
-            for (size_t i = start[f]; i < start[f + 1]; i++)
-                used[route[i]] += rate[f];
-        for (int l = 0; l < L; l++) {
-            if (!unfrozen_on[l] || (l != argmin && cap[l] - used[l] > 1e-12 * cap[l]))
-                continue;
-            for (int f = 0; f < F; f++)
-                for (size_t i = start[f]; i < start[f + 1]; i++)
-                    if (route[i] == l)
-                        frozen[f] = 1;
-        }
-    }
-}
-
-/* Feasible, and every flow has a saturated link on which no flow gets more. */
-static void check_maxmin_property(int L, const double *cap, int F, const size_t *start,
-                                  const long *route, const double *rate, int instance)
-{
-    double load[16] = {0}, top[16] = {0};
-    for (int f = 0; f < F; f++) {
-        ck_assert_msg(rate[f] > 0, "instance %d: flow %d has rate %g", instance, f, rate[f]);
-        for (size_t i = start[f]; i < start[f + 1]; i++) {
-            load[route[i]] += rate[f];
-            if (rate[f] > top[route[i]])
-                top[route[i]] = rate[f];
-        }
-    }
-    for (int l = 0; l < L; l++)
-        ck_assert_msg(load[l] <= cap[l] * (1 + 1e-9), "instance %d: link %d carries %.17g > %.17g",
-                      instance, l, load[l], cap[l]);
-    for (int f = 0; f < F; f++) {
-        int bottleneck = 0;
-        for (size_t i = start[f]; i < start[f + 1] && !bottleneck; i++) {
-            long l = route[i];
-            bottleneck = load[l] >= cap[l] * (1 - 1e-9) && rate[f] >= top[l] * (1 - 1e-9);
-        }
-        ck_assert_msg(bottleneck, "instance %d: flow %d (rate %g) has no bottleneck link",
-                      instance, f, rate[f]);
-    }
-}
-
-START_TEST(maxmin_random_instances)
-{
-    cs_maxmin *m = cs_maxmin_create();
-    ck_assert_ptr_nonnull(m);
-    lcg_state = 20240601;
-    for (int inst = 0; inst < 400; inst++) {
-        int L = 2 + (int)(lcg() % 7);  /* 2..8 */
-        int F = 1 + (int)(lcg() % 10); /* 1..10 */
-        double cap[16], want[16], got[16];
-        size_t start[17];
-        long route[16 * 16];
-        /* Half the instances have few distinct capacities, for ties. */
-        for (int l = 0; l < L; l++)
-            cap[l] = inst % 2 ? 1 + (double)(lcg() % 3) : 0.5 + 99.5 * uniform();
-        size_t k = 0;
-        for (int f = 0; f < F; f++) {
-            start[f] = k;
-            int first = (int)(lcg() % (unsigned)L);
-            /* A random subset of links, in random order, at least one. */
-            int order[16];
-            for (int l = 0; l < L; l++)
-                order[l] = l;
-            for (int l = L - 1; l > 0; l--) {
-                int j = (int)(lcg() % (unsigned)(l + 1)), t = order[l];
-                order[l] = order[j];
-                order[j] = t;
-            }
-            for (int i = 0; i < L; i++)
-                if (order[i] == first || lcg() % 3 == 0)
-                    route[k++] = order[i];
-        }
-        start[F] = k;
-        for (int f = 0; f < F; f++)
-            got[f] = -1;
-        ck_assert_int_eq(cs_maxmin_solve(m, (size_t)L, cap, (size_t)F, start, route, got), 0);
-        water_fill(L, cap, F, start, route, want);
-        for (int f = 0; f < F; f++)
-            ck_assert_msg(fabs(got[f] - want[f]) <= 1e-9 * want[f],
-                          "instance %d flow %d: solver %.17g, water-filling %.17g", inst, f,
-                          got[f], want[f]);
-        check_maxmin_property(L, cap, F, start, route, got, inst);
-    }
-    cs_maxmin_destroy(m);
-}
-END_TEST
-
-START_TEST(maxmin_small_closed_forms)
-{
-    cs_maxmin *m = cs_maxmin_create();
-    double rate[4];
-    /* Classic: link 0 (cap 1) shared by flows 0 and 1; link 1 (cap 10) by
-     * flows 1 and 2. Flow 1 bottlenecked at 1/2 on link 0, flow 2 gets the rest. */
-    double cap[2] = {1, 10};
-    size_t start[4] = {0, 1, 3, 4};
-    long route[4] = {0, 0, 1, 1};
-    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 3, start, route, rate), 0);
-    ck_assert(rate[0] == 0.5 && rate[1] == 0.5 && rate[2] == 9.5);
-    /* A flow that crosses no link gets 0. */
-    size_t s2[3] = {0, 0, 1};
-    long r2[1] = {1};
-    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 2, s2, r2, rate), 0);
-    ck_assert(rate[0] == 0 && rate[1] == 10);
-    /* No flows at all. */
-    size_t s3[1] = {0};
-    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 0, s3, r2, rate), 0);
-    cs_maxmin_destroy(m);
-    cs_maxmin_destroy(NULL);
-}
-END_TEST
 
 static Suite *suite(void)
 {
@@ -766,10 +606,6 @@ static Suite *suite(void)
     tcase_add_test(t, late_flow_joins);
     tcase_add_test(t, reused_flow_slot_ignores_stale_events);
     tcase_add_test(t, relay_with_contention);
-    suite_add_tcase(s, t);
-    t = tcase_create("maxmin");
-    tcase_add_test(t, maxmin_random_instances);
-    tcase_add_test(t, maxmin_small_closed_forms);
     suite_add_tcase(s, t);
     return s;
 }

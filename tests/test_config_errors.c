@@ -1,0 +1,313 @@
+/* config_errors: every problem of a file reported at its exact position: wrong
+ * types, missing keys, unknown keys, bad values. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_test.h"
+
+/* ------------------------------------------------------------------------ */
+/* Wrong types, missing keys, unknown keys                                   */
+
+START_TEST(wrong_types)
+{
+    run r;
+    load_bad(&r, "model:\n"
+                 "  base: moe-30b\n"
+                 "  num_layers: sixteen\n"
+                 "  hidden_size: [1024]\n"
+                 "  num_attention_heads: \"16\"\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             3);
+    tu_assert_diag(&r.d, CS_ERROR, "'num_layers' must be an integer, got 'sixteen'", 3, 15);
+    tu_assert_diag(&r.d, CS_ERROR, "'hidden_size' must be an integer, got a list", 4, 16);
+    tu_assert_diag(&r.d, CS_ERROR, "'num_attention_heads' must be an integer, got a string", 5,
+                   24);
+    done(&r);
+}
+END_TEST
+
+START_TEST(wrong_types_elsewhere)
+{
+    run r;
+    load(&r, "model: moe-30b\n"
+                 "cluster: cluster-512-64gb\n"
+                 "training:\n"
+                 "  seq_length: 2048.5\n"
+                 "  global_batch_size: 128\n"
+                 "  sequence_parallel: \"true\"\n"
+                 "  overlap_grad_reduce: 1\n"
+                 "  micro_batch_size: ~\n"
+                 "layouts:\n"
+                 "  - {tp: four, pp: 4}\n"
+                 "  - just-a-name\n"
+                 "seed: 99999999999999999999999\n");
+    ck_assert_int_eq(r.rc, -1);
+    ck_assert_uint_ge(r.d.errors, 7);
+    tu_assert_diag(&r.d, CS_ERROR, "'seq_length' must be an integer, got '2048.5'", 4, 15);
+    tu_assert_diag(&r.d, CS_ERROR, "'sequence_parallel' must be true or false, got 'true'", 6,
+                   22);
+    tu_assert_diag(&r.d, CS_ERROR, "'overlap_grad_reduce' must be true or false, got '1'", 7,
+                   24);
+    tu_assert_diag(&r.d, CS_ERROR, "'micro_batch_size' must be an integer, got null", 8, 21);
+    tu_assert_diag(&r.d, CS_ERROR, "'tp' must be an integer, got 'four'", 10, 10);
+    tu_assert_diag(&r.d, CS_ERROR, "layout must be a mapping of keys, got a scalar", 11, 5);
+    tu_assert_diag(&r.d, CS_ERROR, "'seed' must be an integer, got '9999", 12, 7);
+    done(&r);
+}
+END_TEST
+
+/* A key that is present with a bad value is reported once, for its value,
+ * not a second time as "missing". */
+START_TEST(invalid_value_not_reported_missing)
+{
+    run r;
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: cluster-512-64gb\n"
+                 "training:\n"
+                 "  seq_length: 2048.5\n"
+                 "  global_batch_size: -1\n" LAYOUTS,
+             2);
+    tu_assert_diag(&r.d, CS_ERROR, "'seq_length' must be an integer, got '2048.5'", 4, 15);
+    tu_assert_diag(&r.d, CS_ERROR, "'global_batch_size' must be at least 1, got -1", 5, 22);
+    ck_assert_ptr_null(tu_find(&r.d, "missing required key"));
+    done(&r);
+
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: cluster-512-64gb\n"
+                 "training: 5\n" LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "training must be a mapping of keys, got a scalar", 3, 11);
+    done(&r);
+}
+END_TEST
+
+START_TEST(crlf_and_bom_positions)
+{
+    run r;
+    load_bad(&r, "\xef\xbb\xbfmodel: moe-30b\r\n"
+                 "cluster: cluster-512-64gb\r\n"
+                 "training: {seq_length: 2048, global_batch_size: 128, schedul: x}\r\n"
+                 "layouts:\r\n"
+                 "  - {tp: four, pp: 4}\r\n",
+             2);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'schedul' in training", 3, 54);
+    tu_assert_diag(&r.d, CS_ERROR, "'tp' must be an integer, got 'four'", 5, 10);
+    ck_assert_str_eq(tu_find(&r.d, "four")->source_line, "  - {tp: four, pp: 4}");
+    done(&r);
+}
+END_TEST
+
+START_TEST(alias_bomb_scenario_refused)
+{
+    run r;
+    load_bad(&r, "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                 "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                 "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                 "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                 "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                 "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                 "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                 "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                 "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n",
+             1);
+    /* Sizes 11, 111, 1111, 11111, 111111, 1111111: f is the first over. */
+    tu_assert_diag(&r.d, CS_ERROR, "(an alias bomb?)", 6, 4);
+    done(&r);
+}
+END_TEST
+
+START_TEST(missing_seq_length)
+{
+    run r;
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: cluster-512-64gb\n"
+                 "training:\n"
+                 "  global_batch_size: 128\n" LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'seq_length' in training", 4, 3);
+    done(&r);
+}
+END_TEST
+
+START_TEST(missing_layouts)
+{
+    run r;
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: cluster-512-64gb\n" TRAINING,
+             1);
+    assert_message(&r.d, "layouts", "missing required key 'layouts' in scenario");
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'layouts' in scenario", 1, 1);
+    done(&r);
+}
+END_TEST
+
+START_TEST(missing_everything)
+{
+    run r;
+    load_bad(&r, "name: nothing-else\n", 4);
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'model' in scenario", 1, 1);
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'cluster' in scenario", 1, 1);
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'training' in scenario", 1, 1);
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'layouts' in scenario", 1, 1);
+    ck_assert_str_eq(r.s.name, "nothing-else");
+    done(&r);
+    load_bad(&r, "- a list\n- not a scenario\n", 1);
+    tu_assert_diag(&r.d, CS_ERROR, "scenario must be a mapping of keys, got a list", 1, 1);
+    done(&r);
+}
+END_TEST
+
+START_TEST(model_mapping_missing_hidden_size)
+{
+    run r;
+    load_bad(&r, "model:\n"
+                 "  num_layers: 16\n"
+                 "  num_attention_heads: 16\n"
+                 "  vocab_size: 0\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    assert_message(&r.d, "hidden_size", "missing required key 'hidden_size' in model");
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'hidden_size' in model", 2, 3);
+    done(&r);
+}
+END_TEST
+
+START_TEST(cluster_mapping_missing_memory)
+{
+    run r;
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster:\n"
+                 "  gpu: {peak_compute: 989 TFLOP/s, memory_bandwidth: 3.35 TB/s}\n"
+                 "  nodes: 2\n"
+                 "  gpus_per_node: 8\n"
+                 "  scale_up: {bandwidth: 450 GB/s}\n"
+                 "  scale_out: {nic_bandwidth: 400 Gb/s}\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'memory' in gpu", 3, 3);
+    done(&r);
+}
+END_TEST
+
+START_TEST(unknown_keys_suggest)
+{
+    run r;
+    load_bad(&r, "model:\n"
+                 "  base: moe-30b\n"
+                 "  hiden_size: 1024\n"
+                 "cluster: cluster-512-64gb\n"
+                 "training:\n"
+                 "  seq_length: 2048\n"
+                 "  global_batch_size: 128\n"
+                 "  schedul: 1f1b\n"
+                 "layout:\n"
+                 "  - {tp: 4, pp: 4, ep: 8, dp: 4}\n"
+                 "colour: red\n",
+             5);
+    assert_message(&r.d, "hiden_size", "unknown key 'hiden_size' in model; did you mean 'hidden_size'?");
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'hiden_size' in model; did you mean 'hidden_size'?",
+                   3, 3);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'schedul' in training; did you mean 'schedule'?",
+                   8, 3);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'layout' in scenario; did you mean 'layouts'?", 9,
+                   1);
+    /* Nothing is close to 'colour': no suggestion. */
+    assert_message(&r.d, "colour", "unknown key 'colour' in scenario");
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'colour' in scenario", 11, 1);
+    tu_assert_diag(&r.d, CS_ERROR, "missing required key 'layouts' in scenario", 1, 1);
+    done(&r);
+}
+END_TEST
+
+START_TEST(unknown_nested_keys_suggest)
+{
+    run r;
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster:\n"
+                 "  base: dgx-h100\n"
+                 "  gpu: {memroy: 80 GB}\n"
+                 "  scale_out:\n"
+                 "    nic_bandwith: 400 Gb/s\n"
+                 "training:\n"
+                 "  seq_length: 2048\n"
+                 "  global_batch_size: 128\n"
+                 "  moe_routing: {mod: skewed}\n"
+                 "targets: {iteration_tme: 1 s}\n"
+                 "layouts:\n"
+                 "  - {tp: 4, pp: 4, ep: 8, dp: 4, ordr: tp-ep-dp-pp}\n",
+             5);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'memroy' in gpu; did you mean 'memory'?", 4, 9);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "unknown key 'nic_bandwith' in scale_out; did you mean 'nic_bandwidth'?", 6, 5);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'mod' in moe_routing; did you mean 'mode'?", 10,
+                   17);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "unknown key 'iteration_tme' in targets; did you mean 'iteration_time'?", 11,
+                   11);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'ordr' in layout; did you mean 'order'?", 13, 34);
+    done(&r);
+}
+END_TEST
+
+START_TEST(duplicate_keys)
+{
+    run r;
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: cluster-512-64gb\n" TRAINING
+                 "layouts:\n"
+                 "  - {tp: 4, pp: 4, tp: 2}\n",
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "key 'tp' appears twice in layout", 5, 20);
+    done(&r);
+}
+END_TEST
+
+START_TEST(unknown_enum_values)
+{
+    run r;
+    load_bad(&r, "model:\n"
+                 "  base: moe-30b\n"
+                 "  normalization: rmsnrom\n"
+                 "cluster: cluster-512-64gb\n"
+                 "training:\n"
+                 "  seq_length: 2048\n"
+                 "  global_batch_size: 128\n"
+                 "  schedule: 1fb1\n"
+                 "  precision: int4\n" LAYOUTS,
+             3);
+    assert_message(&r.d, "1fb1",
+                   "unknown schedule '1fb1'; did you mean '1f1b'? (one of gpipe, 1f1b, "
+                   "interleaved, zb-h1)");
+    tu_assert_diag(&r.d, CS_ERROR, "unknown schedule '1fb1'; did you mean '1f1b'?", 8, 13);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown normalization 'rmsnrom'; did you mean 'rmsnorm'?", 3,
+                   18);
+    assert_message(&r.d, "int4", "unknown precision 'int4'; expected one of bf16, fp16, fp8");
+    tu_assert_diag(&r.d, CS_ERROR, "unknown precision 'int4'", 9, 14);
+    done(&r);
+}
+END_TEST
+
+
+int main(void)
+{
+    Suite *s = suite_create("config_errors");
+    TCase *t_errors = tcase_create("errors");
+    tcase_add_test(t_errors, wrong_types);
+    tcase_add_test(t_errors, wrong_types_elsewhere);
+    tcase_add_test(t_errors, invalid_value_not_reported_missing);
+    tcase_add_test(t_errors, crlf_and_bom_positions);
+    tcase_add_test(t_errors, alias_bomb_scenario_refused);
+    tcase_add_test(t_errors, missing_seq_length);
+    tcase_add_test(t_errors, missing_layouts);
+    tcase_add_test(t_errors, missing_everything);
+    tcase_add_test(t_errors, model_mapping_missing_hidden_size);
+    tcase_add_test(t_errors, cluster_mapping_missing_memory);
+    tcase_add_test(t_errors, unknown_keys_suggest);
+    tcase_add_test(t_errors, unknown_nested_keys_suggest);
+    tcase_add_test(t_errors, duplicate_keys);
+    tcase_add_test(t_errors, unknown_enum_values);
+    suite_add_tcase(s, t_errors);
+    return tu_main(s);
+}
