@@ -77,11 +77,17 @@ START_TEST(minimal_scenario_values)
     ck_assert_int_eq(k->gpus_per_node, 8);
     ck_assert_int_eq(k->scale_up.kind, CS_SCALE_UP_MESH);
     ck_assert(k->scale_up.bandwidth == 196e9);
-    ck_assert(k->scale_up.latency == 2e-6);
-    ck_assert(k->scale_up.efficiency == 0.65);
+    /* One time is Simple's; LL and LL128 are left to the network layer. */
+    ck_assert(k->scale_up.latency[CS_PROTO_SIMPLE] == 3e-6);
+    ck_assert(isnan(k->scale_up.latency[CS_PROTO_LL]) && isnan(k->scale_up.latency[CS_PROTO_LL128]));
+    ck_assert(k->scale_up.efficiency == 0.611);
+    ck_assert_int_eq(k->scale_up.nvls, 0);
     ck_assert_int_eq(k->scale_out.nics_per_node, 8);
     ck_assert(k->scale_out.nic_bandwidth == 25e9); /* 200 Gb/s */
-    ck_assert(k->scale_out.latency == 5e-6);
+    ck_assert(k->scale_out.latency[CS_PROTO_SIMPLE] == 30e-6);
+    ck_assert_uint_eq(k->collectives.protocols, 1u << CS_PROTO_SIMPLE);
+    ck_assert(k->collectives.base_latency[CS_PROTO_SIMPLE] == 20e-6);
+    ck_assert(k->collectives.efficiency.alltoall == 1.0);
     ck_assert(k->scale_out.efficiency == 0.9);
     ck_assert_int_eq(k->scale_out.topology, CS_FAT_TREE);
     ck_assert(k->scale_out.oversubscription == 1.0);

@@ -59,6 +59,45 @@ START_TEST(wrong_types_elsewhere)
 }
 END_TEST
 
+/* The collective library's keys: per-protocol times, protocol names, caps by
+ * node count, per-operation efficiencies. */
+START_TEST(collectives_keys_checked)
+{
+    run r;
+    load(&r, "model: moe-30b\n"
+             "cluster:\n"
+             "  base: dgx-h100\n"
+             "  scale_up: {latency: [1 us, 2 us]}\n"
+             "  scale_out: {latency: [1 us, 2, 3 us]}\n"
+             "  collectives:\n"
+             "    protocols: [ll, ll64]\n"
+             "    base_latency: fast\n"
+             "    ll_max_bandwidth: [1 GB/s, 2 GB/s]\n"
+             "    efficiency: {alltoal: 0.5, broadcast: 0}\n"
+             "    nvls_latency: 3 GB\n"
+             "training: {seq_length: 2048, global_batch_size: 128}\n"
+             "layouts: [{tp: 8, pp: 1}]\n");
+    ck_assert_int_eq(r.rc, -1);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "'latency' must be a time (Simple's) or a list of three [LL, LL128, Simple]", 4,
+                   23);
+    tu_assert_diag(&r.d, CS_ERROR, "'latency': '2' has no unit", 5, 31);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown protocol 'll64'; expected one of ll, ll128, simple",
+                   7, 21);
+    tu_assert_diag(&r.d, CS_ERROR, "'base_latency': expected a time", 8, 19);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "'ll_max_bandwidth' must be a bandwidth or a list of three [1 node, 2 nodes, "
+                   "3 or more]",
+                   9, 23);
+    tu_assert_diag(&r.d, CS_ERROR, "unknown key 'alltoal' in efficiency; did you mean 'alltoall'?",
+                   10, 18);
+    tu_assert_diag(&r.d, CS_ERROR, "'broadcast' must be positive, got '0'", 10, 43);
+    tu_assert_diag(&r.d, CS_ERROR, "'nvls_latency': '3 GB' is a size, not a time", 11, 19);
+    ck_assert_uint_eq(r.d.errors, 8);
+    done(&r);
+}
+END_TEST
+
 /* A key that is present with a bad value is reported once, for its value,
  * not a second time as "missing". */
 START_TEST(invalid_value_not_reported_missing)
@@ -296,6 +335,7 @@ int main(void)
     TCase *t_errors = tcase_create("errors");
     tcase_add_test(t_errors, wrong_types);
     tcase_add_test(t_errors, wrong_types_elsewhere);
+    tcase_add_test(t_errors, collectives_keys_checked);
     tcase_add_test(t_errors, invalid_value_not_reported_missing);
     tcase_add_test(t_errors, crlf_and_bom_positions);
     tcase_add_test(t_errors, alias_bomb_scenario_refused);

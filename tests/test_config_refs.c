@@ -44,9 +44,9 @@ START_TEST(base_with_nested_partial_override)
     ck_assert(k->gpu.reserved_memory == base.gpu.reserved_memory);
     ck_assert_int_eq(k->scale_up.kind, CS_SCALE_UP_SWITCH);
     ck_assert(k->scale_up.bandwidth == 450e9);
-    ck_assert(k->scale_up.latency == base.scale_up.latency);
+    ck_assert(k->scale_up.latency[CS_PROTO_SIMPLE] == base.scale_up.latency[CS_PROTO_SIMPLE]);
     ck_assert(k->scale_up.efficiency == base.scale_up.efficiency);
-    ck_assert(k->scale_out.latency == base.scale_out.latency);
+    ck_assert(k->scale_out.latency[CS_PROTO_SIMPLE] == base.scale_out.latency[CS_PROTO_SIMPLE]);
     ck_assert(k->scale_out.efficiency == base.scale_out.efficiency);
     cs_sources_free(&src);
     cs_diags_free(&d);

@@ -22,13 +22,16 @@
                       #got, g_, w_);                                                       \
     } while (0)
 
-/* 2 nodes x 4 GPUs, as in test_net.c and test_collective.c. */
+/* 2 nodes x 4 GPUs, as in test_net.c and test_collective.c; collectives
+ * with the Simple protocol and no launch latency, so that a ring step costs
+ * exactly the scale-up latency. */
 static const char cluster_yaml[] =
     "{ name: t, gpu: {peak_compute: 100 TFLOP/s, memory: 80 GB, memory_bandwidth: 2 TB/s}, "
     "nodes: 2, gpus_per_node: 4, "
     "scale_up: {kind: switch, bandwidth: 100 GB/s, latency: 2 us, efficiency: 0.8}, "
     "scale_out: {nics_per_node: 4, nic_bandwidth: 200 Gb/s, latency: 5 us, efficiency: 0.9, "
-    "topology: fat_tree, oversubscription: 1, leaf_radix: 64} }\n";
+    "topology: fat_tree, oversubscription: 1, leaf_radix: 64}, "
+    "collectives: {protocols: [simple], base_latency: 0 us} }\n";
 
 typedef struct world {
     cs_fabric f;
@@ -140,7 +143,7 @@ START_TEST(collective_waits_for_last_member)
 {
     long gpus[4] = {0, 1, 2, 3};
     double S = 16e6;
-    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, CS_ALGO_RING, 4, gpus, S, NULL, 0};
+    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, CS_ALGO_RING, 4, gpus, S, NULL, 0, 0};
     for (int model = CS_NET_IDEAL; model <= CS_NET_FLOW; model++) {
         world w;
         open_world(&w, (cs_network_model)model, 2);
@@ -181,7 +184,7 @@ START_TEST(collectives_on_streams)
     world w;
     open_world(&w, CS_NET_FLOW, 2);
     long all[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    cs_coll_spec spec = {CS_COLL_ALL_GATHER, CS_ALGO_AUTO, 8, all, 32e6, NULL, 0};
+    cs_coll_spec spec = {CS_COLL_ALL_GATHER, CS_ALGO_AUTO, 8, all, 32e6, NULL, 0, 0};
     double coll;
     ck_assert_int_eq(cs_collective_time(&w.f, CS_NET_FLOW, &spec, &coll, NULL), 0);
     long k = compute(&w, 4, 0, 10 * coll, 0);
@@ -227,7 +230,7 @@ START_TEST(dependency_cycle_returns_minus_2)
      * C2, but C1's member on GPU 1 waits for C2's member on GPU 0. */
     open_world(&w, CS_NET_FLOW, 1);
     long pair[2] = {0, 1};
-    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, CS_ALGO_RING, 2, pair, 1e6, NULL, 0};
+    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, CS_ALGO_RING, 2, pair, 1e6, NULL, 0, 0};
     long c1 = cs_exec_collective(w.x, &spec, 0, 0);
     long c2 = cs_exec_collective(w.x, &spec, 0, 0);
     ck_assert_int_eq(cs_exec_depend(w.x, c2 + 0, c1 + 1), 0);

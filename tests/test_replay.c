@@ -219,7 +219,7 @@ START_TEST(exposed_dp_equals_all_reduce_without_overlap)
     ck_assert_int_eq(cs_fabric_init(&f, &fx.s.cluster), 0);
     long gpus[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     double params = 2 * (12.0 * 512 * 512 + 4 * 512) + 2 * 512; /* + final LayerNorm */
-    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, CS_ALGO_AUTO, 8, gpus, 4 * params, NULL, 0};
+    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, CS_ALGO_AUTO, 8, gpus, 4 * params, NULL, 0, 0};
     assert_rel(fx.r.time_s[CS_TIME_DP], cs_collective_analytic_time(&f, &spec), 1e-9);
     cs_fabric_free(&f);
     done(&fx);

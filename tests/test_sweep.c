@@ -109,7 +109,7 @@ START_TEST(swept_values_keep_their_units)
     cs_diags_init(&d);
     ck_assert_int_eq(cs_scenario_load_with(path, &tu_paths, o, 2, &s, &d), 0);
     ck_assert(s.cluster.scale_out.nic_bandwidth == 50e9);
-    ck_assert(s.cluster.scale_out.latency == base->cluster.scale_out.latency);
+    ck_assert(s.cluster.scale_out.latency[CS_PROTO_SIMPLE] == base->cluster.scale_out.latency[CS_PROTO_SIMPLE]);
     /* Derived keys follow the swept one: kv_channels = hidden / heads. */
     ck_assert_int_eq(s.model.hidden_size, 2048);
     ck_assert_int_eq(s.model.kv_channels, 128);

@@ -1,10 +1,13 @@
 /* clustersim collective: a simulated nccl-tests on an idle cluster. */
 #include "cli/cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "input/nccltests.h"
 #include "input/units.h"
 #include "net/collective.h"
 #include "net/fabric.h"
@@ -24,10 +27,17 @@ static const char help[] =
     "  --sizes MIN:MAX      message sizes, e.g. 8B:16GiB (default 8B:1GiB); sizes\n"
     "                       count as nccl-tests does (per rank for all_reduce,\n"
     "                       total for all_gather, reduce_scatter and alltoall)\n"
-    "  --algo A             auto (default: as NCCL would choose), ring, tree,\n"
-    "                       hierarchical\n"
+    "  --algo A             auto (default: as NCCL's tuner would choose), ring,\n"
+    "                       tree, nvls, hierarchical, p2p\n"
+    "  --proto P            auto (default), LL, LL128, Simple: the protocol\n"
     "  --network-model M    flow (default), analytic, ideal\n"
-    "  --format F           text (nccl-tests columns, default), csv, json\n";
+    "  --format F           text (nccl-tests columns, default), csv, json\n"
+    "  --compare FILE       simulate a measurement instead: FILE holds nccl-tests\n"
+    "                       output (or CSV of size_bytes,busbw_GBps); its line\n"
+    "                       '# clustersim: OPTIONS' gives the options above, its\n"
+    "                       line '# tolerance: 1GiB 10%, ...' the error allowed\n"
+    "                       per size. Prints measured against simulated; exit 1\n"
+    "                       when a size is outside its tolerance\n";
 
 static int parse_sizes(const char *text, double *lo, double *hi)
 {
@@ -59,14 +69,16 @@ typedef struct collective_args {
     long gpus;
     double lo, hi;
     cs_coll_algo algo;
+    unsigned protocols; /* 0: the tuner's choice */
     cs_network_model model;
     cs_format format;
+    const char *compare; /* a measurement file, or NULL */
 } collective_args;
 
 static int parse_collective_args(int argc, char **argv, collective_args *a)
 {
-    *a = (collective_args){NULL,         CS_COLL_ALL_REDUCE, 0,           8,
-                           1073741824.0, CS_ALGO_AUTO,       CS_NET_FLOW, CS_FORMAT_TEXT};
+    *a = (collective_args){NULL,        CS_COLL_ALL_REDUCE, 0,   8, 1073741824.0, CS_ALGO_AUTO, 0,
+                           CS_NET_FLOW, CS_FORMAT_TEXT,     NULL};
     for (int i = 0; i < argc; i++) {
         const char *v;
         int k;
@@ -94,11 +106,22 @@ static int parse_collective_args(int argc, char **argv, collective_args *a)
                 return -1;
             }
             a->algo = (cs_coll_algo)k;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--proto"))) {
+            if (strcasecmp(v, "auto") != 0 && (k = cs_coll_proto_parse(v)) < 0) {
+                fprintf(stderr,
+                        "clustersim collective: unknown protocol '%s' (auto, LL, "
+                        "LL128 or Simple)\n",
+                        v);
+                return -1;
+            }
+            a->protocols = strcasecmp(v, "auto") ? 1u << k : 0;
         } else if ((v = cs_cli_option(argc, argv, &i, "--network-model"))) {
             if (cs_cli_network_model(v, &a->model) != 0) {
                 fprintf(stderr, "clustersim collective: unknown network model '%s'\n", v);
                 return -1;
             }
+        } else if ((v = cs_cli_option(argc, argv, &i, "--compare"))) {
+            a->compare = v;
         } else if ((v = cs_cli_option(argc, argv, &i, "--format"))) {
             if (cs_cli_format(v, &a->format) != 0) {
                 fprintf(stderr, "clustersim collective: unknown format '%s'\n", v);
@@ -108,10 +131,6 @@ static int parse_collective_args(int argc, char **argv, collective_args *a)
             fprintf(stderr, "clustersim collective: unknown argument '%s'\n", argv[i]);
             return -1;
         }
-    }
-    if (!a->cluster) {
-        fprintf(stderr, "clustersim collective: --cluster is required\n");
-        return -1;
     }
     return 0;
 }
@@ -134,16 +153,25 @@ static int measure_collectives(const collective_args *a, const cs_cluster *clust
     for (long i = 0; i < n; i++)
         gpus[i] = i;
     for (double size = a->lo; size <= a->hi && count < cap; size *= 2) {
-        cs_coll_spec spec = {a->op, a->algo, n, gpus, size, NULL, 0};
+        cs_coll_spec spec = {a->op, a->algo, n, gpus, size, NULL, 0, a->protocols};
+        cs_coll_plan plan;
         double t;
-        if (cs_collective_time(&fabric, a->model, &spec, &t, NULL) != 0) {
+        int rc = cs_collective_plan(&fabric, &spec, &plan);
+        if (rc == -2) {
+            fprintf(stderr, "clustersim collective: %s cannot run %s on %ld GPUs of %s%s\n",
+                    cs_coll_algo_name(a->algo), cs_coll_op_name(a->op), n, cluster->name,
+                    a->protocols ? " with that protocol" : "");
+            status = EXIT_BAD_INPUT;
+            goto done;
+        }
+        if (rc != 0 || cs_collective_time(&fabric, a->model, &spec, &t, NULL) != 0) {
             fprintf(stderr, "clustersim collective: out of memory at %.0f bytes\n", size);
             status = EXIT_BAD_INPUT;
             goto done;
         }
         double algbw = t > 0 ? size / t : 0;
-        rows[count++] = (cs_coll_row){size, t, algbw, algbw * cs_collective_bus_factor(a->op, n),
-                                      cs_collective_choose(&fabric, &spec)};
+        rows[count++] = (cs_coll_row){
+            size, t, algbw, algbw * cs_collective_bus_factor(a->op, n), plan.algo, plan.proto};
     }
     cs_coll_report report = {
         a->op,         n,       (n + fabric.gpus_per_node - 1) / fabric.gpus_per_node,
@@ -157,6 +185,104 @@ done:
     return status;
 }
 
+/* The collective of the arguments at one size: its plan and time. */
+static int simulate(const collective_args *a, const cs_fabric *f, const long *gpus, long n,
+                    double size, cs_coll_plan *plan, double *t)
+{
+    cs_coll_spec spec = {a->op, a->algo, n, gpus, size, NULL, 0, a->protocols};
+    int rc = cs_collective_plan(f, &spec, plan);
+    if (rc == 0 && cs_collective_time(f, a->model, &spec, t, NULL) != 0)
+        rc = -1;
+    return rc;
+}
+
+static double tolerance_at(const cs_nccl_measure *m, double size)
+{
+    for (int i = 0; i < m->tolerances; i++)
+        if (m->tol_size[i] == size)
+            return m->tol[i];
+    return NAN;
+}
+
+/* Measured against simulated, size by size; the error is the simulated
+ * busbw over the measured one, less 1 (the measured time over the simulated
+ * one, less 1, where the file has times). */
+static int compare(const collective_args *a, const cs_fabric *f, const cs_nccl_measure *m,
+                   const char *cluster)
+{
+    long n = a->gpus ? a->gpus : f->gpus;
+    long *gpus = malloc((size_t)n * sizeof *gpus);
+    if (!gpus)
+        return EXIT_BAD_INPUT;
+    for (long i = 0; i < n; i++)
+        gpus[i] = i;
+    double factor = cs_collective_bus_factor(a->op, n);
+    int checked = 0, outside = 0, status = EXIT_OK;
+    printf("# clustersim collective --compare %s: %s on %ld GPUs of %s, network model %s\n",
+           a->compare, cs_coll_op_name(a->op), n, cluster, cs_network_model_name(a->model));
+    printf("#%11s  %10s %10s  %9s %9s  %8s %9s  %-8s %-12s %s\n", "size", "measured", "simulated",
+           "measured", "simulated", "error", "tolerance", "verdict", "algo", "proto");
+    printf("#%11s  %10s %10s  %9s %9s\n", "(B)", "time (us)", "time (us)", "busbw", "busbw");
+    for (int i = 0; i < m->count; i++) {
+        const cs_nccl_row *r = &m->rows[i];
+        cs_coll_plan plan;
+        double t;
+        if (simulate(a, f, gpus, n, r->size, &plan, &t) != 0) {
+            fprintf(stderr, "clustersim collective: cannot simulate %s of %.0f B on %s\n",
+                    cs_coll_op_name(a->op), r->size, cluster);
+            status = EXIT_BAD_INPUT;
+            break;
+        }
+        double busbw = r->size / t * factor;
+        double err = !isnan(r->time) ? r->time / t - 1 : busbw / r->busbw - 1;
+        double tol = tolerance_at(m, r->size);
+        const char *verdict = isnan(tol) ? "" : fabs(err) <= tol ? "ok" : "OUTSIDE";
+        checked += !isnan(tol);
+        outside += !isnan(tol) && fabs(err) > tol;
+        char mt[32] = "-", mb[32] = "-", tl[32] = "";
+        if (!isnan(r->time))
+            snprintf(mt, sizeof mt, "%.2f", r->time * 1e6);
+        double measured_bus = !isnan(r->busbw) ? r->busbw : r->size / r->time * factor;
+        snprintf(mb, sizeof mb, "%.2f", measured_bus / 1e9);
+        if (!isnan(tol))
+            snprintf(tl, sizeof tl, "%.0f%%", tol * 100);
+        printf("%12.0f  %10s %10.2f  %9s %9.2f  %+7.1f%% %9s  %-8s %-12s %s\n", r->size, mt,
+               t * 1e6, mb, busbw / 1e9, err * 100, tl, verdict, cs_coll_algo_name(plan.algo),
+               cs_coll_proto_name(plan.proto));
+    }
+    free(gpus);
+    if (status != EXIT_OK)
+        return status;
+    printf("# %d sizes checked against their tolerance, %d outside\n", checked, outside);
+    return outside ? EXIT_INVALID : EXIT_OK;
+}
+
+/* The file's own options ("# clustersim: ..."), then the command line's. */
+static int compare_args(int argc, char **argv, cs_nccl_measure *m, collective_args *a)
+{
+    char *words[64];
+    int n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(m->args, " \t\r", &save); w && n < 32;
+         w = strtok_r(NULL, " \t\r", &save))
+        words[n++] = w;
+    for (int i = 0; i < argc && n < 64; i++)
+        words[n++] = argv[i];
+    return parse_collective_args(n, words, a);
+}
+
+static int load_cluster(const char *ref, const cs_paths *paths, cs_cluster *cluster)
+{
+    cs_sources src = {0};
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_cluster_load(ref, paths, &src, cluster, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    cs_sources_free(&src);
+    return rc;
+}
+
 static int cmd_collective(int argc, char **argv, const cs_paths *paths)
 {
     if (cs_cli_wants_help(argc, argv)) {
@@ -168,22 +294,37 @@ static int cmd_collective(int argc, char **argv, const cs_paths *paths)
         fputs(help, stderr);
         return EXIT_BAD_INPUT;
     }
-    cs_sources src = {0};
+    static cs_nccl_measure m; /* 4 KiB of rows: off the stack */
+    if (a.compare) {
+        cs_diags d;
+        cs_diags_init(&d);
+        const char *file = a.compare;
+        int rc = cs_nccltests_read(file, &m, &d);
+        cs_diags_print(&d, stderr);
+        cs_diags_free(&d);
+        if (rc != 0 || compare_args(argc, argv, &m, &a) != 0)
+            return EXIT_BAD_INPUT;
+    }
+    if (!a.cluster) {
+        fprintf(stderr, "clustersim collective: --cluster is required\n");
+        return EXIT_BAD_INPUT;
+    }
     cs_cluster cluster;
-    cs_diags d;
-    cs_diags_init(&d);
-    int rc = cs_cluster_load(a.cluster, paths, &src, &cluster, &d);
-    cs_diags_print(&d, stderr);
-    cs_diags_free(&d);
-    cs_sources_free(&src);
-    if (rc != 0)
+    if (load_cluster(a.cluster, paths, &cluster) != 0)
         return EXIT_BAD_INPUT;
     if (a.gpus > cluster.nodes * cluster.gpus_per_node) {
         fprintf(stderr, "clustersim collective: --gpus %ld but %s has %ld GPUs\n", a.gpus,
                 cluster.name, cluster.nodes * cluster.gpus_per_node);
         return EXIT_BAD_INPUT;
     }
-    return measure_collectives(&a, &cluster);
+    if (!a.compare)
+        return measure_collectives(&a, &cluster);
+    cs_fabric fabric;
+    if (cs_fabric_init(&fabric, &cluster) != 0)
+        return EXIT_BAD_INPUT;
+    int status = compare(&a, &fabric, &m, cluster.name);
+    cs_fabric_free(&fabric);
+    return status;
 }
 
 const cs_command cs_cmd_collective = {"collective", help, cmd_collective};

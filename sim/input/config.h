@@ -88,22 +88,48 @@ typedef struct cs_gpu_config {
     double reserved_memory; /* bytes */
 } cs_gpu_config;
 
+/* The collective libraries' protocols (NCCL's names): LL (8-byte stores with
+ * flags), LL128 (128-byte lines, 120 of data), Simple (bulk copies with
+ * fences). Per-protocol values are kept in this order. */
+typedef enum { CS_PROTO_LL, CS_PROTO_LL128, CS_PROTO_SIMPLE, CS_PROTOS } cs_proto;
+
 typedef struct cs_scale_up_config {
     cs_scale_up_kind kind;
     double bandwidth; /* bytes/s per GPU per direction (mesh: over all its links) */
-    double latency;   /* s */
+    /* s per step of a collective inside a node, per protocol; NaN where not
+     * given (the network layer fills in NCCL's figures or proportions). */
+    double latency[CS_PROTOS];
     double efficiency;
+    int nvls;               /* NVLink SHARP: the switch reduces and multicasts */
+    double nvls_efficiency; /* share of line rate NVLS collectives reach */
 } cs_scale_up_config;
 
 typedef struct cs_scale_out_config {
     long nics_per_node;
     double nic_bandwidth; /* bytes/s per NIC per direction */
-    double latency;
+    double latency[CS_PROTOS]; /* s per step between nodes, as scale_up.latency */
     double efficiency;
     cs_scale_out_topology topology;
     double oversubscription;
     long leaf_radix;
 } cs_scale_out_config;
+
+/* How the collective library runs (NCCL's tuner model; defaults are NCCL's
+ * figures, filled in by the network layer where NaN). */
+typedef struct cs_op_efficiency {
+    double all_reduce, all_gather, reduce_scatter, alltoall, sendrecv, broadcast;
+} cs_op_efficiency;
+
+typedef struct cs_collectives_config {
+    unsigned protocols;              /* bit (1 << cs_proto) per protocol allowed */
+    double base_latency[CS_PROTOS];  /* s per collective, before any step */
+    double nvls_latency;             /* s per NVLS collective */
+    /* bytes/s: the most of the buffer LL moves per second (nccl-tests'
+     * algbw) on 1 node, 2 nodes, 3 or more; 0 = no cap. */
+    double ll_max_bandwidth[3];
+    double tree_max_bandwidth[3]; /* the same for trees (NCCL: perChMaxTreeBws) */
+    cs_op_efficiency efficiency;     /* factors on the links' efficiency, per operation */
+} cs_collectives_config;
 
 typedef struct cs_cluster {
     char name[CS_NAME_MAX];
@@ -112,6 +138,7 @@ typedef struct cs_cluster {
     long gpus_per_node;
     cs_scale_up_config scale_up;
     cs_scale_out_config scale_out;
+    cs_collectives_config collectives;
     cs_loc loc;
     cs_loc loc_nodes;
 } cs_cluster;

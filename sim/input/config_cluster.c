@@ -7,6 +7,119 @@
 
 static const char *const scale_up_choices[] = {"switch", "mesh", NULL};
 static const char *const topo_choices[] = {"fat_tree", "rail_optimized", NULL};
+static const char *const proto_choices[] = {"ll", "ll128", "simple", NULL};
+
+/* A time per protocol: one time (Simple's; the other protocols keep NCCL's
+ * proportions to it, worked out by the network layer) or a list of three
+ * [LL, LL128, Simple]. `key` names the field in messages. */
+static int proto_times(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, double *out)
+{
+    cs_quantity q;
+    if (n->type == YAML_SCALAR_NODE) {
+        if (cs_parse_qty(c, f, n, key, CS_UNIT_TIME, 0, &q) != 0)
+            return -1;
+        out[CS_PROTO_LL] = out[CS_PROTO_LL128] = NAN;
+        out[CS_PROTO_SIMPLE] = q.value;
+        return 0;
+    }
+    long count = n->type == YAML_SEQUENCE_NODE
+                     ? (long)(n->data.sequence.items.top - n->data.sequence.items.start)
+                     : 0;
+    if (count != CS_PROTOS) {
+        REPORT(c, f, n, "'%s' must be a time (Simple's) or a list of three [LL, LL128, Simple]",
+               key);
+        return -1;
+    }
+    int rc = 0;
+    for (long i = 0; i < count; i++) {
+        yaml_node_t *item = cs_yfile_node(f, n->data.sequence.items.start[i]);
+        if (cs_parse_qty(c, f, item, key, CS_UNIT_TIME, 0, &q) != 0)
+            rc = -1;
+        else
+            out[i] = q.value;
+    }
+    return rc;
+}
+
+static int up_latency(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return proto_times(c, f, n, "latency", ((cs_scale_up_config *)obj)->latency);
+}
+
+static int out_latency(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return proto_times(c, f, n, "latency", ((cs_scale_out_config *)obj)->latency);
+}
+
+static int base_latency(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return proto_times(c, f, n, "base_latency", ((cs_collectives_config *)obj)->base_latency);
+}
+
+/* A cap by group size: one bandwidth for any number of nodes, or [1 node, 2
+ * nodes, 3 or more] (NCCL's llMaxBws and perChMaxTreeBws are indexed so). */
+static int by_nodes(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, double *out)
+{
+    cs_quantity q;
+    if (n->type == YAML_SCALAR_NODE) {
+        if (cs_parse_qty(c, f, n, key, CS_UNIT_BANDWIDTH, 0, &q) != 0)
+            return -1;
+        out[0] = out[1] = out[2] = q.value;
+        return 0;
+    }
+    long count = n->type == YAML_SEQUENCE_NODE
+                     ? (long)(n->data.sequence.items.top - n->data.sequence.items.start)
+                     : 0;
+    if (count != 3) {
+        REPORT(c, f, n, "'%s' must be a bandwidth or a list of three [1 node, 2 nodes, 3 or more]",
+               key);
+        return -1;
+    }
+    int rc = 0;
+    for (long i = 0; i < count; i++)
+        if (cs_parse_qty(c, f, cs_yfile_node(f, n->data.sequence.items.start[i]), key,
+                         CS_UNIT_BANDWIDTH, 0, &q) != 0)
+            rc = -1;
+        else
+            out[i] = q.value;
+    return rc;
+}
+
+static int ll_max_bandwidth(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return by_nodes(c, f, n, "ll_max_bandwidth", ((cs_collectives_config *)obj)->ll_max_bandwidth);
+}
+
+static int tree_max_bandwidth(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return by_nodes(c, f, n, "tree_max_bandwidth",
+                    ((cs_collectives_config *)obj)->tree_max_bandwidth);
+}
+
+/* A non-empty list of protocol names. */
+static int protocols(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    long count = n->type == YAML_SEQUENCE_NODE
+                     ? (long)(n->data.sequence.items.top - n->data.sequence.items.start)
+                     : 0;
+    if (count < 1) {
+        REPORT(c, f, n, "'protocols' must list one or more of ll, ll128, simple");
+        return -1;
+    }
+    unsigned mask = 0;
+    int rc = 0;
+    for (long i = 0; i < count; i++) {
+        int p;
+        if (cs_parse_enum(c, f, cs_yfile_node(f, n->data.sequence.items.start[i]), "protocol",
+                          proto_choices, &p) != 0)
+            rc = -1;
+        else
+            mask |= 1u << p;
+    }
+    if (rc == 0)
+        ((cs_collectives_config *)obj)->protocols = mask;
+    return rc;
+}
 
 static const cs_field gpu_fields[] = {
     NAME(cs_gpu_config, name),
@@ -23,21 +136,45 @@ const cs_schema cs_gpu_schema = {"gpu", gpu_fields, COUNT(gpu_fields)};
 static const cs_field scale_up_fields[] = {
     ENUM(cs_scale_up_config, kind, scale_up_choices),
     QTY(cs_scale_up_config, bandwidth, CS_UNIT_BANDWIDTH, REQUIRED | POSITIVE),
-    QTY(cs_scale_up_config, latency, CS_UNIT_TIME, 0),
+    CUSTOM("latency", up_latency),
     QTY(cs_scale_up_config, efficiency, CS_UNIT_RATIO, POSITIVE | AT_MOST_1),
+    BOOL(cs_scale_up_config, nvls),
+    QTY(cs_scale_up_config, nvls_efficiency, CS_UNIT_RATIO, POSITIVE | AT_MOST_1),
 };
 const cs_schema cs_scale_up_schema = {"scale_up", scale_up_fields, COUNT(scale_up_fields)};
 
 static const cs_field scale_out_fields[] = {
     INT(cs_scale_out_config, nics_per_node, 1, 0),
     QTY(cs_scale_out_config, nic_bandwidth, CS_UNIT_BANDWIDTH, REQUIRED | POSITIVE),
-    QTY(cs_scale_out_config, latency, CS_UNIT_TIME, 0),
+    CUSTOM("latency", out_latency),
     QTY(cs_scale_out_config, efficiency, CS_UNIT_RATIO, POSITIVE | AT_MOST_1),
     ENUM(cs_scale_out_config, topology, topo_choices),
     QTY(cs_scale_out_config, oversubscription, CS_UNIT_RATIO, POSITIVE),
     INT(cs_scale_out_config, leaf_radix, 2, 0),
 };
 const cs_schema cs_scale_out_schema = {"scale_out", scale_out_fields, COUNT(scale_out_fields)};
+
+static const cs_field op_efficiency_fields[] = {
+    QTY(cs_op_efficiency, all_reduce, CS_UNIT_RATIO, POSITIVE),
+    QTY(cs_op_efficiency, all_gather, CS_UNIT_RATIO, POSITIVE),
+    QTY(cs_op_efficiency, reduce_scatter, CS_UNIT_RATIO, POSITIVE),
+    QTY(cs_op_efficiency, alltoall, CS_UNIT_RATIO, POSITIVE),
+    QTY(cs_op_efficiency, sendrecv, CS_UNIT_RATIO, POSITIVE),
+    QTY(cs_op_efficiency, broadcast, CS_UNIT_RATIO, POSITIVE),
+};
+const cs_schema cs_op_efficiency_schema = {"efficiency", op_efficiency_fields,
+                                           COUNT(op_efficiency_fields)};
+
+static const cs_field collectives_fields[] = {
+    CUSTOM("protocols", protocols),
+    CUSTOM("base_latency", base_latency),
+    QTY(cs_collectives_config, nvls_latency, CS_UNIT_TIME, 0),
+    CUSTOM("ll_max_bandwidth", ll_max_bandwidth),
+    CUSTOM("tree_max_bandwidth", tree_max_bandwidth),
+    SUB(cs_collectives_config, efficiency, cs_op_efficiency_schema),
+};
+const cs_schema cs_collectives_schema = {"collectives", collectives_fields,
+                                         COUNT(collectives_fields)};
 
 static const cs_field cluster_fields[] = {
     NAME(cs_cluster, name),
@@ -47,6 +184,7 @@ static const cs_field cluster_fields[] = {
     INT(cs_cluster, gpus_per_node, 1, REQUIRED),
     SUB(cs_cluster, scale_up, cs_scale_up_schema),
     SUB(cs_cluster, scale_out, cs_scale_out_schema),
+    SUB(cs_cluster, collectives, cs_collectives_schema),
 };
 const cs_schema cs_cluster_schema = {"cluster", cluster_fields, COUNT(cluster_fields)};
 
@@ -59,6 +197,12 @@ void cs_cluster_defaults(cs_cluster *k)
     k->nodes = k->gpus_per_node = UNSET_INT;
     k->scale_up.bandwidth = NAN;
     k->scale_up.efficiency = 1.0;
+    k->scale_up.nvls_efficiency = NAN;
+    for (int p = 0; p < CS_PROTOS; p++)
+        k->scale_up.latency[p] = k->scale_out.latency[p] = k->collectives.base_latency[p] = NAN;
+    k->collectives.protocols = (1u << CS_PROTOS) - 1;
+    k->collectives.nvls_latency = NAN;
+    k->collectives.efficiency = (cs_op_efficiency){1, 1, 1, 1, 1, 1};
     k->scale_out.nics_per_node = UNSET_INT;
     k->scale_out.nic_bandwidth = NAN;
     k->scale_out.efficiency = 1.0;

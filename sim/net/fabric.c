@@ -1,5 +1,6 @@
 #include "net/fabric.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,48 @@ static void leaf_of(const cs_fabric *f, long nic, long *leaf, long *port)
     }
 }
 
+long cs_fabric_uplink(const cs_fabric *f, long gpu) { return f->mesh ? -1 : gpu; }
+long cs_fabric_downlink(const cs_fabric *f, long gpu) { return f->mesh ? -1 : f->gpus + gpu; }
+
+/* Per-protocol times: what the cluster gave, else NCCL's (nccl[]); a time
+ * given for Simple alone scales NCCL's LL and LL128 in proportion. */
+static void proto_times(const double *given, const double *nccl, double *out)
+{
+    double scale =
+        isnan(given[CS_PROTO_SIMPLE]) ? 1 : given[CS_PROTO_SIMPLE] / nccl[CS_PROTO_SIMPLE];
+    for (int p = 0; p < CS_PROTOS; p++)
+        out[p] = !isnan(given[p]) ? given[p] : nccl[p] * scale;
+}
+
+/* NCCL's tuner constants (see fabric.h for the source), in seconds. */
+static const double nccl_base[CS_PROTOS] = {6.6e-6, 14.0e-6, 8.4e-6};
+static const double nccl_nvlink_step[CS_PROTOS] = {0.6e-6, 1.9e-6, 3.4e-6};
+static const double nccl_net_step[CS_PROTOS] = {2.7e-6, 4.0e-6, 14.0e-6};
+#define NCCL_NVLS_LATENCY 25e-6
+#define NCCL_NVLS_EFFICIENCY 0.85 /* nvlsEfficiency, Hopper */
+
+static void coll_consts(cs_fabric *f, const cs_cluster *c)
+{
+    cs_coll_consts *k = &f->coll;
+    const cs_collectives_config *cc = &c->collectives;
+    proto_times(cc->base_latency, nccl_base, k->base);
+    proto_times(c->scale_up.latency, nccl_nvlink_step, k->up_step);
+    proto_times(c->scale_out.latency, nccl_net_step, k->out_step);
+    k->protocols = cc->protocols;
+    k->nvls = c->scale_up.nvls && !f->mesh;
+    double nvls_eff = isnan(c->scale_up.nvls_efficiency)
+                          ? c->scale_up.efficiency * NCCL_NVLS_EFFICIENCY
+                          : c->scale_up.nvls_efficiency;
+    k->nvls_capacity = c->scale_up.bandwidth * nvls_eff;
+    k->nvls_latency = isnan(cc->nvls_latency) ? NCCL_NVLS_LATENCY : cc->nvls_latency;
+    memcpy(k->ll_max_bandwidth, cc->ll_max_bandwidth, sizeof k->ll_max_bandwidth);
+    memcpy(k->tree_max_bandwidth, cc->tree_max_bandwidth, sizeof k->tree_max_bandwidth);
+    const cs_op_efficiency *e = &cc->efficiency;
+    double ops[6] = {e->all_reduce, e->all_gather, e->reduce_scatter,
+                     e->alltoall,   e->sendrecv,   e->broadcast};
+    memcpy(k->op_efficiency, ops, sizeof ops);
+}
+
 static void set_link(cs_fabric *f, long i, double cap, double lat, cs_link_class k)
 {
     f->capacity[i] = cap;
@@ -73,10 +116,11 @@ int cs_fabric_init(cs_fabric *f, const cs_cluster *c)
         cs_fabric_free(f);
         return -1;
     }
+    coll_consts(f, c);
     double up_bw = c->scale_up.bandwidth * c->scale_up.efficiency;
-    double up_lat = c->scale_up.latency;
+    double up_lat = f->coll.up_step[CS_PROTO_SIMPLE];
     double nic_bw = c->scale_out.nic_bandwidth * c->scale_out.efficiency;
-    double out_lat = c->scale_out.latency;
+    double out_lat = f->coll.out_step[CS_PROTO_SIMPLE];
     if (f->mesh) {
         double link_bw = up_bw / (double)(f->gpus_per_node - 1);
         for (long i = 0; i < scale_up_links(f); i++)
@@ -96,8 +140,8 @@ int cs_fabric_init(cs_fabric *f, const cs_cluster *c)
     f->class_latency[CS_LINK_SCALE_UP] = up_lat;
     f->class_bandwidth[CS_LINK_NIC] = nic_bw / (double)f->gpus_per_nic;
     f->class_latency[CS_LINK_NIC] = out_lat;
-    f->class_bandwidth[CS_LINK_SPINE] = nic_bw / c->scale_out.oversubscription /
-                                        (double)f->gpus_per_nic;
+    f->class_bandwidth[CS_LINK_SPINE] =
+        nic_bw / c->scale_out.oversubscription / (double)f->gpus_per_nic;
     f->class_latency[CS_LINK_SPINE] = out_lat;
     return 0;
 }

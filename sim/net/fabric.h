@@ -3,7 +3,16 @@
  * Built from a cs_cluster. Every link is one direction of one cable or port,
  * with a capacity (line rate x the cluster's efficiency factor for its class)
  * and a latency; a route's latency is the sum over its links, so a transfer
- * inside a node pays scale_up.latency and one between nodes scale_out.latency.
+ * inside a node pays one scale-up step (Simple protocol) and one between
+ * nodes one scale-out step.
+ *
+ * The fabric also carries what the collective library makes of it: the
+ * per-protocol step and launch latencies, NVLS, the protocols allowed and
+ * the per-operation efficiencies (cs_coll_consts). Where the cluster leaves
+ * them out they are NCCL's own tuner figures (NVIDIA/nccl
+ * src/graph/tuning.cc, ncclTunerConstantsDefaults, at commit 5067397 of
+ * 2026-06-11): launch 6.6 / 14 / 8.4 us (LL / LL128 / Simple, ring), NVLink
+ * step 0.6 / 1.9 / 3.4 us, network step 2.7 / 4.0 / 14 us, NVLS 25 us.
  *
  * Inside a node: with a switch (NVSwitch) each GPU has an uplink and a
  * downlink at the full per-GPU bandwidth; with a mesh (MI300X, Ascend HCCS)
@@ -25,11 +34,25 @@
 #define CS_ROUTE_MAX 6
 
 typedef enum {
-    CS_LINK_SCALE_UP,   /* NVLink / NVSwitch / mesh link */
-    CS_LINK_NIC,        /* NIC to leaf or leaf to NIC */
-    CS_LINK_SPINE,      /* leaf to spine or spine to leaf */
+    CS_LINK_SCALE_UP, /* NVLink / NVSwitch / mesh link */
+    CS_LINK_NIC,      /* NIC to leaf or leaf to NIC */
+    CS_LINK_SPINE,    /* leaf to spine or spine to leaf */
     CS_LINK_CLASS_COUNT
 } cs_link_class;
+
+/* The collective library's constants on this fabric (see above). */
+typedef struct cs_coll_consts {
+    double base[CS_PROTOS];     /* s per collective */
+    double up_step[CS_PROTOS];  /* s per ring step inside a node */
+    double out_step[CS_PROTOS]; /* s per ring step between nodes */
+    unsigned protocols;         /* bit (1 << cs_proto) per protocol allowed */
+    int nvls;
+    double nvls_capacity;       /* bytes/s per GPU port and direction under NVLS */
+    double nvls_latency;        /* s */
+    double ll_max_bandwidth[3]; /* bytes/s of algbw on 1, 2, 3+ nodes; 0 = none */
+    double tree_max_bandwidth[3];
+    double op_efficiency[6]; /* by cs_coll_op: all_reduce .. broadcast */
+} cs_coll_consts;
 
 typedef struct cs_fabric {
     long gpus, gpus_per_node, nodes;
@@ -47,6 +70,7 @@ typedef struct cs_fabric {
     double class_latency[CS_LINK_CLASS_COUNT];
     double nic_bandwidth;   /* one NIC, per direction, efficiency applied */
     double spine_bandwidth; /* one leaf-spine link, efficiency and oversubscription applied */
+    cs_coll_consts coll;
 } cs_fabric;
 
 /* Builds the fabric. Returns 0, or -1 when out of memory. */
@@ -62,5 +86,9 @@ long cs_fabric_node_of(const cs_fabric *f, long gpu);
 
 /* The global index of the NIC a GPU sends and receives through. */
 long cs_fabric_nic_of(const cs_fabric *f, long gpu);
+
+/* A switch node's links of a GPU: to the switch and from it (-1 on a mesh). */
+long cs_fabric_uplink(const cs_fabric *f, long gpu);
+long cs_fabric_downlink(const cs_fabric *f, long gpu);
 
 #endif

@@ -52,8 +52,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
 static int reserve(cs_maxmin *m, size_t nlinks, size_t nflows, size_t pairs)
 {
     return grow((void **)&m->remaining, &m->remaining_cap, nlinks + 1, sizeof *m->remaining) ||
-                   grow((void **)&m->unfrozen, &m->unfrozen_cap, nlinks + 1,
-                        sizeof *m->unfrozen) ||
+                   grow((void **)&m->unfrozen, &m->unfrozen_cap, nlinks + 1, sizeof *m->unfrozen) ||
                    grow((void **)&m->link_start, &m->link_start_cap, nlinks + 1,
                         sizeof *m->link_start) ||
                    grow((void **)&m->frozen, &m->frozen_cap, nflows + 1, 1) ||
@@ -71,8 +70,7 @@ static int heap_push(cs_maxmin *m, double share, long link)
     entry x = {share, link};
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (m->heap[p].share < x.share ||
-            (m->heap[p].share == x.share && m->heap[p].link < x.link))
+        if (m->heap[p].share < x.share || (m->heap[p].share == x.share && m->heap[p].link < x.link))
             break;
         m->heap[i] = m->heap[p];
         i = p;
@@ -90,12 +88,11 @@ static entry heap_pop(cs_maxmin *m)
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && (m->heap[c + 1].share < m->heap[c].share ||
-                          (m->heap[c + 1].share == m->heap[c].share &&
-                           m->heap[c + 1].link < m->heap[c].link)))
+        if (c + 1 < n &&
+            (m->heap[c + 1].share < m->heap[c].share ||
+             (m->heap[c + 1].share == m->heap[c].share && m->heap[c + 1].link < m->heap[c].link)))
             c++;
-        if (x.share < m->heap[c].share ||
-            (x.share == m->heap[c].share && x.link < m->heap[c].link))
+        if (x.share < m->heap[c].share || (x.share == m->heap[c].share && x.link < m->heap[c].link))
             break;
         m->heap[i] = m->heap[c];
         i = c;

@@ -327,8 +327,8 @@ static void resolve(void *ctx)
             n->route[k++] = n->local_of_link[fl->links[i]];
     }
     n->start[nf] = k;
-    if (cs_maxmin_solve(n->solver, (size_t)nl, n->cap, (size_t)nf, n->start, n->route,
-                        n->rate) != 0)
+    if (cs_maxmin_solve(n->solver, (size_t)nl, n->cap, (size_t)nf, n->start, n->route, n->rate) !=
+        0)
         abort();
     n->solves++;
     for (long j = 0; j < nf; j++) {
@@ -339,22 +339,21 @@ static void resolve(void *ctx)
         fl->rate = n->rate[j];
         fl->version++;
         fl->scheduled = fl->rate > 0;
-        if (fl->scheduled &&
-            cs_engine_at(n->engine, now + fl->remaining / fl->rate, on_flow_end, n, id,
-                         fl->version) != 0)
+        if (fl->scheduled && cs_engine_at(n->engine, now + fl->remaining / fl->rate, on_flow_end, n,
+                                          id, fl->version) != 0)
             abort();
     }
 }
 
 /* ---- sending ------------------------------------------------------------- */
 
-int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, void *ctx,
-                long arg)
+/* A fresh flow slot for a transfer of `bytes`. */
+static flow *start_flow(cs_net *n, double bytes, cs_done_fn done, void *ctx, long arg, long *id)
 {
-    long id = new_flow(n);
-    if (id < 0)
-        return -1;
-    flow *fl = &n->flows[id];
+    *id = new_flow(n);
+    if (*id < 0)
+        return NULL;
+    flow *fl = &n->flows[*id];
     /* The version survives reuse of the slot: completion events of the slot's
      * earlier flow may still be queued and must not match the new one. */
     uint64_t version = fl->version;
@@ -364,17 +363,53 @@ int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, vo
     fl->done = done;
     fl->ctx = ctx;
     fl->arg = arg;
+    return fl;
+}
+
+/* Delivers the flow `latency` from now: in analytic mode at the slowest
+ * link's rate, in flow mode as a flow sharing its links. */
+static int launch(cs_net *n, long id, double latency)
+{
+    flow *fl = &n->flows[id];
     double now = cs_engine_now(n->engine);
-    if (src == dst || bytes <= 0 || n->model == CS_NET_IDEAL)
-        return cs_engine_at(n->engine, now, on_arrival, n, id, 0);
-    double latency;
-    fl->nlinks = cs_fabric_route(n->fabric, src, dst, fl->links, &latency);
     if (n->model == CS_NET_ANALYTIC) {
         double slowest = INFINITY;
         for (int i = 0; i < fl->nlinks; i++)
             if (n->fabric->capacity[fl->links[i]] < slowest)
                 slowest = n->fabric->capacity[fl->links[i]];
-        return cs_engine_at(n->engine, now + latency + bytes / slowest, on_arrival, n, id, 0);
+        return cs_engine_at(n->engine, now + latency + fl->bytes / slowest, on_arrival, n, id, 0);
     }
     return cs_engine_at(n->engine, now + latency, on_flow_start, n, id, 0);
+}
+
+int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, void *ctx, long arg)
+{
+    long id;
+    flow *fl = start_flow(n, bytes, done, ctx, arg, &id);
+    if (!fl)
+        return -1;
+    if (src == dst || bytes <= 0 || n->model == CS_NET_IDEAL)
+        return cs_engine_at(n->engine, cs_engine_now(n->engine), on_arrival, n, id, 0);
+    double latency;
+    fl->nlinks = cs_fabric_route(n->fabric, src, dst, fl->links, &latency);
+    return launch(n, id, latency);
+}
+
+int cs_net_send_over(cs_net *n, long src, long dst, long link, double bytes, cs_done_fn done,
+                     void *ctx, long arg)
+{
+    long id;
+    flow *fl = start_flow(n, bytes, done, ctx, arg, &id);
+    if (!fl)
+        return -1;
+    if ((src == dst && link < 0) || bytes <= 0 || n->model == CS_NET_IDEAL)
+        return cs_engine_at(n->engine, cs_engine_now(n->engine), on_arrival, n, id, 0);
+    double latency;
+    if (link >= 0) {
+        fl->links[0] = link;
+        fl->nlinks = 1;
+    } else {
+        fl->nlinks = cs_fabric_route(n->fabric, src, dst, fl->links, &latency);
+    }
+    return launch(n, id, 0);
 }

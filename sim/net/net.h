@@ -30,8 +30,13 @@ void cs_net_destroy(cs_net *n);
 /* Sends `bytes` from GPU src to GPU dst, starting now; calls done(ctx, arg)
  * when the last byte has arrived. src == dst or 0 bytes arrive at once.
  * Returns 0, or -1 when out of memory. */
-int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, void *ctx,
-                long arg);
+int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, void *ctx, long arg);
+
+/* A transfer of a collective's pattern: no latency of its own (the
+ * collective paid it), over the one `link` when link >= 0 (NVLS ports),
+ * else the route from src to dst. Returns 0, or -1 when out of memory. */
+int cs_net_send_over(cs_net *n, long src, long dst, long link, double bytes, cs_done_fn done,
+                     void *ctx, long arg);
 
 cs_network_model cs_net_model(const cs_net *n);
 cs_engine *cs_net_engine(const cs_net *n);

@@ -157,7 +157,7 @@ long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long laye
 long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op op, int stream,
                          cs_op_class k, long mb, long layer, double bytes, const double *pairs)
 {
-    cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0};
+    cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
     long first = cs_exec_collective(B->x, &spec, stream, 0);
     if (first < 0) {
         B->failed = 1;

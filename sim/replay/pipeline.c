@@ -80,7 +80,7 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
             long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
             long pair[2] = {cs_build_rank(B, tp, ep, dp, stage),
                             cs_build_rank(B, tp, ep, dp, to_stage)};
-            cs_coll_spec spec = {CS_COLL_P2P, CS_ALGO_AUTO, 2, pair, bytes, NULL, 0};
+            cs_coll_spec spec = {CS_COLL_P2P, CS_ALGO_AUTO, 2, pair, bytes, NULL, 0, 0};
             int streams[2] = {backward ? CS_STREAM_SEND_PREV : CS_STREAM_SEND_NEXT,
                               backward ? CS_STREAM_RECV_NEXT : CS_STREAM_RECV_PREV};
             long sender = cs_exec_collective_on(B->x, &spec, streams, 0);

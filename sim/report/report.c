@@ -191,6 +191,8 @@ void cs_report_check(FILE *out, cs_format format, const char *path, const cs_che
         report_text(out, path, c);
 }
 
+/* nccl-tests' table: out-of-place then in-place columns (the same here:
+ * nothing in the model tells them apart), then what ran. */
 static void collective_text(FILE *out, const cs_coll_report *r)
 {
     int reduces = r->op == CS_COLL_ALL_REDUCE || r->op == CS_COLL_REDUCE_SCATTER;
@@ -198,31 +200,36 @@ static void collective_text(FILE *out, const cs_coll_report *r)
                  "network model %s\n#\n",
             cs_coll_op_name(r->op), r->gpus, r->cluster, r->nodes, r->nodes == 1 ? "" : "s",
             cs_coll_algo_name(r->algo), cs_network_model_name(r->model));
-    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %10s  %7s  %7s  %s\n", "size", "count", "type",
-            "redop", "root", "time", "algbw", "busbw", "algo");
-    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %10s  %7s  %7s\n", "(B)", "(elements)", "", "", "",
-            "(us)", "(GB/s)", "(GB/s)");
+    fprintf(out, "#%58s%s%35s\n", "", "out-of-place", "in-place");
+    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %8s %7s %7s %6s  %8s %7s %7s %6s  %-12s %s\n",
+            "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time",
+            "algbw", "busbw", "#wrong", "algo", "proto");
+    fprintf(out, "#%11s  %12s  %8s  %6s  %6s  %8s %7s %7s %6s  %8s %7s %7s\n", "(B)",
+            "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)");
     double sum = 0;
     for (size_t i = 0; i < r->count; i++) {
         const cs_coll_row *w = &r->rows[i];
-        fprintf(out, "%12.0f  %12.0f  %8s  %6s  %6d  %10.2f  %7.2f  %7.2f  %s\n", w->size,
-                w->size / 4, "float", reduces ? "sum" : "none",
-                r->op == CS_COLL_BROADCAST ? 0 : -1, w->time * 1e6, w->algbw / 1e9,
-                w->busbw / 1e9, cs_coll_algo_name(w->algo));
+        char cells[128];
+        snprintf(cells, sizeof cells, "%8.2f %7.2f %7.2f %6s", w->time * 1e6, w->algbw / 1e9,
+                 w->busbw / 1e9, "N/A");
+        fprintf(out, "%12.0f  %12.0f  %8s  %6s  %6d  %s  %s  %-12s %s\n", w->size, w->size / 4,
+                "float", reduces ? "sum" : "none", r->op == CS_COLL_BROADCAST ? 0 : -1, cells,
+                cells, cs_coll_algo_name(w->algo), cs_coll_proto_name(w->proto));
         sum += w->busbw;
     }
+    fprintf(out, "# Out of bounds values : 0 OK\n");
     fprintf(out, "# Avg bus bandwidth    : %g\n", r->count ? sum / (double)r->count / 1e9 : 0);
 }
 
 static void collective_csv(FILE *out, const cs_coll_report *r)
 {
-    fprintf(out, "op,gpus,algo,network_model,size_bytes,time_s,algbw_bytes_per_s,"
+    fprintf(out, "op,gpus,algo,proto,network_model,size_bytes,time_s,algbw_bytes_per_s,"
                  "busbw_bytes_per_s\n");
     for (size_t i = 0; i < r->count; i++) {
         const cs_coll_row *w = &r->rows[i];
-        fprintf(out, "%s,%ld,%s,%s,%.0f,%.9g,%.9g,%.9g\n", cs_coll_op_name(r->op), r->gpus,
-                cs_coll_algo_name(w->algo), cs_network_model_name(r->model), w->size, w->time,
-                w->algbw, w->busbw);
+        fprintf(out, "%s,%ld,%s,%s,%s,%.0f,%.9g,%.9g,%.9g\n", cs_coll_op_name(r->op), r->gpus,
+                cs_coll_algo_name(w->algo), cs_coll_proto_name(w->proto),
+                cs_network_model_name(r->model), w->size, w->time, w->algbw, w->busbw);
     }
 }
 
@@ -245,6 +252,7 @@ static void collective_json(FILE *out, const cs_coll_report *r)
         cs_json_number(&j, "algbw_bytes_per_s", w->algbw);
         cs_json_number(&j, "busbw_bytes_per_s", w->busbw);
         cs_json_string(&j, "algo", cs_coll_algo_name(w->algo));
+        cs_json_string(&j, "proto", cs_coll_proto_name(w->proto));
         cs_json_object_end(&j);
     }
     cs_json_array_end(&j);

@@ -15,6 +15,7 @@ typedef enum { CS_FORMAT_TEXT, CS_FORMAT_JSON, CS_FORMAT_CSV } cs_format;
 typedef struct cs_coll_row {
     double size, time, algbw, busbw; /* bytes, s, bytes/s, bytes/s */
     cs_coll_algo algo;
+    cs_proto proto;
 } cs_coll_row;
 
 typedef struct cs_coll_report {

@@ -51,7 +51,7 @@ static int ring_allreduce(const cs_fabric *f, cs_coll_algo algo, const char *nam
         gpus[i] = i;
     cs_engine *e = cs_engine_create();
     cs_net *net = cs_net_create(e, f, CS_NET_FLOW);
-    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, algo, n, gpus, 1073741824.0, NULL, 0};
+    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, algo, n, gpus, 1073741824.0, NULL, 0, 0};
     double t0 = wall();
     if (cs_collective_start(net, &spec, note_end, NULL, 0) != 0)
         return -1;
@@ -75,7 +75,7 @@ static int concurrent_alltoalls(const cs_fabric *f)
         for (long i = 0; i < SIZE; i++)
             members[g][i] = (g / 8 * 8 + i) * f->gpus_per_node + g % 8;
         cs_coll_spec spec = {CS_COLL_ALLTOALL, CS_ALGO_AUTO, SIZE, members[g], 268435456.0,
-                             NULL, 0};
+                             NULL, 0, 0};
         if (cs_exec_collective(x, &spec, 0, g) < 0)
             return -1;
     }
