@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "net/pattern.h"
+#include "net/plancache.h"
 
 static const char *const op_names[CS_COLL_OP_COUNT] = {
     "all_reduce", "all_gather", "reduce_scatter", "alltoall", "sendrecv", "broadcast", "p2p"};
@@ -43,10 +44,23 @@ double cs_collective_bus_factor(cs_coll_op op, long n)
     }
 }
 
-/* The plan and its pattern, with the protocol's wire bytes applied. */
-static int planned(const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *plan, cs_pattern *pat)
+/* The plan of s: from the net's cache when it has one (net may be NULL). */
+static int plan_of(cs_net *net, const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *plan)
 {
-    int rc = cs_collective_plan(f, s, plan);
+    cs_plan_cache *cache = net ? cs_net_plan_cache(net) : NULL;
+    if (cache && cs_plan_cache_get(cache, s, plan))
+        return 0;
+    int rc = cs_collective_plan_in(f, s, net ? cs_net_link_sums(net) : NULL, plan);
+    if (rc == 0 && cache)
+        cs_plan_cache_put(cache, s, plan);
+    return rc;
+}
+
+/* The plan and its pattern, with the protocol's wire bytes applied. */
+static int planned(cs_net *net, const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *plan,
+                   cs_pattern *pat)
+{
+    int rc = plan_of(net, f, s, plan);
     if (rc != 0)
         return rc;
     cs_span sp;
@@ -65,7 +79,7 @@ double cs_collective_wire_bytes(const cs_fabric *f, const cs_coll_spec *s)
 {
     cs_coll_plan plan;
     cs_pattern pat;
-    if (planned(f, s, &plan, &pat) != 0)
+    if (planned(NULL, f, s, &plan, &pat) != 0)
         return 0;
     double total = 0;
     for (long i = 0; i < pat.count; i++)
@@ -153,13 +167,13 @@ int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, voi
         return cs_engine_at(e, now, instant_done, r, 0, 0);
     cs_coll_plan plan;
     if (cs_net_model(net) == CS_NET_ANALYTIC) {
-        if (cs_collective_plan(f, s, &plan) != 0) {
+        if (plan_of(net, f, s, &plan) != 0) {
             free(r);
             return -1;
         }
         return cs_engine_at(e, now + plan.time, instant_done, r, 0, 0);
     }
-    if (planned(f, s, &plan, &r->pat) != 0) {
+    if (planned(net, f, s, &plan, &r->pat) != 0) {
         free(r);
         return -1;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "net/maxmin.h"
+#include "net/plancache.h"
 
 typedef struct flow {
     long links[CS_ROUTE_MAX];
@@ -48,6 +49,8 @@ struct cs_net {
     cs_maxmin *solver;
     double delivered;
     uint64_t transfers, solves;
+    double *link_sums; /* see cs_net_link_sums */
+    cs_plan_cache *plans;
 };
 
 static void *grow(void *p, long *cap, long need, size_t size)
@@ -115,8 +118,24 @@ void cs_net_destroy(cs_net *n)
     free(n->route);
     free(n->cap);
     free(n->rate);
+    free(n->link_sums);
+    cs_plan_cache_destroy(n->plans);
     cs_maxmin_destroy(n->solver);
     free(n);
+}
+
+double *cs_net_link_sums(cs_net *n)
+{
+    if (!n->link_sums)
+        n->link_sums = calloc((size_t)n->fabric->link_count, sizeof *n->link_sums);
+    return n->link_sums;
+}
+
+cs_plan_cache *cs_net_plan_cache(cs_net *n)
+{
+    if (!n->plans)
+        n->plans = cs_plan_cache_create();
+    return n->plans;
 }
 
 cs_network_model cs_net_model(const cs_net *n) { return n->model; }

@@ -38,6 +38,15 @@ int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, vo
 int cs_net_send_over(cs_net *n, long src, long dst, long link, double bytes, cs_done_fn done,
                      void *ctx, long arg);
 
+/* One double per link of the fabric, all zero, for a caller to sum per-link
+ * quantities in and leave zero again (owned by the net; NULL when out of
+ * memory). Collectives price their patterns in it. */
+double *cs_net_link_sums(cs_net *n);
+
+/* The plans of the collectives started on this net (see plancache.h; owned
+ * by the net, created on first use; NULL when out of memory). */
+struct cs_plan_cache *cs_net_plan_cache(cs_net *n);
+
 cs_network_model cs_net_model(const cs_net *n);
 cs_engine *cs_net_engine(const cs_net *n);
 const cs_fabric *cs_net_fabric(const cs_net *n);

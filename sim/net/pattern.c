@@ -359,29 +359,39 @@ void cs_pattern_free(cs_pattern *p)
 
 /* ---- load ---------------------------------------------------------------- */
 
-typedef struct load {
-    int32_t phase, link;
-    double bytes;
-} load;
-
-static int by_phase_link(const void *a, const void *b)
+/* The largest bytes / capacity over the links touched, which it zeroes again. */
+static double phase_time(const cs_fabric *f, double *sums, const int32_t *touched, long count)
 {
-    const load *x = a, *y = b;
-    if (x->phase != y->phase)
-        return x->phase < y->phase ? -1 : 1;
-    return x->link < y->link ? -1 : x->link > y->link;
+    double worst = 0;
+    for (long i = 0; i < count; i++) {
+        double t = sums[touched[i]] / f->capacity[touched[i]];
+        if (t > worst)
+            worst = t;
+        sums[touched[i]] = 0;
+    }
+    return worst;
 }
 
-double cs_pattern_load_time(const cs_pattern *p, const cs_fabric *f)
+double cs_pattern_load_time(const cs_pattern *p, const cs_fabric *f, double *sums)
 {
     if (p->count == 0)
         return 0;
-    load *l = malloc((size_t)p->count * CS_ROUTE_MAX * sizeof *l);
-    if (!l)
+    double *own = NULL;
+    if (!sums && !(sums = own = calloc((size_t)f->link_count, sizeof *sums)))
         return -1;
+    int32_t *touched = malloc((size_t)p->count * CS_ROUTE_MAX * sizeof *touched);
+    if (!touched) {
+        free(own);
+        return -1;
+    }
     long m = 0;
+    double total = 0;
     for (long i = 0; i < p->count; i++) {
         const cs_pflow *x = &p->flows[i];
+        if (i > 0 && x->phase != p->flows[i - 1].phase) {
+            total += phase_time(f, sums, touched, m);
+            m = 0;
+        }
         long links[CS_ROUTE_MAX];
         double lat;
         int k = 1;
@@ -389,25 +399,14 @@ double cs_pattern_load_time(const cs_pattern *p, const cs_fabric *f)
             links[0] = x->link;
         else
             k = cs_fabric_route(f, x->src, x->dst, links, &lat);
-        for (int j = 0; j < k; j++)
-            l[m++] = (load){x->phase, (int32_t)links[j], x->bytes};
-    }
-    qsort(l, (size_t)m, sizeof *l, by_phase_link);
-    double total = 0, phase_max = 0;
-    for (long i = 0; i < m;) {
-        long j = i;
-        double bytes = 0;
-        while (j < m && l[j].phase == l[i].phase && l[j].link == l[i].link)
-            bytes += l[j++].bytes;
-        double t = bytes / f->capacity[l[i].link];
-        if (t > phase_max)
-            phase_max = t;
-        if (j == m || l[j].phase != l[i].phase) {
-            total += phase_max;
-            phase_max = 0;
+        for (int j = 0; j < k; j++) {
+            if (sums[links[j]] == 0)
+                touched[m++] = (int32_t)links[j];
+            sums[links[j]] += x->bytes;
         }
-        i = j;
     }
-    free(l);
+    total += phase_time(f, sums, touched, m);
+    free(touched);
+    free(own);
     return total;
 }

@@ -48,7 +48,12 @@ void cs_pattern_free(cs_pattern *p);
 
 /* The time the pattern takes alone on the fabric, without latency: over its
  * phases, the sum of the largest bytes / capacity of any link in the phase.
- * Returns -1 when out of memory. */
-double cs_pattern_load_time(const cs_pattern *p, const cs_fabric *f);
+ * `sums` is one zeroed double per link of f (left zeroed), or NULL to use a
+ * temporary one. Returns -1 when out of memory. */
+double cs_pattern_load_time(const cs_pattern *p, const cs_fabric *f, double *sums);
+
+/* cs_collective_plan with the per-link sums it works in (see above). */
+int cs_collective_plan_in(const cs_fabric *f, const cs_coll_spec *s, double *sums,
+                          cs_coll_plan *out);
 
 #endif

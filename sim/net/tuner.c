@@ -130,6 +130,12 @@ static int candidates(const cs_coll_spec *s, cs_coll_algo *out)
 
 int cs_collective_plan(const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *out)
 {
+    return cs_collective_plan_in(f, s, NULL, out);
+}
+
+int cs_collective_plan_in(const cs_fabric *f, const cs_coll_spec *s, double *sums,
+                          cs_coll_plan *out)
+{
     cs_span sp;
     cs_coll_span(f, s, &sp);
     cs_coll_algo algos[CS_ALGO_COUNT];
@@ -144,7 +150,7 @@ int cs_collective_plan(const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *
     for (int a = 0; a < count; a++) {
         cs_pattern pat;
         int rc = cs_pattern_build(&pat, f, s, &sp, algos[a]);
-        double load = rc == 0 ? cs_pattern_load_time(&pat, f) : -1;
+        double load = rc == 0 ? cs_pattern_load_time(&pat, f, sums) : -1;
         if (rc == 0)
             cs_pattern_free(&pat);
         if (rc == -1 || (rc == 0 && load < 0)) {

@@ -1,0 +1,97 @@
+#include "net/plancache.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOTS (1 << 16) /* a power of two; at most half of them used */
+
+typedef struct entry {
+    uint64_t hash; /* 0: empty */
+    cs_coll_spec spec;
+    long *gpus; /* owned copy of spec.gpus */
+    cs_coll_plan plan;
+} entry;
+
+struct cs_plan_cache {
+    entry *slots;
+    long used;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t hash_of(const cs_coll_spec *s)
+{
+    uint64_t bytes;
+    memcpy(&bytes, &s->bytes, sizeof bytes);
+    uint64_t h = mix(mix(mix((uint64_t)s->op, (uint64_t)s->algo), (uint64_t)s->n), bytes);
+    h = mix(mix(h, (uint64_t)s->root), (uint64_t)s->protocols);
+    for (long i = 0; i < s->n; i++)
+        h = mix(h, (uint64_t)s->gpus[i]);
+    return h ? h : 1;
+}
+
+static int same(const entry *e, const cs_coll_spec *s, uint64_t h)
+{
+    const cs_coll_spec *k = &e->spec;
+    return e->hash == h && k->op == s->op && k->algo == s->algo && k->n == s->n &&
+           k->bytes == s->bytes && k->root == s->root && k->protocols == s->protocols &&
+           !memcmp(e->gpus, s->gpus, (size_t)s->n * sizeof *s->gpus);
+}
+
+cs_plan_cache *cs_plan_cache_create(void)
+{
+    cs_plan_cache *c = calloc(1, sizeof *c);
+    if (c && !(c->slots = calloc(SLOTS, sizeof *c->slots))) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void cs_plan_cache_destroy(cs_plan_cache *c)
+{
+    if (!c)
+        return;
+    for (long i = 0; i < SLOTS; i++)
+        free(c->slots[i].gpus);
+    free(c->slots);
+    free(c);
+}
+
+int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out)
+{
+    if (s->pair_bytes)
+        return 0;
+    uint64_t h = hash_of(s);
+    for (uint64_t i = h & (SLOTS - 1);; i = (i + 1) & (SLOTS - 1)) {
+        const entry *e = &c->slots[i];
+        if (!e->hash)
+            return 0;
+        if (same(e, s, h)) {
+            *out = e->plan;
+            return 1;
+        }
+    }
+}
+
+void cs_plan_cache_put(cs_plan_cache *c, const cs_coll_spec *s, const cs_coll_plan *plan)
+{
+    if (s->pair_bytes || c->used >= SLOTS / 2)
+        return;
+    long *gpus = malloc((size_t)s->n * sizeof *gpus);
+    if (!gpus)
+        return; /* a cache: losing an entry costs only time */
+    uint64_t h = hash_of(s);
+    uint64_t i = h & (SLOTS - 1);
+    while (c->slots[i].hash)
+        i = (i + 1) & (SLOTS - 1);
+    memcpy(gpus, s->gpus, (size_t)s->n * sizeof *gpus);
+    c->slots[i] = (entry){h, *s, gpus, *plan};
+    c->slots[i].spec.gpus = gpus;
+    c->used++;
+}

@@ -1,0 +1,26 @@
+/* plancache: the plans of collectives already met (internal to sim/net/).
+ *
+ * A replay starts the same collective on the same group thousands of times
+ * (every layer, every micro-batch); planning it prices every algorithm's
+ * pattern, so each (operation, group, size, choices) is planned once per
+ * net. Specs with uneven all-to-all byte tables are not kept: their tables
+ * differ from one call to the next. The cache holds copies of the member
+ * lists it compares against, and stops growing at a fixed size. */
+#ifndef CS_NET_PLANCACHE_H
+#define CS_NET_PLANCACHE_H
+
+#include "net/collective.h"
+
+typedef struct cs_plan_cache cs_plan_cache;
+
+/* NULL when out of memory. */
+cs_plan_cache *cs_plan_cache_create(void);
+void cs_plan_cache_destroy(cs_plan_cache *c);
+
+/* The cached plan of s into *out: 1 when found, 0 when not. */
+int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out);
+
+/* Keeps the plan of s (a no-op for uneven all-to-alls or a full cache). */
+void cs_plan_cache_put(cs_plan_cache *c, const cs_coll_spec *s, const cs_coll_plan *plan);
+
+#endif
