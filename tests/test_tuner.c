@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net/collective.h"
+#include "net/engine.h"
 #include "net/fabric.h"
 #include "testutil.h"
 
@@ -247,6 +248,45 @@ START_TEST(op_efficiency_and_ll_cap)
 }
 END_TEST
 
+/* ---- the per-net plan cache --------------------------------------------- */
+
+static void note_done(void *ctx, long arg)
+{
+    ((double *)ctx)[arg] = 1;
+}
+
+/* A net plans each collective once: the same spec again gets the same time,
+ * and a spec that differs only in its members (inside a node, then across
+ * nodes) or its bytes is planned afresh. */
+START_TEST(plan_cache_keys_on_the_whole_spec)
+{
+    cs_fabric f;
+    make_fabric(&f, 4, 8, "switch", "");
+    static const long inside[4] = {0, 1, 2, 3}, across[4] = {0, 8, 16, 24};
+    cs_coll_spec a = {CS_COLL_ALL_REDUCE, CS_ALGO_AUTO, 4, inside, 64 * MIB, NULL, 0, 0};
+    cs_coll_spec b = a, c = a;
+    b.gpus = across;
+    c.bytes = 32 * MIB;
+    const cs_coll_spec *order[] = {&a, &b, &a, &c, &b};
+    cs_engine *e = cs_engine_create();
+    cs_net *net = cs_net_create(e, &f, CS_NET_ANALYTIC);
+    ck_assert_ptr_nonnull(net);
+    double start = 0, done[5] = {0};
+    for (int i = 0; i < 5; i++) {
+        start = cs_engine_now(e);
+        ck_assert_int_eq(cs_collective_start(net, order[i], note_done, done, i), 0);
+        cs_engine_run(e);
+        ck_assert(done[i] == 1);
+        assert_close(cs_engine_now(e) - start, cs_collective_analytic_time(&f, order[i]), 1e-9);
+    }
+    ck_assert(cs_collective_analytic_time(&f, &a) < cs_collective_analytic_time(&f, &b));
+    ck_assert(cs_collective_analytic_time(&f, &c) < cs_collective_analytic_time(&f, &a));
+    cs_net_destroy(net);
+    cs_engine_destroy(e);
+    cs_fabric_free(&f);
+}
+END_TEST
+
 /* ---- analytic = flow ---------------------------------------------------- */
 
 /* Alone on an idle cluster, flow mode takes the analytic time: for every
@@ -343,6 +383,7 @@ static Suite *suite(void)
     tcase_add_test(t, nvls_inside_one_switch);
     tcase_add_test(t, op_efficiency_and_ll_cap);
     tcase_add_test(t, analytic_equals_flow_alone);
+    tcase_add_test(t, plan_cache_keys_on_the_whole_spec);
     suite_add_tcase(s, t);
     return s;
 }
