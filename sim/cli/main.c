@@ -35,6 +35,8 @@ static const char usage[] =
     "  collective --cluster FILE --op OP [--gpus N] [--sizes 8B:1GiB] [--algo A]\n"
     "             [--network-model M] [--format text|csv|json]\n"
     "      a simulated nccl-tests: time, algbw and busbw per message size\n"
+    "  collective --compare FILE   a measured nccl-tests run against the model\n"
+    "  validate [DIR]    published training runs against the model (validation/)\n"
     "  help [COMMAND]    this text\n"
     "  --version         print the version\n"
     "\n"
@@ -42,8 +44,9 @@ static const char usage[] =
     "in models/ and topologies/ under $CLUSTERSIM_DATA, then " CS_DATA_DIR ",\n"
     "then the source tree " CS_SOURCE_DIR ".\n";
 
-static const cs_command *const commands[] = {&cs_cmd_check, &cs_cmd_run,   &cs_cmd_plot,
-                                             &cs_cmd_sweep, &cs_cmd_merge, &cs_cmd_collective};
+static const cs_command *const commands[] = {&cs_cmd_check,   &cs_cmd_run,   &cs_cmd_plot,
+                                             &cs_cmd_sweep,   &cs_cmd_merge, &cs_cmd_collective,
+                                             &cs_cmd_validate};
 
 static const cs_command *find_command(const char *name)
 {

@@ -241,6 +241,20 @@ typedef struct cs_cost_config {
     double lifetime;  /* s over which the purchase is written off */
 } cs_cost_config;
 
+/* A published measurement the scenario reproduces (validation/): one of the
+ * metrics, the error allowed, and where it comes from. */
+typedef struct cs_measured {
+    int present;
+    char source[512];
+    char layout[CS_NAME_MAX]; /* "" = the first layout */
+    double iteration_time;    /* s; NaN when not given */
+    double throughput;        /* per second; NaN when not given */
+    cs_throughput_unit throughput_per;
+    double model_tflops_per_gpu; /* FLOP/s; NaN when not given */
+    double tolerance;            /* relative error allowed */
+    cs_loc loc;
+} cs_measured;
+
 /* A value to put at a key path while loading (a sweep point). */
 typedef struct cs_override {
     const char *path;
@@ -266,6 +280,7 @@ typedef struct cs_scenario {
     cs_sweep sweep;
     cs_uncertainty uncertainty;
     cs_cost_config cost;
+    cs_measured measured;
     cs_loc loc;
     cs_sources sources; /* owned */
 } cs_scenario;

@@ -45,6 +45,7 @@ static const cs_field scenario_fields[] = {
     CUSTOM_OF("sweep", cs_sweep_block, cs_sweep_schema),
     CUSTOM_OF("uncertainty", cs_uncertainty_block, cs_uncertainty_schema),
     CUSTOM_OF("cost", cs_cost_block, cs_cost_schema),
+    CUSTOM_OF("measured", cs_measured_block, cs_measured_schema),
 };
 const cs_schema cs_scenario_schema = {"scenario", scenario_fields, COUNT(scenario_fields)};
 

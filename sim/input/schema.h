@@ -123,7 +123,7 @@ extern const cs_schema cs_cluster_schema, cs_collectives_schema, cs_op_efficienc
 extern const cs_schema cs_training_schema, cs_layout_schema, cs_targets_schema;
 extern const cs_schema cs_routing_schema;
 extern const cs_schema cs_sweep_schema, cs_uncertainty_schema, cs_stragglers_schema;
-extern const cs_schema cs_cost_schema;
+extern const cs_schema cs_cost_schema, cs_measured_schema;
 extern const cs_schema cs_scenario_schema;
 
 /* Scalars: each reports a positioned error and returns -1 when the node is
@@ -182,6 +182,7 @@ int cs_targets_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_sweep_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_uncertainty_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+int cs_measured_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 void cs_training_defaults(cs_training *t);
 
 /* References (config_ref.c): applies a path or preset name (scalar) or a
