@@ -210,6 +210,26 @@ START_TEST(directory_is_unreadable)
 }
 END_TEST
 
+/* A FIFO would block a plain open() until a writer comes: it is refused as
+ * not a regular file, at once. */
+START_TEST(fifo_refused_without_blocking)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s", tu_write("probe.txt", "x"));
+    snprintf(strrchr(path, '/'), sizeof path - (size_t)(strrchr(path, '/') - path), "/pipe.yaml");
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    cs_yfile f;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_yfile_load(&f, path, &d), -1);
+    ck_assert_uint_eq(d.errors, 1);
+    tu_assert_diag(&d, CS_ERROR, "cannot read: not a regular file", 0, 0);
+    cs_yfile_free(&f);
+    cs_diags_free(&d);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(permission_denied)
 {
     char path[256];
@@ -563,6 +583,7 @@ static Suite *suite(void)
     tcase_add_test(t, missing_file);
     tcase_add_test(t, directory_is_unreadable);
     tcase_add_test(t, permission_denied);
+    tcase_add_test(t, fifo_refused_without_blocking);
     tcase_add_test(t, file_over_size_limit_refused);
     tcase_add_test(t, file_at_size_limit_accepted);
     suite_add_tcase(s, t);

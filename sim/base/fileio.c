@@ -1,19 +1,52 @@
 #include "base/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Opens path for reading if it is a regular file, without blocking on a
+ * FIFO (O_NONBLOCK, then checked with fstat). Returns the descriptor or -1. */
+static int open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int err = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR
+                                         : !S_ISREG(st.st_mode) ? EINVAL
+                                                                : 0;
+    if (!err && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        err = errno;
+    if (err) {
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
 
 char *cs_file_read(const char *path, size_t limit, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open_regular(path);
+    if (fd < 0)
         return NULL;
-    size_t cap = 1 << 16, n = 0, got;
+    size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     int err = buf ? 0 : ENOMEM;
-    while (!err && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
+    while (!err) {
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0) {
+            if (errno != EINTR)
+                err = errno;
+            continue;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
         if (n > limit) {
             err = EFBIG;
         } else if (n == cap) {
@@ -26,9 +59,7 @@ char *cs_file_read(const char *path, size_t limit, size_t *len)
             }
         }
     }
-    if (!err && ferror(f))
-        err = EIO;
-    fclose(f);
+    close(fd);
     if (err) {
         free(buf);
         errno = err;
@@ -37,4 +68,15 @@ char *cs_file_read(const char *path, size_t limit, size_t *len)
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+const char *cs_file_error(int err, size_t limit, char *buf, size_t len)
+{
+    if (err == EINVAL)
+        return "not a regular file";
+    if (err == EFBIG) {
+        snprintf(buf, len, "larger than %zu MiB", limit >> 20);
+        return buf;
+    }
+    return strerror(err);
 }

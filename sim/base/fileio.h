@@ -1,15 +1,22 @@
 /* fileio: whole-file reads with a size limit.
  *
- * Readers of files we did not write (a sweep.csv to resume or merge) must
- * not grow without bound when pointed at something endless. */
+ * Readers of files we did not write (a scenario, a sweep.csv to resume or
+ * merge, a measured nccl-tests run) must not grow without bound when pointed
+ * at something endless, nor block on a FIFO: only regular files are read. */
 #ifndef CS_BASE_FILEIO_H
 #define CS_BASE_FILEIO_H
 
 #include <stddef.h>
 
-/* Reads the file at path into a malloc'd, NUL-terminated buffer and its
- * length into *len. NULL with errno set when it cannot be opened or read,
- * EFBIG when it holds more than `limit` bytes, ENOMEM when out of memory. */
+/* Reads the regular file at path into a malloc'd, NUL-terminated buffer and
+ * its length into *len. NULL with errno set when it cannot be opened or
+ * read, EFBIG when it holds more than `limit` bytes, EINVAL when it is not a
+ * regular file (a FIFO, a device), EISDIR for a directory, ENOMEM when out
+ * of memory. */
 char *cs_file_read(const char *path, size_t limit, size_t *len);
+
+/* What an errno of cs_file_read means, for messages: "not a regular file"
+ * for EINVAL, "larger than N MiB" for EFBIG (N from limit), else strerror. */
+const char *cs_file_error(int err, size_t limit, char *buf, size_t len);
 
 #endif

@@ -1,5 +1,7 @@
 #include "input/yamlx.h"
 
+#include "base/fileio.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,54 +168,25 @@ int cs_yfile_load(cs_yfile *f, const char *path, cs_diags *d)
     f->path = cs_strdup(path);
     if (!f->path)
         return -1;
-    FILE *in = fopen(path, "rb");
-    if (!in) {
-        cs_diags_add(d, CS_ERROR, (cs_loc){path, 0, 0}, NULL, 0, "cannot open: %s",
-                     strerror(errno));
-        return -1;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    int rc = 0;
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len, in);
-        len += got;
-        if (len < cap) {
-            if (ferror(in)) {
-                cs_diags_add(d, CS_ERROR, (cs_loc){path, 0, 0}, NULL, 0,
-                             "cannot read: %s", strerror(errno));
-                rc = -1;
-            }
-            break;
-        }
-        /* The buffer is full: at the limit, one more byte means too large. */
-        if (cap >= CS_YAML_MAX_BYTES && fgetc(in) != EOF) {
-            cs_diags_add(d, CS_ERROR, (cs_loc){path, 0, 0}, NULL, 0,
-                         "file is larger than %u MiB", CS_YAML_MAX_BYTES >> 20);
-            rc = -1;
-            break;
-        }
-        if (cap >= CS_YAML_MAX_BYTES)
-            break;
-        cap *= 2;
-        char *grown = realloc(buf, cap + 1);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf = grown;
-        }
-    }
-    fclose(in);
+    size_t len;
+    char *buf = cs_file_read(path, CS_YAML_MAX_BYTES, &len);
     if (!buf) {
-        cs_diags_add(d, CS_ERROR, (cs_loc){path, 0, 0}, NULL, 0, "out of memory");
+        int err = errno;
+        cs_loc at = {path, 0, 0};
+        if (err == EFBIG)
+            cs_diags_add(d, CS_ERROR, at, NULL, 0, "file is larger than %u MiB",
+                         CS_YAML_MAX_BYTES >> 20);
+        else if (err == EISDIR || err == EINVAL || err == EIO)
+            cs_diags_add(d, CS_ERROR, at, NULL, 0, "cannot read: %s",
+                         cs_file_error(err, CS_YAML_MAX_BYTES, NULL, 0));
+        else if (err == ENOMEM)
+            cs_diags_add(d, CS_ERROR, at, NULL, 0, "out of memory");
+        else
+            cs_diags_add(d, CS_ERROR, at, NULL, 0, "cannot open: %s", strerror(err));
         return -1;
     }
-    buf[len] = '\0';
     f->text = buf;
     f->len = len;
-    if (rc != 0)
-        return rc;
     return parse_text(f, d);
 }
 
