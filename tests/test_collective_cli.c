@@ -11,13 +11,6 @@
 
 #define BIN CS_BINARY
 
-#define assert_close(got, want, rel)                                                               \
-    do {                                                                                           \
-        double g_ = (got), w_ = (want);                                                            \
-        ck_assert_msg(fabs(g_ - w_) <= (rel)*fabs(w_), "%s = %.17g, expected %.17g", #got, g_,     \
-                      w_);                                                                         \
-    } while (0)
-
 /* 2 nodes x 4 GPUs, NCCL's own collective constants. */
 static const char cluster[] =
     "{ name: t, gpu: {peak_compute: 100 TFLOP/s, memory: 80 GB, memory_bandwidth: 2 TB/s}, "
@@ -221,6 +214,97 @@ START_TEST(cli_bad_arguments_exit_2)
 }
 END_TEST
 
+/* Writes a measurement: the cluster line, then body. */
+static const char *measure_file(const char *name, const char *options, const char *body)
+{
+    char *text = malloc(strlen(body) + 2048);
+    ck_assert_ptr_nonnull(text);
+    sprintf(text, "# clustersim: --cluster %s %s\n%s", cli_cluster(), options, body);
+    static char path[1024];
+    snprintf(path, sizeof path, "%s", tu_write(name, text));
+    free(text);
+    return path;
+}
+
+/* Our own CSV read back as a measurement matches itself to the digits
+ * printed: 0.0% at every size, exit 0; the command line's --gpus wins over
+ * the file's, so the same file against 4 GPUs is off and exits 1. */
+START_TEST(cli_compare_round_trip)
+{
+    char cmd[2048], *csv, *out, *err;
+    snprintf(cmd, sizeof cmd,
+             BIN " collective --cluster %s --op all_gather --gpus 8 --sizes 4KiB:64MiB "
+                 "--format csv",
+             cli_cluster());
+    ck_assert_int_eq(tu_run(cmd, &csv, NULL), 0);
+    char body[8192];
+    snprintf(body, sizeof body, "# tolerance: 4KiB 0.01%%, 1MiB 0.01%%, 64MiB 0.01%%\n%s", csv);
+    const char *path = measure_file("own.csv", "--op all_gather --gpus 8", body);
+    snprintf(cmd, sizeof cmd, BIN " collective --compare %s", path);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_str_eq(err, "");
+    ck_assert_ptr_nonnull(strstr(out, "# 3 sizes checked against their tolerance, 0 outside"));
+    ck_assert_ptr_null(strstr(out, "OUTSIDE"));
+    ck_assert_int_eq(data_lines(out), 15); /* 4 KiB .. 64 MiB */
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, BIN " collective --compare %s --gpus 4", path);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(out, "all_gather on 4 GPUs"));
+    ck_assert_ptr_nonnull(strstr(out, "OUTSIDE"));
+    free(out);
+    free(csv);
+}
+END_TEST
+
+/* A measured curve the model is far from exits 1 and says where. */
+START_TEST(cli_compare_outside_exits_1)
+{
+    const char *path = measure_file("far.txt", "--op all_reduce",
+                                    "# tolerance: 1MiB 10%\n"
+                                    "1048576 262144 float sum -1 1.00 1048.58 1835.01 0\n");
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd, BIN " collective --compare %s", path);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OUTSIDE"));
+    ck_assert_ptr_nonnull(strstr(out, "# 1 sizes checked against their tolerance, 1 outside"));
+    free(out);
+}
+END_TEST
+
+/* A bad file or options that do not apply: exit 2, with where. */
+START_TEST(cli_compare_bad_input_exits_2)
+{
+    const char *row = "1048576 262144 float sum -1 100.0 10.49 18.35 0\n";
+    char cmd[2048], *err;
+    const char *path = measure_file("bad.txt", "--op all_reduce", "1048576 262144 float sum\n");
+    snprintf(cmd, sizeof cmd, BIN " collective --compare %s", path);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "bad.txt:2:1: error: not an nccl-tests row"));
+    free(err);
+
+    path = measure_file("opts.txt", "--op all_rduce", row);
+    snprintf(cmd, sizeof cmd, BIN " collective --compare %s", path);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "unknown op 'all_rduce'"));
+    ck_assert_ptr_nonnull(strstr(err, "opts.txt:1:1: error: bad options on the '# clustersim:'"));
+    free(err);
+
+    path = measure_file("ok.txt", "--op all_reduce", row);
+    const char *refused[] = {"--sizes 1B:2B", "--format csv", "--network-model ideal"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, BIN " collective --compare %s %s", path, refused[i]);
+        ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+        ck_assert_ptr_nonnull(strstr(err, "--compare"));
+        free(err);
+    }
+    snprintf(cmd, sizeof cmd, BIN " collective --compare %s/none.txt", tu_temp_dir());
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "none.txt: error: cannot read: No such file"));
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("collective_cli");
@@ -229,6 +313,9 @@ int main(void)
     tcase_add_test(t, cli_text_table_deterministic);
     tcase_add_test(t, cli_csv_and_json);
     tcase_add_test(t, cli_bad_arguments_exit_2);
+    tcase_add_test(t, cli_compare_round_trip);
+    tcase_add_test(t, cli_compare_outside_exits_1);
+    tcase_add_test(t, cli_compare_bad_input_exits_2);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

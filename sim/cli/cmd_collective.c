@@ -22,22 +22,24 @@ static const char help[] =
     "\n"
     "  --cluster FILE       cluster file or preset name (dgx-h100, ...)\n"
     "  --op OP              all_reduce (default), all_gather, reduce_scatter,\n"
-    "                       alltoall, sendrecv, broadcast\n"
+    "                       alltoall, sendrecv, broadcast, p2p\n"
     "  --gpus N             the first N GPUs (default: all of the cluster)\n"
     "  --sizes MIN:MAX      message sizes, e.g. 8B:16GiB (default 8B:1GiB); sizes\n"
     "                       count as nccl-tests does (per rank for all_reduce,\n"
     "                       total for all_gather, reduce_scatter and alltoall)\n"
     "  --algo A             auto (default: as NCCL's tuner would choose), ring,\n"
-    "                       tree, nvls, hierarchical, p2p\n"
+    "                       tree, nvls, nvls_tree, hierarchical, p2p\n"
     "  --proto P            auto (default), LL, LL128, Simple: the protocol\n"
     "  --network-model M    flow (default), analytic, ideal\n"
     "  --format F           text (nccl-tests columns, default), csv, json\n"
     "  --compare FILE       simulate a measurement instead: FILE holds nccl-tests\n"
     "                       output (or CSV of size_bytes,busbw_GBps); its line\n"
-    "                       '# clustersim: OPTIONS' gives the options above, its\n"
-    "                       line '# tolerance: 1GiB 10%, ...' the error allowed\n"
-    "                       per size. Prints measured against simulated; exit 1\n"
-    "                       when a size is outside its tolerance\n";
+    "                       '# clustersim: OPTIONS' gives the options above\n"
+    "                       (the command line's come after and win; --sizes and\n"
+    "                       --format do not apply), its line '# tolerance:\n"
+    "                       1GiB 10%, ...' the error allowed per size. Prints\n"
+    "                       measured against simulated; exit 1 when a size is\n"
+    "                       outside its tolerance, 2 when the file is bad\n";
 
 static int parse_sizes(const char *text, double *lo, double *hi)
 {
@@ -73,12 +75,17 @@ typedef struct collective_args {
     cs_network_model model;
     cs_format format;
     const char *compare; /* a measurement file, or NULL */
+    int sizes_given, format_given;
 } collective_args;
 
+static const collective_args defaults = {
+    NULL, CS_COLL_ALL_REDUCE, 0, 8, 1073741824.0, CS_ALGO_AUTO, 0, CS_NET_FLOW, CS_FORMAT_TEXT,
+    NULL, 0, 0};
+
+/* Parses options over what *a holds already (the defaults, or a measurement
+ * file's options). */
 static int parse_collective_args(int argc, char **argv, collective_args *a)
 {
-    *a = (collective_args){NULL,        CS_COLL_ALL_REDUCE, 0,   8, 1073741824.0, CS_ALGO_AUTO, 0,
-                           CS_NET_FLOW, CS_FORMAT_TEXT,     NULL};
     for (int i = 0; i < argc; i++) {
         const char *v;
         int k;
@@ -100,6 +107,7 @@ static int parse_collective_args(int argc, char **argv, collective_args *a)
         } else if ((v = cs_cli_option(argc, argv, &i, "--sizes"))) {
             if (parse_sizes(v, &a->lo, &a->hi) != 0)
                 return -1;
+            a->sizes_given = 1;
         } else if ((v = cs_cli_option(argc, argv, &i, "--algo"))) {
             if ((k = cs_coll_algo_parse(v)) < 0) {
                 fprintf(stderr, "clustersim collective: unknown algo '%s'\n", v);
@@ -127,12 +135,37 @@ static int parse_collective_args(int argc, char **argv, collective_args *a)
                 fprintf(stderr, "clustersim collective: unknown format '%s'\n", v);
                 return -1;
             }
+            a->format_given = 1;
         } else {
             fprintf(stderr, "clustersim collective: unknown argument '%s'\n", argv[i]);
             return -1;
         }
     }
     return 0;
+}
+
+/* The collective of the arguments at one size: its plan and time. */
+static int simulate(const collective_args *a, const cs_fabric *f, const long *gpus, long n,
+                    double size, cs_coll_plan *plan, double *t)
+{
+    cs_coll_spec spec = {a->op, a->algo, n, gpus, size, NULL, 0, a->protocols};
+    int rc = cs_collective_plan(f, &spec, plan);
+    if (rc == 0 && cs_collective_time(f, a->model, &spec, t, NULL) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Why a size could not be simulated: the algorithm or protocol cannot run
+ * on these GPUs (-2), or memory ran out. */
+static void plan_failed(const collective_args *a, int rc, long n, const char *cluster,
+                        double size)
+{
+    if (rc == -2)
+        fprintf(stderr, "clustersim collective: %s cannot run %s on %ld GPUs of %s%s\n",
+                cs_coll_algo_name(a->algo), cs_coll_op_name(a->op), n, cluster,
+                a->protocols ? " with that protocol" : "");
+    else
+        fprintf(stderr, "clustersim collective: out of memory at %.0f bytes\n", size);
 }
 
 /* Runs every size and prints the table. */
@@ -153,19 +186,11 @@ static int measure_collectives(const collective_args *a, const cs_cluster *clust
     for (long i = 0; i < n; i++)
         gpus[i] = i;
     for (double size = a->lo; size <= a->hi && count < cap; size *= 2) {
-        cs_coll_spec spec = {a->op, a->algo, n, gpus, size, NULL, 0, a->protocols};
         cs_coll_plan plan;
         double t;
-        int rc = cs_collective_plan(&fabric, &spec, &plan);
-        if (rc == -2) {
-            fprintf(stderr, "clustersim collective: %s cannot run %s on %ld GPUs of %s%s\n",
-                    cs_coll_algo_name(a->algo), cs_coll_op_name(a->op), n, cluster->name,
-                    a->protocols ? " with that protocol" : "");
-            status = EXIT_BAD_INPUT;
-            goto done;
-        }
-        if (rc != 0 || cs_collective_time(&fabric, a->model, &spec, &t, NULL) != 0) {
-            fprintf(stderr, "clustersim collective: out of memory at %.0f bytes\n", size);
+        int rc = simulate(a, &fabric, gpus, n, size, &plan, &t);
+        if (rc != 0) {
+            plan_failed(a, rc, n, cluster->name, size);
             status = EXIT_BAD_INPUT;
             goto done;
         }
@@ -183,17 +208,6 @@ done:
     free(rows);
     cs_fabric_free(&fabric);
     return status;
-}
-
-/* The collective of the arguments at one size: its plan and time. */
-static int simulate(const collective_args *a, const cs_fabric *f, const long *gpus, long n,
-                    double size, cs_coll_plan *plan, double *t)
-{
-    cs_coll_spec spec = {a->op, a->algo, n, gpus, size, NULL, 0, a->protocols};
-    int rc = cs_collective_plan(f, &spec, plan);
-    if (rc == 0 && cs_collective_time(f, a->model, &spec, t, NULL) != 0)
-        rc = -1;
-    return rc;
 }
 
 static double tolerance_at(const cs_nccl_measure *m, double size)
@@ -227,18 +241,20 @@ static int compare(const collective_args *a, const cs_fabric *f, const cs_nccl_m
         const cs_nccl_row *r = &m->rows[i];
         cs_coll_plan plan;
         double t;
-        if (simulate(a, f, gpus, n, r->size, &plan, &t) != 0) {
-            fprintf(stderr, "clustersim collective: cannot simulate %s of %.0f B on %s\n",
-                    cs_coll_op_name(a->op), r->size, cluster);
+        int rc = simulate(a, f, gpus, n, r->size, &plan, &t);
+        if (rc != 0) {
+            plan_failed(a, rc, n, cluster, r->size);
             status = EXIT_BAD_INPUT;
             break;
         }
         double busbw = r->size / t * factor;
         double err = !isnan(r->time) ? r->time / t - 1 : busbw / r->busbw - 1;
         double tol = tolerance_at(m, r->size);
-        const char *verdict = isnan(tol) ? "" : fabs(err) <= tol ? "ok" : "OUTSIDE";
+        /* An error that is not a number (a zero time) is outside any tolerance. */
+        int ok = fabs(err) <= tol;
+        const char *verdict = isnan(tol) ? "" : ok ? "ok" : "OUTSIDE";
         checked += !isnan(tol);
-        outside += !isnan(tol) && fabs(err) > tol;
+        outside += !isnan(tol) && !ok;
         char mt[32] = "-", mb[32] = "-", tl[32] = "";
         if (!isnan(r->time))
             snprintf(mt, sizeof mt, "%.2f", r->time * 1e6);
@@ -253,22 +269,51 @@ static int compare(const collective_args *a, const cs_fabric *f, const cs_nccl_m
     free(gpus);
     if (status != EXIT_OK)
         return status;
-    printf("# %d sizes checked against their tolerance, %d outside\n", checked, outside);
+    if (m->tolerances)
+        printf("# %d sizes checked against their tolerance, %d outside\n", checked, outside);
+    else
+        printf("# no '# tolerance:' line in %s: nothing checked\n", a->compare);
     return outside ? EXIT_INVALID : EXIT_OK;
 }
 
-/* The file's own options ("# clustersim: ..."), then the command line's. */
+/* The file's own options ("# clustersim: ..."), then the command line's
+ * over them. A bad option of the file is reported at its line. */
 static int compare_args(int argc, char **argv, cs_nccl_measure *m, collective_args *a)
 {
-    char *words[64];
+    char *words[32];
     int n = 0;
     char *save = NULL;
-    for (char *w = strtok_r(m->args, " \t\r", &save); w && n < 32;
-         w = strtok_r(NULL, " \t\r", &save))
+    for (char *w = strtok_r(m->args, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        if (n == 32) {
+            fprintf(stderr, "%s:%d:1: error: more than 32 words of options\n", a->compare,
+                    m->args_line);
+            return -1;
+        }
         words[n++] = w;
-    for (int i = 0; i < argc && n < 64; i++)
-        words[n++] = argv[i];
-    return parse_collective_args(n, words, a);
+    }
+    const char *file = a->compare;
+    *a = defaults;
+    if (parse_collective_args(n, words, a) != 0) {
+        fprintf(stderr, "%s:%d:1: error: bad options on the '# clustersim:' line\n", file,
+                m->args_line);
+        return -1;
+    }
+    a->sizes_given = a->format_given = 0;
+    if (parse_collective_args(argc, argv, a) != 0)
+        return -1;
+    a->compare = file;
+    if (a->sizes_given || a->format_given) {
+        fprintf(stderr, "clustersim collective: --compare takes its sizes from the file and "
+                        "prints its own table: no %s\n",
+                a->sizes_given ? "--sizes" : "--format");
+        return -1;
+    }
+    if (a->model == CS_NET_IDEAL) {
+        fprintf(stderr, "clustersim collective: --compare holds flow or analytic against a "
+                        "measurement; ideal has no latency to compare\n");
+        return -1;
+    }
+    return 0;
 }
 
 static int load_cluster(const char *ref, const cs_paths *paths, cs_cluster *cluster)
@@ -283,47 +328,56 @@ static int load_cluster(const char *ref, const cs_paths *paths, cs_cluster *clus
     return rc;
 }
 
+/* Loads the cluster, then measures (m NULL) or compares against m. */
+static int run_collective(const collective_args *a, const cs_paths *paths,
+                          const cs_nccl_measure *m)
+{
+    if (!a->cluster) {
+        fprintf(stderr, "clustersim collective: --cluster is required\n");
+        return EXIT_BAD_INPUT;
+    }
+    cs_cluster cluster;
+    if (load_cluster(a->cluster, paths, &cluster) != 0)
+        return EXIT_BAD_INPUT;
+    if (a->gpus > cluster.nodes * cluster.gpus_per_node) {
+        fprintf(stderr, "clustersim collective: --gpus %ld but %s has %ld GPUs\n", a->gpus,
+                cluster.name, cluster.nodes * cluster.gpus_per_node);
+        return EXIT_BAD_INPUT;
+    }
+    if (!m)
+        return measure_collectives(a, &cluster);
+    cs_fabric fabric;
+    if (cs_fabric_init(&fabric, &cluster) != 0)
+        return EXIT_BAD_INPUT;
+    int status = compare(a, &fabric, m, cluster.name);
+    cs_fabric_free(&fabric);
+    return status;
+}
+
 static int cmd_collective(int argc, char **argv, const cs_paths *paths)
 {
     if (cs_cli_wants_help(argc, argv)) {
         fputs(help, stdout);
         return EXIT_OK;
     }
-    collective_args a;
+    collective_args a = defaults;
     if (parse_collective_args(argc, argv, &a) != 0) {
         fputs(help, stderr);
         return EXIT_BAD_INPUT;
     }
-    static cs_nccl_measure m; /* 4 KiB of rows: off the stack */
-    if (a.compare) {
-        cs_diags d;
-        cs_diags_init(&d);
-        const char *file = a.compare;
-        int rc = cs_nccltests_read(file, &m, &d);
-        cs_diags_print(&d, stderr);
-        cs_diags_free(&d);
-        if (rc != 0 || compare_args(argc, argv, &m, &a) != 0)
-            return EXIT_BAD_INPUT;
-    }
-    if (!a.cluster) {
-        fprintf(stderr, "clustersim collective: --cluster is required\n");
-        return EXIT_BAD_INPUT;
-    }
-    cs_cluster cluster;
-    if (load_cluster(a.cluster, paths, &cluster) != 0)
-        return EXIT_BAD_INPUT;
-    if (a.gpus > cluster.nodes * cluster.gpus_per_node) {
-        fprintf(stderr, "clustersim collective: --gpus %ld but %s has %ld GPUs\n", a.gpus,
-                cluster.name, cluster.nodes * cluster.gpus_per_node);
-        return EXIT_BAD_INPUT;
-    }
     if (!a.compare)
-        return measure_collectives(&a, &cluster);
-    cs_fabric fabric;
-    if (cs_fabric_init(&fabric, &cluster) != 0)
+        return run_collective(&a, paths, NULL);
+    cs_nccl_measure *m = malloc(sizeof *m); /* 4 KiB of rows: off the stack */
+    if (!m)
         return EXIT_BAD_INPUT;
-    int status = compare(&a, &fabric, &m, cluster.name);
-    cs_fabric_free(&fabric);
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_nccltests_read(a.compare, m, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    int status = rc != 0 || compare_args(argc, argv, m, &a) != 0 ? EXIT_BAD_INPUT
+                                                                 : run_collective(&a, paths, m);
+    free(m);
     return status;
 }
 

@@ -7,46 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/csv.h"
 #include "base/fileio.h"
-
-/* Splits one CSV line in place into at most max fields (quotes removed). */
-static int split_csv(char *line, char **fields, int max)
-{
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        char *out = p;
-        fields[n++] = p;
-        if (*p == '"') {
-            char *w = p;
-            p++;
-            while (*p) {
-                if (*p == '"' && p[1] == '"') {
-                    *w++ = '"';
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else {
-                    *w++ = *p++;
-                }
-            }
-            out = w; /* the unquoted text now starts where the quote was */
-            *out = '\0';
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            break;
-        }
-        char *comma = strchr(p, ',');
-        if (!comma)
-            break;
-        *comma = '\0';
-        p = comma + 1;
-    }
-    return n;
-}
 
 int cs_sweep_print(const char *csv_path, FILE *out)
 {
@@ -56,7 +18,7 @@ int cs_sweep_print(const char *csv_path, FILE *out)
         return -1;
     char *save = NULL, *line = strtok_r(buf, "\n", &save);
     char *fields[128];
-    int n = line ? split_csv(line, fields, 128) : 0;
+    int n = line ? cs_csv_split(line, fields, 128) : 0;
     int valid = -1, time = -1, seq = -1, mfu = -1, peak = -1;
     for (int i = 0; i < n; i++) {
         if (!strcmp(fields[i], "valid"))
@@ -80,7 +42,7 @@ int cs_sweep_print(const char *csv_path, FILE *out)
     fprintf(out, " %11s %11s %7s %9s  %s\n", "iter (s)", "seq/s", "MFU", "peak GB", "valid");
     while ((line = strtok_r(NULL, "\n", &save))) {
         char *f[128];
-        int m = split_csv(line, f, 128);
+        int m = cs_csv_split(line, f, 128);
         if (m <= peak || m <= valid)
             continue;
         fprintf(out, "%6s  %-12.12s %-9s", f[0], f[1], f[2]);
@@ -196,7 +158,7 @@ static int read_cells(const char *csv, const cs_scenario *base, const char *metr
         return -1;
     char *save = NULL, *line = strtok_r(buf, "\n", &save);
     char *f[160];
-    int n = line ? split_csv(line, f, 160) : 0, col = -1;
+    int n = line ? cs_csv_split(line, f, 160) : 0, col = -1;
     for (int i = 0; i < n; i++)
         if (!strcmp(f[i], metric))
             col = i;
@@ -206,9 +168,9 @@ static int read_cells(const char *csv, const cs_scenario *base, const char *metr
         return -1;
     }
     while ((line = strtok_r(NULL, "\n", &save))) {
-        int m = split_csv(line, f, 160);
-        long point = strtol(f[0], NULL, 10);
-        if (m <= col || point < 0 || point >= points || !*f[col])
+        int m = cs_csv_split(line, f, 160);
+        long point = m > col ? strtol(f[0], NULL, 10) : -1;
+        if (point < 0 || point >= points || !*f[col])
             continue;
         for (long k = 0; k < nl; k++) {
             if (strcmp(base->layouts[layouts[k]].name, f[1]))
