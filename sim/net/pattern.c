@@ -47,16 +47,7 @@ void cs_coll_span(const cs_fabric *f, const cs_coll_spec *s, cs_span *sp)
     memset(sp, 0, sizeof *sp);
     sp->per_node = members_per_node(f, s, &sp->nodes);
     sp->channels = 1;
-    if (sp->nodes <= 1)
-        return;
-    for (long i = 1; i < s->n && !sp->crosses_leaves; i++) {
-        long links[CS_ROUTE_MAX];
-        double lat;
-        int k = cs_fabric_route(f, s->gpus[0], s->gpus[i], links, &lat);
-        for (int j = 0; j < k; j++)
-            sp->crosses_leaves |= f->klass[links[j]] == CS_LINK_SPINE;
-    }
-    if (sp->per_node)
+    if (sp->nodes > 1 && sp->per_node)
         sp->channels = channel_count(f, s, sp->per_node);
 }
 
@@ -86,8 +77,6 @@ static void add(builder *b, long src, long dst, long link, double bytes)
         p->cap = cap;
     }
     p->flows[p->count++] = (cs_pflow){(int32_t)src, (int32_t)dst, (int32_t)link, b->phase, bytes};
-    if (b->phase + 1 > p->phases)
-        p->phases = b->phase + 1;
 }
 
 /* Member index -> GPU. */
@@ -95,8 +84,9 @@ static long gpu(const builder *b, long i) { return b->s->gpus[i]; }
 
 /* A hop from member a to member b. Between nodes of a group listed node by
  * node it is spread over the channels: channel k leaves the sending node
- * from its member k g/channels - 1 and enters the receiving node at member
- * k g/channels, through their own NICs, as NCCL's rings do. */
+ * through NIC k (from the last of the members that share it) and enters the
+ * receiving node through its NIC k, rail to rail, as NCCL's rings do (its
+ * graph search keeps a ring on one NIC index in every node). */
 static void hop(builder *b, long a, long c, double bytes)
 {
     long g = b->sp->per_node, ch = b->sp->channels;
@@ -106,7 +96,7 @@ static void hop(builder *b, long a, long c, double bytes)
     }
     long step = g / ch, xa = a / g * g, xc = c / g * g;
     for (long k = 0; k < ch; k++)
-        add(b, gpu(b, xa + (k * step + g - 1) % g), gpu(b, xc + k * step), -1, bytes / (double)ch);
+        add(b, gpu(b, xa + k * step + step - 1), gpu(b, xc + k * step), -1, bytes / (double)ch);
 }
 
 /* Every ordered pair of members first .. first + k - 1 exchanges `bytes`

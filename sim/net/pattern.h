@@ -19,7 +19,6 @@ typedef struct cs_span {
     long nodes;         /* runs of consecutive members on one node */
     long per_node;      /* members per node when listed node by node, equally; else 0 */
     long channels;      /* NICs a node's members use (NCCL's channels across nodes) */
-    int crosses_leaves; /* some members sit on different leaf switches */
 } cs_span;
 
 void cs_coll_span(const cs_fabric *f, const cs_coll_spec *s, cs_span *sp);
@@ -34,7 +33,6 @@ typedef struct cs_pflow {
 typedef struct cs_pattern {
     cs_pflow *flows; /* in phase order (owned) */
     long count, cap;
-    int phases;
     int failed; /* out of memory while building */
 } cs_pattern;
 
