@@ -98,6 +98,36 @@ START_TEST(collectives_keys_checked)
 }
 END_TEST
 
+/* Latencies, caps, the launch overhead and reserved memory may be 0 but
+ * never negative: a negative latency would run a collective backwards. */
+START_TEST(negative_latencies_and_caps_refused)
+{
+    run r;
+    load(&r, "model: moe-30b\n"
+             "cluster:\n"
+             "  base: dgx-h100\n"
+             "  gpu: {kernel_launch: -1 us, reserved_memory: -1 GB}\n"
+             "  scale_up: {latency: [1 us, -2 us, 3 us]}\n"
+             "  scale_out: {latency: -4 us}\n"
+             "  collectives: {base_latency: -1 us, nvls_latency: -1 us,\n"
+             "                ll_max_bandwidth: -1 GB/s, tree_max_bandwidth: [0 GB/s, 1 GB/s, -1 GB/s]}\n"
+             "training: {seq_length: 2048, global_batch_size: 128}\n"
+             "layouts: [{tp: 8, pp: 1}]\n");
+    ck_assert_int_eq(r.rc, -1);
+    tu_assert_diag(&r.d, CS_ERROR, "'kernel_launch' must be 0 or more, got '-1 us'", 4, 24);
+    tu_assert_diag(&r.d, CS_ERROR, "'reserved_memory' must be 0 or more, got '-1 GB'", 4, 48);
+    tu_assert_diag(&r.d, CS_ERROR, "'latency' must be 0 or more, got '-2 us'", 5, 30);
+    tu_assert_diag(&r.d, CS_ERROR, "'latency' must be 0 or more, got '-4 us'", 6, 24);
+    tu_assert_diag(&r.d, CS_ERROR, "'base_latency' must be 0 or more, got '-1 us'", 7, 31);
+    tu_assert_diag(&r.d, CS_ERROR, "'nvls_latency' must be 0 or more, got '-1 us'", 7, 52);
+    tu_assert_diag(&r.d, CS_ERROR, "'ll_max_bandwidth' must be 0 or more, got '-1 GB/s'", 8, 35);
+    tu_assert_diag(&r.d, CS_ERROR, "'tree_max_bandwidth' must be 0 or more, got '-1 GB/s'", 8,
+                   81);
+    ck_assert_uint_eq(r.d.errors, 8);
+    done(&r);
+}
+END_TEST
+
 /* A key that is present with a bad value is reported once, for its value,
  * not a second time as "missing". */
 START_TEST(invalid_value_not_reported_missing)
@@ -336,6 +366,7 @@ int main(void)
     tcase_add_test(t_errors, wrong_types);
     tcase_add_test(t_errors, wrong_types_elsewhere);
     tcase_add_test(t_errors, collectives_keys_checked);
+    tcase_add_test(t_errors, negative_latencies_and_caps_refused);
     tcase_add_test(t_errors, invalid_value_not_reported_missing);
     tcase_add_test(t_errors, crlf_and_bom_positions);
     tcase_add_test(t_errors, alias_bomb_scenario_refused);

@@ -16,7 +16,7 @@ static int proto_times(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, 
 {
     cs_quantity q;
     if (n->type == YAML_SCALAR_NODE) {
-        if (cs_parse_qty(c, f, n, key, CS_UNIT_TIME, 0, &q) != 0)
+        if (cs_parse_qty(c, f, n, key, CS_UNIT_TIME, NONNEG, &q) != 0)
             return -1;
         out[CS_PROTO_LL] = out[CS_PROTO_LL128] = NAN;
         out[CS_PROTO_SIMPLE] = q.value;
@@ -33,7 +33,7 @@ static int proto_times(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, 
     int rc = 0;
     for (long i = 0; i < count; i++) {
         yaml_node_t *item = cs_yfile_node(f, n->data.sequence.items.start[i]);
-        if (cs_parse_qty(c, f, item, key, CS_UNIT_TIME, 0, &q) != 0)
+        if (cs_parse_qty(c, f, item, key, CS_UNIT_TIME, NONNEG, &q) != 0)
             rc = -1;
         else
             out[i] = q.value;
@@ -62,7 +62,7 @@ static int by_nodes(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, dou
 {
     cs_quantity q;
     if (n->type == YAML_SCALAR_NODE) {
-        if (cs_parse_qty(c, f, n, key, CS_UNIT_BANDWIDTH, 0, &q) != 0)
+        if (cs_parse_qty(c, f, n, key, CS_UNIT_BANDWIDTH, NONNEG, &q) != 0)
             return -1;
         out[0] = out[1] = out[2] = q.value;
         return 0;
@@ -78,7 +78,7 @@ static int by_nodes(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, dou
     int rc = 0;
     for (long i = 0; i < count; i++)
         if (cs_parse_qty(c, f, cs_yfile_node(f, n->data.sequence.items.start[i]), key,
-                         CS_UNIT_BANDWIDTH, 0, &q) != 0)
+                         CS_UNIT_BANDWIDTH, NONNEG, &q) != 0)
             rc = -1;
         else
             out[i] = q.value;
@@ -128,8 +128,8 @@ static const cs_field gpu_fields[] = {
     QTY(cs_gpu_config, memory_bandwidth, CS_UNIT_BANDWIDTH, REQUIRED | POSITIVE),
     TABLE(cs_gpu_config, matmul_efficiency),
     TABLE(cs_gpu_config, memory_efficiency),
-    QTY(cs_gpu_config, kernel_launch, CS_UNIT_TIME, 0),
-    QTY(cs_gpu_config, reserved_memory, CS_UNIT_SIZE, 0),
+    QTY(cs_gpu_config, kernel_launch, CS_UNIT_TIME, NONNEG),
+    QTY(cs_gpu_config, reserved_memory, CS_UNIT_SIZE, NONNEG),
 };
 const cs_schema cs_gpu_schema = {"gpu", gpu_fields, COUNT(gpu_fields)};
 
@@ -168,7 +168,7 @@ const cs_schema cs_op_efficiency_schema = {"efficiency", op_efficiency_fields,
 static const cs_field collectives_fields[] = {
     CUSTOM("protocols", protocols),
     CUSTOM("base_latency", base_latency),
-    QTY(cs_collectives_config, nvls_latency, CS_UNIT_TIME, 0),
+    QTY(cs_collectives_config, nvls_latency, CS_UNIT_TIME, NONNEG),
     CUSTOM("ll_max_bandwidth", ll_max_bandwidth),
     CUSTOM("tree_max_bandwidth", tree_max_bandwidth),
     SUB(cs_collectives_config, efficiency, cs_op_efficiency_schema),

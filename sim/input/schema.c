@@ -106,6 +106,10 @@ int cs_parse_qty(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_uni
         REPORT(c, f, n, "'%s' must be positive, got '%s'", key, t);
         return -1;
     }
+    if ((flags & NONNEG) && !(q->value >= 0)) {
+        REPORT(c, f, n, "'%s' must be 0 or more, got '%s'", key, t);
+        return -1;
+    }
     if (unit == CS_UNIT_RATIO && (!(q->value >= 0) || ((flags & AT_MOST_1) && q->value > 1))) {
         REPORT(c, f, n, "'%s' must be a ratio between 0 and 1, got '%s'", key, t);
         return -1;

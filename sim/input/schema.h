@@ -41,7 +41,8 @@ enum {
     REQUIRED = 1, /* must be set once all bases are applied */
     POSITIVE = 2, /* quantities: > 0 */
     NULLABLE = 4, /* null means 0 (capacity_factor: null = dropless) */
-    AT_MOST_1 = 8 /* ratios */
+    AT_MOST_1 = 8, /* ratios */
+    NONNEG = 16    /* quantities: >= 0 (a latency, a cap where 0 means none) */
 };
 
 struct cs_schema;

@@ -69,17 +69,19 @@ static double latency(const cs_fabric *f, const cs_coll_spec *s, const cs_span *
     }
 }
 
-/* The protocols an algorithm may use, within what the cluster and the spec
- * allow (NVLS runs Simple only, as in NCCL). */
+/* The protocols an algorithm may use. NVLS, the hierarchical algorithm and
+ * send/recv run Simple only, as in NCCL (its send/recv takes LL below 16 KiB
+ * in recent releases: not measured here, so Simple's latency throughout);
+ * the cluster's protocol list chooses among the others', so a list without
+ * Simple does not leave these with none. The spec's own choice (--proto)
+ * binds them all. */
 static unsigned protocols(const cs_fabric *f, const cs_coll_spec *s, cs_coll_algo algo)
 {
-    unsigned allowed = f->coll.protocols & (s->protocols ? s->protocols : ~0u);
-    if (algo == CS_ALGO_NVLS || algo == CS_ALGO_NVLS_TREE || algo == CS_ALGO_HIERARCHICAL)
-        allowed &= 1u << CS_PROTO_SIMPLE;
-    if (algo == CS_ALGO_P2P) /* NCCL's send/recv (LL below 16 KiB in recent NCCL: not
-                                measured here, so Simple's latency throughout) */
-        allowed &= 1u << CS_PROTO_SIMPLE;
-    return allowed;
+    unsigned want = s->protocols ? s->protocols : ~0u;
+    if (algo == CS_ALGO_NVLS || algo == CS_ALGO_NVLS_TREE || algo == CS_ALGO_HIERARCHICAL ||
+        algo == CS_ALGO_P2P)
+        return want & 1u << CS_PROTO_SIMPLE;
+    return want & f->coll.protocols;
 }
 
 /* Bytes sent per byte of the pattern, for protocol p. */
@@ -173,12 +175,6 @@ int cs_collective_plan_in(const cs_fabric *f, const cs_coll_spec *s, double *sum
         }
     }
     return found ? 0 : oom ? -1 : -2;
-}
-
-cs_coll_algo cs_collective_choose(const cs_fabric *f, const cs_coll_spec *s)
-{
-    cs_coll_plan plan;
-    return cs_collective_plan(f, s, &plan) == 0 ? plan.algo : s->algo;
 }
 
 double cs_collective_analytic_time(const cs_fabric *f, const cs_coll_spec *s)
