@@ -15,13 +15,6 @@
 #define UP_LAT 2e-6
 #define MS 1e-3
 
-#define assert_close(got, want, rel)                                                       \
-    do {                                                                                   \
-        double g_ = (got), w_ = (want);                                                    \
-        ck_assert_msg(fabs(g_ - w_) <= (rel) * fabs(w_), "%s = %.17g, expected %.17g",    \
-                      #got, g_, w_);                                                       \
-    } while (0)
-
 /* 2 nodes x 4 GPUs, as in test_net.c and test_collective.c; collectives
  * with the Simple protocol and no launch latency, so that a ring step costs
  * exactly the scale-up latency. */

@@ -3,6 +3,7 @@
 #define CS_TESTUTIL_H
 
 #include <check.h>
+#include <math.h>
 
 #include "input/config.h"
 #include "input/diag.h"
@@ -38,6 +39,14 @@ const cs_diag *tu_find(const cs_diags *d, const char *needle);
         ck_assert_int_eq(r_->severity, (sev));                                             \
         ck_assert_int_eq(r_->line, (ln));                                                  \
         ck_assert_int_eq(r_->col, (cl));                                                   \
+    } while (0)
+
+/* Asserts |got - want| <= rel |want|, printing both to 17 digits. */
+#define assert_close(got, want, rel)                                                       \
+    do {                                                                                   \
+        double g_ = (got), w_ = (want);                                                    \
+        ck_assert_msg(fabs(g_ - w_) <= (rel) * fabs(w_), "%s = %.17g, expected %.17g",    \
+                      #got, g_, w_);                                                       \
     } while (0)
 
 /* Runs a command with /bin/sh, captures stdout and stderr into malloc'd

@@ -40,14 +40,15 @@ static int has_suffix(const char *s, const char *suffix)
 }
 
 /* The .yaml files of dir and of its folders one level down, into files
- * (malloc'd paths). Returns the count, or -1. */
+ * (malloc'd paths). Returns the count, -1 when dir cannot be read (errno
+ * set), -2 when there are more than MAX_FILES, -3 when out of memory. */
 static int scenario_files(const char *dir, int depth, char **files, int count)
 {
     DIR *d = opendir(dir);
     if (!d)
         return depth ? count : -1;
     struct dirent *e;
-    while ((e = readdir(d)) && count < MAX_FILES) {
+    while (count >= 0 && (e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
         char path[4096];
@@ -55,13 +56,26 @@ static int scenario_files(const char *dir, int depth, char **files, int count)
         struct stat st;
         if (stat(path, &st) != 0)
             continue;
-        if (S_ISDIR(st.st_mode) && depth == 0)
+        if (S_ISDIR(st.st_mode) && depth == 0) {
             count = scenario_files(path, 1, files, count);
-        else if (S_ISREG(st.st_mode) && has_suffix(e->d_name, ".yaml"))
-            files[count++] = strdup(path);
+        } else if (S_ISREG(st.st_mode) && has_suffix(e->d_name, ".yaml")) {
+            if (count == MAX_FILES)
+                count = -2;
+            else if (!(files[count] = strdup(path)))
+                count = -3;
+            else
+                count++;
+        }
     }
     closedir(d);
     return count;
+}
+
+/* Frees the first count paths of files (NULLs are fine). */
+static void free_files(char **files, int count)
+{
+    for (int i = 0; i < count; i++)
+        free(files[i]);
 }
 
 typedef struct row {
@@ -179,10 +193,19 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
         fprintf(stderr, "clustersim validate: no validation/ folder in the preset directories\n");
         return EXIT_BAD_INPUT;
     }
-    char *files[MAX_FILES];
-    int count = scenario_files(dir, 0, files, 0);
+    char **files = calloc(MAX_FILES, sizeof *files);
+    int count = files ? scenario_files(dir, 0, files, 0) : -3;
     if (count < 0) {
-        fprintf(stderr, "clustersim validate: cannot read %s: %s\n", dir, strerror(errno));
+        if (count == -1)
+            fprintf(stderr, "clustersim validate: cannot read %s: %s\n", dir, strerror(errno));
+        else if (count == -2)
+            fprintf(stderr, "clustersim validate: more than %d scenarios in %s\n", MAX_FILES,
+                    dir);
+        else
+            fprintf(stderr, "clustersim validate: out of memory\n");
+        if (files)
+            free_files(files, MAX_FILES); /* calloc'd: the rest are NULL */
+        free(files);
         return EXIT_BAD_INPUT;
     }
     qsort(files, (size_t)count, sizeof *files, by_name);
@@ -205,8 +228,8 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
         outside += !ok;
         sum += fabs(r.error);
     }
-    for (int i = 0; i < count; i++)
-        free(files[i]);
+    free_files(files, count);
+    free(files);
     printf("# %d runs, mean absolute error %.1f%%, %d outside their tolerance\n", rows,
            rows ? 100 * sum / rows : 0, outside);
     if (status == EXIT_OK && rows == 0) {

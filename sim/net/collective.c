@@ -166,17 +166,14 @@ int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, voi
     if (s->n <= 1 || cs_net_model(net) == CS_NET_IDEAL)
         return cs_engine_at(e, now, instant_done, r, 0, 0);
     cs_coll_plan plan;
-    if (cs_net_model(net) == CS_NET_ANALYTIC) {
-        if (plan_of(net, f, s, &plan) != 0) {
-            free(r);
-            return -1;
-        }
-        return cs_engine_at(e, now + plan.time, instant_done, r, 0, 0);
-    }
-    if (planned(net, f, s, &plan, &r->pat) != 0) {
+    int rc = cs_net_model(net) == CS_NET_ANALYTIC ? plan_of(net, f, s, &plan)
+                                                   : planned(net, f, s, &plan, &r->pat);
+    if (rc != 0) {
         free(r);
-        return -1;
+        return rc;
     }
+    if (cs_net_model(net) == CS_NET_ANALYTIC)
+        return cs_engine_at(e, now + plan.time, instant_done, r, 0, 0);
     return cs_engine_at(e, now + plan.latency, latency_done, r, 0, 0);
 }
 
@@ -191,13 +188,13 @@ int cs_collective_time(const cs_fabric *f, cs_network_model model, const cs_coll
 {
     cs_engine *e = cs_engine_create();
     cs_net *net = e ? cs_net_create(e, f, model) : NULL;
-    int ended = 0, rc = -1;
-    if (net && cs_collective_start(net, s, note_end, &ended, 0) == 0) {
+    int ended = 0, rc = net ? cs_collective_start(net, s, note_end, &ended, 0) : -1;
+    if (rc == 0) {
         cs_engine_run(e);
-        if (ended) {
+        if (ended)
             *time = cs_engine_now(e);
-            rc = 0;
-        }
+        else
+            rc = -1;
         if (stats) {
             stats->events = cs_engine_events(e);
             stats->delivered_bytes = cs_net_bytes_delivered(net);

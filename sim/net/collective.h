@@ -91,18 +91,18 @@ typedef struct cs_coll_plan {
  * group (tree inside one node, NVLS without NVLink SHARP or across nodes). */
 int cs_collective_plan(const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *out);
 
-/* The planned algorithm and time (0 and the algorithm asked for when it
- * cannot be planned). */
-cs_coll_algo cs_collective_choose(const cs_fabric *f, const cs_coll_spec *s);
+/* The planned time (0 when it cannot be planned). */
 double cs_collective_analytic_time(const cs_fabric *f, const cs_coll_spec *s);
 
 /* Starts the collective now; done(ctx, arg) runs when every rank is finished.
- * Returns 0, or -1 when out of memory or the spec cannot be planned. */
+ * Returns 0, -1 when out of memory, -2 when no algorithm and protocol the
+ * spec allows can run it (see cs_collective_plan). */
 int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, void *ctx, long arg);
 
 /* Simulates the collective alone on an idle fabric under `model` and returns
  * its time in *time (stats, when not NULL, receives the engine events and the
- * net's delivered bytes). Returns 0, or -1 when out of memory. */
+ * net's delivered bytes). Returns 0, -1 when out of memory, -2 when it cannot
+ * be planned. */
 typedef struct cs_coll_stats {
     uint64_t events;
     double delivered_bytes;

@@ -125,24 +125,14 @@ int cs_fabric_init(cs_fabric *f, const cs_cluster *c)
         double link_bw = up_bw / (double)(f->gpus_per_node - 1);
         for (long i = 0; i < scale_up_links(f); i++)
             set_link(f, i, link_bw, up_lat, CS_LINK_SCALE_UP);
-        f->class_bandwidth[CS_LINK_SCALE_UP] = link_bw;
     } else {
         for (long i = 0; i < scale_up_links(f); i++)
             set_link(f, i, up_bw, up_lat / 2, CS_LINK_SCALE_UP);
-        f->class_bandwidth[CS_LINK_SCALE_UP] = up_bw;
     }
     for (long i = 0; i < 2 * nic_count(f); i++)
         set_link(f, nic_base(f) + i, nic_bw, out_lat / 2, CS_LINK_NIC);
     for (long i = 0; i < 2 * f->leaves * f->uplinks; i++)
         set_link(f, spine_base(f) + i, nic_bw / c->scale_out.oversubscription, 0, CS_LINK_SPINE);
-    f->nic_bandwidth = nic_bw;
-    f->spine_bandwidth = nic_bw / c->scale_out.oversubscription;
-    f->class_latency[CS_LINK_SCALE_UP] = up_lat;
-    f->class_bandwidth[CS_LINK_NIC] = nic_bw / (double)f->gpus_per_nic;
-    f->class_latency[CS_LINK_NIC] = out_lat;
-    f->class_bandwidth[CS_LINK_SPINE] =
-        nic_bw / c->scale_out.oversubscription / (double)f->gpus_per_nic;
-    f->class_latency[CS_LINK_SPINE] = out_lat;
     return 0;
 }
 
@@ -184,6 +174,7 @@ int cs_fabric_route(const cs_fabric *f, long src, long dst, long links[CS_ROUTE_
     double lat = 0;
     for (int i = 0; i < n; i++)
         lat += f->latency[links[i]];
-    *latency = lat;
+    if (latency)
+        *latency = lat;
     return n;
 }

@@ -64,12 +64,6 @@ typedef struct cs_fabric {
     double *capacity;     /* bytes/s, efficiency applied (owned) */
     double *latency;      /* s (owned) */
     unsigned char *klass; /* cs_link_class (owned) */
-    /* Per class: effective bandwidth of one link and a route's latency, for
-     * the analytic model. Scale-out bandwidth is per GPU (a NIC's share). */
-    double class_bandwidth[CS_LINK_CLASS_COUNT];
-    double class_latency[CS_LINK_CLASS_COUNT];
-    double nic_bandwidth;   /* one NIC, per direction, efficiency applied */
-    double spine_bandwidth; /* one leaf-spine link, efficiency and oversubscription applied */
     cs_coll_consts coll;
 } cs_fabric;
 
@@ -78,7 +72,7 @@ int cs_fabric_init(cs_fabric *f, const cs_cluster *c);
 void cs_fabric_free(cs_fabric *f);
 
 /* The links from GPU src to GPU dst (src != dst) in order; returns their
- * count and sets *latency to the route's total. */
+ * count and sets *latency (when not NULL) to the route's total. */
 int cs_fabric_route(const cs_fabric *f, long src, long dst, long links[CS_ROUTE_MAX],
                     double *latency);
 

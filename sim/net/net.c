@@ -423,12 +423,11 @@ int cs_net_send_over(cs_net *n, long src, long dst, long link, double bytes, cs_
         return -1;
     if ((src == dst && link < 0) || bytes <= 0 || n->model == CS_NET_IDEAL)
         return cs_engine_at(n->engine, cs_engine_now(n->engine), on_arrival, n, id, 0);
-    double latency;
     if (link >= 0) {
         fl->links[0] = link;
         fl->nlinks = 1;
     } else {
-        fl->nlinks = cs_fabric_route(n->fabric, src, dst, fl->links, &latency);
+        fl->nlinks = cs_fabric_route(n->fabric, src, dst, fl->links, NULL);
     }
     return launch(n, id, 0);
 }
