@@ -37,28 +37,57 @@ static double layer_bytes(const char *training)
     cs_layout_sizes z;
     char body[256];
     snprintf(body, sizeof body, "global_batch_size: 64, %s", training);
+    /* body has room: the longest caller's text is under 200 characters */
     load(gpt_model, 1, body, "{ tp: 4, pp: 1, dp: 2 }", &s, &z);
     double v = cs_memory_layer_activations(&s.model, &s.training, &z, 0);
     cs_scenario_free(&s);
     return v;
 }
 
-/* s = 2048, b = 1, h = 1024, a = 16, t = 4: sbh = 2^21, 5as/h = 160. */
+/* s = 2048, b = 1, h = 1024, a = 16, t = 4: sbh = 2^21, 5as/h = 160. With
+ * Megatron's own (local) attention, as in the paper. */
 START_TEST(korthikanti_table_2)
 {
     double sbh = 2048.0 * 1024.0;
     /* Tensor parallel: sbh(10 + 24/t + 5as/(ht)). */
-    ck_assert(layer_bytes("recompute: none") == sbh * (10 + 24.0 / 4 + 160.0 / 4));
+    ck_assert(layer_bytes("attention_backend: local") == sbh * (10 + 24.0 / 4 + 160.0 / 4));
     /* Tensor + sequence parallel: sbh/t (34 + 5as/h). */
-    ck_assert(layer_bytes("recompute: none, sequence_parallel: true") == sbh / 4 * (34 + 160));
+    ck_assert(layer_bytes("attention_backend: local, sequence_parallel: true") ==
+              sbh / 4 * (34 + 160));
     /* Selective recompute: sbh(10 + 24/t), and 34 sbh/t with SP. */
-    ck_assert(layer_bytes("recompute: selective") == sbh * (10 + 24.0 / 4));
-    ck_assert(layer_bytes("recompute: selective, sequence_parallel: true") == 34 * sbh / 4);
-    /* Flash attention stores no scores either. */
-    ck_assert(layer_bytes("use_flash_attn: true") == sbh * (10 + 24.0 / 4));
+    ck_assert(layer_bytes("attention_backend: local, recompute: selective") ==
+              sbh * (10 + 24.0 / 4));
+    ck_assert(layer_bytes("attention_backend: local, recompute: selective, "
+                          "sequence_parallel: true") == 34 * sbh / 4);
     /* Full recompute keeps the layer input: 2sbh (/t with SP). */
     ck_assert(layer_bytes("recompute: full") == 2 * sbh);
     ck_assert(layer_bytes("recompute: full, sequence_parallel: true") == 2 * sbh / 4);
+}
+END_TEST
+
+/* The s x s term follows the backend: FlashAttention and cuDNN keep none,
+ * only a 4-byte log-sum-exp per head and token (4 a s b / t); torch's fp32
+ * softmax keeps 4-byte probabilities (7 a s^2 b with the dropout's mask and
+ * output); no dropout keeps the probabilities alone (2 a s^2 b) and drops
+ * the two 1-byte masks of the bias-dropout-adds (10 -> 8). */
+START_TEST(scores_follow_the_backend)
+{
+    double sbh = 2048.0 * 1024.0, s2 = 16.0 * 2048 * 2048 / 4, lse = 4.0 * 16 * 2048 / 4;
+    const char *flashes[] = {"attention_backend: flash", "attention_backend: fused",
+                             "use_flash_attn: true"};
+    for (int i = 0; i < 3; i++)
+        ck_assert(layer_bytes(flashes[i]) == sbh * (10 + 24.0 / 4) + lse);
+    ck_assert(layer_bytes("attention_backend: unfused") == sbh * (10 + 24.0 / 4) + 5 * s2);
+    ck_assert(layer_bytes("attention_backend: local, masked_softmax_fusion: false, "
+                          "attention_softmax_in_fp32: true") ==
+              sbh * (10 + 24.0 / 4) + 7 * s2);
+    ck_assert(layer_bytes("attention_backend: local, masked_softmax_fusion: false") ==
+              sbh * (10 + 24.0 / 4) + 5 * s2);
+    ck_assert(layer_bytes("attention_backend: local, hidden_dropout: 0, attention_dropout: 0") ==
+              sbh * (8 + 24.0 / 4) + 2 * s2);
+    /* Selective recompute drops the scores whatever keeps them. */
+    ck_assert(layer_bytes("attention_backend: unfused, recompute: selective") ==
+              sbh * (10 + 24.0 / 4));
 }
 END_TEST
 
@@ -69,7 +98,9 @@ START_TEST(ffn_width_generalisation)
     cs_layout_sizes z;
     load("{ name: n, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
          "ffn_hidden_size: 2816, vocab_size: 0 }",
-         1, "global_batch_size: 64, recompute: selective, sequence_parallel: true",
+         1,
+         "global_batch_size: 64, recompute: selective, sequence_parallel: true, "
+         "attention_backend: local",
          "{ tp: 2, pp: 1, dp: 4 }", &s, &z);
     double sbh = 2048.0 * 1024.0;
     ck_assert(cs_memory_layer_activations(&s.model, &s.training, &z, 0) ==
@@ -147,7 +178,9 @@ START_TEST(first_stage_activations_1f1b)
     cs_scenario s;
     cs_layout_sizes z;
     cs_memory_breakdown b;
-    load(gpt_model, 1, "recompute: selective, sequence_parallel: true, global_batch_size: 64",
+    load(gpt_model, 1,
+         "recompute: selective, sequence_parallel: true, global_batch_size: 64, "
+         "attention_backend: local",
          "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
     ck_assert_int_eq(z.microbatches, 32);
     double sb = 2048, h = 1024;
@@ -168,6 +201,7 @@ static Suite *suite(void)
     Suite *s = suite_create("memory");
     TCase *t = tcase_create("analytic");
     tcase_add_test(t, korthikanti_table_2);
+    tcase_add_test(t, scores_follow_the_backend);
     tcase_add_test(t, ffn_width_generalisation);
     tcase_add_test(t, static_memory_megatron_rule);
     tcase_add_test(t, moe_static_memory_option1);

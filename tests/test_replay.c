@@ -158,7 +158,8 @@ static double memory_case(const char *schedule, const char *recompute, double *a
     char training[256];
     snprintf(training, sizeof training,
              "seq_length: 2048, global_batch_size: 16, schedule: %s, recompute: %s, "
-             "optimizer: adam, distributed_optimizer: true, overlap_grad_reduce: true",
+             "optimizer: adam, distributed_optimizer: true, overlap_grad_reduce: true, "
+             "attention_backend: local",
              schedule, recompute);
     load(&fx, DENSE, "{ base: dgx-h100, nodes: 1 }", training, "analytic",
          "{ tp: 1, pp: 4, dp: 2 }");
@@ -184,12 +185,16 @@ START_TEST(memory_peak_matches_megatron)
 {
     double analytic, keep, full;
     long p, m;
+    /* Selective recompute rebuilds one layer's s x s tensors during its
+     * backward (5 a s^2 b, freed when its core backward ends): the peak is
+     * the estimate plus that, as full recompute adds one layer. */
+    double scores = 5.0 * 16 * 2048 * 2048;
     for (int i = 0; i < 2; i++) {
         const char *recompute = i ? "selective" : "none";
         double peak = memory_case("1f1b", recompute, &analytic, &keep, &full, &p, &m);
-        assert_rel(peak, analytic, 1e-12);
+        assert_rel(peak, analytic + (i ? scores : 0), 1e-12);
         double gpipe = memory_case("gpipe", recompute, &analytic, &keep, &full, &p, &m);
-        assert_rel(gpipe, analytic, 1e-12);
+        assert_rel(gpipe, analytic + (i ? scores : 0), 1e-12);
         /* GPipe holds m micro-batches of the stage's 2 layers, 1F1B p; GPipe's
          * peak is on the last stage, which adds the final LayerNorm's 2h
          * parameters at 6 + 12/d bytes (distributed optimizer, d = 2). */

@@ -31,6 +31,21 @@ typedef struct cs_table {
     double y[CS_TABLE_MAX];
 } cs_table;
 
+/* Attention-kernel efficiency, a fraction of peak_compute, on a full grid
+ * of (head_dim, seq_length) rows, forward and backward, with FLOPs counted
+ * as FlashAttention counts them (forward 4 b heads s^2 head_dim, halved
+ * for causal masks; backward 2.5 times the forward). */
+#define CS_ATTN_ROWS 64
+typedef struct cs_attention_table {
+    int n; /* rows; 0: no table */
+    double seq[CS_ATTN_ROWS], head_dim[CS_ATTN_ROWS];
+    double forward[CS_ATTN_ROWS], backward[CS_ATTN_ROWS];
+} cs_attention_table;
+
+typedef struct cs_attention_efficiency {
+    cs_attention_table flash, fused; /* FlashAttention; cuDNN fused attention */
+} cs_attention_efficiency;
+
 typedef enum { CS_NORM_LAYERNORM, CS_NORM_RMSNORM } cs_normalization;
 typedef enum { CS_POS_ROPE, CS_POS_LEARNED_ABSOLUTE } cs_position_embedding;
 
@@ -83,6 +98,10 @@ typedef struct cs_gpu_config {
     double memory;           /* bytes */
     double memory_bandwidth; /* bytes/s */
     cs_table matmul_efficiency;
+    /* Ceiling on a GEMM's efficiency by its smallest dimension (n = 0: none):
+     * a GEMM runs at the lower of this and matmul_efficiency at its FLOPs. */
+    cs_table matmul_shape_efficiency;
+    cs_attention_efficiency attention_efficiency;
     cs_table memory_efficiency;
     double kernel_launch;   /* s */
     double reserved_memory; /* bytes */
@@ -150,6 +169,20 @@ typedef enum { CS_OPTIMIZER_ADAM, CS_OPTIMIZER_NONE } cs_optimizer;
 typedef enum { CS_ROUTING_BALANCED, CS_ROUTING_RANDOM, CS_ROUTING_SKEWED } cs_routing_mode;
 typedef enum { CS_NET_IDEAL, CS_NET_ANALYTIC, CS_NET_FLOW } cs_network_model;
 
+/* Megatron-Core's --attention-backend: flash (FlashAttention), fused
+ * (cuDNN's fused attention, through Transformer Engine), unfused (TE's
+ * UnfusedDotProductAttention), local (Megatron's own DotProductAttention:
+ * baddbmm, fused scale-mask-softmax, dropout, bmm), auto (what TE picks:
+ * cuDNN on Hopper and later, else FlashAttention). */
+typedef enum {
+    CS_ATTN_AUTO,
+    CS_ATTN_FLASH,
+    CS_ATTN_FUSED,
+    CS_ATTN_UNFUSED,
+    CS_ATTN_LOCAL,
+    CS_ATTN_COUNT
+} cs_attention_backend;
+
 /* How tokens pick experts: balanced (even), random (multinomial draws from
  * uniform popularity) or skewed (Zipf-like popularity of exponent skew). */
 typedef struct cs_moe_routing {
@@ -168,7 +201,20 @@ typedef struct cs_training {
     int sequence_parallel;
     int distributed_optimizer;
     int overlap_grad_reduce;
-    int use_flash_attn; /* attention scores are never stored (as selective recompute) */
+    int use_flash_attn;    /* legacy alias of attention_backend: flash */
+    int attention_backend; /* a cs_attention_backend; -1 until given */
+    /* Megatron's fusion switches (their command-line defaults: on, but
+     * attention_softmax_in_fp32 off). */
+    int masked_softmax_fusion, bias_gelu_fusion, bias_swiglu_fusion, bias_dropout_fusion;
+    int apply_rope_fusion, gradient_accumulation_fusion, attention_softmax_in_fp32;
+    int cross_entropy_loss_fusion;
+    double hidden_dropout, attention_dropout; /* probabilities */
+    /* Overlap switches, Megatron's names and defaults. */
+    int tp_comm_overlap;      /* userbuffers: TP AG/RS pipelined with the GEMMs */
+    int overlap_p2p_comm;     /* interleaved schedule: unbatched, unwaited p2p */
+    int overlap_param_gather; /* distributed optimizer: parameter AG overlapped */
+    int scatter_gather_tensors_in_pipeline; /* legacy: p2p of 1/tp, then a TP AG */
+    double clip_grad;         /* > 0: the gradient norm is all-reduced */
     cs_optimizer optimizer;
     cs_moe_routing moe_routing;
     double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
@@ -333,12 +379,17 @@ cs_recompute cs_layout_recompute(const cs_layout *l, const cs_training *t);
 long cs_layout_micro_batch(const cs_layout *l, const cs_training *t);
 long cs_layout_vpp(const cs_layout *l, const cs_training *t);
 
+/* The backend asked for: attention_backend, else flash when use_flash_attn,
+ * else auto (what auto becomes on a GPU: model/kernels.h). */
+cs_attention_backend cs_training_attention_backend(const cs_training *t);
+
 /* True when layer i (0-based) of the model is a MoE layer. */
 int cs_model_is_moe_layer(const cs_model *m, long i);
 
 /* Names for printing. */
 const char *cs_schedule_name(cs_schedule s);
 const char *cs_recompute_name(cs_recompute r);
+const char *cs_attention_backend_name(cs_attention_backend b);
 const char *cs_network_model_name(cs_network_model n);
 const char *cs_dim_name(cs_dim d);
 

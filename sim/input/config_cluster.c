@@ -3,6 +3,7 @@
 #include "input/schema.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const scale_up_choices[] = {"switch", "mesh", NULL};
@@ -121,12 +122,102 @@ static int protocols(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return rc;
 }
 
+/* One number of an attention-table row; ratios must lie in (0, 1]. */
+static int row_number(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, int ratio,
+                      double *out)
+{
+    const char *t = cs_ynode_text(n);
+    char *end = NULL;
+    double v = t ? strtod(t, &end) : NAN;
+    if (!t || end == t || *end || !(v > 0) || (ratio && v > 1)) {
+        REPORT(c, f, n, "'%s': expected %s, got %s", key,
+               ratio ? "an efficiency above 0 and at most 1" : "a positive number",
+               cs_ynode_describe(n));
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* [seq_length, head_dim, forward, backward] rows forming a full grid,
+ * sorted by head_dim, then seq_length. */
+static int attention_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
+                           cs_attention_table *out)
+{
+    long rows = n->type == YAML_SEQUENCE_NODE
+                    ? (long)(n->data.sequence.items.top - n->data.sequence.items.start)
+                    : 0;
+    if (rows < 1 || rows > CS_ATTN_ROWS) {
+        REPORT(c, f, n, "'%s' must be a list of 1 to %d rows [seq_length, head_dim, forward, "
+                        "backward]", key, CS_ATTN_ROWS);
+        return -1;
+    }
+    cs_attention_table t = {0};
+    for (long i = 0; i < rows; i++) {
+        yaml_node_t *row = cs_yfile_node(f, n->data.sequence.items.start[i]);
+        if (row->type != YAML_SEQUENCE_NODE ||
+            row->data.sequence.items.top - row->data.sequence.items.start != 4) {
+            REPORT(c, f, row, "each row of '%s' must be [seq_length, head_dim, forward, backward]",
+                   key);
+            return -1;
+        }
+        double v[4];
+        for (int j = 0; j < 4; j++)
+            if (row_number(c, f, cs_yfile_node(f, row->data.sequence.items.start[j]), key, j >= 2,
+                           &v[j]) != 0)
+                return -1;
+        int ordered = i == 0 || v[1] > t.head_dim[i - 1] ||
+                      (v[1] == t.head_dim[i - 1] && v[0] > t.seq[i - 1]);
+        if (!ordered) {
+            REPORT(c, f, row, "rows of '%s' must be sorted by head_dim, then seq_length", key);
+            return -1;
+        }
+        t.seq[i] = v[0];
+        t.head_dim[i] = v[1];
+        t.forward[i] = v[2];
+        t.backward[i] = v[3];
+    }
+    /* A full grid: every head_dim has the first head_dim's seq_lengths. */
+    long per = 0;
+    while (per < rows && t.head_dim[per] == t.head_dim[0])
+        per++;
+    int grid = rows % per == 0;
+    for (long i = 0; grid && i < rows; i++)
+        grid = t.seq[i] == t.seq[i % per] && t.head_dim[i] == t.head_dim[i / per * per];
+    if (!grid) {
+        REPORT(c, f, n, "'%s' must give every head_dim the same seq_lengths (a full grid)", key);
+        return -1;
+    }
+    t.n = (int)rows;
+    *out = t;
+    return 0;
+}
+
+static int flash_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return attention_table(c, f, n, "flash", &((cs_attention_efficiency *)obj)->flash);
+}
+
+static int fused_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return attention_table(c, f, n, "fused", &((cs_attention_efficiency *)obj)->fused);
+}
+
+static const cs_field attention_fields[] = {
+    CUSTOM("flash", flash_table),
+    CUSTOM("fused", fused_table),
+};
+const cs_schema cs_attention_schema = {"attention_efficiency", attention_fields,
+                                       COUNT(attention_fields)};
+
 static const cs_field gpu_fields[] = {
     NAME(cs_gpu_config, name),
     QTY(cs_gpu_config, peak_compute, CS_UNIT_COMPUTE, REQUIRED | POSITIVE),
     QTY(cs_gpu_config, memory, CS_UNIT_SIZE, REQUIRED | POSITIVE),
     QTY(cs_gpu_config, memory_bandwidth, CS_UNIT_BANDWIDTH, REQUIRED | POSITIVE),
     TABLE(cs_gpu_config, matmul_efficiency),
+    TABLE(cs_gpu_config, matmul_shape_efficiency),
+    SUB(cs_gpu_config, attention_efficiency, cs_attention_schema),
     TABLE(cs_gpu_config, memory_efficiency),
     QTY(cs_gpu_config, kernel_launch, CS_UNIT_TIME, NONNEG),
     QTY(cs_gpu_config, reserved_memory, CS_UNIT_SIZE, NONNEG),

@@ -12,6 +12,7 @@ static const char *const schedule_choices[] = {"gpipe", "1f1b", "interleaved", "
 static const char *const recompute_choices[] = {"none", "selective", "full", NULL};
 static const char *const optimizer_choices[] = {"adam", "none", NULL};
 static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
+static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused", "local", NULL};
 static const char *const dim_names[] = {"tp", "ep", "dp", "pp", NULL};
 
 static const cs_field routing_fields[] = {
@@ -50,6 +51,22 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, distributed_optimizer),
     BOOL(cs_training, overlap_grad_reduce),
     BOOL(cs_training, use_flash_attn),
+    ENUM(cs_training, attention_backend, backend_choices),
+    BOOL(cs_training, masked_softmax_fusion),
+    BOOL(cs_training, bias_gelu_fusion),
+    BOOL(cs_training, bias_swiglu_fusion),
+    BOOL(cs_training, bias_dropout_fusion),
+    BOOL(cs_training, apply_rope_fusion),
+    BOOL(cs_training, gradient_accumulation_fusion),
+    BOOL(cs_training, attention_softmax_in_fp32),
+    BOOL(cs_training, cross_entropy_loss_fusion),
+    QTY(cs_training, hidden_dropout, CS_UNIT_RATIO, AT_MOST_1),
+    QTY(cs_training, attention_dropout, CS_UNIT_RATIO, AT_MOST_1),
+    BOOL(cs_training, tp_comm_overlap),
+    BOOL(cs_training, overlap_p2p_comm),
+    BOOL(cs_training, overlap_param_gather),
+    BOOL(cs_training, scatter_gather_tensors_in_pipeline),
+    QTY(cs_training, clip_grad, CS_UNIT_COUNT, NONNEG),
     ENUM(cs_training, optimizer, optimizer_choices),
     CUSTOM_OF("moe_routing", routing_custom, cs_routing_schema),
     QTY(cs_training, tokens, CS_UNIT_COUNT, POSITIVE),
@@ -142,6 +159,13 @@ void cs_training_defaults(cs_training *t)
     t->virtual_pipeline_stages = 1;
     t->optimizer = CS_OPTIMIZER_ADAM;
     t->moe_routing.skew = 1.0;
+    /* Megatron-LM's command-line defaults (megatron/training/arguments.py). */
+    t->attention_backend = -1;
+    t->masked_softmax_fusion = t->bias_gelu_fusion = t->bias_swiglu_fusion = 1;
+    t->bias_dropout_fusion = t->apply_rope_fusion = t->gradient_accumulation_fusion = 1;
+    t->hidden_dropout = t->attention_dropout = 0.1;
+    t->overlap_p2p_comm = 1; /* --no-overlap-p2p-communication; interleaved only */
+    t->clip_grad = 1.0;
 }
 
 void cs_layout_defaults(cs_layout *l)
@@ -191,6 +215,32 @@ int cs_targets_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return rc;
 }
 
+/* Switches Megatron refuses together (arguments.py's validate_args). */
+static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_training *t)
+{
+    yaml_node_t *at;
+    int rc = 0;
+    if (t->use_flash_attn && t->attention_backend >= 0 && t->attention_backend != CS_ATTN_FLASH) {
+        at = cs_ymap_get(f, n, "use_flash_attn");
+        REPORT(c, f, at ? at : n, "use_flash_attn: true asks for attention_backend: flash, not %s",
+               backend_choices[t->attention_backend]);
+        rc = -1;
+    }
+    if (t->tp_comm_overlap && !t->sequence_parallel) {
+        at = cs_ymap_get(f, n, "tp_comm_overlap");
+        REPORT(c, f, at ? at : n, "tp_comm_overlap needs sequence_parallel: true (as in Megatron)");
+        rc = -1;
+    }
+    if (t->overlap_param_gather && !(t->distributed_optimizer && t->overlap_grad_reduce)) {
+        at = cs_ymap_get(f, n, "overlap_param_gather");
+        REPORT(c, f, at ? at : n,
+               "overlap_param_gather needs distributed_optimizer and overlap_grad_reduce (as in "
+               "Megatron)");
+        rc = -1;
+    }
+    return rc;
+}
+
 int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_scenario *s = obj;
@@ -199,8 +249,19 @@ int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     if (cs_schema_apply(c, f, n, &cs_training_schema, &s->training) != 0 ||
         cs_schema_overrides(c, "training", &cs_training_schema, &s->training) != 0)
         return -1;
-    return cs_schema_check_required(c, &cs_training_schema, &s->training, s->training.loc, f);
+    if (cs_schema_check_required(c, &cs_training_schema, &s->training, s->training.loc, f) != 0)
+        return -1;
+    return training_consistent(c, f, n, &s->training);
 }
+
+cs_attention_backend cs_training_attention_backend(const cs_training *t)
+{
+    if (t->attention_backend >= 0)
+        return (cs_attention_backend)t->attention_backend;
+    return t->use_flash_attn ? CS_ATTN_FLASH : CS_ATTN_AUTO;
+}
+
+const char *cs_attention_backend_name(cs_attention_backend b) { return backend_choices[b]; }
 
 int cs_layouts_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {

@@ -3,20 +3,119 @@
 #include <math.h>
 #include <string.h>
 
-static int table_init(const cs_table *t, double *logx, gsl_interp **interp,
-                      gsl_interp_accel **acc)
+static int curve_init(cs_curve *cv, const cs_table *t)
 {
-    *interp = NULL;
-    *acc = NULL;
+    memset(cv, 0, sizeof *cv);
+    cv->t = t;
     if (t->n < 2)
         return 0;
     for (int i = 0; i < t->n; i++)
-        logx[i] = log(t->x[i]);
-    *interp = gsl_interp_alloc(gsl_interp_linear, (size_t)t->n);
-    *acc = gsl_interp_accel_alloc();
-    if (!*interp || !*acc || gsl_interp_init(*interp, logx, t->y, (size_t)t->n) != 0)
+        cv->logx[i] = log(t->x[i]);
+    cv->interp = gsl_interp_alloc(gsl_interp_linear, (size_t)t->n);
+    cv->acc = gsl_interp_accel_alloc();
+    if (!cv->interp || !cv->acc || gsl_interp_init(cv->interp, cv->logx, t->y, (size_t)t->n) != 0)
         return -1;
     return 0;
+}
+
+static void curve_free(cs_curve *cv)
+{
+    if (cv->interp)
+        gsl_interp_free(cv->interp);
+    if (cv->acc)
+        gsl_interp_accel_free(cv->acc);
+    cv->interp = NULL;
+    cv->acc = NULL;
+}
+
+/* The curve at size (> 0); 1 when the table is empty. */
+static double curve_at(const cs_curve *cv, double size)
+{
+    const cs_table *t = cv->t;
+    if (t->n < 1)
+        return 1;
+    if (t->n < 2)
+        return t->y[0];
+    double x = size > 0 ? log(size) : cv->logx[0];
+    if (x <= cv->logx[0])
+        return t->y[0];
+    if (x >= cv->logx[t->n - 1])
+        return t->y[t->n - 1];
+    return gsl_interp_eval(cv->interp, cv->logx, t->y, x, cv->acc);
+}
+
+/* The table's distinct head dims and seq lengths (rows are a full grid,
+ * sorted by head_dim then seq: row r = i ny + j), and one bilinear
+ * interpolant per direction where both axes have two or more points. */
+static int grid_init(cs_attn_grid *g, const cs_attention_table *t)
+{
+    memset(g, 0, sizeof *g);
+    if (t->n < 1)
+        return 0;
+    while (g->ny < t->n && t->head_dim[g->ny] == t->head_dim[0])
+        g->ny++;
+    g->nx = t->n / g->ny;
+    for (int i = 0; i < g->nx; i++)
+        g->x[i] = t->head_dim[i * g->ny];
+    for (int j = 0; j < g->ny; j++)
+        g->y[j] = log(t->seq[j]);
+    for (int i = 0; i < g->nx; i++)
+        for (int j = 0; j < g->ny; j++) {
+            g->z[0][i + j * g->nx] = t->forward[i * g->ny + j];
+            g->z[1][i + j * g->nx] = t->backward[i * g->ny + j];
+        }
+    if (g->nx < 2 || g->ny < 2)
+        return 0;
+    g->xacc = gsl_interp_accel_alloc();
+    g->yacc = gsl_interp_accel_alloc();
+    if (!g->xacc || !g->yacc)
+        return -1;
+    for (int d = 0; d < 2; d++) {
+        g->interp[d] = gsl_interp2d_alloc(gsl_interp2d_bilinear, (size_t)g->nx, (size_t)g->ny);
+        if (!g->interp[d] || gsl_interp2d_init(g->interp[d], g->x, g->y, g->z[d], (size_t)g->nx,
+                                               (size_t)g->ny) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void grid_free(cs_attn_grid *g)
+{
+    for (int d = 0; d < 2; d++)
+        if (g->interp[d])
+            gsl_interp2d_free(g->interp[d]);
+    if (g->xacc)
+        gsl_interp_accel_free(g->xacc);
+    if (g->yacc)
+        gsl_interp_accel_free(g->yacc);
+    memset(g, 0, sizeof *g);
+}
+
+static double clamp(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Linear interpolation along one axis of the grid (the other has one point). */
+static double along(const double *xs, const double *zs, int n, int stride, double x)
+{
+    if (n == 1 || x <= xs[0])
+        return zs[0];
+    for (int i = 1; i < n; i++)
+        if (x <= xs[i]) {
+            double f = (x - xs[i - 1]) / (xs[i] - xs[i - 1]);
+            return zs[(i - 1) * stride] + f * (zs[i * stride] - zs[(i - 1) * stride]);
+        }
+    return zs[(n - 1) * stride];
+}
+
+static double grid_at(cs_attn_grid *g, double head_dim, double seq, int backward)
+{
+    double x = clamp(head_dim, g->x[0], g->x[g->nx - 1]);
+    double y = clamp(log(seq), g->y[0], g->y[g->ny - 1]);
+    const double *z = g->z[backward];
+    if (g->nx >= 2 && g->ny >= 2)
+        return gsl_interp2d_eval(g->interp[backward], g->x, g->y, z, x, y, g->xacc, g->yacc);
+    if (g->ny >= 2)
+        return along(g->y, z, g->ny, g->nx, y);
+    return along(g->x, z, g->nx, 1, x);
 }
 
 int cs_cost_init(cs_cost *c, const cs_gpu_config *gpu, cs_precision precision)
@@ -24,8 +123,11 @@ int cs_cost_init(cs_cost *c, const cs_gpu_config *gpu, cs_precision precision)
     memset(c, 0, sizeof *c);
     c->gpu = gpu;
     c->gemm_peak = gpu->peak_compute * (precision == CS_FP8 ? 2.0 : 1.0);
-    if (table_init(&gpu->matmul_efficiency, c->matmul_logx, &c->matmul, &c->matmul_acc) ||
-        table_init(&gpu->memory_efficiency, c->memory_logx, &c->memory, &c->memory_acc)) {
+    if (curve_init(&c->matmul, &gpu->matmul_efficiency) ||
+        curve_init(&c->shape, &gpu->matmul_shape_efficiency) ||
+        curve_init(&c->memory, &gpu->memory_efficiency) ||
+        grid_init(&c->attention[0], &gpu->attention_efficiency.flash) ||
+        grid_init(&c->attention[1], &gpu->attention_efficiency.fused)) {
         cs_cost_free(c);
         return -1;
     }
@@ -34,45 +136,73 @@ int cs_cost_init(cs_cost *c, const cs_gpu_config *gpu, cs_precision precision)
 
 void cs_cost_free(cs_cost *c)
 {
-    if (c->matmul)
-        gsl_interp_free(c->matmul);
-    if (c->memory)
-        gsl_interp_free(c->memory);
-    if (c->matmul_acc)
-        gsl_interp_accel_free(c->matmul_acc);
-    if (c->memory_acc)
-        gsl_interp_accel_free(c->memory_acc);
-    c->matmul = c->memory = NULL;
-    c->matmul_acc = c->memory_acc = NULL;
+    curve_free(&c->matmul);
+    curve_free(&c->shape);
+    curve_free(&c->memory);
+    grid_free(&c->attention[0]);
+    grid_free(&c->attention[1]);
 }
 
-static double lookup(const cs_table *t, gsl_interp *interp, gsl_interp_accel *acc,
-                     const double *logx, double size)
+double cs_cost_matmul_efficiency(cs_cost *c, double flops) { return curve_at(&c->matmul, flops); }
+
+double cs_cost_memory_efficiency(cs_cost *c, double bytes) { return curve_at(&c->memory, bytes); }
+
+double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim)
 {
-    if (t->n < 2)
-        return t->y[0];
-    double x = size > 0 ? log(size) : logx[0];
-    if (x <= logx[0])
-        return t->y[0];
-    if (x >= logx[t->n - 1])
-        return t->y[t->n - 1];
-    return gsl_interp_eval(interp, logx, t->y, x, acc);
+    double e = curve_at(&c->matmul, flops), cap = curve_at(&c->shape, smallest_dim);
+    return cap < e ? cap : e;
 }
 
-double cs_cost_matmul_efficiency(cs_cost *c, double flops)
+double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
+                                    double seq, int backward)
 {
-    return lookup(&c->gpu->matmul_efficiency, c->matmul, c->matmul_acc, c->matmul_logx, flops);
+    cs_attn_grid *g = &c->attention[backend == CS_ATTN_FUSED];
+    if (g->nx < 1)
+        return -1;
+    return grid_at(g, head_dim, seq, backward);
 }
 
-double cs_cost_memory_efficiency(cs_cost *c, double bytes)
+static double roofline(cs_cost *c, double flops, double efficiency, double bytes, double launches)
 {
-    return lookup(&c->gpu->memory_efficiency, c->memory, c->memory_acc, c->memory_logx, bytes);
+    double compute = flops > 0 ? flops / (c->gemm_peak * efficiency) : 0;
+    double memory =
+        bytes > 0 ? bytes / (c->gpu->memory_bandwidth * cs_cost_memory_efficiency(c, bytes)) : 0;
+    return (compute > memory ? compute : memory) + c->gpu->kernel_launch * launches;
 }
 
 double cs_cost_kernel(cs_cost *c, double flops, double bytes)
 {
-    double compute = flops > 0 ? flops / (c->gemm_peak * cs_cost_matmul_efficiency(c, flops)) : 0;
-    double memory =
-        bytes > 0 ? bytes / (c->gpu->memory_bandwidth * cs_cost_memory_efficiency(c, bytes)) : 0;
-    return (compute > memory ? compute : memory) + c->gpu->kernel_launch;
+    return roofline(c, flops, cs_cost_matmul_efficiency(c, flops), bytes, 1);
+}
+
+double cs_cost_of(cs_cost *c, const cs_kernel *k)
+{
+    double e;
+    switch (k->kind) {
+    case CS_KERNEL_GEMM: {
+        double d = k->m < k->n ? k->m : k->n;
+        d = k->k < d ? k->k : d;
+        /* A batched GEMM's FLOPs count once: its efficiency is the batch's. */
+        e = cs_cost_gemm_efficiency(c, k->flops, d);
+        break;
+    }
+    case CS_KERNEL_ATTENTION:
+        e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);
+        if (e <= 0)
+            e = cs_cost_matmul_efficiency(c, k->flops);
+        break;
+    default:
+        e = 1;
+        break;
+    }
+    return roofline(c, k->flops, e, k->bytes, k->launches);
+}
+
+double cs_cost_slot(cs_cost *c, const cs_kernel_list *l, cs_kernel_slot slot)
+{
+    double sum = 0;
+    for (int i = 0; i < l->n; i++)
+        if (l->k[i].slot == slot)
+            sum += cs_cost_of(c, &l->k[i]);
+    return sum;
 }

@@ -1,27 +1,48 @@
 /* cost: how long one kernel takes on a GPU (a roofline).
  *
- *   time = max(flops / (peak x matmul_efficiency(flops)),
- *              bytes / (memory_bandwidth x memory_efficiency(bytes)))
- *          + kernel_launch
+ *   time = max(flops / (peak x efficiency), bytes / (memory_bandwidth x
+ *          memory_efficiency(bytes))) + kernel_launch x launches
  *
- * An efficiency given as a table of (size, ratio) rows is interpolated with
- * GSL's linear interpolation in log(size) (sizes span orders of magnitude)
- * and held at its end values outside the table; the size is the kernel's
- * FLOPs for matmul_efficiency and its bytes for memory_efficiency. FP8 GEMMs
- * run at twice the (BF16) peak_compute. */
+ * A GEMM's efficiency is the lower of matmul_efficiency at its FLOPs and
+ * matmul_shape_efficiency at its smallest dimension (a skinny GEMM cannot
+ * fill the GPU however many FLOPs it has). An attention kernel's is read
+ * from the GPU's attention_efficiency table of its backend by (head_dim,
+ * seq_length), bilinear in head_dim and log(seq_length); without a table it
+ * is priced as a GEMM of its FLOPs. An efficiency given as a table of
+ * (size, ratio) rows is interpolated with GSL in log(size) and held at its
+ * end values outside the table. FP8 GEMMs run at twice the (BF16)
+ * peak_compute. */
 #ifndef CS_COST_H
 #define CS_COST_H
 
 #include <gsl/gsl_interp.h>
+#include <gsl/gsl_interp2d.h>
 
 #include "input/config.h"
+#include "model/kernels.h"
+
+/* One interpolated table over log(x) (n < 2: its one value). */
+typedef struct cs_curve {
+    const cs_table *t;
+    gsl_interp *interp;
+    gsl_interp_accel *acc;
+    double logx[CS_TABLE_MAX];
+} cs_curve;
+
+/* An attention table as a grid: x = head_dim, y = log(seq_length). */
+typedef struct cs_attn_grid {
+    int nx, ny;
+    double x[CS_ATTN_ROWS], y[CS_ATTN_ROWS];
+    double z[2][CS_ATTN_ROWS]; /* forward, backward; z[i + j nx] */
+    gsl_interp2d *interp[2];
+    gsl_interp_accel *xacc, *yacc;
+} cs_attn_grid;
 
 typedef struct cs_cost {
     const cs_gpu_config *gpu; /* borrowed */
     double gemm_peak;         /* FLOP/s at the training precision */
-    gsl_interp *matmul, *memory;
-    gsl_interp_accel *matmul_acc, *memory_acc;
-    double matmul_logx[CS_TABLE_MAX], memory_logx[CS_TABLE_MAX];
+    cs_curve matmul, shape, memory;
+    cs_attn_grid attention[2]; /* flash, fused */
 } cs_cost;
 
 /* Returns 0, or -1 when out of memory. */
@@ -30,8 +51,19 @@ void cs_cost_free(cs_cost *c);
 
 double cs_cost_matmul_efficiency(cs_cost *c, double flops);
 double cs_cost_memory_efficiency(cs_cost *c, double bytes);
+/* The lower of the two GEMM efficiencies. */
+double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
+/* Of backend's table (flash or fused) at head_dim and seq, forward or
+ * backward; -1 when the GPU has no such table. */
+double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
+                                    double seq, int backward);
 
-/* Time of one kernel doing `flops` arithmetic and moving `bytes` of memory. */
+/* Time of one kernel doing `flops` arithmetic at matmul_efficiency(flops)
+ * and moving `bytes` of memory. */
 double cs_cost_kernel(cs_cost *c, double flops, double bytes);
+
+/* Time of a kernel of kernels.h, and the sum over one slot of a list. */
+double cs_cost_of(cs_cost *c, const cs_kernel *k);
+double cs_cost_slot(cs_cost *c, const cs_kernel_list *l, cs_kernel_slot slot);
 
 #endif

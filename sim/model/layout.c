@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/strutil.h"
+#include "model/kernels.h"
 
 static long dim_size(const cs_layout_sizes *z, cs_dim d)
 {
@@ -277,6 +278,7 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
     }
     z->schedule = cs_layout_schedule(l, t);
     z->recompute = cs_layout_recompute(l, t);
+    z->attention = cs_kernels_backend(t, &s->cluster.gpu);
     check_world(&c, l, z);
     z->dense_dp = z->ep * z->dp;
     check_tensor_split(&c, &s->model, l, z, t);

@@ -27,6 +27,7 @@ typedef struct cs_layout_sizes {
     long ep_group_nodes; /* most nodes one expert-parallel group spans */
     cs_schedule schedule;
     cs_recompute recompute;
+    cs_attention_backend attention; /* resolved: never auto */
 } cs_layout_sizes;
 
 /* Checks layout l of scenario s. Every reason it cannot run is added to d as

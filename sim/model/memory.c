@@ -25,6 +25,25 @@ static double attention_split_bytes(const cs_model *m)
     return 2.0 * (2.0 * q + 2.0 * kv);
 }
 
+/* The s x s tensors one layer's unfused core attention keeps per
+ * micro-batch on one GPU: the softmax output (2 bytes fused, 4 in fp32 from
+ * torch's fallback), and with attention dropout its 1-byte mask and 2-byte
+ * output (Korthikanti's 5 a s^2 b with the fused softmax). FlashAttention
+ * and cuDNN keep none. */
+double cs_memory_attention_scores(const cs_model *m, const cs_training *t,
+                                  const cs_layout_sizes *z)
+{
+    if (z->attention == CS_ATTN_FLASH || z->attention == CS_ATTN_FUSED)
+        return 0;
+    double s = (double)t->seq_length, b = (double)z->micro_batch;
+    double a = (double)m->num_attention_heads / (double)z->tp;
+    double limit = z->attention == CS_ATTN_LOCAL ? 4096 : 16384;
+    int fused = t->masked_softmax_fusion && s > 16 && s <= limit && fmod(s, 4) == 0;
+    double probs = !fused && t->attention_softmax_in_fp32 ? 4.0 : 2.0;
+    double dropout = t->attention_dropout > 0 ? 3.0 : 0.0;
+    return (probs + dropout) * a * s * s * b;
+}
+
 double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
                                    const cs_layout_sizes *z, long layer)
 {
@@ -34,7 +53,8 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
     int sp = t->sequence_parallel && z->tp > 1;
     if (z->recompute == CS_RECOMPUTE_FULL)
         return 2.0 * s * b * h / (sp ? tp : 1.0);
-    double replicated = 10.0 * s * b * h;
+    /* Norm inputs 4, QKV and MLP inputs 2 + 2, two 1-byte dropout masks. */
+    double replicated = (8.0 + (t->hidden_dropout > 0 ? 2.0 : 0.0)) * s * b * h;
     double split = s * b * attention_split_bytes(m);
     double routed = 0; /* bytes of routed expert tokens, already per GPU */
     if (cs_model_is_moe_layer(m, layer)) {
@@ -46,10 +66,11 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
     } else {
         split += s * b * mlp_split_bytes(m, (double)m->ffn_hidden_size);
     }
-    double scores = 0;
-    if (z->recompute == CS_RECOMPUTE_NONE && !t->use_flash_attn)
-        scores = 5.0 * a * s * s * b;
-    return (sp ? replicated / tp : replicated) + split / tp + scores / tp + routed;
+    /* FlashAttention and cuDNN keep the fp32 log-sum-exp per head and token. */
+    int flash = z->attention == CS_ATTN_FLASH || z->attention == CS_ATTN_FUSED;
+    double lse = flash ? 4.0 * a * s * b / tp : 0;
+    double scores = z->recompute == CS_RECOMPUTE_NONE ? cs_memory_attention_scores(m, t, z) : 0;
+    return (sp ? replicated / tp : replicated) + split / tp + scores + lse + routed;
 }
 
 double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage)

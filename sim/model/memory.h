@@ -14,8 +14,13 @@
  *   replicated part  10 sbh  (norm inputs 4, QKV and MLP inputs 2 + 2, masks 2)
  *   split part       attention 2sb(2q + 2kv) (Q, K, V, projection input)
  *                    + MLP 4 sb ffn (6 sb ffn with SwiGLU)
- *   attention scores 5 a s^2 b  (dropped by selective recompute or flash attention)
- * giving sbh(10 + 24/t + 5as/(ht)) for GPT shapes; with sequence parallelism
+ *   attention scores 5 a s^2 b  with the unfused backends (softmax output 2,
+ *                    dropout mask 1 and output 2; 4 + 3 with torch's fp32
+ *                    softmax fallback, 2 without attention dropout); dropped
+ *                    by selective recompute; FlashAttention and cuDNN keep a
+ *                    4-byte log-sum-exp per head and token instead
+ * giving sbh(10 + 24/t + 5as/(ht)) for GPT shapes (without hidden dropout the
+ * two masks go: 8 instead of 10); with sequence parallelism
  * the replicated part is divided by t too; full recompute keeps only the layer
  * input, 2sbh (/t with sequence parallelism). A MoE layer replaces the MLP's
  * split part by its experts': each token reaches top-k experts, so a GPU holds
@@ -39,6 +44,11 @@ typedef struct cs_memory_breakdown {
     double total;
     double inflight; /* micro-batches of the whole stage held at the peak */
 } cs_memory_breakdown;
+
+/* Bytes of the s x s attention tensors one layer keeps per micro-batch on
+ * one GPU with the layout's attention backend (0 with flash or fused). */
+double cs_memory_attention_scores(const cs_model *m, const cs_training *t,
+                                  const cs_layout_sizes *z);
 
 /* Activation bytes of layer i for one micro-batch on one GPU. */
 double cs_memory_layer_activations(const cs_model *m, const cs_training *t,

@@ -5,34 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cs_build_shape(cs_shape *sh, const cs_model *m, const cs_training *t, const cs_layout_sizes *z)
-{
-    memset(sh, 0, sizeof *sh);
-    sh->s = (double)t->seq_length;
-    sh->b = (double)z->micro_batch;
-    sh->h = (double)m->hidden_size;
-    sh->T = sh->s * sh->b;
-    sh->t = (double)z->tp;
-    sh->etp = (double)z->etp;
-    sh->sp = t->sequence_parallel && z->tp > 1;
-    sh->Tl = sh->sp ? sh->T / sh->t : sh->T;
-    if (m->mla.enabled) {
-        sh->q =
-            (double)(m->num_attention_heads * (m->mla.qk_head_dim + m->mla.qk_pos_emb_head_dim));
-        sh->kv = (double)(m->num_attention_heads * m->mla.v_head_dim);
-    } else {
-        sh->q = (double)(m->num_attention_heads * m->kv_channels);
-        sh->kv = (double)(m->num_query_groups * m->kv_channels);
-    }
-    sh->ffn = (double)m->ffn_hidden_size;
-    sh->ffn_e = (double)m->moe.ffn_hidden_size;
-    sh->ffn_s = (double)m->moe.shared_expert_ffn_hidden_size;
-    sh->f = m->swiglu ? 3.0 : 2.0;
-    sh->experts = (double)m->moe.num_experts;
-    sh->topk = (double)m->moe.router_topk;
-    sh->V = (double)m->vocab_size;
-}
-
 long cs_build_rank(const cs_builder *B, long tp, long ep, long dp, long pp)
 {
     long c[CS_DIM_COUNT];
@@ -135,8 +107,9 @@ void cs_build_chain(cs_builder *B, long gpu, long id, cs_op_info *o)
         B->capture[gpu] = id;
 }
 
-long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, double seconds,
-                      double flops, double mem_begin, double mem_end)
+/* One compute op on the GPU's compute stream, after its previous op. */
+static long compute_op(cs_builder *B, long gpu, cs_op_class k, long mb, long layer,
+                       double seconds, double flops, double mem_begin, double mem_end)
 {
     double sigma = B->s->uncertainty.compute_jitter;
     if (sigma > 0 && seconds > 0) /* lognormal with mean 1 */
@@ -153,11 +126,66 @@ long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long laye
     return id;
 }
 
+/* What is carried on gpu as its own op. */
+static void flush_gpu(cs_builder *B, long gpu)
+{
+    if (B->carry_class[gpu] < 0)
+        return;
+    cs_op_class k = (cs_op_class)B->carry_class[gpu];
+    B->carry_class[gpu] = -1;
+    compute_op(B, gpu, k, B->carry_mb[gpu], B->carry_layer[gpu], B->carry_s[gpu],
+               B->carry_flops[gpu], 0, 0);
+}
+
+long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, double seconds,
+                      double flops, double mem_begin, double mem_end)
+{
+    if (B->carry_class[gpu] >= 0 && B->carry_class[gpu] == (int)k) {
+        seconds += B->carry_s[gpu];
+        flops += B->carry_flops[gpu];
+        B->carry_class[gpu] = -1;
+    }
+    flush_gpu(B, gpu);
+    return compute_op(B, gpu, k, mb, layer, seconds, flops, mem_begin, mem_end);
+}
+
+static void carry_gpu(cs_builder *B, long gpu, cs_op_class k, long mb, long layer,
+                      double seconds, double flops)
+{
+    if (B->carry_class[gpu] >= 0 && B->carry_class[gpu] != (int)k)
+        flush_gpu(B, gpu);
+    if (B->carry_class[gpu] < 0) {
+        B->carry_class[gpu] = (int)k;
+        B->carry_s[gpu] = B->carry_flops[gpu] = 0;
+        B->carry_mb[gpu] = mb;
+        B->carry_layer[gpu] = layer;
+    }
+    B->carry_s[gpu] += seconds;
+    B->carry_flops[gpu] += flops;
+}
+
+void cs_build_carry(cs_builder *B, long local, cs_op_class k, long mb, long layer,
+                    double seconds, double flops)
+{
+    if (seconds <= 0)
+        return;
+    for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->per_stage : local + 1); i++)
+        carry_gpu(B, B->gpu_of[i], k, mb, layer, seconds, flops);
+}
+
+void cs_build_flush(cs_builder *B, long local)
+{
+    for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->per_stage : local + 1); i++)
+        flush_gpu(B, B->gpu_of[i]);
+}
+
 /* A collective over members[0..n-1]; every member's next op waits for it. */
 long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op op, int stream,
                          cs_op_class k, long mb, long layer, double bytes, const double *pairs)
 {
     cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
+    for (long i = 0; i < n; i++)
+        flush_gpu(B, members[i]); /* what the collective follows runs before it */
     long first = cs_exec_collective(B->x, &spec, stream, 0);
     if (first < 0) {
         B->failed = 1;
@@ -173,6 +201,42 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
         B->npending[members[i]] = 1;
     }
     return first;
+}
+
+long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_coll_op op,
+                               int stream, cs_op_class k, long mb, long layer, double bytes)
+{
+    for (long i = 0; i < n; i++)
+        B->members_last[i] = B->last[members[i]];
+    long first = cs_build_collective(B, members, n, op, stream, k, mb, layer, bytes, NULL);
+    if (first < 0)
+        return -1;
+    /* The members go on from where they were; the collective waits for its
+     * waiters in `deferred`. */
+    for (long i = 0; i < n; i++) {
+        long g = members[i];
+        B->last[g] = B->members_last[i];
+        B->npending[g] = 0;
+        if (B->ndeferred[g] < CS_OP_GATES)
+            B->deferred[g][B->ndeferred[g]++] = first + i;
+        else
+            B->failed = 1; /* more overlapped collectives than gates: a builder bug */
+    }
+    return first;
+}
+
+void cs_build_release(cs_builder *B, int oldest)
+{
+    for (long local = 0; local < B->per_stage; local++) {
+        long g = B->gpu_of[local];
+        int n = oldest <= 0 || oldest > B->ndeferred[g] ? B->ndeferred[g] : oldest;
+        for (int i = 0; i < n; i++)
+            if (B->npending[g] < CS_OP_GATES)
+                B->pending[g][B->npending[g]++] = B->deferred[g][i];
+        for (int i = n; i < B->ndeferred[g]; i++)
+            B->deferred[g][i - n] = B->deferred[g][i];
+        B->ndeferred[g] -= n;
+    }
 }
 
 /* ---- kernel times ---------------------------------------------------------- */

@@ -16,10 +16,11 @@
 #include <gsl/gsl_rng.h>
 
 #include "model/cost.h"
+#include "model/kernels.h"
 #include "model/schedule.h"
 #include "replay/workload.h"
 
-#define DT 2.0          /* bytes per activation element (bf16/fp16) */
+#define DT CS_ACT_BYTES   /* bytes per activation element (bf16/fp16) */
 #define GRAD_BYTES 4.0  /* fp32 gradients are reduced (Megatron's default main_grad) */
 #define PARAM_BYTES 2.0 /* parameters are all-gathered in bf16 */
 /* Adam per owned parameter: read grad, master, m, v (16), write master, m, v
@@ -27,19 +28,12 @@
 #define OPTIMIZER_BYTES 30.0
 #define BUCKET_PARAMS 40e6 /* Megatron's default DDP bucket: max(40M, 1M x dp) parameters */
 
-/* ---- shapes of one micro-batch on one GPU -------------------------------- */
-
-/* Shapes of one micro-batch on one GPU. */
-typedef struct cs_shape {
-    double s, b, h, T, Tl; /* T tokens; Tl the tokens a rank holds between TP regions */
-    double t, etp;
-    double q, kv;                /* query and key/value widths */
-    double ffn, ffn_e, ffn_s, f; /* f: 2 matrices, or 3 with SwiGLU (fc1 is f-1 wide) */
-    double experts, topk, V;
-    int sp;
-} cs_shape;
-
 /* ---- the builder ----------------------------------------------------------- */
+
+/* Seconds and FLOPs of a block's kernels, per slot (kernels.h). */
+typedef struct cs_block_cost {
+    double s[CS_SLOTS], flops[CS_SLOTS];
+} cs_block_cost;
 
 /* What building one layout's programs carries: the inputs, the GPU being
  * built and, per GPU, its last op and the gates its next op takes over. */
@@ -53,6 +47,10 @@ typedef struct cs_builder {
     const cs_layout_sizes *z;
     cs_cost cost;
     cs_shape sh;
+    cs_kernel_opts fwd, bwd; /* what decides the layer's kernels, each way */
+    /* Seconds and FLOPs per slot of the blocks whose shape does not change
+     * within a build (computed once). */
+    cs_block_cost attn_f, attn_b, mlp_f, mlp_b, edges_f, edges_b, out_f, out_b, emb_f, emb_b;
     gsl_rng *rng;
     gsl_rng *noise;   /* uncertainty draws, apart from routing so they do not shift it */
     double *slowdown; /* per GPU: straggler factor (1 for most) */
@@ -63,6 +61,15 @@ typedef struct cs_builder {
     long *capture;                /* per GPU: -1 armed to record the next op id, -2 idle */
     long (*pending)[CS_OP_GATES]; /* per GPU: gates for its next op */
     int *npending;
+    /* Per GPU: asynchronous collectives whose waiters come later (after the
+     * op that overlaps them): cs_build_release() makes them pending. */
+    long (*deferred)[CS_OP_GATES];
+    int *ndeferred;
+    /* Per GPU: compute with no communication between it and the next op (a
+     * norm, a bias-dropout-add), added to that op. */
+    double *carry_s, *carry_flops;
+    int *carry_class; /* -1: nothing carried */
+    long *carry_mb, *carry_layer;
     long layers_per_chunk, chunks;
     /* First and last op of each pass: [(((stage * 2 + dir) * m + mb) * v + chunk) * per_stage +
      * local]. */
@@ -77,15 +84,14 @@ typedef struct cs_builder {
     double *prob;   /* E popularity per layer, all layers: [layer * E + e] */
     double *counts; /* scratch: ep x E */
     unsigned int *draws;
-    long *members; /* scratch */
+    long *members;      /* scratch */
+    long *members_last; /* scratch */
     int failed;
 } cs_builder;
 
-typedef enum { BLOCK_ATTENTION, BLOCK_MLP, BLOCK_ROUTER, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
+typedef enum { BLOCK_ROUTER, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
 
-/* build.c: shapes, ranks and the primitives that add ops. */
-void cs_build_shape(cs_shape *sh, const cs_model *m, const cs_training *t,
-                    const cs_layout_sizes *z);
+/* build.c: ranks and the primitives that add ops. */
 long cs_build_rank(const cs_builder *B, long tp, long ep, long dp, long pp);
 long cs_build_local(const cs_builder *B, long tp, long ep, long dp); /* index in a stage */
 long cs_build_local_of(const cs_builder *B, long gpu);
@@ -99,20 +105,42 @@ long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long laye
                       double flops, double mem_begin, double mem_end);
 long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op op, int stream,
                          cs_op_class k, long mb, long layer, double bytes, const double *pairs);
+/* The same, but the members' next op does not wait for it: it waits only
+ * after cs_build_release() (an asynchronous collective that overlaps the
+ * op in between, as Megatron's async TP communication does). */
+long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_coll_op op,
+                               int stream, cs_op_class k, long mb, long layer, double bytes);
+/* Every GPU of the stage: its `oldest` earliest asynchronous collectives
+ * (all with oldest <= 0) become gates of its next op. */
+void cs_build_release(cs_builder *B, int oldest);
+/* Adds compute to the carry of local GPU `local` (or to every local GPU of
+ * the stage with local < 0); it runs at the start of the GPU's next op when
+ * of the same class, else as its own op before it. */
+void cs_build_carry(cs_builder *B, long local, cs_op_class k, long mb, long layer,
+                    double seconds, double flops);
+/* Emits what is carried on one GPU of the stage (all with local < 0). */
+void cs_build_flush(cs_builder *B, long local);
 double cs_build_gemm(cs_builder *B, double M, double K, double N);
 double cs_build_memory_op(cs_builder *B, double bytes);
 void cs_build_end_markers(cs_builder *B);
 
-/* layer.c: one op per GPU of the stage for a block, and whole layers. */
-void cs_block_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer,
-                  double mem);
-double cs_layer_mlp_time(cs_builder *B, int pass, double tokens, double width, double tp_split);
-void cs_layer_tp_comm(cs_builder *B, int after, int backward, long mb, long layer);
+/* layer.c: whole layers, the embedding and the output layer. */
+void cs_layer_costs(cs_builder *B); /* fills the cs_block_cost fields once per build */
+void cs_block_cost_of(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out);
+void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes);
 void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k);
 void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w);
 void cs_layer_weight(cs_builder *B, long mb, long layer);
-void cs_embedding_op(cs_builder *B, int pass, long mb);
-void cs_output_ops(cs_builder *B, int pass, long mb);
+void cs_embedding_forward(cs_builder *B, long mb);
+void cs_embedding_backward(cs_builder *B, long mb);
+void cs_output_forward(cs_builder *B, long mb);
+void cs_output_backward(cs_builder *B, long mb, int with_w);
+void cs_output_weight(cs_builder *B, long mb);
+/* One compute op on every GPU of the stage (the carry included), seconds
+ * from slots [first, last] of c; mem as cs_build_compute's. */
+void cs_layer_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
+                  cs_kernel_slot last, cs_op_class k, long mb, long layer, double mem_begin,
+                  double mem_end);
 
 /* moe.c: the MoE half of a layer, its kernel times and its routing. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb);
@@ -128,8 +156,14 @@ long cs_pipeline_slot(const cs_builder *B, long stage, int backward, long mb, lo
 void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p);
 void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long stage);
 
-/* grads.c: gradient reduction, optimizer step and parameter gather of the
- * stage being built. */
-void cs_grads_reduce_and_step(cs_builder *B);
+/* grads.c: per stage, the gradient zeroing at the start and the gradient
+ * reduction after the backward; once for all stages, the tied-embedding and
+ * gradient-norm all-reduces; per stage, the optimizer step and the
+ * parameter gather. */
+void cs_grads_zero(cs_builder *B);
+void cs_grads_reduce(cs_builder *B);
+void cs_grads_finalize(cs_builder *B);
+void cs_grads_step(cs_builder *B);
+void cs_grads_prefetch(cs_builder *B); /* overlap_param_gather: at the stage's start */
 
 #endif

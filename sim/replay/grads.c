@@ -4,6 +4,7 @@
  * and the parameter all-gather of the distributed optimizer. */
 #include "replay/build.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "model/model.h"
@@ -47,7 +48,10 @@ static void layer_params(const cs_builder *B, const cs_param_counts *pc, long li
 }
 
 /* Buckets of at least BUCKET_PARAMS (or 1M x dp) dense parameters, filled in
- * the order backward produces gradients. Returns the count. */
+ * the order backward produces gradients. Megatron's DDP keeps one bucket
+ * for everything without overlap_grad_reduce, and on every pipeline stage
+ * but the first ("data-parallel communication on these stages is not on
+ * the critical path"). Returns the count. */
 static long make_buckets(const cs_builder *B, bucket *out)
 {
     cs_param_counts pc;
@@ -55,6 +59,8 @@ static long make_buckets(const cs_builder *B, bucket *out)
     long Ls = B->layers_per_chunk * B->chunks, n = 0;
     double size =
         BUCKET_PARAMS > 1e6 * (double)B->z->dense_dp ? BUCKET_PARAMS : 1e6 * (double)B->z->dense_dp;
+    if (!B->t->overlap_grad_reduce || B->stage > 0)
+        size = INFINITY;
     bucket cur = {0, 0, Ls - 1, Ls - 1};
     for (long li = Ls - 1; li >= 0; li--) {
         double d, e;
@@ -133,47 +139,40 @@ static void reduce_gradients(cs_builder *B, const bucket *buckets, long nb)
     }
 }
 
-/* Optimizer step on every GPU of the stage (memory-bound: Adam reads and
- * writes about 30 bytes per parameter it owns), then, with the distributed
- * optimizer, the all-gather of the updated parameters, and the end marker. */
-static void optimizer_and_gather(cs_builder *B, const bucket *buckets, long nb)
+/* Parameters of one GPU of the stage being built (dense and expert). */
+static double stage_params(cs_builder *B, double *dense, double *expert)
 {
-    const cs_layout_sizes *z = B->z;
-    int distributed = B->t->distributed_optimizer;
-    double dense = 0, expert = 0;
-    for (long k = 0; k < nb; k++) {
-        dense += buckets[k].dense;
-        expert += buckets[k].expert;
+    long Ls = B->layers_per_chunk * B->chunks;
+    bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
+    *dense = *expert = 0;
+    if (!buckets) {
+        B->failed = 1;
+        return 0;
     }
-    double owned = distributed ? dense / (double)z->dense_dp +
-                                     expert / (double)(z->expert_dp > 0 ? z->expert_dp : 1)
-                               : dense + expert;
-    double seconds = cs_build_memory_op(B, OPTIMIZER_BYTES * owned);
-    for (long local = 0; local < B->per_stage; local++)
-        cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, seconds, 0, 0, 0);
-    if (distributed)
-        for (long k = 0; k < nb; k++) {
-            for (long tp = 0; tp < z->tp && buckets[k].dense > 0; tp++) {
-                long n = dense_dp_members(B, tp, B->members);
-                if (n > 1)
-                    cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                        CS_OP_DP, -1, -1, PARAM_BYTES * buckets[k].dense, NULL);
-            }
-            for (long tp = 0; tp < z->etp && buckets[k].expert > 0; tp++)
-                for (long ep = 0; ep < z->ep; ep++) {
-                    long n = expert_dp_members(B, tp, ep, B->members);
-                    if (n > 1)
-                        cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                            CS_OP_DP, -1, -1, PARAM_BYTES * buckets[k].expert,
-                                            NULL);
-                }
-        }
+    long nb = make_buckets(B, buckets);
+    for (long k = 0; k < nb; k++) {
+        *dense += buckets[k].dense;
+        *expert += buckets[k].expert;
+    }
+    free(buckets);
+    return *dense + *expert;
 }
 
-/* Gradient buckets of the stage, reduced over their groups, then the
- * optimizer step (after the stage's compute and its last reduction) and the
- * parameter gather. */
-void cs_grads_reduce_and_step(cs_builder *B)
+/* zero_grad_buffer at the start of the iteration: one memset of every
+ * GPU's fp32 gradient buffer. */
+void cs_grads_zero(cs_builder *B)
+{
+    if (B->t->optimizer != CS_OPTIMIZER_ADAM)
+        return;
+    double dense, expert, params = stage_params(B, &dense, &expert);
+    double seconds = cs_build_memory_op(B, GRAD_BYTES * params);
+    for (long local = 0; local < B->per_stage; local++)
+        cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, seconds, 0, 0, 0);
+}
+
+/* Gradient buckets of the stage, reduced over their groups after the
+ * stage's compute (or as their layers' weight gradients end). */
+void cs_grads_reduce(cs_builder *B)
 {
     long Ls = B->layers_per_chunk * B->chunks;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
@@ -188,6 +187,162 @@ void cs_grads_reduce_and_step(cs_builder *B)
         if (B->last[gpu] < 0)
             B->last[gpu] = B->last_op_of_stage[local];
     }
-    optimizer_and_gather(B, buckets, nb);
+    free(buckets);
+}
+
+/* One all-reduce per group of `size` members, members of group g being
+ * member(B, g, i). */
+static void all_reduce_groups(cs_builder *B, long groups, long size,
+                              long (*member)(cs_builder *, long, long), double bytes)
+{
+    for (long g = 0; g < groups; g++) {
+        for (long i = 0; i < size; i++)
+            B->members[i] = member(B, g, i);
+        if (size > 1)
+            cs_build_collective(B, B->members, size, CS_COLL_ALL_REDUCE, CS_STREAM_DP, CS_OP_DP,
+                                -1, -1, bytes, NULL);
+    }
+}
+
+/* Group g = (tp, ep, dp) of the embedding group: the first and last stages. */
+static long embedding_member(cs_builder *B, long g, long i)
+{
+    const cs_layout_sizes *z = B->z;
+    return cs_build_rank(B, g % z->tp, g / z->tp % z->ep, g / (z->tp * z->ep),
+                         i == 0 ? 0 : z->pp - 1);
+}
+
+/* Group g = (ep, dp) of the model-parallel group: every tp and stage. */
+static long model_parallel_member(cs_builder *B, long g, long i)
+{
+    const cs_layout_sizes *z = B->z;
+    return cs_build_rank(B, i % z->tp, g % z->ep, g / z->ep, i / z->tp);
+}
+
+static long world_member(cs_builder *B, long g, long i)
+{
+    (void)B;
+    (void)g;
+    return i;
+}
+
+/* finalize_model_grads and the optimizer's gradient norm, once every
+ * stage's gradients are reduced: the tied word-embedding gradient
+ * all-reduced between the first and last stages (fp32, [V/t, h]), then the
+ * squared norm's all-reduce (4 bytes; a second for fp16's found_inf) over
+ * the model-parallel group, or every rank with the distributed optimizer.
+ * Both hold every stage to the slowest before its optimizer step. */
+void cs_grads_finalize(cs_builder *B)
+{
+    const cs_layout_sizes *z = B->z;
+    if (B->t->optimizer != CS_OPTIMIZER_ADAM)
+        return;
+    long replicas = z->tp * z->ep * z->dp;
+    if (z->pp > 1 && !B->m->untie_embeddings_and_output_weights && B->sh.V > 0)
+        all_reduce_groups(B, replicas, 2, embedding_member,
+                          GRAD_BYTES * B->sh.V / B->sh.t * B->sh.h);
+    int reductions = (B->t->clip_grad > 0) + (B->t->precision == CS_FP16);
+    for (int r = 0; r < reductions; r++) {
+        if (B->t->distributed_optimizer)
+            all_reduce_groups(B, 1, z->world, world_member, 4);
+        else
+            all_reduce_groups(B, z->ep * z->dp, z->tp * z->pp, model_parallel_member, 4);
+    }
+}
+
+/* The parameter all-gather of one bucket over the dense and expert
+ * data-parallel groups, blocking (the next op waits) or not. */
+static void gather_bucket(cs_builder *B, const bucket *bk, int async)
+{
+    const cs_layout_sizes *z = B->z;
+    for (long tp = 0; tp < z->tp && bk->dense > 0; tp++) {
+        long n = dense_dp_members(B, tp, B->members);
+        if (n > 1 && async)
+            cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
+                                      CS_OP_DP, -1, -1, PARAM_BYTES * bk->dense);
+        else if (n > 1)
+            cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
+                                -1, PARAM_BYTES * bk->dense, NULL);
+    }
+    for (long tp = 0; tp < z->etp && bk->expert > 0; tp++)
+        for (long ep = 0; ep < z->ep; ep++) {
+            long n = expert_dp_members(B, tp, ep, B->members);
+            if (n > 1 && async)
+                cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
+                                          CS_OP_DP, -1, -1, PARAM_BYTES * bk->expert);
+            else if (n > 1)
+                cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP,
+                                    -1, -1, PARAM_BYTES * bk->expert, NULL);
+        }
+}
+
+/* Optimizer step on every GPU of the stage (memory-bound: Adam reads and
+ * writes about 30 bytes per parameter it owns), then, with the distributed
+ * optimizer, the all-gather of the updated parameters. With
+ * overlap_param_gather the gather belongs to the next iteration's forward:
+ * in the steady state one iteration models, it runs at the start, beside
+ * the forward, which waits only for the bucket of its first layers. */
+void cs_grads_step(cs_builder *B)
+{
+    const cs_layout_sizes *z = B->z;
+    if (B->t->optimizer != CS_OPTIMIZER_ADAM)
+        return;
+    long Ls = B->layers_per_chunk * B->chunks;
+    bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
+    if (!buckets) {
+        B->failed = 1;
+        return;
+    }
+    long nb = make_buckets(B, buckets);
+    double dense = 0, expert = 0;
+    for (long k = 0; k < nb; k++) {
+        dense += buckets[k].dense;
+        expert += buckets[k].expert;
+    }
+    int distributed = B->t->distributed_optimizer;
+    double owned = distributed ? dense / (double)z->dense_dp +
+                                     expert / (double)(z->expert_dp > 0 ? z->expert_dp : 1)
+                               : dense + expert;
+    double seconds = cs_build_memory_op(B, OPTIMIZER_BYTES * owned);
+    for (long local = 0; local < B->per_stage; local++)
+        cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, seconds, 0, 0, 0);
+    for (long k = 0; distributed && !B->t->overlap_param_gather && k < nb; k++)
+        gather_bucket(B, &buckets[k], 0);
+    free(buckets);
+}
+
+/* With overlap_param_gather, at the start of the stage's program: every
+ * bucket's gather in forward order (the last bucket, the first layers,
+ * first), the forward's first op waiting for the first one only. */
+void cs_grads_prefetch(cs_builder *B)
+{
+    if (B->t->optimizer != CS_OPTIMIZER_ADAM || !B->t->distributed_optimizer ||
+        !B->t->overlap_param_gather)
+        return;
+    long Ls = B->layers_per_chunk * B->chunks;
+    bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
+    if (!buckets) {
+        B->failed = 1;
+        return;
+    }
+    int *keep = malloc((size_t)B->per_stage * sizeof *keep);
+    if (!keep) {
+        free(buckets);
+        B->failed = 1;
+        return;
+    }
+    long nb = make_buckets(B, buckets);
+    for (long k = nb - 1; k >= 0; k--) {
+        gather_bucket(B, &buckets[k], 1);
+        /* Later buckets gate nothing: only the first bucket's stay deferred. */
+        for (long local = 0; local < B->per_stage; local++) {
+            long g = B->gpu_of[local];
+            if (k == nb - 1)
+                keep[local] = B->ndeferred[g];
+            B->ndeferred[g] = keep[local];
+        }
+    }
+    cs_build_release(B, 0);
+    free(keep);
     free(buckets);
 }

@@ -1,106 +1,192 @@
-/* layer: a dense transformer layer as Megatron-LM runs it on one GPU of a
- * stage (attention block, MLP block, their tensor-parallel communication)
- * and the embedding and output layers; a MoE layer's MLP half is moe.c's. */
+/* layer: a transformer layer as Megatron-LM runs it on the GPUs of a stage:
+ * the kernels of model/kernels.c gathered into ops between the points where
+ * tensor-parallel communication sits, and that communication placed and
+ * overlapped as Megatron does (docs/model.md, "Kernels" and "Overlap");
+ * also the embedding and the output layer. A MoE layer's MLP half is moe.c's.
+ *
+ * Per block (attention, dense MLP), forward:
+ *   norm | [TP all-gather] | column GEMM .. row GEMM | TP reduce-scatter or
+ *   all-reduce | bias-dropout-add
+ * with tp_comm_overlap (userbuffers) the gather runs alongside the column
+ * GEMM and the reduce-scatter alongside the row GEMM. Backward:
+ *   bda backward | [all-gather of the gradient] | dgrads (selective
+ *   recompute's core-attention forward booked as recompute) | async
+ *   reduce-scatter / all-reduce of the input gradient, overlapped with the
+ *   wgrads | norm backward and residual-gradient add
+ * and with sequence parallelism the saved input shard is all-gathered again,
+ * asynchronously, for the wgrads (LinearWithGradAccumulationAndAsync-
+ * Communication). */
 #include "replay/build.h"
 
 #include "model/memory.h"
 
-/* Forward attention block of one layer: norm, QKV, core, projection, residual. */
-static double attention_time(cs_builder *B, int pass, int recompute_core_only)
+void cs_block_cost_of(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out)
 {
-    const cs_shape *sh = &B->sh;
-    double core_flops = 2 * sh->s * sh->s * sh->b * sh->q / sh->t; /* causal: half of 4 s^2 b q */
-    double core_bytes = DT * sh->T * (2 * sh->q + 2 * sh->kv) / sh->t;
-    double core = cs_cost_kernel(&B->cost, core_flops, core_bytes);
-    if (recompute_core_only)
-        return core;
-    double qkv = cs_build_gemm(B, sh->T, sh->h, (sh->q + 2 * sh->kv) / sh->t);
-    double proj = cs_build_gemm(B, sh->T, sh->q / sh->t, sh->h);
-    double norm = cs_build_memory_op(B, 2 * DT * sh->Tl * sh->h),
-           residual = cs_build_memory_op(B, 3 * DT * sh->Tl * sh->h);
-    switch (pass) {
-    case CS_PASS_F:
-        return norm + qkv + core + proj + residual;
-    case CS_PASS_B: /* dgrads, attention backward (twice the forward), elementwise */
-        return qkv + proj + 2 * core + 2 * (norm + residual) -
-               2 * B->cost.gpu->kernel_launch; /* the backward's elementwise ops fuse */
-    default:                                   /* wgrads */
-        return qkv + proj;
+    for (int s = 0; s < CS_SLOTS; s++) {
+        out->s[s] = cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
+        out->flops[s] = cs_kernels_flops(l, (cs_kernel_slot)s);
     }
 }
 
-double cs_layer_mlp_time(cs_builder *B, int pass, double tokens, double width, double tp_split)
+void cs_layer_costs(cs_builder *B)
 {
     const cs_shape *sh = &B->sh;
-    if (tokens <= 0 || width <= 0)
-        return 0;
-    double fc1 = cs_build_gemm(B, tokens, sh->h, (sh->f - 1) * width / tp_split);
-    double fc2 = cs_build_gemm(B, tokens, width / tp_split, sh->h);
-    double act = cs_build_memory_op(B, DT * tokens * width / tp_split * (sh->f == 3 ? 3 : 2));
-    switch (pass) {
-    case CS_PASS_F:
-        return fc1 + act + fc2;
-    case CS_PASS_B:
-        return fc1 + 2 * act + fc2;
-    default:
-        return fc1 + fc2;
-    }
+    cs_kernel_list l;
+    cs_kernels_attention(sh, &B->fwd, &l);
+    cs_block_cost_of(B, &l, &B->attn_f);
+    cs_kernels_attention(sh, &B->bwd, &l);
+    cs_block_cost_of(B, &l, &B->attn_b);
+    cs_kernels_mlp(sh, &B->fwd, sh->T, sh->ffn, sh->t, 1, 1, &l);
+    cs_block_cost_of(B, &l, &B->mlp_f);
+    cs_kernels_mlp(sh, &B->bwd, sh->T, sh->ffn, sh->t, 1, 1, &l);
+    cs_block_cost_of(B, &l, &B->mlp_b);
+    cs_kernels_moe_edges(sh, &B->fwd, &l);
+    cs_block_cost_of(B, &l, &B->edges_f);
+    cs_kernels_moe_edges(sh, &B->bwd, &l);
+    cs_block_cost_of(B, &l, &B->edges_b);
+    cs_kernels_output(sh, &B->fwd, &l);
+    cs_block_cost_of(B, &l, &B->out_f);
+    cs_kernels_output(sh, &B->bwd, &l);
+    cs_block_cost_of(B, &l, &B->out_b);
+    cs_kernels_embedding(sh, &B->fwd, B->m, &l);
+    cs_block_cost_of(B, &l, &B->emb_f);
+    cs_kernels_embedding(sh, &B->bwd, B->m, &l);
+    cs_block_cost_of(B, &l, &B->emb_b);
 }
 
-/* Tensor-parallel communication at the edge of a block, for every TP group of
- * the stage. Forward: all-gather before the block and reduce-scatter after it
- * with sequence parallelism, else nothing before and an all-reduce after.
- * Backward mirrors it: the gradient of an all-gather is a reduce-scatter, of
- * an all-reduce after the block an all-reduce before it. */
-void cs_layer_tp_comm(cs_builder *B, int after, int backward, long mb, long layer)
+static double span_s(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
 {
-    const cs_shape *sh = &B->sh;
-    int reduces = after != backward;
-    if (B->z->tp <= 1 || (!sh->sp && !reduces))
+    double sum = 0;
+    for (int s = first; s <= (int)last; s++)
+        sum += c->s[s];
+    return sum;
+}
+
+static double span_flops(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
+{
+    double sum = 0;
+    for (int s = first; s <= (int)last; s++)
+        sum += c->flops[s];
+    return sum;
+}
+
+void cs_layer_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
+                  cs_kernel_slot last, cs_op_class k, long mb, long layer, double mem_begin,
+                  double mem_end)
+{
+    double seconds = span_s(c, first, last), flops = span_flops(c, first, last);
+    if (seconds <= 0 && mem_begin == 0 && mem_end == 0)
         return;
-    cs_coll_op op = !sh->sp   ? CS_COLL_ALL_REDUCE
-                    : reduces ? CS_COLL_REDUCE_SCATTER
-                              : CS_COLL_ALL_GATHER;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long ep = 0; ep < B->z->ep; ep++) {
-            long n = cs_build_tp_members(B, ep, dp, B->members);
-            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
-                                DT * sh->T * sh->h, NULL);
-        }
-}
-
-/* Seconds of one block's pass on the GPU with stage index `local`. */
-static double block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb,
-                         int selective)
-{
-    const cs_shape *sh = &B->sh;
-    switch (which) {
-    case BLOCK_ATTENTION:
-        return attention_time(B, pass, 0) +
-               (pass == CS_PASS_B && selective ? attention_time(B, CS_PASS_F, 1) : 0);
-    case BLOCK_MLP:
-        return cs_layer_mlp_time(B, pass, sh->T, sh->ffn, sh->t);
-    default:
-        return cs_moe_block_time(B, which, pass, local, layer, mb);
-    }
-}
-
-/* One compute op per GPU of the stage for a block. mem gives the bytes each
- * op allocates at its start (> 0) or frees at its end (< 0). */
-void cs_block_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer,
-                  double mem)
-{
-    int selective = B->z->recompute == CS_RECOMPUTE_SELECTIVE;
     for (long local = 0; local < B->per_stage; local++) {
-        long gpu = B->gpu_of[local];
-        double seconds = block_time(B, which, pass, local, layer, mb, selective);
-        long id = cs_build_compute(B, gpu, k, mb, layer, seconds, 0, mem > 0 ? mem : 0,
-                                   mem < 0 ? mem : 0);
-        if (pass == CS_PASS_W && id >= 0)
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, mem_begin,
+                                   mem_end);
+        if (k == CS_OP_BACKWARD_WEIGHT && layer >= 0 && id >= 0)
             B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
                 id;
     }
 }
+
+static void carry(cs_builder *B, const cs_block_cost *c, cs_kernel_slot slot, cs_op_class k,
+                  long mb, long layer)
+{
+    cs_build_carry(B, -1, k, mb, layer, c->s[slot], c->flops[slot]);
+}
+
+/* ---- tensor-parallel communication ----------------------------------------------- */
+
+/* One collective per TP group of the stage, `bytes` each. */
+static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async)
+{
+    if (B->z->tp <= 1)
+        return;
+    for (long dp = 0; dp < B->z->dp; dp++)
+        for (long ep = 0; ep < B->z->ep; ep++) {
+            long n = cs_build_tp_members(B, ep, dp, B->members);
+            if (async)
+                cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
+                                          bytes);
+            else
+                cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
+                                    bytes, NULL);
+        }
+}
+
+void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes)
+{
+    tp_comm(B, op, mb, layer, bytes, 0);
+}
+
+/* The reduction after a block: reduce-scatter with sequence parallelism,
+ * else all-reduce. */
+static cs_coll_op reduction(const cs_builder *B)
+{
+    return B->sh.sp ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE;
+}
+
+static int overlapped(const cs_builder *B) { return B->z->tp > 1 && B->t->tp_comm_overlap; }
+
+/* ---- a block, forward and backward --------------------------------------------------- */
+
+static void block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, long mb,
+                          long layer, double mem)
+{
+    double act = DT * B->sh.T * B->sh.h;
+    carry(B, c, CS_SLOT_PRE, k, mb, layer);
+    if (overlapped(B)) { /* userbuffers: AG beside the column GEMM, RS beside the row GEMM */
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
+        cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_IN, k, mb, layer, mem, 0);
+        cs_build_release(B, 0);
+        cs_layer_ops(B, c, CS_SLOT_CORE, CS_SLOT_CORE, k, mb, layer, 0, 0);
+        tp_comm(B, CS_COLL_REDUCE_SCATTER, mb, layer, act, 1);
+        cs_layer_ops(B, c, CS_SLOT_OUT, CS_SLOT_OUT, k, mb, layer, 0, 0);
+        cs_build_release(B, 0);
+    } else {
+        if (B->sh.sp)
+            tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 0);
+        cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_OUT, k, mb, layer, mem, 0);
+        tp_comm(B, reduction(B), mb, layer, act, 0);
+    }
+    carry(B, c, CS_SLOT_POST, k, mb, layer);
+}
+
+/* `recomputed`: bytes the recompute slot allocates until the core backward
+ * ends (the s x s scores selective recompute rebuilds); free_b and free_w:
+ * what the input- and weight-gradient ops free at their end. */
+static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, long mb, long layer,
+                           double recomputed, double free_b, double free_w)
+{
+    double act = DT * B->sh.T * B->sh.h;
+    int ov = overlapped(B), sp = B->sh.sp, tp = B->z->tp > 1;
+    carry(B, c, CS_SLOT_POST_B, CS_OP_BACKWARD_INPUT, mb, layer);
+    /* The gradient of the block's reduce-scatter is an all-gather (of an
+     * all-reduce, nothing); userbuffers run it beside the row GEMM's dgrad. */
+    if (sp)
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, ov);
+    /* The saved input shard, gathered again for the wgrads (when they are
+     * deferred, as ZB-H1 defers them, the gathered input is kept for them,
+     * as the zero-bubble implementation's WeightGradStore does). */
+    if (sp)
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
+    cs_layer_ops(B, c, CS_SLOT_OUT_B, CS_SLOT_OUT_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
+    if (sp && ov)
+        cs_build_release(B, 1);
+    cs_layer_ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer,
+                 recomputed, 0);
+    cs_layer_ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
+                 free_b - recomputed);
+    if (tp)
+        tp_comm(B, reduction(B), mb, layer, act, 1);
+    if (with_w) {
+        if (sp)
+            cs_build_release(B, 1); /* the wgrads wait for the gathered input */
+        cs_layer_ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0,
+                     free_w);
+    }
+    cs_build_release(B, 0); /* the norm backward waits for the input gradient */
+    carry(B, c, CS_SLOT_PRE_B, CS_OP_BACKWARD_INPUT, mb, layer);
+}
+
+/* ---- whole layers ------------------------------------------------------------------ */
 
 /* Activation bytes a layer keeps from its forward to its backward, and what
  * its forward holds in full (what a full recompute rebuilds). */
@@ -116,21 +202,15 @@ static double layer_full(const cs_builder *B, long layer)
     return cs_memory_layer_activations(B->m, B->t, &z, layer);
 }
 
-/* Forward of a layer (or its replay under full recompute). */
 void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
     double mem =
         k == CS_OP_RECOMPUTE ? layer_full(B, layer) - layer_keep(B, layer) : layer_keep(B, layer);
-    cs_layer_tp_comm(B, 0, 0, mb, layer);
-    cs_block_ops(B, BLOCK_ATTENTION, CS_PASS_F, k, mb, layer, mem);
-    cs_layer_tp_comm(B, 1, 0, mb, layer);
-    if (!cs_build_is_moe(B, layer)) {
-        cs_layer_tp_comm(B, 0, 0, mb, layer);
-        cs_block_ops(B, BLOCK_MLP, CS_PASS_F, k, mb, layer, 0);
-        cs_layer_tp_comm(B, 1, 0, mb, layer);
-        return;
-    }
-    cs_moe_forward(B, mb, layer, k);
+    block_forward(B, &B->attn_f, k, mb, layer, mem);
+    if (!cs_build_is_moe(B, layer))
+        block_forward(B, &B->mlp_f, k, mb, layer, 0);
+    else
+        cs_moe_forward(B, mb, layer, k);
 }
 
 /* Bytes of a layer's activations that weight gradients still need after B:
@@ -144,42 +224,37 @@ static double layer_w_part(const cs_builder *B, long layer)
     return part < keep ? part : keep;
 }
 
-/* Input-gradient pass of a layer; with `with_w` each block's W follows its B
- * (one backward, as autograd runs it) and the layer's memory is freed at its
- * end, else B frees all but what W needs. */
 void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
 {
     int full = B->z->recompute == CS_RECOMPUTE_FULL;
     double total = full ? layer_full(B, layer) : layer_keep(B, layer);
-    double free_at_b = with_w ? 0 : -(total - layer_w_part(B, layer));
+    double free_b = with_w ? 0 : -(total - layer_w_part(B, layer));
+    double scores = B->z->recompute == CS_RECOMPUTE_SELECTIVE
+                        ? cs_memory_attention_scores(B->m, B->t, B->z)
+                        : 0;
     if (full)
         cs_layer_forward(B, mb, layer, CS_OP_RECOMPUTE);
-    if (!cs_build_is_moe(B, layer)) {
-        cs_layer_tp_comm(B, 1, 1, mb, layer);
-        cs_block_ops(B, BLOCK_MLP, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0);
-        if (with_w)
-            cs_block_ops(B, BLOCK_MLP, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
-        cs_layer_tp_comm(B, 0, 1, mb, layer);
-    } else {
+    if (!cs_build_is_moe(B, layer))
+        block_backward(B, &B->mlp_b, with_w, mb, layer, 0, 0, 0);
+    else
         cs_moe_backward(B, mb, layer, with_w);
-    }
-    cs_layer_tp_comm(B, 1, 1, mb, layer);
-    cs_block_ops(B, BLOCK_ATTENTION, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, free_at_b);
-    if (with_w)
-        cs_block_ops(B, BLOCK_ATTENTION, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, -total);
-    cs_layer_tp_comm(B, 0, 1, mb, layer);
+    block_backward(B, &B->attn_b, with_w, mb, layer, scores, free_b, with_w ? -total : 0);
 }
 
-/* Weight-gradient pass of a layer (zb-h1): no communication. */
+/* The wgrads of one block in the weight-gradient pass (zb-h1), on inputs
+ * gathered during the backward. */
+static void block_weight(cs_builder *B, const cs_block_cost *c, long mb, long layer, double mem)
+{
+    cs_layer_ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0, mem);
+}
+
 void cs_layer_weight(cs_builder *B, long mb, long layer)
 {
-    if (!cs_build_is_moe(B, layer)) {
-        cs_block_ops(B, BLOCK_MLP, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
-    } else {
+    if (!cs_build_is_moe(B, layer))
+        block_weight(B, &B->mlp_b, mb, layer, 0);
+    else
         cs_moe_weight(B, mb, layer);
-    }
-    cs_block_ops(B, BLOCK_ATTENTION, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer,
-                 -layer_w_part(B, layer));
+    block_weight(B, &B->attn_b, mb, layer, -layer_w_part(B, layer));
 }
 
 /* ---- embedding and output layer ------------------------------------------------ */
@@ -196,42 +271,74 @@ static double output_bytes(const cs_builder *B)
     return 4 * sh->T * sh->h * (1 + sh->V / sh->h) / sh->t;
 }
 
-void cs_embedding_op(cs_builder *B, int pass, long mb)
+/* The lookup, then its TP reduction (reduce-scatter into the sequence-
+ * parallel region, else all-reduce), then positions and dropout (carried
+ * into the first layer). */
+void cs_embedding_forward(cs_builder *B, long mb)
 {
-    const cs_shape *sh = &B->sh;
-    if (sh->V <= 0)
+    if (B->sh.V <= 0)
         return;
-    double seconds = cs_build_memory_op(B, 2 * DT * sh->Tl * sh->h);
-    cs_op_class k = pass == CS_PASS_F ? CS_OP_FORWARD : CS_OP_BACKWARD_WEIGHT;
-    for (long local = 0; local < B->per_stage; local++) {
-        if (pass == CS_PASS_F)
-            cs_build_compute(B, B->gpu_of[local], k, mb, -1, seconds, 0, embedding_bytes(B), 0);
-        else
-            cs_build_compute(B, B->gpu_of[local], k, mb, -1, seconds, 0, 0, -embedding_bytes(B));
-    }
+    const cs_block_cost *c = &B->emb_f;
+    cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_IN, CS_OP_FORWARD, mb, -1, embedding_bytes(B), 0);
+    tp_comm(B, reduction(B), mb, -1, DT * B->sh.T * B->sh.h, 0);
+    carry(B, c, CS_SLOT_POST, CS_OP_FORWARD, mb, -1);
 }
 
-void cs_output_ops(cs_builder *B, int pass, long mb)
+/* Dropout backward, the gradient's all-gather out of the sequence-parallel
+ * region, then the scatter-add into the embedding's gradient. */
+void cs_embedding_backward(cs_builder *B, long mb)
 {
-    const cs_shape *sh = &B->sh;
-    if (sh->V <= 0)
+    if (B->sh.V <= 0)
         return;
-    double logits = cs_build_gemm(B, sh->T, sh->h, sh->V / sh->t);
-    double loss = cs_build_memory_op(B, 3 * 4 * sh->T * sh->V / sh->t);
-    double norm = cs_build_memory_op(B, 2 * DT * sh->Tl * sh->h);
-    if (pass == CS_PASS_F)
-        cs_layer_tp_comm(B, 0, 0, mb, -1);
-    for (long local = 0; local < B->per_stage; local++) {
-        long gpu = B->gpu_of[local];
-        if (pass == CS_PASS_F)
-            cs_build_compute(B, gpu, CS_OP_FORWARD, mb, -1, norm + logits + loss, 0,
-                             output_bytes(B), 0);
-        else if (pass == CS_PASS_B)
-            cs_build_compute(B, gpu, CS_OP_BACKWARD_INPUT, mb, -1, loss + logits + norm, 0, 0,
-                             -output_bytes(B));
-        else
-            cs_build_compute(B, gpu, CS_OP_BACKWARD_WEIGHT, mb, -1, logits, 0, 0, 0);
+    const cs_block_cost *c = &B->emb_b;
+    carry(B, c, CS_SLOT_POST_B, CS_OP_BACKWARD_INPUT, mb, -1);
+    if (B->sh.sp)
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, DT * B->sh.T * B->sh.h, 0);
+    cs_layer_ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_WEIGHT, mb, -1, 0,
+                 -embedding_bytes(B));
+}
+
+/* Final norm, [all-gather], logits and cross entropy, and the loss's TP
+ * all-reduces of 4 T bytes (max, predicted logit, sum of exponentials). */
+void cs_output_forward(cs_builder *B, long mb)
+{
+    if (B->sh.V <= 0)
+        return;
+    const cs_block_cost *c = &B->out_f;
+    carry(B, c, CS_SLOT_PRE, CS_OP_FORWARD, mb, -1);
+    if (B->sh.sp)
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, DT * B->sh.T * B->sh.h, 0);
+    cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_CORE, CS_OP_FORWARD, mb, -1, output_bytes(B), 0);
+    for (int i = 0; i < cs_kernels_loss_reductions(B->t); i++)
+        tp_comm(B, CS_COLL_ALL_REDUCE, mb, -1, 4 * B->sh.T, 0);
+}
+
+/* Cross-entropy backward and the logits' dgrad, the input gradient's async
+ * reduction beside the wgrad (with_w), then the final norm's backward. */
+void cs_output_backward(cs_builder *B, long mb, int with_w)
+{
+    if (B->sh.V <= 0)
+        return;
+    const cs_block_cost *c = &B->out_b;
+    double act = DT * B->sh.T * B->sh.h;
+    int sp = B->sh.sp;
+    if (sp)
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, act, 1);
+    cs_layer_ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0,
+                 -output_bytes(B));
+    tp_comm(B, reduction(B), mb, -1, act, 1);
+    if (with_w) {
+        if (sp)
+            cs_build_release(B, 1);
+        cs_layer_ops(B, c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, 0);
     }
-    if (pass == CS_PASS_B)
-        cs_layer_tp_comm(B, 0, 1, mb, -1);
+    cs_build_release(B, 0);
+    carry(B, c, CS_SLOT_PRE_B, CS_OP_BACKWARD_INPUT, mb, -1);
+}
+
+void cs_output_weight(cs_builder *B, long mb)
+{
+    if (B->sh.V <= 0)
+        return;
+    block_weight(B, &B->out_b, mb, -1, 0);
 }

@@ -137,6 +137,32 @@ void cs_moe_route_stage(cs_builder *B)
     }
 }
 
+/* Seconds of the experts' pass on the GPU with stage index `local`: the
+ * grouped GEMMs of its local experts at their per-expert token count, and
+ * the shared expert as a dense MLP split over TP. */
+static double experts_time(cs_builder *B, int pass, long local, long layer, long mb)
+{
+    const cs_shape *sh = &B->sh;
+    const cs_kernel_opts *o = pass == CS_PASS_F ? &B->fwd : &B->bwd;
+    cs_kernel_slot first = pass == CS_PASS_F   ? CS_SLOT_IN
+                           : pass == CS_PASS_B ? CS_SLOT_OUT_B
+                                               : CS_SLOT_OUT_W;
+    cs_kernel_slot last = pass == CS_PASS_F ? CS_SLOT_OUT : pass == CS_PASS_B ? CS_SLOT_IN_B
+                                                                              : CS_SLOT_IN_W;
+    cs_kernel_list l;
+    double groups = (double)B->z->experts_per_gpu, seconds = 0;
+    cs_kernels_mlp(sh, o, cs_moe_expert_tokens(B, local, layer, mb), sh->ffn_e, sh->etp,
+                   groups > 0 ? groups : 1, 0, &l);
+    for (int s = first; s <= (int)last; s++)
+        if (s != CS_SLOT_RECOMPUTE)
+            seconds += cs_cost_slot(&B->cost, &l, (cs_kernel_slot)s);
+    cs_kernels_mlp(sh, o, sh->T, sh->ffn_s, sh->t, 1, 0, &l);
+    for (int s = first; s <= (int)last; s++)
+        if (s != CS_SLOT_RECOMPUTE)
+            seconds += cs_cost_slot(&B->cost, &l, (cs_kernel_slot)s);
+    return seconds;
+}
+
 /* Kernel times of the MoE blocks on the GPU with stage index `local`. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb)
 {
@@ -148,9 +174,7 @@ double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, lo
         return cs_build_gemm(B, sh->Tl, sh->h, sh->experts) +
                cs_build_memory_op(B, 8 * sh->Tl * sh->experts + 2 * DT * sh->Tl * sh->topk * sh->h);
     case BLOCK_EXPERTS:
-        return cs_layer_mlp_time(B, pass, cs_moe_expert_tokens(B, local, layer, mb), sh->ffn_e,
-                                 sh->etp) +
-               cs_layer_mlp_time(B, pass, sh->T, sh->ffn_s, sh->t);
+        return experts_time(B, pass, local, layer, mb);
     default: /* unpermute */
         return pass == CS_PASS_W ? 0
                                  : cs_build_memory_op(B, 2 * DT * sh->Tl * sh->topk * sh->h +
@@ -158,37 +182,55 @@ double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, lo
     }
 }
 
-/* The MoE MLP of a layer's forward (or its replay under full recompute). */
+/* One op per GPU of the stage for a MoE block. */
+static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer)
+{
+    for (long local = 0; local < B->per_stage; local++) {
+        double seconds = cs_moe_block_time(B, which, pass, local, layer, mb);
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, 0, 0, 0);
+        if (pass == CS_PASS_W && id >= 0)
+            B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
+                id;
+    }
+}
+
+/* The MoE MLP of a layer's forward (or its replay under full recompute):
+ * pre-MLP norm, router, dispatch, experts, combine, unpermute, then the
+ * bias-dropout-add. */
 void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
-    cs_block_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer, 0);
+    cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_PRE], 0);
+    moe_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer);
     ep_comm(B, 1, mb, layer);
     etp_comm(B, 1, mb, layer);
-    cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer, 0);
+    moe_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer);
     etp_comm(B, 0, mb, layer);
     ep_comm(B, 0, mb, layer);
-    cs_block_ops(B, BLOCK_UNPERMUTE, CS_PASS_F, k, mb, layer, 0);
+    moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_F, k, mb, layer);
+    cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_POST], 0);
 }
 
 /* Its input-gradient pass, each block's W right after its B with `with_w`. */
 void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
 {
-    cs_block_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0);
+    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_POST_B], 0);
+    moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     ep_comm(B, 1, mb, layer);
     etp_comm(B, 1, mb, layer);
-    cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0);
+    moe_ops(B, BLOCK_EXPERTS, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (with_w)
-        cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
+        moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     etp_comm(B, 0, mb, layer);
     ep_comm(B, 0, mb, layer);
-    cs_block_ops(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0);
+    moe_ops(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (with_w)
-        cs_block_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
+        moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_PRE_B], 0);
 }
 
 /* Its weight-gradient pass (zb-h1): no communication. */
 void cs_moe_weight(cs_builder *B, long mb, long layer)
 {
-    cs_block_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
-    cs_block_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0);
+    moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
 }

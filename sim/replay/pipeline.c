@@ -22,29 +22,25 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
         B->capture[B->gpu_of[local]] = -1; /* cs_build_chain() records the pass's first op */
     if (p->kind == CS_PASS_F) {
         if (vs == 0)
-            cs_embedding_op(B, CS_PASS_F, p->mb);
+            cs_embedding_forward(B, p->mb);
         for (long i = first; i < first + B->layers_per_chunk; i++)
             cs_layer_forward(B, p->mb, i, CS_OP_FORWARD);
         if (vs == p_ * v - 1)
-            cs_output_ops(B, CS_PASS_F, p->mb);
+            cs_output_forward(B, p->mb);
     } else if (p->kind == CS_PASS_B) {
-        if (vs == p_ * v - 1) {
-            cs_output_ops(B, CS_PASS_B, p->mb);
-            if (!splits)
-                cs_output_ops(B, CS_PASS_W, p->mb);
-        }
+        if (vs == p_ * v - 1)
+            cs_output_backward(B, p->mb, !splits);
         for (long i = first + B->layers_per_chunk - 1; i >= first; i--)
             cs_layer_backward(B, p->mb, i, !splits);
-        if (vs == 0 && !splits)
-            cs_embedding_op(B, CS_PASS_W, p->mb);
+        if (vs == 0)
+            cs_embedding_backward(B, p->mb);
     } else {
         if (vs == p_ * v - 1)
-            cs_output_ops(B, CS_PASS_W, p->mb);
+            cs_output_weight(B, p->mb);
         for (long i = first + B->layers_per_chunk - 1; i >= first; i--)
             cs_layer_weight(B, p->mb, i);
-        if (vs == 0)
-            cs_embedding_op(B, CS_PASS_W, p->mb);
     }
+    cs_build_flush(B, -1); /* the pass's last compute ends it */
     for (long local = 0; local < B->per_stage; local++) {
         long gpu = B->gpu_of[local];
         if (p->kind != CS_PASS_W) {
@@ -56,6 +52,78 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
     }
 }
 
+/* Bytes of one pipeline transfer: the activation [s/t, b, h] with sequence
+ * parallelism, else [s, b, h] whole, or its 1/t share with the legacy
+ * scatter-gather optimisation (each TP rank sends a slice, the receivers
+ * all-gather it). */
+static double p2p_bytes(const cs_builder *B, int *gather)
+{
+    const cs_shape *sh = &B->sh;
+    *gather = !sh->sp && B->z->tp > 1 && B->t->scatter_gather_tensors_in_pipeline;
+    return DT * sh->T * sh->h / (sh->sp || *gather ? sh->t : 1);
+}
+
+/* Megatron's batched p2p (batch_isend_irecv, then a wait and a device
+ * synchronize: every schedule but the interleaved one with
+ * overlap_p2p_comm) holds the sender until its send is done: the sender's
+ * next pass waits for it. */
+static int p2p_waits(const cs_builder *B)
+{
+    return !(B->z->schedule == CS_INTERLEAVED && B->t->overlap_p2p_comm);
+}
+
+/* The first op of the sender's next F or B pass after passes[i], or -1. */
+static long next_pass_first(const cs_builder *B, const cs_pass *passes, long count, long i,
+                            long stage, long local)
+{
+    for (long j = i + 1; j < count; j++)
+        if (passes[j].kind != CS_PASS_W)
+            return B->pass_first[cs_pipeline_slot(B, stage, passes[j].kind == CS_PASS_B,
+                                                  passes[j].mb, passes[j].chunk, local)];
+    return -1;
+}
+
+static void gate(cs_builder *B, long op, long on)
+{
+    if (cs_exec_depend(B->x, on, op))
+        B->failed = 1;
+    cs_op_info *o = &B->w->info[op];
+    if (o->ngate < CS_OP_GATES)
+        o->gate[o->ngate++] = (int32_t)on;
+}
+
+/* The receivers' all-gather of the scatter-gather optimisation, on their
+ * receive stream right after the receives, before the pass they feed. */
+static void gather_received(cs_builder *B, long to_stage, long to_slot_base, const long *recv,
+                            int stream, long mb, double bytes)
+{
+    const cs_layout_sizes *z = B->z;
+    for (long dp = 0; dp < z->dp; dp++)
+        for (long ep = 0; ep < z->ep; ep++) {
+            long *members = B->members_last;
+            for (long tp = 0; tp < z->tp; tp++)
+                members[tp] = cs_build_rank(B, tp, ep, dp, to_stage);
+            cs_coll_spec spec = {CS_COLL_ALL_GATHER, CS_ALGO_AUTO, z->tp, members,
+                                 bytes * (double)z->tp, NULL, 0, 0};
+            long first = cs_exec_collective(B->x, &spec, stream, 0);
+            if (first < 0) {
+                B->failed = 1;
+                return;
+            }
+            for (long tp = 0; tp < z->tp; tp++) {
+                long local = cs_build_local(B, tp, ep, dp);
+                cs_op_info *o = cs_build_info(B, first + tp, CS_OP_PP, mb, -1);
+                if (!o)
+                    return;
+                o->stage = (int16_t)to_stage;
+                o->work = bytes * (double)z->tp;
+                if (cs_exec_depend(B->x, recv[local], first + tp))
+                    B->failed = 1;
+                gate(B, B->pass_first[to_slot_base + local], first + tp);
+            }
+        }
+}
+
 /* Pairs the passes of neighbouring virtual stages: for every pass that hands
  * data on (F to the next virtual stage, B to the previous), one send/receive
  * per GPU of the sending stage to its peer (same tp, ep, dp) on the receiving
@@ -65,8 +133,9 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
 {
     const cs_layout_sizes *z = B->z;
     long p = z->pp, last_vs = p * B->chunks - 1;
-    double bytes = DT * B->sh.T * B->sh.h / B->sh.t;
-    for (long i = 0; i < count; i++) {
+    int gather;
+    double bytes = p2p_bytes(B, &gather);
+    for (long i = 0; i < count && !B->failed; i++) {
         const cs_pass *ps = &passes[i];
         if (ps->kind == CS_PASS_W)
             continue;
@@ -76,13 +145,13 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
         if (to_vs < 0 || to_vs > last_vs)
             continue;
         long to_stage = to_vs % p, to_chunk = to_vs / p;
+        int streams[2] = {backward ? CS_STREAM_SEND_PREV : CS_STREAM_SEND_NEXT,
+                          backward ? CS_STREAM_RECV_NEXT : CS_STREAM_RECV_PREV};
         for (long local = 0; local < B->per_stage; local++) {
             long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
             long pair[2] = {cs_build_rank(B, tp, ep, dp, stage),
                             cs_build_rank(B, tp, ep, dp, to_stage)};
             cs_coll_spec spec = {CS_COLL_P2P, CS_ALGO_AUTO, 2, pair, bytes, NULL, 0, 0};
-            int streams[2] = {backward ? CS_STREAM_SEND_PREV : CS_STREAM_SEND_NEXT,
-                              backward ? CS_STREAM_RECV_NEXT : CS_STREAM_RECV_PREV};
             long sender = cs_exec_collective_on(B->x, &spec, streams, 0);
             if (sender < 0) {
                 B->failed = 1;
@@ -98,12 +167,18 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
             o->stage = (int16_t)stage;
             r->stage = (int16_t)to_stage;
             o->work = r->work = bytes;
-            if (cs_exec_depend(B->x, B->pass_last[from_slot], sender) ||
-                cs_exec_depend(B->x, receiver, B->pass_first[to_slot]))
+            if (cs_exec_depend(B->x, B->pass_last[from_slot], sender))
                 B->failed = 1;
-            cs_op_info *gated = &B->w->info[B->pass_first[to_slot]];
-            if (gated->ngate < CS_OP_GATES)
-                gated->gate[gated->ngate++] = (int32_t)receiver;
+            B->members[local] = receiver;
+            if (!gather)
+                gate(B, B->pass_first[to_slot], receiver);
+            long next = p2p_waits(B) ? next_pass_first(B, passes, count, i, stage, local) : -1;
+            if (next >= 0)
+                gate(B, next, sender);
         }
+        if (gather)
+            gather_received(B, to_stage,
+                            cs_pipeline_slot(B, to_stage, backward, ps->mb, to_chunk, 0),
+                            B->members, streams[1], ps->mb, bytes);
     }
 }

@@ -29,7 +29,7 @@ double cs_workload_model_flops(const cs_model *m, const cs_training *t)
     cs_layout_sizes z = {0};
     cs_shape sh;
     z.tp = z.etp = z.micro_batch = 1;
-    cs_build_shape(&sh, m, t, &z);
+    cs_shape_init(&sh, m, t, &z);
     double per_token = 0;
     for (long i = 0; i < m->num_layers; i++) {
         per_token += 2 * sh.h * (sh.q + 2 * sh.kv) + 2 * sh.q * sh.s + 2 * sh.q * sh.h;
@@ -44,14 +44,12 @@ double cs_workload_model_flops(const cs_model *m, const cs_training *t)
 
 /* ---- building everything ----------------------------------------------------------------- */
 
+static void enter_stage(cs_builder *B, long stage);
+
 static void build_stage(cs_builder *B, long stage, cs_pass *passes)
 {
     const cs_layout_sizes *z = B->z;
-    B->stage = stage;
-    for (long local = 0; local < B->per_stage; local++) {
-        long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
-        B->gpu_of[local] = cs_build_rank(B, tp, ep, dp, stage);
-    }
+    enter_stage(B, stage);
     long Ls = B->layers_per_chunk * B->chunks;
     size_t cells = (size_t)(Ls * z->microbatches * z->tp * z->dp);
     memset(B->expert_tokens, 0, (size_t)(B->per_stage * Ls * z->microbatches) * sizeof(double));
@@ -61,14 +59,27 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
         cs_moe_route_stage(B);
     for (long i = 0; i < B->per_stage * Ls; i++)
         B->last_w[i] = -1;
+    cs_grads_zero(B);
+    cs_grads_prefetch(B);
     long count = cs_schedule_passes(z->schedule, z->pp, B->chunks, z->microbatches, stage, passes);
     for (long i = 0; i < count && !B->failed; i++)
         cs_pipeline_run_pass(B, &passes[i]);
+    cs_build_flush(B, -1);
     for (long local = 0; local < B->per_stage; local++)
         B->last_op_of_stage[local] = B->last[B->gpu_of[local]];
     if (B->t->optimizer == CS_OPTIMIZER_ADAM)
-        cs_grads_reduce_and_step(B);
-    cs_build_end_markers(B);
+        cs_grads_reduce(B);
+}
+
+/* The stage's GPUs, local index -> rank. */
+static void enter_stage(cs_builder *B, long stage)
+{
+    const cs_layout_sizes *z = B->z;
+    B->stage = stage;
+    for (long local = 0; local < B->per_stage; local++) {
+        long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
+        B->gpu_of[local] = cs_build_rank(B, tp, ep, dp, stage);
+    }
 }
 
 static int alloc_builder(cs_builder *B)
@@ -95,17 +106,27 @@ static int alloc_builder(cs_builder *B)
     B->draws = malloc((size_t)E * sizeof *B->draws);
     long most = world > 2 * B->per_stage ? world : 2 * B->per_stage;
     B->members = malloc((size_t)most * sizeof *B->members);
+    B->members_last = malloc((size_t)most * sizeof *B->members_last);
+    B->deferred = malloc((size_t)world * sizeof *B->deferred);
+    B->ndeferred = calloc((size_t)world, sizeof *B->ndeferred);
+    B->carry_s = malloc((size_t)world * sizeof *B->carry_s);
+    B->carry_flops = malloc((size_t)world * sizeof *B->carry_flops);
+    B->carry_class = malloc((size_t)world * sizeof *B->carry_class);
+    B->carry_mb = malloc((size_t)world * sizeof *B->carry_mb);
+    B->carry_layer = malloc((size_t)world * sizeof *B->carry_layer);
     B->rng = gsl_rng_alloc(gsl_rng_mt19937);
     B->noise = gsl_rng_alloc(gsl_rng_mt19937);
     B->slowdown = malloc((size_t)world * sizeof *B->slowdown);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending || !B->pass_first ||
         !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
         !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
-        !B->slowdown)
+        !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
+        !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer)
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
         B->capture[g] = -2;
+        B->carry_class[g] = -1;
     }
     for (size_t i = 0; i < slots; i++)
         B->pass_first[i] = B->pass_last[i] = -1;
@@ -130,6 +151,14 @@ static void free_builder(cs_builder *B)
     free(B->counts);
     free(B->draws);
     free(B->members);
+    free(B->members_last);
+    free(B->deferred);
+    free(B->ndeferred);
+    free(B->carry_s);
+    free(B->carry_flops);
+    free(B->carry_class);
+    free(B->carry_mb);
+    free(B->carry_layer);
     if (B->rng)
         gsl_rng_free(B->rng);
     if (B->noise)
@@ -162,7 +191,9 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     B.per_stage = z->tp * z->ep * z->dp;
     B.chunks = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
     B.layers_per_chunk = z->layers_per_virtual_stage;
-    cs_build_shape(&B.sh, B.m, B.t, z);
+    cs_shape_init(&B.sh, B.m, B.t, z);
+    B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0};
+    B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1};
     w->stages = z->pp;
     w->static_mem = calloc((size_t)z->pp, sizeof *w->static_mem);
     w->model_flops = cs_workload_model_flops(B.m, B.t);
@@ -171,6 +202,7 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     if (!w->static_mem || !passes || cs_cost_init(&B.cost, &s->cluster.gpu, B.t->precision) ||
         alloc_builder(&B))
         goto done;
+    cs_layer_costs(&B);
     gsl_rng_set(B.rng, seed);
     gsl_rng_set(B.noise, seed ^ 0x9e3779b97f4a7c15ul);
     /* Stragglers: each GPU, with the given probability, computes slower for
@@ -195,12 +227,15 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
                                   B.prob + i * B.m->moe.num_experts);
     for (long stage = 0; stage < z->pp && !B.failed; stage++)
         build_stage(&B, stage, passes);
+    if (!B.failed)
+        cs_grads_finalize(&B);
     for (long stage = 0; stage < z->pp && !B.failed; stage++) {
-        B.stage = stage;
-        for (long local = 0; local < B.per_stage; local++) {
-            long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
-            B.gpu_of[local] = cs_build_rank(&B, tp, ep, dp, stage);
-        }
+        enter_stage(&B, stage);
+        cs_grads_step(&B);
+        cs_build_end_markers(&B);
+    }
+    for (long stage = 0; stage < z->pp && !B.failed; stage++) {
+        enter_stage(&B, stage);
         long count =
             cs_schedule_passes(z->schedule, z->pp, B.chunks, z->microbatches, stage, passes);
         cs_pipeline_links(&B, passes, count, stage);

@@ -1,0 +1,443 @@
+#include "model/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#define A CS_ACT_BYTES
+
+void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const cs_layout_sizes *z)
+{
+    memset(sh, 0, sizeof *sh);
+    sh->s = (double)t->seq_length;
+    sh->b = (double)z->micro_batch;
+    sh->h = (double)m->hidden_size;
+    sh->T = sh->s * sh->b;
+    sh->t = (double)z->tp;
+    sh->etp = (double)z->etp;
+    sh->sp = t->sequence_parallel && z->tp > 1;
+    sh->Tl = sh->sp ? sh->T / sh->t : sh->T;
+    sh->heads = (double)m->num_attention_heads;
+    if (m->mla.enabled) {
+        sh->head_dim = (double)(m->mla.qk_head_dim + m->mla.qk_pos_emb_head_dim);
+        sh->groups = sh->heads;
+        sh->q = sh->heads * sh->head_dim;
+        sh->kv = (double)(m->num_attention_heads * m->mla.v_head_dim);
+    } else {
+        sh->head_dim = (double)m->kv_channels;
+        sh->groups = (double)m->num_query_groups;
+        sh->q = sh->heads * sh->head_dim;
+        sh->kv = sh->groups * sh->head_dim;
+    }
+    sh->ffn = (double)m->ffn_hidden_size;
+    sh->ffn_e = (double)m->moe.ffn_hidden_size;
+    sh->ffn_s = (double)m->moe.shared_expert_ffn_hidden_size;
+    sh->f = m->swiglu ? 3.0 : 2.0;
+    sh->experts = (double)m->moe.num_experts;
+    sh->topk = (double)m->moe.router_topk;
+    /* Megatron pads the vocabulary to a multiple of
+     * make_vocab_size_divisible_by (128) x tp (training/tokenizer). */
+    double unit = 128.0 * (double)z->tp;
+    sh->V = m->vocab_size > 0 ? ceil((double)m->vocab_size / unit) * unit : 0;
+    sh->rope = m->position_embedding_type == CS_POS_ROPE;
+}
+
+cs_attention_backend cs_kernels_backend(const cs_training *t, const cs_gpu_config *gpu)
+{
+    cs_attention_backend b = cs_training_attention_backend(t);
+    if (b != CS_ATTN_AUTO)
+        return b;
+    /* Transformer Engine: "give FusedAttention preference on Hopper+"
+     * (attention/dot_product_attention/utils.py); the presets give a fused
+     * table to Hopper and later GPUs only. */
+    return gpu->attention_efficiency.fused.n > 0 ? CS_ATTN_FUSED : CS_ATTN_FLASH;
+}
+
+/* ---- building lists -------------------------------------------------------------- */
+
+static cs_kernel *add(cs_kernel_list *l, const char *name, cs_kernel_kind kind,
+                      cs_kernel_slot slot)
+{
+    if (l->n == CS_KERNELS_MAX)
+        return NULL; /* cannot happen: the longest list is about 30 kernels */
+    cs_kernel *k = &l->k[l->n++];
+    memset(k, 0, sizeof *k);
+    k->name = name;
+    k->kind = kind;
+    k->slot = slot;
+    k->launches = 1;
+    return k;
+}
+
+/* batch x [m x kd] . [kd x n]: 2 m n kd FLOPs; A bytes per element read and
+ * written, plus `extra` bytes. */
+static void gemm(cs_kernel_list *l, const char *name, cs_kernel_slot slot, double batch,
+                 double m, double n, double kd, double extra)
+{
+    cs_kernel *k = add(l, name, CS_KERNEL_GEMM, slot);
+    if (!k)
+        return;
+    k->m = m;
+    k->n = n;
+    k->k = kd;
+    k->batch = batch;
+    k->flops = 2 * batch * m * n * kd;
+    k->bytes = A * batch * (m * kd + kd * n + m * n) + extra;
+}
+
+/* A weight-gradient GEMM [out x T] . [T x in]: with
+ * gradient_accumulation_fusion it accumulates into the fp32 main_grad
+ * (read and written in its epilogue: 8 bytes per weight instead of 2);
+ * without, the bf16 gradient is added to main_grad by a separate kernel. */
+static void wgrad(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
+                  const char *accumulate, cs_kernel_slot slot, double batch, double out_dim,
+                  double in_dim, double tokens)
+{
+    double weights = batch * out_dim * in_dim;
+    int fused = o->t->gradient_accumulation_fusion;
+    gemm(l, name, slot, batch, out_dim, in_dim, tokens, fused ? (8 - A) * weights : 0);
+    if (!fused) {
+        cs_kernel *k = add(l, accumulate, CS_KERNEL_MEMORY, slot);
+        if (k)
+            k->bytes = (A + 8) * weights;
+    }
+}
+
+static void memory(cs_kernel_list *l, const char *name, cs_kernel_slot slot, double bytes,
+                   double launches)
+{
+    cs_kernel *k = add(l, name, CS_KERNEL_MEMORY, slot);
+    if (k) {
+        k->bytes = bytes;
+        k->launches = launches;
+    }
+}
+
+/* A norm over Tl x h: forward reads x, writes y; backward reads dy and x,
+ * writes dx (and reduces the weight gradients: a second launch). */
+static void norm(cs_kernel_list *l, const cs_shape *sh, const char *fwd, const char *bwd,
+                 const cs_kernel_opts *o, cs_kernel_slot f_slot, cs_kernel_slot b_slot)
+{
+    double e = sh->Tl * sh->h;
+    if (!o->backward)
+        memory(l, fwd, f_slot, 2 * A * e, 1);
+    else
+        memory(l, bwd, b_slot, 3 * A * e, 2);
+}
+
+/* Bias-dropout-add over Tl x h (mlp_bda, self_attn_bda). Fused: one kernel
+ * reading x and the residual, writing the sum and a 1-byte dropout mask;
+ * unfused: x + bias, dropout, + residual. Backward: the mask applied to the
+ * gradient (the residual branch takes the gradient as it is) and the bias
+ * gradient's reduction. */
+static void bda(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
+                const char *fwd, const char *bwd)
+{
+    double e = sh->Tl * sh->h;
+    int drop = o->t->hidden_dropout > 0, fused = o->t->bias_dropout_fusion;
+    if (!o->backward) {
+        if (fused)
+            memory(l, fwd, CS_SLOT_POST, (3 * A + drop) * e, 1);
+        else
+            memory(l, fwd, CS_SLOT_POST, (2 * A + (drop ? 2 * A + 1 : 0) + 3 * A) * e, 2 + drop);
+    } else {
+        memory(l, bwd, CS_SLOT_POST_B, ((drop ? 2 * A + 1 : 0) + A) * e, drop ? 2 : 1);
+    }
+}
+
+/* The residual gradient: the block's input gradient added to the gradient
+ * that skipped the block (autograd's accumulation at the residual fork). */
+static void residual_add(cs_kernel_list *l, const cs_shape *sh)
+{
+    memory(l, "residual.grad_add", CS_SLOT_PRE_B, 3 * A * sh->Tl * sh->h, 1);
+}
+
+/* ---- core attention ----------------------------------------------------------------- */
+
+/* FlashAttention or cuDNN: one kernel each way, FLOPs as FlashAttention
+ * counts them (causal: half of 4 b heads s^2 d); it reads Q, K, V and writes
+ * O (and the fp32 log-sum-exp), backward reads them and dO, writes dQ, dK,
+ * dV. */
+static void flash(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
+                  cs_kernel_slot slot, int backward)
+{
+    double at = sh->heads / sh->t, qkv = sh->T * (sh->q + 2 * sh->kv) / sh->t;
+    double fwd = 4 * sh->b * at * sh->s * sh->s * sh->head_dim / 2;
+    cs_kernel *k = add(l, backward ? "core_attention.backward" : "core_attention.forward",
+                       CS_KERNEL_ATTENTION, slot);
+    if (!k)
+        return;
+    k->backend = o->backend;
+    k->seq = sh->s;
+    k->head_dim = sh->head_dim;
+    k->backward = backward;
+    k->flops = backward ? 2.5 * fwd : fwd;
+    double o_bytes = A * sh->T * sh->q / sh->t, lse = 4 * sh->b * at * sh->s;
+    k->bytes = backward ? 2 * A * qkv + 3 * o_bytes + lse : A * qkv + o_bytes + lse;
+}
+
+/* Softmax over the b x heads/t x s x s scores: Megatron's fused
+ * scale-mask-softmax when masked_softmax_fusion allows it (16 < s <= 4096
+ * for Megatron-Core's local attention, 16384 for Transformer Engine's
+ * unfused one), else torch: a causal mask built anew, masked_fill_ and
+ * softmax, in fp32 with casts around them if attention_softmax_in_fp32. */
+static void softmax(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
+                    cs_kernel_slot slot, double E)
+{
+    double limit = o->backend == CS_ATTN_LOCAL ? 4096 : 16384;
+    int fused = o->t->masked_softmax_fusion && sh->s > 16 && sh->s <= limit &&
+                fmod(sh->s, 4) == 0;
+    int fp32 = o->t->attention_softmax_in_fp32;
+    if (!o->backward || slot == CS_SLOT_RECOMPUTE) {
+        if (fused)
+            memory(l, "core_attention.scale_mask_softmax", slot, 2 * A * E, 1);
+        else if (fp32) /* cast (2+4), masked_fill (4+4), softmax (4+4), cast (4+2) */
+            memory(l, "core_attention.softmax (torch, fp32)", slot, 28 * E + sh->s * sh->s, 5);
+        else /* masked_fill (2+2), softmax (2+2), plus the mask */
+            memory(l, "core_attention.softmax (torch)", slot, 4 * A * E + sh->s * sh->s, 3);
+        return;
+    }
+    if (fused) /* reads the gradient and the saved probabilities, writes the gradient */
+        memory(l, "core_attention.scale_mask_softmax.backward", slot, 3 * A * E, 1);
+    else if (fp32)
+        memory(l, "core_attention.softmax.backward (torch, fp32)", slot, 32 * E, 4);
+    else
+        memory(l, "core_attention.softmax.backward (torch)", slot, 5 * A * E, 2);
+}
+
+/* Megatron-Core's DotProductAttention (and TE's unfused one): GQA expand of
+ * K and V, baddbmm Q.K^T over the whole s x s (the causal mask is applied
+ * after), softmax, dropout (1-byte mask), bmm with V, and the permute back. */
+static void unfused_forward(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
+                            cs_kernel_slot slot)
+{
+    double at = sh->heads / sh->t, bh = sh->b * at, E = bh * sh->s * sh->s;
+    double qt = sh->T * sh->q / sh->t, kvt = sh->T * sh->kv / sh->t;
+    if (sh->groups < sh->heads)
+        memory(l, "core_attention.repeat_interleave_kv", slot, 2 * A * (kvt + qt), 2);
+    gemm(l, "core_attention.baddbmm_qk", slot, bh, sh->s, sh->s, sh->head_dim, 0);
+    softmax(l, sh, o, slot, E);
+    if (o->t->attention_dropout > 0)
+        memory(l, "core_attention.attention_dropout", slot, (2 * A + 1) * E, 1);
+    gemm(l, "core_attention.bmm_pv", slot, bh, sh->s, sh->head_dim, sh->s, 0);
+    memory(l, "core_attention.context_permute", slot, 2 * A * qt, 1);
+}
+
+static void unfused_backward(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o)
+{
+    double at = sh->heads / sh->t, bh = sh->b * at, E = bh * sh->s * sh->s;
+    double qt = sh->T * sh->q / sh->t, kvt = sh->T * sh->kv / sh->t;
+    cs_kernel_slot s = CS_SLOT_CORE_B;
+    memory(l, "core_attention.context_permute.backward", s, 2 * A * qt, 1);
+    gemm(l, "core_attention.bmm_pv.dgrad_probs", s, bh, sh->s, sh->s, sh->head_dim, 0);
+    gemm(l, "core_attention.bmm_pv.dgrad_v", s, bh, sh->s, sh->head_dim, sh->s, 0);
+    if (o->t->attention_dropout > 0)
+        memory(l, "core_attention.attention_dropout.backward", s, (2 * A + 1) * E, 1);
+    softmax(l, sh, o, s, E);
+    gemm(l, "core_attention.baddbmm_qk.dgrad_q", s, bh, sh->s, sh->head_dim, sh->s, 0);
+    gemm(l, "core_attention.baddbmm_qk.dgrad_k", s, bh, sh->s, sh->head_dim, sh->s, 0);
+    if (sh->groups < sh->heads) /* the expanded K and V gradients summed per group */
+        memory(l, "core_attention.repeat_interleave_kv.backward", s, 2 * A * (qt + kvt), 2);
+}
+
+static int is_flash(cs_attention_backend b) { return b == CS_ATTN_FLASH || b == CS_ATTN_FUSED; }
+
+/* Rotary embeddings on Q and K: one fused kernel each (apply_rope_fusion),
+ * else about five passes each (cos/sin products, rotate_half, add, cat). */
+static void rotary(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
+                   cs_kernel_slot slot)
+{
+    if (!sh->rope)
+        return;
+    double bytes = 2 * A * sh->T * (sh->q + sh->kv) / sh->t;
+    int fused = o->t->apply_rope_fusion;
+    memory(l, o->backward ? "rotary_pos_emb.backward" : "rotary_pos_emb", slot,
+           fused ? bytes : 5 * bytes, fused ? 2 : 10);
+}
+
+/* ---- blocks ------------------------------------------------------------------------- */
+
+void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out)
+{
+    double w_qkv = (sh->q + 2 * sh->kv) / sh->t, w_o = sh->q / sh->t;
+    out->n = 0;
+    if (!o->backward) {
+        norm(out, sh, "input_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        gemm(out, "linear_qkv", CS_SLOT_IN, 1, sh->T, w_qkv, sh->h, 0);
+        rotary(out, sh, o, CS_SLOT_CORE);
+        if (is_flash(o->backend))
+            flash(out, sh, o, CS_SLOT_CORE, 0);
+        else
+            unfused_forward(out, sh, o, CS_SLOT_CORE);
+        gemm(out, "linear_proj", CS_SLOT_OUT, 1, sh->T, sh->h, w_o, 0);
+        bda(out, sh, o, "self_attn_bda", NULL);
+        return;
+    }
+    bda(out, sh, o, NULL, "self_attn_bda.backward");
+    gemm(out, "linear_proj.dgrad", CS_SLOT_OUT_B, 1, sh->T, w_o, sh->h, 0);
+    wgrad(out, o, "linear_proj.wgrad", "linear_proj.main_grad_add", CS_SLOT_OUT_W, 1, sh->h, w_o,
+          sh->T);
+    /* Selective recompute ("core_attn") reruns the core attention forward
+     * just before its backward. */
+    if (o->recompute == CS_RECOMPUTE_SELECTIVE) {
+        cs_kernel_opts f = *o;
+        f.backward = 0;
+        if (is_flash(o->backend))
+            flash(out, sh, &f, CS_SLOT_RECOMPUTE, 0);
+        else
+            unfused_forward(out, sh, &f, CS_SLOT_RECOMPUTE);
+    }
+    if (is_flash(o->backend))
+        flash(out, sh, o, CS_SLOT_CORE_B, 1);
+    else
+        unfused_backward(out, sh, o);
+    rotary(out, sh, o, CS_SLOT_CORE_B);
+    /* Autograd assembles the Q, K, V gradients into linear_qkv's output gradient. */
+    memory(out, "qkv_split.backward", CS_SLOT_CORE_B, 2 * A * sh->T * w_qkv, 1);
+    gemm(out, "linear_qkv.dgrad", CS_SLOT_IN_B, 1, sh->T, sh->h, w_qkv, 0);
+    wgrad(out, o, "linear_qkv.wgrad", "linear_qkv.main_grad_add", CS_SLOT_IN_W, 1, w_qkv, sh->h,
+          sh->T);
+    norm(out, sh, NULL, "input_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+    residual_add(out, sh);
+}
+
+/* The activation between fc1 and fc2 over `e` elements of the hidden width:
+ * bias-GeLU (tanh GeLU on bias + x) or SwiGLU (silu(x1) * x2 over the two
+ * halves of fc1's output), fused when Megatron fuses them. */
+static void activation(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o, double e)
+{
+    int swiglu = sh->f == 3;
+    int fused = swiglu ? o->t->bias_swiglu_fusion : o->t->bias_gelu_fusion;
+    if (!o->backward) {
+        if (swiglu)
+            memory(l, fused ? "bias_swiglu" : "swiglu (silu, mul)", CS_SLOT_CORE,
+                   fused ? 3 * A * e : 5 * A * e, fused ? 1 : 2);
+        else
+            memory(l, fused ? "bias_gelu" : "gelu (bias add, gelu)", CS_SLOT_CORE,
+                   fused ? 2 * A * e : 4 * A * e, fused ? 1 : 2);
+        return;
+    }
+    /* Backward reads the gradient and the saved input, writes the input
+     * gradient; the fc1 bias gradient is a reduction over the tokens. */
+    if (swiglu)
+        memory(l, fused ? "bias_swiglu.backward" : "swiglu.backward", CS_SLOT_CORE_B,
+               fused ? 5 * A * e : 8 * A * e, fused ? 1 : 3);
+    else
+        memory(l, fused ? "bias_gelu.backward" : "gelu.backward", CS_SLOT_CORE_B,
+               fused ? 4 * A * e : 5 * A * e, fused ? 1 : 2);
+}
+
+void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, double width,
+                    double split, double groups, int norms, cs_kernel_list *out)
+{
+    out->n = 0;
+    if (tokens <= 0 || width <= 0)
+        return;
+    double wt = width / split, w1 = (sh->f - 1) * wt, per = tokens / groups;
+    if (!o->backward) {
+        if (norms)
+            norm(out, sh, "pre_mlp_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        gemm(out, "linear_fc1", CS_SLOT_IN, groups, per, w1, sh->h, 0);
+        activation(out, sh, o, tokens * wt);
+        gemm(out, "linear_fc2", CS_SLOT_OUT, groups, per, sh->h, wt, 0);
+        if (norms)
+            bda(out, sh, o, "mlp_bda", NULL);
+        return;
+    }
+    if (norms)
+        bda(out, sh, o, NULL, "mlp_bda.backward");
+    gemm(out, "linear_fc2.dgrad", CS_SLOT_OUT_B, groups, per, wt, sh->h, 0);
+    wgrad(out, o, "linear_fc2.wgrad", "linear_fc2.main_grad_add", CS_SLOT_OUT_W, groups, sh->h,
+          wt, per);
+    activation(out, sh, o, tokens * wt);
+    gemm(out, "linear_fc1.dgrad", CS_SLOT_IN_B, groups, per, sh->h, w1, 0);
+    wgrad(out, o, "linear_fc1.wgrad", "linear_fc1.main_grad_add", CS_SLOT_IN_W, groups, w1, sh->h,
+          per);
+    if (norms) {
+        norm(out, sh, NULL, "pre_mlp_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        residual_add(out, sh);
+    }
+}
+
+void cs_kernels_moe_edges(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out)
+{
+    out->n = 0;
+    if (!o->backward) {
+        norm(out, sh, "pre_mlp_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        bda(out, sh, o, "mlp_bda", NULL);
+    } else {
+        bda(out, sh, o, NULL, "mlp_bda.backward");
+        norm(out, sh, NULL, "pre_mlp_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        residual_add(out, sh);
+    }
+}
+
+/* ---- output layer, loss, embedding -------------------------------------------------- */
+
+/* _VocabParallelCrossEntropy over T x V/t logits: the fp32 copy (2 read, 4
+ * written), max, subtract, exp, sum, and the division into the softmax it
+ * keeps (4 + 4 each but max and sum, which only read); backward subtracts
+ * the one-hot target in place and casts the gradient to bf16. */
+void cs_kernels_output(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out)
+{
+    double v = sh->V / sh->t, e = sh->T * v;
+    out->n = 0;
+    if (!o->backward) {
+        norm(out, sh, "final_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        gemm(out, "output_layer", CS_SLOT_IN, 1, sh->T, v, sh->h, 0);
+        memory(out, "cross_entropy (float, max, subtract, exp, sum, divide)", CS_SLOT_CORE,
+               (6 + 4 + 8 + 8 + 4 + 8) * e, 8);
+        return;
+    }
+    memory(out, "cross_entropy.backward", CS_SLOT_CORE_B, (8 + 6) * e, 2);
+    gemm(out, "output_layer.dgrad", CS_SLOT_IN_B, 1, sh->T, sh->h, v, 0);
+    wgrad(out, o, "output_layer.wgrad", "output_layer.main_grad_add", CS_SLOT_IN_W, 1, v, sh->h,
+          sh->T);
+    norm(out, sh, NULL, "final_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+}
+
+int cs_kernels_loss_reductions(const cs_training *t) { return t->cross_entropy_loss_fusion ? 2 : 3; }
+
+/* VocabParallelEmbedding: ids masked to this rank's vocabulary range, rows
+ * gathered (read and written T x h), learned positions added, then the
+ * embedding dropout over the rank's Tl tokens. Backward: the dropout's
+ * backward and the rows' gradients scattered into the fp32 main_grad. */
+void cs_kernels_embedding(const cs_shape *sh, const cs_kernel_opts *o, const cs_model *m,
+                          cs_kernel_list *out)
+{
+    double e = sh->T * sh->h, el = sh->Tl * sh->h;
+    int drop = o->t->hidden_dropout > 0;
+    int learned = m->position_embedding_type == CS_POS_LEARNED_ABSOLUTE;
+    out->n = 0;
+    if (!o->backward) {
+        memory(out, "word_embeddings", CS_SLOT_IN, 2 * A * e + 3 * 8 * sh->T, 4);
+        if (learned)
+            memory(out, "position_embeddings (add)", CS_SLOT_POST, 3 * A * el, 1);
+        if (drop)
+            memory(out, "embedding_dropout", CS_SLOT_POST, (2 * A + 1) * el, 1);
+        return;
+    }
+    if (drop)
+        memory(out, "embedding_dropout.backward", CS_SLOT_POST_B, (2 * A + 1) * el, 1);
+    memory(out, "word_embeddings.backward (scatter-add into main_grad)", CS_SLOT_IN_B,
+           A * e + 8 * e, 2);
+    if (learned)
+        memory(out, "position_embeddings.backward", CS_SLOT_IN_B, A * el + 8 * sh->s * sh->h, 1);
+}
+
+double cs_kernels_flops(const cs_kernel_list *l, cs_kernel_slot slot)
+{
+    double sum = 0;
+    for (int i = 0; i < l->n; i++)
+        if (l->k[i].slot == slot)
+            sum += l->k[i].flops;
+    return sum;
+}
+
+double cs_kernels_bytes(const cs_kernel_list *l, cs_kernel_slot slot)
+{
+    double sum = 0;
+    for (int i = 0; i < l->n; i++)
+        if (l->k[i].slot == slot)
+            sum += l->k[i].bytes;
+    return sum;
+}

@@ -1,0 +1,137 @@
+/* kernels: the GPU kernels of one transformer layer as Megatron-Core runs
+ * them on one tensor-parallel rank, forward and backward, each with its
+ * shape, FLOPs and bytes (docs/model.md, "Kernels").
+ *
+ * The lists follow Megatron-LM's modules kernel by kernel: the norms
+ * (input_layernorm, pre_mlp_layernorm), linear_qkv, rotary embeddings, core
+ * attention (one FlashAttention or cuDNN kernel, or Megatron's unfused path:
+ * baddbmm, scale-mask-softmax, dropout, bmm), linear_proj, bias-dropout-add,
+ * linear_fc1, the (bias-)GeLU or SwiGLU, linear_fc2, the output layer and the
+ * vocabulary-parallel cross entropy, the embedding; in backward each GEMM's
+ * dgrad and wgrad, every elementwise kernel's backward, the residual
+ * gradient adds, and selective recompute's second core-attention forward.
+ * Fused kernels appear as one kernel where Megatron fuses
+ * (bias_gelu_fusion, bias_swiglu_fusion, masked_softmax_fusion,
+ * bias_dropout_fusion, apply_rope_fusion), as their unfused passes if not.
+ *
+ * Each kernel carries a slot saying where it sits in its block, so that the
+ * replay can place the tensor-parallel communication between them and
+ * overlap it as Megatron does; this module only says what runs. */
+#ifndef CS_MODEL_KERNELS_H
+#define CS_MODEL_KERNELS_H
+
+#include "input/config.h"
+#include "model/layout.h"
+
+#define CS_ACT_BYTES 2.0 /* bytes per activation element (bf16 / fp16) */
+
+/* Shapes of one micro-batch on one GPU. */
+typedef struct cs_shape {
+    double s, b, h, T, Tl; /* T tokens; Tl the tokens a rank holds between TP regions */
+    double t, etp;
+    double heads, groups, head_dim; /* attention heads, query groups, kv_channels */
+    double q, kv;                   /* query and key/value widths */
+    double ffn, ffn_e, ffn_s, f;    /* f: 2 matrices, or 3 with SwiGLU (fc1 is f-1 wide) */
+    double experts, topk;
+    double V; /* vocabulary, padded to a multiple of 128 x tp as Megatron pads it */
+    int sp, rope;
+} cs_shape;
+
+void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t,
+                   const cs_layout_sizes *z);
+
+typedef enum { CS_KERNEL_GEMM, CS_KERNEL_ATTENTION, CS_KERNEL_MEMORY } cs_kernel_kind;
+
+/* Where a kernel sits in its block. Forward: PRE (the norm, before the
+ * block's TP gather), IN (the column-parallel GEMM), CORE (what runs between
+ * the two GEMMs), OUT (the row-parallel GEMM), POST (after the block's TP
+ * reduction). Backward: POST_B (before the gradient's gather), OUT_B, CORE_B,
+ * IN_B (the input-gradient work in order), RECOMPUTE (selective recompute,
+ * just before CORE_B), OUT_W and IN_W (the weight gradients), PRE_B (the norm
+ * backward and the residual-gradient add, after the block's TP reduction of
+ * the input gradient). */
+typedef enum {
+    CS_SLOT_PRE,
+    CS_SLOT_IN,
+    CS_SLOT_CORE,
+    CS_SLOT_OUT,
+    CS_SLOT_POST,
+    CS_SLOT_POST_B,
+    CS_SLOT_OUT_B,
+    CS_SLOT_RECOMPUTE,
+    CS_SLOT_CORE_B,
+    CS_SLOT_IN_B,
+    CS_SLOT_OUT_W,
+    CS_SLOT_IN_W,
+    CS_SLOT_PRE_B,
+    CS_SLOTS
+} cs_kernel_slot;
+
+typedef struct cs_kernel {
+    const char *name; /* Megatron's module and step, e.g. "linear_qkv.dgrad" */
+    cs_kernel_kind kind;
+    cs_kernel_slot slot;
+    double m, n, k, batch; /* GEMM: batch x [m x k] . [k x n] */
+    double flops, bytes;
+    double launches;       /* kernels it stands for (unfused passes) */
+    /* Attention kernels: which efficiency table prices them, and by what. */
+    cs_attention_backend backend;
+    double seq, head_dim;
+    int backward;
+} cs_kernel;
+
+#define CS_KERNELS_MAX 40
+
+typedef struct cs_kernel_list {
+    cs_kernel k[CS_KERNELS_MAX];
+    int n;
+} cs_kernel_list;
+
+/* What decides which kernels run: the training switches and the layout's
+ * recompute mode and resolved attention backend. */
+typedef struct cs_kernel_opts {
+    const cs_training *t;
+    cs_recompute recompute;
+    cs_attention_backend backend; /* never auto: see cs_kernels_backend() */
+    int backward;                 /* 0 forward, 1 backward (input and weight gradients) */
+} cs_kernel_opts;
+
+/* What `auto` becomes on this GPU, as Transformer Engine chooses: cuDNN's
+ * fused attention where the GPU has a fused table (Hopper and later in the
+ * presets), else FlashAttention. Other backends stay as asked. */
+cs_attention_backend cs_kernels_backend(const cs_training *t, const cs_gpu_config *gpu);
+
+/* The attention block (norm, QKV, rotary, core attention, projection,
+ * bias-dropout-add). */
+void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out);
+
+/* An MLP block of `tokens` tokens and hidden width `width` split `split`
+ * ways, as `groups` equal GEMMs (a grouped GEMM of that many local experts;
+ * 1 for a dense MLP). With `norms` the block's norm and bias-dropout-add are
+ * included (a dense MLP; a MoE layer has them once around its experts). */
+void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, double width,
+                    double split, double groups, int norms, cs_kernel_list *out);
+
+/* The norm and bias-dropout-add around a MoE layer's experts. */
+void cs_kernels_moe_edges(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out);
+
+/* Final norm, output layer and the vocabulary-parallel cross entropy. CORE
+ * holds the loss kernels; the all-reduces they need are counted by
+ * cs_kernels_loss_reductions(). */
+void cs_kernels_output(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out);
+
+/* All-reduces over TP the cross entropy runs per micro-batch (max, predicted
+ * logit, sum of exponentials: 3; 2 with cross_entropy_loss_fusion), each of
+ * 4 T bytes. */
+int cs_kernels_loss_reductions(const cs_training *t);
+
+/* Word (and learned position) embedding lookup and its dropout; backward:
+ * the dropout's backward and the scatter-add into the fp32 gradient. */
+void cs_kernels_embedding(const cs_shape *sh, const cs_kernel_opts *o,
+                          const cs_model *m, cs_kernel_list *out);
+
+/* Sum of FLOPs (and bytes) of the kernels in one slot. */
+double cs_kernels_flops(const cs_kernel_list *l, cs_kernel_slot slot);
+double cs_kernels_bytes(const cs_kernel_list *l, cs_kernel_slot slot);
+
+#endif
