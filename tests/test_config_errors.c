@@ -128,6 +128,46 @@ START_TEST(negative_latencies_and_caps_refused)
 }
 END_TEST
 
+/* Kernel efficiency tables: increasing sizes, full grids sorted by head_dim
+ * then seq_length, efficiencies in (0, 1]; and the switches Megatron
+ * refuses together. */
+START_TEST(kernel_tables_and_switches_checked)
+{
+    run r;
+    load(&r, "model: moe-30b\n"
+             "cluster:\n"
+             "  base: dgx-h100\n"
+             "  gpu:\n"
+             "    matmul_shape_efficiency: [[64, 0.2], [32, 0.5]]\n"
+             "    attention_efficiency:\n"
+             "      flash: [[1024, 64, 0.2, 0.2], [2048, 64, 0.3, 0.3], [1024, 128, 0.4, 0.4]]\n"
+             "      fused: [[1024, 64, 1.5, 0.3]]\n"
+             "training: {seq_length: 2048, global_batch_size: 128, use_flash_attn: true,\n"
+             "           attention_backend: local, tp_comm_overlap: true}\n"
+             "layouts: [{tp: 8, pp: 1}]\n");
+    ck_assert_int_eq(r.rc, -1);
+    tu_assert_diag(&r.d, CS_ERROR, "sizes in 'matmul_shape_efficiency' must be positive and increasing",
+                   5, 43);
+    tu_assert_diag(&r.d, CS_ERROR, "'flash' must give every head_dim the same seq_lengths", 7, 14);
+    tu_assert_diag(&r.d, CS_ERROR, "'fused': expected an efficiency above 0 and at most 1, got '1.5'",
+                   8, 26);
+    ck_assert_uint_eq(r.d.errors, 5); /* and the two of the training block, below */
+    done(&r);
+    load(&r, "model: moe-30b\n"
+             "cluster: dgx-h100\n"
+             "training: {seq_length: 2048, global_batch_size: 128, use_flash_attn: true,\n"
+             "           attention_backend: local, tp_comm_overlap: true,\n"
+             "           overlap_param_gather: true}\n"
+             "layouts: [{tp: 8, pp: 1}]\n");
+    ck_assert_int_eq(r.rc, -1);
+    tu_assert_diag(&r.d, CS_ERROR, "use_flash_attn: true asks for attention_backend: flash, not local",
+                   3, 70);
+    tu_assert_diag(&r.d, CS_ERROR, "tp_comm_overlap needs sequence_parallel: true", 4, 55);
+    tu_assert_diag(&r.d, CS_ERROR, "overlap_param_gather needs distributed_optimizer", 5, 34);
+    done(&r);
+}
+END_TEST
+
 /* A key that is present with a bad value is reported once, for its value,
  * not a second time as "missing". */
 START_TEST(invalid_value_not_reported_missing)
@@ -367,6 +407,7 @@ int main(void)
     tcase_add_test(t_errors, wrong_types_elsewhere);
     tcase_add_test(t_errors, collectives_keys_checked);
     tcase_add_test(t_errors, negative_latencies_and_caps_refused);
+    tcase_add_test(t_errors, kernel_tables_and_switches_checked);
     tcase_add_test(t_errors, invalid_value_not_reported_missing);
     tcase_add_test(t_errors, crlf_and_bom_positions);
     tcase_add_test(t_errors, alias_bomb_scenario_refused);

@@ -57,12 +57,74 @@ START_TEST(efficiency_table_in_log_size)
 }
 END_TEST
 
+/* A GEMM runs at the lower of the FLOPs curve and the ceiling of its
+ * smallest dimension. */
+START_TEST(gemm_shape_ceiling)
+{
+    cs_gpu_config g = gpu();
+    g.matmul_efficiency = (cs_table){.n = 1, .y = {0.8}};
+    g.matmul_shape_efficiency = (cs_table){.n = 2, .x = {64, 1024}, .y = {0.2, 0.9}};
+    cs_cost c;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_BF16), 0);
+    assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 4096), 0.8);
+    assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 64), 0.2);
+    assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 16), 0.2); /* held at the end */
+    assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 256), 0.2 + 0.7 * log(4.0) / log(16.0));
+    /* The kernel of kernels.h takes its smallest of m, n, k. */
+    cs_kernel k = {"g", CS_KERNEL_GEMM, CS_SLOT_IN, 64, 8192, 8192, 1, 2.0 * 64 * 8192 * 8192,
+                   0, 1, CS_ATTN_AUTO, 0, 0, 0};
+    assert_rel(cs_cost_of(&c, &k), k.flops / (1e15 * 0.2) + 4e-6);
+    cs_cost_free(&c);
+}
+END_TEST
+
+/* Attention tables: exact at grid points, bilinear in head_dim and
+ * log(seq_length) between them, held at the edges; no table: the GEMM
+ * curve at the kernel's FLOPs. */
+START_TEST(attention_grid)
+{
+    cs_gpu_config g = gpu();
+    cs_attention_table *t = &g.attention_efficiency.flash;
+    double seq[] = {1024, 4096, 1024, 4096}, hd[] = {64, 64, 128, 128};
+    double fw[] = {0.2, 0.4, 0.3, 0.6}, bw[] = {0.1, 0.2, 0.15, 0.3};
+    t->n = 4;
+    for (int i = 0; i < 4; i++) {
+        t->seq[i] = seq[i];
+        t->head_dim[i] = hd[i];
+        t->forward[i] = fw[i];
+        t->backward[i] = bw[i];
+    }
+    cs_cost c;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_BF16), 0);
+    assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 128, 4096, 0), 0.6);
+    assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 64, 1024, 1), 0.1);
+    /* seq 2048 is half way in log; head_dim 96 half way: (0.2+0.4+0.3+0.6)/4. */
+    assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 96, 2048, 0), 1.5 / 4);
+    assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 256, 65536, 0), 0.6);
+    ck_assert(cs_cost_attention_efficiency(&c, CS_ATTN_FUSED, 128, 4096, 0) < 0);
+    cs_kernel k = {"a", CS_KERNEL_ATTENTION, CS_SLOT_CORE, 0, 0, 0, 0, 1e12, 0, 1,
+                   CS_ATTN_FUSED, 4096, 128, 0};
+    assert_rel(cs_cost_of(&c, &k), 1e12 / (1e15 * 0.5) + 4e-6); /* matmul_efficiency 0.5 */
+    k.backend = CS_ATTN_FLASH;
+    k.backward = 1;
+    assert_rel(cs_cost_of(&c, &k), 1e12 / (1e15 * 0.3) + 4e-6);
+    cs_cost_free(&c);
+    /* One head_dim only: linear in log(seq_length). */
+    t->n = 2;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_BF16), 0);
+    assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 128, 2048, 0), 0.3);
+    cs_cost_free(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cost");
     TCase *t = tcase_create("roofline");
     tcase_add_test(t, roofline_takes_the_slower_side);
     tcase_add_test(t, efficiency_table_in_log_size);
+    tcase_add_test(t, gemm_shape_ceiling);
+    tcase_add_test(t, attention_grid);
     suite_add_tcase(s, t);
     return s;
 }

@@ -130,9 +130,11 @@ static int row_number(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, i
     char *end = NULL;
     double v = t ? strtod(t, &end) : NAN;
     if (!t || end == t || *end || !(v > 0) || (ratio && v > 1)) {
-        REPORT(c, f, n, "'%s': expected %s, got %s", key,
-               ratio ? "an efficiency above 0 and at most 1" : "a positive number",
-               cs_ynode_describe(n));
+        const char *what = ratio ? "an efficiency above 0 and at most 1" : "a positive number";
+        if (t)
+            REPORT(c, f, n, "'%s': expected %s, got '%s'", key, what, t);
+        else
+            REPORT(c, f, n, "'%s': expected %s, got %s", key, what, cs_ynode_describe(n));
         return -1;
     }
     *out = v;

@@ -1,0 +1,284 @@
+/* The kernels of one Megatron layer against Megatron's formulas worked by
+ * hand for GPT-3 175B on TP8 (s 2048, b 1, h 12288, 96 heads of 128,
+ * ffn 4h): FLOPs of every GEMM and of core attention, forward, backward and
+ * recompute, with sequence parallelism on and off and the unfused (local)
+ * and flash backends; bytes of the elementwise kernels; the fusion switches. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/kernels.h"
+#include "testutil.h"
+
+typedef struct setup {
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_shape sh;
+} setup;
+
+static void load(setup *u, const char *training)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "model: gpt3-175b\n"
+             "cluster: { base: dgx-a100-80gb, nodes: 8 }\n"
+             "training: { seq_length: 2048, global_batch_size: 64, %s }\n"
+             "layouts:\n  - { tp: 8, pp: 8, dp: 1 }\n",
+             training);
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = tu_load_scenario(yaml, &u->s, &d);
+    if (rc == 0)
+        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+    cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
+}
+
+static cs_kernel_opts opts(const setup *u, int backward)
+{
+    return (cs_kernel_opts){&u->s.training, u->z.recompute, u->z.attention, backward};
+}
+
+static double total_flops(const cs_kernel_list *l)
+{
+    double sum = 0;
+    for (int i = 0; i < l->n; i++)
+        sum += l->k[i].flops;
+    return sum;
+}
+
+static const cs_kernel *find(const cs_kernel_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->k[i].name, name))
+            return &l->k[i];
+    return NULL;
+}
+
+#define S 2048.0
+#define H 12288.0
+#define T 2048.0 /* tokens of one micro-batch: s x b */
+#define TP 8.0
+
+/* Forward: QKV 6Th^2, projection 2Th^2, fc1 and fc2 8Th^2 each: 24 T h^2
+ * over tp. Core attention: QK^T and PV over the whole s x s, 2 s^2 h each
+ * (unfused computes the masked half too); FlashAttention skips the masked
+ * half: 2 s^2 h in all (Megatron's causal count since 2025). */
+START_TEST(forward_flops_gpt3_tp8)
+{
+    const char *backends[] = {"attention_backend: local", "attention_backend: flash"};
+    for (int sp = 0; sp < 2; sp++)
+        for (int b = 0; b < 2; b++) {
+            setup u;
+            char training[256];
+            snprintf(training, sizeof training, "%s, sequence_parallel: %s", backends[b],
+                     sp ? "true" : "false");
+            load(&u, training);
+            ck_assert(u.sh.V == 51200); /* 50257 padded to a multiple of 128 x 8 */
+            cs_kernel_opts o = opts(&u, 0);
+            cs_kernel_list a, m;
+            cs_kernels_attention(&u.sh, &o, &a);
+            cs_kernels_mlp(&u.sh, &o, T, 4 * H, TP, 1, 1, &m);
+            double core = (b ? 2.0 : 4.0) * S * S * H / TP;
+            assert_close(total_flops(&a), 8 * T * H * H / TP + core, 1e-12);
+            assert_close(total_flops(&m), 16 * T * H * H / TP, 1e-12);
+            const cs_kernel *qkv = find(&a, "linear_qkv"), *fc1 = find(&m, "linear_fc1");
+            ck_assert(qkv && qkv->m == T && qkv->k == H && qkv->n == 3 * H / TP);
+            ck_assert(fc1 && fc1->m == T && fc1->k == H && fc1->n == 4 * H / TP);
+            /* Norms and bias-dropout-adds run on the rank's tokens: all of
+             * them, or 1/tp with sequence parallelism. */
+            double tl = sp ? T / TP : T;
+            ck_assert(find(&a, "input_layernorm")->bytes == 4 * tl * H);
+            ck_assert(find(&a, "self_attn_bda")->bytes == 7 * tl * H);
+            ck_assert(find(&m, "bias_gelu")->bytes == 4 * T * 4 * H / TP);
+            cs_scenario_free(&u.s);
+        }
+}
+END_TEST
+
+/* Backward: every GEMM twice (dgrad and wgrad); core attention's four
+ * batched GEMMs unfused (8 s^2 h), or FlashAttention's 2.5 x forward; the
+ * wgrads sit in their own slots. */
+START_TEST(backward_flops_gpt3_tp8)
+{
+    for (int b = 0; b < 2; b++) {
+        setup u;
+        load(&u, b ? "attention_backend: flash" : "attention_backend: local");
+        cs_kernel_opts o = opts(&u, 1);
+        cs_kernel_list a, m;
+        cs_kernels_attention(&u.sh, &o, &a);
+        cs_kernels_mlp(&u.sh, &o, T, 4 * H, TP, 1, 1, &m);
+        double core = b ? 2.5 * 2 * S * S * H / TP : 8 * S * S * H / TP;
+        assert_close(total_flops(&a), 16 * T * H * H / TP + core, 1e-12);
+        assert_close(total_flops(&m), 32 * T * H * H / TP, 1e-12);
+        assert_close(cs_kernels_flops(&a, CS_SLOT_OUT_W) + cs_kernels_flops(&a, CS_SLOT_IN_W),
+                     8 * T * H * H / TP, 1e-12);
+        assert_close(cs_kernels_flops(&m, CS_SLOT_OUT_W) + cs_kernels_flops(&m, CS_SLOT_IN_W),
+                     16 * T * H * H / TP, 1e-12);
+        ck_assert(cs_kernels_flops(&a, CS_SLOT_RECOMPUTE) == 0);
+        const cs_kernel *w = find(&a, "linear_qkv.wgrad");
+        ck_assert(w && w->m == 3 * H / TP && w->n == H && w->k == T);
+        cs_scenario_free(&u.s);
+    }
+}
+END_TEST
+
+/* Selective recompute reruns exactly the core attention forward before its
+ * backward; full recompute is the replay's (the whole forward again). */
+START_TEST(selective_recompute_reruns_core_attention)
+{
+    for (int b = 0; b < 2; b++) {
+        setup u;
+        load(&u, b ? "attention_backend: flash, recompute: selective"
+                   : "attention_backend: local, recompute: selective");
+        cs_kernel_opts f = opts(&u, 0), bw = opts(&u, 1);
+        cs_kernel_list fwd, back;
+        cs_kernels_attention(&u.sh, &f, &fwd);
+        cs_kernels_attention(&u.sh, &bw, &back);
+        ck_assert(cs_kernels_flops(&back, CS_SLOT_RECOMPUTE) == cs_kernels_flops(&fwd, CS_SLOT_CORE));
+        ck_assert(cs_kernels_bytes(&back, CS_SLOT_RECOMPUTE) == cs_kernels_bytes(&fwd, CS_SLOT_CORE));
+        cs_scenario_free(&u.s);
+    }
+}
+END_TEST
+
+/* Unfused core attention moves the s x s scores: E = b (a/t) s^2 elements,
+ * baddbmm writes them (2E), the fused softmax reads and writes (4E), the
+ * dropout reads, writes and stores a 1-byte mask (5E), bmm reads (2E).
+ * FlashAttention's one kernel touches only Q, K, V, O and the log-sum-exp. */
+START_TEST(score_traffic_follows_the_backend)
+{
+    setup u;
+    load(&u, "attention_backend: local");
+    cs_kernel_opts o = opts(&u, 0);
+    cs_kernel_list a;
+    cs_kernels_attention(&u.sh, &o, &a);
+    double E = 96.0 / TP * S * S, qt = T * H / TP;
+    ck_assert(find(&a, "core_attention.baddbmm_qk")->bytes ==
+              2 * (96.0 / TP) * (2 * S * 128) + 2 * E);
+    ck_assert(find(&a, "core_attention.scale_mask_softmax")->bytes == 4 * E);
+    ck_assert(find(&a, "core_attention.attention_dropout")->bytes == 5 * E);
+    ck_assert(find(&a, "core_attention.bmm_pv")->bytes == 2 * E + 2 * 2 * qt);
+    ck_assert(find(&a, "core_attention.context_permute")->bytes == 4 * qt);
+    ck_assert_ptr_null(find(&a, "core_attention.repeat_interleave_kv")); /* no GQA */
+    cs_scenario_free(&u.s);
+
+    load(&u, "attention_backend: flash");
+    o = opts(&u, 0);
+    cs_kernels_attention(&u.sh, &o, &a);
+    const cs_kernel *k = find(&a, "core_attention.forward");
+    ck_assert(k && k->kind == CS_KERNEL_ATTENTION && k->backend == CS_ATTN_FLASH);
+    ck_assert(k->seq == S && k->head_dim == 128);
+    ck_assert(k->bytes == 2 * 3 * qt + 2 * qt + 4 * (96.0 / TP) * S);
+    ck_assert_ptr_null(find(&a, "core_attention.scale_mask_softmax"));
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
+/* The softmax falls back to torch's when the fused kernel cannot run: off,
+ * or longer than Megatron-Core's local limit of 4096. */
+START_TEST(softmax_fallback)
+{
+    const char *cases[] = {"attention_backend: local, masked_softmax_fusion: false",
+                           "attention_backend: local, masked_softmax_fusion: false, "
+                           "attention_softmax_in_fp32: true"};
+    double E = 96.0 / TP * S * S;
+    for (int i = 0; i < 2; i++) {
+        setup u;
+        load(&u, cases[i]);
+        cs_kernel_opts o = opts(&u, 0);
+        cs_kernel_list a;
+        cs_kernels_attention(&u.sh, &o, &a);
+        ck_assert_ptr_null(find(&a, "core_attention.scale_mask_softmax"));
+        const cs_kernel *k = find(&a, i ? "core_attention.softmax (torch, fp32)"
+                                        : "core_attention.softmax (torch)");
+        ck_assert(k != NULL);
+        ck_assert(k->bytes == (i ? 28 : 8) * E + S * S);
+        cs_scenario_free(&u.s);
+    }
+}
+END_TEST
+
+/* Unfused elementwise kernels: bias-dropout-add as three (x + bias 4,
+ * dropout 5, + residual 6 bytes per element), bias add and GeLU as two. */
+START_TEST(fusion_switches)
+{
+    setup u;
+    load(&u, "bias_dropout_fusion: false, bias_gelu_fusion: false");
+    cs_kernel_opts o = opts(&u, 0);
+    cs_kernel_list a, m;
+    cs_kernels_attention(&u.sh, &o, &a);
+    cs_kernels_mlp(&u.sh, &o, T, 4 * H, TP, 1, 1, &m);
+    const cs_kernel *bda = find(&a, "self_attn_bda");
+    ck_assert(bda->bytes == 15 * T * H && bda->launches == 3);
+    ck_assert(find(&m, "gelu (bias add, gelu)")->bytes == 8 * T * 4 * H / TP);
+    cs_scenario_free(&u.s);
+    /* No dropout: no mask, one kernel fewer. */
+    load(&u, "hidden_dropout: 0, bias_dropout_fusion: false");
+    o = opts(&u, 0);
+    cs_kernels_attention(&u.sh, &o, &a);
+    bda = find(&a, "self_attn_bda");
+    ck_assert(bda->bytes == 10 * T * H && bda->launches == 2);
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
+/* The loss: logits [T, V/t], the cross entropy's passes over them in fp32,
+ * and three all-reduces (two with the fused loss). */
+START_TEST(output_layer_and_loss)
+{
+    setup u;
+    load(&u, "sequence_parallel: true");
+    cs_kernel_opts o = opts(&u, 0);
+    cs_kernel_list l;
+    cs_kernels_output(&u.sh, &o, &l);
+    const cs_kernel *g = find(&l, "output_layer");
+    ck_assert(g && g->m == T && g->k == H && g->n == 51200 / TP);
+    ck_assert(cs_kernels_bytes(&l, CS_SLOT_CORE) == 38 * T * 51200 / TP);
+    ck_assert_int_eq(cs_kernels_loss_reductions(&u.s.training), 3);
+    u.s.training.cross_entropy_loss_fusion = 1;
+    ck_assert_int_eq(cs_kernels_loss_reductions(&u.s.training), 2);
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
+/* auto is what Transformer Engine picks: cuDNN where the GPU has a fused
+ * table (H100), else FlashAttention (A100); use_flash_attn means flash. */
+START_TEST(auto_backend_by_gpu)
+{
+    setup u;
+    load(&u, "attention_backend: auto");
+    ck_assert_int_eq(u.z.attention, CS_ATTN_FLASH);
+    cs_scenario_free(&u.s);
+    load(&u, "use_flash_attn: true");
+    ck_assert_int_eq(u.z.attention, CS_ATTN_FLASH);
+    cs_scenario_free(&u.s);
+    cs_training t;
+    memset(&t, 0, sizeof t);
+    t.attention_backend = -1;
+    cs_gpu_config gpu = {0};
+    ck_assert_int_eq(cs_kernels_backend(&t, &gpu), CS_ATTN_FLASH);
+    gpu.attention_efficiency.fused.n = 1;
+    ck_assert_int_eq(cs_kernels_backend(&t, &gpu), CS_ATTN_FUSED);
+    t.attention_backend = CS_ATTN_LOCAL;
+    ck_assert_int_eq(cs_kernels_backend(&t, &gpu), CS_ATTN_LOCAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *t = tcase_create("megatron");
+    tcase_add_test(t, forward_flops_gpt3_tp8);
+    tcase_add_test(t, backward_flops_gpt3_tp8);
+    tcase_add_test(t, selective_recompute_reruns_core_attention);
+    tcase_add_test(t, score_traffic_follows_the_backend);
+    tcase_add_test(t, softmax_fallback);
+    tcase_add_test(t, fusion_switches);
+    tcase_add_test(t, output_layer_and_loss);
+    tcase_add_test(t, auto_backend_by_gpu);
+    suite_add_tcase(s, t);
+    return tu_main(s);
+}

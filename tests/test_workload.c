@@ -1,0 +1,297 @@
+/* The programs the workload builds, op by op: the per-iteration items
+ * (gradient zeroing, tied-embedding and gradient-norm all-reduces), the
+ * loss's and embedding's TP communication, pipeline transfers (whole
+ * activations, 1/tp with sequence parallelism or scatter-gather, batched
+ * and waited for), selective recompute booked as recompute, and the overlap
+ * of the input gradient's reduction with the weight gradients. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/cost.h"
+#include "model/kernels.h"
+#include "net/engine.h"
+#include "net/fabric.h"
+#include "net/net.h"
+#include "replay/replay.h"
+#include "replay/workload.h"
+#include "testutil.h"
+
+#define SMALL                                                                                  \
+    "{ name: s, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "                   \
+    "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 1024, "                \
+    "position_embedding_type: learned_absolute%s }"
+
+typedef struct built {
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_fabric f;
+    cs_engine *e;
+    cs_net *net;
+    cs_exec *x;
+    cs_workload w;
+} built;
+
+static void build(built *b, const char *model_extra, const char *training, const char *layout,
+                  int run)
+{
+    char model[512], yaml[2048];
+    snprintf(model, sizeof model, SMALL, model_extra);
+    snprintf(yaml, sizeof yaml,
+             "model: %s\ncluster: { base: dgx-h100, nodes: 1 }\n"
+             "training: { seq_length: 1024, global_batch_size: 16, %s }\n"
+             "layouts:\n  - %s\n",
+             model, training, layout);
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = tu_load_scenario(yaml, &b->s, &d);
+    if (rc == 0)
+        rc = cs_layout_check(&b->s, &b->s.layouts[0], &b->z, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(cs_fabric_init(&b->f, &b->s.cluster), 0);
+    b->e = cs_engine_create();
+    b->net = cs_net_create(b->e, &b->f, CS_NET_ANALYTIC);
+    b->x = cs_exec_create(b->net, b->z.world, CS_STREAMS);
+    ck_assert_ptr_nonnull(b->x);
+    ck_assert_int_eq(cs_workload_build(&b->w, b->x, &b->s, &b->s.layouts[0], &b->z, 1), 0);
+    if (run)
+        ck_assert_int_eq(cs_exec_run(b->x), 0);
+}
+
+static void done(built *b)
+{
+    cs_workload_free(&b->w);
+    cs_exec_destroy(b->x);
+    cs_net_destroy(b->net);
+    cs_engine_destroy(b->e);
+    cs_fabric_free(&b->f);
+    cs_scenario_free(&b->s);
+}
+
+/* Ops of GPU gpu of class k moving `bytes` (any size when bytes < 0). */
+static int count(const built *b, long gpu, cs_op_class k, double bytes)
+{
+    int n = 0;
+    for (long id = 0; id < b->w.count; id++)
+        if (cs_exec_gpu(b->x, id) == gpu && b->w.info[id].klass == k &&
+            (bytes < 0 || b->w.info[id].work == bytes))
+            n++;
+    return n;
+}
+
+/* The cross entropy's three all-reduces of 4 T bytes per micro-batch (two
+ * fused); the embedding's all-reduce (reduce-scatter with sequence
+ * parallelism) of 2 T h. */
+START_TEST(loss_and_embedding_tp_communication)
+{
+    built b;
+    double T = 1024, h = 1024;
+    for (int fused = 0; fused < 2; fused++) {
+        build(&b, "", fused ? "cross_entropy_loss_fusion: true" : "", "{ tp: 2, pp: 1, dp: 4 }",
+              0);
+        long m = b.z.microbatches;
+        ck_assert_int_eq(count(&b, 0, CS_OP_TP, 4 * T), (fused ? 2 : 3) * m);
+        done(&b);
+    }
+    /* Per micro-batch: the embedding's reduction forward, and 8 per layer
+     * and the output layer's with sequence parallelism (AG before and RS
+     * after each block forward; AG of the gradient, AG of the input, RS of
+     * the input gradient backward; the output layer AG forward, AG and RS
+     * backward), plus the embedding's gradient gather. */
+    build(&b, "", "sequence_parallel: true", "{ tp: 2, pp: 1, dp: 4 }", 0);
+    long m = b.z.microbatches;
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, 2 * T * h), m * (1 + 4 * 2 * 5 + 3 + 1));
+    done(&b);
+}
+END_TEST
+
+/* finalize_model_grads: the tied word embedding's fp32 gradient [V/t, h]
+ * all-reduced between the first and last stages, only when tied and pp > 1;
+ * the gradient norm's 4-byte all-reduce when clip_grad > 0 (and fp16's
+ * found_inf); zero_grad_buffer as the first op. */
+START_TEST(per_iteration_all_reduces)
+{
+    built b;
+    double tied = 4.0 * 32000 / 2 * 1024; /* 32000 is a multiple of 128 x tp already */
+    build(&b, "", "", "{ tp: 2, pp: 2, dp: 2 }", 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, tied), 1);
+    ck_assert_int_eq(count(&b, b.z.world - 1, CS_OP_DP, tied), 1);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, 4), 1);
+    ck_assert(b.w.info[0].klass == CS_OP_OPTIMIZER);
+    done(&b);
+    build(&b, ", untie_embeddings_and_output_weights: true", "clip_grad: 0",
+          "{ tp: 2, pp: 2, dp: 2 }", 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, tied), 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, 4), 0);
+    done(&b);
+    build(&b, "", "precision: fp16", "{ tp: 2, pp: 1, dp: 4 }", 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, tied), 0); /* pp 1: nothing to tie across */
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, 4), 2);
+    done(&b);
+}
+END_TEST
+
+/* Pipeline transfers carry [s, b, h] whole, [s/t, b, h] with sequence
+ * parallelism, or 1/t and a TP all-gather with scatter-gather. */
+START_TEST(pipeline_transfer_bytes)
+{
+    built b;
+    double act = 2.0 * 1024 * 1024;
+    const char *cases[] = {"", "sequence_parallel: true", "scatter_gather_tensors_in_pipeline: true"};
+    double want[] = {act, act / 2, act / 2};
+    for (int i = 0; i < 3; i++) {
+        build(&b, "", cases[i], "{ tp: 2, pp: 2, dp: 2 }", 1);
+        long m = b.z.microbatches;
+        /* GPU 0 sends m activations forward and receives m gradients. */
+        ck_assert_int_eq(count(&b, 0, CS_OP_PP, want[i]), 2 * m);
+        int gathers = count(&b, 0, CS_OP_PP, act);
+        ck_assert_int_eq(gathers, i == 2 ? m : i == 0 ? 2 * m : 0);
+        done(&b);
+    }
+}
+END_TEST
+
+/* Batched p2p: the sender's next pass waits for its send (a gate); the
+ * interleaved schedule's overlapped p2p does not. */
+START_TEST(batched_p2p_waits_for_the_send)
+{
+    for (int overlap = 0; overlap < 2; overlap++) {
+        built b;
+        build(&b, "", overlap ? "schedule: interleaved, virtual_pipeline_stages: 2"
+                              : "schedule: 1f1b",
+              "{ tp: 1, pp: 2, dp: 4 }", 0);
+        int gated = 0;
+        for (long id = 0; id < b.w.count; id++) {
+            const cs_op_info *o = &b.w.info[id];
+            if (o->klass > CS_OP_RECOMPUTE)
+                continue;
+            for (int g = 0; g < o->ngate; g++) {
+                long on = o->gate[g];
+                int stream = cs_exec_stream(b.x, on);
+                gated += b.w.info[on].klass == CS_OP_PP &&
+                         (stream == CS_STREAM_SEND_NEXT || stream == CS_STREAM_SEND_PREV);
+            }
+        }
+        if (overlap)
+            ck_assert_int_eq(gated, 0);
+        else
+            ck_assert_int_gt(gated, 0);
+        done(&b);
+    }
+}
+END_TEST
+
+/* Megatron's async TP communication: the input gradient's all-reduce runs
+ * while the weight-gradient GEMMs run. */
+START_TEST(dgrad_reduction_overlaps_wgrads)
+{
+    built b;
+    build(&b, "", "", "{ tp: 2, pp: 1, dp: 4 }", 1);
+    int overlapping = 0;
+    for (long id = 0; id < b.w.count; id++) {
+        if (cs_exec_gpu(b.x, id) != 0 || b.w.info[id].klass != CS_OP_TP)
+            continue;
+        cs_op_times c = cs_exec_times(b.x, id);
+        for (long j = 0; j < b.w.count; j++)
+            if (cs_exec_gpu(b.x, j) == 0 && b.w.info[j].klass == CS_OP_BACKWARD_WEIGHT) {
+                cs_op_times w = cs_exec_times(b.x, j);
+                overlapping += w.begin < c.end && c.begin < w.end;
+            }
+    }
+    /* One all-reduce per block per micro-batch (and the output layer's). */
+    ck_assert_int_ge(overlapping, (int)b.z.microbatches * 4 * 2);
+    done(&b);
+}
+END_TEST
+
+/* Selective recompute's second core-attention forward is booked as
+ * recompute: m micro-batches x 4 layers x that slot's time. */
+START_TEST(selective_recompute_is_booked_as_recompute)
+{
+    for (int i = 0; i < 2; i++) {
+        cs_scenario s;
+        cs_layout_sizes z;
+        cs_diags d;
+        cs_diags_init(&d);
+        char yaml[1024], model[512];
+        snprintf(model, sizeof model, SMALL, "");
+        snprintf(yaml, sizeof yaml,
+                 "model: %s\ncluster: { base: dgx-h100, nodes: 1 }\n"
+                 "training: { seq_length: 1024, global_batch_size: 16, recompute: %s, "
+                 "attention_backend: local }\nnetwork_model: analytic\n"
+                 "layouts:\n  - { tp: 1, pp: 1, dp: 8 }\n",
+                 model, i ? "selective" : "none");
+        ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), 0);
+        ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
+        cs_diags_free(&d);
+        cs_replay_result r;
+        ck_assert_int_eq(cs_replay(&s, &s.layouts[0], &z, CS_NET_ANALYTIC, 1, &r), 0);
+        cs_shape sh;
+        cs_shape_init(&sh, &s.model, &s.training, &z);
+        cs_kernel_opts o = {&s.training, z.recompute, z.attention, 1};
+        cs_kernel_list l;
+        cs_kernels_attention(&sh, &o, &l);
+        cs_cost c;
+        ck_assert_int_eq(cs_cost_init(&c, &s.cluster.gpu, s.training.precision), 0);
+        double slot = cs_cost_slot(&c, &l, CS_SLOT_RECOMPUTE);
+        cs_cost_free(&c);
+        if (i)
+            assert_close(r.compute_s[CS_OP_RECOMPUTE], (double)z.microbatches * 4 * slot, 1e-9);
+        else
+            ck_assert(r.compute_s[CS_OP_RECOMPUTE] == 0 && slot == 0);
+        cs_replay_result_free(&r);
+        cs_scenario_free(&s);
+    }
+}
+END_TEST
+
+/* Userbuffers (tp_comm_overlap) hide TP time that the plain schedule shows,
+ * most of it where the GEMMs outlast the collectives (h 4096 over TP8). */
+START_TEST(tp_comm_overlap_hides_tp_time)
+{
+    double exposed[2];
+    for (int ov = 0; ov < 2; ov++) {
+        cs_scenario s;
+        cs_layout_sizes z;
+        cs_diags d;
+        cs_diags_init(&d);
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml,
+                 "model: { name: w, num_layers: 2, hidden_size: 4096, num_attention_heads: 32, "
+                 "ffn_hidden_size: 16384, vocab_size: 0 }\n"
+                 "cluster: { base: dgx-h100, nodes: 1 }\n"
+                 "training: { seq_length: 4096, global_batch_size: 2, sequence_parallel: true, "
+                 "tp_comm_overlap: %s }\nnetwork_model: flow\n"
+                 "layouts:\n  - { tp: 8, pp: 1, dp: 1 }\n",
+                 ov ? "true" : "false");
+        ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), 0);
+        ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
+        cs_diags_free(&d);
+        cs_replay_result r;
+        ck_assert_int_eq(cs_replay(&s, &s.layouts[0], &z, CS_NET_FLOW, 1, &r), 0);
+        exposed[ov] = r.time_s[CS_TIME_TP];
+        cs_replay_result_free(&r);
+        cs_scenario_free(&s);
+    }
+    ck_assert_msg(exposed[1] < 0.5 * exposed[0], "exposed TP %g with userbuffers, %g without",
+                  exposed[1], exposed[0]);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("workload");
+    TCase *t = tcase_create("ops");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, loss_and_embedding_tp_communication);
+    tcase_add_test(t, per_iteration_all_reduces);
+    tcase_add_test(t, pipeline_transfer_bytes);
+    tcase_add_test(t, batched_p2p_waits_for_the_send);
+    tcase_add_test(t, dgrad_reduction_overlaps_wgrads);
+    tcase_add_test(t, selective_recompute_is_booked_as_recompute);
+    tcase_add_test(t, tp_comm_overlap_hides_tp_time);
+    suite_add_tcase(s, t);
+    return tu_main(s);
+}
