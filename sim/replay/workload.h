@@ -2,27 +2,34 @@
  * exec (ops on streams with dependencies) from the model, the layout, the
  * training settings and the schedule.
  *
- * Per layer and micro-batch, on every GPU of a stage:
- *   forward   [TP all-gather] attention [TP reduce-scatter] (sequence
- *             parallel; one all-reduce each without it), then the MLP: dense
- *             like attention, or MoE: router, dispatch all-to-all in the EP
- *             group, [TP all-gather when etp > 1], the local experts' grouped
- *             GEMMs on the tokens routed to them, [TP reduce-scatter], combine
- *             all-to-all, unpermute; embedding on the first stage, output
- *             layer and loss on the last
- *   backward  the same in reverse, each compute op split into an input-
- *             gradient op (B: dgrad GEMMs, attention backward, elementwise)
- *             and a weight-gradient op (W: wgrad GEMMs); recompute selective
- *             adds the attention core to B, full replays the layer's forward
- *             (with its communication) before B
+ * Per layer and micro-batch, on every GPU of a stage, the kernels of
+ * model/kernels.h gathered into ops between the collectives (layer.c):
+ *   forward   norm, [TP all-gather], attention, TP reduce-scatter (all-reduce
+ *             without sequence parallelism), bias-dropout-add, then the MLP:
+ *             dense like attention, or MoE: norm, router, dispatch all-to-all
+ *             in the EP group, [TP all-gather when etp > 1], the local
+ *             experts' grouped GEMMs on the tokens routed to them, [TP
+ *             reduce-scatter], combine all-to-all, unpermute,
+ *             bias-dropout-add; embedding on the first stage, output layer
+ *             and loss (with its TP all-reduces) on the last
+ *   backward  the same in reverse: per block the input-gradient op (B:
+ *             dgrads, attention backward, elementwise backward), the input
+ *             gradient's TP reduction launched asynchronously beside the
+ *             weight-gradient op (W: wgrads), the norm backward waiting for
+ *             it; selective recompute's core-attention forward as its own
+ *             op before the attention backward, full recompute replaying
+ *             the layer's forward (with its communication) before B
  * Pipeline sends and receives pair up between neighbouring stages on four
- * dedicated streams per GPU (send/receive, towards the next/previous stage).
- * Gradients are reduced over the dense data-parallel group (ep x dp ranks)
- * and the expert data-parallel group in buckets (reduce-scatter with the
- * distributed optimizer, else all-reduce), each bucket as soon as its last
- * weight gradient exists when overlap_grad_reduce is on, else after the last
- * backward; then the optimizer step and, with the distributed optimizer, the
- * parameter all-gather.
+ * dedicated streams per GPU (send/receive, towards the next/previous stage);
+ * batched p2p makes the sender's next pass wait for its send.
+ * Gradients are zeroed at the start, reduced over the dense data-parallel
+ * group (ep x dp ranks) and the expert data-parallel group in buckets
+ * (reduce-scatter with the distributed optimizer, else all-reduce), each
+ * bucket as soon as its last weight gradient exists when
+ * overlap_grad_reduce is on, else after the last backward; then, over all
+ * stages, the tied-embedding and gradient-norm all-reduces; then the
+ * optimizer step and, with the distributed optimizer, the parameter
+ * all-gather.
  *
  * Kernel times come from cost.h. Each op carries what the replay needs to
  * account for it: its class, stage, micro-batch and layer, the memory it
