@@ -5,6 +5,7 @@
  * and flash backends; bytes of the elementwise kernels; the fusion switches. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/kernels.h"
@@ -267,6 +268,65 @@ START_TEST(auto_backend_by_gpu)
 }
 END_TEST
 
+/* `clustersim kernels`: the table of one layer, its CSV (whose rows add up
+ * to the text's totals), and its errors. */
+START_TEST(kernels_command)
+{
+    const char *file = tu_write("k.yaml",
+                                "name: k\nmodel: gpt3-175b\n"
+                                "cluster: { base: dgx-a100-80gb, nodes: 8 }\n"
+                                "training: { seq_length: 2048, global_batch_size: 64, "
+                                "attention_backend: local }\n"
+                                "layouts: [{ name: a, tp: 8, pp: 8, dp: 1 }, "
+                                "{ name: bad, tp: 3, pp: 8 }]\n");
+    char cmd[1024], *out, *err;
+    snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s", file);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "attention local"));
+    ck_assert_ptr_nonnull(strstr(out, "linear_qkv.wgrad"));
+    ck_assert_ptr_nonnull(strstr(out, "[2048x12288].[12288x4608]"));
+    ck_assert_ptr_nonnull(strstr(out, "core_attention.scale_mask_softmax"));
+    double f_us, f_gf, b_us, b_gf;
+    const char *tot = strstr(out, "forward ");
+    ck_assert_ptr_nonnull(tot);
+    ck_assert_int_eq(sscanf(tot, "forward %lf us (%lf GFLOP), backward %lf us (%lf GFLOP)", &f_us,
+                            &f_gf, &b_us, &b_gf),
+                     4);
+    /* 24 T h^2 / t + 4 s^2 h / t forward; twice the GEMMs and 8 s^2 h / t back. */
+    assert_close(f_gf * 1e9, 24 * T * H * H / TP + 4 * S * S * H / TP, 1e-3);
+    assert_close(b_gf * 1e9, 48 * T * H * H / TP + 8 * S * S * H / TP, 1e-3);
+    free(out);
+    free(err);
+
+    snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s --format csv", file);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert(!strncmp(out, "block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency\n", 59));
+    double sum = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "attention,forward", 17) && strncmp(line, "mlp,forward", 11))
+            continue;
+        char *q = strrchr(line, '"'); /* after the quoted shape: flops,bytes,... */
+        double flops;
+        ck_assert(q && sscanf(q + 2, "%lf", &flops) == 1);
+        sum += flops;
+    }
+    assert_close(sum, f_gf * 1e9, 1e-3);
+    free(out);
+
+    snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s --layout bad", file);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "does not divide the cluster's 64 GPUs"));
+    free(err);
+    snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s --layout none", file);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "has no layout 'none'"));
+    free(err);
+    snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s --format json", file);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -279,6 +339,7 @@ int main(void)
     tcase_add_test(t, fusion_switches);
     tcase_add_test(t, output_layer_and_loss);
     tcase_add_test(t, auto_backend_by_gpu);
+    tcase_add_test(t, kernels_command);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -37,6 +37,8 @@ static const char usage[] =
     "      a simulated nccl-tests: time, algbw and busbw per message size\n"
     "  collective --compare FILE   a measured nccl-tests run against the model\n"
     "  validate [DIR]    published training runs against the model (validation/)\n"
+    "  kernels FILE [--layout NAME] [--format text|csv]\n"
+    "      the kernels of one layer of a layout, with shapes, FLOPs, bytes and times\n"
     "  help [COMMAND]    this text\n"
     "  --version         print the version\n"
     "\n"
@@ -46,7 +48,7 @@ static const char usage[] =
 
 static const cs_command *const commands[] = {&cs_cmd_check,   &cs_cmd_run,   &cs_cmd_plot,
                                              &cs_cmd_sweep,   &cs_cmd_merge, &cs_cmd_collective,
-                                             &cs_cmd_validate};
+                                             &cs_cmd_validate, &cs_cmd_kernels};
 
 static const cs_command *find_command(const char *name)
 {

@@ -1,0 +1,179 @@
+/* clustersim kernels: the kernels of one layer of a layout, as the replay
+ * prices them. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "model/cost.h"
+#include "model/kernels.h"
+#include "model/layout.h"
+
+static const char help[] =
+    "usage: clustersim kernels FILE [--layout NAME] [--format text|csv]\n"
+    "\n"
+    "Lists the kernels one GPU runs for one micro-batch of one transformer\n"
+    "layer of a layout (the first one, or NAME), forward and backward, as\n"
+    "Megatron-Core runs them: the attention block, the MLP (a MoE layer's\n"
+    "experts at an even share of the tokens), the output layer with the loss\n"
+    "and the embedding; for each its slot in the block, GEMM shape, FLOPs,\n"
+    "bytes, time and the efficiency it was priced at. Communication is not\n"
+    "listed: `run` places it between the kernels.\n"
+    "\n"
+    "  --layout NAME        the layout (default: the first)\n"
+    "  --format text|csv    output format (default text)\n";
+
+static const char *const slot_names[CS_SLOTS] = {"pre",  "in",   "core",  "out",  "post",
+                                                 "post_b", "out_b", "recompute", "core_b",
+                                                 "in_b", "out_w", "in_w", "pre_b"};
+
+typedef struct printer {
+    cs_cost *cost;
+    int csv;
+    double seconds[2], flops[2]; /* forward, backward */
+} printer;
+
+/* The efficiency a kernel was priced at (memory kernels: of the bandwidth). */
+static double efficiency(cs_cost *c, const cs_kernel *k)
+{
+    if (k->kind == CS_KERNEL_MEMORY)
+        return cs_cost_memory_efficiency(c, k->bytes);
+    if (k->kind == CS_KERNEL_ATTENTION) {
+        double e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);
+        return e > 0 ? e : cs_cost_matmul_efficiency(c, k->flops);
+    }
+    double d = k->m < k->n ? k->m : k->n;
+    return cs_cost_gemm_efficiency(c, k->flops, k->k < d ? k->k : d);
+}
+
+static void print_list(printer *p, const char *block, const cs_kernel_list *l, int backward)
+{
+    for (int i = 0; i < l->n; i++) {
+        const cs_kernel *k = &l->k[i];
+        double t = cs_cost_of(p->cost, k), e = efficiency(p->cost, k);
+        p->seconds[backward] += t;
+        p->flops[backward] += k->flops;
+        char shape[96] = "-";
+        if (k->kind == CS_KERNEL_GEMM && k->batch > 1)
+            snprintf(shape, sizeof shape, "%.0fx[%.0fx%.0f].[%.0fx%.0f]", k->batch, k->m, k->k,
+                     k->k, k->n);
+        else if (k->kind == CS_KERNEL_GEMM)
+            snprintf(shape, sizeof shape, "[%.0fx%.0f].[%.0fx%.0f]", k->m, k->k, k->k, k->n);
+        else if (k->kind == CS_KERNEL_ATTENTION)
+            snprintf(shape, sizeof shape, "s %.0f, d %.0f (%s)", k->seq, k->head_dim,
+                     cs_attention_backend_name(k->backend));
+        if (p->csv)
+            printf("%s,%s,%s,%s,\"%s\",%.6g,%.6g,%.6g,%.4f\n", block,
+                   backward ? "backward" : "forward", k->name, slot_names[k->slot], shape,
+                   k->flops, k->bytes, t, e);
+        else
+            printf("  %-9s %-52.52s %-9s %-30.30s %9.2f %9.2f %9.1f %6.1f%%\n", block, k->name,
+                   slot_names[k->slot], shape, k->flops / 1e9, k->bytes / 1e6, t * 1e6, 100 * e);
+    }
+}
+
+static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes *z)
+{
+    cs_shape sh;
+    cs_shape_init(&sh, &s->model, &s->training, z);
+    cs_kernel_list l;
+    int moe = s->model.moe.num_experts > 0;
+    for (int backward = 0; backward < 2; backward++) {
+        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward};
+        cs_kernels_attention(&sh, &o, &l);
+        print_list(p, "attention", &l, backward);
+        if (moe) {
+            cs_kernels_moe_edges(&sh, &o, &l);
+            print_list(p, "moe", &l, backward);
+            double tokens = sh.Tl * sh.topk * sh.etp;
+            cs_kernels_mlp(&sh, &o, tokens, sh.ffn_e, sh.etp, (double)z->experts_per_gpu, 0, &l);
+            print_list(p, "experts", &l, backward);
+            cs_kernels_mlp(&sh, &o, sh.T, sh.ffn_s, sh.t, 1, 0, &l);
+            print_list(p, "shared", &l, backward);
+        } else {
+            cs_kernels_mlp(&sh, &o, sh.T, sh.ffn, sh.t, 1, 1, &l);
+            print_list(p, "mlp", &l, backward);
+        }
+    }
+    printer rest = {p->cost, p->csv, {0, 0}, {0, 0}};
+    for (int backward = 0; backward < 2 && sh.V > 0; backward++) {
+        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward};
+        cs_kernels_output(&sh, &o, &l);
+        print_list(&rest, "output", &l, backward);
+        cs_kernels_embedding(&sh, &o, &s->model, &l);
+        print_list(&rest, "embedding", &l, backward);
+    }
+    if (!p->csv)
+        printf("\n  one layer, one micro-batch: forward %.1f us (%.1f GFLOP), backward %.1f us "
+               "(%.1f GFLOP)\n",
+               p->seconds[0] * 1e6, p->flops[0] / 1e9, p->seconds[1] * 1e6, p->flops[1] / 1e9);
+}
+
+static int cmd_kernels(int argc, char **argv, const cs_paths *paths)
+{
+    if (cs_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return EXIT_OK;
+    }
+    const char *file = NULL, *name = NULL, *v;
+    cs_format format = CS_FORMAT_TEXT;
+    for (int i = 0; i < argc; i++) {
+        if ((v = cs_cli_option(argc, argv, &i, "--layout"))) {
+            name = v;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--format"))) {
+            if (cs_cli_format(v, &format) != 0 || format == CS_FORMAT_JSON) {
+                fprintf(stderr, "clustersim kernels: unknown format '%s' (text or csv)\n", v);
+                return EXIT_BAD_INPUT;
+            }
+        } else if (argv[i][0] == '-' || file) {
+            fprintf(stderr, "clustersim kernels: unexpected argument '%s'\n%s", argv[i], help);
+            return EXIT_BAD_INPUT;
+        } else {
+            file = argv[i];
+        }
+    }
+    if (!file) {
+        fputs(help, stderr);
+        return EXIT_BAD_INPUT;
+    }
+    cs_scenario s;
+    if (cs_cli_load_scenario(file, paths, &s) != 0) {
+        cs_scenario_free(&s);
+        return EXIT_BAD_INPUT;
+    }
+    size_t which = 0;
+    while (name && which < s.layout_count && strcmp(s.layouts[which].name, name))
+        which++;
+    int status = EXIT_OK;
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    cs_cost cost;
+    if (which == s.layout_count) {
+        fprintf(stderr, "clustersim kernels: %s has no layout '%s'\n", file, name);
+        status = EXIT_BAD_INPUT;
+    } else if (cs_layout_check(&s, &s.layouts[which], &z, &d) != 0) {
+        cs_diags_print(&d, stderr);
+        status = EXIT_INVALID;
+    } else if (cs_cost_init(&cost, &s.cluster.gpu, s.training.precision) != 0) {
+        fprintf(stderr, "clustersim kernels: out of memory\n");
+        status = EXIT_BAD_INPUT;
+    } else {
+        printer p = {&cost, format == CS_FORMAT_CSV, {0, 0}, {0, 0}};
+        if (p.csv)
+            printf("block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency\n");
+        else
+            printf("layout %s of %s on %s: attention %s, recompute %s\n  %-9s %-52s %-9s "
+                   "%-30s %9s %9s %9s %7s\n",
+                   s.layouts[which].name, s.model.name, s.cluster.gpu.name,
+                   cs_attention_backend_name(z.attention), cs_recompute_name(z.recompute),
+                   "block", "kernel", "slot", "shape", "GFLOP", "MB", "us", "eff");
+        list_layout(&p, &s, &z);
+        cs_cost_free(&cost);
+    }
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    return status;
+}
+
+const cs_command cs_cmd_kernels = {"kernels", help, cmd_kernels};
