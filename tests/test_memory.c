@@ -138,6 +138,29 @@ START_TEST(static_memory_megatron_rule)
 }
 END_TEST
 
+/* fp16 runs keep and reduce 16-bit gradients unless
+ * accumulate_allreduce_grads_in_fp32 (Megatron's defaults). */
+START_TEST(gradient_bytes_follow_precision)
+{
+    double h = 1024, layer = 12 * h * h + 4 * h, stage0 = (2 * layer + 32000 * h) / 2;
+    const char *cases[] = {"precision: bf16", "precision: fp16",
+                           "precision: fp16, accumulate_allreduce_grads_in_fp32: true",
+                           "precision: bf16, accumulate_allreduce_grads_in_fp32: false"};
+    double want[] = {4, 2, 4, 2};
+    for (int i = 0; i < 4; i++) {
+        cs_scenario s;
+        cs_layout_sizes z;
+        cs_memory_breakdown b;
+        char training[256];
+        snprintf(training, sizeof training, "global_batch_size: 64, %s", cases[i]);
+        load(gpt_model, 1, training, "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
+        cs_memory_stage(&s, &z, 0, &b);
+        ck_assert_msg(b.gradients == want[i] * stage0, "%s: %g", cases[i], b.gradients);
+        cs_scenario_free(&s);
+    }
+}
+END_TEST
+
 /* The seed's Option 1: experts divided by ep x etp = 32, their optimizer state
  * by the expert DP 4; the dense part by tp 4 and its optimizer by ep x dp = 32. */
 START_TEST(moe_static_memory_option1)
@@ -202,6 +225,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("analytic");
     tcase_add_test(t, korthikanti_table_2);
     tcase_add_test(t, scores_follow_the_backend);
+    tcase_add_test(t, gradient_bytes_follow_precision);
     tcase_add_test(t, ffn_width_generalisation);
     tcase_add_test(t, static_memory_megatron_rule);
     tcase_add_test(t, moe_static_memory_option1);

@@ -130,6 +130,15 @@ START_TEST(per_iteration_all_reduces)
     ck_assert_int_eq(count(&b, 0, CS_OP_DP, tied), 0); /* pp 1: nothing to tie across */
     ck_assert_int_eq(count(&b, 0, CS_OP_DP, 4), 2);
     done(&b);
+    /* The gradients' reduction: one bucket (no overlap) of every parameter
+     * of a GPU, 4 bytes each, or 2 for fp16. */
+    double params = (4 * (12.0 * 1024 * 1024 + 4 * 1024) + 32000.0 * 1024 +
+                     1024.0 * 1024 + 2 * 1024) / 2;
+    for (int fp16 = 0; fp16 < 2; fp16++) {
+        build(&b, "", fp16 ? "precision: fp16" : "precision: bf16", "{ tp: 2, pp: 1, dp: 4 }", 0);
+        ck_assert_int_eq(count(&b, 0, CS_OP_DP, (fp16 ? 2 : 4) * params), 1);
+        done(&b);
+    }
 }
 END_TEST
 

@@ -12,14 +12,16 @@
 #include "replay/runner.h"
 
 static const char help[] =
-    "usage: clustersim validate [DIR] [--network-model M]\n"
+    "usage: clustersim validate [DIR | FILE] [--network-model M]\n"
     "\n"
-    "Replays every scenario of DIR (default: validation/ of the presets) and its\n"
-    "subfolders that has a measured: block, a published end-to-end run with its\n"
-    "measured iteration time, throughput or model TFLOP/s per GPU, and prints\n"
+    "Replays every scenario of DIR (default: validation/ of the presets) and of\n"
+    "its subfolders (but models/, which holds the model files they share) that\n"
+    "has a measured: block, a published end-to-end run with its measured\n"
+    "iteration time, throughput or model TFLOP/s per GPU, and prints\n"
     "measured against predicted, the error of each run (positive: the model is\n"
     "optimistic) and the mean absolute error. The table tells the truth about\n"
-    "the model; presets are never fitted to it.\n"
+    "the model; presets are never fitted to it. A FILE replays that scenario\n"
+    "alone.\n"
     "\n"
     "  --network-model M    override the scenarios': ideal, analytic, flow\n"
     "\n"
@@ -39,9 +41,10 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-/* The .yaml files of dir and of its folders one level down, into files
- * (malloc'd paths). Returns the count, -1 when dir cannot be read (errno
- * set), -2 when there are more than MAX_FILES, -3 when out of memory. */
+/* The .yaml files of dir and of its folders one level down but folders
+ * named models/ (the model files scenarios share), into files (malloc'd
+ * paths). Returns the count, -1 when dir cannot be read (errno set), -2
+ * when there are more than MAX_FILES, -3 when out of memory. */
 static int scenario_files(const char *dir, int depth, char **files, int count)
 {
     DIR *d = opendir(dir);
@@ -56,7 +59,7 @@ static int scenario_files(const char *dir, int depth, char **files, int count)
         struct stat st;
         if (stat(path, &st) != 0)
             continue;
-        if (S_ISDIR(st.st_mode) && depth == 0) {
+        if (S_ISDIR(st.st_mode) && depth == 0 && strcmp(e->d_name, "models") != 0) {
             count = scenario_files(path, 1, files, count);
         } else if (S_ISREG(st.st_mode) && has_suffix(e->d_name, ".yaml")) {
             if (count == MAX_FILES)
@@ -194,7 +197,14 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
         return EXIT_BAD_INPUT;
     }
     char **files = calloc(MAX_FILES, sizeof *files);
-    int count = files ? scenario_files(dir, 0, files, 0) : -3;
+    struct stat st;
+    int count = -3;
+    if (files && stat(dir, &st) == 0 && S_ISREG(st.st_mode)) { /* one scenario */
+        files[0] = strdup(dir);
+        count = files[0] ? 1 : -3;
+    } else if (files) {
+        count = scenario_files(dir, 0, files, 0);
+    }
     if (count < 0) {
         if (count == -1)
             fprintf(stderr, "clustersim validate: cannot read %s: %s\n", dir, strerror(errno));
@@ -211,7 +221,7 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
     qsort(files, (size_t)count, sizeof *files, by_name);
     int status = EXIT_OK, rows = 0, outside = 0;
     double sum = 0;
-    printf("%-44s %-12s %-24s %12s %12s %8s %9s  %s\n", "run", "layout", "metric", "measured",
+    printf("%-28s %-26s %-18s %12s %12s %8s %9s  %s\n", "run", "layout", "metric", "measured",
            "predicted", "error", "tolerance", "verdict");
     for (int i = 0; i < count; i++) {
         row r;
@@ -220,9 +230,10 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
             status = EXIT_BAD_INPUT;
         if (rc != 0)
             continue;
-        const char *name = files[i] + strlen(dir) + (files[i][strlen(dir)] == '/');
+        size_t skip = strlen(dir) < strlen(files[i]) ? strlen(dir) : 0;
+        const char *name = files[i] + skip + (files[i][skip] == '/');
         int ok = fabs(r.error) <= r.tolerance;
-        printf("%-44s %-12s %-24s %12.4g %12.4g %+7.1f%% %8.0f%%  %s\n", name, r.layout, r.metric,
+        printf("%-28s %-26s %-18s %12.4g %12.4g %+7.1f%% %8.0f%%  %s\n", name, r.layout, r.metric,
                r.measured, r.predicted, r.error * 100, r.tolerance * 100, ok ? "ok" : "OUTSIDE");
         rows++;
         outside += !ok;

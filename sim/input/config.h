@@ -215,6 +215,7 @@ typedef struct cs_training {
     int overlap_param_gather; /* distributed optimizer: parameter AG overlapped */
     int scatter_gather_tensors_in_pipeline; /* legacy: p2p of 1/tp, then a TP AG */
     double clip_grad;         /* > 0: the gradient norm is all-reduced */
+    int accumulate_allreduce_grads_in_fp32; /* -1 until given: fp32 unless fp16 */
     cs_optimizer optimizer;
     cs_moe_routing moe_routing;
     double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
@@ -382,6 +383,12 @@ long cs_layout_vpp(const cs_layout *l, const cs_training *t);
 /* The backend asked for: attention_backend, else flash when use_flash_attn,
  * else auto (what auto becomes on a GPU: model/kernels.h). */
 cs_attention_backend cs_training_attention_backend(const cs_training *t);
+
+/* Bytes per gradient element of the gradient buffer and its data-parallel
+ * reduction: 4 (fp32 main_grad) with accumulate_allreduce_grads_in_fp32,
+ * which Megatron turns on for bf16 (and we for fp8); 2 for fp16 unless
+ * asked, as in Megatron. */
+double cs_training_grad_bytes(const cs_training *t);
 
 /* True when layer i (0-based) of the model is a MoE layer. */
 int cs_model_is_moe_layer(const cs_model *m, long i);

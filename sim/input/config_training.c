@@ -67,6 +67,7 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, overlap_param_gather),
     BOOL(cs_training, scatter_gather_tensors_in_pipeline),
     QTY(cs_training, clip_grad, CS_UNIT_COUNT, NONNEG),
+    BOOL(cs_training, accumulate_allreduce_grads_in_fp32),
     ENUM(cs_training, optimizer, optimizer_choices),
     CUSTOM_OF("moe_routing", routing_custom, cs_routing_schema),
     QTY(cs_training, tokens, CS_UNIT_COUNT, POSITIVE),
@@ -166,6 +167,7 @@ void cs_training_defaults(cs_training *t)
     t->hidden_dropout = t->attention_dropout = 0.1;
     t->overlap_p2p_comm = 1; /* --no-overlap-p2p-communication; interleaved only */
     t->clip_grad = 1.0;
+    t->accumulate_allreduce_grads_in_fp32 = -1;
 }
 
 void cs_layout_defaults(cs_layout *l)
@@ -262,6 +264,13 @@ cs_attention_backend cs_training_attention_backend(const cs_training *t)
 }
 
 const char *cs_attention_backend_name(cs_attention_backend b) { return backend_choices[b]; }
+
+double cs_training_grad_bytes(const cs_training *t)
+{
+    int fp32 = t->accumulate_allreduce_grads_in_fp32 >= 0 ? t->accumulate_allreduce_grads_in_fp32
+                                                           : t->precision != CS_FP16;
+    return fp32 ? 4.0 : 2.0;
+}
 
 int cs_layouts_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {

@@ -85,20 +85,21 @@ static void gemm(cs_kernel_list *l, const char *name, cs_kernel_slot slot, doubl
 }
 
 /* A weight-gradient GEMM [out x T] . [T x in]: with
- * gradient_accumulation_fusion it accumulates into the fp32 main_grad
- * (read and written in its epilogue: 8 bytes per weight instead of 2);
- * without, the bf16 gradient is added to main_grad by a separate kernel. */
+ * gradient_accumulation_fusion it accumulates into main_grad (fp32, or
+ * fp16 for fp16 runs without accumulate_allreduce_grads_in_fp32), read and
+ * written in its epilogue; without, the 16-bit gradient is added to
+ * main_grad by a separate kernel. */
 static void wgrad(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
                   const char *accumulate, cs_kernel_slot slot, double batch, double out_dim,
                   double in_dim, double tokens)
 {
-    double weights = batch * out_dim * in_dim;
+    double weights = batch * out_dim * in_dim, g = cs_training_grad_bytes(o->t);
     int fused = o->t->gradient_accumulation_fusion;
-    gemm(l, name, slot, batch, out_dim, in_dim, tokens, fused ? (8 - A) * weights : 0);
+    gemm(l, name, slot, batch, out_dim, in_dim, tokens, fused ? (2 * g - A) * weights : 0);
     if (!fused) {
         cs_kernel *k = add(l, accumulate, CS_KERNEL_MEMORY, slot);
         if (k)
-            k->bytes = (A + 8) * weights;
+            k->bytes = (A + 2 * g) * weights;
     }
 }
 

@@ -144,7 +144,7 @@ void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
     stage_params(s, z, stage, &pc, &dense, &expert);
     memset(out, 0, sizeof *out);
     out->weights = 2.0 * (dense + expert);
-    out->gradients = 4.0 * (dense + expert);
+    out->gradients = cs_training_grad_bytes(t) * (dense + expert);
     if (t->optimizer == CS_OPTIMIZER_ADAM) {
         double dense_share = t->distributed_optimizer ? (double)z->dense_dp : 1.0;
         double expert_share = t->distributed_optimizer && z->expert_dp > 0 ? (double)z->expert_dp : 1.0;

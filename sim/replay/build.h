@@ -21,7 +21,7 @@
 #include "replay/workload.h"
 
 #define DT CS_ACT_BYTES   /* bytes per activation element (bf16/fp16) */
-#define GRAD_BYTES 4.0  /* fp32 gradients are reduced (Megatron's default main_grad) */
+#define GRAD_BYTES (cs_training_grad_bytes(B->t)) /* per gradient element */
 #define PARAM_BYTES 2.0 /* parameters are all-gathered in bf16 */
 /* Adam per owned parameter: read grad, master, m, v (16), write master, m, v
  * (12), param (2). */
@@ -126,8 +126,6 @@ void cs_build_end_markers(cs_builder *B);
 
 /* layer.c: whole layers, the embedding and the output layer. */
 void cs_layer_costs(cs_builder *B); /* fills the cs_block_cost fields once per build */
-void cs_block_cost_of(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out);
-void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes);
 void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k);
 void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w);
 void cs_layer_weight(cs_builder *B, long mb, long layer);
@@ -136,11 +134,6 @@ void cs_embedding_backward(cs_builder *B, long mb);
 void cs_output_forward(cs_builder *B, long mb);
 void cs_output_backward(cs_builder *B, long mb, int with_w);
 void cs_output_weight(cs_builder *B, long mb);
-/* One compute op on every GPU of the stage (the carry included), seconds
- * from slots [first, last] of c; mem as cs_build_compute's. */
-void cs_layer_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
-                  cs_kernel_slot last, cs_op_class k, long mb, long layer, double mem_begin,
-                  double mem_end);
 
 /* moe.c: the MoE half of a layer, its kernel times and its routing. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb);

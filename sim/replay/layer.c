@@ -20,7 +20,7 @@
 
 #include "model/memory.h"
 
-void cs_block_cost_of(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out)
+static void block_cost(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out)
 {
     for (int s = 0; s < CS_SLOTS; s++) {
         out->s[s] = cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
@@ -33,25 +33,25 @@ void cs_layer_costs(cs_builder *B)
     const cs_shape *sh = &B->sh;
     cs_kernel_list l;
     cs_kernels_attention(sh, &B->fwd, &l);
-    cs_block_cost_of(B, &l, &B->attn_f);
+    block_cost(B, &l, &B->attn_f);
     cs_kernels_attention(sh, &B->bwd, &l);
-    cs_block_cost_of(B, &l, &B->attn_b);
+    block_cost(B, &l, &B->attn_b);
     cs_kernels_mlp(sh, &B->fwd, sh->T, sh->ffn, sh->t, 1, 1, &l);
-    cs_block_cost_of(B, &l, &B->mlp_f);
+    block_cost(B, &l, &B->mlp_f);
     cs_kernels_mlp(sh, &B->bwd, sh->T, sh->ffn, sh->t, 1, 1, &l);
-    cs_block_cost_of(B, &l, &B->mlp_b);
+    block_cost(B, &l, &B->mlp_b);
     cs_kernels_moe_edges(sh, &B->fwd, &l);
-    cs_block_cost_of(B, &l, &B->edges_f);
+    block_cost(B, &l, &B->edges_f);
     cs_kernels_moe_edges(sh, &B->bwd, &l);
-    cs_block_cost_of(B, &l, &B->edges_b);
+    block_cost(B, &l, &B->edges_b);
     cs_kernels_output(sh, &B->fwd, &l);
-    cs_block_cost_of(B, &l, &B->out_f);
+    block_cost(B, &l, &B->out_f);
     cs_kernels_output(sh, &B->bwd, &l);
-    cs_block_cost_of(B, &l, &B->out_b);
+    block_cost(B, &l, &B->out_b);
     cs_kernels_embedding(sh, &B->fwd, B->m, &l);
-    cs_block_cost_of(B, &l, &B->emb_f);
+    block_cost(B, &l, &B->emb_f);
     cs_kernels_embedding(sh, &B->bwd, B->m, &l);
-    cs_block_cost_of(B, &l, &B->emb_b);
+    block_cost(B, &l, &B->emb_b);
 }
 
 static double span_s(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
@@ -70,9 +70,10 @@ static double span_flops(const cs_block_cost *c, cs_kernel_slot first, cs_kernel
     return sum;
 }
 
-void cs_layer_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
-                  cs_kernel_slot last, cs_op_class k, long mb, long layer, double mem_begin,
-                  double mem_end)
+/* One compute op on every GPU of the stage (its carry included), of slots
+ * [first, last] of c; mem as cs_build_compute's. */
+static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last,
+                cs_op_class k, long mb, long layer, double mem_begin, double mem_end)
 {
     double seconds = span_s(c, first, last), flops = span_flops(c, first, last);
     if (seconds <= 0 && mem_begin == 0 && mem_end == 0)
@@ -111,11 +112,6 @@ static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double by
         }
 }
 
-void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes)
-{
-    tp_comm(B, op, mb, layer, bytes, 0);
-}
-
 /* The reduction after a block: reduce-scatter with sequence parallelism,
  * else all-reduce. */
 static cs_coll_op reduction(const cs_builder *B)
@@ -134,16 +130,16 @@ static void block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, 
     carry(B, c, CS_SLOT_PRE, k, mb, layer);
     if (overlapped(B)) { /* userbuffers: AG beside the column GEMM, RS beside the row GEMM */
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
-        cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_IN, k, mb, layer, mem, 0);
+        ops(B, c, CS_SLOT_IN, CS_SLOT_IN, k, mb, layer, mem, 0);
         cs_build_release(B, 0);
-        cs_layer_ops(B, c, CS_SLOT_CORE, CS_SLOT_CORE, k, mb, layer, 0, 0);
+        ops(B, c, CS_SLOT_CORE, CS_SLOT_CORE, k, mb, layer, 0, 0);
         tp_comm(B, CS_COLL_REDUCE_SCATTER, mb, layer, act, 1);
-        cs_layer_ops(B, c, CS_SLOT_OUT, CS_SLOT_OUT, k, mb, layer, 0, 0);
+        ops(B, c, CS_SLOT_OUT, CS_SLOT_OUT, k, mb, layer, 0, 0);
         cs_build_release(B, 0);
     } else {
         if (B->sh.sp)
             tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 0);
-        cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_OUT, k, mb, layer, mem, 0);
+        ops(B, c, CS_SLOT_IN, CS_SLOT_OUT, k, mb, layer, mem, 0);
         tp_comm(B, reduction(B), mb, layer, act, 0);
     }
     carry(B, c, CS_SLOT_POST, k, mb, layer);
@@ -167,19 +163,19 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
      * as the zero-bubble implementation's WeightGradStore does). */
     if (sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
-    cs_layer_ops(B, c, CS_SLOT_OUT_B, CS_SLOT_OUT_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
+    ops(B, c, CS_SLOT_OUT_B, CS_SLOT_OUT_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
     if (sp && ov)
         cs_build_release(B, 1);
-    cs_layer_ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer,
+    ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer,
                  recomputed, 0);
-    cs_layer_ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
+    ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
                  free_b - recomputed);
     if (tp)
         tp_comm(B, reduction(B), mb, layer, act, 1);
     if (with_w) {
         if (sp)
             cs_build_release(B, 1); /* the wgrads wait for the gathered input */
-        cs_layer_ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0,
+        ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0,
                      free_w);
     }
     cs_build_release(B, 0); /* the norm backward waits for the input gradient */
@@ -245,7 +241,7 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
  * gathered during the backward. */
 static void block_weight(cs_builder *B, const cs_block_cost *c, long mb, long layer, double mem)
 {
-    cs_layer_ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0, mem);
+    ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0, mem);
 }
 
 void cs_layer_weight(cs_builder *B, long mb, long layer)
@@ -279,7 +275,7 @@ void cs_embedding_forward(cs_builder *B, long mb)
     if (B->sh.V <= 0)
         return;
     const cs_block_cost *c = &B->emb_f;
-    cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_IN, CS_OP_FORWARD, mb, -1, embedding_bytes(B), 0);
+    ops(B, c, CS_SLOT_IN, CS_SLOT_IN, CS_OP_FORWARD, mb, -1, embedding_bytes(B), 0);
     tp_comm(B, reduction(B), mb, -1, DT * B->sh.T * B->sh.h, 0);
     carry(B, c, CS_SLOT_POST, CS_OP_FORWARD, mb, -1);
 }
@@ -294,7 +290,7 @@ void cs_embedding_backward(cs_builder *B, long mb)
     carry(B, c, CS_SLOT_POST_B, CS_OP_BACKWARD_INPUT, mb, -1);
     if (B->sh.sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, DT * B->sh.T * B->sh.h, 0);
-    cs_layer_ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_WEIGHT, mb, -1, 0,
+    ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_WEIGHT, mb, -1, 0,
                  -embedding_bytes(B));
 }
 
@@ -308,7 +304,7 @@ void cs_output_forward(cs_builder *B, long mb)
     carry(B, c, CS_SLOT_PRE, CS_OP_FORWARD, mb, -1);
     if (B->sh.sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, DT * B->sh.T * B->sh.h, 0);
-    cs_layer_ops(B, c, CS_SLOT_IN, CS_SLOT_CORE, CS_OP_FORWARD, mb, -1, output_bytes(B), 0);
+    ops(B, c, CS_SLOT_IN, CS_SLOT_CORE, CS_OP_FORWARD, mb, -1, output_bytes(B), 0);
     for (int i = 0; i < cs_kernels_loss_reductions(B->t); i++)
         tp_comm(B, CS_COLL_ALL_REDUCE, mb, -1, 4 * B->sh.T, 0);
 }
@@ -324,13 +320,13 @@ void cs_output_backward(cs_builder *B, long mb, int with_w)
     int sp = B->sh.sp;
     if (sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, act, 1);
-    cs_layer_ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0,
+    ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0,
                  -output_bytes(B));
     tp_comm(B, reduction(B), mb, -1, act, 1);
     if (with_w) {
         if (sp)
             cs_build_release(B, 1);
-        cs_layer_ops(B, c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, 0);
+        ops(B, c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, 0);
     }
     cs_build_release(B, 0);
     carry(B, c, CS_SLOT_PRE_B, CS_OP_BACKWARD_INPUT, mb, -1);
