@@ -138,8 +138,10 @@ START_TEST(selective_recompute_reruns_core_attention)
         cs_kernel_list fwd, back;
         cs_kernels_attention(&u.sh, &f, &fwd);
         cs_kernels_attention(&u.sh, &bw, &back);
-        ck_assert(cs_kernels_flops(&back, CS_SLOT_RECOMPUTE) == cs_kernels_flops(&fwd, CS_SLOT_CORE));
-        ck_assert(cs_kernels_bytes(&back, CS_SLOT_RECOMPUTE) == cs_kernels_bytes(&fwd, CS_SLOT_CORE));
+        ck_assert(cs_kernels_flops(&back, CS_SLOT_RECOMPUTE) ==
+                  cs_kernels_flops(&fwd, CS_SLOT_CORE));
+        ck_assert(cs_kernels_bytes(&back, CS_SLOT_RECOMPUTE) ==
+                  cs_kernels_bytes(&fwd, CS_SLOT_CORE));
         cs_scenario_free(&u.s);
     }
 }
@@ -193,8 +195,8 @@ START_TEST(softmax_fallback)
         cs_kernel_list a;
         cs_kernels_attention(&u.sh, &o, &a);
         ck_assert_ptr_null(find(&a, "core_attention.scale_mask_softmax"));
-        const cs_kernel *k = find(&a, i ? "core_attention.softmax (torch, fp32)"
-                                        : "core_attention.softmax (torch)");
+        const cs_kernel *k =
+            find(&a, i ? "core_attention.softmax (torch, fp32)" : "core_attention.softmax (torch)");
         ck_assert(k != NULL);
         ck_assert(k->bytes == (i ? 28 : 8) * E + S * S);
         cs_scenario_free(&u.s);
@@ -272,13 +274,12 @@ END_TEST
  * to the text's totals), and its errors. */
 START_TEST(kernels_command)
 {
-    const char *file = tu_write("k.yaml",
-                                "name: k\nmodel: gpt3-175b\n"
-                                "cluster: { base: dgx-a100-80gb, nodes: 8 }\n"
-                                "training: { seq_length: 2048, global_batch_size: 64, "
-                                "attention_backend: local }\n"
-                                "layouts: [{ name: a, tp: 8, pp: 8, dp: 1 }, "
-                                "{ name: bad, tp: 3, pp: 8 }]\n");
+    const char *file = tu_write("k.yaml", "name: k\nmodel: gpt3-175b\n"
+                                          "cluster: { base: dgx-a100-80gb, nodes: 8 }\n"
+                                          "training: { seq_length: 2048, global_batch_size: 64, "
+                                          "attention_backend: local }\n"
+                                          "layouts: [{ name: a, tp: 8, pp: 8, dp: 1 }, "
+                                          "{ name: bad, tp: 3, pp: 8 }]\n");
     char cmd[1024], *out, *err;
     snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s", file);
     ck_assert_int_eq(tu_run(cmd, &out, &err), 0);

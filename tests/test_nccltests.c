@@ -100,8 +100,8 @@ END_TEST
 
 START_TEST(bad_table_rows_refused)
 {
-    refused("1048576 262144 float sum -1 156.9 x 12.53 0 156.9 6.8 12.7 0\n",
-            "'x' is not a number", 1, 35);
+    refused("1048576 262144 float sum -1 156.9 x 12.53 0 156.9 6.8 12.7 0\n", "'x' is not a number",
+            1, 35);
     refused("1048576 262144 float sum -1 156.9 6.68\n", "3 values here", 1, 35);
     refused("1048576 262144 float 1.0 1.0\n", "not an nccl-tests row", 1, 1);
     refused("1048576 262144 float sum 156.9 6.68 12.53 0 1 2 3\n", "7 values here", 1, 49);

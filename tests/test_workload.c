@@ -17,9 +17,9 @@
 #include "replay/workload.h"
 #include "testutil.h"
 
-#define SMALL                                                                                  \
-    "{ name: s, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "                   \
-    "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 1024, "                \
+#define SMALL                                                                                      \
+    "{ name: s, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "                       \
+    "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 1024, "                    \
     "position_embedding_type: learned_absolute%s }"
 
 typedef struct built {
@@ -89,8 +89,7 @@ START_TEST(loss_and_embedding_tp_communication)
     built b;
     double T = 1024, h = 1024;
     for (int fused = 0; fused < 2; fused++) {
-        build(&b, "", fused ? "cross_entropy_loss_fusion: true" : "", "{ tp: 2, pp: 1, dp: 4 }",
-              0);
+        build(&b, "", fused ? "cross_entropy_loss_fusion: true" : "", "{ tp: 2, pp: 1, dp: 4 }", 0);
         long m = b.z.microbatches;
         ck_assert_int_eq(count(&b, 0, CS_OP_TP, 4 * T), (fused ? 2 : 3) * m);
         done(&b);
@@ -132,8 +131,8 @@ START_TEST(per_iteration_all_reduces)
     done(&b);
     /* The gradients' reduction: one bucket (no overlap) of every parameter
      * of a GPU, 4 bytes each, or 2 for fp16. */
-    double params = (4 * (12.0 * 1024 * 1024 + 4 * 1024) + 32000.0 * 1024 +
-                     1024.0 * 1024 + 2 * 1024) / 2;
+    double params =
+        (4 * (12.0 * 1024 * 1024 + 4 * 1024) + 32000.0 * 1024 + 1024.0 * 1024 + 2 * 1024) / 2;
     for (int fp16 = 0; fp16 < 2; fp16++) {
         build(&b, "", fp16 ? "precision: fp16" : "precision: bf16", "{ tp: 2, pp: 1, dp: 4 }", 0);
         ck_assert_int_eq(count(&b, 0, CS_OP_DP, (fp16 ? 2 : 4) * params), 1);
@@ -148,7 +147,8 @@ START_TEST(pipeline_transfer_bytes)
 {
     built b;
     double act = 2.0 * 1024 * 1024;
-    const char *cases[] = {"", "sequence_parallel: true", "scatter_gather_tensors_in_pipeline: true"};
+    const char *cases[] = {"", "sequence_parallel: true",
+                           "scatter_gather_tensors_in_pipeline: true"};
     double want[] = {act, act / 2, act / 2};
     for (int i = 0; i < 3; i++) {
         build(&b, "", cases[i], "{ tp: 2, pp: 2, dp: 2 }", 1);
@@ -168,8 +168,8 @@ START_TEST(batched_p2p_waits_for_the_send)
 {
     for (int overlap = 0; overlap < 2; overlap++) {
         built b;
-        build(&b, "", overlap ? "schedule: interleaved, virtual_pipeline_stages: 2"
-                              : "schedule: 1f1b",
+        build(&b, "",
+              overlap ? "schedule: interleaved, virtual_pipeline_stages: 2" : "schedule: 1f1b",
               "{ tp: 1, pp: 2, dp: 4 }", 0);
         int gated = 0;
         for (long id = 0; id < b.w.count; id++) {

@@ -23,9 +23,9 @@ static const char help[] =
     "  --layout NAME        the layout (default: the first)\n"
     "  --format text|csv    output format (default text)\n";
 
-static const char *const slot_names[CS_SLOTS] = {"pre",  "in",   "core",  "out",  "post",
-                                                 "post_b", "out_b", "recompute", "core_b",
-                                                 "in_b", "out_w", "in_w", "pre_b"};
+static const char *const slot_names[CS_SLOTS] = {"pre",    "in",    "core",      "out",    "post",
+                                                 "post_b", "out_b", "recompute", "core_b", "in_b",
+                                                 "out_w",  "in_w",  "pre_b"};
 
 typedef struct printer {
     cs_cost *cost;
@@ -64,8 +64,8 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
                      cs_attention_backend_name(k->backend));
         if (p->csv)
             printf("%s,%s,%s,%s,\"%s\",%.6g,%.6g,%.6g,%.4f\n", block,
-                   backward ? "backward" : "forward", k->name, slot_names[k->slot], shape,
-                   k->flops, k->bytes, t, e);
+                   backward ? "backward" : "forward", k->name, slot_names[k->slot], shape, k->flops,
+                   k->bytes, t, e);
         else
             printf("  %-9s %-52.52s %-9s %-30.30s %9.2f %9.2f %9.1f %6.1f%%\n", block, k->name,
                    slot_names[k->slot], shape, k->flops / 1e9, k->bytes / 1e6, t * 1e6, 100 * e);
@@ -166,8 +166,8 @@ static int cmd_kernels(int argc, char **argv, const cs_paths *paths)
             printf("layout %s of %s on %s: attention %s, recompute %s\n  %-9s %-52s %-9s "
                    "%-30s %9s %9s %9s %7s\n",
                    s.layouts[which].name, s.model.name, s.cluster.gpu.name,
-                   cs_attention_backend_name(z.attention), cs_recompute_name(z.recompute),
-                   "block", "kernel", "slot", "shape", "GFLOP", "MB", "us", "eff");
+                   cs_attention_backend_name(z.attention), cs_recompute_name(z.recompute), "block",
+                   "kernel", "slot", "shape", "GFLOP", "MB", "us", "eff");
         list_layout(&p, &s, &z);
         cs_cost_free(&cost);
     }

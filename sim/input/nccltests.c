@@ -216,7 +216,8 @@ static void table_row(reader *r, char **tok, int *col, int n, int num)
     }
     /* Blocks of four, after the root when there is one. */
     int first = nv % 4;
-    if ((nv != 4 && nv != 8 && nv != 5 && nv != 9) || (first && (isnan(v[0]) || v[0] != floor(v[0])))) {
+    if ((nv != 4 && nv != 8 && nv != 5 && nv != 9) ||
+        (first && (isnan(v[0]) || v[0] != floor(v[0])))) {
         problem(r, num, col[n - 1],
                 "an nccl-tests row has [root] then time, algbw, busbw and #wrong (out of "
                 "place, then in place): %d values here",
@@ -240,11 +241,15 @@ static void csv_header(reader *r, char **f, int n, int num)
 {
     static const struct {
         const char *name;
-        int what;      /* 0 size, 1 busbw, 2 time */
-        double scale;  /* to bytes, bytes/s or s */
-    } known[] = {{"size_bytes", 0, 1},        {"size", 0, 1},        {"busbw_GBps", 1, 1e9},
-                 {"busbw", 1, 1e9},           {"busbw_bytes_per_s", 1, 1},
-                 {"time_us", 2, 1e-6},        {"time_s", 2, 1}};
+        int what;     /* 0 size, 1 busbw, 2 time */
+        double scale; /* to bytes, bytes/s or s */
+    } known[] = {{"size_bytes", 0, 1},
+                 {"size", 0, 1},
+                 {"busbw_GBps", 1, 1e9},
+                 {"busbw", 1, 1e9},
+                 {"busbw_bytes_per_s", 1, 1},
+                 {"time_us", 2, 1e-6},
+                 {"time_s", 2, 1}};
     int *slot[] = {&r->csv_size, &r->csv_busbw, &r->csv_time};
     r->csv_fields = n;
     for (int i = 0; i < n; i++) {
@@ -289,8 +294,7 @@ static void csv_row(reader *r, char **f, int n, int num)
         problem(r, num, 1, "busbw '%s' is not a bandwidth above 0", f[r->csv_busbw]);
         return;
     }
-    if (r->csv_time >= 0 &&
-        (number(trim(f[r->csv_time]), &time) != 0 || !(time > 0))) {
+    if (r->csv_time >= 0 && (number(trim(f[r->csv_time]), &time) != 0 || !(time > 0))) {
         problem(r, num, 1, "time '%s' is not a time above 0", f[r->csv_time]);
         return;
     }

@@ -72,8 +72,8 @@ static int grid_init(cs_attn_grid *g, const cs_attention_table *t)
         return -1;
     for (int d = 0; d < 2; d++) {
         g->interp[d] = gsl_interp2d_alloc(gsl_interp2d_bilinear, (size_t)g->nx, (size_t)g->ny);
-        if (!g->interp[d] || gsl_interp2d_init(g->interp[d], g->x, g->y, g->z[d], (size_t)g->nx,
-                                               (size_t)g->ny) != 0)
+        if (!g->interp[d] ||
+            gsl_interp2d_init(g->interp[d], g->x, g->y, g->z[d], (size_t)g->nx, (size_t)g->ny) != 0)
             return -1;
     }
     return 0;

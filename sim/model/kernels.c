@@ -54,8 +54,7 @@ cs_attention_backend cs_kernels_backend(const cs_training *t, const cs_gpu_confi
 
 /* ---- building lists -------------------------------------------------------------- */
 
-static cs_kernel *add(cs_kernel_list *l, const char *name, cs_kernel_kind kind,
-                      cs_kernel_slot slot)
+static cs_kernel *add(cs_kernel_list *l, const char *name, cs_kernel_kind kind, cs_kernel_slot slot)
 {
     if (l->n == CS_KERNELS_MAX)
         return NULL; /* cannot happen: the longest list is about 30 kernels */
@@ -70,8 +69,8 @@ static cs_kernel *add(cs_kernel_list *l, const char *name, cs_kernel_kind kind,
 
 /* batch x [m x kd] . [kd x n]: 2 m n kd FLOPs; A bytes per element read and
  * written, plus `extra` bytes. */
-static void gemm(cs_kernel_list *l, const char *name, cs_kernel_slot slot, double batch,
-                 double m, double n, double kd, double extra)
+static void gemm(cs_kernel_list *l, const char *name, cs_kernel_slot slot, double batch, double m,
+                 double n, double kd, double extra)
 {
     cs_kernel *k = add(l, name, CS_KERNEL_GEMM, slot);
     if (!k)
@@ -130,8 +129,8 @@ static void norm(cs_kernel_list *l, const cs_shape *sh, const char *fwd, const c
  * unfused: x + bias, dropout, + residual. Backward: the mask applied to the
  * gradient (the residual branch takes the gradient as it is) and the bias
  * gradient's reduction. */
-static void bda(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
-                const char *fwd, const char *bwd)
+static void bda(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o, const char *fwd,
+                const char *bwd)
 {
     double e = sh->Tl * sh->h;
     int drop = o->t->hidden_dropout > 0, fused = o->t->bias_dropout_fusion;
@@ -185,8 +184,7 @@ static void softmax(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts 
                     cs_kernel_slot slot, double E)
 {
     double limit = o->backend == CS_ATTN_LOCAL ? 4096 : 16384;
-    int fused = o->t->masked_softmax_fusion && sh->s > 16 && sh->s <= limit &&
-                fmod(sh->s, 4) == 0;
+    int fused = o->t->masked_softmax_fusion && sh->s > 16 && sh->s <= limit && fmod(sh->s, 4) == 0;
     int fp32 = o->t->attention_softmax_in_fp32;
     if (!o->backward || slot == CS_SLOT_RECOMPUTE) {
         if (fused)
@@ -347,8 +345,8 @@ void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, 
     if (norms)
         bda(out, sh, o, NULL, "mlp_bda.backward");
     gemm(out, "linear_fc2.dgrad", CS_SLOT_OUT_B, groups, per, wt, sh->h, 0);
-    wgrad(out, o, "linear_fc2.wgrad", "linear_fc2.main_grad_add", CS_SLOT_OUT_W, groups, sh->h,
-          wt, per);
+    wgrad(out, o, "linear_fc2.wgrad", "linear_fc2.main_grad_add", CS_SLOT_OUT_W, groups, sh->h, wt,
+          per);
     activation(out, sh, o, tokens * wt);
     gemm(out, "linear_fc1.dgrad", CS_SLOT_IN_B, groups, per, sh->h, w1, 0);
     wgrad(out, o, "linear_fc1.wgrad", "linear_fc1.main_grad_add", CS_SLOT_IN_W, groups, w1, sh->h,
@@ -396,7 +394,10 @@ void cs_kernels_output(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
     norm(out, sh, NULL, "final_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
 }
 
-int cs_kernels_loss_reductions(const cs_training *t) { return t->cross_entropy_loss_fusion ? 2 : 3; }
+int cs_kernels_loss_reductions(const cs_training *t)
+{
+    return t->cross_entropy_loss_fusion ? 2 : 3;
+}
 
 /* VocabParallelEmbedding: ids masked to this rank's vocabulary range, rows
  * gathered (read and written T x h), learned positions added, then the

@@ -37,8 +37,7 @@ typedef struct cs_shape {
     int sp, rope;
 } cs_shape;
 
-void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t,
-                   const cs_layout_sizes *z);
+void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const cs_layout_sizes *z);
 
 typedef enum { CS_KERNEL_GEMM, CS_KERNEL_ATTENTION, CS_KERNEL_MEMORY } cs_kernel_kind;
 
@@ -73,7 +72,7 @@ typedef struct cs_kernel {
     cs_kernel_slot slot;
     double m, n, k, batch; /* GEMM: batch x [m x k] . [k x n] */
     double flops, bytes;
-    double launches;       /* kernels it stands for (unfused passes) */
+    double launches; /* kernels it stands for (unfused passes) */
     /* Attention kernels: which efficiency table prices them, and by what. */
     cs_attention_backend backend;
     double seq, head_dim;
@@ -127,8 +126,8 @@ int cs_kernels_loss_reductions(const cs_training *t);
 
 /* Word (and learned position) embedding lookup and its dropout; backward:
  * the dropout's backward and the scatter-add into the fp32 gradient. */
-void cs_kernels_embedding(const cs_shape *sh, const cs_kernel_opts *o,
-                          const cs_model *m, cs_kernel_list *out);
+void cs_kernels_embedding(const cs_shape *sh, const cs_kernel_opts *o, const cs_model *m,
+                          cs_kernel_list *out);
 
 /* Sum of FLOPs (and bytes) of the kernels in one slot. */
 double cs_kernels_flops(const cs_kernel_list *l, cs_kernel_slot slot);

@@ -79,8 +79,8 @@ static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_
     if (seconds <= 0 && mem_begin == 0 && mem_end == 0)
         return;
     for (long local = 0; local < B->per_stage; local++) {
-        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, mem_begin,
-                                   mem_end);
+        long id =
+            cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, mem_begin, mem_end);
         if (k == CS_OP_BACKWARD_WEIGHT && layer >= 0 && id >= 0)
             B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
                 id;
@@ -107,8 +107,8 @@ static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double by
                 cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
                                           bytes);
             else
-                cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
-                                    bytes, NULL);
+                cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
+                                    NULL);
         }
 }
 
@@ -123,8 +123,8 @@ static int overlapped(const cs_builder *B) { return B->z->tp > 1 && B->t->tp_com
 
 /* ---- a block, forward and backward --------------------------------------------------- */
 
-static void block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, long mb,
-                          long layer, double mem)
+static void block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, long mb, long layer,
+                          double mem)
 {
     double act = DT * B->sh.T * B->sh.h;
     carry(B, c, CS_SLOT_PRE, k, mb, layer);
@@ -166,17 +166,15 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
     ops(B, c, CS_SLOT_OUT_B, CS_SLOT_OUT_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
     if (sp && ov)
         cs_build_release(B, 1);
-    ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer,
-                 recomputed, 0);
+    ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer, recomputed, 0);
     ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
-                 free_b - recomputed);
+        free_b - recomputed);
     if (tp)
         tp_comm(B, reduction(B), mb, layer, act, 1);
     if (with_w) {
         if (sp)
             cs_build_release(B, 1); /* the wgrads wait for the gathered input */
-        ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0,
-                     free_w);
+        ops(B, c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0, free_w);
     }
     cs_build_release(B, 0); /* the norm backward waits for the input gradient */
     carry(B, c, CS_SLOT_PRE_B, CS_OP_BACKWARD_INPUT, mb, layer);
@@ -290,8 +288,7 @@ void cs_embedding_backward(cs_builder *B, long mb)
     carry(B, c, CS_SLOT_POST_B, CS_OP_BACKWARD_INPUT, mb, -1);
     if (B->sh.sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, DT * B->sh.T * B->sh.h, 0);
-    ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_WEIGHT, mb, -1, 0,
-                 -embedding_bytes(B));
+    ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, -embedding_bytes(B));
 }
 
 /* Final norm, [all-gather], logits and cross entropy, and the loss's TP
@@ -320,8 +317,7 @@ void cs_output_backward(cs_builder *B, long mb, int with_w)
     int sp = B->sh.sp;
     if (sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, act, 1);
-    ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0,
-                 -output_bytes(B));
+    ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0, -output_bytes(B));
     tp_comm(B, reduction(B), mb, -1, act, 1);
     if (with_w) {
         if (sp)
