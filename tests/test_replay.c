@@ -151,16 +151,17 @@ END_TEST
 /* The replay's memory peak equals Megatron's / Korthikanti's formulas (the
  * analytic estimate of memory.h) with 1F1B and GPipe, for none and selective
  * recompute; with full recompute it adds the one layer being recomputed. */
-static double memory_case(const char *schedule, const char *recompute, double *analytic,
-                          double *layer_keep, double *layer_full, long *p, long *m)
+static double memory_backend_case(const char *schedule, const char *recompute,
+                                  const char *backend, double *analytic, double *layer_keep,
+                                  double *layer_full, long *p, long *m)
 {
     fixture fx;
     char training[256];
     snprintf(training, sizeof training,
              "seq_length: 2048, global_batch_size: 16, schedule: %s, recompute: %s, "
              "optimizer: adam, distributed_optimizer: true, overlap_grad_reduce: true, "
-             "attention_backend: local",
-             schedule, recompute);
+             "attention_backend: %s",
+             schedule, recompute, backend);
     load(&fx, DENSE, "{ base: dgx-h100, nodes: 1 }", training, "analytic",
          "{ tp: 1, pp: 4, dp: 2 }");
     replay(&fx, 1);
@@ -180,6 +181,34 @@ static double memory_case(const char *schedule, const char *recompute, double *a
     done(&fx);
     return peak;
 }
+
+static double memory_case(const char *schedule, const char *recompute, double *analytic,
+                          double *layer_keep, double *layer_full, long *p, long *m)
+{
+    return memory_backend_case(schedule, recompute, "local", analytic, layer_keep, layer_full, p,
+                               m);
+}
+
+/* The ledger holds the s x s scores with the unfused backend and not with
+ * FlashAttention: 1F1B's first stage holds p micro-batches of its 2 layers,
+ * so the peaks differ by 2 p (5 a s^2 b) less flash's log-sum-exp
+ * (4 a s b per layer); flash's peak is the estimate, recompute or not. */
+START_TEST(ledger_holds_scores_only_unfused)
+{
+    double analytic, keep, full, flash_keep;
+    long p, m;
+    double local = memory_backend_case("1f1b", "none", "local", &analytic, &keep, &full, &p, &m);
+    double flash = memory_backend_case("1f1b", "none", "flash", &analytic, &flash_keep, &full, &p,
+                                       &m);
+    assert_rel(flash, analytic, 1e-12);
+    double scores = 5.0 * 16 * 2048 * 2048, lse = 4.0 * 16 * 2048;
+    assert_rel(local - flash, 2.0 * (double)p * (scores - lse), 1e-12);
+    assert_rel(keep - flash_keep, scores - lse, 1e-12);
+    double selective =
+        memory_backend_case("1f1b", "selective", "flash", &analytic, &keep, &full, &p, &m);
+    assert_rel(selective, analytic, 1e-12); /* nothing to rebuild */
+}
+END_TEST
 
 START_TEST(memory_peak_matches_megatron)
 {
@@ -359,6 +388,7 @@ static Suite *suite(void)
     tcase_add_test(t, zero_bubble_h1);
     tcase_add_test(t, time_breakdown_adds_up);
     tcase_add_test(t, memory_peak_matches_megatron);
+    tcase_add_test(t, ledger_holds_scores_only_unfused);
     tcase_add_test(t, exposed_dp_equals_all_reduce_without_overlap);
     tcase_add_test(t, overlap_hides_gradient_reduction);
     tcase_add_test(t, balanced_routing_is_even);

@@ -114,11 +114,19 @@ START_TEST(per_iteration_all_reduces)
 {
     built b;
     double tied = 4.0 * 32000 / 2 * 1024; /* 32000 is a multiple of 128 x tp already */
-    build(&b, "", "", "{ tp: 2, pp: 2, dp: 2 }", 0);
+    build(&b, "", "", "{ tp: 2, pp: 2, dp: 2 }", 1);
     ck_assert_int_eq(count(&b, 0, CS_OP_DP, tied), 1);
     ck_assert_int_eq(count(&b, b.z.world - 1, CS_OP_DP, tied), 1);
     ck_assert_int_eq(count(&b, 0, CS_OP_DP, 4), 1);
+    /* zero_grad_buffer: the first op, a memset of 4 bytes per parameter of
+     * the GPU (stage 0: its two layers and the embedding, over tp 2). */
     ck_assert(b.w.info[0].klass == CS_OP_OPTIMIZER);
+    cs_cost c;
+    ck_assert_int_eq(cs_cost_init(&c, &b.s.cluster.gpu, CS_BF16), 0);
+    double stage0 = (2 * (12.0 * 1024 * 1024 + 4 * 1024) + 32000.0 * 1024 + 1024.0 * 1024) / 2;
+    assert_close(cs_exec_times(b.x, 0).end - cs_exec_times(b.x, 0).begin,
+                 cs_cost_kernel(&c, 0, 4 * stage0), 1e-12);
+    cs_cost_free(&c);
     done(&b);
     build(&b, ", untie_embeddings_and_output_weights: true", "clip_grad: 0",
           "{ tp: 2, pp: 2, dp: 2 }", 0);
