@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "replay/replay.h"
 #include "testutil.h"
@@ -193,6 +194,25 @@ START_TEST(gnuplot_renders_and_plot_redraws)
 }
 END_TEST
 
+/* A plots.txt that is a FIFO or endless (/dev/zero) is refused at once, not
+ * waited on or read without end. */
+START_TEST(plot_list_must_be_a_regular_file)
+{
+    const char *marker = tu_write("marker", "");
+    char dir[256], cmd[1024], path[512], *err;
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(marker, '/') - marker), marker);
+    snprintf(path, sizeof path, "%s/plots.txt", dir);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(i ? symlink("/dev/zero", path) : mkfifo(path, 0600), 0);
+        snprintf(cmd, sizeof cmd, "timeout 20 " BIN " plot %s", dir);
+        ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+        ck_assert_ptr_nonnull(strstr(err, "plots.txt: not a regular file"));
+        free(err);
+        unlink(path);
+    }
+}
+END_TEST
+
 /* Without gnuplot on PATH the run still exits 0 with its data, and says how
  * to draw the pictures. */
 START_TEST(run_without_gnuplot)
@@ -223,6 +243,7 @@ static Suite *suite(void)
     tcase_add_test(t, files_match_the_replay);
     tcase_add_test(t, gnuplot_renders_and_plot_redraws);
     tcase_add_test(t, run_without_gnuplot);
+    tcase_add_test(t, plot_list_must_be_a_regular_file);
     suite_add_tcase(s, t);
     return s;
 }

@@ -27,6 +27,8 @@ static int cmd_plot(int argc, char **argv, const cs_paths *paths)
         fprintf(stderr, "clustersim plot: %s holds no run (no plots.txt)\n", argv[0]);
         return EXIT_BAD_INPUT;
     }
+    if (rc == -3)
+        return EXIT_BAD_INPUT; /* the note said why */
     if (rc == -2) {
         fprintf(stderr, "clustersim plot: gnuplot failed on some plots in %s\n", argv[0]);
         return EXIT_BAD_INPUT;

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "base/fileio.h"
+
 extern char **environ;
 
 static int make_dir(const char *path)
@@ -93,16 +95,26 @@ static int gnuplot(const char *root, char **fields, int n)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+#define PLOTS_MAX ((size_t)1 << 20) /* plots.txt: a line per picture */
+
 int cs_plot_render(const char *root, FILE *note)
 {
-    char path[4096], line[4096];
+    char path[4096];
     snprintf(path, sizeof path, "%s/plots.txt", root);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
+    size_t len;
+    char *text = cs_file_read(path, PLOTS_MAX, &len);
+    if (!text) {
+        if (errno == ENOENT)
+            return -1;
+        char buf[64];
+        if (note)
+            fprintf(note, "clustersim: cannot read %s: %s\n", path,
+                    cs_file_error(errno, PLOTS_MAX, buf, sizeof buf));
+        return -3;
+    }
     int rendered = 0, failed = 0, missing = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *fields[12];
         int n = 0;
         for (char *p = line; p && n < 12;) {
@@ -123,7 +135,7 @@ int cs_plot_render(const char *root, FILE *note)
         else
             failed++;
     }
-    fclose(f);
+    free(text);
     if (missing && note)
         fprintf(note, "clustersim: gnuplot is not installed, so no pictures were drawn; the "
                       "data are in %s. Install gnuplot (Debian: gnuplot-nox) and run "

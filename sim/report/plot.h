@@ -16,7 +16,9 @@ int cs_plot_copy_scripts(const char *root, const char *scripts);
 
 /* Renders every plot listed in root/plots.txt with gnuplot. Returns the
  * number rendered, 0 with a note on `note` when gnuplot is not installed,
- * -1 when root holds no plot list, -2 when gnuplot failed on some plot. */
+ * -1 when root holds no plot list, -2 when gnuplot failed on some plot,
+ * -3 (with a message on `note`) when the list is not a regular file of at
+ * most 1 MiB. */
 int cs_plot_render(const char *root, FILE *note);
 
 #endif
