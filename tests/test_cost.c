@@ -33,9 +33,19 @@ START_TEST(roofline_takes_the_slower_side)
     /* Nothing to do still costs a launch. */
     assert_rel(cs_cost_kernel(&c, 0, 0), 4e-6);
     cs_cost_free(&c);
-    /* FP8 GEMMs run at twice the BF16 peak. */
+    /* With fp8 the linear layers' GEMMs run at twice the BF16 peak; other
+     * kernels (core attention, the output layer) stay at it. */
     ck_assert_int_eq(cs_cost_init(&c, &g, CS_FP8), 0);
-    assert_rel(cs_cost_kernel(&c, 1e12, 0), 1e-3 + 4e-6);
+    cs_kernel k = {0};
+    k.kind = CS_KERNEL_GEMM;
+    k.m = k.n = k.k = 4096;
+    k.flops = 1e12;
+    k.launches = 1;
+    k.fp8 = 1;
+    assert_rel(cs_cost_of(&c, &k), 1e-3 + 4e-6);
+    k.fp8 = 0;
+    assert_rel(cs_cost_of(&c, &k), 2e-3 + 4e-6);
+    assert_rel(cs_cost_kernel(&c, 1e12, 0), 2e-3 + 4e-6);
     cs_cost_free(&c);
 }
 END_TEST
@@ -71,8 +81,8 @@ START_TEST(gemm_shape_ceiling)
     assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 16), 0.2); /* held at the end */
     assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 256), 0.2 + 0.7 * log(4.0) / log(16.0));
     /* The kernel of kernels.h takes its smallest of m, n, k. */
-    cs_kernel k = {"g", CS_KERNEL_GEMM, CS_SLOT_IN, 64, 8192, 8192, 1, 2.0 * 64 * 8192 * 8192,
-                   0, 1, CS_ATTN_AUTO, 0, 0, 0};
+    cs_kernel k = {"g", CS_KERNEL_GEMM, CS_SLOT_IN, 64, 8192, 8192, 1, 2.0 * 64 * 8192 * 8192, 0,
+                   1,   CS_ATTN_AUTO,   0,          0,  0,    0};
     assert_rel(cs_cost_of(&c, &k), k.flops / (1e15 * 0.2) + 4e-6);
     cs_cost_free(&c);
 }
@@ -102,8 +112,8 @@ START_TEST(attention_grid)
     assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 96, 2048, 0), 1.5 / 4);
     assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 256, 65536, 0), 0.6);
     ck_assert(cs_cost_attention_efficiency(&c, CS_ATTN_FUSED, 128, 4096, 0) < 0);
-    cs_kernel k = {"a", CS_KERNEL_ATTENTION, CS_SLOT_CORE, 0, 0, 0, 0, 1e12, 0, 1,
-                   CS_ATTN_FUSED, 4096, 128, 0};
+    cs_kernel k = {"a", CS_KERNEL_ATTENTION, CS_SLOT_CORE, 0,   0, 0, 0, 1e12, 0,
+                   1,   CS_ATTN_FUSED,       4096,         128, 0, 0};
     assert_rel(cs_cost_of(&c, &k), 1e12 / (1e15 * 0.5) + 4e-6); /* matmul_efficiency 0.5 */
     k.backend = CS_ATTN_FLASH;
     k.backward = 1;
@@ -113,6 +123,17 @@ START_TEST(attention_grid)
     t->n = 2;
     ck_assert_int_eq(cs_cost_init(&c, &g, CS_BF16), 0);
     assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 128, 2048, 0), 0.3);
+    cs_cost_free(&c);
+    /* One seq_length only: linear in head_dim. */
+    double hd2[] = {64, 128};
+    for (int i = 0; i < 2; i++) {
+        t->seq[i] = 2048;
+        t->head_dim[i] = hd2[i];
+    }
+    t->forward[1] = 0.4;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_BF16), 0);
+    assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 96, 2048, 0), 0.3);
+    assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 32, 2048, 0), 0.2);
     cs_cost_free(&c);
 }
 END_TEST

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/csv.h"
 #include "model/kernels.h"
 #include "testutil.h"
 
@@ -87,6 +88,9 @@ START_TEST(forward_flops_gpt3_tp8)
             assert_close(total_flops(&m), 16 * T * H * H / TP, 1e-12);
             const cs_kernel *qkv = find(&a, "linear_qkv"), *fc1 = find(&m, "linear_fc1");
             ck_assert(qkv && qkv->m == T && qkv->k == H && qkv->n == 3 * H / TP);
+            /* FP8 would cover the linear layers, not core attention. */
+            ck_assert(qkv->fp8 && fc1->fp8);
+            ck_assert(!find(&a, b ? "core_attention.forward" : "core_attention.baddbmm_qk")->fp8);
             ck_assert(fc1 && fc1->m == T && fc1->k == H && fc1->n == 4 * H / TP);
             /* Norms and bias-dropout-adds run on the rank's tokens: all of
              * them, or 1/tp with sequence parallelism. */
@@ -181,7 +185,8 @@ START_TEST(score_traffic_follows_the_backend)
 END_TEST
 
 /* The softmax falls back to torch's when the fused kernel cannot run: off,
- * or longer than Megatron-Core's local limit of 4096. */
+ * or longer than Megatron-Core's local limit of 4096 (Transformer Engine's
+ * unfused attention fuses up to 16384). */
 START_TEST(softmax_fallback)
 {
     const char *cases[] = {"attention_backend: local, masked_softmax_fusion: false",
@@ -199,6 +204,21 @@ START_TEST(softmax_fallback)
             find(&a, i ? "core_attention.softmax (torch, fp32)" : "core_attention.softmax (torch)");
         ck_assert(k != NULL);
         ck_assert(k->bytes == (i ? 28 : 8) * E + S * S);
+        cs_scenario_free(&u.s);
+    }
+    const char *backends[] = {"local", "unfused"};
+    for (int i = 0; i < 2; i++) {
+        setup u;
+        char training[128];
+        snprintf(training, sizeof training, "attention_backend: %s", backends[i]);
+        load(&u, training);
+        u.s.training.seq_length = 8192;
+        cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+        cs_kernel_opts o = opts(&u, 0);
+        cs_kernel_list a;
+        cs_kernels_attention(&u.sh, &o, &a);
+        ck_assert((find(&a, "core_attention.scale_mask_softmax") != NULL) == (i == 1));
+        ck_assert((find(&a, "core_attention.softmax (torch)") != NULL) == (i == 0));
         cs_scenario_free(&u.s);
     }
 }
@@ -302,15 +322,16 @@ START_TEST(kernels_command)
     snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s --format csv", file);
     ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
     ck_assert(!strncmp(out, "block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency\n", 59));
+    /* Every row has the header's 9 fields (names with commas are quoted). */
     double sum = 0;
-    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, "attention,forward", 17) && strncmp(line, "mlp,forward", 11))
-            continue;
-        char *q = strrchr(line, '"'); /* after the quoted shape: flops,bytes,... */
-        double flops;
-        ck_assert(q && sscanf(q + 2, "%lf", &flops) == 1);
-        sum += flops;
+    int rows = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), rows++) {
+        char *f[16];
+        ck_assert_int_eq(cs_csv_split(line, f, 16), 9);
+        if (!strcmp(f[1], "forward") && (!strcmp(f[0], "attention") || !strcmp(f[0], "mlp")))
+            sum += atof(f[5]);
     }
+    ck_assert_int_gt(rows, 40);
     assert_close(sum, f_gf * 1e9, 1e-3);
     free(out);
 

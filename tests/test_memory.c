@@ -195,7 +195,8 @@ START_TEST(inflight_by_schedule)
 END_TEST
 
 /* 1F1B activations on the first stage: p micro-batches of every layer of the
- * stage, plus the embedding's (8sb + sbh)/t per micro-batch with SP. */
+ * stage, plus the embedding's per micro-batch: 8 sb of token ids (all on
+ * every TP rank) and the dropout mask sbh/t with SP. */
 START_TEST(first_stage_activations_1f1b)
 {
     cs_scenario s;
@@ -207,7 +208,7 @@ START_TEST(first_stage_activations_1f1b)
          "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
     ck_assert_int_eq(z.microbatches, 32);
     double sb = 2048, h = 1024;
-    double per_layer = 34 * sb * h / 2, embedding = (8 * sb + sb * h) / 2;
+    double per_layer = 34 * sb * h / 2, embedding = 8 * sb + sb * h / 2;
     cs_memory_stage(&s, &z, 0, &b);
     ck_assert(b.inflight == 2);
     ck_assert(b.activations == 2 * (2 * per_layer + embedding));

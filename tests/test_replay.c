@@ -375,6 +375,30 @@ START_TEST(memory_ledger_balances)
         ck_assert(fx.r.memory_peak_bytes > 0);
         done(&fx);
     }
+    /* A dense model with Megatron's own attention (the rebuilt scores of
+     * selective recompute), userbuffers, scatter-gather p2p, deferred wgrads. */
+    static const char *const dense[] = {
+        "schedule: zb-h1, recompute: selective, sequence_parallel: true",
+        "schedule: zb-h1, recompute: full, sequence_parallel: true",
+        "schedule: zb-h1, recompute: none, sequence_parallel: false",
+        "schedule: 1f1b, recompute: selective, sequence_parallel: true, tp_comm_overlap: true",
+        "schedule: interleaved, virtual_pipeline_stages: 2, recompute: none, "
+        "scatter_gather_tensors_in_pipeline: true, overlap_p2p_comm: false",
+        "schedule: gpipe, recompute: selective, distributed_optimizer: true, "
+        "overlap_grad_reduce: true, overlap_param_gather: true"};
+    for (size_t i = 0; i < sizeof dense / sizeof *dense; i++) {
+        fixture fx;
+        char training[512];
+        snprintf(training, sizeof training,
+                 "seq_length: 2048, global_batch_size: 16, attention_backend: local, %s",
+                 dense[i]);
+        load(&fx, DENSE, "{ base: dgx-h100, nodes: 2 }", training, "flow",
+             "{ tp: 2, pp: 2, dp: 4 }");
+        replay(&fx, 5);
+        ck_assert_msg(fx.r.memory_left_bytes < 1e-3, "%s leaves %g bytes", dense[i],
+                      fx.r.memory_left_bytes);
+        done(&fx);
+    }
 }
 END_TEST
 

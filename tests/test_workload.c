@@ -32,11 +32,10 @@ typedef struct built {
     cs_workload w;
 } built;
 
-static void build(built *b, const char *model_extra, const char *training, const char *layout,
-                  int run)
+static void build_net(built *b, const char *model, const char *training, const char *layout,
+                      int run, cs_network_model nm)
 {
-    char model[512], yaml[2048];
-    snprintf(model, sizeof model, SMALL, model_extra);
+    char yaml[2048];
     snprintf(yaml, sizeof yaml,
              "model: %s\ncluster: { base: dgx-h100, nodes: 1 }\n"
              "training: { seq_length: 1024, global_batch_size: 16, %s }\n"
@@ -52,12 +51,20 @@ static void build(built *b, const char *model_extra, const char *training, const
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(cs_fabric_init(&b->f, &b->s.cluster), 0);
     b->e = cs_engine_create();
-    b->net = cs_net_create(b->e, &b->f, CS_NET_ANALYTIC);
+    b->net = cs_net_create(b->e, &b->f, nm);
     b->x = cs_exec_create(b->net, b->z.world, CS_STREAMS);
     ck_assert_ptr_nonnull(b->x);
     ck_assert_int_eq(cs_workload_build(&b->w, b->x, &b->s, &b->s.layouts[0], &b->z, 1), 0);
     if (run)
         ck_assert_int_eq(cs_exec_run(b->x), 0);
+}
+
+static void build(built *b, const char *model_extra, const char *training, const char *layout,
+                  int run)
+{
+    char model[512];
+    snprintf(model, sizeof model, SMALL, model_extra);
+    build_net(b, model, training, layout, run, CS_NET_ANALYTIC);
 }
 
 static void done(built *b)
@@ -92,6 +99,10 @@ START_TEST(loss_and_embedding_tp_communication)
         build(&b, "", fused ? "cross_entropy_loss_fusion: true" : "", "{ tp: 2, pp: 1, dp: 4 }", 0);
         long m = b.z.microbatches;
         ck_assert_int_eq(count(&b, 0, CS_OP_TP, 4 * T), (fused ? 2 : 3) * m);
+        /* Without sequence parallelism, all-reduces of 2 T h: the
+         * embedding's, two per layer forward, two per layer backward (the
+         * input gradients'), the output layer's input gradient. */
+        ck_assert_int_eq(count(&b, 0, CS_OP_TP, 2 * T * h), m * (1 + 4 * 4 + 1));
         done(&b);
     }
     /* Per micro-batch: the embedding's reduction forward, and 8 per layer
@@ -174,29 +185,98 @@ END_TEST
  * interleaved schedule's overlapped p2p does not. */
 START_TEST(batched_p2p_waits_for_the_send)
 {
-    for (int overlap = 0; overlap < 2; overlap++) {
+    /* 1F1B; interleaved with sequence parallelism and overlap_p2p_comm off
+     * (a backward pass there begins with an async TP gather, which must not
+     * take the wait); interleaved with overlap_p2p_comm (Megatron's default). */
+    const char *cases[] = {
+        "schedule: 1f1b",
+        "schedule: interleaved, virtual_pipeline_stages: 2, sequence_parallel: true, "
+        "overlap_p2p_comm: false",
+        "schedule: interleaved, virtual_pipeline_stages: 2"};
+    const char *layouts[] = {"{ tp: 1, pp: 2, dp: 4 }", "{ tp: 2, pp: 2, dp: 2 }",
+                             "{ tp: 1, pp: 2, dp: 4 }"};
+    for (int i = 0; i < 3; i++) {
         built b;
-        build(&b, "",
-              overlap ? "schedule: interleaved, virtual_pipeline_stages: 2" : "schedule: 1f1b",
-              "{ tp: 1, pp: 2, dp: 4 }", 0);
-        int gated = 0;
+        build(&b, "", cases[i], layouts[i], 0);
+        int gated = 0, sends = 0, on_collectives = 0;
         for (long id = 0; id < b.w.count; id++) {
             const cs_op_info *o = &b.w.info[id];
-            if (o->klass > CS_OP_RECOMPUTE)
-                continue;
+            int stream = cs_exec_stream(b.x, id);
+            sends += o->klass == CS_OP_PP &&
+                     (stream == CS_STREAM_SEND_NEXT || stream == CS_STREAM_SEND_PREV);
             for (int g = 0; g < o->ngate; g++) {
                 long on = o->gate[g];
-                int stream = cs_exec_stream(b.x, on);
-                gated += b.w.info[on].klass == CS_OP_PP &&
-                         (stream == CS_STREAM_SEND_NEXT || stream == CS_STREAM_SEND_PREV);
+                int s = cs_exec_stream(b.x, on);
+                int send = b.w.info[on].klass == CS_OP_PP &&
+                           (s == CS_STREAM_SEND_NEXT || s == CS_STREAM_SEND_PREV);
+                if (send && o->klass <= CS_OP_RECOMPUTE)
+                    gated++;
+                else if (send)
+                    on_collectives++;
             }
         }
-        if (overlap)
+        ck_assert_int_eq(on_collectives, 0);
+        if (i == 2) {
             ck_assert_int_eq(gated, 0);
-        else
-            ck_assert_int_gt(gated, 0);
+        } else {
+            /* Every send but each stage's last per direction holds a compute op. */
+            ck_assert_int_gt(sends, 0);
+            ck_assert_int_ge(gated, sends - 2 * (int)b.z.world);
+        }
         done(&b);
     }
+}
+END_TEST
+
+/* With overlap_grad_reduce each bucket waits for the wgrads of what it
+ * holds: the embedding's bucket (the last) for the embedding's, the output
+ * layer's (the first) for the output layer's, not only for its layers'. */
+START_TEST(buckets_wait_for_the_embedding_and_output_wgrads)
+{
+    /* 50 M parameters per layer: a bucket each (40 M); an ideal network, so
+     * that a bucket starts the moment it may. */
+    built b;
+    build_net(&b,
+              "{ name: b, num_layers: 4, hidden_size: 2048, num_attention_heads: 16, "
+              "ffn_hidden_size: 8192, vocab_size: 32000, "
+              "untie_embeddings_and_output_weights: true }",
+              "overlap_grad_reduce: true, distributed_optimizer: true", "{ tp: 1, pp: 1, dp: 8 }",
+              1, CS_NET_IDEAL);
+    double emb_end = -1, out_end = -1, step = -1;
+    for (long id = 0; id < b.w.count; id++) {
+        const cs_op_info *o = &b.w.info[id];
+        cs_op_times t = cs_exec_times(b.x, id);
+        if (cs_exec_gpu(b.x, id) != 0)
+            continue;
+        if (o->klass == CS_OP_BACKWARD_WEIGHT && o->layer == -1) {
+            /* Last micro-batch's: the output layer's comes first in
+             * backward, the embedding's last. */
+            if (o->mb == (int32_t)b.z.microbatches - 1 && out_end < 0)
+                out_end = t.end;
+            if (o->mb == (int32_t)b.z.microbatches - 1)
+                emb_end = t.end;
+        }
+        if (o->klass == CS_OP_OPTIMIZER && t.begin > 0)
+            step = t.begin;
+    }
+    /* The gradient reductions: the DP reduce-scatters before the step. */
+    double first = -1, last = -1;
+    int reduces = 0;
+    for (long id = 0; id < b.w.count; id++) {
+        cs_op_times t = cs_exec_times(b.x, id);
+        if (cs_exec_gpu(b.x, id) != 0 || b.w.info[id].klass != CS_OP_DP || b.w.info[id].work <= 4 ||
+            t.begin > step)
+            continue;
+        if (first < 0 || t.begin < first)
+            first = t.begin;
+        if (t.begin > last)
+            last = t.begin;
+        reduces++;
+    }
+    ck_assert_int_ge(reduces, 4);
+    ck_assert_msg(first >= out_end, "first bucket at %g, output wgrad ends %g", first, out_end);
+    ck_assert_msg(last >= emb_end, "last bucket at %g, embedding wgrad ends %g", last, emb_end);
+    done(&b);
 }
 END_TEST
 
@@ -306,6 +386,7 @@ int main(void)
     tcase_add_test(t, per_iteration_all_reduces);
     tcase_add_test(t, pipeline_transfer_bytes);
     tcase_add_test(t, batched_p2p_waits_for_the_send);
+    tcase_add_test(t, buckets_wait_for_the_embedding_and_output_wgrads);
     tcase_add_test(t, dgrad_reduction_overlaps_wgrads);
     tcase_add_test(t, selective_recompute_is_booked_as_recompute);
     tcase_add_test(t, tp_comm_overlap_hides_tp_time);

@@ -46,6 +46,22 @@ static double efficiency(cs_cost *c, const cs_kernel *k)
     return cs_cost_gemm_efficiency(c, k->flops, k->k < d ? k->k : d);
 }
 
+/* A CSV field, quoted (quotes doubled) when it holds a comma or a quote. */
+static void csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
 static void print_list(printer *p, const char *block, const cs_kernel_list *l, int backward)
 {
     for (int i = 0; i < l->n; i++) {
@@ -62,11 +78,13 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
         else if (k->kind == CS_KERNEL_ATTENTION)
             snprintf(shape, sizeof shape, "s %.0f, d %.0f (%s)", k->seq, k->head_dim,
                      cs_attention_backend_name(k->backend));
-        if (p->csv)
-            printf("%s,%s,%s,%s,\"%s\",%.6g,%.6g,%.6g,%.4f\n", block,
-                   backward ? "backward" : "forward", k->name, slot_names[k->slot], shape, k->flops,
-                   k->bytes, t, e);
-        else
+        if (p->csv) {
+            printf("%s,%s,", block, backward ? "backward" : "forward");
+            csv_field(k->name);
+            printf(",%s,", slot_names[k->slot]);
+            csv_field(shape);
+            printf(",%.6g,%.6g,%.6g,%.4f\n", k->flops, k->bytes, t, e);
+        } else
             printf("  %-9s %-52.52s %-9s %-30.30s %9.2f %9.2f %9.1f %6.1f%%\n", block, k->name,
                    slot_names[k->slot], shape, k->flops / 1e9, k->bytes / 1e6, t * 1e6, 100 * e);
     }
@@ -86,7 +104,8 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
             cs_kernels_moe_edges(&sh, &o, &l);
             print_list(p, "moe", &l, backward);
             double tokens = sh.Tl * sh.topk * sh.etp;
-            cs_kernels_mlp(&sh, &o, tokens, sh.ffn_e, sh.etp, (double)z->experts_per_gpu, 0, &l);
+            double groups = z->experts_per_gpu > 0 ? (double)z->experts_per_gpu : 1;
+            cs_kernels_mlp(&sh, &o, tokens, sh.ffn_e, sh.etp, groups, 0, &l);
             print_list(p, "experts", &l, backward);
             cs_kernels_mlp(&sh, &o, sh.T, sh.ffn_s, sh.t, 1, 0, &l);
             print_list(p, "shared", &l, backward);
@@ -150,7 +169,7 @@ static int cmd_kernels(int argc, char **argv, const cs_paths *paths)
     cs_diags_init(&d);
     cs_cost cost;
     if (which == s.layout_count) {
-        fprintf(stderr, "clustersim kernels: %s has no layout '%s'\n", file, name);
+        fprintf(stderr, "clustersim kernels: %s has no layout '%s'\n", file, name ? name : "");
         status = EXIT_BAD_INPUT;
     } else if (cs_layout_check(&s, &s.layouts[which], &z, &d) != 0) {
         cs_diags_print(&d, stderr);

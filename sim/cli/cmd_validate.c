@@ -231,7 +231,7 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
         if (rc != 0)
             continue;
         size_t skip = strlen(dir) < strlen(files[i]) ? strlen(dir) : 0;
-        const char *name = files[i] + skip + (files[i][skip] == '/');
+        const char *name = skip ? files[i] + skip + (files[i][skip] == '/') : files[i];
         int ok = fabs(r.error) <= r.tolerance;
         printf("%-28s %-26s %-18s %12.4g %12.4g %+7.1f%% %8.0f%%  %s\n", name, r.layout, r.metric,
                r.measured, r.predicted, r.error * 100, r.tolerance * 100, ok ? "ok" : "OUTSIDE");

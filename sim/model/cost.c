@@ -122,7 +122,8 @@ int cs_cost_init(cs_cost *c, const cs_gpu_config *gpu, cs_precision precision)
 {
     memset(c, 0, sizeof *c);
     c->gpu = gpu;
-    c->gemm_peak = gpu->peak_compute * (precision == CS_FP8 ? 2.0 : 1.0);
+    c->peak = gpu->peak_compute;
+    c->fp8_peak = gpu->peak_compute * (precision == CS_FP8 ? 2.0 : 1.0);
     if (curve_init(&c->matmul, &gpu->matmul_efficiency) ||
         curve_init(&c->shape, &gpu->matmul_shape_efficiency) ||
         curve_init(&c->memory, &gpu->memory_efficiency) ||
@@ -162,9 +163,10 @@ double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, do
     return grid_at(g, head_dim, seq, backward);
 }
 
-static double roofline(cs_cost *c, double flops, double efficiency, double bytes, double launches)
+static double roofline(cs_cost *c, double peak, double flops, double efficiency, double bytes,
+                       double launches)
 {
-    double compute = flops > 0 ? flops / (c->gemm_peak * efficiency) : 0;
+    double compute = flops > 0 ? flops / (peak * efficiency) : 0;
     double memory =
         bytes > 0 ? bytes / (c->gpu->memory_bandwidth * cs_cost_memory_efficiency(c, bytes)) : 0;
     return (compute > memory ? compute : memory) + c->gpu->kernel_launch * launches;
@@ -172,7 +174,7 @@ static double roofline(cs_cost *c, double flops, double efficiency, double bytes
 
 double cs_cost_kernel(cs_cost *c, double flops, double bytes)
 {
-    return roofline(c, flops, cs_cost_matmul_efficiency(c, flops), bytes, 1);
+    return roofline(c, c->peak, flops, cs_cost_matmul_efficiency(c, flops), bytes, 1);
 }
 
 double cs_cost_of(cs_cost *c, const cs_kernel *k)
@@ -195,7 +197,7 @@ double cs_cost_of(cs_cost *c, const cs_kernel *k)
         e = 1;
         break;
     }
-    return roofline(c, k->flops, e, k->bytes, k->launches);
+    return roofline(c, k->fp8 ? c->fp8_peak : c->peak, k->flops, e, k->bytes, k->launches);
 }
 
 double cs_cost_slot(cs_cost *c, const cs_kernel_list *l, cs_kernel_slot slot)

@@ -10,8 +10,9 @@
  * seq_length), bilinear in head_dim and log(seq_length); without a table it
  * is priced as a GEMM of its FLOPs. An efficiency given as a table of
  * (size, ratio) rows is interpolated with GSL in log(size) and held at its
- * end values outside the table. FP8 GEMMs run at twice the (BF16)
- * peak_compute. */
+ * end values outside the table. With precision fp8 the transformer layers'
+ * linear GEMMs (kernels marked fp8) run at twice the (BF16) peak_compute;
+ * everything else at peak_compute. */
 #ifndef CS_COST_H
 #define CS_COST_H
 
@@ -40,7 +41,8 @@ typedef struct cs_attn_grid {
 
 typedef struct cs_cost {
     const cs_gpu_config *gpu; /* borrowed */
-    double gemm_peak;         /* FLOP/s at the training precision */
+    double peak;              /* FLOP/s of 16-bit kernels: peak_compute */
+    double fp8_peak;          /* of the linear layers' GEMMs: twice that with fp8 */
     cs_curve matmul, shape, memory;
     cs_attn_grid attention[2]; /* flash, fused */
 } cs_cost;
@@ -58,8 +60,8 @@ double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
 double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
                                     double seq, int backward);
 
-/* Time of one kernel doing `flops` arithmetic at matmul_efficiency(flops)
- * and moving `bytes` of memory. */
+/* Time of one 16-bit kernel doing `flops` arithmetic at
+ * matmul_efficiency(flops) and moving `bytes` of memory. */
 double cs_cost_kernel(cs_cost *c, double flops, double bytes);
 
 /* Time of a kernel of kernels.h, and the sum over one slot of a list. */

@@ -64,6 +64,9 @@ static cs_kernel *add(cs_kernel_list *l, const char *name, cs_kernel_kind kind, 
     k->kind = kind;
     k->slot = slot;
     k->launches = 1;
+    /* FP8 covers the transformer layers' linear GEMMs (Transformer Engine's
+     * modules); core attention, the output layer and the router stay 16-bit. */
+    k->fp8 = kind == CS_KERNEL_GEMM && !strncmp(name, "linear_", 7);
     return k;
 }
 

@@ -77,6 +77,7 @@ typedef struct cs_kernel {
     cs_attention_backend backend;
     double seq, head_dim;
     int backward;
+    int fp8; /* a Transformer Engine linear layer's GEMM: FP8 with precision fp8 */
 } cs_kernel;
 
 #define CS_KERNELS_MAX 40

@@ -127,8 +127,10 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
     }
     double s_ = (double)t->seq_length, b = (double)z->micro_batch, h = (double)m->hidden_size;
     double tp_div = t->sequence_parallel && z->tp > 1 ? (double)z->tp : 1.0;
-    if (stage == 0 && m->vocab_size > 0) /* vocab_size 0: no embedding */
-        per_mb += (8.0 * s_ * b + s_ * b * h) / tp_div;
+    /* vocab_size 0: no embedding. Token ids (8 bytes, all of them on every
+     * TP rank) and the embedding dropout's mask over the rank's tokens. */
+    if (stage == 0 && m->vocab_size > 0)
+        per_mb += 8.0 * s_ * b + (t->hidden_dropout > 0 ? s_ * b * h / tp_div : 0);
     if (stage == z->pp - 1 && m->vocab_size > 0)
         per_mb += 4.0 * s_ * b * h * (1.0 + (double)m->vocab_size / h) / (double)z->tp;
     return per_mb * inflight;

@@ -31,7 +31,8 @@
  * In flight at the peak, per stage i of p with m micro-batches: GPipe m; 1F1B
  * and ZB-H1 min(p - i, m); interleaved min(2(p - i - 1) + (v - 1)p + 1, m v)
  * chunks of L/(p v) layers (Megatron's warm-up count plus one). The first
- * stage adds the embedding's activations (8 sb + sbh bytes per micro-batch),
+ * stage adds the embedding's activations (8 sb bytes of token ids, and sbh
+ * (/t with sequence parallelism) of dropout mask per micro-batch),
  * the last the output layer's 4 sbh (1 + V/h) (fp32 logits). */
 #ifndef CS_MEMORY_H
 #define CS_MEMORY_H

@@ -206,17 +206,29 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
 long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_coll_op op,
                                int stream, cs_op_class k, long mb, long layer, double bytes)
 {
-    for (long i = 0; i < n; i++)
-        B->members_last[i] = B->last[members[i]];
+    /* What the members carry runs first (taking the gates pending for it);
+     * the collective follows each member's last op; the gates still pending
+     * for the member's next op stay pending for it. */
+    for (long i = 0; i < n; i++) {
+        long g = members[i];
+        flush_gpu(B, g);
+        B->members_last[i] = B->last[g];
+        B->npending_save[g] = B->npending[g];
+        memcpy(B->pending_save[g], B->pending[g], sizeof B->pending[g]);
+        B->npending[g] = 0;
+    }
     long first = cs_build_collective(B, members, n, op, stream, k, mb, layer, bytes, NULL);
     if (first < 0)
         return -1;
-    /* The members go on from where they were; the collective waits for its
-     * waiters in `deferred`. */
+    /* The members go on from where they were (a pass does not begin with
+     * it); the collective waits for its waiters in `deferred`. */
     for (long i = 0; i < n; i++) {
         long g = members[i];
         B->last[g] = B->members_last[i];
-        B->npending[g] = 0;
+        B->npending[g] = B->npending_save[g];
+        memcpy(B->pending[g], B->pending_save[g], sizeof B->pending[g]);
+        if (B->capture[g] == first + i)
+            B->capture[g] = -1;
         if (B->ndeferred[g] < CS_OP_GATES)
             B->deferred[g][B->ndeferred[g]++] = first + i;
         else
@@ -230,9 +242,13 @@ void cs_build_release(cs_builder *B, int oldest)
     for (long local = 0; local < B->per_stage; local++) {
         long g = B->gpu_of[local];
         int n = oldest <= 0 || oldest > B->ndeferred[g] ? B->ndeferred[g] : oldest;
-        for (int i = 0; i < n; i++)
-            if (B->npending[g] < CS_OP_GATES)
-                B->pending[g][B->npending[g]++] = B->deferred[g][i];
+        for (int i = 0; i < n; i++) {
+            if (B->npending[g] == CS_OP_GATES) {
+                B->failed = 1; /* more gates than an op holds: a builder bug */
+                return;
+            }
+            B->pending[g][B->npending[g]++] = B->deferred[g][i];
+        }
         for (int i = n; i < B->ndeferred[g]; i++)
             B->deferred[g][i - n] = B->deferred[g][i];
         B->ndeferred[g] -= n;

@@ -65,6 +65,8 @@ typedef struct cs_builder {
      * op that overlaps them): cs_build_release() makes them pending. */
     long (*deferred)[CS_OP_GATES];
     int *ndeferred;
+    long (*pending_save)[CS_OP_GATES]; /* scratch of cs_build_collective_async */
+    int *npending_save;
     /* Per GPU: compute with no communication between it and the next op (a
      * norm, a bias-dropout-add), added to that op. */
     double *carry_s, *carry_flops;
@@ -77,6 +79,7 @@ typedef struct cs_builder {
     /* Last weight-gradient op of each layer of the stage, per local GPU. */
     long *last_w;           /* [local * layers_per_stage + layer_in_stage] */
     long *last_op_of_stage; /* per local GPU */
+    long *output_w, *embedding_w; /* per local GPU: last wgrad op of the output layer, embedding */
     /* MoE routing of the stage: expert tokens per GPU and pair tables per EP group. */
     double *expert_tokens; /* [(local * Ls + li) * m + mb] */
     double **dispatch;     /* [(li * m + mb) * groups + g] (NULL: even) */

@@ -14,6 +14,7 @@
 typedef struct bucket {
     double dense, expert;         /* parameters per GPU */
     long first_layer, last_layer; /* in-stage indices, backward order: first >= last */
+    int output, embedding;        /* holds the output layer's / embedding's gradients */
 } bucket;
 
 /* Dense data-parallel group of a GPU: same tp and stage, every ep and dp. */
@@ -61,7 +62,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
         BUCKET_PARAMS > 1e6 * (double)B->z->dense_dp ? BUCKET_PARAMS : 1e6 * (double)B->z->dense_dp;
     if (!B->t->overlap_grad_reduce || B->stage > 0)
         size = INFINITY;
-    bucket cur = {0, 0, Ls - 1, Ls - 1};
+    bucket cur = {0, 0, Ls - 1, Ls - 1, 0, 0};
     for (long li = Ls - 1; li >= 0; li--) {
         double d, e;
         layer_params(B, &pc, li, &d, &e);
@@ -70,20 +71,27 @@ static long make_buckets(const cs_builder *B, bucket *out)
         cur.last_layer = li;
         if (cur.dense + cur.expert >= size || li == 0) {
             out[n++] = cur;
-            cur = (bucket){0, 0, li - 1, li - 1};
+            cur = (bucket){0, 0, li - 1, li - 1, 0, 0};
         }
     }
-    /* Embedding and output layer: with the first and last buckets. */
-    double extra = 0;
-    if (B->stage == 0)
-        extra += pc.embedding / (double)B->z->tp;
-    if (B->stage == B->z->pp - 1) {
-        extra += (pc.output_layer + pc.final_norm) / (double)B->z->tp;
-        if (!B->m->untie_embeddings_and_output_weights && B->z->pp > 1)
-            extra += (double)B->m->vocab_size * (double)B->m->hidden_size / (double)B->z->tp;
+    if (n == 0)
+        return 0;
+    /* The output layer's gradients come first in backward (first bucket),
+     * the embedding's last (last bucket); a weight tied on one stage is done
+     * only when the embedding's is. */
+    double t = (double)B->z->tp;
+    if (B->stage == 0) {
+        out[n - 1].dense += pc.embedding / t;
+        out[n - 1].embedding = 1;
     }
-    if (n > 0)
-        out[n - 1].dense += extra;
+    if (B->stage == B->z->pp - 1) {
+        int tied_here = !B->m->untie_embeddings_and_output_weights && B->z->pp == 1;
+        bucket *bk = tied_here ? &out[n - 1] : &out[0];
+        bk->dense += (pc.output_layer + pc.final_norm) / t;
+        if (!B->m->untie_embeddings_and_output_weights && B->z->pp > 1)
+            bk->dense += (double)B->m->vocab_size * (double)B->m->hidden_size / t;
+        bk->output = 1;
+    }
     return n;
 }
 
@@ -112,6 +120,11 @@ static void reduce_bucket(cs_builder *B, const bucket *bk, long n, double params
             if (w >= 0 && cs_exec_depend(B->x, w, first + i))
                 B->failed = 1;
         }
+        long edges[2] = {bk->output ? B->output_w[local] : -1,
+                         bk->embedding ? B->embedding_w[local] : -1};
+        for (int e = 0; e < 2; e++)
+            if (edges[e] >= 0 && cs_exec_depend(B->x, edges[e], first + i))
+                B->failed = 1;
     }
 }
 

@@ -71,9 +71,12 @@ static double span_flops(const cs_block_cost *c, cs_kernel_slot first, cs_kernel
 }
 
 /* One compute op on every GPU of the stage (its carry included), of slots
- * [first, last] of c; mem as cs_build_compute's. */
-static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last,
-                cs_op_class k, long mb, long layer, double mem_begin, double mem_end)
+ * [first, last] of c; mem as cs_build_compute's. A layer's weight-gradient
+ * ops are recorded for the gradient buckets (grads.c), and so are those of
+ * the embedding and output layer in `edge` when not NULL. */
+static void edge_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
+                     cs_kernel_slot last, cs_op_class k, long mb, long layer, double mem_begin,
+                     double mem_end, long *edge)
 {
     double seconds = span_s(c, first, last), flops = span_flops(c, first, last);
     if (seconds <= 0 && mem_begin == 0 && mem_end == 0)
@@ -84,7 +87,15 @@ static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_
         if (k == CS_OP_BACKWARD_WEIGHT && layer >= 0 && id >= 0)
             B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
                 id;
+        if (edge && id >= 0)
+            edge[local] = id;
     }
+}
+
+static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last,
+                cs_op_class k, long mb, long layer, double mem_begin, double mem_end)
+{
+    edge_ops(B, c, first, last, k, mb, layer, mem_begin, mem_end, NULL);
 }
 
 static void carry(cs_builder *B, const cs_block_cost *c, cs_kernel_slot slot, cs_op_class k,
@@ -158,17 +169,23 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
      * all-reduce, nothing); userbuffers run it beside the row GEMM's dgrad. */
     if (sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, ov);
-    /* The saved input shard, gathered again for the wgrads (when they are
-     * deferred, as ZB-H1 defers them, the gathered input is kept for them,
-     * as the zero-bubble implementation's WeightGradStore does). */
-    if (sp)
-        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
     ops(B, c, CS_SLOT_OUT_B, CS_SLOT_OUT_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
     if (sp && ov)
         cs_build_release(B, 1);
     ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer, recomputed, 0);
-    ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
-        free_b - recomputed);
+    /* The column GEMM's backward: the saved input shard gathered again for
+     * its wgrad, launched beside its dgrad (when the wgrads are deferred, as
+     * ZB-H1 defers them, the gathered input is kept for them, as the
+     * zero-bubble implementation's WeightGradStore does). */
+    if (sp) {
+        ops(B, c, CS_SLOT_CORE_B, CS_SLOT_CORE_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
+        ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
+            free_b - recomputed);
+    } else {
+        ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
+            free_b - recomputed);
+    }
     if (tp)
         tp_comm(B, reduction(B), mb, layer, act, 1);
     if (with_w) {
@@ -207,15 +224,18 @@ void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
         cs_moe_forward(B, mb, layer, k);
 }
 
-/* Bytes of a layer's activations that weight gradients still need after B:
- * the inputs of its GEMMs. */
+/* Bytes of a layer's activations that deferred weight gradients still need
+ * after B: the inputs of its GEMMs, at most what B held (all of the rebuilt
+ * forward under full recompute); with sequence parallelism the gathered
+ * inputs, kept for them whatever B held. */
 static double layer_w_part(const cs_builder *B, long layer)
 {
     const cs_shape *sh = &B->sh;
     double width = cs_build_is_moe(B, layer) ? sh->ffn_e * sh->topk : sh->ffn;
     double part = DT * sh->T * (2 * sh->h + (sh->q + width) / sh->t);
-    double keep = layer_keep(B, layer);
-    return part < keep ? part : keep;
+    double held =
+        B->z->recompute == CS_RECOMPUTE_FULL ? layer_full(B, layer) : layer_keep(B, layer);
+    return sh->sp || part < held ? part : held;
 }
 
 void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
@@ -253,10 +273,12 @@ void cs_layer_weight(cs_builder *B, long mb, long layer)
 
 /* ---- embedding and output layer ------------------------------------------------ */
 
+/* The token ids (8 bytes each, every TP rank holds them all) and the
+ * embedding dropout's 1-byte mask over the rank's tokens. */
 static double embedding_bytes(const cs_builder *B)
 {
     const cs_shape *sh = &B->sh;
-    return (8 * sh->s * sh->b + sh->s * sh->b * sh->h) / (sh->sp ? sh->t : 1);
+    return 8 * sh->T + (B->t->hidden_dropout > 0 ? sh->Tl * sh->h : 0);
 }
 
 static double output_bytes(const cs_builder *B)
@@ -288,7 +310,8 @@ void cs_embedding_backward(cs_builder *B, long mb)
     carry(B, c, CS_SLOT_POST_B, CS_OP_BACKWARD_INPUT, mb, -1);
     if (B->sh.sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, DT * B->sh.T * B->sh.h, 0);
-    ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, -embedding_bytes(B));
+    edge_ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_WEIGHT, mb, -1, 0,
+             -embedding_bytes(B), B->embedding_w);
 }
 
 /* Final norm, [all-gather], logits and cross entropy, and the loss's TP
@@ -315,14 +338,19 @@ void cs_output_backward(cs_builder *B, long mb, int with_w)
     const cs_block_cost *c = &B->out_b;
     double act = DT * B->sh.T * B->sh.h;
     int sp = B->sh.sp;
-    if (sp)
+    if (sp) { /* the input gathered again beside the logits' dgrad */
+        ops(B, c, CS_SLOT_CORE_B, CS_SLOT_CORE_B, CS_OP_BACKWARD_INPUT, mb, -1, 0, 0);
         tp_comm(B, CS_COLL_ALL_GATHER, mb, -1, act, 1);
-    ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0, -output_bytes(B));
+        ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0, -output_bytes(B));
+    } else {
+        ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, -1, 0, -output_bytes(B));
+    }
     tp_comm(B, reduction(B), mb, -1, act, 1);
     if (with_w) {
         if (sp)
             cs_build_release(B, 1);
-        ops(B, c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, 0);
+        edge_ops(B, c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, 0,
+                 B->output_w);
     }
     cs_build_release(B, 0);
     carry(B, c, CS_SLOT_PRE_B, CS_OP_BACKWARD_INPUT, mb, -1);
@@ -332,5 +360,6 @@ void cs_output_weight(cs_builder *B, long mb)
 {
     if (B->sh.V <= 0)
         return;
-    block_weight(B, &B->out_b, mb, -1, 0);
+    edge_ops(B, &B->out_b, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, -1, 0, 0,
+             B->output_w);
 }

@@ -85,6 +85,10 @@ static long next_pass_first(const cs_builder *B, const cs_pass *passes, long cou
 
 static void gate(cs_builder *B, long op, long on)
 {
+    if (op < 0 || on < 0) { /* every pass has a first op: a builder bug */
+        B->failed = 1;
+        return;
+    }
     if (cs_exec_depend(B->x, on, op))
         B->failed = 1;
     cs_op_info *o = &B->w->info[op];

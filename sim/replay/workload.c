@@ -59,6 +59,8 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
         cs_moe_route_stage(B);
     for (long i = 0; i < B->per_stage * Ls; i++)
         B->last_w[i] = -1;
+    for (long i = 0; i < B->per_stage; i++)
+        B->output_w[i] = B->embedding_w[i] = -1;
     cs_grads_zero(B);
     cs_grads_prefetch(B);
     long count = cs_schedule_passes(z->schedule, z->pp, B->chunks, z->microbatches, stage, passes);
@@ -98,6 +100,8 @@ static int alloc_builder(cs_builder *B)
     B->pass_last = malloc(slots * sizeof *B->pass_last);
     B->last_w = malloc((size_t)(B->per_stage * Ls) * sizeof *B->last_w);
     B->last_op_of_stage = malloc((size_t)B->per_stage * sizeof *B->last_op_of_stage);
+    B->output_w = malloc((size_t)B->per_stage * sizeof *B->output_w);
+    B->embedding_w = malloc((size_t)B->per_stage * sizeof *B->embedding_w);
     B->expert_tokens = malloc((size_t)(B->per_stage * Ls * m) * sizeof *B->expert_tokens);
     B->dispatch = malloc(cells * sizeof *B->dispatch);
     B->combine = malloc(cells * sizeof *B->combine);
@@ -109,6 +113,8 @@ static int alloc_builder(cs_builder *B)
     B->members_last = malloc((size_t)most * sizeof *B->members_last);
     B->deferred = malloc((size_t)world * sizeof *B->deferred);
     B->ndeferred = calloc((size_t)world, sizeof *B->ndeferred);
+    B->pending_save = malloc((size_t)world * sizeof *B->pending_save);
+    B->npending_save = malloc((size_t)world * sizeof *B->npending_save);
     B->carry_s = malloc((size_t)world * sizeof *B->carry_s);
     B->carry_flops = malloc((size_t)world * sizeof *B->carry_flops);
     B->carry_class = malloc((size_t)world * sizeof *B->carry_class);
@@ -121,7 +127,8 @@ static int alloc_builder(cs_builder *B)
         !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
         !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
-        !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer)
+        !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer ||
+        !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w)
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
@@ -144,6 +151,8 @@ static void free_builder(cs_builder *B)
     free(B->pass_last);
     free(B->last_w);
     free(B->last_op_of_stage);
+    free(B->output_w);
+    free(B->embedding_w);
     free(B->expert_tokens);
     free(B->dispatch);
     free(B->combine);
@@ -154,6 +163,8 @@ static void free_builder(cs_builder *B)
     free(B->members_last);
     free(B->deferred);
     free(B->ndeferred);
+    free(B->pending_save);
+    free(B->npending_save);
     free(B->carry_s);
     free(B->carry_flops);
     free(B->carry_class);
