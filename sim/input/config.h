@@ -103,6 +103,13 @@ typedef struct cs_gpu_config {
     cs_table matmul_shape_efficiency;
     cs_attention_efficiency attention_efficiency;
     cs_table memory_efficiency;
+    /* FP8 GEMMs (Transformer Engine's linear layers with precision fp8), as
+     * fractions of the FP8 peak (twice peak_compute): the same forms as
+     * matmul_efficiency and matmul_shape_efficiency; n = 0: absent, the
+     * BF16 tables price FP8 GEMMs too. */
+    cs_table fp8_matmul_efficiency;
+    cs_table fp8_matmul_shape_efficiency;
+    int mxfp8; /* MXFP8 tensor cores (Blackwell): fp8_recipe mxfp8 allowed */
     double kernel_launch;   /* s */
     double reserved_memory; /* bytes */
 } cs_gpu_config;
@@ -163,6 +170,13 @@ typedef struct cs_cluster {
 } cs_cluster;
 
 typedef enum { CS_BF16, CS_FP16, CS_FP8 } cs_precision;
+/* Megatron's --fp8-recipe (Transformer Engine's recipes): delayed
+ * (DelayedScaling: per-tensor scales from an amax history), tensorwise
+ * (Float8CurrentScaling: per-tensor scales from the tensor's own amax),
+ * blockwise (Float8BlockScaling: fp32 scales per 1x128 block of activations
+ * and gradients, per 128x128 block of weights), mxfp8 (MXFP8BlockScaling:
+ * an E8M0 scale per 32 elements; Blackwell only). */
+typedef enum { CS_FP8_DELAYED, CS_FP8_TENSORWISE, CS_FP8_BLOCKWISE, CS_FP8_MXFP8 } cs_fp8_recipe;
 typedef enum { CS_GPIPE, CS_1F1B, CS_INTERLEAVED, CS_ZB_H1 } cs_schedule;
 typedef enum { CS_RECOMPUTE_NONE, CS_RECOMPUTE_SELECTIVE, CS_RECOMPUTE_FULL } cs_recompute;
 typedef enum { CS_OPTIMIZER_ADAM, CS_OPTIMIZER_NONE } cs_optimizer;
@@ -195,6 +209,11 @@ typedef struct cs_training {
     long global_batch_size;
     long micro_batch_size;
     cs_precision precision;
+    cs_fp8_recipe fp8_recipe;   /* with precision fp8; Megatron's default: delayed */
+    int fp8_param_gather;       /* FP8 parameters (TE fp8_model_init), gathered in FP8 */
+    int first_last_layers_bf16; /* the first and last layers' linears stay BF16 */
+    long num_layers_at_start_in_bf16, num_layers_at_end_in_bf16; /* Megatron's defaults: 1, 1 */
+    cs_loc loc_fp8_recipe;      /* where fp8_recipe was given (line 0: not given) */
     cs_schedule schedule;
     long virtual_pipeline_stages;
     cs_recompute recompute;
@@ -390,6 +409,11 @@ cs_attention_backend cs_training_attention_backend(const cs_training *t);
  * asked, as in Megatron. */
 double cs_training_grad_bytes(const cs_training *t);
 
+/* True when transformer layer i (0-based, of num_layers) runs its linear
+ * layers in FP8: precision fp8, and not one of the first or last layers
+ * first_last_layers_bf16 keeps in BF16 (Megatron's is_first_last_bf16_layer). */
+int cs_training_layer_fp8(const cs_training *t, long num_layers, long i);
+
 /* True when layer i (0-based) of the model is a MoE layer. */
 int cs_model_is_moe_layer(const cs_model *m, long i);
 
@@ -397,6 +421,7 @@ int cs_model_is_moe_layer(const cs_model *m, long i);
 const char *cs_schedule_name(cs_schedule s);
 const char *cs_recompute_name(cs_recompute r);
 const char *cs_attention_backend_name(cs_attention_backend b);
+const char *cs_fp8_recipe_name(cs_fp8_recipe r);
 const char *cs_network_model_name(cs_network_model n);
 const char *cs_dim_name(cs_dim d);
 

@@ -5,6 +5,7 @@
 #include "input/schema.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,52 @@ static int top_overrides(cs_ctx *c, cs_yfile *f, cs_scenario *s)
     return rc;
 }
 
+static int loc_error(cs_ctx *c, cs_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A positioned error at loc; returns -1. */
+static int loc_error(cs_ctx *c, cs_loc loc, const char *fmt, ...)
+{
+    cs_yfile *f = cs_ctx_file_of(c, loc);
+    va_list ap;
+    va_start(ap, fmt);
+    cs_diags_vadd(c->diags, CS_ERROR, loc, f ? f->text : NULL, f ? f->len : 0, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* FP8 settings that need the cluster or the layouts: MXFP8 only on a GPU
+ * with MXFP8 tensor cores (Megatron: "'mxfp8' for Blackwell architecture
+ * only"), and no more BF16 layers at either end than a pipeline stage holds
+ * (transformer_config.py's check against num_layers / pp). */
+static int fp8_consistent(cs_ctx *c, const cs_scenario *s)
+{
+    const cs_training *t = &s->training;
+    int rc = 0;
+    if (t->precision != CS_FP8)
+        return 0;
+    if (t->fp8_recipe == CS_FP8_MXFP8 && !s->cluster.gpu.mxfp8) {
+        rc = loc_error(c, t->loc_fp8_recipe.line ? t->loc_fp8_recipe : t->loc,
+                       "fp8_recipe: mxfp8 needs MXFP8 tensor cores (Blackwell), and GPU '%s' has "
+                       "none (cluster.gpu.mxfp8 is false)",
+                       s->cluster.gpu.name);
+    }
+    for (size_t i = 0; t->first_last_layers_bf16 && i < s->layout_count; i++) {
+        const cs_layout *l = &s->layouts[i];
+        long per_stage = l->pp > 0 ? s->model.num_layers / l->pp : s->model.num_layers;
+        if (t->num_layers_at_start_in_bf16 > per_stage)
+            rc = loc_error(c, l->loc_pp,
+                           "num_layers_at_start_in_bf16 (%ld) must be at most the layers per "
+                           "pipeline stage (%ld), as in Megatron",
+                           t->num_layers_at_start_in_bf16, per_stage);
+        if (t->num_layers_at_end_in_bf16 > per_stage)
+            rc = loc_error(c, l->loc_pp,
+                           "num_layers_at_end_in_bf16 (%ld) must be at most the layers per "
+                           "pipeline stage (%ld), as in Megatron",
+                           t->num_layers_at_end_in_bf16, per_stage);
+    }
+    return rc;
+}
+
 /* Loads the scenario held by f (already parsed, kept in out->sources). */
 static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
 {
@@ -106,6 +153,8 @@ static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
     if (root->type == YAML_MAPPING_NODE && check_scenario_keys(c, f, root, out) != 0)
         rc = -1;
     if (top_overrides(c, f, out) != 0)
+        rc = -1;
+    if (rc == 0 && fp8_consistent(c, out) != 0)
         rc = -1;
     free(canon);
     if (!out->name[0])

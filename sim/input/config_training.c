@@ -8,6 +8,8 @@
 #include <string.h>
 
 static const char *const precision_choices[] = {"bf16", "fp16", "fp8", NULL};
+static const char *const fp8_recipe_choices[] = {"delayed", "tensorwise", "blockwise", "mxfp8",
+                                                  NULL};
 static const char *const schedule_choices[] = {"gpipe", "1f1b", "interleaved", "zb-h1", NULL};
 static const char *const recompute_choices[] = {"none", "selective", "full", NULL};
 static const char *const optimizer_choices[] = {"adam", "none", NULL};
@@ -44,6 +46,11 @@ static const cs_field training_fields[] = {
     INT(cs_training, global_batch_size, 1, REQUIRED),
     INT(cs_training, micro_batch_size, 1, 0),
     ENUM(cs_training, precision, precision_choices),
+    ENUM(cs_training, fp8_recipe, fp8_recipe_choices),
+    BOOL(cs_training, fp8_param_gather),
+    BOOL(cs_training, first_last_layers_bf16),
+    INT(cs_training, num_layers_at_start_in_bf16, 0, 0),
+    INT(cs_training, num_layers_at_end_in_bf16, 0, 0),
     ENUM(cs_training, schedule, schedule_choices),
     INT(cs_training, virtual_pipeline_stages, 1, 0),
     ENUM(cs_training, recompute, recompute_choices),
@@ -168,6 +175,10 @@ void cs_training_defaults(cs_training *t)
     t->overlap_p2p_comm = 1; /* --no-overlap-p2p-communication; interleaved only */
     t->clip_grad = 1.0;
     t->accumulate_allreduce_grads_in_fp32 = -1;
+    /* transformer_config.py: fp8_recipe "delayed", num_layers_at_start_in_bf16
+     * and num_layers_at_end_in_bf16 1. */
+    t->fp8_recipe = CS_FP8_DELAYED;
+    t->num_layers_at_start_in_bf16 = t->num_layers_at_end_in_bf16 = 1;
 }
 
 void cs_layout_defaults(cs_layout *l)
@@ -217,6 +228,44 @@ int cs_targets_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return rc;
 }
 
+/* The FP8 switches as Megatron checks them. Megatron ignores --fp8-recipe
+ * and --first-last-layers-bf16 without --fp8-format (its checks sit under
+ * `if self.fp8`): a warning here, since they change nothing. fp8_param
+ * without fp8 is an error there (transformer_config.py), and so are
+ * --fp8-param-gather without the distributed optimizer (arguments.py) and
+ * first/last layers in BF16 under delayed scaling ("Delayed scaling does
+ * not support first / last layer in BF16"). */
+static int fp8_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_training *t)
+{
+    yaml_node_t *at;
+    int rc = 0, fp8 = t->precision == CS_FP8;
+    if (!fp8 && (at = cs_ymap_get(f, n, "fp8_recipe")))
+        cs_yfile_report(f, c->diags, CS_WARNING, at,
+                        "fp8_recipe has no effect without precision: fp8 (Megatron ignores "
+                        "--fp8-recipe without --fp8-format)");
+    if (!fp8 && t->first_last_layers_bf16 && (at = cs_ymap_get(f, n, "first_last_layers_bf16")))
+        cs_yfile_report(f, c->diags, CS_WARNING, at,
+                        "first_last_layers_bf16 has no effect without precision: fp8");
+    if (t->fp8_param_gather && !fp8) {
+        at = cs_ymap_get(f, n, "fp8_param_gather");
+        REPORT(c, f, at ? at : n, "fp8_param_gather needs precision: fp8 (as in Megatron)");
+        rc = -1;
+    } else if (t->fp8_param_gather && !t->distributed_optimizer) {
+        at = cs_ymap_get(f, n, "fp8_param_gather");
+        REPORT(c, f, at ? at : n,
+               "fp8_param_gather needs distributed_optimizer: true (as in Megatron)");
+        rc = -1;
+    }
+    if (fp8 && t->first_last_layers_bf16 && t->fp8_recipe == CS_FP8_DELAYED) {
+        at = cs_ymap_get(f, n, "first_last_layers_bf16");
+        REPORT(c, f, at ? at : n,
+               "first_last_layers_bf16 needs fp8_recipe tensorwise, blockwise or mxfp8: delayed "
+               "scaling does not support first / last layers in BF16 (as in Megatron)");
+        rc = -1;
+    }
+    return rc;
+}
+
 /* Switches Megatron refuses together (arguments.py's validate_args). */
 static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_training *t)
 {
@@ -240,7 +289,7 @@ static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_
                "Megatron)");
         rc = -1;
     }
-    return rc;
+    return rc | fp8_consistent(c, f, n, t);
 }
 
 int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
@@ -253,8 +302,22 @@ int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         return -1;
     if (cs_schema_check_required(c, &cs_training_schema, &s->training, s->training.loc, f) != 0)
         return -1;
+    yaml_node_t *recipe = cs_ymap_get(f, n, "fp8_recipe");
+    if (recipe)
+        s->training.loc_fp8_recipe = cs_yfile_loc(f, recipe);
     return training_consistent(c, f, n, &s->training);
 }
+
+int cs_training_layer_fp8(const cs_training *t, long num_layers, long i)
+{
+    if (t->precision != CS_FP8)
+        return 0;
+    if (!t->first_last_layers_bf16)
+        return 1;
+    return i >= t->num_layers_at_start_in_bf16 && i < num_layers - t->num_layers_at_end_in_bf16;
+}
+
+const char *cs_fp8_recipe_name(cs_fp8_recipe r) { return fp8_recipe_choices[r]; }
 
 cs_attention_backend cs_training_attention_backend(const cs_training *t)
 {
