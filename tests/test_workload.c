@@ -327,7 +327,7 @@ START_TEST(selective_recompute_is_booked_as_recompute)
         ck_assert_int_eq(cs_replay(&s, &s.layouts[0], &z, CS_NET_ANALYTIC, 1, &r), 0);
         cs_shape sh;
         cs_shape_init(&sh, &s.model, &s.training, &z);
-        cs_kernel_opts o = {&s.training, z.recompute, z.attention, 1};
+        cs_kernel_opts o = {&s.training, z.recompute, z.attention, 1, 0};
         cs_kernel_list l;
         cs_kernels_attention(&sh, &o, &l);
         cs_cost c;

@@ -33,19 +33,6 @@ typedef struct printer {
     double seconds[2], flops[2]; /* forward, backward */
 } printer;
 
-/* The efficiency a kernel was priced at (memory kernels: of the bandwidth). */
-static double efficiency(cs_cost *c, const cs_kernel *k)
-{
-    if (k->kind == CS_KERNEL_MEMORY)
-        return cs_cost_memory_efficiency(c, k->bytes);
-    if (k->kind == CS_KERNEL_ATTENTION) {
-        double e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);
-        return e > 0 ? e : cs_cost_matmul_efficiency(c, k->flops);
-    }
-    double d = k->m < k->n ? k->m : k->n;
-    return cs_cost_gemm_efficiency(c, k->flops, k->k < d ? k->k : d);
-}
-
 /* A CSV field, quoted (quotes doubled) when it holds a comma or a quote. */
 static void csv_field(const char *s)
 {
@@ -66,7 +53,7 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
 {
     for (int i = 0; i < l->n; i++) {
         const cs_kernel *k = &l->k[i];
-        double t = cs_cost_of(p->cost, k), e = efficiency(p->cost, k);
+        double t = cs_cost_of(p->cost, k), e = cs_cost_kernel_efficiency(p->cost, k);
         p->seconds[backward] += t;
         p->flops[backward] += k->flops;
         char shape[96] = "-";
@@ -90,6 +77,17 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
     }
 }
 
+/* Whether the listed layer is a BF16 one: it is the first FP8 layer under
+ * precision fp8 (first_last_layers_bf16 keeps the first ones BF16), BF16
+ * only when every layer is. */
+static int listed_bf16(const cs_scenario *s)
+{
+    for (long i = 0; i < s->model.num_layers; i++)
+        if (cs_training_layer_fp8(&s->training, s->model.num_layers, i))
+            return 0;
+    return s->training.precision == CS_FP8;
+}
+
 static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes *z)
 {
     cs_shape sh;
@@ -97,7 +95,7 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
     cs_kernel_list l;
     int moe = s->model.moe.num_experts > 0;
     for (int backward = 0; backward < 2; backward++) {
-        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward};
+        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward, listed_bf16(s)};
         cs_kernels_attention(&sh, &o, &l);
         print_list(p, "attention", &l, backward);
         if (moe) {
@@ -116,7 +114,7 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
     }
     printer rest = {p->cost, p->csv, {0, 0}, {0, 0}};
     for (int backward = 0; backward < 2 && sh.V > 0; backward++) {
-        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward};
+        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward, 0};
         cs_kernels_output(&sh, &o, &l);
         print_list(&rest, "output", &l, backward);
         cs_kernels_embedding(&sh, &o, &s->model, &l);

@@ -127,6 +127,11 @@ int cs_cost_init(cs_cost *c, const cs_gpu_config *gpu, cs_precision precision)
     if (curve_init(&c->matmul, &gpu->matmul_efficiency) ||
         curve_init(&c->shape, &gpu->matmul_shape_efficiency) ||
         curve_init(&c->memory, &gpu->memory_efficiency) ||
+        curve_init(&c->fp8_matmul, gpu->fp8_matmul_efficiency.n > 0 ? &gpu->fp8_matmul_efficiency
+                                                                    : &gpu->matmul_efficiency) ||
+        curve_init(&c->fp8_shape, gpu->fp8_matmul_shape_efficiency.n > 0
+                                      ? &gpu->fp8_matmul_shape_efficiency
+                                      : &gpu->matmul_shape_efficiency) ||
         grid_init(&c->attention[0], &gpu->attention_efficiency.flash) ||
         grid_init(&c->attention[1], &gpu->attention_efficiency.fused)) {
         cs_cost_free(c);
@@ -140,6 +145,8 @@ void cs_cost_free(cs_cost *c)
     curve_free(&c->matmul);
     curve_free(&c->shape);
     curve_free(&c->memory);
+    curve_free(&c->fp8_matmul);
+    curve_free(&c->fp8_shape);
     grid_free(&c->attention[0]);
     grid_free(&c->attention[1]);
 }
@@ -151,6 +158,12 @@ double cs_cost_memory_efficiency(cs_cost *c, double bytes) { return curve_at(&c-
 double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim)
 {
     double e = curve_at(&c->matmul, flops), cap = curve_at(&c->shape, smallest_dim);
+    return cap < e ? cap : e;
+}
+
+double cs_cost_fp8_gemm_efficiency(cs_cost *c, double flops, double smallest_dim)
+{
+    double e = curve_at(&c->fp8_matmul, flops), cap = curve_at(&c->fp8_shape, smallest_dim);
     return cap < e ? cap : e;
 }
 
@@ -177,26 +190,29 @@ double cs_cost_kernel(cs_cost *c, double flops, double bytes)
     return roofline(c, c->peak, flops, cs_cost_matmul_efficiency(c, flops), bytes, 1);
 }
 
-double cs_cost_of(cs_cost *c, const cs_kernel *k)
+double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k)
 {
-    double e;
     switch (k->kind) {
     case CS_KERNEL_GEMM: {
         double d = k->m < k->n ? k->m : k->n;
         d = k->k < d ? k->k : d;
         /* A batched GEMM's FLOPs count once: its efficiency is the batch's. */
-        e = cs_cost_gemm_efficiency(c, k->flops, d);
-        break;
+        return k->fp8 ? cs_cost_fp8_gemm_efficiency(c, k->flops, d)
+                      : cs_cost_gemm_efficiency(c, k->flops, d);
     }
-    case CS_KERNEL_ATTENTION:
-        e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);
-        if (e <= 0)
-            e = cs_cost_matmul_efficiency(c, k->flops);
-        break;
+    case CS_KERNEL_ATTENTION: {
+        double e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);
+        return e > 0 ? e : cs_cost_matmul_efficiency(c, k->flops);
+    }
     default:
-        e = 1;
-        break;
+        return cs_cost_memory_efficiency(c, k->bytes);
     }
+}
+
+double cs_cost_of(cs_cost *c, const cs_kernel *k)
+{
+    /* Memory kernels: the roofline applies memory_efficiency itself. */
+    double e = k->kind == CS_KERNEL_MEMORY ? 1 : cs_cost_kernel_efficiency(c, k);
     return roofline(c, k->fp8 ? c->fp8_peak : c->peak, k->flops, e, k->bytes, k->launches);
 }
 

@@ -10,9 +10,12 @@
  * seq_length), bilinear in head_dim and log(seq_length); without a table it
  * is priced as a GEMM of its FLOPs. An efficiency given as a table of
  * (size, ratio) rows is interpolated with GSL in log(size) and held at its
- * end values outside the table. With precision fp8 the transformer layers'
- * linear GEMMs (kernels marked fp8) run at twice the (BF16) peak_compute;
- * everything else at peak_compute. */
+ * end values outside the table. GEMMs marked fp8 (the FP8 transformer
+ * layers' linear GEMMs with precision fp8) run at the FP8 peak, twice the
+ * (BF16) peak_compute as on every preset GPU, at the lower of
+ * fp8_matmul_efficiency (by FLOPs) and fp8_matmul_shape_efficiency (by the
+ * smallest dimension); each of the two falls back on its BF16 table when
+ * the GPU has none. Everything else runs at peak_compute. */
 #ifndef CS_COST_H
 #define CS_COST_H
 
@@ -44,6 +47,7 @@ typedef struct cs_cost {
     double peak;              /* FLOP/s of 16-bit kernels: peak_compute */
     double fp8_peak;          /* of the linear layers' GEMMs: twice that with fp8 */
     cs_curve matmul, shape, memory;
+    cs_curve fp8_matmul, fp8_shape; /* the GPU's FP8 tables, or its BF16 ones */
     cs_attn_grid attention[2]; /* flash, fused */
 } cs_cost;
 
@@ -55,6 +59,10 @@ double cs_cost_matmul_efficiency(cs_cost *c, double flops);
 double cs_cost_memory_efficiency(cs_cost *c, double bytes);
 /* The lower of the two GEMM efficiencies. */
 double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
+/* The same for a GEMM marked fp8 (the FP8 tables). */
+double cs_cost_fp8_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
+/* The efficiency a kernel is priced at (memory kernels: of the bandwidth). */
+double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k);
 /* Of backend's table (flash or fused) at head_dim and seq, forward or
  * backward; -1 when the GPU has no such table. */
 double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,

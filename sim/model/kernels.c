@@ -64,9 +64,6 @@ static cs_kernel *add(cs_kernel_list *l, const char *name, cs_kernel_kind kind, 
     k->kind = kind;
     k->slot = slot;
     k->launches = 1;
-    /* FP8 covers the transformer layers' linear GEMMs (Transformer Engine's
-     * modules); core attention, the output layer and the router stay 16-bit. */
-    k->fp8 = kind == CS_KERNEL_GEMM && !strncmp(name, "linear_", 7);
     return k;
 }
 
@@ -86,6 +83,8 @@ static void gemm(cs_kernel_list *l, const char *name, cs_kernel_slot slot, doubl
     k->bytes = A * batch * (m * kd + kd * n + m * n) + extra;
 }
 
+static void fp8_gemm(cs_kernel_list *l, int fp8);
+
 /* A weight-gradient GEMM [out x T] . [T x in]: with
  * gradient_accumulation_fusion it accumulates into main_grad (fp32, or
  * fp16 for fp16 runs without accumulate_allreduce_grads_in_fp32), read and
@@ -98,6 +97,7 @@ static void wgrad(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
     double weights = batch * out_dim * in_dim, g = cs_training_grad_bytes(o->t);
     int fused = o->t->gradient_accumulation_fusion;
     gemm(l, name, slot, batch, out_dim, in_dim, tokens, fused ? (2 * g - A) * weights : 0);
+    fp8_gemm(l, !strncmp(name, "linear_", 7) && cs_kernels_fp8(o));
     if (!fused) {
         cs_kernel *k = add(l, accumulate, CS_KERNEL_MEMORY, slot);
         if (k)
@@ -113,6 +113,86 @@ static void memory(cs_kernel_list *l, const char *name, cs_kernel_slot slot, dou
         k->bytes = bytes;
         k->launches = launches;
     }
+}
+
+/* ---- FP8 (Transformer Engine) ------------------------------------------------------ */
+
+int cs_kernels_fp8(const cs_kernel_opts *o) { return o->t->precision == CS_FP8 && !o->bf16; }
+
+double cs_kernels_fp8_scale_bytes(cs_fp8_recipe r)
+{
+    return r == CS_FP8_BLOCKWISE ? 4.0 / 128 : r == CS_FP8_MXFP8 ? 1.0 / 32 : 0;
+}
+
+double cs_kernels_fp8_weight_bytes(const cs_training *t)
+{
+    /* Weights are scaled per 128 x 128 block with blockwise, per 1 x 32 with mxfp8. */
+    double sf = t->fp8_recipe == CS_FP8_BLOCKWISE ? 4.0 / (128 * 128)
+                : t->fp8_recipe == CS_FP8_MXFP8   ? 1.0 / 32
+                                                  : 0;
+    return t->fp8_param_gather ? 2 * (1 + sf) : 2 + 2 * (1 + sf);
+}
+
+/* Transformer Engine's names for one linear layer's kernels. */
+typedef struct te_names {
+    const char *gemm, *dgrad, *wgrad, *acc;
+    const char *cast, *quantize, *amax;        /* the input, forward */
+    const char *g_cast, *g_quantize, *g_amax; /* the output gradient, backward */
+} te_names;
+
+#define TE_NAMES(n)                                                                                \
+    {                                                                                              \
+        n, n ".dgrad", n ".wgrad", n ".main_grad_add", n ".cast_transpose", n ".quantize",         \
+            n ".amax", n ".grad_output_cast_transpose", n ".grad_output_quantize",                 \
+            n ".grad_output_amax"                                                                  \
+    }
+static const te_names te_qkv = TE_NAMES("linear_qkv"), te_proj = TE_NAMES("linear_proj");
+static const te_names te_fc1 = TE_NAMES("linear_fc1"), te_fc2 = TE_NAMES("linear_fc2");
+
+/* The quantization of e BF16 elements for FP8 GEMMs: read (2 bytes), a
+ * rowwise copy for this GEMM and a columnwise one (Hopper: the transpose)
+ * for the wgrad written (1 byte each, plus the recipe's scaling factors);
+ * with tensorwise scaling an amax pass reads the tensor first. */
+static void te_quantize(cs_kernel_list *l, const cs_kernel_opts *o, const char *cast,
+                        const char *quantize, const char *amax, cs_kernel_slot slot, double e)
+{
+    cs_fp8_recipe r = o->t->fp8_recipe;
+    if (r == CS_FP8_TENSORWISE)
+        memory(l, amax, slot, A * e, 1);
+    int blocks = r == CS_FP8_BLOCKWISE || r == CS_FP8_MXFP8;
+    memory(l, blocks ? quantize : cast, slot, (A + 2 * (1 + cs_kernels_fp8_scale_bytes(r))) * e, 1);
+}
+
+/* A GEMM of FP8 inputs, BF16 output: the inputs' bytes halve. */
+static void fp8_gemm(cs_kernel_list *l, int fp8)
+{
+    if (!fp8 || l->n < 1)
+        return;
+    cs_kernel *k = &l->k[l->n - 1];
+    k->fp8 = 1;
+    k->bytes -= (A - 1) * k->batch * (k->m * k->k + k->k * k->n);
+}
+
+/* A linear layer's forward: [quantize X] then Y = X W^T, batch x [m x kd] . [kd x n]. */
+static void linear(cs_kernel_list *l, const cs_kernel_opts *o, const te_names *nm,
+                   cs_kernel_slot slot, double batch, double m, double n, double kd)
+{
+    int fp8 = cs_kernels_fp8(o);
+    if (fp8)
+        te_quantize(l, o, nm->cast, nm->quantize, nm->amax, slot, batch * m * kd);
+    gemm(l, nm->gemm, slot, batch, m, n, kd, 0);
+    fp8_gemm(l, fp8);
+}
+
+/* A linear layer's dgrad: [quantize dY] then dX = dY W, batch x [m x kd] . [kd x n]. */
+static void linear_dgrad(cs_kernel_list *l, const cs_kernel_opts *o, const te_names *nm,
+                         cs_kernel_slot slot, double batch, double m, double n, double kd)
+{
+    int fp8 = cs_kernels_fp8(o);
+    if (fp8)
+        te_quantize(l, o, nm->g_cast, nm->g_quantize, nm->g_amax, slot, batch * m * kd);
+    gemm(l, nm->dgrad, slot, batch, m, n, kd, 0);
+    fp8_gemm(l, fp8);
 }
 
 /* A norm over Tl x h: forward reads x, writes y; backward reads dy and x,
@@ -264,18 +344,18 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
     out->n = 0;
     if (!o->backward) {
         norm(out, sh, "input_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
-        gemm(out, "linear_qkv", CS_SLOT_IN, 1, sh->T, w_qkv, sh->h, 0);
+        linear(out, o, &te_qkv, CS_SLOT_IN, 1, sh->T, w_qkv, sh->h);
         rotary(out, sh, o, CS_SLOT_CORE);
         if (is_flash(o->backend))
             flash(out, sh, o, CS_SLOT_CORE, 0);
         else
             unfused_forward(out, sh, o, CS_SLOT_CORE);
-        gemm(out, "linear_proj", CS_SLOT_OUT, 1, sh->T, sh->h, w_o, 0);
+        linear(out, o, &te_proj, CS_SLOT_OUT, 1, sh->T, sh->h, w_o);
         bda(out, sh, o, "self_attn_bda", NULL);
         return;
     }
     bda(out, sh, o, NULL, "self_attn_bda.backward");
-    gemm(out, "linear_proj.dgrad", CS_SLOT_OUT_B, 1, sh->T, w_o, sh->h, 0);
+    linear_dgrad(out, o, &te_proj, CS_SLOT_OUT_B, 1, sh->T, w_o, sh->h);
     wgrad(out, o, "linear_proj.wgrad", "linear_proj.main_grad_add", CS_SLOT_OUT_W, 1, sh->h, w_o,
           sh->T);
     /* Selective recompute ("core_attn") reruns the core attention forward
@@ -295,7 +375,7 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
     rotary(out, sh, o, CS_SLOT_CORE_B);
     /* Autograd assembles the Q, K, V gradients into linear_qkv's output gradient. */
     memory(out, "qkv_split.backward", CS_SLOT_CORE_B, 2 * A * sh->T * w_qkv, 1);
-    gemm(out, "linear_qkv.dgrad", CS_SLOT_IN_B, 1, sh->T, sh->h, w_qkv, 0);
+    linear_dgrad(out, o, &te_qkv, CS_SLOT_IN_B, 1, sh->T, sh->h, w_qkv);
     wgrad(out, o, "linear_qkv.wgrad", "linear_qkv.main_grad_add", CS_SLOT_IN_W, 1, w_qkv, sh->h,
           sh->T);
     norm(out, sh, NULL, "input_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
@@ -338,20 +418,20 @@ void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, 
     if (!o->backward) {
         if (norms)
             norm(out, sh, "pre_mlp_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
-        gemm(out, "linear_fc1", CS_SLOT_IN, groups, per, w1, sh->h, 0);
+        linear(out, o, &te_fc1, CS_SLOT_IN, groups, per, w1, sh->h);
         activation(out, sh, o, tokens * wt);
-        gemm(out, "linear_fc2", CS_SLOT_OUT, groups, per, sh->h, wt, 0);
+        linear(out, o, &te_fc2, CS_SLOT_OUT, groups, per, sh->h, wt);
         if (norms)
             bda(out, sh, o, "mlp_bda", NULL);
         return;
     }
     if (norms)
         bda(out, sh, o, NULL, "mlp_bda.backward");
-    gemm(out, "linear_fc2.dgrad", CS_SLOT_OUT_B, groups, per, wt, sh->h, 0);
+    linear_dgrad(out, o, &te_fc2, CS_SLOT_OUT_B, groups, per, wt, sh->h);
     wgrad(out, o, "linear_fc2.wgrad", "linear_fc2.main_grad_add", CS_SLOT_OUT_W, groups, sh->h, wt,
           per);
     activation(out, sh, o, tokens * wt);
-    gemm(out, "linear_fc1.dgrad", CS_SLOT_IN_B, groups, per, sh->h, w1, 0);
+    linear_dgrad(out, o, &te_fc1, CS_SLOT_IN_B, groups, per, sh->h, w1);
     wgrad(out, o, "linear_fc1.wgrad", "linear_fc1.main_grad_add", CS_SLOT_IN_W, groups, w1, sh->h,
           per);
     if (norms) {

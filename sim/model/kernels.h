@@ -77,10 +77,10 @@ typedef struct cs_kernel {
     cs_attention_backend backend;
     double seq, head_dim;
     int backward;
-    int fp8; /* a Transformer Engine linear layer's GEMM: FP8 with precision fp8 */
+    int fp8; /* a Transformer Engine linear layer's GEMM run in FP8 (priced at the FP8 peak) */
 } cs_kernel;
 
-#define CS_KERNELS_MAX 40
+#define CS_KERNELS_MAX 56
 
 typedef struct cs_kernel_list {
     cs_kernel k[CS_KERNELS_MAX];
@@ -94,7 +94,37 @@ typedef struct cs_kernel_opts {
     cs_recompute recompute;
     cs_attention_backend backend; /* never auto: see cs_kernels_backend() */
     int backward;                 /* 0 forward, 1 backward (input and weight gradients) */
+    /* 1: this layer's linear layers stay BF16 under precision fp8 (the first
+     * and last layers with first_last_layers_bf16); 0: they follow the
+     * training's precision. */
+    int bf16;
 } cs_kernel_opts;
+
+/* With precision fp8 (and not o->bf16) each linear layer's GEMMs run in FP8
+ * (the wgrad too: Megatron's fp8_wgrad is on) on FP8 inputs (1 byte per
+ * element; outputs BF16), and Transformer Engine's quantization kernels run
+ * before them, as memory kernels in the GEMM's slot: in forward
+ * NAME.cast_transpose (delayed, tensorwise: FP8 input and its transpose for
+ * the wgrad, Hopper's FP8 GEMMs being TN only) or NAME.quantize (blockwise,
+ * mxfp8: rowwise and columnwise copies with their scaling factors), after
+ * NAME.amax with tensorwise (current scaling reads the tensor once more for
+ * its amax); in backward the same for the output gradient before the dgrad
+ * (NAME.grad_output_cast_transpose / _quantize / _amax). The weights' casts
+ * run once per iteration (Megatron's is_first_microbatch caches them):
+ * cs_kernels_fp8_weight_bytes(). */
+int cs_kernels_fp8(const cs_kernel_opts *o);
+
+/* Bytes of the scaling factors per element of one FP8 copy: blockwise one
+ * fp32 per 1x128 block (4/128), mxfp8 one E8M0 byte per 32 (1/32); the
+ * per-tensor recipes one scale per tensor (0). */
+double cs_kernels_fp8_scale_bytes(cs_fp8_recipe r);
+
+/* Bytes one iteration's weight quantization moves per FP8 weight element:
+ * without fp8_param_gather the BF16 weight read (2) and its FP8 copy and
+ * transpose written (2, plus scaling factors of 128x128 blocks or 1x32);
+ * with it the FP8 parameter (written by the optimizer) read and its
+ * transpose / columnwise copy written (1 + 1). */
+double cs_kernels_fp8_weight_bytes(const cs_training *t);
 
 /* What `auto` becomes on this GPU, as Transformer Engine chooses: cuDNN's
  * fused attention where the GPU has a fused table (Hopper and later in the

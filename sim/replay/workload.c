@@ -203,8 +203,8 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     B.chunks = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
     B.layers_per_chunk = z->layers_per_virtual_stage;
     cs_shape_init(&B.sh, B.m, B.t, z);
-    B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0};
-    B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1};
+    B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0, 0};
+    B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1, 0};
     w->stages = z->pp;
     w->static_mem = calloc((size_t)z->pp, sizeof *w->static_mem);
     w->model_flops = cs_workload_model_flops(B.m, B.t);
