@@ -97,7 +97,7 @@ static void wgrad(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
     double weights = batch * out_dim * in_dim, g = cs_training_grad_bytes(o->t);
     int fused = o->t->gradient_accumulation_fusion;
     gemm(l, name, slot, batch, out_dim, in_dim, tokens, fused ? (2 * g - A) * weights : 0);
-    fp8_gemm(l, !strncmp(name, "linear_", 7) && cs_kernels_fp8(o));
+    fp8_gemm(l, !strncmp(name, "linear_", 7) && cs_kernels_fp8(o)); /* fp8_wgrad: on */
     if (!fused) {
         cs_kernel *k = add(l, accumulate, CS_KERNEL_MEMORY, slot);
         if (k)
@@ -136,31 +136,40 @@ double cs_kernels_fp8_weight_bytes(const cs_training *t)
 /* Transformer Engine's names for one linear layer's kernels. */
 typedef struct te_names {
     const char *gemm, *dgrad, *wgrad, *acc;
-    const char *cast, *quantize, *amax;        /* the input, forward */
-    const char *g_cast, *g_quantize, *g_amax; /* the output gradient, backward */
+    const char *cast_transpose, *cast, *quantize, *amax, *transpose; /* the input */
+    const char *g_cast_transpose, *g_quantize, *g_amax;            /* the output gradient */
 } te_names;
 
 #define TE_NAMES(n)                                                                                \
     {                                                                                              \
-        n, n ".dgrad", n ".wgrad", n ".main_grad_add", n ".cast_transpose", n ".quantize",         \
-            n ".amax", n ".grad_output_cast_transpose", n ".grad_output_quantize",                 \
-            n ".grad_output_amax"                                                                  \
+        n, n ".dgrad", n ".wgrad", n ".main_grad_add", n ".cast_transpose", n ".cast",             \
+            n ".quantize", n ".amax", n ".input_transpose", n ".grad_output_cast_transpose",       \
+            n ".grad_output_quantize", n ".grad_output_amax"                                       \
     }
 static const te_names te_qkv = TE_NAMES("linear_qkv"), te_proj = TE_NAMES("linear_proj");
 static const te_names te_fc1 = TE_NAMES("linear_fc1"), te_fc2 = TE_NAMES("linear_fc2");
 
+static int per_tensor(const cs_kernel_opts *o)
+{
+    return o->t->fp8_recipe == CS_FP8_DELAYED || o->t->fp8_recipe == CS_FP8_TENSORWISE;
+}
+
 /* The quantization of e BF16 elements for FP8 GEMMs: read (2 bytes), a
  * rowwise copy for this GEMM and a columnwise one (Hopper: the transpose)
  * for the wgrad written (1 byte each, plus the recipe's scaling factors);
- * with tensorwise scaling an amax pass reads the tensor first. */
-static void te_quantize(cs_kernel_list *l, const cs_kernel_opts *o, const char *cast,
-                        const char *quantize, const char *amax, cs_kernel_slot slot, double e)
+ * with tensorwise scaling an amax pass reads the tensor first. `cast` (the
+ * rowwise copy only, 2 + 1 bytes) when the columnwise one is made later. */
+static void te_quantize(cs_kernel_list *l, const cs_kernel_opts *o, const char *cast_transpose,
+                        const char *cast, const char *quantize, const char *amax,
+                        cs_kernel_slot slot, double e, int rowwise_only)
 {
     cs_fp8_recipe r = o->t->fp8_recipe;
     if (r == CS_FP8_TENSORWISE)
         memory(l, amax, slot, A * e, 1);
-    int blocks = r == CS_FP8_BLOCKWISE || r == CS_FP8_MXFP8;
-    memory(l, blocks ? quantize : cast, slot, (A + 2 * (1 + cs_kernels_fp8_scale_bytes(r))) * e, 1);
+    if (per_tensor(o))
+        memory(l, rowwise_only ? cast : cast_transpose, slot, (A + (rowwise_only ? 1 : 2)) * e, 1);
+    else
+        memory(l, quantize, slot, (A + 2 * (1 + cs_kernels_fp8_scale_bytes(r))) * e, 1);
 }
 
 /* A GEMM of FP8 inputs, BF16 output: the inputs' bytes halve. */
@@ -173,13 +182,29 @@ static void fp8_gemm(cs_kernel_list *l, int fp8)
     k->bytes -= (A - 1) * k->batch * (k->m * k->k + k->k * k->n);
 }
 
-/* A linear layer's forward: [quantize X] then Y = X W^T, batch x [m x kd] . [kd x n]. */
-static void linear(cs_kernel_list *l, const cs_kernel_opts *o, const te_names *nm,
-                   cs_kernel_slot slot, double batch, double m, double n, double kd)
+/* Whether a linear layer's input reaches it through the sequence-parallel
+ * all-gather in FP8: Transformer Engine casts the rank's shard to FP8 (no
+ * transpose), gathers the FP8 data, and transposes the gathered input in
+ * the backward for the wgrad (module/linear.py: cast_to_fp8 before
+ * gather_along_first_dim under sequence_parallel, tex.fp8_transpose before
+ * the wgrad). The per-tensor recipes only; the block-scaled ones are
+ * quantized after a BF16 gather here. */
+static int fp8_gathered(const cs_kernel_opts *o, int gathered)
 {
-    int fp8 = cs_kernels_fp8(o);
+    return gathered && cs_kernels_fp8(o) && per_tensor(o);
+}
+
+/* A linear layer's forward: [quantize X] then Y = X W^T, batch x [m x kd] .
+ * [kd x n]; `gathered`: X is all-gathered over sequence parallelism from
+ * shards of 1/`tp` of its rows. */
+static void linear(cs_kernel_list *l, const cs_kernel_opts *o, const te_names *nm,
+                   cs_kernel_slot slot, double batch, double m, double n, double kd,
+                   int gathered, double tp)
+{
+    int fp8 = cs_kernels_fp8(o), shard = fp8_gathered(o, gathered);
     if (fp8)
-        te_quantize(l, o, nm->cast, nm->quantize, nm->amax, slot, batch * m * kd);
+        te_quantize(l, o, nm->cast_transpose, nm->cast, nm->quantize, nm->amax, slot,
+                    batch * m * kd / (shard ? tp : 1), shard);
     gemm(l, nm->gemm, slot, batch, m, n, kd, 0);
     fp8_gemm(l, fp8);
 }
@@ -190,9 +215,25 @@ static void linear_dgrad(cs_kernel_list *l, const cs_kernel_opts *o, const te_na
 {
     int fp8 = cs_kernels_fp8(o);
     if (fp8)
-        te_quantize(l, o, nm->g_cast, nm->g_quantize, nm->g_amax, slot, batch * m * kd);
+        te_quantize(l, o, nm->g_cast_transpose, NULL, nm->g_quantize, nm->g_amax, slot,
+                    batch * m * kd, 0);
     gemm(l, nm->dgrad, slot, batch, m, n, kd, 0);
     fp8_gemm(l, fp8);
+}
+
+static void wgrad(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
+                  const char *accumulate, cs_kernel_slot slot, double batch, double out_dim,
+                  double in_dim, double tokens);
+
+/* A linear layer's wgrad; an input gathered in FP8 is transposed first
+ * (tokens x in elements, 1 byte read and written). */
+static void linear_wgrad(cs_kernel_list *l, const cs_kernel_opts *o, const te_names *nm,
+                         cs_kernel_slot slot, double batch, double out_dim, double in_dim,
+                         double tokens, int gathered)
+{
+    if (fp8_gathered(o, gathered))
+        memory(l, nm->transpose, slot, 2 * batch * tokens * in_dim, 1);
+    wgrad(l, o, nm->wgrad, nm->acc, slot, batch, out_dim, in_dim, tokens);
 }
 
 /* A norm over Tl x h: forward reads x, writes y; backward reads dy and x,
@@ -344,20 +385,19 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
     out->n = 0;
     if (!o->backward) {
         norm(out, sh, "input_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
-        linear(out, o, &te_qkv, CS_SLOT_IN, 1, sh->T, w_qkv, sh->h);
+        linear(out, o, &te_qkv, CS_SLOT_IN, 1, sh->T, w_qkv, sh->h, sh->sp, sh->t);
         rotary(out, sh, o, CS_SLOT_CORE);
         if (is_flash(o->backend))
             flash(out, sh, o, CS_SLOT_CORE, 0);
         else
             unfused_forward(out, sh, o, CS_SLOT_CORE);
-        linear(out, o, &te_proj, CS_SLOT_OUT, 1, sh->T, sh->h, w_o);
+        linear(out, o, &te_proj, CS_SLOT_OUT, 1, sh->T, sh->h, w_o, 0, 1);
         bda(out, sh, o, "self_attn_bda", NULL);
         return;
     }
     bda(out, sh, o, NULL, "self_attn_bda.backward");
     linear_dgrad(out, o, &te_proj, CS_SLOT_OUT_B, 1, sh->T, w_o, sh->h);
-    wgrad(out, o, "linear_proj.wgrad", "linear_proj.main_grad_add", CS_SLOT_OUT_W, 1, sh->h, w_o,
-          sh->T);
+    linear_wgrad(out, o, &te_proj, CS_SLOT_OUT_W, 1, sh->h, w_o, sh->T, 0);
     /* Selective recompute ("core_attn") reruns the core attention forward
      * just before its backward. */
     if (o->recompute == CS_RECOMPUTE_SELECTIVE) {
@@ -376,8 +416,7 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
     /* Autograd assembles the Q, K, V gradients into linear_qkv's output gradient. */
     memory(out, "qkv_split.backward", CS_SLOT_CORE_B, 2 * A * sh->T * w_qkv, 1);
     linear_dgrad(out, o, &te_qkv, CS_SLOT_IN_B, 1, sh->T, sh->h, w_qkv);
-    wgrad(out, o, "linear_qkv.wgrad", "linear_qkv.main_grad_add", CS_SLOT_IN_W, 1, w_qkv, sh->h,
-          sh->T);
+    linear_wgrad(out, o, &te_qkv, CS_SLOT_IN_W, 1, w_qkv, sh->h, sh->T, sh->sp);
     norm(out, sh, NULL, "input_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
     residual_add(out, sh);
 }
@@ -415,12 +454,15 @@ void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, 
     if (tokens <= 0 || width <= 0)
         return;
     double wt = width / split, w1 = (sh->f - 1) * wt, per = tokens / groups;
+    /* A dense or shared-expert MLP takes the block's gathered tokens (all T,
+     * split over tp); routed experts take dispatched ones. */
+    int gathered = sh->sp && tokens == sh->T && split == sh->t && groups == 1;
     if (!o->backward) {
         if (norms)
             norm(out, sh, "pre_mlp_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
-        linear(out, o, &te_fc1, CS_SLOT_IN, groups, per, w1, sh->h);
+        linear(out, o, &te_fc1, CS_SLOT_IN, groups, per, w1, sh->h, gathered, sh->t);
         activation(out, sh, o, tokens * wt);
-        linear(out, o, &te_fc2, CS_SLOT_OUT, groups, per, sh->h, wt);
+        linear(out, o, &te_fc2, CS_SLOT_OUT, groups, per, sh->h, wt, 0, 1);
         if (norms)
             bda(out, sh, o, "mlp_bda", NULL);
         return;
@@ -428,12 +470,10 @@ void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, 
     if (norms)
         bda(out, sh, o, NULL, "mlp_bda.backward");
     linear_dgrad(out, o, &te_fc2, CS_SLOT_OUT_B, groups, per, wt, sh->h);
-    wgrad(out, o, "linear_fc2.wgrad", "linear_fc2.main_grad_add", CS_SLOT_OUT_W, groups, sh->h, wt,
-          per);
+    linear_wgrad(out, o, &te_fc2, CS_SLOT_OUT_W, groups, sh->h, wt, per, 0);
     activation(out, sh, o, tokens * wt);
     linear_dgrad(out, o, &te_fc1, CS_SLOT_IN_B, groups, per, sh->h, w1);
-    wgrad(out, o, "linear_fc1.wgrad", "linear_fc1.main_grad_add", CS_SLOT_IN_W, groups, w1, sh->h,
-          per);
+    linear_wgrad(out, o, &te_fc1, CS_SLOT_IN_W, groups, w1, sh->h, per, gathered);
     if (norms) {
         norm(out, sh, NULL, "pre_mlp_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
         residual_add(out, sh);

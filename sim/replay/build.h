@@ -51,6 +51,9 @@ typedef struct cs_builder {
     /* Seconds and FLOPs per slot of the blocks whose shape does not change
      * within a build (computed once). */
     cs_block_cost attn_f, attn_b, mlp_f, mlp_b, edges_f, edges_b, out_f, out_b, emb_f, emb_b;
+    /* The attention and dense-MLP blocks of the layers an FP8 run keeps in
+     * BF16 (first_last_layers_bf16); computed only then. */
+    cs_block_cost bf16_attn_f, bf16_attn_b, bf16_mlp_f, bf16_mlp_b;
     gsl_rng *rng;
     gsl_rng *noise;   /* uncertainty draws, apart from routing so they do not shift it */
     double *slowdown; /* per GPU: straggler factor (1 for most) */

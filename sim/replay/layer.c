@@ -28,6 +28,23 @@ static void block_cost(cs_builder *B, const cs_kernel_list *l, cs_block_cost *ou
     }
 }
 
+/* The BF16 layers' attention and dense-MLP blocks. (A MoE layer's experts
+ * are priced by moe.c with the FP8 layers' options.) */
+static void bf16_costs(cs_builder *B)
+{
+    cs_kernel_opts f = B->fwd, b = B->bwd;
+    cs_kernel_list l;
+    f.bf16 = b.bf16 = 1;
+    cs_kernels_attention(&B->sh, &f, &l);
+    block_cost(B, &l, &B->bf16_attn_f);
+    cs_kernels_attention(&B->sh, &b, &l);
+    block_cost(B, &l, &B->bf16_attn_b);
+    cs_kernels_mlp(&B->sh, &f, B->sh.T, B->sh.ffn, B->sh.t, 1, 1, &l);
+    block_cost(B, &l, &B->bf16_mlp_f);
+    cs_kernels_mlp(&B->sh, &b, B->sh.T, B->sh.ffn, B->sh.t, 1, 1, &l);
+    block_cost(B, &l, &B->bf16_mlp_b);
+}
+
 void cs_layer_costs(cs_builder *B)
 {
     const cs_shape *sh = &B->sh;
@@ -52,6 +69,28 @@ void cs_layer_costs(cs_builder *B)
     block_cost(B, &l, &B->emb_f);
     cs_kernels_embedding(sh, &B->bwd, B->m, &l);
     block_cost(B, &l, &B->emb_b);
+    if (B->t->precision == CS_FP8 && B->t->first_last_layers_bf16)
+        bf16_costs(B);
+}
+
+/* Whether `layer` is one an FP8 run keeps in BF16. */
+static int layer_bf16(const cs_builder *B, long layer)
+{
+    return B->t->precision == CS_FP8 && !cs_training_layer_fp8(B->t, B->m->num_layers, layer);
+}
+
+static const cs_block_cost *attn_cost(const cs_builder *B, long layer, int backward)
+{
+    if (layer_bf16(B, layer))
+        return backward ? &B->bf16_attn_b : &B->bf16_attn_f;
+    return backward ? &B->attn_b : &B->attn_f;
+}
+
+static const cs_block_cost *mlp_cost(const cs_builder *B, long layer, int backward)
+{
+    if (layer_bf16(B, layer))
+        return backward ? &B->bf16_mlp_b : &B->bf16_mlp_f;
+    return backward ? &B->mlp_b : &B->mlp_f;
 }
 
 static double span_s(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
@@ -134,13 +173,24 @@ static int overlapped(const cs_builder *B) { return B->z->tp > 1 && B->t->tp_com
 
 /* ---- a block, forward and backward --------------------------------------------------- */
 
+/* Bytes of the sequence-parallel all-gather of a block's input (forward, and
+ * again for the wgrads): FP8 data, 1 byte per element, in an FP8 layer with
+ * a per-tensor recipe (Transformer Engine gathers the FP8 cast of the shard;
+ * kernels.c), else 16-bit. */
+static double input_gather_bytes(const cs_builder *B, long layer)
+{
+    int fp8 = cs_training_layer_fp8(B->t, B->m->num_layers, layer) &&
+              (B->t->fp8_recipe == CS_FP8_DELAYED || B->t->fp8_recipe == CS_FP8_TENSORWISE);
+    return (fp8 ? 1.0 : DT) * B->sh.T * B->sh.h;
+}
+
 static void block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, long mb, long layer,
                           double mem)
 {
-    double act = DT * B->sh.T * B->sh.h;
+    double act = DT * B->sh.T * B->sh.h, in = input_gather_bytes(B, layer);
     carry(B, c, CS_SLOT_PRE, k, mb, layer);
     if (overlapped(B)) { /* userbuffers: AG beside the column GEMM, RS beside the row GEMM */
-        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, in, 1);
         ops(B, c, CS_SLOT_IN, CS_SLOT_IN, k, mb, layer, mem, 0);
         cs_build_release(B, 0);
         ops(B, c, CS_SLOT_CORE, CS_SLOT_CORE, k, mb, layer, 0, 0);
@@ -149,7 +199,7 @@ static void block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, 
         cs_build_release(B, 0);
     } else {
         if (B->sh.sp)
-            tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 0);
+            tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, in, 0);
         ops(B, c, CS_SLOT_IN, CS_SLOT_OUT, k, mb, layer, mem, 0);
         tp_comm(B, reduction(B), mb, layer, act, 0);
     }
@@ -179,7 +229,7 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
      * zero-bubble implementation's WeightGradStore does). */
     if (sp) {
         ops(B, c, CS_SLOT_CORE_B, CS_SLOT_CORE_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
-        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, act, 1);
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, input_gather_bytes(B, layer), 1);
         ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
             free_b - recomputed);
     } else {
@@ -195,6 +245,26 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
     }
     cs_build_release(B, 0); /* the norm backward waits for the input gradient */
     carry(B, c, CS_SLOT_PRE_B, CS_OP_BACKWARD_INPUT, mb, layer);
+}
+
+/* ---- FP8 delayed scaling ------------------------------------------------------------ */
+
+/* Delayed scaling (Transformer Engine's DelayedScaling, the recipe Megatron
+ * wraps around a whole chunk's layers: transformer_block.py's outer
+ * quantization context) all-reduces the amaxes of every FP8 tensor of the
+ * chunk when the autocast ends (forward: input, weight and output of each
+ * GEMM) and when the backward of the chunk ends (the output and input
+ * gradients), blocking, over Megatron's amax reduction group: TP x DP (x CP),
+ * every GPU of the stage (parallel_state.get_amax_reduction_group; not
+ * modelled: tp_only_amax_red). Bytes: 4 per amax, 4 linear GEMMs per layer
+ * (a MoE layer's per-expert amaxes are left out: kilobytes either way). */
+static void amax_reduction(cs_builder *B, long mb, long layer, int per_gemm)
+{
+    if (B->t->precision != CS_FP8 || B->t->fp8_recipe != CS_FP8_DELAYED || B->per_stage < 2)
+        return;
+    double bytes = 4.0 * per_gemm * 4.0 * (double)B->layers_per_chunk;
+    cs_build_collective(B, B->gpu_of, B->per_stage, CS_COLL_ALL_REDUCE, CS_STREAM_TP, CS_OP_TP, mb,
+                        layer, bytes, NULL);
 }
 
 /* ---- whole layers ------------------------------------------------------------------ */
@@ -217,11 +287,15 @@ void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
     double mem =
         k == CS_OP_RECOMPUTE ? layer_full(B, layer) - layer_keep(B, layer) : layer_keep(B, layer);
-    block_forward(B, &B->attn_f, k, mb, layer, mem);
+    block_forward(B, attn_cost(B, layer, 0), k, mb, layer, mem);
     if (!cs_build_is_moe(B, layer))
-        block_forward(B, &B->mlp_f, k, mb, layer, 0);
+        block_forward(B, mlp_cost(B, layer, 0), k, mb, layer, 0);
     else
         cs_moe_forward(B, mb, layer, k);
+    /* The autocast around a chunk's layers ends after its last one. */
+    long li = cs_build_layer_in_stage(B, layer);
+    if (k == CS_OP_FORWARD && (li + 1) % B->layers_per_chunk == 0)
+        amax_reduction(B, mb, layer, 3);
 }
 
 /* Bytes of a layer's activations that deferred weight gradients still need
@@ -249,10 +323,14 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     if (full)
         cs_layer_forward(B, mb, layer, CS_OP_RECOMPUTE);
     if (!cs_build_is_moe(B, layer))
-        block_backward(B, &B->mlp_b, with_w, mb, layer, 0, 0, 0);
+        block_backward(B, mlp_cost(B, layer, 1), with_w, mb, layer, 0, 0, 0);
     else
         cs_moe_backward(B, mb, layer, with_w);
-    block_backward(B, &B->attn_b, with_w, mb, layer, scores, free_b, with_w ? -total : 0);
+    block_backward(B, attn_cost(B, layer, 1), with_w, mb, layer, scores, free_b,
+                   with_w ? -total : 0);
+    /* The chunk's backward ends with its first layer's. */
+    if (cs_build_layer_in_stage(B, layer) % B->layers_per_chunk == 0)
+        amax_reduction(B, mb, layer, 2);
 }
 
 /* The wgrads of one block in the weight-gradient pass (zb-h1), on inputs
@@ -265,10 +343,10 @@ static void block_weight(cs_builder *B, const cs_block_cost *c, long mb, long la
 void cs_layer_weight(cs_builder *B, long mb, long layer)
 {
     if (!cs_build_is_moe(B, layer))
-        block_weight(B, &B->mlp_b, mb, layer, 0);
+        block_weight(B, mlp_cost(B, layer, 1), mb, layer, 0);
     else
         cs_moe_weight(B, mb, layer);
-    block_weight(B, &B->attn_b, mb, layer, -layer_w_part(B, layer));
+    block_weight(B, attn_cost(B, layer, 1), mb, layer, -layer_w_part(B, layer));
 }
 
 /* ---- embedding and output layer ------------------------------------------------ */
