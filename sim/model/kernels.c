@@ -124,12 +124,14 @@ double cs_kernels_fp8_scale_bytes(cs_fp8_recipe r)
     return r == CS_FP8_BLOCKWISE ? 4.0 / 128 : r == CS_FP8_MXFP8 ? 1.0 / 32 : 0;
 }
 
+double cs_kernels_fp8_weight_scale_bytes(cs_fp8_recipe r)
+{
+    return r == CS_FP8_BLOCKWISE ? 4.0 / (128 * 128) : r == CS_FP8_MXFP8 ? 1.0 / 32 : 0;
+}
+
 double cs_kernels_fp8_weight_bytes(const cs_training *t)
 {
-    /* Weights are scaled per 128 x 128 block with blockwise, per 1 x 32 with mxfp8. */
-    double sf = t->fp8_recipe == CS_FP8_BLOCKWISE ? 4.0 / (128 * 128)
-                : t->fp8_recipe == CS_FP8_MXFP8   ? 1.0 / 32
-                                                  : 0;
+    double sf = cs_kernels_fp8_weight_scale_bytes(t->fp8_recipe);
     return t->fp8_param_gather ? 2 * (1 + sf) : 2 + 2 * (1 + sf);
 }
 

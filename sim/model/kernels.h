@@ -118,6 +118,9 @@ int cs_kernels_fp8(const cs_kernel_opts *o);
  * fp32 per 1x128 block (4/128), mxfp8 one E8M0 byte per 32 (1/32); the
  * per-tensor recipes one scale per tensor (0). */
 double cs_kernels_fp8_scale_bytes(cs_fp8_recipe r);
+/* The same for a weight's copies: blockwise one fp32 per 128x128 block,
+ * mxfp8 one byte per 32. */
+double cs_kernels_fp8_weight_scale_bytes(cs_fp8_recipe r);
 
 /* Bytes one iteration's weight quantization moves per FP8 weight element:
  * without fp8_param_gather the BF16 weight read (2) and its FP8 copy and

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/kernels.h"
 #include "model/model.h"
 
 /* MLP bytes per token of width ffn that are split across tensor ranks. */
@@ -44,6 +45,34 @@ double cs_memory_attention_scores(const cs_model *m, const cs_training *t,
     return (probs + dropout) * a * s * s * b;
 }
 
+/* What FP8 changes in one FP8 layer's saved activations (memory.h): per
+ * element of a linear layer's saved input, 1 + sf bytes instead of 2. */
+static double fp8_activation_delta(const cs_model *m, const cs_training *t,
+                                   const cs_layout_sizes *z, long layer)
+{
+    double s = (double)t->seq_length, b = (double)z->micro_batch, h = (double)m->hidden_size;
+    double tp = (double)z->tp, sb = s * b, e = 1 + cs_kernels_fp8_scale_bytes(t->fp8_recipe);
+    double save = 2 - e; /* saved per element where FP8 replaces 16-bit */
+    int sp = t->sequence_parallel && z->tp > 1;
+    int flash = z->attention == CS_ATTN_FLASH || z->attention == CS_ATTN_FUSED;
+    double q = m->mla.enabled ? (double)(m->num_attention_heads * m->mla.v_head_dim)
+                              : (double)(m->num_attention_heads * m->kv_channels);
+    double delta = -save * sb * h / (sp ? tp : 1);          /* QKV input */
+    delta += (flash ? e : -save) * sb * q / tp;              /* projection input */
+    if (cs_model_is_moe_layer(m, layer)) {
+        double k = (double)m->moe.router_topk, etp = (double)z->etp;
+        double routed = k * sb * etp / tp;
+        double ffn_e = (double)m->moe.ffn_hidden_size, ffn_s = (double)m->moe.shared_expert_ffn_hidden_size;
+        delta -= save * routed * (h + ffn_e / etp);          /* experts' fc1 and fc2 inputs */
+        if (ffn_s > 0)
+            delta += e * sb * h / (sp ? tp : 1) - save * sb * ffn_s / tp;
+    } else {
+        delta -= save * sb * h / (sp ? tp : 1);              /* fc1 input */
+        delta -= save * sb * (double)m->ffn_hidden_size / tp; /* fc2 input */
+    }
+    return delta;
+}
+
 double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
                                    const cs_layout_sizes *z, long layer)
 {
@@ -70,7 +99,10 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
     int flash = z->attention == CS_ATTN_FLASH || z->attention == CS_ATTN_FUSED;
     double lse = flash ? 4.0 * a * s * b / tp : 0;
     double scores = z->recompute == CS_RECOMPUTE_NONE ? cs_memory_attention_scores(m, t, z) : 0;
-    return (sp ? replicated / tp : replicated) + split / tp + scores + lse + routed;
+    double fp8 = cs_training_layer_fp8(t, m->num_layers, layer)
+                     ? fp8_activation_delta(m, t, z, layer)
+                     : 0;
+    return (sp ? replicated / tp : replicated) + split / tp + scores + lse + routed + fp8;
 }
 
 double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage)
@@ -87,6 +119,44 @@ double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage)
     default:
         return (double)(p - stage < m ? p - stage : m);
     }
+}
+
+void cs_memory_layer_fp8_params(const cs_model *m, const cs_training *t, long i, double *dense,
+                                double *expert)
+{
+    *dense = *expert = 0;
+    if (!cs_training_layer_fp8(t, m->num_layers, i))
+        return;
+    cs_param_counts pc;
+    cs_model_params(m, &pc);
+    *dense = cs_model_layer_dense_params(m, &pc, i) - pc.layer_norms -
+             (cs_model_is_moe_layer(m, i) ? pc.router : 0);
+    *expert = cs_model_layer_expert_params(m, &pc, i);
+}
+
+/* Bytes per FP8 weight beyond its 16-bit parameter (memory.h): the FP8 copy
+ * and transpose with their scaling factors, less the 16-bit parameter they
+ * replace with fp8_param_gather. */
+static double fp8_weight_bytes(const cs_training *t)
+{
+    double sf = cs_kernels_fp8_weight_scale_bytes(t->fp8_recipe);
+    return 2 * (1 + sf) - (t->fp8_param_gather ? 2 : 0);
+}
+
+/* FP8 weights held by one GPU of `stage` (memory.h), split as stage_params. */
+static double stage_fp8_params(const cs_scenario *s, const cs_layout_sizes *z, long stage)
+{
+    double dense = 0, expert = 0;
+    for (long j = 0; j < z->vpp; j++) {
+        long first = (j * z->pp + stage) * z->layers_per_virtual_stage;
+        for (long i = first; i < first + z->layers_per_virtual_stage; i++) {
+            double d, e;
+            cs_memory_layer_fp8_params(&s->model, &s->training, i, &d, &e);
+            dense += d;
+            expert += e;
+        }
+    }
+    return dense / (double)z->tp + expert / (double)(z->ep * z->etp);
 }
 
 /* Parameters held by one GPU of `stage`, split into dense and expert parts. */
@@ -146,6 +216,8 @@ void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
     stage_params(s, z, stage, &pc, &dense, &expert);
     memset(out, 0, sizeof *out);
     out->weights = 2.0 * (dense + expert);
+    if (t->precision == CS_FP8)
+        out->weights += fp8_weight_bytes(t) * stage_fp8_params(s, z, stage);
     out->gradients = cs_training_grad_bytes(t) * (dense + expert);
     if (t->optimizer == CS_OPTIMIZER_ADAM) {
         double dense_share = t->distributed_optimizer ? (double)z->dense_dp : 1.0;

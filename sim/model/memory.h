@@ -33,7 +33,23 @@
  * chunks of L/(p v) layers (Megatron's warm-up count plus one). The first
  * stage adds the embedding's activations (8 sb bytes of token ids, and sbh
  * (/t with sequence parallelism) of dropout mask per micro-batch),
- * the last the output layer's 4 sbh (1 + V/h) (fp32 logits). */
+ * the last the output layer's 4 sbh (1 + V/h) (fp32 logits).
+ *
+ * FP8 (precision fp8, in the layers that run FP8): Transformer Engine keeps
+ * an FP8 copy and an FP8 transpose (columnwise copy) of every linear weight
+ * besides the 16-bit parameter, cached from the first micro-batch on
+ * (module/linear.py: weight_fp8 and weight_t_fp8, is_first_microbatch): 2
+ * bytes per FP8 weight, plus scaling factors (blockwise: 4 per 128 x 128
+ * block of each copy, mxfp8: 1 per 32); with fp8_param_gather the parameter
+ * itself is that FP8 copy (TE's fp8_model_init), so the 2 bytes replace the
+ * 16-bit parameter's. The linear layers save their input for the wgrad in
+ * FP8, 1 byte (+ scaling factors) instead of 2 (saved_inputmat /
+ * saved_inputmat_t in module/linear.py): the QKV and fc1 inputs (a MoE
+ * layer's router keeps its 16-bit input; its experts save their tokens in
+ * FP8, its shared expert an extra FP8 copy), the fc2 inputs, and the
+ * projection's input, which with FlashAttention and cuDNN is an extra FP8
+ * copy beside the output they keep. FP8 weights: a layer's parameters but
+ * its norms and router (biases counted with them). */
 #ifndef CS_MEMORY_H
 #define CS_MEMORY_H
 
@@ -56,6 +72,11 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
                                    const cs_layout_sizes *z, long layer);
 
 /* Micro-batches (of the whole stage's layers) held at the peak. */
+/* FP8 weights of layer i (unsplit): outside routed experts in *dense, the
+ * routed experts' in *expert; both 0 unless layer i runs FP8. */
+void cs_memory_layer_fp8_params(const cs_model *m, const cs_training *t, long i, double *dense,
+                                double *expert);
+
 double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage);
 
 /* The estimate for one GPU of pipeline stage `stage`. */

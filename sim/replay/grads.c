@@ -7,12 +7,14 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "model/memory.h"
 #include "model/model.h"
 
 /* ---- gradients, optimizer, parameters -------------------------------------------- */
 
 typedef struct bucket {
     double dense, expert;         /* parameters per GPU */
+    double fp8_dense, fp8_expert; /* of which FP8 weights (memory.h), gathered in FP8 */
     long first_layer, last_layer; /* in-stage indices, backward order: first >= last */
     int output, embedding;        /* holds the output layer's / embedding's gradients */
 } bucket;
@@ -39,13 +41,26 @@ static long expert_dp_members(cs_builder *B, long tp, long ep, long *out)
 }
 
 /* Parameters of in-stage layer li on one GPU of the stage. */
+static long global_layer(const cs_builder *B, long li)
+{
+    long chunk = li / B->layers_per_chunk;
+    return (chunk * B->z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
+}
+
 static void layer_params(const cs_builder *B, const cs_param_counts *pc, long li, double *dense,
                          double *expert)
 {
-    long chunk = li / B->layers_per_chunk;
-    long layer = (chunk * B->z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
+    long layer = global_layer(B, li);
     *dense = cs_model_layer_dense_params(B->m, pc, layer) / (double)B->z->tp;
     *expert = cs_model_layer_expert_params(B->m, pc, layer) / (double)(B->z->ep * B->z->etp);
+}
+
+/* The FP8 weights of in-stage layer li on one GPU of the stage. */
+static void layer_fp8_params(const cs_builder *B, long li, double *dense, double *expert)
+{
+    cs_memory_layer_fp8_params(B->m, B->t, global_layer(B, li), dense, expert);
+    *dense /= (double)B->z->tp;
+    *expert /= (double)(B->z->ep * B->z->etp);
 }
 
 /* Buckets of at least BUCKET_PARAMS (or 1M x dp) dense parameters, filled in
@@ -62,16 +77,19 @@ static long make_buckets(const cs_builder *B, bucket *out)
         BUCKET_PARAMS > 1e6 * (double)B->z->dense_dp ? BUCKET_PARAMS : 1e6 * (double)B->z->dense_dp;
     if (!B->t->overlap_grad_reduce || B->stage > 0)
         size = INFINITY;
-    bucket cur = {0, 0, Ls - 1, Ls - 1, 0, 0};
+    bucket cur = {0, 0, 0, 0, Ls - 1, Ls - 1, 0, 0};
     for (long li = Ls - 1; li >= 0; li--) {
-        double d, e;
+        double d, e, fd, fe;
         layer_params(B, &pc, li, &d, &e);
+        layer_fp8_params(B, li, &fd, &fe);
         cur.dense += d;
         cur.expert += e;
+        cur.fp8_dense += fd;
+        cur.fp8_expert += fe;
         cur.last_layer = li;
         if (cur.dense + cur.expert >= size || li == 0) {
             out[n++] = cur;
-            cur = (bucket){0, 0, li - 1, li - 1, 0, 0};
+            cur = (bucket){0, 0, 0, 0, li - 1, li - 1, 0, 0};
         }
     }
     if (n == 0)
@@ -263,29 +281,39 @@ void cs_grads_finalize(cs_builder *B)
     }
 }
 
+/* Bytes of a bucket's parameters in the all-gather: PARAM_BYTES each, and
+ * with fp8_param_gather (Megatron's --fp8-param-gather) 1 byte for the FP8
+ * weights, which the distributed optimizer gathers as FP8 data. */
+static double gather_bytes(const cs_builder *B, double params, double fp8)
+{
+    return PARAM_BYTES * params - (B->t->fp8_param_gather ? (PARAM_BYTES - 1) * fp8 : 0);
+}
+
 /* The parameter all-gather of one bucket over the dense and expert
  * data-parallel groups, blocking (the next op waits) or not. */
 static void gather_bucket(cs_builder *B, const bucket *bk, int async)
 {
     const cs_layout_sizes *z = B->z;
+    double dense = gather_bytes(B, bk->dense, bk->fp8_dense);
+    double expert = gather_bytes(B, bk->expert, bk->fp8_expert);
     for (long tp = 0; tp < z->tp && bk->dense > 0; tp++) {
         long n = dense_dp_members(B, tp, B->members);
         if (n > 1 && async)
             cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                      CS_OP_DP, -1, -1, PARAM_BYTES * bk->dense);
+                                      CS_OP_DP, -1, -1, dense);
         else if (n > 1)
             cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
-                                -1, PARAM_BYTES * bk->dense, NULL);
+                                -1, dense, NULL);
     }
     for (long tp = 0; tp < z->etp && bk->expert > 0; tp++)
         for (long ep = 0; ep < z->ep; ep++) {
             long n = expert_dp_members(B, tp, ep, B->members);
             if (n > 1 && async)
                 cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                          CS_OP_DP, -1, -1, PARAM_BYTES * bk->expert);
+                                          CS_OP_DP, -1, -1, expert);
             else if (n > 1)
                 cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP,
-                                    -1, -1, PARAM_BYTES * bk->expert, NULL);
+                                    -1, -1, expert, NULL);
         }
 }
 
@@ -307,16 +335,20 @@ void cs_grads_step(cs_builder *B)
         return;
     }
     long nb = make_buckets(B, buckets);
-    double dense = 0, expert = 0;
+    double dense = 0, expert = 0, fp8_dense = 0, fp8_expert = 0;
     for (long k = 0; k < nb; k++) {
         dense += buckets[k].dense;
         expert += buckets[k].expert;
+        fp8_dense += buckets[k].fp8_dense;
+        fp8_expert += buckets[k].fp8_expert;
     }
     int distributed = B->t->distributed_optimizer;
-    double owned = distributed ? dense / (double)z->dense_dp +
-                                     expert / (double)(z->expert_dp > 0 ? z->expert_dp : 1)
-                               : dense + expert;
-    double seconds = cs_build_memory_op(B, OPTIMIZER_BYTES * owned);
+    double edp = (double)(z->expert_dp > 0 ? z->expert_dp : 1);
+    double owned = distributed ? dense / (double)z->dense_dp + expert / edp : dense + expert;
+    /* fp8_param_gather: the step writes the FP8 weights it owns as FP8 (1 byte, not 2). */
+    double owned_fp8 = B->t->fp8_param_gather ? fp8_dense / (double)z->dense_dp + fp8_expert / edp
+                                              : 0;
+    double seconds = cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8);
     for (long local = 0; local < B->per_stage; local++)
         cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, seconds, 0, 0, 0);
     for (long k = 0; distributed && !B->t->overlap_param_gather && k < nb; k++)

@@ -283,8 +283,26 @@ static double layer_full(const cs_builder *B, long layer)
     return cs_memory_layer_activations(B->m, B->t, &z, layer);
 }
 
+/* The quantization of a FP8 layer's weights to their FP8 copy and
+ * transpose, in the first micro-batch's forward only: Megatron passes
+ * is_first_microbatch to Transformer Engine, which caches the copies for
+ * the other micro-batches (extensions/transformer_engine.py); bytes per
+ * weight: cs_kernels_fp8_weight_bytes(). Run before the layer's first op. */
+static void weight_casts(cs_builder *B, long mb, long layer)
+{
+    double dense, expert;
+    cs_memory_layer_fp8_params(B->m, B->t, layer, &dense, &expert);
+    double per_gpu = dense / (double)B->z->tp + expert / (double)(B->z->ep * B->z->etp);
+    if (per_gpu <= 0)
+        return;
+    double seconds = cs_build_memory_op(B, cs_kernels_fp8_weight_bytes(B->t) * per_gpu);
+    cs_build_carry(B, -1, CS_OP_FORWARD, mb, layer, seconds, 0);
+}
+
 void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
+    if (k == CS_OP_FORWARD && mb == 0)
+        weight_casts(B, mb, layer);
     double mem =
         k == CS_OP_RECOMPUTE ? layer_full(B, layer) - layer_keep(B, layer) : layer_keep(B, layer);
     block_forward(B, attn_cost(B, layer, 0), k, mb, layer, mem);
