@@ -399,6 +399,103 @@ START_TEST(unknown_enum_values)
 END_TEST
 
 
+/* FP8 settings refused where Megatron refuses them, at the value's position;
+ * the ones it ignores without --fp8-format only warn. */
+START_TEST(fp8_settings_checked)
+{
+    run r;
+    /* MXFP8 needs Blackwell: dgx-h100 has no gpu.mxfp8. */
+    load_bad(&r, "model: llama3-70b\n"
+                 "cluster: { base: dgx-h100, nodes: 4 }\n"
+                 "training:\n"
+                 "  seq_length: 4096\n"
+                 "  global_batch_size: 16\n"
+                 "  precision: fp8\n"
+                 "  fp8_recipe: mxfp8\n"
+                 "layouts: [{tp: 8, pp: 4}]\n",
+             1);
+    assert_message(&r.d, "mxfp8",
+                   "fp8_recipe: mxfp8 needs MXFP8 tensor cores (Blackwell), and GPU "
+                   "'H100-SXM5-80GB' has none (cluster.gpu.mxfp8 is false)");
+    tu_assert_diag(&r.d, CS_ERROR, "fp8_recipe: mxfp8 needs", 7, 15);
+    done(&r);
+    /* ... and is fine on dgx-b200. */
+    load_ok(&r, "model: llama3-70b\n"
+                "cluster: { base: dgx-b200, nodes: 4 }\n"
+                "training: {seq_length: 4096, global_batch_size: 16, precision: fp8, "
+                "fp8_recipe: mxfp8}\n"
+                "layouts: [{tp: 8, pp: 4}]\n");
+    ck_assert_int_eq(r.s.training.fp8_recipe, CS_FP8_MXFP8);
+    ck_assert(r.s.cluster.gpu.mxfp8);
+    done(&r);
+    /* A recipe without fp8: a warning, the load succeeds. */
+    load(&r, "model: llama3-70b\n"
+             "cluster: { base: dgx-h100, nodes: 4 }\n"
+             "training:\n"
+             "  seq_length: 4096\n"
+             "  global_batch_size: 16\n"
+             "  fp8_recipe: tensorwise\n"
+             "layouts: [{tp: 8, pp: 4}]\n");
+    ck_assert_int_eq(r.rc, 0);
+    tu_assert_diag(&r.d, CS_WARNING, "fp8_recipe has no effect without precision: fp8", 6, 15);
+    done(&r);
+    /* Delayed scaling with BF16 ends, fp8_param_gather without the
+     * distributed optimizer, more BF16 layers than a stage of 80 / 4 = 20. */
+    load_bad(&r, "model: llama3-70b\n"
+                 "cluster: { base: dgx-h100, nodes: 4 }\n"
+                 "training:\n"
+                 "  seq_length: 4096\n"
+                 "  global_batch_size: 16\n"
+                 "  precision: fp8\n"
+                 "  first_last_layers_bf16: true\n"
+                 "  fp8_param_gather: true\n"
+                 "layouts: [{tp: 8, pp: 4}]\n",
+             2);
+    tu_assert_diag(&r.d, CS_ERROR, "delayed scaling does not support first / last layers", 7, 27);
+    tu_assert_diag(&r.d, CS_ERROR, "fp8_param_gather needs distributed_optimizer: true", 8, 21);
+    done(&r);
+    load_bad(&r, "model: llama3-70b\n"
+                 "cluster: { base: dgx-h100, nodes: 4 }\n"
+                 "training:\n"
+                 "  seq_length: 4096\n"
+                 "  global_batch_size: 16\n"
+                 "  precision: fp8\n"
+                 "  fp8_recipe: blockwise\n"
+                 "  first_last_layers_bf16: true\n"
+                 "  num_layers_at_start_in_bf16: 21\n"
+                 "layouts:\n"
+                 "  - {tp: 8, pp: 4}\n",
+             1);
+    assert_message(&r.d, "num_layers_at_start_in_bf16",
+                   "num_layers_at_start_in_bf16 (21) must be at most the layers per pipeline "
+                   "stage (20), as in Megatron");
+    tu_assert_diag(&r.d, CS_ERROR, "num_layers_at_start_in_bf16 (21)", 11, 17);
+    done(&r);
+    /* fp8_param_gather without fp8; an unknown recipe. */
+    load_bad(&r, "model: llama3-70b\n"
+                 "cluster: { base: dgx-h100, nodes: 4 }\n"
+                 "training:\n"
+                 "  seq_length: 4096\n"
+                 "  global_batch_size: 16\n"
+                 "  distributed_optimizer: true\n"
+                 "  fp8_param_gather: true\n"
+                 "layouts: [{tp: 8, pp: 4}]\n",
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "fp8_param_gather needs precision: fp8", 7, 21);
+    done(&r);
+    load_bad(&r, "model: llama3-70b\n"
+                 "cluster: { base: dgx-h100, nodes: 4 }\n"
+                 "training: {seq_length: 4096, global_batch_size: 16, precision: fp8, "
+                 "fp8_recipe: nvfp4}\n"
+                 "layouts: [{tp: 8, pp: 4}]\n",
+             1);
+    assert_message(&r.d, "nvfp4",
+                   "unknown fp8_recipe 'nvfp4'; expected one of delayed, tensorwise, blockwise, "
+                   "mxfp8");
+    done(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config_errors");
@@ -420,6 +517,7 @@ int main(void)
     tcase_add_test(t_errors, unknown_nested_keys_suggest);
     tcase_add_test(t_errors, duplicate_keys);
     tcase_add_test(t_errors, unknown_enum_values);
+    tcase_add_test(t_errors, fp8_settings_checked);
     suite_add_tcase(s, t_errors);
     return tu_main(s);
 }

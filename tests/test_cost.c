@@ -138,6 +138,42 @@ START_TEST(attention_grid)
 }
 END_TEST
 
+/* A GEMM marked fp8 runs at the FP8 peak (2 x 1 PFLOP/s) times the lower of
+ * the FP8 tables; without them, the BF16 tables'. */
+START_TEST(fp8_tables_price_fp8_gemms)
+{
+    cs_gpu_config g = gpu();
+    g.matmul_shape_efficiency = (cs_table){.n = 1, .y = {0.9}};
+    g.fp8_matmul_efficiency = (cs_table){.n = 1, .y = {0.3}};
+    g.fp8_matmul_shape_efficiency = (cs_table){.n = 2, .x = {16, 1024}, .y = {0.1, 0.4}};
+    cs_cost c;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_FP8), 0);
+    cs_kernel k = {0};
+    k.kind = CS_KERNEL_GEMM;
+    k.m = k.n = k.k = 4096;
+    k.flops = 1e12;
+    k.launches = 1;
+    k.fp8 = 1;
+    /* Smallest dimension 4096, past the shape table's end: min(0.3, 0.4). */
+    assert_rel(cs_cost_of(&c, &k), 1e12 / (2e15 * 0.3) + 4e-6);
+    /* Smallest dimension 128: 0.1 + 0.3 x ln(128/16) / ln(1024/16) = 0.25. */
+    k.m = 128;
+    assert_rel(cs_cost_fp8_gemm_efficiency(&c, 1e12, 128), 0.25);
+    assert_rel(cs_cost_of(&c, &k), 1e12 / (2e15 * 0.25) + 4e-6);
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.25);
+    /* The same GEMM in BF16: 1 PFLOP/s x min(0.5, 0.9). */
+    k.fp8 = 0;
+    assert_rel(cs_cost_of(&c, &k), 1e12 / (1e15 * 0.5) + 4e-6);
+    cs_cost_free(&c);
+    /* No FP8 tables: the BF16 ones at the FP8 peak, 1e12 / (2e15 x 0.5). */
+    g.fp8_matmul_efficiency.n = g.fp8_matmul_shape_efficiency.n = 0;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_FP8), 0);
+    k.fp8 = 1;
+    assert_rel(cs_cost_of(&c, &k), 1e-3 + 4e-6);
+    cs_cost_free(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cost");
@@ -146,6 +182,7 @@ static Suite *suite(void)
     tcase_add_test(t, efficiency_table_in_log_size);
     tcase_add_test(t, gemm_shape_ceiling);
     tcase_add_test(t, attention_grid);
+    tcase_add_test(t, fp8_tables_price_fp8_gemms);
     suite_add_tcase(s, t);
     return s;
 }

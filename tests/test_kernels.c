@@ -291,6 +291,101 @@ END_TEST
 
 /* `clustersim kernels`: the table of one layer, its CSV (whose rows add up
  * to the text's totals), and its errors. */
+static double bytes_of(const cs_kernel_list *l, const char *name)
+{
+    const cs_kernel *k = find(l, name);
+    ck_assert_msg(k != NULL, "no kernel %s", name);
+    return k->bytes;
+}
+
+/* FP8 on GPT-3 TP8 (T = 2048, h = 12288, QKV width 3h/8, fc1 4h/8): Transformer
+ * Engine's casts by hand, per recipe. Delayed, no SP: cast_transpose reads 2
+ * and writes 1 + 1 bytes per element of the GEMM input (T x h for QKV and
+ * fc1, T x h/8 for the projection, T x 4h/8 for fc2) or output gradient
+ * (T x h for the projection and fc2, T x 3h/8 for QKV, T x 4h/8 for fc1). */
+START_TEST(fp8_layers_tp8)
+{
+    setup u;
+    load(&u, "precision: fp8, attention_backend: flash");
+    cs_kernel_opts f = opts(&u, 0), b = opts(&u, 1);
+    cs_kernel_list a, m, ab, mb;
+    cs_kernels_attention(&u.sh, &f, &a);
+    cs_kernels_mlp(&u.sh, &f, T, 4 * H, TP, 1, 1, &m);
+    cs_kernels_attention(&u.sh, &b, &ab);
+    cs_kernels_mlp(&u.sh, &b, T, 4 * H, TP, 1, 1, &mb);
+    ck_assert(bytes_of(&a, "linear_qkv.cast_transpose") == 4 * T * H);
+    ck_assert(bytes_of(&a, "linear_proj.cast_transpose") == 4 * T * H / TP);
+    ck_assert(bytes_of(&m, "linear_fc1.cast_transpose") == 4 * T * H);
+    ck_assert(bytes_of(&m, "linear_fc2.cast_transpose") == 4 * T * 4 * H / TP);
+    ck_assert(bytes_of(&ab, "linear_proj.grad_output_cast_transpose") == 4 * T * H);
+    ck_assert(bytes_of(&ab, "linear_qkv.grad_output_cast_transpose") == 4 * T * 3 * H / TP);
+    ck_assert(bytes_of(&mb, "linear_fc2.grad_output_cast_transpose") == 4 * T * H);
+    ck_assert(bytes_of(&mb, "linear_fc1.grad_output_cast_transpose") == 4 * T * 4 * H / TP);
+    /* Casts sit in their GEMM's slot; the GEMMs are FP8 with 1-byte inputs
+     * and a 2-byte output: QKV T h + h 3h/8 + 2 T 3h/8. */
+    ck_assert_int_eq(find(&a, "linear_qkv.cast_transpose")->slot, CS_SLOT_IN);
+    ck_assert_int_eq(find(&ab, "linear_proj.grad_output_cast_transpose")->slot, CS_SLOT_OUT_B);
+    const cs_kernel *qkv = find(&a, "linear_qkv");
+    ck_assert(qkv->fp8 && find(&m, "linear_fc1")->fp8 && find(&mb, "linear_fc1.wgrad")->fp8);
+    ck_assert(qkv->bytes == T * H + H * 3 * H / TP + 2 * T * 3 * H / TP);
+    ck_assert(!find(&a, "core_attention.forward")->fp8);
+    /* The wgrad: FP8 dY^T (3h/8 x T) and X (T x h), fp32 main_grad read and
+     * written in the epilogue (8 bytes per weight). */
+    ck_assert(bytes_of(&ab, "linear_qkv.wgrad") == 3 * H / TP * T + T * H + 8 * 3 * H / TP * H);
+    /* Tensorwise: an amax pass (2 bytes per element) before each cast. */
+    cs_scenario_free(&u.s);
+    load(&u, "precision: fp8, fp8_recipe: tensorwise");
+    f = opts(&u, 0);
+    cs_kernels_attention(&u.sh, &f, &a);
+    ck_assert(bytes_of(&a, "linear_qkv.amax") == 2 * T * H);
+    ck_assert(bytes_of(&a, "linear_qkv.cast_transpose") == 4 * T * H);
+    /* Blockwise: fp32 scales per 1x128 on both copies, 2 + 2 (1 + 4/128);
+     * mxfp8: one byte per 32, 2 + 2 (1 + 1/32): both 4 + 1/16 per element. */
+    cs_scenario_free(&u.s);
+    load(&u, "precision: fp8, fp8_recipe: blockwise");
+    f = opts(&u, 0);
+    cs_kernels_attention(&u.sh, &f, &a);
+    ck_assert(bytes_of(&a, "linear_qkv.quantize") == (4 + 1.0 / 16) * T * H);
+    ck_assert(find(&a, "linear_qkv.cast_transpose") == NULL);
+    /* Sequence parallelism, delayed: the shard (T/8 rows) cast to FP8 only
+     * (2 + 1 bytes), the gathered input transposed before the wgrad (1 + 1
+     * over T x h); the projection's input is not gathered. */
+    cs_scenario_free(&u.s);
+    load(&u, "precision: fp8, sequence_parallel: true");
+    f = opts(&u, 0);
+    b = opts(&u, 1);
+    cs_kernels_attention(&u.sh, &f, &a);
+    cs_kernels_attention(&u.sh, &b, &ab);
+    ck_assert(bytes_of(&a, "linear_qkv.cast") == 3 * T / TP * H);
+    ck_assert(bytes_of(&a, "linear_proj.cast_transpose") == 4 * T * H / TP);
+    ck_assert(bytes_of(&ab, "linear_qkv.input_transpose") == 2 * T * H);
+    ck_assert_int_eq(find(&ab, "linear_qkv.input_transpose")->slot, CS_SLOT_IN_W);
+    ck_assert(find(&ab, "linear_proj.input_transpose") == NULL);
+    /* A layer kept in BF16 runs the BF16 list: no casts, nothing FP8, the
+     * BF16 run's bytes. */
+    cs_kernel_opts f16 = f;
+    f16.bf16 = 1;
+    cs_kernels_attention(&u.sh, &f16, &a);
+    setup v;
+    load(&v, "sequence_parallel: true");
+    cs_kernel_opts fv = opts(&v, 0);
+    cs_kernels_attention(&v.sh, &fv, &m);
+    ck_assert_int_eq(a.n, m.n);
+    for (int i = 0; i < a.n; i++) {
+        ck_assert_str_eq(a.k[i].name, m.k[i].name);
+        ck_assert(!a.k[i].fp8 && a.k[i].bytes == m.k[i].bytes);
+    }
+    /* The weights' quantization once per iteration: 2 read + 2 written per
+     * weight (delayed); with fp8_param_gather the FP8 weight read and its
+     * transpose written, 1 + 1. */
+    ck_assert(cs_kernels_fp8_weight_bytes(&u.s.training) == 4);
+    u.s.training.fp8_param_gather = 1;
+    ck_assert(cs_kernels_fp8_weight_bytes(&u.s.training) == 2);
+    cs_scenario_free(&u.s);
+    cs_scenario_free(&v.s);
+}
+END_TEST
+
 START_TEST(kernels_command)
 {
     const char *file = tu_write("k.yaml", "name: k\nmodel: gpt3-175b\n"
@@ -361,6 +456,7 @@ int main(void)
     tcase_add_test(t, output_layer_and_loss);
     tcase_add_test(t, auto_backend_by_gpu);
     tcase_add_test(t, kernels_command);
+    tcase_add_test(t, fp8_layers_tp8);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -220,6 +220,68 @@ START_TEST(first_stage_activations_1f1b)
 }
 END_TEST
 
+/* FP8 memory by hand. Weights: Transformer Engine's FP8 copy and transpose
+ * of each linear weight, 2 bytes per weight (12h^2 per layer: no linear
+ * biases in this model; the norms stay 16-bit), over tp; with
+ * fp8_param_gather they replace the 16-bit parameter (no change).
+ * Activations of one layer (s = 2048, b = 1, h = 1024, t = 4, no SP): the
+ * QKV and fc1 inputs (sbh each) and the fc2 input (4 sbh / t) saved in FP8,
+ * one byte less per element; the projection's input an extra FP8 copy with
+ * FlashAttention (+ sbh / t), one byte less with local attention (- sbh / t). */
+START_TEST(fp8_memory)
+{
+    double h = 1024, sbh = 2048.0 * 1024.0;
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_memory_breakdown b16, b8;
+    const char *base = "global_batch_size: 64, distributed_optimizer: true";
+    load(gpt_model, 1, base, "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
+    cs_memory_stage(&s, &z, 1, &b16);
+    cs_scenario_free(&s);
+    char training[256];
+    snprintf(training, sizeof training, "%s, precision: fp8", base);
+    load(gpt_model, 1, training, "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
+    cs_memory_stage(&s, &z, 1, &b8);
+    ck_assert(b8.weights - b16.weights == 2 * 2 * 12 * h * h / 2); /* 2 layers, tp 2 */
+    cs_scenario_free(&s);
+    snprintf(training, sizeof training, "%s, precision: fp8, fp8_param_gather: true", base);
+    load(gpt_model, 1, training, "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
+    cs_memory_stage(&s, &z, 1, &b8);
+    ck_assert(b8.weights == b16.weights);
+    cs_scenario_free(&s);
+    /* Blockwise: each copy also holds one fp32 scale per 128 x 128 block. */
+    snprintf(training, sizeof training, "%s, precision: fp8, fp8_recipe: blockwise", base);
+    load(gpt_model, 1, training, "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
+    cs_memory_stage(&s, &z, 1, &b8);
+    assert_close(b8.weights - b16.weights, 2 * (1 + 4.0 / 16384) * 2 * 12 * h * h / 2, 1e-12);
+    cs_scenario_free(&s);
+    /* First and last layers in BF16: of stage 0's layers 0 and 1 only layer 1 is FP8. */
+    load(gpt_model, 1, base, "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
+    cs_memory_stage(&s, &z, 0, &b16);
+    cs_scenario_free(&s);
+    snprintf(training, sizeof training,
+             "%s, precision: fp8, fp8_recipe: tensorwise, first_last_layers_bf16: true", base);
+    load(gpt_model, 1, training, "{ tp: 2, pp: 2, dp: 2 }", &s, &z);
+    cs_memory_stage(&s, &z, 0, &b8);
+    ck_assert(b8.weights - b16.weights == 2 * 12 * h * h / 2);
+    cs_scenario_free(&s);
+    /* Activations, t = 4. */
+    double flash16 = layer_bytes("attention_backend: flash");
+    double flash8 = layer_bytes("attention_backend: flash, precision: fp8");
+    ck_assert(flash8 - flash16 == sbh * (-1 - 1 + 1.0 / 4 - 4.0 / 4));
+    double local16 = layer_bytes("attention_backend: local");
+    double local8 = layer_bytes("attention_backend: local, precision: fp8");
+    ck_assert(local8 - local16 == sbh * (-1 - 1 - 1.0 / 4 - 4.0 / 4));
+    /* Blockwise: 1 + 4/128 bytes per saved element instead of 2. */
+    double block8 = layer_bytes("attention_backend: flash, precision: fp8, fp8_recipe: blockwise");
+    double keep = 1 + 4.0 / 128, saved = 2 - keep;
+    assert_close(block8 - flash16, sbh * (-2 * saved + keep / 4 - saved * 4.0 / 4), 1e-12);
+    /* Layer 0 kept in BF16 saves what a BF16 run saves. */
+    ck_assert(layer_bytes("attention_backend: flash, precision: fp8, fp8_recipe: tensorwise, "
+                          "first_last_layers_bf16: true") == flash16);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("memory");
@@ -232,6 +294,7 @@ static Suite *suite(void)
     tcase_add_test(t, moe_static_memory_option1);
     tcase_add_test(t, inflight_by_schedule);
     tcase_add_test(t, first_stage_activations_1f1b);
+    tcase_add_test(t, fp8_memory);
     suite_add_tcase(s, t);
     return s;
 }

@@ -377,6 +377,89 @@ START_TEST(tp_comm_overlap_hides_tp_time)
 }
 END_TEST
 
+/* FP8 communication: with fp8_param_gather the distributed optimizer's
+ * all-gather moves the FP8 weights (12h^2 per layer of SMALL, over tp 2) at
+ * 1 byte instead of 2; delayed scaling all-reduces its amaxes over the stage
+ * (8 GPUs) after each micro-batch's forward (3 per GEMM, 4 GEMMs per layer, 4
+ * layers, 4 bytes: 192) and backward (2 per GEMM: 128); with sequence
+ * parallelism the blocks' inputs are gathered in FP8 (T h bytes, not 2 T h). */
+START_TEST(fp8_communication)
+{
+    built b;
+    double T = 1024, h = 1024;
+    double params = (4 * (12 * h * h + 4 * h) + 32000 * h + 1024 * h + 2 * h) / 2;
+    double fp8 = 4 * 12 * h * h / 2;
+    build(&b, "", "precision: fp8, distributed_optimizer: true", "{ tp: 2, pp: 1, dp: 4 }", 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, 2 * params), 1);
+    long m = b.z.microbatches;
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, 192), m);
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, 128), m);
+    done(&b);
+    build(&b, "", "precision: fp8, distributed_optimizer: true, fp8_param_gather: true",
+          "{ tp: 2, pp: 1, dp: 4 }", 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, 2 * params - fp8), 1);
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, 2 * params), 0);
+    done(&b);
+    /* Current scaling reduces nothing. */
+    build(&b, "", "precision: fp8, fp8_recipe: tensorwise", "{ tp: 2, pp: 1, dp: 4 }", 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, 192), 0);
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, 128), 0);
+    done(&b);
+    /* Per block: 3 collectives of 2 T h (RS forward, AG of the gradient and RS
+     * of the input gradient backward) and 2 of T h (the FP8 input's AG
+     * forward and again for the wgrads). */
+    build(&b, "", "precision: fp8, sequence_parallel: true", "{ tp: 2, pp: 1, dp: 4 }", 0);
+    m = b.z.microbatches;
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, 2 * T * h), m * (1 + 4 * 2 * 3 + 3 + 1));
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, T * h), m * 4 * 2 * 2);
+    done(&b);
+}
+END_TEST
+
+/* Compute seconds and FLOPs of GPU 0's ops of one layer and micro-batch. */
+static void layer_compute(const built *b, long layer, long mb, double *seconds, double *flops)
+{
+    *seconds = *flops = 0;
+    for (long id = 0; id < b->w.count; id++) {
+        const cs_op_info *o = &b->w.info[id];
+        if (cs_exec_gpu(b->x, id) != 0 || o->layer != layer || o->mb != mb ||
+            o->klass > CS_OP_RECOMPUTE)
+            continue;
+        cs_op_times t = cs_exec_times(b->x, id);
+        *seconds += t.end - t.begin;
+        *flops += o->work;
+    }
+}
+
+/* first_last_layers_bf16: layers 0 and 3 of 4 run as in a BF16 run (same
+ * ops, same seconds), layer 1 in FP8. Micro-batch 1: micro-batch
+ * 0 also quantizes the FP8 weights. */
+START_TEST(first_last_layers_run_bf16)
+{
+    built b16, b8;
+    build(&b16, "", "precision: bf16", "{ tp: 2, pp: 1, dp: 4 }", 1);
+    build(&b8, "", "precision: fp8, fp8_recipe: tensorwise, first_last_layers_bf16: true",
+          "{ tp: 2, pp: 1, dp: 4 }", 1);
+    double s16, f16, s8, f8;
+    for (long layer = 0; layer < 4; layer += 3) {
+        layer_compute(&b16, layer, 1, &s16, &f16);
+        layer_compute(&b8, layer, 1, &s8, &f8);
+        ck_assert(s16 > 0 && f16 > 0);
+        assert_close(s8, s16, 1e-12);
+        ck_assert(f8 == f16);
+    }
+    layer_compute(&b16, 1, 1, &s16, &f16);
+    layer_compute(&b8, 1, 1, &s8, &f8);
+    ck_assert(f8 == f16);
+    /* Priced otherwise: at h 1024 the FP8 GEMMs gain less than the casts
+     * (amax and cast_transpose, memory-bound) cost, as measured FP8 GEMMs of
+     * ~1e9 FLOPs barely beat BF16 ones on H100. */
+    ck_assert_msg(s8 > s16, "FP8 layer %g s, BF16 %g s", s8, s16);
+    done(&b16);
+    done(&b8);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("workload");
@@ -390,6 +473,8 @@ int main(void)
     tcase_add_test(t, dgrad_reduction_overlaps_wgrads);
     tcase_add_test(t, selective_recompute_is_booked_as_recompute);
     tcase_add_test(t, tp_comm_overlap_hides_tp_time);
+    tcase_add_test(t, fp8_communication);
+    tcase_add_test(t, first_last_layers_run_bf16);
     suite_add_tcase(s, t);
     return tu_main(s);
 }
