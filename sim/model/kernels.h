@@ -109,9 +109,12 @@ typedef struct cs_kernel_opts {
  * mxfp8: rowwise and columnwise copies with their scaling factors), after
  * NAME.amax with tensorwise (current scaling reads the tensor once more for
  * its amax); in backward the same for the output gradient before the dgrad
- * (NAME.grad_output_cast_transpose / _quantize / _amax). The weights' casts
- * run once per iteration (Megatron's is_first_microbatch caches them):
- * cs_kernels_fp8_weight_bytes(). */
+ * (NAME.grad_output_cast_transpose / _quantize / _amax). With sequence
+ * parallelism and a per-tensor recipe a column-parallel layer casts the
+ * rank's shard only (NAME.cast, no transpose; the replay gathers it in FP8)
+ * and transposes the gathered input before the wgrad (NAME.input_transpose).
+ * The weights' casts run once per iteration (Megatron's is_first_microbatch
+ * caches them): cs_kernels_fp8_weight_bytes(). */
 int cs_kernels_fp8(const cs_kernel_opts *o);
 
 /* Bytes of the scaling factors per element of one FP8 copy: blockwise one
