@@ -121,6 +121,40 @@ END_TEST
  * all-reduced between the first and last stages, only when tied and pp > 1;
  * the gradient norm's 4-byte all-reduce when clip_grad > 0 (and fp16's
  * found_inf); zero_grad_buffer as the first op. */
+/* MoE parallel folding on one node: tp 2 and ep 8 with etp 1 (ep x tp = 16
+ * > 8 GPUs). The EP group is all 8 GPUs in rank order, TP peers included;
+ * each all-to-all moves its member's T/t tokens x top-2 x h x 2 bytes (even
+ * routing), four per layer and micro-batch (dispatch and combine, each way);
+ * no expert-TP collectives. */
+START_TEST(folded_expert_groups_span_tp_ranks)
+{
+    built b;
+    build(&b, ", moe: { num_experts: 8, router_topk: 2, ffn_hidden_size: 1024 }",
+          "sequence_parallel: true", "{ tp: 2, pp: 1, ep: 8, etp: 1 }", 0);
+    ck_assert_int_eq(b.z.dp, 0);
+    ck_assert_int_eq(b.z.dense_dp, 4);
+    ck_assert_int_eq(b.z.expert_dp, 1);
+    long m = b.z.microbatches, L = 4;
+    double bytes = 2.0 * (1024 / 2) * 2 * 1024;
+    ck_assert_int_eq(count(&b, 0, CS_OP_EP, bytes), 4 * L * m);
+    ck_assert_int_eq(count(&b, 5, CS_OP_EP, bytes), 4 * L * m);
+    ck_assert_int_eq(count(&b, 0, CS_OP_EP, -1), 4 * L * m);
+    for (long id = 0; id < b.w.count; id++) {
+        if (b.w.info[id].klass != CS_OP_EP || cs_exec_gpu(b.x, id) != 0)
+            continue;
+        for (long j = 0; j < 8; j++)
+            ck_assert_int_eq(cs_exec_gpu(b.x, id + j), j);
+    }
+    /* The TP collectives stay those of the dense TP pairs: never more than
+     * two members (GPU 0's partner is 1). */
+    for (long id = 0; id < b.w.count; id++)
+        if (b.w.info[id].klass == CS_OP_TP && cs_exec_gpu(b.x, id) == 0 && id + 1 < b.w.count &&
+            b.w.info[id + 1].klass == CS_OP_TP)
+            ck_assert_int_eq(cs_exec_gpu(b.x, id + 1), 1);
+    done(&b);
+}
+END_TEST
+
 START_TEST(per_iteration_all_reduces)
 {
     built b;
@@ -384,6 +418,7 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, loss_and_embedding_tp_communication);
     tcase_add_test(t, per_iteration_all_reduces);
+    tcase_add_test(t, folded_expert_groups_span_tp_ranks);
     tcase_add_test(t, pipeline_transfer_bytes);
     tcase_add_test(t, batched_p2p_waits_for_the_send);
     tcase_add_test(t, buckets_wait_for_the_embedding_and_output_wgrads);

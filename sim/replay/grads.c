@@ -17,25 +17,16 @@ typedef struct bucket {
     int output, embedding;        /* holds the output layer's / embedding's gradients */
 } bucket;
 
-/* Dense data-parallel group of a GPU: same tp and stage, every ep and dp. */
-static long dense_dp_members(cs_builder *B, long tp, long *out)
+/* Dense data-parallel group g (the GPUs of one tp rank of the stage). */
+static long dense_dp_members(cs_builder *B, long g, long *out)
 {
-    long n = 0;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long ep = 0; ep < B->z->ep; ep++)
-            out[n++] = cs_build_rank(B, tp, ep, dp, B->stage);
-    return n;
+    return cs_build_group(B, CS_DENSE, CS_DIM_DP, g, out);
 }
 
-/* Expert data-parallel group: same stage, ep and expert-TP rank (tp % etp),
- * every dp and every tp / etp. */
-static long expert_dp_members(cs_builder *B, long tp, long ep, long *out)
+/* Expert data-parallel group g (one etp rank of one EP rank of the stage). */
+static long expert_dp_members(cs_builder *B, long g, long *out)
 {
-    long n = 0;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long r = tp % B->z->etp; r < B->z->tp; r += B->z->etp)
-            out[n++] = cs_build_rank(B, r, ep, dp, B->stage);
-    return n;
+    return cs_build_group(B, CS_EXPERT, CS_DIM_DP, g, out);
 }
 
 /* Parameters of in-stage layer li on one GPU of the stage. */
@@ -133,22 +124,22 @@ static void reduce_bucket(cs_builder *B, const bucket *bk, long n, double params
 static void reduce_gradients(cs_builder *B, const bucket *buckets, long nb)
 {
     const cs_layout_sizes *z = B->z;
+    long expert_groups = cs_place_groups(z, CS_EXPERT, CS_DIM_DP);
     /* The DP stream starts fresh: its first collective waits only on the
      * gradients it reduces. */
     for (long local = 0; local < B->per_stage; local++)
         B->last[B->gpu_of[local]] = -1;
     for (long k = 0; k < nb; k++) {
-        for (long tp = 0; tp < z->tp && buckets[k].dense > 0; tp++) {
-            long n = dense_dp_members(B, tp, B->members);
+        for (long g = 0; g < z->tp && buckets[k].dense > 0; g++) {
+            long n = dense_dp_members(B, g, B->members);
             if (n > 1)
                 reduce_bucket(B, &buckets[k], n, buckets[k].dense);
         }
-        for (long tp = 0; tp < z->etp && buckets[k].expert > 0; tp++)
-            for (long ep = 0; ep < z->ep; ep++) {
-                long n = expert_dp_members(B, tp, ep, B->members);
-                if (n > 1)
-                    reduce_bucket(B, &buckets[k], n, buckets[k].expert);
-            }
+        for (long g = 0; g < expert_groups && buckets[k].expert > 0; g++) {
+            long n = expert_dp_members(B, g, B->members);
+            if (n > 1)
+                reduce_bucket(B, &buckets[k], n, buckets[k].expert);
+        }
     }
 }
 
@@ -217,19 +208,17 @@ static void all_reduce_groups(cs_builder *B, long groups, long size,
     }
 }
 
-/* Group g = (tp, ep, dp) of the embedding group: the first and last stages. */
+/* Group g (a local index) of the embedding group: the first and last stages. */
 static long embedding_member(cs_builder *B, long g, long i)
 {
-    const cs_layout_sizes *z = B->z;
-    return cs_build_rank(B, g % z->tp, g / z->tp % z->ep, g / (z->tp * z->ep),
-                         i == 0 ? 0 : z->pp - 1);
+    return cs_build_at(B, g, i == 0 ? 0 : B->z->pp - 1);
 }
 
-/* Group g = (ep, dp) of the model-parallel group: every tp and stage. */
+/* Group g (a dense dp rank) of the model-parallel group: every tp and stage. */
 static long model_parallel_member(cs_builder *B, long g, long i)
 {
     const cs_layout_sizes *z = B->z;
-    return cs_build_rank(B, i % z->tp, g % z->ep, g / z->ep, i / z->tp);
+    return cs_build_at(B, i % z->tp + z->tp * g, i / z->tp);
 }
 
 static long world_member(cs_builder *B, long g, long i)
@@ -250,7 +239,7 @@ void cs_grads_finalize(cs_builder *B)
     const cs_layout_sizes *z = B->z;
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
-    long replicas = z->tp * z->ep * z->dp;
+    long replicas = B->per_stage;
     if (z->pp > 1 && !B->m->untie_embeddings_and_output_weights && B->sh.V > 0)
         all_reduce_groups(B, replicas, 2, embedding_member,
                           GRAD_BYTES * B->sh.V / B->sh.t * B->sh.h);
@@ -259,7 +248,7 @@ void cs_grads_finalize(cs_builder *B)
         if (B->t->distributed_optimizer)
             all_reduce_groups(B, 1, z->world, world_member, 4);
         else
-            all_reduce_groups(B, z->ep * z->dp, z->tp * z->pp, model_parallel_member, 4);
+            all_reduce_groups(B, z->dense_dp, z->tp * z->pp, model_parallel_member, 4);
     }
 }
 
@@ -268,8 +257,8 @@ void cs_grads_finalize(cs_builder *B)
 static void gather_bucket(cs_builder *B, const bucket *bk, int async)
 {
     const cs_layout_sizes *z = B->z;
-    for (long tp = 0; tp < z->tp && bk->dense > 0; tp++) {
-        long n = dense_dp_members(B, tp, B->members);
+    for (long g = 0; g < z->tp && bk->dense > 0; g++) {
+        long n = dense_dp_members(B, g, B->members);
         if (n > 1 && async)
             cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
                                       CS_OP_DP, -1, -1, PARAM_BYTES * bk->dense);
@@ -277,16 +266,16 @@ static void gather_bucket(cs_builder *B, const bucket *bk, int async)
             cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
                                 -1, PARAM_BYTES * bk->dense, NULL);
     }
-    for (long tp = 0; tp < z->etp && bk->expert > 0; tp++)
-        for (long ep = 0; ep < z->ep; ep++) {
-            long n = expert_dp_members(B, tp, ep, B->members);
-            if (n > 1 && async)
-                cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                          CS_OP_DP, -1, -1, PARAM_BYTES * bk->expert);
-            else if (n > 1)
-                cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP,
-                                    -1, -1, PARAM_BYTES * bk->expert, NULL);
-        }
+    long expert_groups = cs_place_groups(z, CS_EXPERT, CS_DIM_DP);
+    for (long g = 0; g < expert_groups && bk->expert > 0; g++) {
+        long n = expert_dp_members(B, g, B->members);
+        if (n > 1 && async)
+            cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
+                                      CS_OP_DP, -1, -1, PARAM_BYTES * bk->expert);
+        else if (n > 1)
+            cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
+                                -1, PARAM_BYTES * bk->expert, NULL);
+    }
 }
 
 /* Optimizer step on every GPU of the stage (memory-bound: Adam reads and

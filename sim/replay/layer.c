@@ -111,16 +111,15 @@ static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double by
 {
     if (B->z->tp <= 1)
         return;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long ep = 0; ep < B->z->ep; ep++) {
-            long n = cs_build_tp_members(B, ep, dp, B->members);
-            if (async)
-                cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
-                                          bytes);
-            else
-                cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
-                                    NULL);
-        }
+    for (long g = 0; g < B->z->dense_dp; g++) {
+        long n = cs_build_group(B, CS_DENSE, CS_DIM_TP, g, B->members);
+        if (async)
+            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
+                                      bytes);
+        else
+            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
+                                NULL);
+    }
 }
 
 /* The reduction after a block: reduce-scatter with sequence parallelism,

@@ -51,7 +51,7 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
     const cs_layout_sizes *z = B->z;
     enter_stage(B, stage);
     long Ls = B->layers_per_chunk * B->chunks;
-    size_t cells = (size_t)(Ls * z->microbatches * z->tp * z->dp);
+    size_t cells = (size_t)(Ls * z->microbatches * cs_place_groups(z, CS_EXPERT, CS_DIM_EP));
     memset(B->expert_tokens, 0, (size_t)(B->per_stage * Ls * z->microbatches) * sizeof(double));
     memset(B->dispatch, 0, cells * sizeof *B->dispatch);
     memset(B->combine, 0, cells * sizeof *B->combine);
@@ -76,12 +76,9 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
 /* The stage's GPUs, local index -> rank. */
 static void enter_stage(cs_builder *B, long stage)
 {
-    const cs_layout_sizes *z = B->z;
     B->stage = stage;
-    for (long local = 0; local < B->per_stage; local++) {
-        long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
-        B->gpu_of[local] = cs_build_rank(B, tp, ep, dp, stage);
-    }
+    for (long local = 0; local < B->per_stage; local++)
+        B->gpu_of[local] = cs_build_at(B, local, stage);
 }
 
 static int alloc_builder(cs_builder *B)
@@ -90,7 +87,7 @@ static int alloc_builder(cs_builder *B)
     long world = z->world, Ls = B->layers_per_chunk * B->chunks, m = z->microbatches;
     long E = B->m->moe.num_experts > 0 ? B->m->moe.num_experts : 1;
     size_t slots = (size_t)(z->pp * 2 * m * B->chunks * B->per_stage);
-    size_t cells = (size_t)(Ls * m * z->tp * z->dp);
+    size_t cells = (size_t)(Ls * m * cs_place_groups(z, CS_EXPERT, CS_DIM_EP));
     B->gpu_of = malloc((size_t)B->per_stage * sizeof *B->gpu_of);
     B->last = malloc((size_t)world * sizeof *B->last);
     B->capture = malloc((size_t)world * sizeof *B->capture);
@@ -199,7 +196,7 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     B.t = &s->training;
     B.l = l;
     B.z = z;
-    B.per_stage = z->tp * z->ep * z->dp;
+    B.per_stage = z->world / z->pp;
     B.chunks = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
     B.layers_per_chunk = z->layers_per_virtual_stage;
     cs_shape_init(&B.sh, B.m, B.t, z);
