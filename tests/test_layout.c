@@ -353,6 +353,73 @@ START_TEST(order_must_keep_pipeline_groups)
 }
 END_TEST
 
+/* DeepSeek-V3's 61 layers on pp 16 as Megatron-Core splits them: one layer
+ * with the embedding on the first stage, the other 60 four per stage. */
+START_TEST(uneven_pipeline_split)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    long first;
+    load("deepseek-v3", 64, "decoder_first_pipeline_num_layers: 1",
+         "  - { name: ds, tp: 1, pp: 16, ep: 32, etp: 1 }\n"  /* 11 */
+         "  - { name: ds8, tp: 1, pp: 8, ep: 32, etp: 1 }\n", /* 12 */
+         &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), 0);
+    ck_assert_int_eq(cs_layout_stage_layers(&z, 0), 1);
+    ck_assert_int_eq(cs_layout_chunk_layers(&z, 0, 0, &first), 1);
+    ck_assert_int_eq(first, 0);
+    ck_assert_int_eq(cs_layout_chunk_layers(&z, 1, 0, &first), 4);
+    ck_assert_int_eq(first, 1);
+    ck_assert_int_eq(cs_layout_chunk_layers(&z, 15, 0, &first), 4);
+    ck_assert_int_eq(first, 57);
+    ck_assert_int_eq(z.layers_per_stage, 4);
+    cs_diags_free(&d);
+    /* On pp 8 the other 60 layers do not split over 7 stages. */
+    ck_assert_int_eq(check(&s, 1, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "num_layers 61 less the first and last stages' leaves 60 layers, which do not "
+                   "split evenly over the other 7 stages",
+                   5, 3);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    /* The embedding and loss counted as layers: 61 + 2 = 63 slots fit
+     * neither 16 stages nor 8; with vpp the first stage's layers must split
+     * over its chunks; Megatron refuses both kinds of split at once. */
+    load("moe-30b", 8,
+         "account_for_embedding_in_pipeline_split: true\n"
+         "  account_for_loss_in_pipeline_split: true\n"
+         "  decoder_last_pipeline_num_layers: 2",
+         "  - { name: both, tp: 1, pp: 2, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "decoder_first/last_pipeline_num_layers cannot be combined with "
+                   "account_for_embedding/loss_in_pipeline_split (Megatron-Core refuses it)",
+                   5, 3);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    load("moe-30b", 8,
+         "decoder_first_pipeline_num_layers: 3\n"
+         "  schedule: interleaved\n"
+         "  virtual_pipeline_stages: 2",
+         "  - { name: vpp, tp: 1, pp: 2, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "stage 0's 3 layers are not divisible by vpp 2", 13, 29);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    load("moe-30b", 8,
+         "account_for_embedding_in_pipeline_split: true",
+         "  - { name: e, tp: 1, pp: 2, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "num_layers 16 with the embedding and loss counted (17) is not divisible by "
+                   "pp 2 x vpp 1",
+                   11, 27);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 START_TEST(tensor_group_across_nodes_warns)
 {
     cs_scenario s;
@@ -433,6 +500,7 @@ static Suite *suite(void)
     tcase_add_test(t, placement_round_trips_and_respects_order);
     tcase_add_test(t, folded_layout_groups);
     tcase_add_test(t, order_must_keep_pipeline_groups);
+    tcase_add_test(t, uneven_pipeline_split);
     suite_add_tcase(s, t);
     return s;
 }

@@ -173,11 +173,100 @@ static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
     check_folding(c, l, z);
 }
 
+/* Layers of pipeline stage s with a first or last stage set apart. */
+static long uneven_stage(const cs_layout_sizes *z, long s)
+{
+    if (s == 0 && z->first_stage_layers >= 0)
+        return z->first_stage_layers;
+    if (s == z->pp - 1 && z->last_stage_layers >= 0)
+        return z->last_stage_layers;
+    long rest = z->num_layers, left = z->pp;
+    if (z->first_stage_layers >= 0)
+        rest -= z->first_stage_layers, left--;
+    if (z->last_stage_layers >= 0)
+        rest -= z->last_stage_layers, left--;
+    return left > 0 ? rest / left : 0;
+}
+
+static int uneven(const cs_layout_sizes *z)
+{
+    return z->first_stage_layers >= 0 || z->last_stage_layers >= 0;
+}
+
+long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first)
+{
+    long v = z->vpp, vs = chunk * z->pp + stage;
+    if (uneven(z)) {
+        long before = 0;
+        for (long s = 0; s < stage; s++)
+            before += uneven_stage(z, s);
+        *first = chunk * (z->num_layers / v) + before / v;
+        return uneven_stage(z, stage) / v;
+    }
+    long base = (z->num_layers + z->embedding_slot + z->loss_slot) / (z->pp * v);
+    *first = vs * base - (z->embedding_slot && vs > 0);
+    return base - (z->embedding_slot && vs == 0) - (z->loss_slot && vs == z->pp * v - 1);
+}
+
+long cs_layout_stage_layers(const cs_layout_sizes *z, long stage)
+{
+    long n = 0, first;
+    for (long c = 0; c < z->vpp; c++)
+        n += cs_layout_chunk_layers(z, stage, c, &first);
+    return n;
+}
+
+/* Megatron's uneven first / last stages: the other stages share the rest
+ * evenly, every stage's layers split over its chunks. */
+static void check_uneven(checker *c, const cs_training *t, const cs_layout *l,
+                         cs_layout_sizes *z)
+{
+    if (z->embedding_slot || z->loss_slot)
+        problem(c, CS_ERROR, t->loc,
+                "decoder_first/last_pipeline_num_layers cannot be combined with "
+                "account_for_embedding/loss_in_pipeline_split (Megatron-Core refuses it)");
+    if (z->pp < 2) {
+        problem(c, CS_ERROR, l->loc_pp, "an uneven first or last stage needs pp of 2 or more");
+        return;
+    }
+    long rest = z->num_layers, left = z->pp;
+    if (z->first_stage_layers >= 0)
+        rest -= z->first_stage_layers, left--;
+    if (z->last_stage_layers >= 0)
+        rest -= z->last_stage_layers, left--;
+    if (rest < 0 || (left == 0 && rest != 0) || (left > 0 && rest % left))
+        problem(c, CS_ERROR, t->loc,
+                "num_layers %ld less the first and last stages' leaves %ld layers, which do not "
+                "split evenly over the other %ld stages",
+                z->num_layers, rest, left);
+    for (long s = 0; s < z->pp; s++)
+        if (uneven_stage(z, s) % z->vpp)
+            problem(c, CS_ERROR, l->loc_pp,
+                    "stage %ld's %ld layers are not divisible by vpp %ld", s, uneven_stage(z, s),
+                    z->vpp);
+}
+
+/* The even split, the embedding and the loss counted as layers if asked. */
+static void check_even(checker *c, const cs_layout *l, cs_layout_sizes *z)
+{
+    long slots = z->pp * z->vpp, n = z->num_layers + z->embedding_slot + z->loss_slot;
+    if (n % slots && !z->embedding_slot && !z->loss_slot)
+        problem(c, CS_ERROR, l->loc_pp, "num_layers %ld is not divisible by pp %ld x vpp %ld",
+                z->num_layers, z->pp, z->vpp);
+    else if (n % slots)
+        problem(c, CS_ERROR, l->loc_pp,
+                "num_layers %ld with the embedding and loss counted (%ld) is not divisible by "
+                "pp %ld x vpp %ld",
+                z->num_layers, n, z->pp, z->vpp);
+    else if (n / slots < 1 + (slots == 1 && z->embedding_slot && z->loss_slot))
+        problem(c, CS_ERROR, l->loc_pp, "too few layers for %ld virtual stages", slots);
+}
+
 static void check_pipeline(checker *c, const cs_scenario *s, const cs_layout *l,
                            cs_layout_sizes *z)
 {
-    const cs_model *m = &s->model;
-    cs_loc at = l->loc_vpp.file ? l->loc_vpp : s->training.loc;
+    const cs_training *t = &s->training;
+    cs_loc at = l->loc_vpp.file ? l->loc_vpp : t->loc;
     if (z->schedule == CS_INTERLEAVED && z->vpp < 2)
         problem(c, CS_ERROR, at,
                 "schedule interleaved needs virtual_pipeline_stages (vpp) of 2 or more");
@@ -186,13 +275,29 @@ static void check_pipeline(checker *c, const cs_scenario *s, const cs_layout *l,
     if (z->schedule != CS_INTERLEAVED && z->vpp > 1)
         problem(c, CS_WARNING, at, "vpp %ld is ignored: schedule %s has no virtual stages",
                 z->vpp, cs_schedule_name(z->schedule));
-    long vpp = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
-    if (m->num_layers % (z->pp * vpp))
-        problem(c, CS_ERROR, l->loc_pp, "num_layers %ld is not divisible by pp %ld x vpp %ld",
-                m->num_layers, z->pp, vpp);
-    z->layers_per_stage = m->num_layers / z->pp;
-    z->layers_per_virtual_stage = m->num_layers / (z->pp * vpp);
-    z->vpp = vpp;
+    z->vpp = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
+    z->num_layers = s->model.num_layers;
+    z->first_stage_layers = t->decoder_first_pipeline_num_layers;
+    z->last_stage_layers = t->decoder_last_pipeline_num_layers;
+    z->embedding_slot = t->account_for_embedding_in_pipeline_split != 0;
+    z->loss_slot = t->account_for_loss_in_pipeline_split != 0;
+    int errors = c->errors;
+    if (uneven(z))
+        check_uneven(c, t, l, z);
+    else
+        check_even(c, l, z);
+    if (c->errors > errors)
+        return;
+    for (long st = 0; st < z->pp; st++) {
+        long n = cs_layout_stage_layers(z, st), first;
+        if (n > z->layers_per_stage)
+            z->layers_per_stage = n;
+        for (long ch = 0; ch < z->vpp; ch++) {
+            long k = cs_layout_chunk_layers(z, st, ch, &first);
+            if (k > z->layers_per_virtual_stage)
+                z->layers_per_virtual_stage = k;
+        }
+    }
 }
 
 static void check_batch(checker *c, const cs_scenario *s, const cs_layout *l,

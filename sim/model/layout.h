@@ -22,8 +22,13 @@ typedef struct cs_layout_sizes {
     long expert_dp; /* world / (pp x etp x ep): Megatron's expert data-parallel size */
     long micro_batch;
     long microbatches; /* per iteration and pipeline: gbs / (dense_dp x mbs) */
-    long layers_per_stage;
-    long layers_per_virtual_stage;
+    long layers_per_stage;         /* the most of any stage */
+    long layers_per_virtual_stage; /* the most of any model chunk */
+    /* The split of the layers (cs_layout_chunk_layers()): the model's
+     * layers, the first and last stages' (-1: even), and whether the
+     * embedding and the loss each take a layer's place. */
+    long num_layers, first_stage_layers, last_stage_layers;
+    int embedding_slot, loss_slot;
     long experts_per_gpu;
     long tp_group_nodes; /* most nodes one tensor-parallel group spans */
     long ep_group_nodes; /* most nodes one expert-parallel group spans */
@@ -39,5 +44,13 @@ typedef struct cs_layout_sizes {
  * sizes as far as they can be computed. Returns 0 when valid, -1 if not. */
 int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z,
                     cs_diags *d);
+
+/* Transformer layers of model chunk `chunk` on pipeline stage `stage`
+ * (virtual stage chunk x pp + stage, in the model's order), as Megatron-Core's
+ * get_num_layers_to_build() splits them; *first is its first layer. */
+long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first);
+
+/* Transformer layers of pipeline stage `stage`, all its chunks. */
+long cs_layout_stage_layers(const cs_layout_sizes *z, long stage);
 
 #endif

@@ -14,8 +14,7 @@ long cs_build_local_of(const cs_builder *B, long gpu) { return cs_place_local(B-
 
 long cs_build_layer_in_stage(const cs_builder *B, long layer)
 {
-    long vs = layer / B->layers_per_chunk, chunk = vs / B->z->pp;
-    return chunk * B->layers_per_chunk + layer % B->layers_per_chunk;
+    return B->layer_li[layer];
 }
 
 /* ---- one layer ------------------------------------------------------------------ */

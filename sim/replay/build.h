@@ -73,12 +73,19 @@ typedef struct cs_builder {
     double *carry_s, *carry_flops;
     int *carry_class; /* -1: nothing carried */
     long *carry_mb, *carry_layer;
-    long layers_per_chunk, chunks;
+    long chunks;
+    /* The layers of the stage being built: Ls in all, chunk c's from
+     * chunk_first[c] (a global layer index), chunk_count[c] of them;
+     * stage_layer[li] the global index of in-stage layer li. layer_li[layer]
+     * is any layer's in-stage index on its own stage; Ls_max the most any
+     * stage holds (what the per-layer arrays are sized for). */
+    long Ls, Ls_max;
+    long *chunk_first, *chunk_count, *stage_layer, *layer_li;
     /* First and last op of each pass: [(((stage * 2 + dir) * m + mb) * v + chunk) * per_stage +
      * local]. */
     long *pass_first, *pass_last;
     /* Last weight-gradient op of each layer of the stage, per local GPU. */
-    long *last_w;           /* [local * layers_per_stage + layer_in_stage] */
+    long *last_w;           /* [local * Ls + layer_in_stage] */
     long *last_op_of_stage; /* per local GPU */
     long *output_w, *embedding_w; /* per local GPU: last wgrad op of the output layer, embedding */
     /* MoE routing of the stage: expert tokens per GPU and pair tables per EP group. */

@@ -33,8 +33,7 @@ static long expert_dp_members(cs_builder *B, long g, long *out)
 static void layer_params(const cs_builder *B, const cs_param_counts *pc, long li, double *dense,
                          double *expert)
 {
-    long chunk = li / B->layers_per_chunk;
-    long layer = (chunk * B->z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
+    long layer = B->stage_layer[li];
     *dense = cs_model_layer_dense_params(B->m, pc, layer) / (double)B->z->tp;
     *expert = cs_model_layer_expert_params(B->m, pc, layer) / (double)(B->z->ep * B->z->etp);
 }
@@ -48,7 +47,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
 {
     cs_param_counts pc;
     cs_model_params(B->m, &pc);
-    long Ls = B->layers_per_chunk * B->chunks, n = 0;
+    long Ls = B->Ls, n = 0;
     double size =
         BUCKET_PARAMS > 1e6 * (double)B->z->dense_dp ? BUCKET_PARAMS : 1e6 * (double)B->z->dense_dp;
     if (!B->t->overlap_grad_reduce || B->stage > 0)
@@ -91,7 +90,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
  * the end of its backward. */
 static void reduce_bucket(cs_builder *B, const bucket *bk, long n, double params)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     cs_coll_op op = B->t->distributed_optimizer ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE;
     for (long i = 0; i < n; i++)
         B->npending[B->members[i]] = 0; /* the DP stream does not wait on compute gates */
@@ -146,7 +145,7 @@ static void reduce_gradients(cs_builder *B, const bucket *buckets, long nb)
 /* Parameters of one GPU of the stage being built (dense and expert). */
 static double stage_params(cs_builder *B, double *dense, double *expert)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     *dense = *expert = 0;
     if (!buckets) {
@@ -178,7 +177,7 @@ void cs_grads_zero(cs_builder *B)
  * stage's compute (or as their layers' weight gradients end). */
 void cs_grads_reduce(cs_builder *B)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     if (!buckets) {
         B->failed = 1;
@@ -289,7 +288,7 @@ void cs_grads_step(cs_builder *B)
     const cs_layout_sizes *z = B->z;
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     if (!buckets) {
         B->failed = 1;
@@ -321,7 +320,7 @@ void cs_grads_prefetch(cs_builder *B)
     if (B->t->optimizer != CS_OPTIMIZER_ADAM || !B->t->distributed_optimizer ||
         !B->t->overlap_param_gather)
         return;
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     if (!buckets) {
         B->failed = 1;

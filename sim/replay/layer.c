@@ -85,7 +85,7 @@ static void edge_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first
         long id =
             cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, mem_begin, mem_end);
         if (k == CS_OP_BACKWARD_WEIGHT && layer >= 0 && id >= 0)
-            B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
+            B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] =
                 id;
         if (edge && id >= 0)
             edge[local] = id;

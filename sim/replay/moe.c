@@ -10,7 +10,7 @@
 
 double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     return B
         ->expert_tokens[(local * Ls + cs_build_layer_in_stage(B, layer)) * B->z->microbatches + mb];
 }
@@ -83,7 +83,7 @@ static double *table(cs_builder *B, long n)
  * with etp > 1, of its expert-TP peers, which see their whole group's tokens. */
 static void add_expert_tokens(cs_builder *B, long rank, long li, long mb, double received)
 {
-    long Ls = B->layers_per_chunk * B->chunks, m = B->z->microbatches;
+    long Ls = B->Ls, m = B->z->microbatches;
     long n = cs_place_group_of(B->l, B->z, CS_EXPERT, CS_DIM_TP, rank, B->members_last);
     for (long r = 0; r < n; r++)
         B->expert_tokens[(cs_build_local_of(B, B->members_last[r]) * Ls + li) * m + mb] +=
@@ -95,12 +95,11 @@ static void add_expert_tokens(cs_builder *B, long rank, long li, long mb, double
 void cs_moe_route_stage(cs_builder *B)
 {
     const cs_layout_sizes *z = B->z;
-    long E = B->m->moe.num_experts, Ls = B->layers_per_chunk * B->chunks, m = z->microbatches;
+    long E = B->m->moe.num_experts, Ls = B->Ls, m = z->microbatches;
     long groups = cs_place_groups(z, CS_EXPERT, CS_DIM_EP), per_rank = E / z->ep;
     const cs_shape *sh = &B->sh;
     for (long li = 0; li < Ls; li++) {
-        long chunk = li / B->layers_per_chunk;
-        long layer = (chunk * z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
+        long layer = B->stage_layer[li];
         if (!cs_build_is_moe(B, layer))
             continue;
         for (long mb = 0; mb < m; mb++)
@@ -192,7 +191,7 @@ static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long
         double seconds = cs_moe_block_time(B, which, pass, local, layer, mb);
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, 0, 0, 0);
         if (pass == CS_PASS_W && id >= 0)
-            B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
+            B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] =
                 id;
     }
 }

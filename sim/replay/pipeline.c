@@ -14,7 +14,8 @@ long cs_pipeline_slot(const cs_builder *B, long stage, int backward, long mb, lo
 void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
 {
     long p_ = B->z->pp, v = B->chunks;
-    long vs = p->chunk * p_ + B->stage, first = vs * B->layers_per_chunk;
+    long vs = p->chunk * p_ + B->stage, first = B->chunk_first[p->chunk];
+    long last = first + B->chunk_count[p->chunk] - 1;
     int splits = cs_schedule_splits_w(B->z->schedule);
     if (p->kind == CS_PASS_W && !splits)
         return; /* its W ops were issued with B, block by block, as autograd runs them */
@@ -23,21 +24,21 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
     if (p->kind == CS_PASS_F) {
         if (vs == 0)
             cs_embedding_forward(B, p->mb);
-        for (long i = first; i < first + B->layers_per_chunk; i++)
+        for (long i = first; i <= last; i++)
             cs_layer_forward(B, p->mb, i, CS_OP_FORWARD);
         if (vs == p_ * v - 1)
             cs_output_forward(B, p->mb);
     } else if (p->kind == CS_PASS_B) {
         if (vs == p_ * v - 1)
             cs_output_backward(B, p->mb, !splits);
-        for (long i = first + B->layers_per_chunk - 1; i >= first; i--)
+        for (long i = last; i >= first; i--)
             cs_layer_backward(B, p->mb, i, !splits);
         if (vs == 0)
             cs_embedding_backward(B, p->mb);
     } else {
         if (vs == p_ * v - 1)
             cs_output_weight(B, p->mb);
-        for (long i = first + B->layers_per_chunk - 1; i >= first; i--)
+        for (long i = last; i >= first; i--)
             cs_layer_weight(B, p->mb, i);
     }
     cs_build_flush(B, -1); /* the pass's last compute ends it */

@@ -80,6 +80,23 @@ static void text_group(FILE *out, const cs_layout *l, const cs_layout_sizes *z, 
         fprintf(out, "{%ld, %ld, ..., %ld}", first, second, last);
 }
 
+/* "4 layers per stage (2 per virtual stage)", or each stage's when uneven. */
+static void text_stage_layers(FILE *out, const cs_layout_sizes *z)
+{
+    int even = 1;
+    for (long st = 0; st < z->pp; st++)
+        even &= cs_layout_stage_layers(z, st) == z->layers_per_stage;
+    if (even) {
+        fprintf(out, "%ld layers per stage", z->layers_per_stage);
+        if (z->vpp > 1)
+            fprintf(out, " (%ld per virtual stage)", z->layers_per_virtual_stage);
+        return;
+    }
+    fprintf(out, "layers per stage");
+    for (long st = 0; st < z->pp; st++)
+        fprintf(out, "%c%ld", st ? '/' : ' ', cs_layout_stage_layers(z, st));
+}
+
 /* The two decompositions of the layout's GPUs and rank 0's groups in each. */
 static void text_decompositions(FILE *out, const cs_scenario *s, const cs_layout *l,
                                 const cs_layout_sizes *z)
@@ -121,10 +138,8 @@ static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict
     fprintf(out, "  sizes     %ld GPUs; dense DP %ld", z->world, z->dense_dp);
     if (s->model.moe.num_experts > 0)
         fprintf(out, ", expert DP %ld, %ld experts per GPU", z->expert_dp, z->experts_per_gpu);
-    fprintf(out, "; %ld micro-batches of %ld; %ld layers per stage", z->microbatches,
-            z->micro_batch, z->layers_per_stage);
-    if (z->vpp > 1)
-        fprintf(out, " (%ld per virtual stage)", z->layers_per_virtual_stage);
+    fprintf(out, "; %ld micro-batches of %ld; ", z->microbatches, z->micro_batch);
+    text_stage_layers(out, z);
     fprintf(out, "; %s\n", cs_schedule_name(z->schedule));
     text_decompositions(out, s, l, z);
     text_memory(out, s, r);
@@ -197,6 +212,10 @@ static void json_layout(cs_json *j, const cs_scenario *s, const cs_layout_verdic
         cs_json_int(j, "micro_batch_size", z->micro_batch);
         cs_json_int(j, "layers_per_stage", z->layers_per_stage);
         cs_json_int(j, "layers_per_virtual_stage", z->layers_per_virtual_stage);
+        cs_json_inline_array_begin(j, "stage_layers");
+        for (long st = 0; st < z->pp; st++)
+            cs_json_int(j, NULL, cs_layout_stage_layers(z, st));
+        cs_json_array_end(j);
         cs_json_int(j, "experts_per_gpu", z->experts_per_gpu);
         cs_json_string(j, "schedule", cs_schedule_name(z->schedule));
         cs_json_string(j, "recompute", cs_recompute_name(z->recompute));
