@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/layout.h"
+#include "model/placement.h"
 #include "testutil.h"
 
 /* A scenario on `nodes` x 8 GPUs with the seed's model; `layouts` is the YAML
@@ -146,11 +147,15 @@ START_TEST(divisibility_rules)
     cs_diags_free(&d);
     ck_assert_int_eq(check(&s, 3, &z, &d), -1);
     tu_assert_diag(&d, CS_ERROR,
-                   "global_batch_size 128 is not divisible by ep 16 x dp 2 x micro_batch_size 3 = 96",
+                   "global_batch_size 128 is not divisible by the dense data-parallel size 32 x "
+                   "micro_batch_size 3 = 96",
                    14, 46);
     cs_diags_free(&d);
     ck_assert_int_eq(check(&s, 4, &z, &d), -1);
-    tu_assert_diag(&d, CS_ERROR, "tp 4 x dp 2 is not divisible by etp 3", 15, 51);
+    tu_assert_diag(&d, CS_ERROR,
+                   "etp 3 x ep 8 = 24 does not divide the 64 GPUs of a pipeline stage, so the "
+                   "expert data-parallel size is not whole",
+                   15, 36);
     cs_diags_free(&d);
     cs_scenario_free(&s);
 }
@@ -255,8 +260,161 @@ START_TEST(huge_counts_refused)
     ck_assert_int_eq(check(&s, 0, &z, &d), -1);
     ck_assert_ptr_nonnull(tu_find(&d, "must each be at most"));
     cs_diags_free(&d);
+    /* etp may exceed tp (Megatron-Core has no rule against it): the experts
+     * split each stage's 128 GPUs as etp 4 x ep 8 x edp 4. */
+    ck_assert_int_eq(check(&s, 1, &z, &d), 0);
+    ck_assert_int_eq(z.expert_dp, 4);
+    ck_assert_int_eq(z.dense_dp, 64);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* MoE parallel folding: TP2 PP8 EP32 on 256 GPUs (the example). */
+START_TEST(folded_layout_groups)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    load("moe-30b", 32, "",
+         "  - { name: fold, tp: 2, pp: 8, ep: 32, etp: 1 }\n"   /* 11 */
+         "  - { name: etp2, tp: 2, pp: 8, ep: 32 }\n"           /* 12 */
+         "  - { name: dp, tp: 2, pp: 8, ep: 32, dp: 1, etp: 1 }\n", /* 13 */
+         &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), 0);
+    ck_assert_int_eq(z.world, 256);
+    ck_assert_int_eq(z.dense_dp, 16); /* 256 / (tp 2 x pp 8) */
+    ck_assert_int_eq(z.expert_dp, 1); /* 256 / (pp 8 x etp 1 x ep 32) */
+    ck_assert_int_eq(z.dp, 0);        /* ep x tp exceeds a stage's 32 GPUs: folded */
+    ck_assert_int_eq(z.microbatches, 8); /* 128 / (16 x 1) */
+    ck_assert_int_eq(z.experts_per_gpu, 2);
+    ck_assert_int_eq(z.ep_group_nodes, 4);
+    const cs_layout *l = &s.layouts[0];
+    long m[256];
+    /* Rank 33 (stage 1): dense TP {32, 33}; dense DP 33, 35, ..., 63; EP
+     * 32..63 (its TP peer 32 included); alone in its expert DP group. */
+    ck_assert_int_eq(cs_place_stage(l, &z, 33), 1);
+    ck_assert_int_eq(cs_place_group_of(l, &z, CS_DENSE, CS_DIM_TP, 33, m), 2);
+    ck_assert(m[0] == 32 && m[1] == 33);
+    ck_assert_int_eq(cs_place_group_of(l, &z, CS_DENSE, CS_DIM_DP, 33, m), 16);
+    for (long i = 0; i < 16; i++)
+        ck_assert_int_eq(m[i], 33 + 2 * i);
+    ck_assert_int_eq(cs_place_group_of(l, &z, CS_EXPERT, CS_DIM_EP, 33, m), 32);
+    for (long i = 0; i < 32; i++)
+        ck_assert_int_eq(m[i], 32 + i);
+    ck_assert_int_eq(cs_place_group_of(l, &z, CS_EXPERT, CS_DIM_DP, 33, m), 1);
+    ck_assert_int_eq(m[0], 33);
+    ck_assert_int_eq(cs_place_groups(&z, CS_EXPERT, CS_DIM_EP), 1);
+    ck_assert_int_eq(cs_place_groups(&z, CS_DENSE, CS_DIM_TP), 16);
+    cs_diags_free(&d);
+    /* Megatron's default etp = tp: 2 x 32 = 64 does not fit a stage. */
     ck_assert_int_eq(check(&s, 1, &z, &d), -1);
-    ck_assert_ptr_nonnull(tu_find(&d, "etp 4 does not divide tp 2"));
+    tu_assert_diag(&d, CS_ERROR,
+                   "etp 2 x ep 32 = 64 does not divide the 32 GPUs of a pipeline stage, so the "
+                   "expert data-parallel size is not whole",
+                   12, 37);
+    cs_diags_free(&d);
+    /* dp written out keeps its meaning (tp x pp x ep x dp = world), and says
+     * how to fold. */
+    ck_assert_int_eq(check(&s, 2, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "needs 512 GPUs (tp 2 x pp 8 x ep 32 x dp 1); the cluster has 256",
+                   13, 43);
+    tu_assert_diag(&d, CS_NOTE, "to fold ep over tp (Megatron's MoE parallel folding), leave dp out",
+                   13, 43);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* An order with pp inside splits the stages differently for the experts. */
+START_TEST(order_must_keep_pipeline_groups)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    load("moe-30b", 8, "",
+         "  - { name: a, tp: 2, pp: 2, ep: 4, etp: 1, order: tp-pp-ep-dp }\n" /* 11 */
+         "  - { name: b, tp: 2, pp: 2, ep: 4, order: tp-pp-ep-dp }\n",        /* 12 */
+         &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "this order gives the dense and the expert layers different pipeline groups "
+                   "(stage stride 2 against 1), which Megatron-Core refuses; put pp outermost",
+                   11, 52);
+    cs_diags_free(&d);
+    /* etp = tp keeps the stages, but the data-parallel sizes differ. */
+    ck_assert_int_eq(check(&s, 1, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "with pp not outermost, Megatron-Core needs the same data-parallel size for "
+                   "the dense and the expert layers (here 16 and 4)",
+                   12, 44);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* DeepSeek-V3's 61 layers on pp 16 as Megatron-Core splits them: one layer
+ * with the embedding on the first stage, the other 60 four per stage. */
+START_TEST(uneven_pipeline_split)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    long first;
+    load("deepseek-v3", 64, "decoder_first_pipeline_num_layers: 1",
+         "  - { name: ds, tp: 1, pp: 16, ep: 32, etp: 1 }\n"  /* 11 */
+         "  - { name: ds8, tp: 1, pp: 8, ep: 32, etp: 1 }\n", /* 12 */
+         &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), 0);
+    ck_assert_int_eq(cs_layout_stage_layers(&z, 0), 1);
+    ck_assert_int_eq(cs_layout_chunk_layers(&z, 0, 0, &first), 1);
+    ck_assert_int_eq(first, 0);
+    ck_assert_int_eq(cs_layout_chunk_layers(&z, 1, 0, &first), 4);
+    ck_assert_int_eq(first, 1);
+    ck_assert_int_eq(cs_layout_chunk_layers(&z, 15, 0, &first), 4);
+    ck_assert_int_eq(first, 57);
+    ck_assert_int_eq(z.layers_per_stage, 4);
+    cs_diags_free(&d);
+    /* On pp 8 the other 60 layers do not split over 7 stages. */
+    ck_assert_int_eq(check(&s, 1, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "num_layers 61 less the first and last stages' leaves 60 layers, which do not "
+                   "split evenly over the other 7 stages",
+                   5, 3);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    /* The embedding and loss counted as layers: 61 + 2 = 63 slots fit
+     * neither 16 stages nor 8; with vpp the first stage's layers must split
+     * over its chunks; Megatron refuses both kinds of split at once. */
+    load("moe-30b", 8,
+         "account_for_embedding_in_pipeline_split: true\n"
+         "  account_for_loss_in_pipeline_split: true\n"
+         "  decoder_last_pipeline_num_layers: 2",
+         "  - { name: both, tp: 1, pp: 2, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "decoder_first/last_pipeline_num_layers cannot be combined with "
+                   "account_for_embedding/loss_in_pipeline_split (Megatron-Core refuses it)",
+                   5, 3);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    load("moe-30b", 8,
+         "decoder_first_pipeline_num_layers: 3\n"
+         "  schedule: interleaved\n"
+         "  virtual_pipeline_stages: 2",
+         "  - { name: vpp, tp: 1, pp: 2, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "stage 0's 3 layers are not divisible by vpp 2", 13, 29);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    load("moe-30b", 8,
+         "account_for_embedding_in_pipeline_split: true",
+         "  - { name: e, tp: 1, pp: 2, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "num_layers 16 with the embedding and loss counted (17) is not divisible by "
+                   "pp 2 x vpp 1",
+                   11, 27);
     cs_diags_free(&d);
     cs_scenario_free(&s);
 }
@@ -289,21 +447,35 @@ START_TEST(placement_round_trips_and_respects_order)
         ck_assert_int_eq(check(&s, i, &z, &d), 0);
         for (long r = 0; r < z.world; r++) {
             long c[CS_DIM_COUNT];
-            cs_layout_coords(&s.layouts[i], &z, r, c);
-            ck_assert_int_eq(cs_layout_rank(&s.layouts[i], &z, c), r);
+            for (int w = CS_DENSE; w <= CS_EXPERT; w++) {
+                cs_place_coords(&s.layouts[i], &z, (cs_decomp)w, r, c);
+                ck_assert_int_eq(cs_place_rank(&s.layouts[i], &z, (cs_decomp)w, c), r);
+            }
+            long stage = cs_place_stage(&s.layouts[i], &z, r);
+            ck_assert_int_eq(cs_place_at(&s.layouts[i], &z, cs_place_local(&s.layouts[i], &z, r),
+                                         stage),
+                             r);
         }
         cs_diags_free(&d);
     }
     long c[CS_DIM_COUNT];
-    /* Default tp-ep-dp-pp: rank 5 = tp 1, ep 1; rank 32 = dp 1. */
-    cs_layout_coords(&s.layouts[0], &z, 5, c);
+    /* Default tp-ep-dp-pp: rank 5 = tp 1 and dense dp 1; as an expert, ep 1;
+     * rank 32 = dense dp 8, expert dp 1, ep 0. */
+    cs_place_coords(&s.layouts[0], &z, CS_DENSE, 5, c);
+    ck_assert(c[CS_DIM_TP] == 1 && c[CS_DIM_EP] == 0 && c[CS_DIM_DP] == 1 && c[CS_DIM_PP] == 0);
+    cs_place_coords(&s.layouts[0], &z, CS_EXPERT, 5, c);
     ck_assert(c[CS_DIM_TP] == 1 && c[CS_DIM_EP] == 1 && c[CS_DIM_DP] == 0 && c[CS_DIM_PP] == 0);
-    cs_layout_coords(&s.layouts[0], &z, 32, c);
+    cs_place_coords(&s.layouts[0], &z, CS_EXPERT, 32, c);
     ck_assert(c[CS_DIM_TP] == 0 && c[CS_DIM_EP] == 0 && c[CS_DIM_DP] == 1);
-    /* ep innermost: the expert group fits in one node, tp spans 4 of them. */
+    /* ep innermost: the expert group fits in one node, and so does the dense
+     * TP group (the dense decomposition has no ep), but the experts' TP
+     * group of 4 strides by 8 over 4 nodes, as Megatron-Core places it. */
     ck_assert_int_eq(check(&s, 1, &z, &d), 0);
     ck_assert_int_eq(z.ep_group_nodes, 1);
-    ck_assert_int_eq(z.tp_group_nodes, 4);
+    ck_assert_int_eq(z.tp_group_nodes, 1);
+    ck_assert_int_eq(z.etp_group_nodes, 4);
+    tu_assert_diag(&d, CS_WARNING, "an expert-tensor-parallel group of 4 GPUs spans 4 nodes", 12,
+                   51);
     cs_diags_free(&d);
     cs_scenario_free(&s);
 }
@@ -326,6 +498,9 @@ static Suite *suite(void)
     tcase_add_test(t, huge_counts_refused);
     tcase_add_test(t, tensor_group_across_nodes_warns);
     tcase_add_test(t, placement_round_trips_and_respects_order);
+    tcase_add_test(t, folded_layout_groups);
+    tcase_add_test(t, order_must_keep_pipeline_groups);
+    tcase_add_test(t, uneven_pipeline_split);
     suite_add_tcase(s, t);
     return s;
 }

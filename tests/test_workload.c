@@ -121,6 +121,89 @@ END_TEST
  * all-reduced between the first and last stages, only when tied and pp > 1;
  * the gradient norm's 4-byte all-reduce when clip_grad > 0 (and fp16's
  * found_inf); zero_grad_buffer as the first op. */
+/* MoE parallel folding on one node: tp 2 and ep 8 with etp 1 (ep x tp = 16
+ * > 8 GPUs). The EP group is all 8 GPUs in rank order, TP peers included;
+ * each all-to-all moves its member's T/t tokens x top-2 x h x 2 bytes (even
+ * routing), four per layer and micro-batch (dispatch and combine, each way);
+ * no expert-TP collectives. */
+START_TEST(folded_expert_groups_span_tp_ranks)
+{
+    built b;
+    build(&b, ", moe: { num_experts: 8, router_topk: 2, ffn_hidden_size: 1024 }",
+          "sequence_parallel: true", "{ tp: 2, pp: 1, ep: 8, etp: 1 }", 0);
+    ck_assert_int_eq(b.z.dp, 0);
+    ck_assert_int_eq(b.z.dense_dp, 4);
+    ck_assert_int_eq(b.z.expert_dp, 1);
+    long m = b.z.microbatches, L = 4;
+    double bytes = 2.0 * (1024 / 2) * 2 * 1024;
+    ck_assert_int_eq(count(&b, 0, CS_OP_EP, bytes), 4 * L * m);
+    ck_assert_int_eq(count(&b, 5, CS_OP_EP, bytes), 4 * L * m);
+    ck_assert_int_eq(count(&b, 0, CS_OP_EP, -1), 4 * L * m);
+    for (long id = 0; id < b.w.count; id++) {
+        if (b.w.info[id].klass != CS_OP_EP || cs_exec_gpu(b.x, id) != 0)
+            continue;
+        for (long j = 0; j < 8; j++)
+            ck_assert_int_eq(cs_exec_gpu(b.x, id + j), j);
+    }
+    /* The TP collectives stay those of the dense TP pairs: never more than
+     * two members (GPU 0's partner is 1). */
+    for (long id = 0; id < b.w.count; id++)
+        if (b.w.info[id].klass == CS_OP_TP && cs_exec_gpu(b.x, id) == 0 && id + 1 < b.w.count &&
+            b.w.info[id + 1].klass == CS_OP_TP)
+            ck_assert_int_eq(cs_exec_gpu(b.x, id + 1), 1);
+    done(&b);
+}
+END_TEST
+
+/* The layers of GPU gpu's forward ops, as a bit set. */
+static unsigned layers_of(const built *b, long gpu)
+{
+    unsigned set = 0;
+    for (long id = 0; id < b->w.count; id++)
+        if (cs_exec_gpu(b->x, id) == gpu && b->w.info[id].klass == CS_OP_FORWARD &&
+            b->w.info[id].layer >= 0)
+            set |= 1u << b->w.info[id].layer;
+    return set;
+}
+
+/* Uneven pipeline splits place the layers as Megatron-Core's
+ * get_num_layers_to_build(): 4 layers on pp 2 with one on the first stage
+ * (GPU 0; stage 1 is GPUs 4-7 with tp 1 dp 4), or the embedding and loss
+ * each counted as a layer (6 slots, 3 per stage: layers 0-1 and 2-3). */
+START_TEST(uneven_pipeline_stages_hold_their_layers)
+{
+    built b;
+    build(&b, "", "decoder_first_pipeline_num_layers: 1", "{ tp: 1, pp: 2 }", 0);
+    ck_assert_uint_eq(layers_of(&b, 0), 0x1);
+    ck_assert_uint_eq(layers_of(&b, 4), 0xe);
+    done(&b);
+    build(&b, "", "decoder_last_pipeline_num_layers: 1", "{ tp: 1, pp: 2 }", 0);
+    ck_assert_uint_eq(layers_of(&b, 0), 0x7);
+    ck_assert_uint_eq(layers_of(&b, 4), 0x8);
+    done(&b);
+    build(&b, "",
+          "account_for_embedding_in_pipeline_split: true, "
+          "account_for_loss_in_pipeline_split: true",
+          "{ tp: 1, pp: 2 }", 0);
+    ck_assert_uint_eq(layers_of(&b, 0), 0x3);
+    ck_assert_uint_eq(layers_of(&b, 4), 0xc);
+    done(&b);
+    /* Interleaved with the embedding and the loss counted: 6 slots over
+     * pp 2 x vpp 3, one per virtual stage; the
+     * first and last virtual stages hold no transformer layer. Stage 0
+     * holds virtual stages 0, 2, 4 (layers 1 and 3), stage 1 holds 1, 3, 5
+     * (layers 0 and 2). */
+    build(&b, "",
+          "account_for_embedding_in_pipeline_split: true, "
+          "account_for_loss_in_pipeline_split: true, schedule: interleaved, "
+          "virtual_pipeline_stages: 3",
+          "{ tp: 1, pp: 2 }", 0);
+    ck_assert_uint_eq(layers_of(&b, 0), 0xa);
+    ck_assert_uint_eq(layers_of(&b, 4), 0x5);
+    done(&b);
+}
+END_TEST
+
 START_TEST(per_iteration_all_reduces)
 {
     built b;
@@ -467,6 +550,8 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, loss_and_embedding_tp_communication);
     tcase_add_test(t, per_iteration_all_reduces);
+    tcase_add_test(t, folded_expert_groups_span_tp_ranks);
+    tcase_add_test(t, uneven_pipeline_stages_hold_their_layers);
     tcase_add_test(t, pipeline_transfer_bytes);
     tcase_add_test(t, batched_p2p_waits_for_the_send);
     tcase_add_test(t, buckets_wait_for_the_embedding_and_output_wgrads);

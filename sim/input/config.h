@@ -216,6 +216,11 @@ typedef struct cs_training {
     cs_loc loc_fp8_recipe;      /* where fp8_recipe was given (line 0: not given) */
     cs_schedule schedule;
     long virtual_pipeline_stages;
+    /* Uneven pipeline splits, Megatron's: layers on the first and last stage
+     * (-1: as the others), or the embedding and the loss counted as a layer
+     * each of the first and last virtual stage. */
+    long decoder_first_pipeline_num_layers, decoder_last_pipeline_num_layers;
+    int account_for_embedding_in_pipeline_split, account_for_loss_in_pipeline_split;
     cs_recompute recompute;
     int sequence_parallel;
     int distributed_optimizer;

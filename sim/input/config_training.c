@@ -53,6 +53,10 @@ static const cs_field training_fields[] = {
     INT(cs_training, num_layers_at_end_in_bf16, 0, 0),
     ENUM(cs_training, schedule, schedule_choices),
     INT(cs_training, virtual_pipeline_stages, 1, 0),
+    INT(cs_training, decoder_first_pipeline_num_layers, 0, 0),
+    INT(cs_training, decoder_last_pipeline_num_layers, 0, 0),
+    BOOL(cs_training, account_for_embedding_in_pipeline_split),
+    BOOL(cs_training, account_for_loss_in_pipeline_split),
     ENUM(cs_training, recompute, recompute_choices),
     BOOL(cs_training, sequence_parallel),
     BOOL(cs_training, distributed_optimizer),
@@ -165,6 +169,7 @@ void cs_training_defaults(cs_training *t)
     t->micro_batch_size = 1;
     t->schedule = CS_1F1B;
     t->virtual_pipeline_stages = 1;
+    t->decoder_first_pipeline_num_layers = t->decoder_last_pipeline_num_layers = -1;
     t->optimizer = CS_OPTIMIZER_ADAM;
     t->moe_routing.skew = 1.0;
     /* Megatron-LM's command-line defaults (megatron/training/arguments.py). */

@@ -6,69 +6,7 @@
 
 #include "base/strutil.h"
 #include "model/kernels.h"
-
-static long dim_size(const cs_layout_sizes *z, cs_dim d)
-{
-    switch (d) {
-    case CS_DIM_TP:
-        return z->tp;
-    case CS_DIM_EP:
-        return z->ep;
-    case CS_DIM_DP:
-        return z->dp;
-    default:
-        return z->pp;
-    }
-}
-
-/* Distance between consecutive ranks of a group of dimension d. */
-static long stride_of(const cs_layout *l, const cs_layout_sizes *z, cs_dim d)
-{
-    long stride = 1;
-    for (int i = 0; i < CS_DIM_COUNT && l->order[i] != d; i++)
-        stride *= dim_size(z, l->order[i]);
-    return stride;
-}
-
-void cs_layout_coords(const cs_layout *l, const cs_layout_sizes *z, long rank,
-                      long coord[CS_DIM_COUNT])
-{
-    for (int i = 0; i < CS_DIM_COUNT; i++) {
-        long size = dim_size(z, l->order[i]);
-        coord[l->order[i]] = rank % size;
-        rank /= size;
-    }
-}
-
-long cs_layout_rank(const cs_layout *l, const cs_layout_sizes *z, const long coord[CS_DIM_COUNT])
-{
-    long rank = 0;
-    for (int i = CS_DIM_COUNT - 1; i >= 0; i--)
-        rank = rank * dim_size(z, l->order[i]) + coord[l->order[i]];
-    return rank;
-}
-
-long cs_layout_group_nodes(const cs_layout *l, const cs_layout_sizes *z, cs_dim dim,
-                           long gpus_per_node)
-{
-    long size = dim_size(z, dim), stride = stride_of(l, z, dim), most = 1;
-    for (long rank = 0; rank < z->world; rank++) {
-        long coord[CS_DIM_COUNT];
-        cs_layout_coords(l, z, rank, coord);
-        if (coord[dim] != 0)
-            continue;
-        /* Members are rank + j*stride; count node changes along them. */
-        long nodes = 1, last = rank / gpus_per_node;
-        for (long j = 1; j < size; j++) {
-            long node = (rank + j * stride) / gpus_per_node;
-            nodes += node != last;
-            last = node;
-        }
-        if (nodes > most)
-            most = nodes;
-    }
-    return most;
-}
+#include "model/placement.h"
 
 typedef struct checker {
     const cs_scenario *s;
@@ -93,26 +31,23 @@ static void problem(checker *c, cs_severity sev, cs_loc at, const char *fmt, ...
         c->errors++;
 }
 
-static void check_world(checker *c, const cs_layout *l, cs_layout_sizes *z)
+/* A layout with dp written out: world = tp x pp x ep x dp, each at most
+ * 2^20 (so tp x pp x ep fits a long; the last product is checked). */
+static void check_explicit_world(checker *c, const cs_layout *l, cs_layout_sizes *z)
 {
     long inner = z->tp * z->pp * z->ep;
-    if (l->dp < 0) {
-        if (z->cluster_gpus % inner) {
-            problem(c, CS_ERROR, l->loc_tp,
-                    "tp %ld x pp %ld x ep %ld = %ld does not divide the cluster's %ld GPUs, "
-                    "so no dp fits",
-                    z->tp, z->pp, z->ep, inner, z->cluster_gpus);
-            z->dp = 1;
-        } else {
-            z->dp = z->cluster_gpus / inner;
-        }
-    }
-    z->world = inner * z->dp;
-    if (z->world == z->cluster_gpus)
+    int overflow = __builtin_mul_overflow(inner, z->dp, &z->world);
+    if (!overflow && z->world == z->cluster_gpus)
         return;
-    problem(c, CS_ERROR, l->loc_dp,
-            "needs %ld GPUs (tp %ld x pp %ld x ep %ld x dp %ld); the cluster has %ld", z->world,
-            z->tp, z->pp, z->ep, z->dp, z->cluster_gpus);
+    if (overflow)
+        problem(c, CS_ERROR, l->loc_dp, "tp %ld x pp %ld x ep %ld x dp %ld GPUs is beyond any "
+                "cluster; this one has %ld", z->tp, z->pp, z->ep, z->dp, z->cluster_gpus);
+    else
+        problem(c, CS_ERROR, l->loc_dp,
+                "needs %ld GPUs (tp %ld x pp %ld x ep %ld x dp %ld); the cluster has %ld",
+                z->world, z->tp, z->pp, z->ep, z->dp, z->cluster_gpus);
+    if (overflow)
+        z->world = 0; /* the other checks see no data-parallel size */
     if (z->ep > 1 && z->tp * z->pp * z->dp == z->cluster_gpus && z->dp % z->ep == 0)
         problem(c, CS_NOTE, l->loc_dp,
                 "dp %ld looks like Megatron's data-parallel size, which already contains "
@@ -122,10 +57,38 @@ static void check_world(checker *c, const cs_layout *l, cs_layout_sizes *z)
     else if (z->cluster_gpus % inner == 0)
         problem(c, CS_NOTE, l->loc_dp, "with tp %ld, pp %ld and ep %ld the cluster fits dp %ld",
                 z->tp, z->pp, z->ep, z->cluster_gpus / inner);
+    else if (z->cluster_gpus % (z->tp * z->pp) == 0)
+        problem(c, CS_NOTE, l->loc_dp,
+                "tp x pp x ep = %ld does not divide %ld GPUs; to fold ep over tp (Megatron's "
+                "MoE parallel folding), leave dp out",
+                inner, z->cluster_gpus);
     else
-        problem(c, CS_NOTE, l->loc_tp,
-                "tp x pp x ep = %ld does not divide %ld GPUs; no dp fits", inner,
-                z->cluster_gpus);
+        problem(c, CS_NOTE, l->loc_tp, "tp x pp x ep = %ld does not divide %ld GPUs; no dp fits",
+                inner, z->cluster_gpus);
+}
+
+/* The world and the dense data-parallel size dp_dense = world / (tp x pp).
+ * Without dp the layout fills the cluster, as Megatron derives its DP size;
+ * z->dp (ranks per expert shard, tp x pp x ep x dp = world) is then 0 when
+ * ep x tp does not divide a stage's GPUs: ep is folded over tp. */
+static void check_world(checker *c, const cs_layout *l, cs_layout_sizes *z)
+{
+    if (l->dp > 0) {
+        check_explicit_world(c, l, z);
+    } else {
+        z->world = z->cluster_gpus;
+        long inner = z->tp * z->pp * z->ep;
+        z->dp = z->world % inner ? 0 : z->world / inner;
+    }
+    if (z->world % (z->tp * z->pp)) {
+        problem(c, CS_ERROR, l->loc_tp,
+                "tp %ld x pp %ld = %ld does not divide the cluster's %ld GPUs, so no "
+                "data-parallel size fits",
+                z->tp, z->pp, z->tp * z->pp, z->world);
+        z->dense_dp = 0;
+        return;
+    }
+    z->dense_dp = z->world / (z->tp * z->pp);
 }
 
 static void check_tensor_split(checker *c, const cs_model *m, const cs_layout *l,
@@ -149,6 +112,38 @@ static void check_tensor_split(checker *c, const cs_model *m, const cs_layout *l
                 t->seq_length, z->tp);
 }
 
+/* The experts' decomposition of each stage's GPUs, etp x ep x edp, and
+ * Megatron-Core's rule that it keeps the dense layers' pipeline groups
+ * (an order that puts pp inside other dimensions can break it). */
+static void check_folding(checker *c, const cs_layout *l, cs_layout_sizes *z)
+{
+    long per_stage = z->world / z->pp, shard = z->etp * z->ep;
+    if (per_stage % shard) {
+        problem(c, CS_ERROR, l->loc_ep.file ? l->loc_ep : l->loc_etp,
+                "etp %ld x ep %ld = %ld does not divide the %ld GPUs of a pipeline stage, so "
+                "the expert data-parallel size is not whole",
+                z->etp, z->ep, shard, per_stage);
+        z->expert_dp = 0;
+        return;
+    }
+    z->expert_dp = per_stage / shard;
+    long dense = cs_place_stage_stride(l, z, CS_DENSE);
+    long expert = cs_place_stage_stride(l, z, CS_EXPERT);
+    /* Both rules are initialize_model_parallel's (core/parallel_state.py). */
+    if (dense != expert)
+        problem(c, CS_ERROR, l->loc_order,
+                "this order gives the dense and the expert layers different pipeline groups "
+                "(stage stride %ld against %ld), which Megatron-Core refuses; put pp "
+                "outermost",
+                dense, expert);
+    else if (l->order[CS_DIM_COUNT - 1] != CS_DIM_PP && z->pp > 1 &&
+             z->expert_dp != z->dense_dp)
+        problem(c, CS_ERROR, l->loc_order,
+                "with pp not outermost, Megatron-Core needs the same data-parallel size for the "
+                "dense and the expert layers (here %ld and %ld)",
+                z->dense_dp, z->expert_dp);
+}
+
 static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
                           cs_layout_sizes *z)
 {
@@ -158,6 +153,8 @@ static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
                     "use ep 1", z->ep, m->name);
         if (l->etp > 0 && l->etp != z->tp)
             problem(c, CS_WARNING, l->loc_etp, "etp is ignored for a dense model");
+        z->etp = z->tp;
+        z->expert_dp = z->dense_dp;
         return;
     }
     if (m->moe.num_experts % z->ep)
@@ -170,25 +167,106 @@ static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
         problem(c, CS_ERROR, l->loc_tp,
                 "expert parallelism with tensor parallelism needs sequence_parallel: true "
                 "(as Megatron-Core requires)");
-    if (z->tp % z->etp)
-        problem(c, CS_ERROR, l->loc_etp, "etp %ld does not divide tp %ld", z->etp, z->tp);
     if (m->moe.ffn_hidden_size % z->etp)
         problem(c, CS_ERROR, l->loc_etp, "moe.ffn_hidden_size %ld is not divisible by etp %ld",
                 m->moe.ffn_hidden_size, z->etp);
-    if ((z->tp * z->dp) % z->etp)
-        problem(c, CS_ERROR, l->loc_etp,
-                "tp %ld x dp %ld is not divisible by etp %ld, so the expert data-parallel "
-                "size is not whole",
-                z->tp, z->dp, z->etp);
-    else
-        z->expert_dp = z->tp * z->dp / z->etp;
+    check_folding(c, l, z);
+}
+
+/* Layers of pipeline stage s with a first or last stage set apart. */
+static long uneven_stage(const cs_layout_sizes *z, long s)
+{
+    if (s == 0 && z->first_stage_layers >= 0)
+        return z->first_stage_layers;
+    if (s == z->pp - 1 && z->last_stage_layers >= 0)
+        return z->last_stage_layers;
+    long rest = z->num_layers, left = z->pp;
+    if (z->first_stage_layers >= 0)
+        rest -= z->first_stage_layers, left--;
+    if (z->last_stage_layers >= 0)
+        rest -= z->last_stage_layers, left--;
+    return left > 0 ? rest / left : 0;
+}
+
+static int uneven(const cs_layout_sizes *z)
+{
+    return z->first_stage_layers >= 0 || z->last_stage_layers >= 0;
+}
+
+long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first)
+{
+    long v = z->vpp, vs = chunk * z->pp + stage;
+    if (uneven(z)) {
+        long before = 0;
+        for (long s = 0; s < stage; s++)
+            before += uneven_stage(z, s);
+        *first = chunk * (z->num_layers / v) + before / v;
+        return uneven_stage(z, stage) / v;
+    }
+    long base = (z->num_layers + z->embedding_slot + z->loss_slot) / (z->pp * v);
+    *first = vs * base - (z->embedding_slot && vs > 0);
+    return base - (z->embedding_slot && vs == 0) - (z->loss_slot && vs == z->pp * v - 1);
+}
+
+long cs_layout_stage_layers(const cs_layout_sizes *z, long stage)
+{
+    long n = 0, first;
+    for (long c = 0; c < z->vpp; c++)
+        n += cs_layout_chunk_layers(z, stage, c, &first);
+    return n;
+}
+
+/* Megatron's uneven first / last stages: the other stages share the rest
+ * evenly, every stage's layers split over its chunks. */
+static void check_uneven(checker *c, const cs_training *t, const cs_layout *l,
+                         cs_layout_sizes *z)
+{
+    if (z->embedding_slot || z->loss_slot)
+        problem(c, CS_ERROR, t->loc,
+                "decoder_first/last_pipeline_num_layers cannot be combined with "
+                "account_for_embedding/loss_in_pipeline_split (Megatron-Core refuses it)");
+    if (z->pp < 2) {
+        problem(c, CS_ERROR, l->loc_pp, "an uneven first or last stage needs pp of 2 or more");
+        return;
+    }
+    long rest = z->num_layers, left = z->pp;
+    if (z->first_stage_layers >= 0)
+        rest -= z->first_stage_layers, left--;
+    if (z->last_stage_layers >= 0)
+        rest -= z->last_stage_layers, left--;
+    if (rest < 0 || (left == 0 && rest != 0) || (left > 0 && rest % left))
+        problem(c, CS_ERROR, t->loc,
+                "num_layers %ld less the first and last stages' leaves %ld layers, which do not "
+                "split evenly over the other %ld stages",
+                z->num_layers, rest, left);
+    for (long s = 0; s < z->pp; s++)
+        if (uneven_stage(z, s) % z->vpp)
+            problem(c, CS_ERROR, l->loc_pp,
+                    "stage %ld's %ld layers are not divisible by vpp %ld", s, uneven_stage(z, s),
+                    z->vpp);
+}
+
+/* The even split, the embedding and the loss counted as layers if asked. */
+static void check_even(checker *c, const cs_layout *l, cs_layout_sizes *z)
+{
+    long slots = z->pp * z->vpp, n = z->num_layers + z->embedding_slot + z->loss_slot;
+    if (n % slots && !z->embedding_slot && !z->loss_slot)
+        problem(c, CS_ERROR, l->loc_pp, "num_layers %ld is not divisible by pp %ld x vpp %ld",
+                z->num_layers, z->pp, z->vpp);
+    else if (n % slots)
+        problem(c, CS_ERROR, l->loc_pp,
+                "num_layers %ld with the embedding and loss counted (%ld) is not divisible by "
+                "pp %ld x vpp %ld",
+                z->num_layers, n, z->pp, z->vpp);
+    else if (n / slots < 1 + (slots == 1 && z->embedding_slot && z->loss_slot))
+        problem(c, CS_ERROR, l->loc_pp, "too few layers for %ld virtual stages", slots);
 }
 
 static void check_pipeline(checker *c, const cs_scenario *s, const cs_layout *l,
                            cs_layout_sizes *z)
 {
-    const cs_model *m = &s->model;
-    cs_loc at = l->loc_vpp.file ? l->loc_vpp : s->training.loc;
+    const cs_training *t = &s->training;
+    cs_loc at = l->loc_vpp.file ? l->loc_vpp : t->loc;
     if (z->schedule == CS_INTERLEAVED && z->vpp < 2)
         problem(c, CS_ERROR, at,
                 "schedule interleaved needs virtual_pipeline_stages (vpp) of 2 or more");
@@ -197,25 +275,43 @@ static void check_pipeline(checker *c, const cs_scenario *s, const cs_layout *l,
     if (z->schedule != CS_INTERLEAVED && z->vpp > 1)
         problem(c, CS_WARNING, at, "vpp %ld is ignored: schedule %s has no virtual stages",
                 z->vpp, cs_schedule_name(z->schedule));
-    long vpp = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
-    if (m->num_layers % (z->pp * vpp))
-        problem(c, CS_ERROR, l->loc_pp, "num_layers %ld is not divisible by pp %ld x vpp %ld",
-                m->num_layers, z->pp, vpp);
-    z->layers_per_stage = m->num_layers / z->pp;
-    z->layers_per_virtual_stage = m->num_layers / (z->pp * vpp);
-    z->vpp = vpp;
+    z->vpp = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
+    z->num_layers = s->model.num_layers;
+    z->first_stage_layers = t->decoder_first_pipeline_num_layers;
+    z->last_stage_layers = t->decoder_last_pipeline_num_layers;
+    z->embedding_slot = t->account_for_embedding_in_pipeline_split != 0;
+    z->loss_slot = t->account_for_loss_in_pipeline_split != 0;
+    int errors = c->errors;
+    if (uneven(z))
+        check_uneven(c, t, l, z);
+    else
+        check_even(c, l, z);
+    if (c->errors > errors)
+        return;
+    for (long st = 0; st < z->pp; st++) {
+        long n = cs_layout_stage_layers(z, st), first;
+        if (n > z->layers_per_stage)
+            z->layers_per_stage = n;
+        for (long ch = 0; ch < z->vpp; ch++) {
+            long k = cs_layout_chunk_layers(z, st, ch, &first);
+            if (k > z->layers_per_virtual_stage)
+                z->layers_per_virtual_stage = k;
+        }
+    }
 }
 
 static void check_batch(checker *c, const cs_scenario *s, const cs_layout *l,
                         cs_layout_sizes *z)
 {
     long gbs = s->training.global_batch_size;
-    long per_step = z->ep * z->dp * z->micro_batch;
+    long per_step = z->dense_dp * z->micro_batch;
+    if (per_step <= 0)
+        return; /* no data-parallel size: already refused */
     if (gbs % per_step) {
         problem(c, CS_ERROR, l->loc_dp,
-                "global_batch_size %ld is not divisible by ep %ld x dp %ld x micro_batch_size "
-                "%ld = %ld",
-                gbs, z->ep, z->dp, z->micro_batch, per_step);
+                "global_batch_size %ld is not divisible by the dense data-parallel size %ld x "
+                "micro_batch_size %ld = %ld",
+                gbs, z->dense_dp, z->micro_batch, per_step);
         return;
     }
     z->microbatches = gbs / per_step;
@@ -236,8 +332,9 @@ static void check_spans(checker *c, const cs_scenario *s, const cs_layout *l,
                         cs_layout_sizes *z)
 {
     long gpn = s->cluster.gpus_per_node;
-    z->tp_group_nodes = cs_layout_group_nodes(l, z, CS_DIM_TP, gpn);
-    z->ep_group_nodes = cs_layout_group_nodes(l, z, CS_DIM_EP, gpn);
+    z->tp_group_nodes = cs_place_group_nodes(l, z, CS_DENSE, CS_DIM_TP, gpn);
+    z->ep_group_nodes = cs_place_group_nodes(l, z, CS_EXPERT, CS_DIM_EP, gpn);
+    z->etp_group_nodes = cs_place_group_nodes(l, z, CS_EXPERT, CS_DIM_TP, gpn);
     if (z->tp_group_nodes > 1)
         problem(c, CS_WARNING, l->loc_tp,
                 "a tensor-parallel group of %ld GPUs spans %ld nodes: its all-reduces cross "
@@ -248,6 +345,12 @@ static void check_spans(checker *c, const cs_scenario *s, const cs_layout *l,
                 "an expert-parallel group of %ld GPUs spans %ld nodes: its all-to-alls cross "
                 "the scale-out network",
                 z->ep, z->ep_group_nodes);
+    /* Only where the dense TP group does not already say it. */
+    if (z->etp_group_nodes > 1 && z->etp_group_nodes > z->tp_group_nodes)
+        problem(c, CS_WARNING, l->loc_order.file ? l->loc_order : l->loc_etp,
+                "an expert-tensor-parallel group of %ld GPUs spans %ld nodes: the experts' "
+                "all-gathers and reduce-scatters cross the scale-out network",
+                z->etp, z->etp_group_nodes);
 }
 
 int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z, cs_diags *d)
@@ -280,12 +383,12 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
     z->recompute = cs_layout_recompute(l, t);
     z->attention = cs_kernels_backend(t, &s->cluster.gpu);
     check_world(&c, l, z);
-    z->dense_dp = z->ep * z->dp;
     check_tensor_split(&c, &s->model, l, z, t);
     check_experts(&c, &s->model, l, z);
     check_pipeline(&c, s, l, z);
     check_batch(&c, s, l, z);
-    if (z->world == z->cluster_gpus)
+    /* Spans need both decompositions whole. */
+    if (z->dense_dp > 0 && z->expert_dp > 0 && z->world == z->cluster_gpus)
         check_spans(&c, s, l, z);
     return c.errors ? -1 : 0;
 }

@@ -1,12 +1,13 @@
 /* layout: validation of a parallel layout against its model, cluster and
- * training settings, the sizes it implies, and rank placement.
+ * training settings, and the sizes it implies.
  *
- * Semantics (docs/input.md, "Layouts"): world = tp x pp x ep x dp; dp counts the replicas of
- * each expert shard, the dense part is data-parallel over ep x dp ranks (as in
- * Megatron-Core, where expert parallelism is carved out of data parallelism);
- * the expert data-parallel size is tp x dp / etp. Ranks are placed with the
- * first dimension of `order` innermost (tp-ep-dp-pp unless the layout says
- * otherwise), so consecutive ranks share a node first. */
+ * Semantics (docs/input.md, "Layouts"), as Megatron-Core's: the attention
+ * and dense layers are split tp x dp_dense x pp over the world, the experts
+ * etp x ep x edp x pp over the same GPUs (MoE parallel folding); where
+ * they sit is model/placement.h. A layout may write dp, the ranks holding
+ * each expert shard per tp rank (world = tp x pp x ep x dp, so dp_dense =
+ * ep x dp), or leave it out to fill the cluster as Megatron derives its
+ * DP size; then ep x etp may exceed dp_dense. */
 #ifndef CS_LAYOUT_H
 #define CS_LAYOUT_H
 
@@ -14,17 +15,24 @@
 
 typedef struct cs_layout_sizes {
     long cluster_gpus;
-    long world;     /* tp x pp x ep x dp, with dp as given or derived */
-    long tp, pp, ep, dp, etp, vpp;
-    long dense_dp;  /* ep x dp */
-    long expert_dp; /* tp x dp / etp */
+    long world; /* the cluster's GPUs once valid */
+    long tp, pp, ep, etp, vpp;
+    long dp;        /* world / (tp x pp x ep), as given or derived; 0 if not whole (folded) */
+    long dense_dp;  /* world / (tp x pp): Megatron's data-parallel size */
+    long expert_dp; /* world / (pp x etp x ep): Megatron's expert data-parallel size */
     long micro_batch;
-    long microbatches; /* per iteration and pipeline: gbs / (ep x dp x mbs) */
-    long layers_per_stage;
-    long layers_per_virtual_stage;
+    long microbatches; /* per iteration and pipeline: gbs / (dense_dp x mbs) */
+    long layers_per_stage;         /* the most of any stage */
+    long layers_per_virtual_stage; /* the most of any model chunk */
+    /* The split of the layers (cs_layout_chunk_layers()): the model's
+     * layers, the first and last stages' (-1: even), and whether the
+     * embedding and the loss each take a layer's place. */
+    long num_layers, first_stage_layers, last_stage_layers;
+    int embedding_slot, loss_slot;
     long experts_per_gpu;
     long tp_group_nodes; /* most nodes one tensor-parallel group spans */
     long ep_group_nodes; /* most nodes one expert-parallel group spans */
+    long etp_group_nodes; /* most nodes one expert-tensor-parallel group spans */
     cs_schedule schedule;
     cs_recompute recompute;
     cs_attention_backend attention; /* resolved: never auto */
@@ -37,15 +45,12 @@ typedef struct cs_layout_sizes {
 int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z,
                     cs_diags *d);
 
-/* Coordinates of a rank (indexed by cs_dim) and back, for the placement
- * order of l. Both need z->tp, ep, dp, pp. */
-void cs_layout_coords(const cs_layout *l, const cs_layout_sizes *z, long rank,
-                      long coord[CS_DIM_COUNT]);
-long cs_layout_rank(const cs_layout *l, const cs_layout_sizes *z,
-                    const long coord[CS_DIM_COUNT]);
+/* Transformer layers of model chunk `chunk` on pipeline stage `stage`
+ * (virtual stage chunk x pp + stage, in the model's order), as Megatron-Core's
+ * get_num_layers_to_build() splits them; *first is its first layer. */
+long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first);
 
-/* Most nodes spanned by one group of dimension `dim`. */
-long cs_layout_group_nodes(const cs_layout *l, const cs_layout_sizes *z, cs_dim dim,
-                           long gpus_per_node);
+/* Transformer layers of pipeline stage `stage`, all its chunks. */
+long cs_layout_stage_layers(const cs_layout_sizes *z, long stage);
 
 #endif

@@ -148,8 +148,8 @@ static double stage_fp8_params(const cs_scenario *s, const cs_layout_sizes *z, l
 {
     double dense = 0, expert = 0;
     for (long j = 0; j < z->vpp; j++) {
-        long first = (j * z->pp + stage) * z->layers_per_virtual_stage;
-        for (long i = first; i < first + z->layers_per_virtual_stage; i++) {
+        long first, n = cs_layout_chunk_layers(z, stage, j, &first);
+        for (long i = first; i < first + n; i++) {
             double d, e;
             cs_memory_layer_fp8_params(&s->model, &s->training, i, &d, &e);
             dense += d;
@@ -166,8 +166,8 @@ static void stage_params(const cs_scenario *s, const cs_layout_sizes *z, long st
     const cs_model *m = &s->model;
     *dense = *expert = 0;
     for (long j = 0; j < z->vpp; j++) {
-        long first = (j * z->pp + stage) * z->layers_per_virtual_stage;
-        for (long i = first; i < first + z->layers_per_virtual_stage; i++) {
+        long first, n = cs_layout_chunk_layers(z, stage, j, &first);
+        for (long i = first; i < first + n; i++) {
             *dense += cs_model_layer_dense_params(m, pc, i);
             *expert += cs_model_layer_expert_params(m, pc, i);
         }
@@ -191,8 +191,8 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
     const cs_training *t = &s->training;
     double per_mb = 0;
     for (long j = 0; j < z->vpp; j++) {
-        long first = (j * z->pp + stage) * z->layers_per_virtual_stage;
-        for (long i = first; i < first + z->layers_per_virtual_stage; i++)
+        long first, n = cs_layout_chunk_layers(z, stage, j, &first);
+        for (long i = first; i < first + n; i++)
             per_mb += cs_memory_layer_activations(m, t, z, i);
     }
     double s_ = (double)t->seq_length, b = (double)z->micro_batch, h = (double)m->hidden_size;

@@ -5,34 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-long cs_build_rank(const cs_builder *B, long tp, long ep, long dp, long pp)
+long cs_build_at(const cs_builder *B, long local, long stage)
 {
-    long c[CS_DIM_COUNT];
-    c[CS_DIM_TP] = tp;
-    c[CS_DIM_EP] = ep;
-    c[CS_DIM_DP] = dp;
-    c[CS_DIM_PP] = pp;
-    return cs_layout_rank(B->l, B->z, c);
+    return cs_place_at(B->l, B->z, local, stage);
 }
 
-/* Local index in a stage: tp fastest, then ep, then dp. */
-long cs_build_local(const cs_builder *B, long tp, long ep, long dp)
-{
-    return tp + B->z->tp * (ep + B->z->ep * dp);
-}
-
-/* The local index of a GPU of the stage being built. */
-long cs_build_local_of(const cs_builder *B, long gpu)
-{
-    long coord[CS_DIM_COUNT];
-    cs_layout_coords(B->l, B->z, gpu, coord);
-    return cs_build_local(B, coord[CS_DIM_TP], coord[CS_DIM_EP], coord[CS_DIM_DP]);
-}
+long cs_build_local_of(const cs_builder *B, long gpu) { return cs_place_local(B->l, B->z, gpu); }
 
 long cs_build_layer_in_stage(const cs_builder *B, long layer)
 {
-    long vs = layer / B->layers_per_chunk, chunk = vs / B->z->pp;
-    return chunk * B->layers_per_chunk + layer % B->layers_per_chunk;
+    return B->layer_li[layer];
 }
 
 /* ---- one layer ------------------------------------------------------------------ */
@@ -41,18 +23,9 @@ int cs_build_is_moe(const cs_builder *B, long layer) { return cs_model_is_moe_la
 
 /* ---- group members ---------------------------------------------------------- */
 
-long cs_build_tp_members(cs_builder *B, long ep, long dp, long *out)
+long cs_build_group(cs_builder *B, cs_decomp which, cs_dim dim, long g, long *out)
 {
-    for (long i = 0; i < B->z->tp; i++)
-        out[i] = cs_build_rank(B, i, ep, dp, B->stage);
-    return B->z->tp;
-}
-
-long cs_build_ep_members(cs_builder *B, long tp, long dp, long *out)
-{
-    for (long i = 0; i < B->z->ep; i++)
-        out[i] = cs_build_rank(B, tp, i, dp, B->stage);
-    return B->z->ep;
+    return cs_place_group(B->l, B->z, which, dim, g, B->stage, out);
 }
 
 cs_op_info *cs_build_info(cs_builder *B, long id, cs_op_class k, long mb, long layer)

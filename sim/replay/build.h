@@ -17,6 +17,7 @@
 
 #include "model/cost.h"
 #include "model/kernels.h"
+#include "model/placement.h"
 #include "model/schedule.h"
 #include "replay/workload.h"
 
@@ -57,7 +58,7 @@ typedef struct cs_builder {
     gsl_rng *rng;
     gsl_rng *noise;   /* uncertainty draws, apart from routing so they do not shift it */
     double *slowdown; /* per GPU: straggler factor (1 for most) */
-    long per_stage;   /* GPUs per stage: tp x ep x dp */
+    long per_stage;   /* GPUs per stage: world / pp */
     long *gpu_of;     /* local index in a stage -> rank, for the stage being built */
     long stage;
     long *last;                   /* per GPU: last op of its sequence, -1 */
@@ -75,17 +76,24 @@ typedef struct cs_builder {
     double *carry_s, *carry_flops;
     int *carry_class; /* -1: nothing carried */
     long *carry_mb, *carry_layer;
-    long layers_per_chunk, chunks;
+    long chunks;
+    /* The layers of the stage being built: Ls in all, chunk c's from
+     * chunk_first[c] (a global layer index), chunk_count[c] of them;
+     * stage_layer[li] the global index of in-stage layer li. layer_li[layer]
+     * is any layer's in-stage index on its own stage; Ls_max the most any
+     * stage holds (what the per-layer arrays are sized for). */
+    long Ls, Ls_max;
+    long *chunk_first, *chunk_count, *stage_layer, *layer_li;
     /* First and last op of each pass: [(((stage * 2 + dir) * m + mb) * v + chunk) * per_stage +
      * local]. */
     long *pass_first, *pass_last;
     /* Last weight-gradient op of each layer of the stage, per local GPU. */
-    long *last_w;           /* [local * layers_per_stage + layer_in_stage] */
+    long *last_w;           /* [local * Ls + layer_in_stage] */
     long *last_op_of_stage; /* per local GPU */
     long *output_w, *embedding_w; /* per local GPU: last wgrad op of the output layer, embedding */
     /* MoE routing of the stage: expert tokens per GPU and pair tables per EP group. */
     double *expert_tokens; /* [(local * Ls + li) * m + mb] */
-    double **dispatch;     /* [(li * m + mb) * groups + g] (NULL: even) */
+    double **dispatch;     /* [(li * m + mb) * groups + g], g an EP group (NULL: even) */
     double **combine;
     double *prob;   /* E popularity per layer, all layers: [layer * E + e] */
     double *counts; /* scratch: ep x E */
@@ -97,14 +105,15 @@ typedef struct cs_builder {
 
 typedef enum { BLOCK_ROUTER, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
 
-/* build.c: ranks and the primitives that add ops. */
-long cs_build_rank(const cs_builder *B, long tp, long ep, long dp, long pp);
-long cs_build_local(const cs_builder *B, long tp, long ep, long dp); /* index in a stage */
+/* build.c: ranks and the primitives that add ops. A GPU's local index is
+ * its index in its stage (placement.h: tp + tp_size x dense dp). */
+long cs_build_at(const cs_builder *B, long local, long stage); /* its rank */
 long cs_build_local_of(const cs_builder *B, long gpu);
 long cs_build_layer_in_stage(const cs_builder *B, long layer);
 int cs_build_is_moe(const cs_builder *B, long layer);
-long cs_build_tp_members(cs_builder *B, long ep, long dp, long *out);
-long cs_build_ep_members(cs_builder *B, long tp, long dp, long *out);
+/* Members of group g along dim of a decomposition, in the stage being built
+ * (cs_place_group()); returns their count. */
+long cs_build_group(cs_builder *B, cs_decomp which, cs_dim dim, long g, long *out);
 cs_op_info *cs_build_info(cs_builder *B, long id, cs_op_class k, long mb, long layer);
 void cs_build_chain(cs_builder *B, long gpu, long id, cs_op_info *o);
 long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, double seconds,

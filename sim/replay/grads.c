@@ -19,38 +19,23 @@ typedef struct bucket {
     int output, embedding;        /* holds the output layer's / embedding's gradients */
 } bucket;
 
-/* Dense data-parallel group of a GPU: same tp and stage, every ep and dp. */
-static long dense_dp_members(cs_builder *B, long tp, long *out)
+/* Dense data-parallel group g (the GPUs of one tp rank of the stage). */
+static long dense_dp_members(cs_builder *B, long g, long *out)
 {
-    long n = 0;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long ep = 0; ep < B->z->ep; ep++)
-            out[n++] = cs_build_rank(B, tp, ep, dp, B->stage);
-    return n;
+    return cs_build_group(B, CS_DENSE, CS_DIM_DP, g, out);
 }
 
-/* Expert data-parallel group: same stage, ep and expert-TP rank (tp % etp),
- * every dp and every tp / etp. */
-static long expert_dp_members(cs_builder *B, long tp, long ep, long *out)
+/* Expert data-parallel group g (one etp rank of one EP rank of the stage). */
+static long expert_dp_members(cs_builder *B, long g, long *out)
 {
-    long n = 0;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long r = tp % B->z->etp; r < B->z->tp; r += B->z->etp)
-            out[n++] = cs_build_rank(B, r, ep, dp, B->stage);
-    return n;
+    return cs_build_group(B, CS_EXPERT, CS_DIM_DP, g, out);
 }
 
 /* Parameters of in-stage layer li on one GPU of the stage. */
-static long global_layer(const cs_builder *B, long li)
-{
-    long chunk = li / B->layers_per_chunk;
-    return (chunk * B->z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
-}
-
 static void layer_params(const cs_builder *B, const cs_param_counts *pc, long li, double *dense,
                          double *expert)
 {
-    long layer = global_layer(B, li);
+    long layer = B->stage_layer[li];
     *dense = cs_model_layer_dense_params(B->m, pc, layer) / (double)B->z->tp;
     *expert = cs_model_layer_expert_params(B->m, pc, layer) / (double)(B->z->ep * B->z->etp);
 }
@@ -58,7 +43,7 @@ static void layer_params(const cs_builder *B, const cs_param_counts *pc, long li
 /* The FP8 weights of in-stage layer li on one GPU of the stage. */
 static void layer_fp8_params(const cs_builder *B, long li, double *dense, double *expert)
 {
-    cs_memory_layer_fp8_params(B->m, B->t, global_layer(B, li), dense, expert);
+    cs_memory_layer_fp8_params(B->m, B->t, B->stage_layer[li], dense, expert);
     *dense /= (double)B->z->tp;
     *expert /= (double)(B->z->ep * B->z->etp);
 }
@@ -72,7 +57,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
 {
     cs_param_counts pc;
     cs_model_params(B->m, &pc);
-    long Ls = B->layers_per_chunk * B->chunks, n = 0;
+    long Ls = B->Ls, n = 0;
     double size =
         BUCKET_PARAMS > 1e6 * (double)B->z->dense_dp ? BUCKET_PARAMS : 1e6 * (double)B->z->dense_dp;
     if (!B->t->overlap_grad_reduce || B->stage > 0)
@@ -118,7 +103,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
  * the end of its backward. */
 static void reduce_bucket(cs_builder *B, const bucket *bk, long n, double params)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     cs_coll_op op = B->t->distributed_optimizer ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE;
     for (long i = 0; i < n; i++)
         B->npending[B->members[i]] = 0; /* the DP stream does not wait on compute gates */
@@ -151,29 +136,29 @@ static void reduce_bucket(cs_builder *B, const bucket *bk, long n, double params
 static void reduce_gradients(cs_builder *B, const bucket *buckets, long nb)
 {
     const cs_layout_sizes *z = B->z;
+    long expert_groups = cs_place_groups(z, CS_EXPERT, CS_DIM_DP);
     /* The DP stream starts fresh: its first collective waits only on the
      * gradients it reduces. */
     for (long local = 0; local < B->per_stage; local++)
         B->last[B->gpu_of[local]] = -1;
     for (long k = 0; k < nb; k++) {
-        for (long tp = 0; tp < z->tp && buckets[k].dense > 0; tp++) {
-            long n = dense_dp_members(B, tp, B->members);
+        for (long g = 0; g < z->tp && buckets[k].dense > 0; g++) {
+            long n = dense_dp_members(B, g, B->members);
             if (n > 1)
                 reduce_bucket(B, &buckets[k], n, buckets[k].dense);
         }
-        for (long tp = 0; tp < z->etp && buckets[k].expert > 0; tp++)
-            for (long ep = 0; ep < z->ep; ep++) {
-                long n = expert_dp_members(B, tp, ep, B->members);
-                if (n > 1)
-                    reduce_bucket(B, &buckets[k], n, buckets[k].expert);
-            }
+        for (long g = 0; g < expert_groups && buckets[k].expert > 0; g++) {
+            long n = expert_dp_members(B, g, B->members);
+            if (n > 1)
+                reduce_bucket(B, &buckets[k], n, buckets[k].expert);
+        }
     }
 }
 
 /* Parameters of one GPU of the stage being built (dense and expert). */
 static double stage_params(cs_builder *B, double *dense, double *expert)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     *dense = *expert = 0;
     if (!buckets) {
@@ -205,7 +190,7 @@ void cs_grads_zero(cs_builder *B)
  * stage's compute (or as their layers' weight gradients end). */
 void cs_grads_reduce(cs_builder *B)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     if (!buckets) {
         B->failed = 1;
@@ -235,19 +220,17 @@ static void all_reduce_groups(cs_builder *B, long groups, long size,
     }
 }
 
-/* Group g = (tp, ep, dp) of the embedding group: the first and last stages. */
+/* Group g (a local index) of the embedding group: the first and last stages. */
 static long embedding_member(cs_builder *B, long g, long i)
 {
-    const cs_layout_sizes *z = B->z;
-    return cs_build_rank(B, g % z->tp, g / z->tp % z->ep, g / (z->tp * z->ep),
-                         i == 0 ? 0 : z->pp - 1);
+    return cs_build_at(B, g, i == 0 ? 0 : B->z->pp - 1);
 }
 
-/* Group g = (ep, dp) of the model-parallel group: every tp and stage. */
+/* Group g (a dense dp rank) of the model-parallel group: every tp and stage. */
 static long model_parallel_member(cs_builder *B, long g, long i)
 {
     const cs_layout_sizes *z = B->z;
-    return cs_build_rank(B, i % z->tp, g % z->ep, g / z->ep, i / z->tp);
+    return cs_build_at(B, i % z->tp + z->tp * g, i / z->tp);
 }
 
 static long world_member(cs_builder *B, long g, long i)
@@ -268,7 +251,7 @@ void cs_grads_finalize(cs_builder *B)
     const cs_layout_sizes *z = B->z;
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
-    long replicas = z->tp * z->ep * z->dp;
+    long replicas = B->per_stage;
     if (z->pp > 1 && !B->m->untie_embeddings_and_output_weights && B->sh.V > 0)
         all_reduce_groups(B, replicas, 2, embedding_member,
                           GRAD_BYTES * B->sh.V / B->sh.t * B->sh.h);
@@ -277,7 +260,7 @@ void cs_grads_finalize(cs_builder *B)
         if (B->t->distributed_optimizer)
             all_reduce_groups(B, 1, z->world, world_member, 4);
         else
-            all_reduce_groups(B, z->ep * z->dp, z->tp * z->pp, model_parallel_member, 4);
+            all_reduce_groups(B, z->dense_dp, z->tp * z->pp, model_parallel_member, 4);
     }
 }
 
@@ -296,8 +279,8 @@ static void gather_bucket(cs_builder *B, const bucket *bk, int async)
     const cs_layout_sizes *z = B->z;
     double dense = gather_bytes(B, bk->dense, bk->fp8_dense);
     double expert = gather_bytes(B, bk->expert, bk->fp8_expert);
-    for (long tp = 0; tp < z->tp && bk->dense > 0; tp++) {
-        long n = dense_dp_members(B, tp, B->members);
+    for (long g = 0; g < z->tp && bk->dense > 0; g++) {
+        long n = dense_dp_members(B, g, B->members);
         if (n > 1 && async)
             cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
                                       CS_OP_DP, -1, -1, dense);
@@ -305,16 +288,16 @@ static void gather_bucket(cs_builder *B, const bucket *bk, int async)
             cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
                                 -1, dense, NULL);
     }
-    for (long tp = 0; tp < z->etp && bk->expert > 0; tp++)
-        for (long ep = 0; ep < z->ep; ep++) {
-            long n = expert_dp_members(B, tp, ep, B->members);
-            if (n > 1 && async)
-                cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                          CS_OP_DP, -1, -1, expert);
-            else if (n > 1)
-                cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP,
-                                    -1, -1, expert, NULL);
-        }
+    long expert_groups = cs_place_groups(z, CS_EXPERT, CS_DIM_DP);
+    for (long g = 0; g < expert_groups && bk->expert > 0; g++) {
+        long n = expert_dp_members(B, g, B->members);
+        if (n > 1 && async)
+            cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
+                                      CS_OP_DP, -1, -1, expert);
+        else if (n > 1)
+            cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
+                                -1, expert, NULL);
+    }
 }
 
 /* Optimizer step on every GPU of the stage (memory-bound: Adam reads and
@@ -328,7 +311,7 @@ void cs_grads_step(cs_builder *B)
     const cs_layout_sizes *z = B->z;
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     if (!buckets) {
         B->failed = 1;
@@ -364,7 +347,7 @@ void cs_grads_prefetch(cs_builder *B)
     if (B->t->optimizer != CS_OPTIMIZER_ADAM || !B->t->distributed_optimizer ||
         !B->t->overlap_param_gather)
         return;
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     bucket *buckets = malloc((size_t)(Ls + 1) * sizeof *buckets);
     if (!buckets) {
         B->failed = 1;

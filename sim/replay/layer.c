@@ -124,7 +124,7 @@ static void edge_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first
         long id =
             cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, mem_begin, mem_end);
         if (k == CS_OP_BACKWARD_WEIGHT && layer >= 0 && id >= 0)
-            B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
+            B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] =
                 id;
         if (edge && id >= 0)
             edge[local] = id;
@@ -150,16 +150,15 @@ static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double by
 {
     if (B->z->tp <= 1)
         return;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long ep = 0; ep < B->z->ep; ep++) {
-            long n = cs_build_tp_members(B, ep, dp, B->members);
-            if (async)
-                cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
-                                          bytes);
-            else
-                cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
-                                    NULL);
-        }
+    for (long g = 0; g < B->z->dense_dp; g++) {
+        long n = cs_build_group(B, CS_DENSE, CS_DIM_TP, g, B->members);
+        if (async)
+            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
+                                      bytes);
+        else
+            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
+                                NULL);
+    }
 }
 
 /* The reduction after a block: reduce-scatter with sequence parallelism,
@@ -258,13 +257,23 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
  * every GPU of the stage (parallel_state.get_amax_reduction_group; not
  * modelled: tp_only_amax_red). Bytes: 4 per amax, 4 linear GEMMs per layer
  * (a MoE layer's per-expert amaxes are left out: kilobytes either way). */
-static void amax_reduction(cs_builder *B, long mb, long layer, int per_gemm)
+static void amax_reduction(cs_builder *B, long mb, long layer, long layers, int per_gemm)
 {
     if (B->t->precision != CS_FP8 || B->t->fp8_recipe != CS_FP8_DELAYED || B->per_stage < 2)
         return;
-    double bytes = 4.0 * per_gemm * 4.0 * (double)B->layers_per_chunk;
+    double bytes = 4.0 * per_gemm * 4.0 * (double)layers;
     cs_build_collective(B, B->gpu_of, B->per_stage, CS_COLL_ALL_REDUCE, CS_STREAM_TP, CS_OP_TP, mb,
                         layer, bytes, NULL);
+}
+
+/* The chunk of the stage holding global layer `layer` (chunks are runs of
+ * consecutive layers). */
+static long chunk_of(const cs_builder *B, long layer)
+{
+    for (long c = 0; c < B->chunks; c++)
+        if (layer >= B->chunk_first[c] && layer < B->chunk_first[c] + B->chunk_count[c])
+            return c;
+    return 0;
 }
 
 /* ---- whole layers ------------------------------------------------------------------ */
@@ -311,9 +320,9 @@ void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     else
         cs_moe_forward(B, mb, layer, k);
     /* The autocast around a chunk's layers ends after its last one. */
-    long li = cs_build_layer_in_stage(B, layer);
-    if (k == CS_OP_FORWARD && (li + 1) % B->layers_per_chunk == 0)
-        amax_reduction(B, mb, layer, 3);
+    long c = chunk_of(B, layer);
+    if (k == CS_OP_FORWARD && layer == B->chunk_first[c] + B->chunk_count[c] - 1)
+        amax_reduction(B, mb, layer, B->chunk_count[c], 3);
 }
 
 /* Bytes of a layer's activations that deferred weight gradients still need
@@ -347,8 +356,9 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     block_backward(B, attn_cost(B, layer, 1), with_w, mb, layer, scores, free_b,
                    with_w ? -total : 0);
     /* The chunk's backward ends with its first layer's. */
-    if (cs_build_layer_in_stage(B, layer) % B->layers_per_chunk == 0)
-        amax_reduction(B, mb, layer, 2);
+    long c = chunk_of(B, layer);
+    if (layer == B->chunk_first[c])
+        amax_reduction(B, mb, layer, B->chunk_count[c], 2);
 }
 
 /* The wgrads of one block in the weight-gradient pass (zb-h1), on inputs

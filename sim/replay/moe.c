@@ -10,26 +10,25 @@
 
 double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb)
 {
-    long Ls = B->layers_per_chunk * B->chunks;
+    long Ls = B->Ls;
     return B
         ->expert_tokens[(local * Ls + cs_build_layer_in_stage(B, layer)) * B->z->microbatches + mb];
 }
 
 /* Expert tensor parallelism: tokens dispatched to an EP rank are gathered
- * over its TP group before the experts (reduce-scattered after), or the
- * reverse in backward. */
+ * over its expert-TP group before the experts (reduce-scattered after), or
+ * the reverse in backward. */
 static void etp_comm(cs_builder *B, int gather, long mb, long layer)
 {
     if (B->z->etp <= 1)
         return;
-    for (long dp = 0; dp < B->z->dp; dp++)
-        for (long ep = 0; ep < B->z->ep; ep++) {
-            long n = cs_build_tp_members(B, ep, dp, B->members);
-            double tokens = cs_moe_expert_tokens(B, cs_build_local(B, 0, ep, dp), layer, mb);
-            cs_build_collective(B, B->members, n,
-                                gather ? CS_COLL_ALL_GATHER : CS_COLL_REDUCE_SCATTER, CS_STREAM_TP,
-                                CS_OP_TP, mb, layer, DT * tokens * B->sh.h, NULL);
-        }
+    long groups = cs_place_groups(B->z, CS_EXPERT, CS_DIM_TP);
+    for (long g = 0; g < groups; g++) {
+        long n = cs_build_group(B, CS_EXPERT, CS_DIM_TP, g, B->members);
+        double tokens = cs_moe_expert_tokens(B, cs_build_local_of(B, B->members[0]), layer, mb);
+        cs_build_collective(B, B->members, n, gather ? CS_COLL_ALL_GATHER : CS_COLL_REDUCE_SCATTER,
+                            CS_STREAM_TP, CS_OP_TP, mb, layer, DT * tokens * B->sh.h, NULL);
+    }
 }
 
 /* Dispatch (out = 1: tokens to their experts) or combine all-to-all in every
@@ -39,27 +38,26 @@ static void ep_comm(cs_builder *B, int out, long mb, long layer)
     const cs_layout_sizes *z = B->z;
     if (z->ep <= 1)
         return;
-    long groups = z->tp * z->dp, li = cs_build_layer_in_stage(B, layer);
-    for (long dp = 0; dp < z->dp; dp++)
-        for (long tp = 0; tp < z->tp; tp++) {
-            double **tables = out ? B->dispatch : B->combine;
-            const double *pairs = tables[(li * z->microbatches + mb) * groups + dp * z->tp + tp];
-            long n = cs_build_ep_members(B, tp, dp, B->members);
-            double even = DT * B->sh.Tl * B->sh.topk * B->sh.h;
-            long first = cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
-                                             CS_OP_EP, mb, layer, even, pairs);
-            /* The tokens a member receives sit in a buffer while the exchange runs. */
-            for (long j = 0; first >= 0 && j < n; j++) {
-                double received = even;
-                if (pairs) {
-                    received = 0;
-                    for (long i = 0; i < n; i++)
-                        received += i == j ? 0 : pairs[i * n + j];
-                }
-                B->w->info[first + j].mem_begin = received;
-                B->w->info[first + j].mem_end = -received;
+    long groups = cs_place_groups(z, CS_EXPERT, CS_DIM_EP), li = cs_build_layer_in_stage(B, layer);
+    for (long g = 0; g < groups; g++) {
+        double **tables = out ? B->dispatch : B->combine;
+        const double *pairs = tables[(li * z->microbatches + mb) * groups + g];
+        long n = cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
+        double even = DT * B->sh.Tl * B->sh.topk * B->sh.h;
+        long first = cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
+                                         CS_OP_EP, mb, layer, even, pairs);
+        /* The tokens a member receives sit in a buffer while the exchange runs. */
+        for (long j = 0; first >= 0 && j < n; j++) {
+            double received = even;
+            if (pairs) {
+                received = 0;
+                for (long i = 0; i < n; i++)
+                    received += i == j ? 0 : pairs[i * n + j];
             }
+            B->w->info[first + j].mem_begin = received;
+            B->w->info[first + j].mem_end = -received;
         }
+    }
 }
 
 /* ---- MoE routing of a stage ---------------------------------------------------------- */
@@ -81,22 +79,32 @@ static double *table(cs_builder *B, long n)
     return t;
 }
 
+/* Adds what EP member j of a group receives to the expert tokens of j and,
+ * with etp > 1, of its expert-TP peers, which see their whole group's tokens. */
+static void add_expert_tokens(cs_builder *B, long rank, long li, long mb, double received)
+{
+    long Ls = B->Ls, m = B->z->microbatches;
+    long n = cs_place_group_of(B->l, B->z, CS_EXPERT, CS_DIM_TP, rank, B->members_last);
+    for (long r = 0; r < n; r++)
+        B->expert_tokens[(cs_build_local_of(B, B->members_last[r]) * Ls + li) * m + mb] +=
+            received;
+}
+
 /* Draws the routing of every (layer, micro-batch, EP group) of the stage and
  * derives the all-to-all byte tables and each GPU's expert tokens. */
 void cs_moe_route_stage(cs_builder *B)
 {
     const cs_layout_sizes *z = B->z;
-    long E = B->m->moe.num_experts, Ls = B->layers_per_chunk * B->chunks, m = z->microbatches;
-    long groups = z->tp * z->dp, per_rank = E / z->ep;
+    long E = B->m->moe.num_experts, Ls = B->Ls, m = z->microbatches;
+    long groups = cs_place_groups(z, CS_EXPERT, CS_DIM_EP), per_rank = E / z->ep;
     const cs_shape *sh = &B->sh;
     for (long li = 0; li < Ls; li++) {
-        long chunk = li / B->layers_per_chunk;
-        long layer = (chunk * z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
+        long layer = B->stage_layer[li];
         if (!cs_build_is_moe(B, layer))
             continue;
         for (long mb = 0; mb < m; mb++)
             for (long g = 0; g < groups; g++) {
-                long tp = g % z->tp, dp = g / z->tp;
+                cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
                 B->w->dropped_tokens += cs_routing_draw(
                     B->t, B->m->moe.capacity_factor, z->ep, E, B->m->moe.router_topk, sh->Tl,
                     B->prob + layer * E, B->rng, B->counts, B->draws);
@@ -123,13 +131,7 @@ void cs_moe_route_stage(cs_builder *B)
                             back[j * z->ep + i] = DT * tokens * sh->h;
                         }
                     }
-                    /* With etp > 1 the experts see the tokens of their whole TP group. */
-                    for (long r = 0; r < z->tp; r++) {
-                        int shares = z->etp > 1 ? (r / z->etp == tp / z->etp) : (r == tp);
-                        if (shares)
-                            B->expert_tokens[(cs_build_local(B, r, j, dp) * Ls + li) * m + mb] +=
-                                received;
-                    }
+                    add_expert_tokens(B, B->members[j], li, mb, received);
                 }
                 B->dispatch[(li * m + mb) * groups + g] = out;
                 B->combine[(li * m + mb) * groups + g] = back;
@@ -189,7 +191,7 @@ static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long
         double seconds = cs_moe_block_time(B, which, pass, local, layer, mb);
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, 0, 0, 0);
         if (pass == CS_PASS_W && id >= 0)
-            B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
+            B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] =
                 id;
     }
 }

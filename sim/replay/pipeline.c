@@ -14,7 +14,8 @@ long cs_pipeline_slot(const cs_builder *B, long stage, int backward, long mb, lo
 void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
 {
     long p_ = B->z->pp, v = B->chunks;
-    long vs = p->chunk * p_ + B->stage, first = vs * B->layers_per_chunk;
+    long vs = p->chunk * p_ + B->stage, first = B->chunk_first[p->chunk];
+    long last = first + B->chunk_count[p->chunk] - 1;
     int splits = cs_schedule_splits_w(B->z->schedule);
     if (p->kind == CS_PASS_W && !splits)
         return; /* its W ops were issued with B, block by block, as autograd runs them */
@@ -23,21 +24,21 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
     if (p->kind == CS_PASS_F) {
         if (vs == 0)
             cs_embedding_forward(B, p->mb);
-        for (long i = first; i < first + B->layers_per_chunk; i++)
+        for (long i = first; i <= last; i++)
             cs_layer_forward(B, p->mb, i, CS_OP_FORWARD);
         if (vs == p_ * v - 1)
             cs_output_forward(B, p->mb);
     } else if (p->kind == CS_PASS_B) {
         if (vs == p_ * v - 1)
             cs_output_backward(B, p->mb, !splits);
-        for (long i = first + B->layers_per_chunk - 1; i >= first; i--)
+        for (long i = last; i >= first; i--)
             cs_layer_backward(B, p->mb, i, !splits);
         if (vs == 0)
             cs_embedding_backward(B, p->mb);
     } else {
         if (vs == p_ * v - 1)
             cs_output_weight(B, p->mb);
-        for (long i = first + B->layers_per_chunk - 1; i >= first; i--)
+        for (long i = last; i >= first; i--)
             cs_layer_weight(B, p->mb, i);
     }
     cs_build_flush(B, -1); /* the pass's last compute ends it */
@@ -102,11 +103,10 @@ static void gather_received(cs_builder *B, long to_stage, long to_slot_base, con
                             int stream, long mb, double bytes)
 {
     const cs_layout_sizes *z = B->z;
-    for (long dp = 0; dp < z->dp; dp++)
-        for (long ep = 0; ep < z->ep; ep++) {
+    for (long dp = 0; dp < z->dense_dp; dp++) {
             long *members = B->members_last;
             for (long tp = 0; tp < z->tp; tp++)
-                members[tp] = cs_build_rank(B, tp, ep, dp, to_stage);
+                members[tp] = cs_build_at(B, tp + z->tp * dp, to_stage);
             cs_coll_spec spec = {CS_COLL_ALL_GATHER, CS_ALGO_AUTO, z->tp, members,
                                  bytes * (double)z->tp, NULL, 0, 0};
             long first = cs_exec_collective(B->x, &spec, stream, 0);
@@ -115,7 +115,7 @@ static void gather_received(cs_builder *B, long to_stage, long to_slot_base, con
                 return;
             }
             for (long tp = 0; tp < z->tp; tp++) {
-                long local = cs_build_local(B, tp, ep, dp);
+                long local = tp + z->tp * dp;
                 cs_op_info *o = cs_build_info(B, first + tp, CS_OP_PP, mb, -1);
                 if (!o)
                     return;
@@ -152,9 +152,7 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
         int streams[2] = {backward ? CS_STREAM_SEND_PREV : CS_STREAM_SEND_NEXT,
                           backward ? CS_STREAM_RECV_NEXT : CS_STREAM_RECV_PREV};
         for (long local = 0; local < B->per_stage; local++) {
-            long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
-            long pair[2] = {cs_build_rank(B, tp, ep, dp, stage),
-                            cs_build_rank(B, tp, ep, dp, to_stage)};
+            long pair[2] = {cs_build_at(B, local, stage), cs_build_at(B, local, to_stage)};
             cs_coll_spec spec = {CS_COLL_P2P, CS_ALGO_AUTO, 2, pair, bytes, NULL, 0, 0};
             long sender = cs_exec_collective_on(B->x, &spec, streams, 0);
             if (sender < 0) {

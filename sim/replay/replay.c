@@ -6,6 +6,7 @@
 
 #include "replay/exec.h"
 #include "net/fabric.h"
+#include "model/placement.h"
 #include "net/net.h"
 
 /* ---- memory ledger --------------------------------------------------------- */
@@ -231,11 +232,9 @@ static void summarise(const cs_scenario *s, const cs_layout *l, const cs_layout_
     r->throughput_tokens_per_s = r->throughput_seq_per_s * (double)t->seq_length;
     r->model_tflops_per_gpu = T > 0 ? w->model_flops / T / gpus / 1e12 : 0;
     r->mfu = r->model_tflops_per_gpu * 1e12 / s->cluster.gpu.peak_compute;
-    long per_stage = z->tp * z->ep * z->dp;
+    long per_stage = z->world / z->pp;
     for (long g = 0; g < z->world; g++) {
-        long coord[CS_DIM_COUNT];
-        cs_layout_coords(l, z, g, coord);
-        long stage = coord[CS_DIM_PP];
+        long stage = cs_place_stage(l, z, g);
         for (int k = 0; k < CS_TIME_KINDS; k++)
             r->time_s[k] += acc[g][k] / gpus;
         r->gpu_busy_s[g] = acc[g][CS_TIME_COMPUTE];
@@ -284,11 +283,8 @@ static int run(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *
         goto done;
     for (long i = 0; capture && i < capture->gpu_count; i++)
         captured[capture->gpus[i]] = 1;
-    for (long g = 0; g < z->world; g++) {
-        long coord[CS_DIM_COUNT];
-        cs_layout_coords(l, z, g, coord);
-        stage_of[g] = coord[CS_DIM_PP];
-    }
+    for (long g = 0; g < z->world; g++)
+        stage_of[g] = cs_place_stage(l, z, g);
     L = (ledger){&w, x, arrays, arrays + z->world, arrays + 2 * z->world,
                  arrays + 3 * z->world, arrays + 4 * z->world, arrays + 5 * z->world, stage_of,
                  capture, captured};
@@ -365,15 +361,13 @@ int cs_capture_init(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
         return -1;
     }
     for (long i = 0; i < count; i++) {
-        long coord[CS_DIM_COUNT] = {0, 0, 0, i};
-        long g = ranks ? ranks[i] : cs_layout_rank(l, z, coord);
+        long g = ranks ? ranks[i] : cs_place_at(l, z, 0, i);
         if (g < 0 || g >= z->world) {
             cs_capture_free(c);
             return -1;
         }
         c->gpus[i] = g;
-        cs_layout_coords(l, z, g, coord);
-        c->stages[i] = coord[CS_DIM_PP];
+        c->stages[i] = cs_place_stage(l, z, g);
     }
     c->gpu_count = count;
     return 0;

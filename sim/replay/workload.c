@@ -50,8 +50,8 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
 {
     const cs_layout_sizes *z = B->z;
     enter_stage(B, stage);
-    long Ls = B->layers_per_chunk * B->chunks;
-    size_t cells = (size_t)(Ls * z->microbatches * z->tp * z->dp);
+    long Ls = B->Ls_max;
+    size_t cells = (size_t)(Ls * z->microbatches * cs_place_groups(z, CS_EXPERT, CS_DIM_EP));
     memset(B->expert_tokens, 0, (size_t)(B->per_stage * Ls * z->microbatches) * sizeof(double));
     memset(B->dispatch, 0, cells * sizeof *B->dispatch);
     memset(B->combine, 0, cells * sizeof *B->combine);
@@ -73,24 +73,37 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
         cs_grads_reduce(B);
 }
 
-/* The stage's GPUs, local index -> rank. */
+/* The stage's GPUs (local index -> rank) and its layers. */
 static void enter_stage(cs_builder *B, long stage)
 {
-    const cs_layout_sizes *z = B->z;
     B->stage = stage;
-    for (long local = 0; local < B->per_stage; local++) {
-        long tp = local % z->tp, ep = local / z->tp % z->ep, dp = local / (z->tp * z->ep);
-        B->gpu_of[local] = cs_build_rank(B, tp, ep, dp, stage);
+    for (long local = 0; local < B->per_stage; local++)
+        B->gpu_of[local] = cs_build_at(B, local, stage);
+    B->Ls = 0;
+    for (long c = 0; c < B->chunks; c++) {
+        B->chunk_count[c] = cs_layout_chunk_layers(B->z, stage, c, &B->chunk_first[c]);
+        for (long i = 0; i < B->chunk_count[c]; i++)
+            B->stage_layer[B->Ls++] = B->chunk_first[c] + i;
+    }
+}
+
+/* Every layer's in-stage index, from the split of every stage. */
+static void index_layers(cs_builder *B)
+{
+    for (long stage = 0; stage < B->z->pp; stage++) {
+        enter_stage(B, stage);
+        for (long li = 0; li < B->Ls; li++)
+            B->layer_li[B->stage_layer[li]] = li;
     }
 }
 
 static int alloc_builder(cs_builder *B)
 {
     const cs_layout_sizes *z = B->z;
-    long world = z->world, Ls = B->layers_per_chunk * B->chunks, m = z->microbatches;
+    long world = z->world, Ls = B->Ls_max, m = z->microbatches;
     long E = B->m->moe.num_experts > 0 ? B->m->moe.num_experts : 1;
     size_t slots = (size_t)(z->pp * 2 * m * B->chunks * B->per_stage);
-    size_t cells = (size_t)(Ls * m * z->tp * z->dp);
+    size_t cells = (size_t)(Ls * m * cs_place_groups(z, CS_EXPERT, CS_DIM_EP));
     B->gpu_of = malloc((size_t)B->per_stage * sizeof *B->gpu_of);
     B->last = malloc((size_t)world * sizeof *B->last);
     B->capture = malloc((size_t)world * sizeof *B->capture);
@@ -123,12 +136,17 @@ static int alloc_builder(cs_builder *B)
     B->rng = gsl_rng_alloc(gsl_rng_mt19937);
     B->noise = gsl_rng_alloc(gsl_rng_mt19937);
     B->slowdown = malloc((size_t)world * sizeof *B->slowdown);
+    B->chunk_first = malloc((size_t)B->chunks * sizeof *B->chunk_first);
+    B->chunk_count = malloc((size_t)B->chunks * sizeof *B->chunk_count);
+    B->stage_layer = malloc((size_t)(Ls > 0 ? Ls : 1) * sizeof *B->stage_layer);
+    B->layer_li = malloc((size_t)B->m->num_layers * sizeof *B->layer_li);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending || !B->pass_first ||
         !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
         !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
         !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer ||
-        !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w)
+        !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
+        !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li)
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
@@ -175,6 +193,10 @@ static void free_builder(cs_builder *B)
     if (B->noise)
         gsl_rng_free(B->noise);
     free(B->slowdown);
+    free(B->chunk_first);
+    free(B->chunk_count);
+    free(B->stage_layer);
+    free(B->layer_li);
     cs_cost_free(&B->cost);
 }
 
@@ -199,9 +221,9 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     B.t = &s->training;
     B.l = l;
     B.z = z;
-    B.per_stage = z->tp * z->ep * z->dp;
+    B.per_stage = z->world / z->pp;
     B.chunks = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
-    B.layers_per_chunk = z->layers_per_virtual_stage;
+    B.Ls_max = z->layers_per_stage;
     cs_shape_init(&B.sh, B.m, B.t, z);
     B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0, 0};
     B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1, 0};
@@ -214,6 +236,7 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
         alloc_builder(&B))
         goto done;
     cs_layer_costs(&B);
+    index_layers(&B);
     gsl_rng_set(B.rng, seed);
     gsl_rng_set(B.noise, seed ^ 0x9e3779b97f4a7c15ul);
     /* Stragglers: each GPU, with the given probability, computes slower for

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/placement.h"
 #include "report/json.h"
 
 #define GB 1e9
@@ -54,12 +55,74 @@ static void text_memory(FILE *out, const cs_scenario *s, const cs_layout_verdict
     fprintf(out, " GB\n");
 }
 
+/* Rank 0's group along dim: "0-31", "0, 2, ..., 30" or the few members;
+ * TP comes first on its line. */
+static void text_group(FILE *out, const cs_layout *l, const cs_layout_sizes *z, cs_decomp which,
+                       cs_dim dim, const char *name)
+{
+    long n = cs_place_size(z, which, dim), first, second = 0, last = 0;
+    long c[CS_DIM_COUNT] = {0};
+    first = cs_place_rank(l, z, which, c);
+    if (n > 1) {
+        c[dim] = 1;
+        second = cs_place_rank(l, z, which, c);
+        c[dim] = n - 1;
+        last = cs_place_rank(l, z, which, c);
+    }
+    fprintf(out, "%s%s ", dim == CS_DIM_TP ? " " : ", ", name);
+    if (n == 1)
+        fprintf(out, "{%ld}", first);
+    else if (second - first == 1)
+        fprintf(out, "{%ld-%ld}", first, last);
+    else if (n == 2)
+        fprintf(out, "{%ld, %ld}", first, second);
+    else
+        fprintf(out, "{%ld, %ld, ..., %ld}", first, second, last);
+}
+
+/* "4 layers per stage (2 per virtual stage)", or each stage's when uneven. */
+static void text_stage_layers(FILE *out, const cs_layout_sizes *z)
+{
+    int even = 1;
+    for (long st = 0; st < z->pp; st++)
+        even &= cs_layout_stage_layers(z, st) == z->layers_per_stage;
+    if (even) {
+        fprintf(out, "%ld layers per stage", z->layers_per_stage);
+        if (z->vpp > 1)
+            fprintf(out, " (%ld per virtual stage)", z->layers_per_virtual_stage);
+        return;
+    }
+    fprintf(out, "layers per stage");
+    for (long st = 0; st < z->pp; st++)
+        fprintf(out, "%c%ld", st ? '/' : ' ', cs_layout_stage_layers(z, st));
+}
+
+/* The two decompositions of the layout's GPUs and rank 0's groups in each. */
+static void text_decompositions(FILE *out, const cs_scenario *s, const cs_layout *l,
+                                const cs_layout_sizes *z)
+{
+    fprintf(out, "  dense     tp %ld x dp %ld x pp %ld: rank 0's groups", z->tp, z->dense_dp, z->pp);
+    text_group(out, l, z, CS_DENSE, CS_DIM_TP, "TP");
+    text_group(out, l, z, CS_DENSE, CS_DIM_DP, "DP");
+    text_group(out, l, z, CS_DENSE, CS_DIM_PP, "PP");
+    fputc('\n', out);
+    if (s->model.moe.num_experts <= 0)
+        return;
+    fprintf(out, "  experts   etp %ld x ep %ld x edp %ld x pp %ld%s: rank 0's groups", z->etp,
+            z->ep, z->expert_dp, z->pp, z->dp ? "" : " (ep folded over tp)");
+    text_group(out, l, z, CS_EXPERT, CS_DIM_TP, "ETP");
+    text_group(out, l, z, CS_EXPERT, CS_DIM_EP, "EP");
+    text_group(out, l, z, CS_EXPERT, CS_DIM_DP, "EDP");
+    fputc('\n', out);
+}
+
 static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict *r)
 {
     const cs_layout *l = r->layout;
     const cs_layout_sizes *z = &r->sizes;
-    fprintf(out, "\nlayout %s: tp %ld, pp %ld, ep %ld, dp %ld", l->name, z->tp, z->pp, z->ep,
-            z->dp);
+    fprintf(out, "\nlayout %s: tp %ld, pp %ld, ep %ld", l->name, z->tp, z->pp, z->ep);
+    if (z->dp)
+        fprintf(out, ", dp %ld", z->dp);
     if (z->etp != z->tp)
         fprintf(out, ", etp %ld", z->etp);
     if (z->vpp > 1)
@@ -75,11 +138,10 @@ static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict
     fprintf(out, "  sizes     %ld GPUs; dense DP %ld", z->world, z->dense_dp);
     if (s->model.moe.num_experts > 0)
         fprintf(out, ", expert DP %ld, %ld experts per GPU", z->expert_dp, z->experts_per_gpu);
-    fprintf(out, "; %ld micro-batches of %ld; %ld layers per stage", z->microbatches,
-            z->micro_batch, z->layers_per_stage);
-    if (z->vpp > 1)
-        fprintf(out, " (%ld per virtual stage)", z->layers_per_virtual_stage);
+    fprintf(out, "; %ld micro-batches of %ld; ", z->microbatches, z->micro_batch);
+    text_stage_layers(out, z);
     fprintf(out, "; %s\n", cs_schedule_name(z->schedule));
+    text_decompositions(out, s, l, z);
     text_memory(out, s, r);
 }
 
@@ -150,6 +212,10 @@ static void json_layout(cs_json *j, const cs_scenario *s, const cs_layout_verdic
         cs_json_int(j, "micro_batch_size", z->micro_batch);
         cs_json_int(j, "layers_per_stage", z->layers_per_stage);
         cs_json_int(j, "layers_per_virtual_stage", z->layers_per_virtual_stage);
+        cs_json_inline_array_begin(j, "stage_layers");
+        for (long st = 0; st < z->pp; st++)
+            cs_json_int(j, NULL, cs_layout_stage_layers(z, st));
+        cs_json_array_end(j);
         cs_json_int(j, "experts_per_gpu", z->experts_per_gpu);
         cs_json_string(j, "schedule", cs_schedule_name(z->schedule));
         cs_json_string(j, "recompute", cs_recompute_name(z->recompute));
@@ -383,7 +449,10 @@ static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
     for (size_t i = 0; i < r->count; i++) {
         const cs_layout_sizes *z = &r->layouts[i].verdict->sizes;
         char cell[64];
-        snprintf(cell, sizeof cell, "%ld/%ld/%ld/%ld", z->tp, z->pp, z->ep, z->dp);
+        if (z->dp)
+            snprintf(cell, sizeof cell, "%ld/%ld/%ld/%ld", z->tp, z->pp, z->ep, z->dp);
+        else /* folded: no whole dp; the dense DP instead */
+            snprintf(cell, sizeof cell, "%ld/%ld/%ld/d%ld", z->tp, z->pp, z->ep, z->dense_dp);
         fprintf(out, "%*s", COL, cell);
     }
     fputc('\n', out);
