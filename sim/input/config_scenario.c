@@ -90,6 +90,38 @@ static int top_overrides(cs_ctx *c, cs_yfile *f, cs_scenario *s)
     return rc;
 }
 
+static void report_at(cs_ctx *c, cs_loc loc, const char *msg)
+{
+    cs_yfile *f = cs_ctx_file_of(c, loc);
+    cs_diags_add(c->diags, CS_ERROR, loc, f ? f->text : NULL, f ? f->len : 0, "%s", msg);
+}
+
+/* MoE switches of training: that depend on the model (Megatron's
+ * TransformerConfig checks): one capacity factor, and padding needs one. */
+static int moe_consistent(cs_ctx *c, const cs_scenario *s)
+{
+    const cs_training *t = &s->training;
+    const cs_moe_config *m = &s->model.moe;
+    int rc = 0;
+    if (t->moe_expert_capacity_factor >= 0 && m->capacity_factor > 0 &&
+        t->moe_expert_capacity_factor != m->capacity_factor) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "training.moe_expert_capacity_factor %g contradicts model.moe.capacity_factor %g; "
+                 "give one of them",
+                 t->moe_expert_capacity_factor, m->capacity_factor);
+        report_at(c, t->loc_moe_capacity, msg);
+        rc = -1;
+    }
+    if (t->moe_pad_expert_input_to_capacity && cs_moe_capacity_factor(&s->model, t) <= 0) {
+        report_at(c, t->loc_moe_pad,
+                  "moe_pad_expert_input_to_capacity needs a capacity factor "
+                  "(moe_expert_capacity_factor), as in Megatron");
+        rc = -1;
+    }
+    return rc;
+}
+
 /* Loads the scenario held by f (already parsed, kept in out->sources). */
 static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
 {
@@ -106,6 +138,8 @@ static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
     if (root->type == YAML_MAPPING_NODE && check_scenario_keys(c, f, root, out) != 0)
         rc = -1;
     if (top_overrides(c, f, out) != 0)
+        rc = -1;
+    if (rc == 0 && moe_consistent(c, out) != 0)
         rc = -1;
     free(canon);
     if (!out->name[0])
