@@ -184,8 +184,10 @@ double cs_cost_of(cs_cost *c, const cs_kernel *k)
     case CS_KERNEL_GEMM: {
         double d = k->m < k->n ? k->m : k->n;
         d = k->k < d ? k->k : d;
-        /* A batched GEMM's FLOPs count once: its efficiency is the batch's. */
-        e = cs_cost_gemm_efficiency(c, k->flops, d);
+        /* A batched GEMM's FLOPs count once: its efficiency is the batch's;
+         * a GEMM of several launches (one per expert, SequentialMLP) runs
+         * each at its own FLOPs. */
+        e = cs_cost_gemm_efficiency(c, k->flops / (k->launches > 1 ? k->launches : 1), d);
         break;
     }
     case CS_KERNEL_ATTENTION:
