@@ -92,7 +92,11 @@ typedef struct cs_builder {
     int failed;
 } cs_builder;
 
-typedef enum { BLOCK_ROUTER, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
+/* A MoE layer's compute between its collectives: the router, the
+ * dispatcher's work before its communication, the experts with the
+ * dispatcher's work either side of them, the dispatcher's work after the
+ * combine (the shared experts are a dense block of their own). */
+typedef enum { BLOCK_ROUTER, BLOCK_PERMUTE, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
 
 /* build.c: ranks and the primitives that add ops. */
 long cs_build_rank(const cs_builder *B, long tp, long ep, long dp, long pp);
@@ -113,6 +117,11 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
  * op in between, as Megatron's async TP communication does). */
 long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_coll_op op,
                                int stream, cs_op_class k, long mb, long layer, double bytes);
+/* The same with a byte matrix (an uneven all-to-all overlapped, as the
+ * shared experts overlap the MoE dispatch). */
+long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n, cs_coll_op op,
+                                     int stream, cs_op_class k, long mb, long layer, double bytes,
+                                     const double *pairs);
 /* Every GPU of the stage: its `oldest` earliest asynchronous collectives
  * (all with oldest <= 0) become gates of its next op. */
 void cs_build_release(cs_builder *B, int oldest);
@@ -137,6 +146,12 @@ void cs_embedding_backward(cs_builder *B, long mb);
 void cs_output_forward(cs_builder *B, long mb);
 void cs_output_backward(cs_builder *B, long mb, int with_w);
 void cs_output_weight(cs_builder *B, long mb);
+void cs_layer_block_cost(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out);
+void cs_layer_block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, long mb,
+                            long layer);
+void cs_layer_block_backward(cs_builder *B, const cs_block_cost *c, int with_w, long mb,
+                             long layer);
+void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async);
 
 /* moe.c: the MoE half of a layer, its kernel times and its routing. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb);

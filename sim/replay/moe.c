@@ -1,9 +1,14 @@
-/* moe: the MoE half of a layer as Megatron-Core runs it: router, dispatch
- * all-to-all over the EP group, expert-TP gather, the local experts' GEMMs on
- * the tokens routed to them, and back; and the routing draws of a stage that
- * decide how many tokens each expert gets. */
+/* moe: the MoE half of a layer as Megatron-Core runs it (moe_layer.py): the
+ * shared experts (before the router, or overlapped with the dispatch with
+ * moe_shared_expert_overlap), the router, the token dispatcher's permute,
+ * its communication (alltoall: all-to-all over EP then an expert-TP gather;
+ * allgather: a gather over expert-TP x EP; flex: DeepEP's all-to-all of one
+ * row per token and rank), the local experts' GEMMs on the tokens routed to
+ * them, and back; and the routing draws of a stage that decide how many
+ * tokens each expert gets. */
 #include "replay/build.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "model/routing.h"
@@ -34,7 +39,9 @@ static void etp_comm(cs_builder *B, int gather, long mb, long layer)
 
 /* Dispatch (out = 1: tokens to their experts) or combine all-to-all in every
  * EP group of the stage. */
-static void ep_comm(cs_builder *B, int out, long mb, long layer)
+static double flex_share(const cs_builder *B);
+
+static void ep_comm(cs_builder *B, int out, long mb, long layer, int async)
 {
     const cs_layout_sizes *z = B->z;
     if (z->ep <= 1)
@@ -45,9 +52,13 @@ static void ep_comm(cs_builder *B, int out, long mb, long layer)
             double **tables = out ? B->dispatch : B->combine;
             const double *pairs = tables[(li * z->microbatches + mb) * groups + dp * z->tp + tp];
             long n = cs_build_ep_members(B, tp, dp, B->members);
-            double even = DT * B->sh.Tl * B->sh.topk * B->sh.h;
-            long first = cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
-                                             CS_OP_EP, mb, layer, even, pairs);
+            double even = DT * B->sh.Tl * B->sh.topk * B->sh.h * flex_share(B);
+            long first = async ? cs_build_collective_async_pairs(B, B->members, n,
+                                                                 CS_COLL_ALLTOALL, CS_STREAM_EP,
+                                                                 CS_OP_EP, mb, layer, even, pairs)
+                               : cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL,
+                                                     CS_STREAM_EP, CS_OP_EP, mb, layer, even,
+                                                     pairs);
             /* The tokens a member receives sit in a buffer while the exchange runs. */
             for (long j = 0; first >= 0 && j < n; j++) {
                 double received = even;
@@ -89,6 +100,7 @@ void cs_moe_route_stage(cs_builder *B)
     long E = B->m->moe.num_experts, Ls = B->layers_per_chunk * B->chunks, m = z->microbatches;
     long groups = z->tp * z->dp, per_rank = E / z->ep;
     const cs_shape *sh = &B->sh;
+    double capacity = cs_moe_capacity_factor(B->m, B->t), share = flex_share(B);
     for (long li = 0; li < Ls; li++) {
         long chunk = li / B->layers_per_chunk;
         long layer = (chunk * z->pp + B->stage) * B->layers_per_chunk + li % B->layers_per_chunk;
@@ -98,12 +110,11 @@ void cs_moe_route_stage(cs_builder *B)
             for (long g = 0; g < groups; g++) {
                 long tp = g % z->tp, dp = g / z->tp;
                 B->w->dropped_tokens += cs_routing_draw(
-                    B->t, B->m->moe.capacity_factor, z->ep, E, B->m->moe.router_topk, sh->Tl,
+                    B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
                     B->prob + layer * E, B->rng, B->counts, B->draws);
                 B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
                 double *out = NULL, *back = NULL;
-                if (B->t->moe_routing.mode != CS_ROUTING_BALANCED ||
-                    B->m->moe.capacity_factor > 0) {
+                if (B->t->moe_routing.mode != CS_ROUTING_BALANCED || capacity > 0) {
                     out = table(B, z->ep);
                     back = table(B, z->ep);
                     if (!out || !back) {
@@ -119,8 +130,8 @@ void cs_moe_route_stage(cs_builder *B)
                             tokens += B->counts[i * E + e];
                         received += tokens;
                         if (out) {
-                            out[i * z->ep + j] = DT * tokens * sh->h;
-                            back[j * z->ep + i] = DT * tokens * sh->h;
+                            out[i * z->ep + j] = DT * tokens * sh->h * share;
+                            back[j * z->ep + i] = DT * tokens * sh->h * share;
                         }
                     }
                     /* With etp > 1 the experts see the tokens of their whole TP group. */
@@ -137,76 +148,300 @@ void cs_moe_route_stage(cs_builder *B)
     }
 }
 
-/* Seconds of the experts' pass on the GPU with stage index `local`: the
- * grouped GEMMs of its local experts at their per-expert token count, and
- * the shared expert as a dense MLP split over TP. */
-static double experts_time(cs_builder *B, int pass, long local, long layer, long mb)
+/* ---- the dispatcher's rows and the blocks' kernel times ------------------------------ */
+
+/* Flex's rows per row of the other dispatchers (kernels.h; skewed routing
+ * keeps the even share). */
+static double flex_share(const cs_builder *B)
 {
     const cs_shape *sh = &B->sh;
-    const cs_kernel_opts *o = pass == CS_PASS_F ? &B->fwd : &B->bwd;
-    cs_kernel_slot first = pass == CS_PASS_F   ? CS_SLOT_IN
-                           : pass == CS_PASS_B ? CS_SLOT_OUT_B
-                                               : CS_SLOT_OUT_W;
-    cs_kernel_slot last = pass == CS_PASS_F ? CS_SLOT_OUT : pass == CS_PASS_B ? CS_SLOT_IN_B
-                                                                              : CS_SLOT_IN_W;
-    cs_kernel_list l;
-    double groups = (double)B->z->experts_per_gpu, seconds = 0;
-    cs_kernels_mlp(sh, o, cs_moe_expert_tokens(B, local, layer, mb), sh->ffn_e, sh->etp,
-                   groups > 0 ? groups : 1, 0, &l);
+    if (B->t->moe_token_dispatcher_type != CS_DISPATCH_FLEX)
+        return 1;
+    return cs_kernels_flex_share(sh->experts, sh->topk, (double)B->z->ep);
+}
+
+static double local_experts(const cs_builder *B)
+{
+    return B->z->experts_per_gpu > 0 ? (double)B->z->experts_per_gpu : 1;
+}
+
+/* Rows of the dispatch on the GPU with stage index `local`. With padding
+ * every rank sends every expert its capacity, ceil(c Tl k / E). */
+static void dispatch_rows(const cs_builder *B, long local, long layer, long mb,
+                          cs_dispatch_rows *r)
+{
+    const cs_shape *sh = &B->sh;
+    double cf = cs_moe_capacity_factor(B->m, B->t);
+    r->local_experts = local_experts(B);
+    r->expert = cs_moe_expert_tokens(B, local, layer, mb);
+    r->sent = sh->Tl * sh->topk;
+    if (cf > 0 && B->t->moe_pad_expert_input_to_capacity)
+        r->sent = sh->experts * ceil(cf * sh->Tl * sh->topk / sh->experts);
+    if (B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLGATHER)
+        r->arrived = sh->Tl * (double)(B->z->ep * B->z->etp);
+    else
+        r->arrived = r->expert * flex_share(B);
+}
+
+static double slots_s(cs_builder *B, const cs_kernel_list *l, cs_kernel_slot first,
+                      cs_kernel_slot last)
+{
+    double seconds = 0;
     for (int s = first; s <= (int)last; s++)
         if (s != CS_SLOT_RECOMPUTE)
-            seconds += cs_cost_slot(&B->cost, &l, (cs_kernel_slot)s);
-    cs_kernels_mlp(sh, o, sh->T, sh->ffn_s, sh->t, 1, 0, &l);
-    for (int s = first; s <= (int)last; s++)
-        if (s != CS_SLOT_RECOMPUTE)
-            seconds += cs_cost_slot(&B->cost, &l, (cs_kernel_slot)s);
+            seconds += cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
     return seconds;
+}
+
+static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
+{
+    return pass == CS_PASS_F ? &B->fwd : &B->bwd;
+}
+
+/* The experts' GEMMs of a pass with the dispatcher's work either side of
+ * them (the alltoall dispatcher's sort by local expert, the permute on
+ * arrival of the others). */
+static double experts_time(cs_builder *B, int pass, long local, long layer, long mb)
+{
+    const cs_kernel_opts *o = pass_opts(B, pass);
+    cs_dispatch_rows r;
+    dispatch_rows(B, local, layer, mb, &r);
+    cs_kernel_list l;
+    cs_kernels_experts(&B->sh, o, r.expert, r.local_experts, &l);
+    if (pass == CS_PASS_W)
+        return slots_s(B, &l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
+    double seconds = pass == CS_PASS_F ? slots_s(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
+                                       : slots_s(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B);
+    cs_kernels_dispatch(&B->sh, o, &r, &l);
+    return seconds + (pass == CS_PASS_F ? slots_s(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
+                                        : slots_s(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B));
+}
+
+static double router_time(cs_builder *B, int pass)
+{
+    cs_kernel_list l;
+    cs_kernels_router(&B->sh, pass_opts(B, pass), &l);
+    if (pass == CS_PASS_F)
+        return slots_s(B, &l, CS_SLOT_PRE, CS_SLOT_POST);
+    return pass == CS_PASS_W ? slots_s(B, &l, CS_SLOT_IN_W, CS_SLOT_IN_W)
+                             : slots_s(B, &l, CS_SLOT_POST_B, CS_SLOT_IN_B);
+}
+
+/* The dispatcher's work before its communication (PERMUTE) or after the
+ * combine's (UNPERMUTE); backward the other way round. */
+static double edge_time(cs_builder *B, int before, int pass, long local, long layer, long mb)
+{
+    if (pass == CS_PASS_W)
+        return 0;
+    cs_dispatch_rows r;
+    dispatch_rows(B, local, layer, mb, &r);
+    cs_kernel_list l;
+    cs_kernels_dispatch(&B->sh, pass_opts(B, pass), &r, &l);
+    cs_kernel_slot s = pass == CS_PASS_F ? (before ? CS_SLOT_PRE : CS_SLOT_POST)
+                                         : (before ? CS_SLOT_PRE_B : CS_SLOT_POST_B);
+    return cs_cost_slot(&B->cost, &l, s);
+}
+
+static void shared_cost(cs_builder *B, int pass, cs_block_cost *c)
+{
+    cs_kernel_list l;
+    cs_kernels_mlp(&B->sh, pass_opts(B, pass), B->sh.T, B->sh.ffn_s, B->sh.t, 1, 0, &l);
+    cs_layer_block_cost(B, &l, c);
 }
 
 /* Kernel times of the MoE blocks on the GPU with stage index `local`. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb)
 {
-    const cs_shape *sh = &B->sh;
     switch (which) {
     case BLOCK_ROUTER:
-        if (pass == CS_PASS_W)
-            return cs_build_gemm(B, sh->Tl, sh->h, sh->experts);
-        return cs_build_gemm(B, sh->Tl, sh->h, sh->experts) +
-               cs_build_memory_op(B, 8 * sh->Tl * sh->experts + 2 * DT * sh->Tl * sh->topk * sh->h);
+        return router_time(B, pass);
+    case BLOCK_PERMUTE:
+        return edge_time(B, 1, pass, local, layer, mb);
     case BLOCK_EXPERTS:
         return experts_time(B, pass, local, layer, mb);
     default: /* unpermute */
-        return pass == CS_PASS_W ? 0
-                                 : cs_build_memory_op(B, 2 * DT * sh->Tl * sh->topk * sh->h +
-                                                             3 * DT * sh->Tl * sh->h);
+        return edge_time(B, 0, pass, local, layer, mb);
     }
 }
 
-/* One op per GPU of the stage for a MoE block. */
+/* ---- ops ---------------------------------------------------------------------------- */
+
+static void record_w(cs_builder *B, long local, long layer, long id)
+{
+    if (id >= 0)
+        B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] = id;
+}
+
+/* One op per GPU of the stage for a MoE block (none when it has no work). */
 static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer)
 {
     for (long local = 0; local < B->per_stage; local++) {
         double seconds = cs_moe_block_time(B, which, pass, local, layer, mb);
+        if (seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_ROUTER)
+            continue;
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, 0, 0, 0);
-        if (pass == CS_PASS_W && id >= 0)
-            B->last_w[local * B->layers_per_chunk * B->chunks + cs_build_layer_in_stage(B, layer)] =
-                id;
+        if (pass == CS_PASS_W)
+            record_w(B, local, layer, id);
     }
 }
 
+/* One op per GPU for slots [first, last] of the shared experts' cost. */
+static void shared_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
+                       cs_kernel_slot last, cs_op_class k, long mb, long layer)
+{
+    double seconds = 0, flops = 0;
+    for (int s = first; s <= (int)last; s++)
+        if (s != CS_SLOT_RECOMPUTE) {
+            seconds += c->s[s];
+            flops += c->flops[s];
+        }
+    if (seconds <= 0)
+        return;
+    for (long local = 0; local < B->per_stage; local++) {
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, 0, 0);
+        if (k == CS_OP_BACKWARD_WEIGHT)
+            record_w(B, local, layer, id);
+    }
+}
+
+/* The allgather dispatcher gathers the tokens (with their probabilities and
+ * routing map) of the expert-TP x EP group and reduce-scatters the experts'
+ * output back (MoEAllGatherTokenDispatcher: its tp_ep group); `bytes` is
+ * the gathered size. */
+static void tp_ep_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes)
+{
+    const cs_layout_sizes *z = B->z;
+    if (z->ep * z->etp <= 1)
+        return;
+    for (long dp = 0; dp < z->dp; dp++)
+        for (long block = 0; block < z->tp / z->etp; block++) {
+            long n = 0;
+            for (long ep = 0; ep < z->ep; ep++)
+                for (long tp = block * z->etp; tp < (block + 1) * z->etp; tp++)
+                    B->members[n++] = cs_build_rank(B, tp, ep, dp, B->stage);
+            cs_build_collective(B, B->members, n, op, CS_STREAM_EP, CS_OP_EP, mb, layer, bytes,
+                                NULL);
+        }
+}
+
+static double gathered(const cs_builder *B)
+{
+    return B->sh.Tl * (double)(B->z->ep * B->z->etp);
+}
+
+static int allgather(const cs_builder *B)
+{
+    return B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLGATHER;
+}
+
+static int has_shared(const cs_builder *B) { return B->sh.ffn_s > 0; }
+
+/* Shared experts overlapped with the dispatcher's communication
+ * (moe_shared_expert_overlap; the loader refuses it with allgather). */
+static int overlap(const cs_builder *B)
+{
+    return has_shared(B) && B->t->moe_shared_expert_overlap && !allgather(B);
+}
+
+/* The shared experts' TP collectives, asynchronous: with sequence
+ * parallelism a gather of the input (reduce-scatter after fc2), else only
+ * an all-reduce after fc2 (SharedExpertMLP pre/post_forward_comm); backward
+ * the reverse. Returns whether one was launched. */
+static int shared_comm(cs_builder *B, int gather, long mb, long layer)
+{
+    if (B->z->tp <= 1 || (gather && !B->sh.sp))
+        return 0;
+    cs_coll_op op = gather ? CS_COLL_ALL_GATHER
+                           : (B->sh.sp ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE);
+    cs_layer_tp_comm(B, op, mb, layer, DT * B->sh.T * B->sh.h, 1);
+    return 1;
+}
+
+/* The dispatch's (or in backward the combine gradient's) exchange: with the
+ * overlap, the shared experts' first half runs beside the all-to-all
+ * (SharedExpertMLP on its own stream: the input gather launched before the
+ * all-to-all, fc1 after it). */
+static void dispatch_comm(cs_builder *B, cs_op_class k, long mb, long layer, int pass, int with_w)
+{
+    const cs_shape *sh = &B->sh;
+    if (allgather(B)) {
+        double probs = pass == CS_PASS_F ? 5 * sh->experts : 0; /* fp32 probs, bool map */
+        tp_ep_comm(B, CS_COLL_ALL_GATHER, mb, layer, gathered(B) * (DT * sh->h + probs));
+        return;
+    }
+    if (!overlap(B)) {
+        ep_comm(B, 1, mb, layer, 0);
+        etp_comm(B, 1, mb, layer);
+        return;
+    }
+    cs_block_cost c;
+    shared_cost(B, pass, &c);
+    int gather = shared_comm(B, 1, mb, layer);
+    ep_comm(B, 1, mb, layer, 1);
+    if (gather)
+        cs_build_release(B, 1); /* fc1 waits for its input, not for the all-to-all */
+    if (pass == CS_PASS_F) {
+        shared_ops(B, &c, CS_SLOT_IN, CS_SLOT_CORE, k, mb, layer);
+    } else {
+        shared_ops(B, &c, CS_SLOT_OUT_B, CS_SLOT_CORE_B, k, mb, layer);
+        if (with_w)
+            shared_ops(B, &c, CS_SLOT_OUT_W, CS_SLOT_OUT_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    }
+    cs_build_release(B, 0);
+    etp_comm(B, 1, mb, layer);
+}
+
+/* The combine's (or the dispatch gradient's) exchange, the shared experts'
+ * second half beside it; their reduction is waited for by what follows the
+ * unpermute (the router's backward in backward). */
+static void combine_comm(cs_builder *B, cs_op_class k, long mb, long layer, int pass, int with_w)
+{
+    const cs_shape *sh = &B->sh;
+    if (allgather(B)) {
+        double probs = pass == CS_PASS_F ? 0 : 4 * sh->experts; /* the probs' gradient */
+        tp_ep_comm(B, CS_COLL_REDUCE_SCATTER, mb, layer, gathered(B) * (DT * sh->h + probs));
+        return;
+    }
+    etp_comm(B, 0, mb, layer);
+    if (!overlap(B)) {
+        ep_comm(B, 0, mb, layer, 0);
+        return;
+    }
+    cs_block_cost c;
+    shared_cost(B, pass, &c);
+    ep_comm(B, 0, mb, layer, 1);
+    if (pass == CS_PASS_F) {
+        shared_ops(B, &c, CS_SLOT_OUT, CS_SLOT_OUT, k, mb, layer);
+    } else {
+        shared_ops(B, &c, CS_SLOT_IN_B, CS_SLOT_IN_B, k, mb, layer);
+        if (with_w)
+            shared_ops(B, &c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    }
+    int reduce = shared_comm(B, 0, mb, layer);
+    if (B->z->ep > 1 || !reduce)
+        cs_build_release(B, 1); /* the unpermute waits for the all-to-all only */
+}
+
 /* The MoE MLP of a layer's forward (or its replay under full recompute):
- * pre-MLP norm, router, dispatch, experts, combine, unpermute, then the
+ * pre-MLP norm, the shared experts (before the router unless overlapped),
+ * router, permute, dispatch, experts, combine, unpermute, then the
  * bias-dropout-add. */
 void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
     cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_PRE], 0);
+    if (has_shared(B) && !overlap(B)) {
+        cs_block_cost c;
+        shared_cost(B, CS_PASS_F, &c);
+        cs_layer_block_forward(B, &c, k, mb, layer);
+    }
     moe_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer);
-    ep_comm(B, 1, mb, layer);
-    etp_comm(B, 1, mb, layer);
+    moe_ops(B, BLOCK_PERMUTE, CS_PASS_F, k, mb, layer);
+    dispatch_comm(B, k, mb, layer, CS_PASS_F, 0);
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer);
-    etp_comm(B, 0, mb, layer);
-    ep_comm(B, 0, mb, layer);
+    combine_comm(B, k, mb, layer, CS_PASS_F, 0);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_F, k, mb, layer);
+    if (overlap(B))
+        cs_build_release(B, 0); /* the shared experts' output is added */
     cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_POST], 0);
 }
 
@@ -215,16 +450,22 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
 {
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_POST_B], 0);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
-    ep_comm(B, 1, mb, layer);
-    etp_comm(B, 1, mb, layer);
+    dispatch_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (with_w)
         moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
-    etp_comm(B, 0, mb, layer);
-    ep_comm(B, 0, mb, layer);
+    combine_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
+    moe_ops(B, BLOCK_PERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     moe_ops(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (with_w)
         moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    if (overlap(B))
+        cs_build_release(B, 0);
+    if (has_shared(B) && !overlap(B)) {
+        cs_block_cost c;
+        shared_cost(B, CS_PASS_B, &c);
+        cs_layer_block_backward(B, &c, with_w, mb, layer);
+    }
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_PRE_B], 0);
 }
 
@@ -233,4 +474,9 @@ void cs_moe_weight(cs_builder *B, long mb, long layer)
 {
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    if (has_shared(B)) {
+        cs_block_cost c;
+        shared_cost(B, CS_PASS_B, &c);
+        shared_ops(B, &c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    }
 }
