@@ -261,6 +261,14 @@ START_TEST(sequential_and_grouped_gemms)
         seconds[grouped] = 0;
         for (int s = 0; s < CS_SLOTS; s++)
             seconds[grouped] += cs_cost_slot(&c, &l, (cs_kernel_slot)s);
+        if (!grouped) { /* eight launches, each the GEMMs of one expert's tokens */
+            cs_kernel_list one;
+            cs_kernels_experts(&u.sh, &f, tokens / 8, 1, &one);
+            double each = 0;
+            for (int s = 0; s < CS_SLOTS; s++)
+                each += cs_cost_slot(&c, &one, (cs_kernel_slot)s);
+            assert_close(seconds[0], 8 * each, 1e-12);
+        }
         cs_cost_free(&c);
         cs_scenario_free(&u.s);
     }
@@ -381,8 +389,9 @@ START_TEST(padded_capacity)
 }
 END_TEST
 
-/* Every dispatcher, with and without shared experts overlapped, under each
- * schedule frees what it allocates. */
+/* Every dispatcher, with and without shared experts overlapped, grouped or
+ * one GEMM per expert (uneven per-expert tokens under skewed routing), under
+ * each schedule frees what it allocates. */
 START_TEST(dispatchers_balance_memory)
 {
     static const char *const cases[] = {
@@ -390,6 +399,8 @@ START_TEST(dispatchers_balance_memory)
         "moe_token_dispatcher_type: alltoall, moe_shared_expert_overlap: true, schedule: zb-h1",
         "moe_token_dispatcher_type: flex, moe_shared_expert_overlap: true, recompute: full",
         "moe_token_dispatcher_type: alltoall, moe_routing: random, moe_expert_capacity_factor: 1.0",
+        "moe_token_dispatcher_type: alltoall, moe_routing: { mode: skewed, skew: 1.2 }",
+        "moe_token_dispatcher_type: alltoall, moe_grouped_gemm: true, schedule: gpipe",
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         setup u;

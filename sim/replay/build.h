@@ -82,6 +82,9 @@ typedef struct cs_builder {
     long *output_w, *embedding_w; /* per local GPU: last wgrad op of the output layer, embedding */
     /* MoE routing of the stage: expert tokens per GPU and pair tables per EP group. */
     double *expert_tokens; /* [(local * Ls + li) * m + mb] */
+    /* Per local expert, for SequentialMLP's per-expert GEMMs (else NULL):
+     * [((local * Ls + li) * m + mb) * experts_per_gpu + e]. */
+    double *expert_rows;
     double **dispatch;     /* [(li * m + mb) * groups + g] (NULL: even) */
     double **combine;
     double *prob;   /* E popularity per layer, all layers: [layer * E + e] */
@@ -156,6 +159,7 @@ void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double 
 /* moe.c: the MoE half of a layer, its kernel times and its routing. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb);
 double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb);
+size_t cs_moe_expert_rows_size(const cs_builder *B); /* entries of expert_rows; 0: none */
 void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k);
 void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w);
 void cs_moe_weight(cs_builder *B, long mb, long layer);

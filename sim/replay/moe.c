@@ -20,6 +20,33 @@ double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb
         ->expert_tokens[(local * Ls + cs_build_layer_in_stage(B, layer)) * B->z->microbatches + mb];
 }
 
+/* Tokens per local expert are kept only where they are priced apart: one
+ * GEMM per expert (SequentialMLP) with several experts per GPU. */
+size_t cs_moe_expert_rows_size(const cs_builder *B)
+{
+    if (B->m->moe.num_experts <= 0 || B->t->moe_grouped_gemm || B->z->experts_per_gpu <= 1)
+        return 0;
+    long Ls = B->layers_per_chunk * B->chunks;
+    return (size_t)(B->per_stage * Ls * B->z->microbatches * B->z->experts_per_gpu);
+}
+
+static double *expert_rows(const cs_builder *B, long local, long li, long mb)
+{
+    long Ls = B->layers_per_chunk * B->chunks;
+    return B->expert_rows + ((local * Ls + li) * B->z->microbatches + mb) * B->z->experts_per_gpu;
+}
+
+/* Adds what every sender of EP group (tp, dp) sends each expert of EP rank
+ * j to the per-expert rows of GPU `local`. */
+static void add_expert_rows(cs_builder *B, long local, long li, long mb, long j)
+{
+    long E = B->m->moe.num_experts, per_rank = B->z->experts_per_gpu;
+    double *rows = expert_rows(B, local, li, mb);
+    for (long e = 0; e < per_rank; e++)
+        for (long i = 0; i < B->z->ep; i++)
+            rows[e] += B->counts[i * E + j * per_rank + e];
+}
+
 /* Expert tensor parallelism: tokens dispatched to an EP rank are gathered
  * over its TP group before the experts (reduce-scattered after), or the
  * reverse in backward. */
@@ -140,6 +167,8 @@ void cs_moe_route_stage(cs_builder *B)
                         if (shares)
                             B->expert_tokens[(cs_build_local(B, r, j, dp) * Ls + li) * m + mb] +=
                                 received;
+                        if (shares && B->expert_rows)
+                            add_expert_rows(B, cs_build_local(B, r, j, dp), li, mb, j);
                     }
                 }
                 B->dispatch[(li * m + mb) * groups + g] = out;
@@ -198,6 +227,13 @@ static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
     return pass == CS_PASS_F ? &B->fwd : &B->bwd;
 }
 
+static double expert_slots(cs_builder *B, const cs_kernel_list *l, int pass)
+{
+    return pass == CS_PASS_F   ? slots_s(B, l, CS_SLOT_IN, CS_SLOT_OUT)
+           : pass == CS_PASS_B ? slots_s(B, l, CS_SLOT_OUT_B, CS_SLOT_IN_B)
+                               : slots_s(B, l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
+}
+
 /* The experts' GEMMs of a pass with the dispatcher's work either side of
  * them (the alltoall dispatcher's sort by local expert, the permute on
  * arrival of the others). */
@@ -207,11 +243,19 @@ static double experts_time(cs_builder *B, int pass, long local, long layer, long
     cs_dispatch_rows r;
     dispatch_rows(B, local, layer, mb, &r);
     cs_kernel_list l;
-    cs_kernels_experts(&B->sh, o, r.expert, r.local_experts, &l);
+    double seconds = 0;
+    if (B->expert_rows) { /* SequentialMLP: each expert at its own tokens */
+        const double *rows = expert_rows(B, local, cs_build_layer_in_stage(B, layer), mb);
+        for (long e = 0; e < B->z->experts_per_gpu; e++) {
+            cs_kernels_experts(&B->sh, o, rows[e], 1, &l);
+            seconds += expert_slots(B, &l, pass);
+        }
+    } else {
+        cs_kernels_experts(&B->sh, o, r.expert, r.local_experts, &l);
+        seconds = expert_slots(B, &l, pass);
+    }
     if (pass == CS_PASS_W)
-        return slots_s(B, &l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
-    double seconds = pass == CS_PASS_F ? slots_s(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
-                                       : slots_s(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B);
+        return seconds;
     cs_kernels_dispatch(&B->sh, o, &r, &l);
     return seconds + (pass == CS_PASS_F ? slots_s(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
                                         : slots_s(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B));

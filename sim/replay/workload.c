@@ -53,6 +53,8 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
     long Ls = B->layers_per_chunk * B->chunks;
     size_t cells = (size_t)(Ls * z->microbatches * z->tp * z->dp);
     memset(B->expert_tokens, 0, (size_t)(B->per_stage * Ls * z->microbatches) * sizeof(double));
+    if (B->expert_rows)
+        memset(B->expert_rows, 0, cs_moe_expert_rows_size(B) * sizeof *B->expert_rows);
     memset(B->dispatch, 0, cells * sizeof *B->dispatch);
     memset(B->combine, 0, cells * sizeof *B->combine);
     if (B->m->moe.num_experts > 0)
@@ -103,6 +105,8 @@ static int alloc_builder(cs_builder *B)
     B->output_w = malloc((size_t)B->per_stage * sizeof *B->output_w);
     B->embedding_w = malloc((size_t)B->per_stage * sizeof *B->embedding_w);
     B->expert_tokens = malloc((size_t)(B->per_stage * Ls * m) * sizeof *B->expert_tokens);
+    size_t rows = cs_moe_expert_rows_size(B);
+    B->expert_rows = rows ? malloc(rows * sizeof *B->expert_rows) : NULL;
     B->dispatch = malloc(cells * sizeof *B->dispatch);
     B->combine = malloc(cells * sizeof *B->combine);
     B->prob = malloc((size_t)(B->m->num_layers * E) * sizeof *B->prob);
@@ -124,7 +128,8 @@ static int alloc_builder(cs_builder *B)
     B->noise = gsl_rng_alloc(gsl_rng_mt19937);
     B->slowdown = malloc((size_t)world * sizeof *B->slowdown);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending || !B->pass_first ||
-        !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
+        !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens ||
+        (rows && !B->expert_rows) || !B->dispatch ||
         !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
         !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer ||
@@ -154,6 +159,7 @@ static void free_builder(cs_builder *B)
     free(B->output_w);
     free(B->embedding_w);
     free(B->expert_tokens);
+    free(B->expert_rows);
     free(B->dispatch);
     free(B->combine);
     free(B->prob);
