@@ -73,7 +73,10 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
         p->seconds[backward] += t;
         p->flops[backward] += k->flops;
         char shape[96] = "-";
-        if (k->kind == CS_KERNEL_GEMM && k->batch > 1)
+        if (k->kind == CS_KERNEL_GEMM && k->batch > 1 && k->launches == k->batch)
+            snprintf(shape, sizeof shape, "%.0f of [%.0fx%.0f].[%.0fx%.0f]", k->batch, k->m, k->k,
+                     k->k, k->n); /* one launch per expert */
+        else if (k->kind == CS_KERNEL_GEMM && k->batch > 1)
             snprintf(shape, sizeof shape, "%.0fx[%.0fx%.0f].[%.0fx%.0f]", k->batch, k->m, k->k,
                      k->k, k->n);
         else if (k->kind == CS_KERNEL_GEMM)
