@@ -232,10 +232,10 @@ typedef struct cs_training {
     int moe_shared_expert_overlap;
     double moe_expert_capacity_factor; /* < 0: not given (model.moe.capacity_factor); 0: null */
     int moe_pad_expert_input_to_capacity;
-    cs_drop_policy moe_token_drop_policy;            /* probs */
-    cs_score_function moe_router_score_function;     /* softmax */
+    cs_drop_policy moe_token_drop_policy;             /* probs */
+    cs_score_function moe_router_score_function;      /* softmax */
     cs_load_balancing moe_router_load_balancing_type; /* aux_loss */
-    double moe_aux_loss_coeff;                       /* 0: no aux loss computed */
+    double moe_aux_loss_coeff;                        /* 0: no aux loss computed */
     cs_loc loc_moe_capacity, loc_moe_pad, loc_moe_overlap, loc_moe_dispatcher;
     double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
     cs_loc loc;

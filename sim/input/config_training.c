@@ -22,7 +22,8 @@ static const char *const balancing_choices[] = {"aux_loss", "seq_aux_loss", "non
 /* A training field whose position is kept for the checks across blocks. */
 #define LOCATED(k, type, flags, unit, choices, l)                                                  \
     {                                                                                              \
-#k, type, offsetof(cs_training, k), flags, 0, unit, choices, NULL, NULL, offsetof(cs_training, l) \
+#k, type, offsetof(cs_training, k), flags, 0, unit, choices, NULL, NULL,                   \
+            offsetof(cs_training, l)                                                               \
     }
 
 static const cs_field routing_fields[] = {
@@ -369,7 +370,7 @@ long cs_layout_vpp(const cs_layout *l, const cs_training *t)
 double cs_moe_capacity_factor(const cs_model *m, const cs_training *t)
 {
     return t->moe_expert_capacity_factor >= 0 ? t->moe_expert_capacity_factor
-                                               : m->moe.capacity_factor;
+                                              : m->moe.capacity_factor;
 }
 
 const char *cs_dispatcher_name(cs_dispatcher d) { return dispatcher_choices[d]; }

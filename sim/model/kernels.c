@@ -379,8 +379,8 @@ void cs_kernels_moe_edges(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
  * (fp32 values and int64 indices of the c = Tl x k choices) and their
  * scatter into the fp32 probs and the bool routing map
  * (moe_utils.py topk_routing_with_score_function). */
-static void router_scores(cs_kernel_list *l, const cs_kernel_opts *o, cs_kernel_slot slot,
-                          double e, double c)
+static void router_scores(cs_kernel_list *l, const cs_kernel_opts *o, cs_kernel_slot slot, double e,
+                          double c)
 {
     int sigmoid = o->t->moe_router_score_function == CS_SCORE_SIGMOID;
     memory(l, sigmoid ? "router.sigmoid" : "router.softmax", slot, (A + 4) * e, 1);

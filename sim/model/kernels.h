@@ -124,7 +124,7 @@ void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
 
 /* Rows of a rank's token dispatch for one micro-batch of one MoE layer. */
 typedef struct cs_dispatch_rows {
-    double sent;    /* alltoall: token copies it permutes for the dispatch (Tl k, or E x capacity) */
+    double sent; /* alltoall: token copies it permutes for the dispatch (Tl k, or E x capacity) */
     double arrived; /* allgather: tokens gathered; flex: (token, rank) rows received */
     double expert;  /* token copies its local experts compute */
     double local_experts;

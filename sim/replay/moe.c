@@ -64,10 +64,11 @@ static void etp_comm(cs_builder *B, int gather, long mb, long layer)
         }
 }
 
-/* Dispatch (out = 1: tokens to their experts) or combine all-to-all in every
- * EP group of the stage. */
 static double flex_share(const cs_builder *B);
 
+/* Dispatch (out = 1: tokens to their experts) or combine all-to-all in every
+ * EP group of the stage; `async`: overlapped by the ops up to the next
+ * cs_build_release(). */
 static void ep_comm(cs_builder *B, int out, long mb, long layer, int async)
 {
     const cs_layout_sizes *z = B->z;
@@ -80,12 +81,12 @@ static void ep_comm(cs_builder *B, int out, long mb, long layer, int async)
             const double *pairs = tables[(li * z->microbatches + mb) * groups + dp * z->tp + tp];
             long n = cs_build_ep_members(B, tp, dp, B->members);
             double even = DT * B->sh.Tl * B->sh.topk * B->sh.h * flex_share(B);
-            long first = async ? cs_build_collective_async_pairs(B, B->members, n,
-                                                                 CS_COLL_ALLTOALL, CS_STREAM_EP,
-                                                                 CS_OP_EP, mb, layer, even, pairs)
-                               : cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL,
-                                                     CS_STREAM_EP, CS_OP_EP, mb, layer, even,
-                                                     pairs);
+            long first = async
+                             ? cs_build_collective_async_pairs(B, B->members, n, CS_COLL_ALLTOALL,
+                                                               CS_STREAM_EP, CS_OP_EP, mb, layer,
+                                                               even, pairs)
+                             : cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
+                                                   CS_OP_EP, mb, layer, even, pairs);
             /* The tokens a member receives sit in a buffer while the exchange runs. */
             for (long j = 0; first >= 0 && j < n; j++) {
                 double received = even;
@@ -136,9 +137,9 @@ void cs_moe_route_stage(cs_builder *B)
         for (long mb = 0; mb < m; mb++)
             for (long g = 0; g < groups; g++) {
                 long tp = g % z->tp, dp = g / z->tp;
-                B->w->dropped_tokens += cs_routing_draw(
-                    B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
-                    B->prob + layer * E, B->rng, B->counts, B->draws);
+                B->w->dropped_tokens +=
+                    cs_routing_draw(B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
+                                    B->prob + layer * E, B->rng, B->counts, B->draws);
                 B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
                 double *out = NULL, *back = NULL;
                 if (B->t->moe_routing.mode != CS_ROUTING_BALANCED || capacity > 0) {
@@ -196,8 +197,7 @@ static double local_experts(const cs_builder *B)
 
 /* Rows of the dispatch on the GPU with stage index `local`. With padding
  * every rank sends every expert its capacity, ceil(c Tl k / E). */
-static void dispatch_rows(const cs_builder *B, long local, long layer, long mb,
-                          cs_dispatch_rows *r)
+static void dispatch_rows(const cs_builder *B, long local, long layer, long mb, cs_dispatch_rows *r)
 {
     const cs_shape *sh = &B->sh;
     double cf = cs_moe_capacity_factor(B->m, B->t);
@@ -368,10 +368,7 @@ static void tp_ep_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double
         }
 }
 
-static double gathered(const cs_builder *B)
-{
-    return B->sh.Tl * (double)(B->z->ep * B->z->etp);
-}
+static double gathered(const cs_builder *B) { return B->sh.Tl * (double)(B->z->ep * B->z->etp); }
 
 static int allgather(const cs_builder *B)
 {
@@ -395,8 +392,8 @@ static int shared_comm(cs_builder *B, int gather, long mb, long layer)
 {
     if (B->z->tp <= 1 || (gather && !B->sh.sp))
         return 0;
-    cs_coll_op op = gather ? CS_COLL_ALL_GATHER
-                           : (B->sh.sp ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE);
+    cs_coll_op op =
+        gather ? CS_COLL_ALL_GATHER : (B->sh.sp ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE);
     cs_layer_tp_comm(B, op, mb, layer, DT * B->sh.T * B->sh.h, 1);
     return 1;
 }

@@ -128,12 +128,12 @@ static int alloc_builder(cs_builder *B)
     B->noise = gsl_rng_alloc(gsl_rng_mt19937);
     B->slowdown = malloc((size_t)world * sizeof *B->slowdown);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending || !B->pass_first ||
-        !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens ||
-        (rows && !B->expert_rows) || !B->dispatch ||
+        !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
         !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
         !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer ||
-        !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w)
+        !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
+        (rows && !B->expert_rows))
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
