@@ -35,7 +35,7 @@ START_TEST(check_seed_reports_invalid_original)
     char *out, *err;
     ck_assert_int_eq(tu_run(BIN " check " SEED, &out, &err), 1);
     ck_assert_ptr_nonnull(strstr(out, "layout original: tp 8, pp 4, ep 16, dp 4 -> INVALID"));
-    ck_assert_ptr_nonnull(strstr(out, "seed-options.yaml:29:49: error: needs 2048 GPUs"));
+    ck_assert_ptr_nonnull(strstr(out, "seed-options.yaml:31:49: error: needs 2048 GPUs"));
     ck_assert_ptr_nonnull(strstr(out, "layout option1: tp 4, pp 4, ep 8, dp 4 -> valid"));
     ck_assert_ptr_nonnull(strstr(out, "layout option2: tp 2, pp 8, ep 8, dp 4 -> valid"));
     ck_assert_ptr_nonnull(strstr(out, "dense DP 32, expert DP 4, 8 experts per GPU"));

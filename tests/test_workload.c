@@ -122,7 +122,7 @@ END_TEST
  * the gradient norm's 4-byte all-reduce when clip_grad > 0 (and fp16's
  * found_inf); zero_grad_buffer as the first op. */
 /* MoE parallel folding on one node: tp 2 and ep 8 with etp 1 (ep x tp = 16
- * > 8 GPUs). The EP group is all 8 GPUs in rank order, TP peers included;
+ * > 8 GPUs), the alltoall dispatcher. The EP group is all 8 GPUs in rank order, TP peers included;
  * each all-to-all moves its member's T/t tokens x top-2 x h x 2 bytes (even
  * routing), four per layer and micro-batch (dispatch and combine, each way);
  * no expert-TP collectives. */
@@ -130,7 +130,8 @@ START_TEST(folded_expert_groups_span_tp_ranks)
 {
     built b;
     build(&b, ", moe: { num_experts: 8, router_topk: 2, ffn_hidden_size: 1024 }",
-          "sequence_parallel: true", "{ tp: 2, pp: 1, ep: 8, etp: 1 }", 0);
+          "sequence_parallel: true, moe_token_dispatcher_type: alltoall",
+          "{ tp: 2, pp: 1, ep: 8, etp: 1 }", 0);
     ck_assert_int_eq(b.z.dp, 0);
     ck_assert_int_eq(b.z.dense_dp, 4);
     ck_assert_int_eq(b.z.expert_dp, 1);
@@ -151,6 +152,21 @@ START_TEST(folded_expert_groups_span_tp_ranks)
         if (b.w.info[id].klass == CS_OP_TP && cs_exec_gpu(b.x, id) == 0 && id + 1 < b.w.count &&
             b.w.info[id + 1].klass == CS_OP_TP)
             ck_assert_int_eq(cs_exec_gpu(b.x, id + 1), 1);
+    done(&b);
+    /* The allgather dispatcher gathers over the experts' tensor-and-expert
+     * group: with tp 2, ep 2, etp 1 on 8 GPUs that is GPUs {2i, 2i+1} (an
+     * expert-DP rank's etp x ep ranks), here the dense TP pairs too. */
+    build(&b, ", moe: { num_experts: 8, router_topk: 2, ffn_hidden_size: 1024 }",
+          "sequence_parallel: true, moe_token_dispatcher_type: allgather",
+          "{ tp: 2, pp: 1, ep: 2, etp: 1 }", 0);
+    int seen = 0;
+    for (long id = 0; id < b.w.count; id++) {
+        if (b.w.info[id].klass != CS_OP_EP || cs_exec_gpu(b.x, id) != 0)
+            continue;
+        ck_assert_int_eq(cs_exec_gpu(b.x, id + 1), 1);
+        seen++;
+    }
+    ck_assert_int_gt(seen, 0);
     done(&b);
 }
 END_TEST

@@ -2,6 +2,7 @@
  * prices them. */
 #include "cli/cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +16,8 @@ static const char help[] =
     "Lists the kernels one GPU runs for one micro-batch of one transformer\n"
     "layer of a layout (the first one, or NAME), forward and backward, as\n"
     "Megatron-Core runs them: the attention block, the MLP (a MoE layer's\n"
-    "experts at an even share of the tokens), the output layer with the loss\n"
+    "router, token dispatcher, experts and shared experts at an even share of\n"
+    "the tokens), the output layer with the loss\n"
     "and the embedding; for each its slot in the block, GEMM shape, FLOPs,\n"
     "bytes, time and the efficiency it was priced at. Communication is not\n"
     "listed: `run` places it between the kernels.\n"
@@ -57,7 +59,10 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
         p->seconds[backward] += t;
         p->flops[backward] += k->flops;
         char shape[96] = "-";
-        if (k->kind == CS_KERNEL_GEMM && k->batch > 1)
+        if (k->kind == CS_KERNEL_GEMM && k->batch > 1 && k->launches == k->batch)
+            snprintf(shape, sizeof shape, "%.0f of [%.0fx%.0f].[%.0fx%.0f]", k->batch, k->m, k->k,
+                     k->k, k->n); /* one launch per expert */
+        else if (k->kind == CS_KERNEL_GEMM && k->batch > 1)
             snprintf(shape, sizeof shape, "%.0fx[%.0fx%.0f].[%.0fx%.0f]", k->batch, k->m, k->k,
                      k->k, k->n);
         else if (k->kind == CS_KERNEL_GEMM)
@@ -88,6 +93,23 @@ static int listed_bf16(const cs_scenario *s)
     return s->training.precision == CS_FP8;
 }
 
+/* The dispatch of an even share: every expert gets T k / E of each rank's
+ * tokens (its capacity with padding), the allgather dispatcher gathers the
+ * expert-TP x EP group, and flex sends a token once per rank. */
+static void even_dispatch(const cs_scenario *s, const cs_layout_sizes *z, const cs_shape *sh,
+                          cs_dispatch_rows *r)
+{
+    double cf = cs_moe_capacity_factor(&s->model, &s->training), E = sh->experts;
+    r->sent = sh->Tl * sh->topk;
+    if (cf > 0 && s->training.moe_pad_expert_input_to_capacity)
+        r->sent = E * ceil(cf * sh->Tl * sh->topk / E);
+    r->local_experts = z->experts_per_gpu > 0 ? (double)z->experts_per_gpu : 1;
+    r->expert = r->sent / E * r->local_experts * (double)z->ep * sh->etp;
+    r->arrived = s->training.moe_token_dispatcher_type == CS_DISPATCH_ALLGATHER
+                     ? sh->Tl * (double)z->ep * sh->etp
+                     : r->expert * cs_kernels_flex_share(E, sh->topk, (double)z->ep);
+}
+
 static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes *z)
 {
     cs_shape sh;
@@ -101,9 +123,13 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
         if (moe) {
             cs_kernels_moe_edges(&sh, &o, &l);
             print_list(p, "moe", &l, backward);
-            double tokens = sh.Tl * sh.topk * sh.etp;
-            double groups = z->experts_per_gpu > 0 ? (double)z->experts_per_gpu : 1;
-            cs_kernels_mlp(&sh, &o, tokens, sh.ffn_e, sh.etp, groups, 0, &l);
+            cs_kernels_router(&sh, &o, &l);
+            print_list(p, "router", &l, backward);
+            cs_dispatch_rows r;
+            even_dispatch(s, z, &sh, &r);
+            cs_kernels_dispatch(&sh, &o, &r, &l);
+            print_list(p, "dispatch", &l, backward);
+            cs_kernels_experts(&sh, &o, r.expert, r.local_experts, &l);
             print_list(p, "experts", &l, backward);
             cs_kernels_mlp(&sh, &o, sh.T, sh.ffn_s, sh.t, 1, 0, &l);
             print_list(p, "shared", &l, backward);

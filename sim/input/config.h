@@ -204,6 +204,13 @@ typedef struct cs_moe_routing {
     double skew;
 } cs_moe_routing;
 
+/* Megatron-Core's token dispatchers (--moe-token-dispatcher-type). */
+typedef enum { CS_DISPATCH_ALLGATHER, CS_DISPATCH_ALLTOALL, CS_DISPATCH_FLEX } cs_dispatcher;
+typedef enum { CS_DROP_PROBS, CS_DROP_POSITION } cs_drop_policy;
+typedef enum { CS_SCORE_SOFTMAX, CS_SCORE_SIGMOID } cs_score_function;
+typedef enum { CS_BALANCE_AUX_LOSS, CS_BALANCE_SEQ_AUX_LOSS, CS_BALANCE_NONE } cs_load_balancing;
+
+
 typedef struct cs_training {
     long seq_length;
     long global_batch_size;
@@ -242,6 +249,18 @@ typedef struct cs_training {
     int accumulate_allreduce_grads_in_fp32; /* -1 until given: fp32 unless fp16 */
     cs_optimizer optimizer;
     cs_moe_routing moe_routing;
+    /* MoE switches, Megatron's names and defaults (transformer_config.py). */
+    cs_dispatcher moe_token_dispatcher_type; /* allgather */
+    int moe_grouped_gemm;                    /* false: SequentialMLP */
+    int moe_permute_fusion;
+    int moe_shared_expert_overlap;
+    double moe_expert_capacity_factor; /* < 0: not given (model.moe.capacity_factor); 0: null */
+    int moe_pad_expert_input_to_capacity;
+    cs_drop_policy moe_token_drop_policy;             /* probs */
+    cs_score_function moe_router_score_function;      /* softmax */
+    cs_load_balancing moe_router_load_balancing_type; /* aux_loss */
+    double moe_aux_loss_coeff;                        /* 0: no aux loss computed */
+    cs_loc loc_moe_capacity, loc_moe_pad, loc_moe_overlap, loc_moe_dispatcher;
     double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
     cs_loc loc;
 } cs_training;
@@ -413,6 +432,10 @@ cs_attention_backend cs_training_attention_backend(const cs_training *t);
  * which Megatron turns on for bf16 (and we for fp8); 2 for fp16 unless
  * asked, as in Megatron. */
 double cs_training_grad_bytes(const cs_training *t);
+/* The MoE capacity factor in force: training.moe_expert_capacity_factor,
+ * else model.moe.capacity_factor; 0 dropless. */
+double cs_moe_capacity_factor(const cs_model *m, const cs_training *t);
+const char *cs_dispatcher_name(cs_dispatcher d);
 
 /* True when transformer layer i (0-based, of num_layers) runs its linear
  * layers in FP8: precision fp8, and not one of the first or last layers

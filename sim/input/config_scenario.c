@@ -137,6 +137,26 @@ static int fp8_consistent(cs_ctx *c, const cs_scenario *s)
     return rc;
 }
 
+/* MoE switches of training: that depend on the model (Megatron's
+ * TransformerConfig checks): one capacity factor, and padding needs one. */
+static int moe_consistent(cs_ctx *c, const cs_scenario *s)
+{
+    const cs_training *t = &s->training;
+    const cs_moe_config *m = &s->model.moe;
+    int rc = 0;
+    if (t->moe_expert_capacity_factor >= 0 && m->capacity_factor > 0 &&
+        t->moe_expert_capacity_factor != m->capacity_factor)
+        rc = loc_error(c, t->loc_moe_capacity,
+                       "training.moe_expert_capacity_factor %g contradicts "
+                       "model.moe.capacity_factor %g; give one of them",
+                       t->moe_expert_capacity_factor, m->capacity_factor);
+    if (t->moe_pad_expert_input_to_capacity && cs_moe_capacity_factor(&s->model, t) <= 0)
+        rc = loc_error(c, t->loc_moe_pad,
+                       "moe_pad_expert_input_to_capacity needs a capacity factor "
+                       "(moe_expert_capacity_factor), as in Megatron");
+    return rc;
+}
+
 /* Loads the scenario held by f (already parsed, kept in out->sources). */
 static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
 {
@@ -154,7 +174,7 @@ static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
         rc = -1;
     if (top_overrides(c, f, out) != 0)
         rc = -1;
-    if (rc == 0 && fp8_consistent(c, out) != 0)
+    if (rc == 0 && (fp8_consistent(c, out) != 0 || moe_consistent(c, out) != 0))
         rc = -1;
     free(canon);
     if (!out->name[0])

@@ -16,6 +16,17 @@ static const char *const optimizer_choices[] = {"adam", "none", NULL};
 static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
 static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused", "local", NULL};
 static const char *const dim_names[] = {"tp", "ep", "dp", "pp", NULL};
+static const char *const dispatcher_choices[] = {"allgather", "alltoall", "flex", NULL};
+static const char *const drop_choices[] = {"probs", "position", NULL};
+static const char *const score_choices[] = {"softmax", "sigmoid", NULL};
+static const char *const balancing_choices[] = {"aux_loss", "seq_aux_loss", "none", NULL};
+
+/* A training field whose position is kept for the checks across blocks. */
+#define LOCATED(k, type, flags, unit, choices, l)                                                  \
+    {                                                                                              \
+#k, type, offsetof(cs_training, k), flags, 0, unit, choices, NULL, NULL,                   \
+            offsetof(cs_training, l)                                                               \
+    }
 
 static const cs_field routing_fields[] = {
     ENUM(cs_moe_routing, mode, routing_choices),
@@ -81,6 +92,17 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, accumulate_allreduce_grads_in_fp32),
     ENUM(cs_training, optimizer, optimizer_choices),
     CUSTOM_OF("moe_routing", routing_custom, cs_routing_schema),
+    LOCATED(moe_token_dispatcher_type, F_ENUM, 0, 0, dispatcher_choices, loc_moe_dispatcher),
+    BOOL(cs_training, moe_grouped_gemm),
+    BOOL(cs_training, moe_permute_fusion),
+    LOCATED(moe_shared_expert_overlap, F_BOOL, 0, 0, NULL, loc_moe_overlap),
+    LOCATED(moe_expert_capacity_factor, F_QTY, NULLABLE | POSITIVE, CS_UNIT_RATIO, NULL,
+            loc_moe_capacity),
+    LOCATED(moe_pad_expert_input_to_capacity, F_BOOL, 0, 0, NULL, loc_moe_pad),
+    ENUM(cs_training, moe_token_drop_policy, drop_choices),
+    ENUM(cs_training, moe_router_score_function, score_choices),
+    ENUM(cs_training, moe_router_load_balancing_type, balancing_choices),
+    QTY(cs_training, moe_aux_loss_coeff, CS_UNIT_RATIO, NONNEG),
     QTY(cs_training, tokens, CS_UNIT_COUNT, POSITIVE),
 };
 const cs_schema cs_training_schema = {"training", training_fields, COUNT(training_fields)};
@@ -172,6 +194,7 @@ void cs_training_defaults(cs_training *t)
     t->decoder_first_pipeline_num_layers = t->decoder_last_pipeline_num_layers = -1;
     t->optimizer = CS_OPTIMIZER_ADAM;
     t->moe_routing.skew = 1.0;
+    t->moe_expert_capacity_factor = -1; /* not given: model.moe.capacity_factor holds */
     /* Megatron-LM's command-line defaults (megatron/training/arguments.py). */
     t->attention_backend = -1;
     t->masked_softmax_fusion = t->bias_gelu_fusion = t->bias_swiglu_fusion = 1;
@@ -285,6 +308,15 @@ static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_
     if (t->tp_comm_overlap && !t->sequence_parallel) {
         at = cs_ymap_get(f, n, "tp_comm_overlap");
         REPORT(c, f, at ? at : n, "tp_comm_overlap needs sequence_parallel: true (as in Megatron)");
+        rc = -1;
+    }
+    /* TransformerConfig: "moe_shared_expert_overlap only works with alltoall
+     * or flex token dispatcher". */
+    if (t->moe_shared_expert_overlap && t->moe_token_dispatcher_type == CS_DISPATCH_ALLGATHER) {
+        at = cs_ymap_get(f, n, "moe_shared_expert_overlap");
+        REPORT(c, f, at ? at : n,
+               "moe_shared_expert_overlap works with moe_token_dispatcher_type alltoall or flex, "
+               "not allgather (as in Megatron)");
         rc = -1;
     }
     if (t->overlap_param_gather && !(t->distributed_optimizer && t->overlap_grad_reduce)) {
@@ -403,6 +435,13 @@ long cs_layout_vpp(const cs_layout *l, const cs_training *t)
     return l->vpp > 0 ? l->vpp : t->virtual_pipeline_stages;
 }
 
+double cs_moe_capacity_factor(const cs_model *m, const cs_training *t)
+{
+    return t->moe_expert_capacity_factor >= 0 ? t->moe_expert_capacity_factor
+                                              : m->moe.capacity_factor;
+}
+
+const char *cs_dispatcher_name(cs_dispatcher d) { return dispatcher_choices[d]; }
 const char *cs_schedule_name(cs_schedule s) { return schedule_choices[s]; }
 const char *cs_recompute_name(cs_recompute r) { return recompute_choices[r]; }
 const char *cs_dim_name(cs_dim d) { return dim_names[d]; }

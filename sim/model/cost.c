@@ -196,9 +196,11 @@ double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k)
     case CS_KERNEL_GEMM: {
         double d = k->m < k->n ? k->m : k->n;
         d = k->k < d ? k->k : d;
-        /* A batched GEMM's FLOPs count once: its efficiency is the batch's. */
-        return k->fp8 ? cs_cost_fp8_gemm_efficiency(c, k->flops, d)
-                      : cs_cost_gemm_efficiency(c, k->flops, d);
+        /* A batched GEMM's FLOPs count once: its efficiency is the batch's;
+         * a GEMM of several launches (one per expert, SequentialMLP) runs
+         * each at its own FLOPs. */
+        double f = k->flops / (k->launches > 1 ? k->launches : 1);
+        return k->fp8 ? cs_cost_fp8_gemm_efficiency(c, f, d) : cs_cost_gemm_efficiency(c, f, d);
     }
     case CS_KERNEL_ATTENTION: {
         double e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);

@@ -495,6 +495,189 @@ void cs_kernels_moe_edges(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
     }
 }
 
+/* ---- MoE: router, dispatcher, experts ------------------------------------------------- */
+
+/* Scores over the e = Tl x E logits (softmax in fp32, or sigmoid), top-k
+ * (fp32 values and int64 indices of the c = Tl x k choices) and their
+ * scatter into the fp32 probs and the bool routing map
+ * (moe_utils.py topk_routing_with_score_function). */
+static void router_scores(cs_kernel_list *l, const cs_kernel_opts *o, cs_kernel_slot slot, double e,
+                          double c)
+{
+    int sigmoid = o->t->moe_router_score_function == CS_SCORE_SIGMOID;
+    memory(l, sigmoid ? "router.sigmoid" : "router.softmax", slot, (A + 4) * e, 1);
+    memory(l, "router.topk", slot, 4 * e + 12 * c, 1);
+    if (sigmoid) /* DeepSeek: the top-k scores divided by their sum */
+        memory(l, "router.topk_normalize", slot, 8 * c, 2);
+    memory(l, "router.scatter (probs, routing_map)", slot, 12 * c + 5 * e, 2);
+}
+
+/* The load-balancing loss is computed only with a positive coefficient
+ * (router.py is_aux_loss_enabled). */
+static int aux_loss(const cs_training *t)
+{
+    return t->moe_aux_loss_coeff > 0 && t->moe_router_load_balancing_type != CS_BALANCE_NONE;
+}
+
+void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out)
+{
+    double e = sh->Tl * sh->experts, c = sh->Tl * sh->topk;
+    out->n = 0;
+    if (sh->experts <= 0)
+        return;
+    if (!o->backward) {
+        gemm(out, "router.gemm", CS_SLOT_IN, 1, sh->Tl, sh->experts, sh->h, 0);
+        router_scores(out, o, CS_SLOT_CORE, e, c);
+        /* compute_routing_scores_for_aux_loss scores and ranks the logits
+         * again, then the loss sums the routing map and the scores over
+         * the tokens (per sequence for seq_aux_loss: the same bytes). */
+        if (aux_loss(o->t))
+            memory(out, "router.aux_loss (scores, top-k, map, sums)", CS_SLOT_CORE,
+                   (A + 4 + 4 + 1 + 1 + 4) * e + 24 * c, 6);
+        return;
+    }
+    if (aux_loss(o->t)) /* the loss's gradient broadcast over the scores, through their backward */
+        memory(out, "router.aux_loss.backward", CS_SLOT_CORE_B, 16 * e, 2);
+    memory(out, "router.scores.backward (top-k gather, score backward)", CS_SLOT_CORE_B,
+           (8 + A) * e + 12 * c, 2);
+    gemm(out, "router.gemm.dgrad", CS_SLOT_IN_B, 1, sh->Tl, sh->h, sh->experts, 0);
+    wgrad(out, o, "router.gemm.wgrad", "router.main_grad_add", CS_SLOT_IN_W, 1, sh->experts, sh->h,
+          sh->Tl);
+}
+
+/* permute(): the indices of the rows each expert takes out of a routing map
+ * of `map` entries (unfused: the map transposed, masked_select over an
+ * expanded int64 arange; fused: Transformer Engine's row-id map), then the
+ * rows gathered (read and written) with their probabilities. */
+static void permute(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
+                    cs_kernel_slot slot, double map, double rows, double h)
+{
+    int fused = o->t->moe_permute_fusion;
+    memory(l, fused ? "permute.row_id_map (fused)" : "permute.indices (transpose, masked_select)",
+           slot, fused ? 5 * map : 11 * map, fused ? 1 : 3);
+    memory(l, name, slot, 2 * A * rows * h + 4 * map + 4 * rows, fused ? 1 : 2);
+}
+
+/* unpermute(): `rows` expert rows summed back into `into` token rows
+ * (unfused: a zeroed output and a scatter-add, read-modify-write of every
+ * row; fused: one gather-reduce), or its backward, a gather. */
+static void unpermute(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
+                      cs_kernel_slot slot, double rows, double into, double h)
+{
+    if (o->t->moe_permute_fusion)
+        memory(l, name, slot, A * (rows + into) * h, 1);
+    else
+        memory(l, name, slot, A * (into + 3 * rows) * h, 2);
+}
+
+/* sort_chunks_by_idxs: the alltoall dispatcher's second permutation, the
+ * received rows regrouped by local expert (and back in combine). */
+static void sort_chunks(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
+                        cs_kernel_slot slot, double rows, double h)
+{
+    memory(l, name, slot, 2 * A * rows * h + 8 * rows, o->t->moe_permute_fusion ? 1 : 2);
+}
+
+static void dispatch_forward(const cs_shape *sh, const cs_kernel_opts *o, const cs_dispatch_rows *r,
+                             cs_kernel_list *out)
+{
+    double h = sh->h, le = r->local_experts;
+    switch (o->t->moe_token_dispatcher_type) {
+    case CS_DISPATCH_ALLGATHER: /* gather everything, keep the local experts' columns */
+        memory(out, "dispatch.local_map (routing map and probs of the local experts)", CS_SLOT_IN,
+               10 * r->arrived * le, 2);
+        permute(out, o, "dispatch.permute", CS_SLOT_IN, r->arrived * le, r->expert, h);
+        unpermute(out, o, "combine.unpermute", CS_SLOT_OUT, r->expert, r->arrived, h);
+        break;
+    case CS_DISPATCH_FLEX: /* DeepEP takes the routing as top-k indices; it permutes on arrival */
+        memory(out, "dispatch.routing_to_topk (deepep)", CS_SLOT_PRE,
+               5 * sh->Tl * sh->experts + 12 * sh->Tl * sh->topk, 1);
+        permute(out, o, "dispatch.permute", CS_SLOT_IN, r->arrived * le, r->expert, h);
+        unpermute(out, o, "combine.unpermute", CS_SLOT_OUT, r->expert, r->arrived, h);
+        break;
+    default:
+        permute(out, o, "dispatch.permute", CS_SLOT_PRE, sh->Tl * sh->experts, r->sent, h);
+        if (le > 1) {
+            sort_chunks(out, o, "dispatch.sort_chunks_by_expert", CS_SLOT_IN, r->expert, h);
+            sort_chunks(out, o, "combine.sort_chunks_back", CS_SLOT_OUT, r->expert, h);
+        }
+        unpermute(out, o, "combine.unpermute", CS_SLOT_POST, r->sent, sh->Tl, h);
+        break;
+    }
+}
+
+static void dispatch_backward(const cs_shape *sh, const cs_kernel_opts *o,
+                              const cs_dispatch_rows *r, cs_kernel_list *out)
+{
+    double h = sh->h, le = r->local_experts;
+    if (o->t->moe_token_dispatcher_type != CS_DISPATCH_ALLTOALL) {
+        memory(out, "combine.unpermute.backward (gather)", CS_SLOT_OUT_B, 2 * A * r->expert * h, 1);
+        unpermute(out, o, "dispatch.permute.backward (scatter-add)", CS_SLOT_IN_B, r->expert,
+                  r->arrived, h);
+        memory(out, "dispatch.permute.backward (probs)", CS_SLOT_IN_B,
+               4 * r->arrived * le + 4 * r->expert, 1);
+        return;
+    }
+    memory(out, "combine.unpermute.backward (gather)", CS_SLOT_POST_B, 2 * A * r->sent * h, 1);
+    if (le > 1) {
+        sort_chunks(out, o, "combine.sort_chunks_back.backward", CS_SLOT_OUT_B, r->expert, h);
+        sort_chunks(out, o, "dispatch.sort_chunks_by_expert.backward", CS_SLOT_IN_B, r->expert, h);
+    }
+    unpermute(out, o, "dispatch.permute.backward (scatter-add)", CS_SLOT_PRE_B, r->sent, sh->Tl, h);
+    memory(out, "dispatch.permute.backward (probs)", CS_SLOT_PRE_B,
+           4 * sh->Tl * sh->experts + 4 * r->sent, 1);
+}
+
+/* None of a rank's m = E / ep experts is among a token's k with probability
+ * C(E - m, k) / C(E, k); the rank gets one row per hit against k m / E
+ * rows per token from the per-expert dispatchers. */
+double cs_kernels_flex_share(double experts, double topk, double ep)
+{
+    double m = experts / ep, miss = 1;
+    if (experts <= 0 || topk <= 0)
+        return 1;
+    for (double i = 0; i < topk; i++)
+        miss *= experts - m - i > 0 ? (experts - m - i) / (experts - i) : 0;
+    return (1 - miss) / (topk * m / experts);
+}
+
+void cs_kernels_dispatch(const cs_shape *sh, const cs_kernel_opts *o, const cs_dispatch_rows *r,
+                         cs_kernel_list *out)
+{
+    out->n = 0;
+    if (sh->experts <= 0)
+        return;
+    if (!o->backward)
+        dispatch_forward(sh, o, r, out);
+    else
+        dispatch_backward(sh, o, r, out);
+}
+
+void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double tokens,
+                        double local_experts, cs_kernel_list *out)
+{
+    double groups = local_experts > 0 ? local_experts : 1;
+    cs_kernels_mlp(sh, o, tokens, sh->ffn_e, sh->etp, groups, 0, out);
+    if (out->n == 0)
+        return;
+    /* Megatron multiplies the probabilities into the activation's output;
+     * the weighted bias-SwiGLU kernel fuses it, otherwise it is a pass of
+     * its own (and two backward: the input's and the probabilities'
+     * gradients). */
+    double e = tokens * sh->ffn_e / sh->etp;
+    if (!(sh->f == 3 && o->t->bias_swiglu_fusion)) {
+        if (!o->backward)
+            memory(out, "experts.probs_mul", CS_SLOT_CORE, 2 * A * e + 4 * tokens, 1);
+        else
+            memory(out, "experts.probs_mul.backward", CS_SLOT_CORE_B, 4 * A * e + 4 * tokens, 2);
+    }
+    /* SequentialMLP: every local expert runs its own fc1, activation and
+     * fc2, each a launch at that expert's tokens. */
+    if (!o->t->moe_grouped_gemm && groups > 1)
+        for (int i = 0; i < out->n; i++)
+            out->k[i].launches *= groups;
+}
+
 /* ---- output layer, loss, embedding -------------------------------------------------- */
 
 /* _VocabParallelCrossEntropy over T x V/t logits: the fp32 copy (2 read, 4

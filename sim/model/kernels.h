@@ -72,7 +72,7 @@ typedef struct cs_kernel {
     cs_kernel_slot slot;
     double m, n, k, batch; /* GEMM: batch x [m x k] . [k x n] */
     double flops, bytes;
-    double launches; /* kernels it stands for (unfused passes) */
+    double launches; /* kernels it stands for (unfused passes; a GEMM per expert) */
     /* Attention kernels: which efficiency table prices them, and by what. */
     cs_attention_backend backend;
     double seq, head_dim;
@@ -150,6 +150,45 @@ void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, 
 
 /* The norm and bias-dropout-add around a MoE layer's experts. */
 void cs_kernels_moe_edges(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out);
+
+/* The router (TopKRouter) on the Tl tokens of a rank: the gating GEMM
+ * [Tl x h] . [h x E] (IN), the scores (softmax, or sigmoid with
+ * moe_router_score_function), top-k and the scatter into probs and routing
+ * map, and the aux loss when moe_aux_loss_coeff > 0 (CORE); backward their
+ * backward (CORE_B), the GEMM's dgrad (IN_B) and wgrad (IN_W). */
+void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out);
+
+/* Rows of a rank's token dispatch for one micro-batch of one MoE layer. */
+typedef struct cs_dispatch_rows {
+    double sent; /* alltoall: token copies it permutes for the dispatch (Tl k, or E x capacity) */
+    double arrived; /* allgather: tokens gathered; flex: (token, rank) rows received */
+    double expert;  /* token copies its local experts compute */
+    double local_experts;
+} cs_dispatch_rows;
+
+/* Flex (DeepEP) sends a token once to every rank holding any of its
+ * experts, where the other dispatchers send one row per expert choice: the
+ * rows a rank receives per row they send it, with each token's k distinct
+ * experts drawn evenly from E over ep ranks. */
+double cs_kernels_flex_share(double experts, double topk, double ep);
+
+/* The dispatcher's own kernels (token_dispatcher.py, moe_utils.py permute /
+ * unpermute / sort_chunks_by_idxs), by moe_token_dispatcher_type and
+ * moe_permute_fusion. Slots: PRE before the dispatch's communication, IN
+ * after it, OUT before the combine's, POST after it; backward POST_B before
+ * the combine's gradient exchange, OUT_B after it, IN_B before the
+ * dispatch's, PRE_B after it. */
+void cs_kernels_dispatch(const cs_shape *sh, const cs_kernel_opts *o, const cs_dispatch_rows *r,
+                         cs_kernel_list *out);
+
+/* The routed experts of a rank: `tokens` token copies over `local_experts`
+ * experts of moe.ffn_hidden_size split etp ways; one grouped GEMM per
+ * projection with moe_grouped_gemm, else one GEMM (and activation) per
+ * expert, each its own launch (SequentialMLP); the routing probabilities
+ * multiplied into the activation (a kernel of its own unless fused into
+ * the weighted SwiGLU). */
+void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double tokens,
+                        double local_experts, cs_kernel_list *out);
 
 /* Final norm, output layer and the vocabulary-parallel cross entropy. CORE
  * holds the loss kernels; the all-reduces they need are counted by

@@ -104,6 +104,18 @@ long cs_place_group_of(const cs_layout *l, const cs_layout_sizes *z, cs_decomp w
     return members(l, z, which, dim, c, out);
 }
 
+long cs_place_expert_tp_ep_group(const cs_layout *l, const cs_layout_sizes *z, long edp,
+                                 long stage, long *out)
+{
+    long c[CS_DIM_COUNT] = {0}, n = 0;
+    c[CS_DIM_DP] = edp;
+    c[CS_DIM_PP] = stage;
+    for (c[CS_DIM_EP] = 0; c[CS_DIM_EP] < z->ep; c[CS_DIM_EP]++)
+        for (c[CS_DIM_TP] = 0; c[CS_DIM_TP] < z->etp; c[CS_DIM_TP]++)
+            out[n++] = cs_place_rank(l, z, CS_EXPERT, c);
+    return n;
+}
+
 long cs_place_group_nodes(const cs_layout *l, const cs_layout_sizes *z, cs_decomp which,
                           cs_dim dim, long gpus_per_node)
 {

@@ -45,6 +45,12 @@ long cs_place_group(const cs_layout *l, const cs_layout_sizes *z, cs_decomp whic
 long cs_place_group_of(const cs_layout *l, const cs_layout_sizes *z, cs_decomp which,
                        cs_dim dim, long rank, long *out);
 
+/* The experts' tensor-and-expert group number edp of `stage` (every etp and
+ * ep rank at that expert-DP rank; Megatron's expert tensor-model group, the
+ * allgather dispatcher's tp_ep group), etp fastest. Returns etp x ep. */
+long cs_place_expert_tp_ep_group(const cs_layout *l, const cs_layout_sizes *z, long edp,
+                                 long stage, long *out);
+
 /* Most nodes spanned by one group along dim of a decomposition. */
 long cs_place_group_nodes(const cs_layout *l, const cs_layout_sizes *z, cs_decomp which,
                           cs_dim dim, long gpus_per_node);

@@ -44,17 +44,19 @@ double cs_routing_draw(const cs_training *t, double capacity_factor, long n, lon
     }
     if (capacity_factor <= 0)
         return 0;
-    double capacity = capacity_factor * copies * (double)n / (double)experts, dropped = 0;
-    for (long e = 0; e < experts; e++) {
-        double load = 0;
-        for (long i = 0; i < n; i++)
-            load += counts[i * experts + e];
-        if (load <= capacity)
-            continue;
-        double keep = capacity / load;
-        for (long i = 0; i < n; i++)
-            counts[i * experts + e] *= keep;
-        dropped += load - capacity;
+    /* Each rank's router drops its own tokens: an expert takes at most
+     * ceil(c T k / E) of them (moe_utils.py get_capacity, called by
+     * apply_router_token_dropping on the rank's local tokens). Which ones go
+     * (moe_token_drop_policy probs or position) does not change the counts.
+     * Padding fills every expert up to that capacity (drop_and_pad). */
+    double capacity = ceil(capacity_factor * copies / (double)experts), dropped = 0;
+    for (long i = 0; i < n * experts; i++) {
+        if (counts[i] > capacity) {
+            dropped += counts[i] - capacity;
+            counts[i] = capacity;
+        }
+        if (t->moe_pad_expert_input_to_capacity)
+            counts[i] = capacity;
     }
     return dropped;
 }

@@ -6,10 +6,11 @@
  *             (a multinomial draw, gsl_ran_multinomial)
  *   skewed    as random, with expert popularity ~ 1 / rank^skew (Zipf-like)
  *             over an order of the experts drawn once per layer
- * A capacity factor c caps each expert at c T k n / E tokens over the n ranks
- * (T tokens per rank, k = top-k); the excess is dropped proportionally from
- * every sender and counted. All draws come from the caller's generator, so a
- * seed fixes them. */
+ * A capacity factor c caps the tokens each rank sends each expert at
+ * ceil(c T k / E) (T tokens per rank, k = top-k), as each rank's router drops
+ * its own tokens in Megatron-Core; the excess is counted as dropped. With
+ * moe_pad_expert_input_to_capacity every rank sends every expert exactly that
+ * many. All draws come from the caller's generator, so a seed fixes them. */
 #ifndef CS_ROUTING_H
 #define CS_ROUTING_H
 

@@ -179,6 +179,13 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
 long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_coll_op op,
                                int stream, cs_op_class k, long mb, long layer, double bytes)
 {
+    return cs_build_collective_async_pairs(B, members, n, op, stream, k, mb, layer, bytes, NULL);
+}
+
+long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n, cs_coll_op op,
+                                     int stream, cs_op_class k, long mb, long layer, double bytes,
+                                     const double *pairs)
+{
     /* What the members carry runs first (taking the gates pending for it);
      * the collective follows each member's last op; the gates still pending
      * for the member's next op stay pending for it. */
@@ -190,7 +197,7 @@ long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_co
         memcpy(B->pending_save[g], B->pending[g], sizeof B->pending[g]);
         B->npending[g] = 0;
     }
-    long first = cs_build_collective(B, members, n, op, stream, k, mb, layer, bytes, NULL);
+    long first = cs_build_collective(B, members, n, op, stream, k, mb, layer, bytes, pairs);
     if (first < 0)
         return -1;
     /* The members go on from where they were (a pass does not begin with

@@ -93,6 +93,9 @@ typedef struct cs_builder {
     long *output_w, *embedding_w; /* per local GPU: last wgrad op of the output layer, embedding */
     /* MoE routing of the stage: expert tokens per GPU and pair tables per EP group. */
     double *expert_tokens; /* [(local * Ls + li) * m + mb] */
+    /* Per local expert, for SequentialMLP's per-expert GEMMs (else NULL):
+     * [((local * Ls + li) * m + mb) * experts_per_gpu + e]. */
+    double *expert_rows;
     double **dispatch;     /* [(li * m + mb) * groups + g], g an EP group (NULL: even) */
     double **combine;
     double *prob;   /* E popularity per layer, all layers: [layer * E + e] */
@@ -103,7 +106,11 @@ typedef struct cs_builder {
     int failed;
 } cs_builder;
 
-typedef enum { BLOCK_ROUTER, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
+/* A MoE layer's compute between its collectives: the router, the
+ * dispatcher's work before its communication, the experts with the
+ * dispatcher's work either side of them, the dispatcher's work after the
+ * combine (the shared experts are a dense block of their own). */
+typedef enum { BLOCK_ROUTER, BLOCK_PERMUTE, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
 
 /* build.c: ranks and the primitives that add ops. A GPU's local index is
  * its index in its stage (placement.h: tp + tp_size x dense dp). */
@@ -125,6 +132,11 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
  * op in between, as Megatron's async TP communication does). */
 long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_coll_op op,
                                int stream, cs_op_class k, long mb, long layer, double bytes);
+/* The same with a byte matrix (an uneven all-to-all overlapped, as the
+ * shared experts overlap the MoE dispatch). */
+long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n, cs_coll_op op,
+                                     int stream, cs_op_class k, long mb, long layer, double bytes,
+                                     const double *pairs);
 /* Every GPU of the stage: its `oldest` earliest asynchronous collectives
  * (all with oldest <= 0) become gates of its next op. */
 void cs_build_release(cs_builder *B, int oldest);
@@ -149,10 +161,17 @@ void cs_embedding_backward(cs_builder *B, long mb);
 void cs_output_forward(cs_builder *B, long mb);
 void cs_output_backward(cs_builder *B, long mb, int with_w);
 void cs_output_weight(cs_builder *B, long mb);
+void cs_layer_block_cost(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out);
+void cs_layer_block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, long mb,
+                            long layer);
+void cs_layer_block_backward(cs_builder *B, const cs_block_cost *c, int with_w, long mb,
+                             long layer);
+void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async);
 
 /* moe.c: the MoE half of a layer, its kernel times and its routing. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb);
 double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb);
+size_t cs_moe_expert_rows_size(const cs_builder *B); /* entries of expert_rows; 0: none */
 void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k);
 void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w);
 void cs_moe_weight(cs_builder *B, long mb, long layer);

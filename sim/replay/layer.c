@@ -276,6 +276,29 @@ static long chunk_of(const cs_builder *B, long layer)
     return 0;
 }
 
+/* A block's forward and backward for moe.c (its shared experts: a dense
+ * MLP with the same TP communication), and the TP groups' collectives. */
+void cs_layer_block_cost(cs_builder *B, const cs_kernel_list *l, cs_block_cost *out)
+{
+    block_cost(B, l, out);
+}
+
+void cs_layer_block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, long mb,
+                            long layer)
+{
+    block_forward(B, c, k, mb, layer, 0);
+}
+
+void cs_layer_block_backward(cs_builder *B, const cs_block_cost *c, int with_w, long mb, long layer)
+{
+    block_backward(B, c, with_w, mb, layer, 0, 0, 0);
+}
+
+void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async)
+{
+    tp_comm(B, op, mb, layer, bytes, async);
+}
+
 /* ---- whole layers ------------------------------------------------------------------ */
 
 /* Activation bytes a layer keeps from its forward to its backward, and what

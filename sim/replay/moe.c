@@ -1,9 +1,14 @@
-/* moe: the MoE half of a layer as Megatron-Core runs it: router, dispatch
- * all-to-all over the EP group, expert-TP gather, the local experts' GEMMs on
- * the tokens routed to them, and back; and the routing draws of a stage that
- * decide how many tokens each expert gets. */
+/* moe: the MoE half of a layer as Megatron-Core runs it (moe_layer.py): the
+ * shared experts (before the router, or overlapped with the dispatch with
+ * moe_shared_expert_overlap), the router, the token dispatcher's permute,
+ * its communication (alltoall: all-to-all over EP then an expert-TP gather;
+ * allgather: a gather over expert-TP x EP; flex: DeepEP's all-to-all of one
+ * row per token and rank), the local experts' GEMMs on the tokens routed to
+ * them, and back; and the routing draws of a stage that decide how many
+ * tokens each expert gets. */
 #include "replay/build.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "model/routing.h"
@@ -13,6 +18,33 @@ double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb
     long Ls = B->Ls;
     return B
         ->expert_tokens[(local * Ls + cs_build_layer_in_stage(B, layer)) * B->z->microbatches + mb];
+}
+
+/* Tokens per local expert are kept only where they are priced apart: one
+ * GEMM per expert (SequentialMLP) with several experts per GPU. */
+size_t cs_moe_expert_rows_size(const cs_builder *B)
+{
+    if (B->m->moe.num_experts <= 0 || B->t->moe_grouped_gemm || B->z->experts_per_gpu <= 1)
+        return 0;
+    long Ls = B->Ls_max;
+    return (size_t)(B->per_stage * Ls * B->z->microbatches * B->z->experts_per_gpu);
+}
+
+static double *expert_rows(const cs_builder *B, long local, long li, long mb)
+{
+    long Ls = B->Ls;
+    return B->expert_rows + ((local * Ls + li) * B->z->microbatches + mb) * B->z->experts_per_gpu;
+}
+
+/* Adds what every sender of EP group (tp, dp) sends each expert of EP rank
+ * j to the per-expert rows of GPU `local`. */
+static void add_expert_rows(cs_builder *B, long local, long li, long mb, long j)
+{
+    long E = B->m->moe.num_experts, per_rank = B->z->experts_per_gpu;
+    double *rows = expert_rows(B, local, li, mb);
+    for (long e = 0; e < per_rank; e++)
+        for (long i = 0; i < B->z->ep; i++)
+            rows[e] += B->counts[i * E + j * per_rank + e];
 }
 
 /* Expert tensor parallelism: tokens dispatched to an EP rank are gathered
@@ -31,9 +63,12 @@ static void etp_comm(cs_builder *B, int gather, long mb, long layer)
     }
 }
 
+static double flex_share(const cs_builder *B);
+
 /* Dispatch (out = 1: tokens to their experts) or combine all-to-all in every
- * EP group of the stage. */
-static void ep_comm(cs_builder *B, int out, long mb, long layer)
+ * EP group of the stage; `async`: overlapped by the ops up to the next
+ * cs_build_release(). */
+static void ep_comm(cs_builder *B, int out, long mb, long layer, int async)
 {
     const cs_layout_sizes *z = B->z;
     if (z->ep <= 1)
@@ -43,9 +78,12 @@ static void ep_comm(cs_builder *B, int out, long mb, long layer)
         double **tables = out ? B->dispatch : B->combine;
         const double *pairs = tables[(li * z->microbatches + mb) * groups + g];
         long n = cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
-        double even = DT * B->sh.Tl * B->sh.topk * B->sh.h;
-        long first = cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
-                                         CS_OP_EP, mb, layer, even, pairs);
+        double even = DT * B->sh.Tl * B->sh.topk * B->sh.h * flex_share(B);
+        long first = async ? cs_build_collective_async_pairs(B, B->members, n, CS_COLL_ALLTOALL,
+                                                             CS_STREAM_EP, CS_OP_EP, mb, layer,
+                                                             even, pairs)
+                           : cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
+                                                 CS_OP_EP, mb, layer, even, pairs);
         /* The tokens a member receives sit in a buffer while the exchange runs. */
         for (long j = 0; first >= 0 && j < n; j++) {
             double received = even;
@@ -79,15 +117,19 @@ static double *table(cs_builder *B, long n)
     return t;
 }
 
-/* Adds what EP member j of a group receives to the expert tokens of j and,
- * with etp > 1, of its expert-TP peers, which see their whole group's tokens. */
-static void add_expert_tokens(cs_builder *B, long rank, long li, long mb, double received)
+/* Adds what EP member j (rank `rank`) of a group receives to the expert
+ * tokens (and per-expert rows) of j and, with etp > 1, of its expert-TP
+ * peers, which see their whole group's tokens. */
+static void add_expert_tokens(cs_builder *B, long rank, long li, long mb, long j, double received)
 {
     long Ls = B->Ls, m = B->z->microbatches;
     long n = cs_place_group_of(B->l, B->z, CS_EXPERT, CS_DIM_TP, rank, B->members_last);
-    for (long r = 0; r < n; r++)
-        B->expert_tokens[(cs_build_local_of(B, B->members_last[r]) * Ls + li) * m + mb] +=
-            received;
+    for (long r = 0; r < n; r++) {
+        long local = cs_build_local_of(B, B->members_last[r]);
+        B->expert_tokens[(local * Ls + li) * m + mb] += received;
+        if (B->expert_rows)
+            add_expert_rows(B, local, li, mb, j);
+    }
 }
 
 /* Draws the routing of every (layer, micro-batch, EP group) of the stage and
@@ -98,6 +140,7 @@ void cs_moe_route_stage(cs_builder *B)
     long E = B->m->moe.num_experts, Ls = B->Ls, m = z->microbatches;
     long groups = cs_place_groups(z, CS_EXPERT, CS_DIM_EP), per_rank = E / z->ep;
     const cs_shape *sh = &B->sh;
+    double capacity = cs_moe_capacity_factor(B->m, B->t), share = flex_share(B);
     for (long li = 0; li < Ls; li++) {
         long layer = B->stage_layer[li];
         if (!cs_build_is_moe(B, layer))
@@ -105,13 +148,12 @@ void cs_moe_route_stage(cs_builder *B)
         for (long mb = 0; mb < m; mb++)
             for (long g = 0; g < groups; g++) {
                 cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
-                B->w->dropped_tokens += cs_routing_draw(
-                    B->t, B->m->moe.capacity_factor, z->ep, E, B->m->moe.router_topk, sh->Tl,
-                    B->prob + layer * E, B->rng, B->counts, B->draws);
+                B->w->dropped_tokens +=
+                    cs_routing_draw(B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
+                                    B->prob + layer * E, B->rng, B->counts, B->draws);
                 B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
                 double *out = NULL, *back = NULL;
-                if (B->t->moe_routing.mode != CS_ROUTING_BALANCED ||
-                    B->m->moe.capacity_factor > 0) {
+                if (B->t->moe_routing.mode != CS_ROUTING_BALANCED || capacity > 0) {
                     out = table(B, z->ep);
                     back = table(B, z->ep);
                     if (!out || !back) {
@@ -127,11 +169,11 @@ void cs_moe_route_stage(cs_builder *B)
                             tokens += B->counts[i * E + e];
                         received += tokens;
                         if (out) {
-                            out[i * z->ep + j] = DT * tokens * sh->h;
-                            back[j * z->ep + i] = DT * tokens * sh->h;
+                            out[i * z->ep + j] = DT * tokens * sh->h * share;
+                            back[j * z->ep + i] = DT * tokens * sh->h * share;
                         }
                     }
-                    add_expert_tokens(B, B->members[j], li, mb, received);
+                    add_expert_tokens(B, B->members[j], li, mb, j, received);
                 }
                 B->dispatch[(li * m + mb) * groups + g] = out;
                 B->combine[(li * m + mb) * groups + g] = back;
@@ -139,76 +181,306 @@ void cs_moe_route_stage(cs_builder *B)
     }
 }
 
-/* Seconds of the experts' pass on the GPU with stage index `local`: the
- * grouped GEMMs of its local experts at their per-expert token count, and
- * the shared expert as a dense MLP split over TP. */
-static double experts_time(cs_builder *B, int pass, long local, long layer, long mb)
+/* ---- the dispatcher's rows and the blocks' kernel times ------------------------------ */
+
+/* Flex's rows per row of the other dispatchers (kernels.h; skewed routing
+ * keeps the even share). */
+static double flex_share(const cs_builder *B)
 {
     const cs_shape *sh = &B->sh;
-    const cs_kernel_opts *o = pass == CS_PASS_F ? &B->fwd : &B->bwd;
-    cs_kernel_slot first = pass == CS_PASS_F   ? CS_SLOT_IN
-                           : pass == CS_PASS_B ? CS_SLOT_OUT_B
-                                               : CS_SLOT_OUT_W;
-    cs_kernel_slot last = pass == CS_PASS_F ? CS_SLOT_OUT : pass == CS_PASS_B ? CS_SLOT_IN_B
-                                                                              : CS_SLOT_IN_W;
-    cs_kernel_list l;
-    double groups = (double)B->z->experts_per_gpu, seconds = 0;
-    cs_kernels_mlp(sh, o, cs_moe_expert_tokens(B, local, layer, mb), sh->ffn_e, sh->etp,
-                   groups > 0 ? groups : 1, 0, &l);
+    if (B->t->moe_token_dispatcher_type != CS_DISPATCH_FLEX)
+        return 1;
+    return cs_kernels_flex_share(sh->experts, sh->topk, (double)B->z->ep);
+}
+
+static double local_experts(const cs_builder *B)
+{
+    return B->z->experts_per_gpu > 0 ? (double)B->z->experts_per_gpu : 1;
+}
+
+/* Rows of the dispatch on the GPU with stage index `local`. With padding
+ * every rank sends every expert its capacity, ceil(c Tl k / E). */
+static void dispatch_rows(const cs_builder *B, long local, long layer, long mb, cs_dispatch_rows *r)
+{
+    const cs_shape *sh = &B->sh;
+    double cf = cs_moe_capacity_factor(B->m, B->t);
+    r->local_experts = local_experts(B);
+    r->expert = cs_moe_expert_tokens(B, local, layer, mb);
+    r->sent = sh->Tl * sh->topk;
+    if (cf > 0 && B->t->moe_pad_expert_input_to_capacity)
+        r->sent = sh->experts * ceil(cf * sh->Tl * sh->topk / sh->experts);
+    if (B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLGATHER)
+        r->arrived = sh->Tl * (double)(B->z->ep * B->z->etp);
+    else
+        r->arrived = r->expert * flex_share(B);
+}
+
+static double slots_s(cs_builder *B, const cs_kernel_list *l, cs_kernel_slot first,
+                      cs_kernel_slot last)
+{
+    double seconds = 0;
     for (int s = first; s <= (int)last; s++)
         if (s != CS_SLOT_RECOMPUTE)
-            seconds += cs_cost_slot(&B->cost, &l, (cs_kernel_slot)s);
-    cs_kernels_mlp(sh, o, sh->T, sh->ffn_s, sh->t, 1, 0, &l);
-    for (int s = first; s <= (int)last; s++)
-        if (s != CS_SLOT_RECOMPUTE)
-            seconds += cs_cost_slot(&B->cost, &l, (cs_kernel_slot)s);
+            seconds += cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
     return seconds;
+}
+
+static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
+{
+    return pass == CS_PASS_F ? &B->fwd : &B->bwd;
+}
+
+static double expert_slots(cs_builder *B, const cs_kernel_list *l, int pass)
+{
+    return pass == CS_PASS_F   ? slots_s(B, l, CS_SLOT_IN, CS_SLOT_OUT)
+           : pass == CS_PASS_B ? slots_s(B, l, CS_SLOT_OUT_B, CS_SLOT_IN_B)
+                               : slots_s(B, l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
+}
+
+/* The experts' GEMMs of a pass with the dispatcher's work either side of
+ * them (the alltoall dispatcher's sort by local expert, the permute on
+ * arrival of the others). */
+static double experts_time(cs_builder *B, int pass, long local, long layer, long mb)
+{
+    const cs_kernel_opts *o = pass_opts(B, pass);
+    cs_dispatch_rows r;
+    dispatch_rows(B, local, layer, mb, &r);
+    cs_kernel_list l;
+    double seconds = 0;
+    if (B->expert_rows) { /* SequentialMLP: each expert at its own tokens */
+        const double *rows = expert_rows(B, local, cs_build_layer_in_stage(B, layer), mb);
+        for (long e = 0; e < B->z->experts_per_gpu; e++) {
+            cs_kernels_experts(&B->sh, o, rows[e], 1, &l);
+            seconds += expert_slots(B, &l, pass);
+        }
+    } else {
+        cs_kernels_experts(&B->sh, o, r.expert, r.local_experts, &l);
+        seconds = expert_slots(B, &l, pass);
+    }
+    if (pass == CS_PASS_W)
+        return seconds;
+    cs_kernels_dispatch(&B->sh, o, &r, &l);
+    return seconds + (pass == CS_PASS_F ? slots_s(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
+                                        : slots_s(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B));
+}
+
+static double router_time(cs_builder *B, int pass)
+{
+    cs_kernel_list l;
+    cs_kernels_router(&B->sh, pass_opts(B, pass), &l);
+    if (pass == CS_PASS_F)
+        return slots_s(B, &l, CS_SLOT_PRE, CS_SLOT_POST);
+    return pass == CS_PASS_W ? slots_s(B, &l, CS_SLOT_IN_W, CS_SLOT_IN_W)
+                             : slots_s(B, &l, CS_SLOT_POST_B, CS_SLOT_IN_B);
+}
+
+/* The dispatcher's work before its communication (PERMUTE) or after the
+ * combine's (UNPERMUTE); backward the other way round. */
+static double edge_time(cs_builder *B, int before, int pass, long local, long layer, long mb)
+{
+    if (pass == CS_PASS_W)
+        return 0;
+    cs_dispatch_rows r;
+    dispatch_rows(B, local, layer, mb, &r);
+    cs_kernel_list l;
+    cs_kernels_dispatch(&B->sh, pass_opts(B, pass), &r, &l);
+    cs_kernel_slot s = pass == CS_PASS_F ? (before ? CS_SLOT_PRE : CS_SLOT_POST)
+                                         : (before ? CS_SLOT_PRE_B : CS_SLOT_POST_B);
+    return cs_cost_slot(&B->cost, &l, s);
+}
+
+static void shared_cost(cs_builder *B, int pass, cs_block_cost *c)
+{
+    cs_kernel_list l;
+    cs_kernels_mlp(&B->sh, pass_opts(B, pass), B->sh.T, B->sh.ffn_s, B->sh.t, 1, 0, &l);
+    cs_layer_block_cost(B, &l, c);
 }
 
 /* Kernel times of the MoE blocks on the GPU with stage index `local`. */
 double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb)
 {
-    const cs_shape *sh = &B->sh;
     switch (which) {
     case BLOCK_ROUTER:
-        if (pass == CS_PASS_W)
-            return cs_build_gemm(B, sh->Tl, sh->h, sh->experts);
-        return cs_build_gemm(B, sh->Tl, sh->h, sh->experts) +
-               cs_build_memory_op(B, 8 * sh->Tl * sh->experts + 2 * DT * sh->Tl * sh->topk * sh->h);
+        return router_time(B, pass);
+    case BLOCK_PERMUTE:
+        return edge_time(B, 1, pass, local, layer, mb);
     case BLOCK_EXPERTS:
         return experts_time(B, pass, local, layer, mb);
     default: /* unpermute */
-        return pass == CS_PASS_W ? 0
-                                 : cs_build_memory_op(B, 2 * DT * sh->Tl * sh->topk * sh->h +
-                                                             3 * DT * sh->Tl * sh->h);
+        return edge_time(B, 0, pass, local, layer, mb);
     }
 }
 
-/* One op per GPU of the stage for a MoE block. */
+/* ---- ops ---------------------------------------------------------------------------- */
+
+static void record_w(cs_builder *B, long local, long layer, long id)
+{
+    if (id >= 0)
+        B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] = id;
+}
+
+/* One op per GPU of the stage for a MoE block (none when it has no work). */
 static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer)
 {
     for (long local = 0; local < B->per_stage; local++) {
         double seconds = cs_moe_block_time(B, which, pass, local, layer, mb);
+        if (seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_ROUTER)
+            continue;
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, 0, 0, 0);
-        if (pass == CS_PASS_W && id >= 0)
-            B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] =
-                id;
+        if (pass == CS_PASS_W)
+            record_w(B, local, layer, id);
     }
 }
 
+/* One op per GPU for slots [first, last] of the shared experts' cost. */
+static void shared_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
+                       cs_kernel_slot last, cs_op_class k, long mb, long layer)
+{
+    double seconds = 0, flops = 0;
+    for (int s = first; s <= (int)last; s++)
+        if (s != CS_SLOT_RECOMPUTE) {
+            seconds += c->s[s];
+            flops += c->flops[s];
+        }
+    if (seconds <= 0)
+        return;
+    for (long local = 0; local < B->per_stage; local++) {
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, 0, 0);
+        if (k == CS_OP_BACKWARD_WEIGHT)
+            record_w(B, local, layer, id);
+    }
+}
+
+/* The allgather dispatcher gathers the tokens (with their probabilities and
+ * routing map) of the expert-TP x EP group and reduce-scatters the experts'
+ * output back (MoEAllGatherTokenDispatcher: its tp_ep group); `bytes` is
+ * the gathered size. */
+static void tp_ep_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes)
+{
+    const cs_layout_sizes *z = B->z;
+    if (z->ep * z->etp <= 1)
+        return;
+    for (long edp = 0; edp < z->expert_dp; edp++) {
+        long n = cs_place_expert_tp_ep_group(B->l, z, edp, B->stage, B->members);
+        cs_build_collective(B, B->members, n, op, CS_STREAM_EP, CS_OP_EP, mb, layer, bytes, NULL);
+    }
+}
+
+static double gathered(const cs_builder *B) { return B->sh.Tl * (double)(B->z->ep * B->z->etp); }
+
+static int allgather(const cs_builder *B)
+{
+    return B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLGATHER;
+}
+
+static int has_shared(const cs_builder *B) { return B->sh.ffn_s > 0; }
+
+/* Shared experts overlapped with the dispatcher's communication
+ * (moe_shared_expert_overlap; the loader refuses it with allgather). */
+static int overlap(const cs_builder *B)
+{
+    return has_shared(B) && B->t->moe_shared_expert_overlap && !allgather(B);
+}
+
+/* The shared experts' TP collectives, asynchronous: with sequence
+ * parallelism a gather of the input (reduce-scatter after fc2), else only
+ * an all-reduce after fc2 (SharedExpertMLP pre/post_forward_comm); backward
+ * the reverse. Returns whether one was launched. */
+static int shared_comm(cs_builder *B, int gather, long mb, long layer)
+{
+    if (B->z->tp <= 1 || (gather && !B->sh.sp))
+        return 0;
+    cs_coll_op op =
+        gather ? CS_COLL_ALL_GATHER : (B->sh.sp ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE);
+    cs_layer_tp_comm(B, op, mb, layer, DT * B->sh.T * B->sh.h, 1);
+    return 1;
+}
+
+/* The dispatch's (or in backward the combine gradient's) exchange: with the
+ * overlap, the shared experts' first half runs beside the all-to-all
+ * (SharedExpertMLP on its own stream: the input gather launched before the
+ * all-to-all, fc1 after it). */
+static void dispatch_comm(cs_builder *B, cs_op_class k, long mb, long layer, int pass, int with_w)
+{
+    const cs_shape *sh = &B->sh;
+    if (allgather(B)) {
+        double probs = pass == CS_PASS_F ? 5 * sh->experts : 0; /* fp32 probs, bool map */
+        tp_ep_comm(B, CS_COLL_ALL_GATHER, mb, layer, gathered(B) * (DT * sh->h + probs));
+        return;
+    }
+    if (!overlap(B)) {
+        ep_comm(B, 1, mb, layer, 0);
+        etp_comm(B, 1, mb, layer);
+        return;
+    }
+    cs_block_cost c;
+    shared_cost(B, pass, &c);
+    int gather = shared_comm(B, 1, mb, layer);
+    ep_comm(B, 1, mb, layer, 1);
+    if (gather)
+        cs_build_release(B, 1); /* fc1 waits for its input, not for the all-to-all */
+    if (pass == CS_PASS_F) {
+        shared_ops(B, &c, CS_SLOT_IN, CS_SLOT_CORE, k, mb, layer);
+    } else {
+        shared_ops(B, &c, CS_SLOT_OUT_B, CS_SLOT_CORE_B, k, mb, layer);
+        if (with_w)
+            shared_ops(B, &c, CS_SLOT_OUT_W, CS_SLOT_OUT_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    }
+    cs_build_release(B, 0);
+    etp_comm(B, 1, mb, layer);
+}
+
+/* The combine's (or the dispatch gradient's) exchange, the shared experts'
+ * second half beside it; their reduction is waited for by what follows the
+ * unpermute (the router's backward in backward). */
+static void combine_comm(cs_builder *B, cs_op_class k, long mb, long layer, int pass, int with_w)
+{
+    const cs_shape *sh = &B->sh;
+    if (allgather(B)) {
+        double probs = pass == CS_PASS_F ? 0 : 4 * sh->experts; /* the probs' gradient */
+        tp_ep_comm(B, CS_COLL_REDUCE_SCATTER, mb, layer, gathered(B) * (DT * sh->h + probs));
+        return;
+    }
+    etp_comm(B, 0, mb, layer);
+    if (!overlap(B)) {
+        ep_comm(B, 0, mb, layer, 0);
+        return;
+    }
+    cs_block_cost c;
+    shared_cost(B, pass, &c);
+    ep_comm(B, 0, mb, layer, 1);
+    if (pass == CS_PASS_F) {
+        shared_ops(B, &c, CS_SLOT_OUT, CS_SLOT_OUT, k, mb, layer);
+    } else {
+        shared_ops(B, &c, CS_SLOT_IN_B, CS_SLOT_IN_B, k, mb, layer);
+        if (with_w)
+            shared_ops(B, &c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    }
+    int reduce = shared_comm(B, 0, mb, layer);
+    if (B->z->ep > 1 || !reduce)
+        cs_build_release(B, 1); /* the unpermute waits for the all-to-all only */
+}
+
 /* The MoE MLP of a layer's forward (or its replay under full recompute):
- * pre-MLP norm, router, dispatch, experts, combine, unpermute, then the
+ * pre-MLP norm, the shared experts (before the router unless overlapped),
+ * router, permute, dispatch, experts, combine, unpermute, then the
  * bias-dropout-add. */
 void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
     cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_PRE], 0);
+    if (has_shared(B) && !overlap(B)) {
+        cs_block_cost c;
+        shared_cost(B, CS_PASS_F, &c);
+        cs_layer_block_forward(B, &c, k, mb, layer);
+    }
     moe_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer);
-    ep_comm(B, 1, mb, layer);
-    etp_comm(B, 1, mb, layer);
+    moe_ops(B, BLOCK_PERMUTE, CS_PASS_F, k, mb, layer);
+    dispatch_comm(B, k, mb, layer, CS_PASS_F, 0);
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer);
-    etp_comm(B, 0, mb, layer);
-    ep_comm(B, 0, mb, layer);
+    combine_comm(B, k, mb, layer, CS_PASS_F, 0);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_F, k, mb, layer);
+    if (overlap(B))
+        cs_build_release(B, 0); /* the shared experts' output is added */
     cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_POST], 0);
 }
 
@@ -217,16 +489,22 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
 {
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_POST_B], 0);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
-    ep_comm(B, 1, mb, layer);
-    etp_comm(B, 1, mb, layer);
+    dispatch_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (with_w)
         moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
-    etp_comm(B, 0, mb, layer);
-    ep_comm(B, 0, mb, layer);
+    combine_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
+    moe_ops(B, BLOCK_PERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     moe_ops(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (with_w)
         moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    if (overlap(B))
+        cs_build_release(B, 0);
+    if (has_shared(B) && !overlap(B)) {
+        cs_block_cost c;
+        shared_cost(B, CS_PASS_B, &c);
+        cs_layer_block_backward(B, &c, with_w, mb, layer);
+    }
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_PRE_B], 0);
 }
 
@@ -235,4 +513,9 @@ void cs_moe_weight(cs_builder *B, long mb, long layer)
 {
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    if (has_shared(B)) {
+        cs_block_cost c;
+        shared_cost(B, CS_PASS_B, &c);
+        shared_ops(B, &c, CS_SLOT_OUT_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    }
 }

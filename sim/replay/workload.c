@@ -53,6 +53,8 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
     long Ls = B->Ls_max;
     size_t cells = (size_t)(Ls * z->microbatches * cs_place_groups(z, CS_EXPERT, CS_DIM_EP));
     memset(B->expert_tokens, 0, (size_t)(B->per_stage * Ls * z->microbatches) * sizeof(double));
+    if (B->expert_rows)
+        memset(B->expert_rows, 0, cs_moe_expert_rows_size(B) * sizeof *B->expert_rows);
     memset(B->dispatch, 0, cells * sizeof *B->dispatch);
     memset(B->combine, 0, cells * sizeof *B->combine);
     if (B->m->moe.num_experts > 0)
@@ -116,6 +118,8 @@ static int alloc_builder(cs_builder *B)
     B->output_w = malloc((size_t)B->per_stage * sizeof *B->output_w);
     B->embedding_w = malloc((size_t)B->per_stage * sizeof *B->embedding_w);
     B->expert_tokens = malloc((size_t)(B->per_stage * Ls * m) * sizeof *B->expert_tokens);
+    size_t rows = cs_moe_expert_rows_size(B);
+    B->expert_rows = rows ? malloc(rows * sizeof *B->expert_rows) : NULL;
     B->dispatch = malloc(cells * sizeof *B->dispatch);
     B->combine = malloc(cells * sizeof *B->combine);
     B->prob = malloc((size_t)(B->m->num_layers * E) * sizeof *B->prob);
@@ -146,7 +150,8 @@ static int alloc_builder(cs_builder *B)
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
         !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer ||
         !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
-        !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li)
+        !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li ||
+        (rows && !B->expert_rows))
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
@@ -172,6 +177,7 @@ static void free_builder(cs_builder *B)
     free(B->output_w);
     free(B->embedding_w);
     free(B->expert_tokens);
+    free(B->expert_rows);
     free(B->dispatch);
     free(B->combine);
     free(B->prob);

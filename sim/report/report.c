@@ -481,7 +481,7 @@ static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
     text_metric(out, r, "  activations", "%.2f", 1e-9, m_act, NULL);
     text_metric(out, r, "  buffers", "%.2f", 1e-9, m_buf, NULL);
     text_metric(out, r, "  reserved", "%.2f", 1e-9, m_res, NULL);
-    if (s->model.moe.num_experts > 0 && s->model.moe.capacity_factor > 0)
+    if (s->model.moe.num_experts > 0 && cs_moe_capacity_factor(&s->model, &s->training) > 0)
         text_metric(out, r, "tokens dropped", "%.2f%%", 100, m_dropped, NULL);
     row_label(out, "fits in GPU memory");
     for (size_t i = 0; i < r->count; i++)

@@ -1,0 +1,474 @@
+/* The MoE layer's own work as Megatron-Core runs it, against figures worked
+ * by hand: the router's FLOPs, the bytes the dispatcher permutes, the
+ * allgather dispatcher's gather, flex's one row per token and rank, grouped
+ * against sequential expert GEMMs, the shared experts' TP collectives and
+ * their overlap with the all-to-all, padded capacity, and the loader's
+ * positioned errors for switches Megatron refuses together. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/cost.h"
+#include "model/kernels.h"
+#include "model/routing.h"
+#include "net/engine.h"
+#include "net/fabric.h"
+#include "net/net.h"
+#include "replay/replay.h"
+#include "replay/workload.h"
+#include "testutil.h"
+
+/* s 4096, b 1: T = 4096 tokens; h 1024; E 64 experts of 2048, top-2. */
+#define T 4096.0
+#define H 1024.0
+#define E 64.0
+#define K 2.0
+#define MODEL                                                                                      \
+    "{ name: m, num_layers: 2, hidden_size: 1024, num_attention_heads: 16, "                       \
+    "ffn_hidden_size: 4096, vocab_size: 0, moe: { num_experts: %d, router_topk: 2, "               \
+    "ffn_hidden_size: 2048, shared_expert_ffn_hidden_size: %d } }"
+
+typedef struct setup {
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_shape sh;
+} setup;
+
+static void load(setup *u, int experts, int shared, const char *training, const char *layout)
+{
+    char model[512], yaml[2048];
+    snprintf(model, sizeof model, MODEL, experts, shared);
+    snprintf(yaml, sizeof yaml,
+             "model: %s\ncluster: { base: dgx-h100, nodes: 1 }\n"
+             "training: { seq_length: 4096, global_batch_size: 8, %s }\n"
+             "network_model: flow\nlayouts:\n  - %s\n",
+             model, training, layout);
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = tu_load_scenario(yaml, &u->s, &d);
+    if (rc == 0)
+        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+    cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
+}
+
+static cs_kernel_opts opts(const setup *u, int backward)
+{
+    return (cs_kernel_opts){&u->s.training, u->z.recompute, u->z.attention, backward, 0};
+}
+
+static const cs_kernel *find(const cs_kernel_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->k[i].name, name))
+            return &l->k[i];
+    ck_abort_msg("no kernel %s", name);
+    return NULL;
+}
+
+static double flops(const cs_kernel_list *l)
+{
+    double sum = 0;
+    for (int i = 0; i < l->n; i++)
+        sum += l->k[i].flops;
+    return sum;
+}
+
+/* Router: [T x h] . [h x E] forward, 2 T h E FLOPs per micro-batch; backward
+ * its dgrad and wgrad, twice that. The aux loss adds kernels only with a
+ * coefficient; sigmoid scores add the top-k normalization. */
+START_TEST(router_flops_and_kernels)
+{
+    setup u;
+    load(&u, 64, 0, "optimizer: none", "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+    cs_kernel_list l;
+    cs_kernel_opts f = opts(&u, 0), b = opts(&u, 1);
+    cs_kernels_router(&u.sh, &f, &l);
+    ck_assert(flops(&l) == 2 * T * H * E);
+    const cs_kernel *g = find(&l, "router.gemm");
+    ck_assert(g->m == T && g->k == H && g->n == E && !g->fp8);
+    int plain = l.n;
+    cs_kernels_router(&u.sh, &b, &l);
+    ck_assert(flops(&l) == 2 * (2 * T * H * E));
+    cs_scenario_free(&u.s);
+
+    load(&u, 64, 0, "moe_aux_loss_coeff: 0.01, moe_router_score_function: sigmoid",
+         "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+    f = opts(&u, 0);
+    cs_kernels_router(&u.sh, &f, &l);
+    ck_assert_int_eq(l.n, plain + 2); /* the aux loss, the top-k normalization */
+    find(&l, "router.sigmoid");
+    find(&l, "router.aux_loss (scores, top-k, map, sums)");
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
+/* The alltoall dispatcher's permute gathers T k rows of h 2-byte elements,
+ * read and written (plus the fp32 probabilities: 4 T E read, 4 T k
+ * written); the unpermute scatter-adds them back into T rows (zeroed T h,
+ * T k rows read, T k rows read and written) or, fused, reads T k rows and
+ * writes T. */
+START_TEST(permute_bytes)
+{
+    for (int fused = 0; fused < 2; fused++) {
+        setup u;
+        load(&u, 64, 0,
+             fused ? "moe_token_dispatcher_type: alltoall, moe_permute_fusion: true"
+                   : "moe_token_dispatcher_type: alltoall",
+             "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+        cs_dispatch_rows r = {T * K, 0, T * K, 8};
+        cs_kernel_list l;
+        cs_kernel_opts f = opts(&u, 0);
+        cs_kernels_dispatch(&u.sh, &f, &r, &l);
+        const cs_kernel *p = find(&l, "dispatch.permute");
+        ck_assert(p->slot == CS_SLOT_PRE);
+        ck_assert(p->bytes == 2 * (2 * T * K * H) + 4 * T * E + 4 * T * K);
+        const cs_kernel *un = find(&l, "combine.unpermute");
+        ck_assert(un->slot == CS_SLOT_POST);
+        ck_assert(un->bytes == (fused ? 2 * (T * K + T) * H : 2 * (T + 3 * T * K) * H));
+        ck_assert(un->launches == (fused ? 1 : 2));
+        /* Eight local experts: the received rows sorted by expert and back. */
+        ck_assert(find(&l, "dispatch.sort_chunks_by_expert")->bytes ==
+                  2 * (2 * T * K * H) + 8 * T * K);
+        cs_scenario_free(&u.s);
+    }
+}
+END_TEST
+
+static void build(setup *u, cs_fabric *f, cs_engine **e, cs_net **net, cs_exec **x, cs_workload *w)
+{
+    ck_assert_int_eq(cs_fabric_init(f, &u->s.cluster), 0);
+    *e = cs_engine_create();
+    *net = cs_net_create(*e, f, CS_NET_ANALYTIC);
+    *x = cs_exec_create(*net, u->z.world, CS_STREAMS);
+    ck_assert_ptr_nonnull(*x);
+    ck_assert_int_eq(cs_workload_build(w, *x, &u->s, &u->s.layouts[0], &u->z, 1), 0);
+}
+
+static void unbuild(setup *u, cs_fabric *f, cs_engine *e, cs_net *net, cs_exec *x, cs_workload *w)
+{
+    cs_workload_free(w);
+    cs_exec_destroy(x);
+    cs_net_destroy(net);
+    cs_engine_destroy(e);
+    cs_fabric_free(f);
+    cs_scenario_free(&u->s);
+}
+
+/* Ops of GPU 0 of class k moving `bytes` (any when < 0). */
+static int count(const cs_workload *w, const cs_exec *x, cs_op_class k, double bytes)
+{
+    int n = 0;
+    for (long id = 0; id < w->count; id++)
+        if (cs_exec_gpu(x, id) == 0 && w->info[id].klass == k &&
+            (bytes < 0 || fabs(w->info[id].work - bytes) <= 1e-9 * fabs(bytes)))
+            n++;
+    return n;
+}
+
+/* allgather over the EP group of 4 (tp 1): each rank's T tokens gathered
+ * with their fp32 probs and bool routing map, 4 T (2 h + 5 E) bytes, and
+ * 4 T 2h reduce-scattered back; backward the gradient's gather (4 T 2h) and
+ * the reduce-scatter of the token and probability gradients
+ * (4 T (2h + 4 E)). Per micro-batch and MoE layer, no all-to-all. */
+START_TEST(allgather_dispatcher_bytes)
+{
+    setup u;
+    load(&u, 64, 0, "optimizer: none", "{ tp: 1, pp: 1, ep: 4, dp: 2 }");
+    cs_fabric f;
+    cs_engine *e;
+    cs_net *net;
+    cs_exec *x;
+    cs_workload w;
+    build(&u, &f, &e, &net, &x, &w);
+    long per = u.z.microbatches * 2; /* two MoE layers */
+    ck_assert_int_eq(count(&w, x, CS_OP_EP, 4 * T * (2 * H + 5 * E)), per);
+    ck_assert_int_eq(count(&w, x, CS_OP_EP, 4 * T * 2 * H), 2 * per);
+    ck_assert_int_eq(count(&w, x, CS_OP_EP, 4 * T * (2 * H + 4 * E)), per);
+    ck_assert_int_eq(count(&w, x, CS_OP_EP, -1), 4 * per);
+    unbuild(&u, &f, e, net, x, &w);
+}
+END_TEST
+
+/* Flex sends a token once to each rank holding one of its experts. E 4 over
+ * ep 2 (experts 0, 1 on rank 0; 2, 3 on rank 1), top-2, balanced: of the
+ * six expert pairs, five touch rank 1 (all but {0, 1}), so a rank sends the
+ * other T 5/6 rows, where alltoall sends one row per choice on that rank:
+ * pairs {0,2} {0,3} {1,2} {1,3} one each, {2,3} two, T 6/6. */
+START_TEST(flex_sends_a_token_once_per_rank)
+{
+    int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+    double flex = 0, alltoall = 0;
+    for (int i = 0; i < 6; i++) {
+        int on1 = (pairs[i][0] >= 2) + (pairs[i][1] >= 2);
+        flex += on1 > 0;
+        alltoall += on1;
+    }
+    ck_assert(flex == 5 && alltoall == 6);
+    double bytes[2];
+    for (int v = 0; v < 2; v++) {
+        setup u;
+        load(&u, 4, 0,
+             v ? "optimizer: none, moe_token_dispatcher_type: flex"
+               : "optimizer: none, moe_token_dispatcher_type: alltoall",
+             "{ tp: 1, pp: 1, ep: 2, dp: 4 }");
+        cs_fabric f;
+        cs_engine *e;
+        cs_net *net;
+        cs_exec *x;
+        cs_workload w;
+        build(&u, &f, &e, &net, &x, &w);
+        /* The even all-to-all's size: what every rank would send with
+         * every expert choice counted (2 T k h bytes) under alltoall. */
+        bytes[v] = -1;
+        for (long id = 0; id < w.count; id++)
+            if (cs_exec_gpu(x, id) == 0 && w.info[id].klass == CS_OP_EP)
+                bytes[v] = w.info[id].work;
+        ck_assert_int_eq(count(&w, x, CS_OP_EP, bytes[v]), 4 * u.z.microbatches * 2);
+        unbuild(&u, &f, e, net, x, &w);
+    }
+    assert_close(bytes[0], 2 * T * K * H, 1e-12);
+    assert_close(bytes[1] / bytes[0], flex / alltoall, 1e-12);
+    /* The share itself, for 64 experts over 8 ranks: a rank is missed with
+     * probability (56/64)(55/63). */
+    assert_close(cs_kernels_flex_share(64, 2, 8), (1 - 56.0 / 64 * 55.0 / 63) / (2 * 8.0 / 64),
+                 1e-12);
+}
+END_TEST
+
+/* SequentialMLP runs one fc1 and fc2 per local expert, each its own launch
+ * at that expert's M; TEGroupedMLP one grouped GEMM per projection. */
+START_TEST(sequential_and_grouped_gemms)
+{
+    double seconds[2];
+    for (int grouped = 0; grouped < 2; grouped++) {
+        setup u;
+        load(&u, 64, 0, grouped ? "moe_grouped_gemm: true" : "moe_grouped_gemm: false",
+             "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+        cs_kernel_list l;
+        cs_kernel_opts f = opts(&u, 0);
+        double tokens = T * K / E * 8 * 8; /* even share: 8 experts, 8 senders */
+        cs_kernels_experts(&u.sh, &f, tokens, 8, &l);
+        const cs_kernel *fc1 = find(&l, "linear_fc1");
+        ck_assert(fc1->launches == (grouped ? 1 : 8));
+        ck_assert(fc1->batch == 8 && fc1->m == tokens / 8);
+        ck_assert(fc1->flops == 2 * tokens * H * 2048);
+        ck_assert(find(&l, "bias_gelu")->launches == (grouped ? 1 : 8));
+        cs_cost c;
+        ck_assert_int_eq(cs_cost_init(&c, &u.s.cluster.gpu, u.s.training.precision), 0);
+        seconds[grouped] = 0;
+        for (int s = 0; s < CS_SLOTS; s++)
+            seconds[grouped] += cs_cost_slot(&c, &l, (cs_kernel_slot)s);
+        if (!grouped) { /* eight launches, each the GEMMs of one expert's tokens */
+            cs_kernel_list one;
+            cs_kernels_experts(&u.sh, &f, tokens / 8, 1, &one);
+            double each = 0;
+            for (int s = 0; s < CS_SLOTS; s++)
+                each += cs_cost_slot(&c, &one, (cs_kernel_slot)s);
+            assert_close(seconds[0], 8 * each, 1e-12);
+        }
+        cs_cost_free(&c);
+        cs_scenario_free(&u.s);
+    }
+    ck_assert_msg(seconds[0] > seconds[1], "sequential %g s, grouped %g s", seconds[0], seconds[1]);
+}
+END_TEST
+
+/* With sequence parallelism over tp 2, the shared experts (a dense MLP of
+ * 4096) gather their input before fc1 and reduce-scatter after fc2 over
+ * the TP group, 2 T h bytes each: per layer and micro-batch the attention's
+ * 5 TP collectives and the shared experts' 5 (forward AG and RS; backward
+ * the gradient's AG, the input's AG for the wgrads and the input
+ * gradient's RS). Overlapped with the all-to-all they keep the gathered
+ * input for their wgrads: 4. */
+START_TEST(shared_expert_tp_collectives)
+{
+    static const char *const training[] = {
+        "sequence_parallel: true, optimizer: none, moe_token_dispatcher_type: alltoall",
+        "sequence_parallel: true, optimizer: none, moe_token_dispatcher_type: alltoall, "
+        "moe_shared_expert_overlap: true"};
+    int per_layer[3] = {5 + 5, 5 + 4, 5};
+    for (int v = 0; v < 3; v++) {
+        setup u;
+        load(&u, 64, v == 2 ? 0 : 4096, training[v == 2 ? 0 : v],
+             "{ tp: 2, pp: 1, ep: 4, dp: 1, etp: 1 }");
+        cs_fabric f;
+        cs_engine *e;
+        cs_net *net;
+        cs_exec *x;
+        cs_workload w;
+        build(&u, &f, &e, &net, &x, &w);
+        ck_assert_int_eq(count(&w, x, CS_OP_TP, 2 * T * H), per_layer[v] * 2 * u.z.microbatches);
+        unbuild(&u, &f, e, net, x, &w);
+    }
+}
+END_TEST
+
+static void replay(setup *u, cs_replay_result *r)
+{
+    ck_assert_int_eq(cs_replay(&u->s, &u->s.layouts[0], &u->z, CS_NET_FLOW, 1, r), 0);
+}
+
+/* moe_shared_expert_overlap: the shared experts' compute runs while the
+ * dispatch and combine all-to-alls are in flight, so less of the
+ * communication is exposed and the iteration is shorter. */
+START_TEST(shared_expert_overlap_hides_the_all_to_all)
+{
+    double exposed[2], iteration[2];
+    for (int ov = 0; ov < 2; ov++) {
+        setup u;
+        load(&u, 64, 8192,
+             ov ? "sequence_parallel: true, moe_token_dispatcher_type: alltoall, "
+                  "moe_grouped_gemm: true, moe_shared_expert_overlap: true"
+                : "sequence_parallel: true, moe_token_dispatcher_type: alltoall, "
+                  "moe_grouped_gemm: true",
+             "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+        cs_replay_result r;
+        replay(&u, &r);
+        exposed[ov] = r.time_s[CS_TIME_EP] + r.time_s[CS_TIME_TP];
+        iteration[ov] = r.iteration_time_s;
+        cs_replay_result_free(&r);
+        cs_scenario_free(&u.s);
+    }
+    ck_assert_msg(exposed[1] < 0.8 * exposed[0], "exposed %g s overlapped, %g s not", exposed[1],
+                  exposed[0]);
+    ck_assert(iteration[1] < iteration[0]);
+}
+END_TEST
+
+/* Capacity c: each rank sends an expert at most ceil(c T k / E) tokens, and
+ * with padding exactly that many. T 1000, top-2, 8 experts, c 1.5: 375. */
+START_TEST(padded_capacity)
+{
+    setup u;
+    load(&u, 64, 0, "moe_expert_capacity_factor: 1.5, moe_pad_expert_input_to_capacity: true",
+         "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+    double counts[2 * 8], prob[8];
+    unsigned int draws[8];
+    for (int e = 0; e < 8; e++)
+        prob[e] = 1.0 / 8;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    double dropped = cs_routing_draw(&u.s.training, 1.5, 2, 8, 2, 1000, prob, rng, counts, draws);
+    ck_assert(dropped == 0); /* balanced: 250 each, under 375 */
+    for (int i = 0; i < 16; i++)
+        ck_assert(counts[i] == ceil(1.5 * 1000 * 2 / 8));
+    /* Without padding a random draw over capacity is cut to it per sender. */
+    u.s.training.moe_pad_expert_input_to_capacity = 0;
+    u.s.training.moe_routing.mode = CS_ROUTING_RANDOM;
+    prob[0] = 0.5;
+    for (int e = 1; e < 8; e++)
+        prob[e] = 0.5 / 7;
+    dropped = cs_routing_draw(&u.s.training, 1.5, 2, 8, 2, 1000, prob, rng, counts, draws);
+    ck_assert(counts[0] == 375 && counts[8] == 375); /* about 1000 drawn for expert 0 */
+    double kept = 0;
+    for (int i = 0; i < 16; i++)
+        kept += counts[i];
+    assert_close(kept + dropped, 2 * 2 * 1000.0, 1e-12);
+    gsl_rng_free(rng);
+    cs_scenario_free(&u.s);
+
+    /* The padded rows are priced: the alltoall permute takes E x capacity
+     * rows, and the iteration is longer than dropless. */
+    double iteration[2];
+    for (int pad = 0; pad < 2; pad++) {
+        load(&u, 64, 0,
+             pad ? "moe_token_dispatcher_type: alltoall, moe_expert_capacity_factor: 2.0, "
+                   "moe_pad_expert_input_to_capacity: true"
+                 : "moe_token_dispatcher_type: alltoall",
+             "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+        cs_replay_result r;
+        replay(&u, &r);
+        iteration[pad] = r.iteration_time_s;
+        ck_assert(r.moe_dropped_tokens == 0);
+        cs_replay_result_free(&r);
+        cs_scenario_free(&u.s);
+    }
+    ck_assert(iteration[1] > iteration[0]);
+}
+END_TEST
+
+/* Every dispatcher, with and without shared experts overlapped, grouped or
+ * one GEMM per expert (uneven per-expert tokens under skewed routing), under
+ * each schedule frees what it allocates. */
+START_TEST(dispatchers_balance_memory)
+{
+    static const char *const cases[] = {
+        "moe_token_dispatcher_type: allgather, schedule: zb-h1",
+        "moe_token_dispatcher_type: alltoall, moe_shared_expert_overlap: true, schedule: zb-h1",
+        "moe_token_dispatcher_type: flex, moe_shared_expert_overlap: true, recompute: full",
+        "moe_token_dispatcher_type: alltoall, moe_routing: random, moe_expert_capacity_factor: 1.0",
+        "moe_token_dispatcher_type: alltoall, moe_routing: { mode: skewed, skew: 1.2 }",
+        "moe_token_dispatcher_type: alltoall, moe_grouped_gemm: true, schedule: gpipe",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        setup u;
+        char training[256];
+        snprintf(training, sizeof training, "sequence_parallel: true, %s", cases[i]);
+        load(&u, 64, 2048, training, "{ tp: 2, pp: 2, ep: 2, dp: 1 }");
+        cs_replay_result r;
+        replay(&u, &r);
+        ck_assert_msg(r.memory_left_bytes < 1e-3, "%s leaves %g bytes", cases[i],
+                      r.memory_left_bytes);
+        cs_replay_result_free(&r);
+        cs_scenario_free(&u.s);
+    }
+}
+END_TEST
+
+static void load_error(const char *training, const char *model_moe, cs_diags *d)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "model:\n  base: moe-30b\n  moe: { %s }\n"
+             "cluster: { base: dgx-h100, nodes: 1 }\n"
+             "training:\n  seq_length: 1024\n  global_batch_size: 8\n%s"
+             "layouts:\n  - { tp: 1, pp: 1, ep: 8 }\n",
+             model_moe, training);
+    cs_scenario s;
+    cs_diags_init(d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &s, d), -1);
+    cs_scenario_free(&s);
+}
+
+START_TEST(positioned_errors)
+{
+    cs_diags d;
+    load_error("  moe_shared_expert_overlap: true\n", "shared_expert_ffn_hidden_size: 1024", &d);
+    tu_assert_diag(&d, CS_ERROR, "moe_shared_expert_overlap works with moe_token_dispatcher_type",
+                   8, 30);
+    cs_diags_free(&d);
+    load_error("  moe_pad_expert_input_to_capacity: true\n", "layer_freq: 1", &d);
+    tu_assert_diag(&d, CS_ERROR, "moe_pad_expert_input_to_capacity needs a capacity factor", 8, 37);
+    cs_diags_free(&d);
+    load_error("  moe_expert_capacity_factor: 1.5\n", "capacity_factor: 1.25", &d);
+    tu_assert_diag(&d, CS_ERROR,
+                   "training.moe_expert_capacity_factor 1.5 contradicts model.moe.capacity_factor "
+                   "1.25",
+                   8, 31);
+    cs_diags_free(&d);
+    load_error("  moe_token_dispatcher_type: deepep\n", "layer_freq: 1", &d);
+    ck_assert_ptr_nonnull(tu_find(&d, "deepep"));
+    cs_diags_free(&d);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("moe");
+    TCase *t = tcase_create("moe");
+    tcase_set_timeout(t, 200);
+    tcase_add_test(t, router_flops_and_kernels);
+    tcase_add_test(t, permute_bytes);
+    tcase_add_test(t, allgather_dispatcher_bytes);
+    tcase_add_test(t, flex_sends_a_token_once_per_rank);
+    tcase_add_test(t, sequential_and_grouped_gemms);
+    tcase_add_test(t, shared_expert_tp_collectives);
+    tcase_add_test(t, shared_expert_overlap_hides_the_all_to_all);
+    tcase_add_test(t, padded_capacity);
+    tcase_add_test(t, dispatchers_balance_memory);
+    tcase_add_test(t, positioned_errors);
+    suite_add_tcase(s, t);
+    return tu_main(s);
+}
