@@ -81,6 +81,27 @@ START_TEST(deepseek_v3)
 }
 END_TEST
 
+/* One multi-token-prediction depth adds a layer like the decoder's last, an
+ * eh_proj of 2h x h and three RMSNorms (Megatron's MultiTokenPredictionLayer).
+ * DeepSeek-V3's report counts its MTP module at 14B, which includes the
+ * module's own copies of the embedding and output head (2 V h) that
+ * Megatron shares with the main model. */
+START_TEST(deepseek_v3_mtp)
+{
+    cs_model m;
+    cs_param_counts p, q;
+    load("deepseek-v3", &m);
+    cs_model_params(&m, &p);
+    m.mtp_num_layers = 1;
+    cs_model_params(&m, &q);
+    double h = 7168, V = (double)m.vocab_size;
+    double layer = cs_model_layer_dense_params(&m, &p, 60) + cs_model_layer_expert_params(&m, &p, 60);
+    ck_assert_double_eq_tol(q.total - p.total, layer + 2 * h * h + 3 * h, 1);
+    ck_assert_int_eq(q.moe_layers, 59);
+    assert_near(q.total - p.total + 2 * V * h, 14e9, 0.05);
+}
+END_TEST
+
 /* The seed's model: 16 layers x 64 experts of 2 x 1024 x 14336. */
 START_TEST(seed_moe_30b)
 {
@@ -123,6 +144,7 @@ static Suite *suite(void)
     tcase_add_test(t, mixtral_total_and_active);
     tcase_add_test(t, llama3_70b);
     tcase_add_test(t, deepseek_v3);
+    tcase_add_test(t, deepseek_v3_mtp);
     tcase_add_test(t, seed_moe_30b);
     tcase_add_test(t, hf_config_matches_preset);
     suite_add_tcase(s, t);

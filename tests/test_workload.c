@@ -220,6 +220,31 @@ START_TEST(uneven_pipeline_stages_hold_their_layers)
 }
 END_TEST
 
+/* Multi-token prediction: the depth is layer 4 (after the decoder's 0-3) on
+ * the last stage, with its own logits and loss (three more 4 T all-reduces
+ * per micro-batch), and the model FLOPs add Megatron's MTP terms: a layer,
+ * 2 (3h + 2h^2) of norms and eh_proj and 2 h V of logits per token, x 3
+ * for forward and backward. */
+START_TEST(mtp_layers_on_the_last_stage)
+{
+    built b;
+    double T = 1024, h = 1024, V = 32000;
+    build(&b, ", mtp_num_layers: 1", "", "{ tp: 2, pp: 2 }", 0);
+    ck_assert_uint_eq(layers_of(&b, 0), 0x3);
+    ck_assert_uint_eq(layers_of(&b, 4), 0x1c);
+    long m = b.z.microbatches;
+    ck_assert_int_eq(count(&b, 4, CS_OP_TP, 4 * T), 2 * 3 * m);
+    ck_assert_int_eq(count(&b, 0, CS_OP_TP, 4 * T), 0);
+    double with = cs_workload_model_flops(&b.s.model, &b.s.training);
+    b.s.model.mtp_num_layers = 0;
+    double without = cs_workload_model_flops(&b.s.model, &b.s.training);
+    double layer = 2 * h * 3 * h + 2 * h * 1024 + 2 * h * h + 2 * 2 * h * 4096;
+    double expect = 3 * (layer + 2 * (3 * h + 2 * h * h) + 2 * h * V) * 16 * T;
+    ck_assert_double_eq_tol(with - without, expect, 1e-6 * expect);
+    done(&b);
+}
+END_TEST
+
 START_TEST(per_iteration_all_reduces)
 {
     built b;
@@ -568,6 +593,7 @@ int main(void)
     tcase_add_test(t, per_iteration_all_reduces);
     tcase_add_test(t, folded_expert_groups_span_tp_ranks);
     tcase_add_test(t, uneven_pipeline_stages_hold_their_layers);
+    tcase_add_test(t, mtp_layers_on_the_last_stage);
     tcase_add_test(t, pipeline_transfer_bytes);
     tcase_add_test(t, batched_p2p_waits_for_the_send);
     tcase_add_test(t, buckets_wait_for_the_embedding_and_output_wgrads);

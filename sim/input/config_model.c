@@ -43,6 +43,7 @@ static const cs_field model_fields[] = {
     ENUM(cs_model, normalization, norm_choices),
     INT(cs_model, vocab_size, 0, REQUIRED),
     BOOL(cs_model, untie_embeddings_and_output_weights),
+    INT(cs_model, mtp_num_layers, 0, 0),
     ENUM(cs_model, position_embedding_type, pos_choices),
     INT(cs_model, max_position_embeddings, 1, 0),
     SUB(cs_model, moe, cs_moe_schema),
@@ -143,6 +144,12 @@ static int model_derive(cs_ctx *c, cs_model *m, const cs_yfile *f)
                      m->num_layers, CS_MAX_LAYERS);
         rc = -1;
     }
+    if (m->mtp_num_layers > m->num_layers) {
+        cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                     "mtp_num_layers %ld is more than the model's %ld layers", m->mtp_num_layers,
+                     m->num_layers);
+        rc = -1;
+    }
     if (m->moe.num_experts > 0) {
         if (m->moe.router_topk > m->moe.num_experts) {
             cs_diags_add(d, CS_ERROR, m->loc, txt, len,
@@ -178,6 +185,10 @@ int cs_model_is_moe_layer(const cs_model *m, long i)
 {
     if (m->moe.num_experts <= 0)
         return 0;
+    /* A multi-token-prediction layer is built as the decoder's last
+     * (Megatron's MTP block spec; num_floating_point_operations counts it so). */
+    if (i >= m->num_layers && m->num_layers > 0)
+        i = m->num_layers - 1;
     if (m->moe.pattern_len > 0)
         return i < m->moe.pattern_len && m->moe.layer_pattern[i];
     return i % m->moe.layer_freq == 0;

@@ -193,7 +193,7 @@ static int uneven(const cs_layout_sizes *z)
     return z->first_stage_layers >= 0 || z->last_stage_layers >= 0;
 }
 
-long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first)
+static long decoder_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first)
 {
     long v = z->vpp, vs = chunk * z->pp + stage;
     if (uneven(z)) {
@@ -206,6 +206,12 @@ long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, lo
     long base = (z->num_layers + z->embedding_slot + z->loss_slot) / (z->pp * v);
     *first = vs * base - (z->embedding_slot && vs > 0);
     return base - (z->embedding_slot && vs == 0) - (z->loss_slot && vs == z->pp * v - 1);
+}
+
+long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first)
+{
+    long n = decoder_chunk_layers(z, stage, chunk, first);
+    return stage == z->pp - 1 && chunk == z->vpp - 1 ? n + z->mtp_layers : n;
 }
 
 long cs_layout_stage_layers(const cs_layout_sizes *z, long stage)
@@ -277,6 +283,7 @@ static void check_pipeline(checker *c, const cs_scenario *s, const cs_layout *l,
                 z->vpp, cs_schedule_name(z->schedule));
     z->vpp = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
     z->num_layers = s->model.num_layers;
+    z->mtp_layers = s->model.mtp_num_layers;
     z->first_stage_layers = t->decoder_first_pipeline_num_layers;
     z->last_stage_layers = t->decoder_last_pipeline_num_layers;
     z->embedding_slot = t->account_for_embedding_in_pipeline_split != 0;

@@ -28,6 +28,7 @@ typedef struct cs_layout_sizes {
      * layers, the first and last stages' (-1: even), and whether the
      * embedding and the loss each take a layer's place. */
     long num_layers, first_stage_layers, last_stage_layers;
+    long mtp_layers; /* multi-token-prediction depths, after the last chunk's layers */
     int embedding_slot, loss_slot;
     long experts_per_gpu;
     long tp_group_nodes; /* most nodes one tensor-parallel group spans */
@@ -47,7 +48,9 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
 
 /* Transformer layers of model chunk `chunk` on pipeline stage `stage`
  * (virtual stage chunk x pp + stage, in the model's order), as Megatron-Core's
- * get_num_layers_to_build() splits them; *first is its first layer. */
+ * get_num_layers_to_build() splits them; *first is its first layer. The last
+ * virtual stage also holds the multi-token-prediction layers, numbered
+ * num_layers, num_layers + 1, ... after the decoder's. */
 long cs_layout_chunk_layers(const cs_layout_sizes *z, long stage, long chunk, long *first);
 
 /* Transformer layers of pipeline stage `stage`, all its chunks. */

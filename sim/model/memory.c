@@ -176,9 +176,13 @@ static void stage_params(const cs_scenario *s, const cs_layout_sizes *z, long st
         *dense += pc->embedding;
     if (stage == z->pp - 1) {
         *dense += pc->final_norm + pc->output_layer;
-        /* Tied embeddings keep a copy of the word embedding on the last stage. */
-        if (!m->untie_embeddings_and_output_weights && z->pp > 1)
+        /* Tied embeddings keep a copy of the word embedding on the last stage,
+         * and so do multi-token-prediction layers (they embed the shifted
+         * tokens there). Their layers are counted above, their extras here. */
+        int copy = !m->untie_embeddings_and_output_weights || m->mtp_num_layers > 0;
+        if (copy && z->pp > 1)
             *dense += (double)m->vocab_size * (double)m->hidden_size;
+        *dense += (double)m->mtp_num_layers * pc->mtp_extra;
     }
     *dense /= (double)z->tp;
     *expert /= (double)(z->ep * z->etp);
@@ -201,8 +205,13 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
      * TP rank) and the embedding dropout's mask over the rank's tokens. */
     if (stage == 0 && m->vocab_size > 0)
         per_mb += 8.0 * s_ * b + (t->hidden_dropout > 0 ? s_ * b * h / tp_div : 0);
+    /* The output layer's input and logits, once for the decoder and once per
+     * MTP depth (each with its eh_proj input [s, b, 2h]). */
+    double depths = (double)m->mtp_num_layers;
     if (stage == z->pp - 1 && m->vocab_size > 0)
-        per_mb += 4.0 * s_ * b * h * (1.0 + (double)m->vocab_size / h) / (double)z->tp;
+        per_mb += (1.0 + depths) * 4.0 * s_ * b * h * (1.0 + (double)m->vocab_size / h) /
+                      (double)z->tp +
+                  depths * 4.0 * s_ * b * h / tp_div;
     return per_mb * inflight;
 }
 

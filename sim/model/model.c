@@ -38,10 +38,15 @@ void cs_model_params(const cs_model *m, cs_param_counts *p)
         p->embedding += (double)m->max_position_embeddings * h;
     p->output_layer = m->untie_embeddings_and_output_weights ? (double)m->vocab_size * h : 0;
     p->final_norm = norm * h;
+    /* MultiTokenPredictionLayer: enorm, hnorm and a final norm, and
+     * eh_proj [2h -> h] without bias. */
+    p->mtp_extra = 3.0 * norm * h + 2.0 * h * h;
     p->dense_layers = p->moe_layers = 0;
     p->total = p->embedding + p->output_layer + p->final_norm;
     p->active = p->total;
-    for (long i = 0; i < m->num_layers; i++) {
+    p->total += (double)m->mtp_num_layers * p->mtp_extra;
+    p->active += (double)m->mtp_num_layers * p->mtp_extra;
+    for (long i = 0; i < m->num_layers + m->mtp_num_layers; i++) {
         double dense = cs_model_layer_dense_params(m, p, i);
         double experts = cs_model_layer_expert_params(m, p, i);
         p->total += dense + experts;

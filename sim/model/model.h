@@ -23,7 +23,10 @@ typedef struct cs_param_counts {
     double embedding;     /* input embedding (+ learned positions) */
     double output_layer;  /* output projection when untied, else 0 */
     double final_norm;
+    double mtp_extra; /* one MTP depth beyond its transformer layer: eh_proj, 3 norms */
     long dense_layers, moe_layers;
+    /* total and active count the MTP depths' layers (like the decoder's
+     * last) and extras. */
     double total;  /* every parameter */
     double active; /* parameters one token passes through (top-k experts) */
 } cs_param_counts;

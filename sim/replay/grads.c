@@ -31,12 +31,21 @@ static long expert_dp_members(cs_builder *B, long g, long *out)
     return cs_build_group(B, CS_EXPERT, CS_DIM_DP, g, out);
 }
 
+/* The last stage holds a copy of the word embedding (tied to the output
+ * layer, or embedding the shifted tokens of the MTP layers), whose gradient
+ * is all-reduced with the first stage's. */
+static int embedding_copy(const cs_builder *B)
+{
+    return B->z->pp > 1 && (!B->m->untie_embeddings_and_output_weights || B->m->mtp_num_layers > 0);
+}
+
 /* Parameters of in-stage layer li on one GPU of the stage. */
 static void layer_params(const cs_builder *B, const cs_param_counts *pc, long li, double *dense,
                          double *expert)
 {
     long layer = B->stage_layer[li];
-    *dense = cs_model_layer_dense_params(B->m, pc, layer) / (double)B->z->tp;
+    double extra = layer >= B->m->num_layers ? pc->mtp_extra : 0; /* an MTP depth's */
+    *dense = (cs_model_layer_dense_params(B->m, pc, layer) + extra) / (double)B->z->tp;
     *expert = cs_model_layer_expert_params(B->m, pc, layer) / (double)(B->z->ep * B->z->etp);
 }
 
@@ -91,7 +100,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
         int tied_here = !B->m->untie_embeddings_and_output_weights && B->z->pp == 1;
         bucket *bk = tied_here ? &out[n - 1] : &out[0];
         bk->dense += (pc.output_layer + pc.final_norm) / t;
-        if (!B->m->untie_embeddings_and_output_weights && B->z->pp > 1)
+        if (embedding_copy(B))
             bk->dense += (double)B->m->vocab_size * (double)B->m->hidden_size / t;
         bk->output = 1;
     }
@@ -252,7 +261,7 @@ void cs_grads_finalize(cs_builder *B)
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
     long replicas = B->per_stage;
-    if (z->pp > 1 && !B->m->untie_embeddings_and_output_weights && B->sh.V > 0)
+    if (embedding_copy(B) && B->sh.V > 0)
         all_reduce_groups(B, replicas, 2, embedding_member,
                           GRAD_BYTES * B->sh.V / B->sh.t * B->sh.h);
     int reductions = (B->t->clip_grad > 0) + (B->t->precision == CS_FP16);

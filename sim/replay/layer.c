@@ -331,8 +331,56 @@ static void weight_casts(cs_builder *B, long mb, long layer)
     cs_build_carry(B, -1, CS_OP_FORWARD, mb, layer, seconds, 0);
 }
 
+/* ---- multi-token prediction --------------------------------------------------------- */
+
+/* MTP depth d is global layer num_layers + d, on the last virtual stage
+ * (cs_layout_chunk_layers()). As Megatron's MultiTokenPredictionLayer runs
+ * it: the shifted tokens' embedding, enorm and hnorm over the rank's tokens,
+ * eh_proj ([T, 2h] x [2h, h/t], column-parallel: with sequence parallelism
+ * its input gathered first, its output gathered back over TP), the
+ * transformer layer, then the shared output layer and its loss. */
+static int is_mtp(const cs_builder *B, long layer) { return layer >= B->m->num_layers; }
+
+/* Bytes the two norms move over the rank's tokens, forward or backward. */
+static double mtp_norm_bytes(const cs_builder *B, int backward)
+{
+    const cs_shape *sh = &B->sh;
+    double tokens = sh->sp ? sh->T / sh->t : sh->T;
+    return (backward ? 6.0 : 4.0) * DT * tokens * sh->h;
+}
+
+static void mtp_forward(cs_builder *B, long mb, long layer, cs_op_class k)
+{
+    const cs_shape *sh = &B->sh;
+    cs_embedding_forward(B, mb);
+    cs_build_carry(B, -1, k, mb, layer, cs_build_memory_op(B, mtp_norm_bytes(B, 0)), 0);
+    if (sh->sp)
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * 2 * sh->h, 0);
+    double flops = 2 * sh->T * 2 * sh->h * sh->h / sh->t;
+    cs_build_carry(B, -1, k, mb, layer, cs_build_gemm(B, sh->T, 2 * sh->h, sh->h / sh->t), flops);
+    tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * sh->h, 0);
+}
+
+/* Backward: eh_proj's dgrad and wgrad, its input gradient reduced over TP,
+ * the norms', then the embedding's (its gradient into the last stage's copy). */
+static void mtp_backward(cs_builder *B, long mb, long layer)
+{
+    const cs_shape *sh = &B->sh;
+    double flops = 2 * sh->T * 2 * sh->h * sh->h / sh->t;
+    double dgrad = cs_build_gemm(B, sh->T, sh->h / sh->t, 2 * sh->h);
+    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, dgrad, flops);
+    cs_build_carry(B, -1, CS_OP_BACKWARD_WEIGHT, mb, layer,
+                   cs_build_gemm(B, 2 * sh->h, sh->T, sh->h / sh->t), flops);
+    tp_comm(B, reduction(B), mb, layer, DT * sh->T * 2 * sh->h, 0);
+    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer,
+                   cs_build_memory_op(B, mtp_norm_bytes(B, 1)), 0);
+    cs_embedding_backward(B, mb);
+}
+
 void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
+    if (is_mtp(B, layer) && k == CS_OP_FORWARD)
+        mtp_forward(B, mb, layer, k);
     if (k == CS_OP_FORWARD && mb == 0)
         weight_casts(B, mb, layer);
     double mem =
@@ -342,6 +390,8 @@ void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
         block_forward(B, mlp_cost(B, layer, 0), k, mb, layer, 0);
     else
         cs_moe_forward(B, mb, layer, k);
+    if (is_mtp(B, layer) && k == CS_OP_FORWARD)
+        cs_output_forward(B, mb); /* the depth's logits and loss */
     /* The autocast around a chunk's layers ends after its last one. */
     long c = chunk_of(B, layer);
     if (k == CS_OP_FORWARD && layer == B->chunk_first[c] + B->chunk_count[c] - 1)
@@ -370,6 +420,8 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     double scores = B->z->recompute == CS_RECOMPUTE_SELECTIVE
                         ? cs_memory_attention_scores(B->m, B->t, B->z)
                         : 0;
+    if (is_mtp(B, layer))
+        cs_output_backward(B, mb, with_w);
     if (full)
         cs_layer_forward(B, mb, layer, CS_OP_RECOMPUTE);
     if (!cs_build_is_moe(B, layer))
@@ -379,6 +431,8 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     block_backward(B, attn_cost(B, layer, 1), with_w, mb, layer, scores, free_b,
                    with_w ? -total : 0);
     /* The chunk's backward ends with its first layer's. */
+    if (is_mtp(B, layer))
+        mtp_backward(B, mb, layer);
     long c = chunk_of(B, layer);
     if (layer == B->chunk_first[c])
         amax_reduction(B, mb, layer, B->chunk_count[c], 2);
@@ -393,6 +447,8 @@ static void block_weight(cs_builder *B, const cs_block_cost *c, long mb, long la
 
 void cs_layer_weight(cs_builder *B, long mb, long layer)
 {
+    if (is_mtp(B, layer))
+        cs_output_weight(B, mb); /* eh_proj's wgrad stays in B */
     if (!cs_build_is_moe(B, layer))
         block_weight(B, mlp_cost(B, layer, 1), mb, layer, 0);
     else

@@ -31,14 +31,17 @@ double cs_workload_model_flops(const cs_model *m, const cs_training *t)
     z.tp = z.etp = z.micro_batch = 1;
     cs_shape_init(&sh, m, t, &z);
     double per_token = 0;
-    for (long i = 0; i < m->num_layers; i++) {
+    /* As Megatron's num_floating_point_operations: an MTP depth is a layer
+     * like the decoder's last, its norms and eh_proj, and one more logit. */
+    for (long i = 0; i < m->num_layers + m->mtp_num_layers; i++) {
         per_token += 2 * sh.h * (sh.q + 2 * sh.kv) + 2 * sh.q * sh.s + 2 * sh.q * sh.h;
         if (cs_model_is_moe_layer(m, i))
             per_token += 2 * sh.h * sh.f * (sh.ffn_e * sh.topk + sh.ffn_s);
         else
             per_token += 2 * sh.h * sh.f * sh.ffn;
     }
-    per_token += 2 * sh.h * sh.V;
+    per_token += (double)m->mtp_num_layers * 2 * (3 * sh.h + 2 * sh.h * sh.h);
+    per_token += (double)(1 + m->mtp_num_layers) * 2 * sh.h * sh.V;
     return 3 * per_token * (double)t->global_batch_size * sh.s;
 }
 
@@ -122,7 +125,8 @@ static int alloc_builder(cs_builder *B)
     B->expert_rows = rows ? malloc(rows * sizeof *B->expert_rows) : NULL;
     B->dispatch = malloc(cells * sizeof *B->dispatch);
     B->combine = malloc(cells * sizeof *B->combine);
-    B->prob = malloc((size_t)(B->m->num_layers * E) * sizeof *B->prob);
+    long layers = B->m->num_layers + B->m->mtp_num_layers;
+    B->prob = malloc((size_t)(layers * E) * sizeof *B->prob);
     B->counts = malloc((size_t)(z->ep * E) * sizeof *B->counts);
     B->draws = malloc((size_t)E * sizeof *B->draws);
     long most = world > 2 * B->per_stage ? world : 2 * B->per_stage;
@@ -143,7 +147,7 @@ static int alloc_builder(cs_builder *B)
     B->chunk_first = malloc((size_t)B->chunks * sizeof *B->chunk_first);
     B->chunk_count = malloc((size_t)B->chunks * sizeof *B->chunk_count);
     B->stage_layer = malloc((size_t)(Ls > 0 ? Ls : 1) * sizeof *B->stage_layer);
-    B->layer_li = malloc((size_t)B->m->num_layers * sizeof *B->layer_li);
+    B->layer_li = malloc((size_t)layers * sizeof *B->layer_li);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending || !B->pass_first ||
         !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
         !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
@@ -262,7 +266,7 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
         goto done;
     w->count = 0;
     if (B.m->moe.num_experts > 0)
-        for (long i = 0; i < B.m->num_layers; i++)
+        for (long i = 0; i < B.m->num_layers + B.m->mtp_num_layers; i++)
             cs_routing_popularity(B.t, B.m->moe.num_experts, B.rng,
                                   B.prob + i * B.m->moe.num_experts);
     for (long stage = 0; stage < z->pp && !B.failed; stage++)
