@@ -128,9 +128,9 @@ START_TEST(negative_latencies_and_caps_refused)
 }
 END_TEST
 
-/* Kernel efficiency tables: increasing sizes, full grids sorted by head_dim
- * then seq_length, efficiencies in (0, 1]; and the switches Megatron
- * refuses together. */
+/* Kernel efficiency tables (the grouped-GEMM one among them): increasing
+ * sizes, full grids sorted by head_dim then seq_length, efficiencies in
+ * (0, 1]; and the switches Megatron refuses together. */
 START_TEST(kernel_tables_and_switches_checked)
 {
     run r;
@@ -139,6 +139,7 @@ START_TEST(kernel_tables_and_switches_checked)
              "  base: dgx-h100\n"
              "  gpu:\n"
              "    matmul_shape_efficiency: [[64, 0.2], [32, 0.5]]\n"
+             "    grouped_matmul_efficiency: [[256, 0.5], [512, 1.2]]\n"
              "    attention_efficiency:\n"
              "      flash: [[1024, 64, 0.2, 0.2], [2048, 64, 0.3, 0.3], [1024, 128, 0.4, 0.4]]\n"
              "      fused: [[1024, 64, 1.5, 0.3]]\n"
@@ -148,10 +149,12 @@ START_TEST(kernel_tables_and_switches_checked)
     ck_assert_int_eq(r.rc, -1);
     tu_assert_diag(&r.d, CS_ERROR, "sizes in 'matmul_shape_efficiency' must be positive and increasing",
                    5, 43);
-    tu_assert_diag(&r.d, CS_ERROR, "'flash' must give every head_dim the same seq_lengths", 7, 14);
-    tu_assert_diag(&r.d, CS_ERROR, "'fused': expected an efficiency above 0 and at most 1, got '1.5'",
-                   8, 26);
-    ck_assert_uint_eq(r.d.errors, 5); /* and the two of the training block, below */
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "'grouped_matmul_efficiency' must be a ratio between 0 and 1, got '1.2'", 6, 51);
+    tu_assert_diag(&r.d, CS_ERROR, "'flash' must give every head_dim the same seq_lengths", 8, 14);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "'fused': expected an efficiency above 0 and at most 1, got '1.5'", 9, 26);
+    ck_assert_uint_eq(r.d.errors, 6); /* and the two of the training block, below */
     done(&r);
     load(&r, "model: moe-30b\n"
              "cluster: dgx-h100\n"

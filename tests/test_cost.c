@@ -82,7 +82,7 @@ START_TEST(gemm_shape_ceiling)
     assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 256), 0.2 + 0.7 * log(4.0) / log(16.0));
     /* The kernel of kernels.h takes its smallest of m, n, k. */
     cs_kernel k = {"g", CS_KERNEL_GEMM, CS_SLOT_IN, 64, 8192, 8192, 1, 2.0 * 64 * 8192 * 8192, 0,
-                   1,   CS_ATTN_AUTO,   0,          0,  0,    0};
+                   1,   CS_ATTN_AUTO,   0,          0,  0,    0,    0};
     assert_rel(cs_cost_of(&c, &k), k.flops / (1e15 * 0.2) + 4e-6);
     cs_cost_free(&c);
 }
@@ -113,7 +113,7 @@ START_TEST(attention_grid)
     assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 256, 65536, 0), 0.6);
     ck_assert(cs_cost_attention_efficiency(&c, CS_ATTN_FUSED, 128, 4096, 0) < 0);
     cs_kernel k = {"a", CS_KERNEL_ATTENTION, CS_SLOT_CORE, 0,   0, 0, 0, 1e12, 0,
-                   1,   CS_ATTN_FUSED,       4096,         128, 0, 0};
+                   1,   CS_ATTN_FUSED,       4096,         128, 0, 0, 0};
     assert_rel(cs_cost_of(&c, &k), 1e12 / (1e15 * 0.5) + 4e-6); /* matmul_efficiency 0.5 */
     k.backend = CS_ATTN_FLASH;
     k.backward = 1;
@@ -174,6 +174,60 @@ START_TEST(fp8_tables_price_fp8_gemms)
 }
 END_TEST
 
+/* A grouped GEMM (group_tokens > 0) is capped by the grouped table at its
+ * tokens per expert, interpolated in log(tokens), when that is the lowest
+ * ceiling; without the table, and for a dense GEMM of the same shape, the
+ * FLOPs and shape tables alone price it. FP8 grouped GEMMs take the FP8
+ * grouped table, or the BF16 one without it. */
+START_TEST(grouped_gemm_ceiling)
+{
+    cs_gpu_config g = gpu(); /* matmul_efficiency 0.5 */
+    g.matmul_shape_efficiency = (cs_table){.n = 2, .x = {64, 1024}, .y = {0.2, 0.9}};
+    g.grouped_matmul_efficiency = (cs_table){.n = 2, .x = {256, 4096}, .y = {0.3, 0.45}};
+    cs_cost c;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_FP8), 0);
+    /* 16 experts of 1024 tokens, [1024 x 4096] . [4096 x 3072] each. */
+    cs_kernel k = {0};
+    k.kind = CS_KERNEL_GEMM;
+    k.m = 1024;
+    k.n = 3072;
+    k.k = 4096;
+    k.batch = 16;
+    k.flops = 2 * k.batch * k.m * k.n * k.k;
+    k.launches = 1;
+    k.group_tokens = 1024;
+    /* 1024 is half way from 256 to 4096 in log: 0.375, below 0.5 and 0.9. */
+    assert_rel(cs_cost_grouped_efficiency(&c, 1024, 0), 0.375);
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.375);
+    assert_rel(cs_cost_of(&c, &k), k.flops / (1e15 * 0.375) + 4e-6);
+    /* Held at the ends; below the shape ceiling the shape ceiling rules. */
+    assert_rel(cs_cost_grouped_efficiency(&c, 65536, 0), 0.45);
+    k.group_tokens = k.m = 64;
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.2);
+    /* A dense (or batched, not grouped) GEMM of the same shape: untouched. */
+    k.group_tokens = 0;
+    k.m = 1024;
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.5);
+    /* FP8 without an FP8 grouped table: the BF16 one, at the FP8 peak. */
+    k.group_tokens = 1024;
+    k.fp8 = 1;
+    assert_rel(cs_cost_of(&c, &k), k.flops / (2e15 * 0.375) + 4e-6);
+    cs_cost_free(&c);
+    g.fp8_grouped_matmul_efficiency = (cs_table){.n = 1, .y = {0.25}};
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_FP8), 0);
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.25);
+    k.fp8 = 0;
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.375);
+    cs_cost_free(&c);
+    /* No grouped tables: today's pricing, min(0.5, 0.9). */
+    g.grouped_matmul_efficiency.n = g.fp8_grouped_matmul_efficiency.n = 0;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_BF16), 0);
+    assert_rel(cs_cost_grouped_efficiency(&c, 1024, 0), 1);
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.5);
+    cs_cost_free(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cost");
@@ -183,6 +237,7 @@ static Suite *suite(void)
     tcase_add_test(t, gemm_shape_ceiling);
     tcase_add_test(t, attention_grid);
     tcase_add_test(t, fp8_tables_price_fp8_gemms);
+    tcase_add_test(t, grouped_gemm_ceiling);
     suite_add_tcase(s, t);
     return s;
 }

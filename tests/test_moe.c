@@ -254,6 +254,9 @@ START_TEST(sequential_and_grouped_gemms)
         const cs_kernel *fc1 = find(&l, "linear_fc1");
         ck_assert(fc1->launches == (grouped ? 1 : 8));
         ck_assert(fc1->batch == 8 && fc1->m == tokens / 8);
+        /* Only the grouped kernel is priced by its tokens per expert. */
+        ck_assert(fc1->group_tokens == (grouped ? tokens / 8 : 0));
+        ck_assert(find(&l, "bias_gelu")->group_tokens == 0);
         ck_assert(fc1->flops == 2 * tokens * H * 2048);
         ck_assert(find(&l, "bias_gelu")->launches == (grouped ? 1 : 8));
         cs_cost c;

@@ -110,6 +110,13 @@ typedef struct cs_gpu_config {
      * BF16 tables price FP8 GEMMs too. */
     cs_table fp8_matmul_efficiency;
     cs_table fp8_matmul_shape_efficiency;
+    /* Ceiling on a grouped GEMM's efficiency (the MoE experts' one kernel
+     * over the local experts, moe_grouped_gemm) by its tokens per expert:
+     * one expert's shape understates what the kernel loses to its ragged,
+     * small groups. n = 0: none. The FP8 one, as a share of the FP8 peak,
+     * falls back on it. */
+    cs_table grouped_matmul_efficiency;
+    cs_table fp8_grouped_matmul_efficiency;
     int mxfp8; /* MXFP8 tensor cores (Blackwell): fp8_recipe mxfp8 allowed */
     double kernel_launch;   /* s */
     double reserved_memory; /* bytes */

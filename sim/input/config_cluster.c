@@ -223,6 +223,8 @@ static const cs_field gpu_fields[] = {
     TABLE(cs_gpu_config, memory_efficiency),
     TABLE(cs_gpu_config, fp8_matmul_efficiency),
     TABLE(cs_gpu_config, fp8_matmul_shape_efficiency),
+    TABLE(cs_gpu_config, grouped_matmul_efficiency),
+    TABLE(cs_gpu_config, fp8_grouped_matmul_efficiency),
     BOOL(cs_gpu_config, mxfp8),
     QTY(cs_gpu_config, kernel_launch, CS_UNIT_TIME, NONNEG),
     QTY(cs_gpu_config, reserved_memory, CS_UNIT_SIZE, NONNEG),

@@ -132,6 +132,10 @@ int cs_cost_init(cs_cost *c, const cs_gpu_config *gpu, cs_precision precision)
         curve_init(&c->fp8_shape, gpu->fp8_matmul_shape_efficiency.n > 0
                                       ? &gpu->fp8_matmul_shape_efficiency
                                       : &gpu->matmul_shape_efficiency) ||
+        curve_init(&c->grouped, &gpu->grouped_matmul_efficiency) ||
+        curve_init(&c->fp8_grouped, gpu->fp8_grouped_matmul_efficiency.n > 0
+                                        ? &gpu->fp8_grouped_matmul_efficiency
+                                        : &gpu->grouped_matmul_efficiency) ||
         grid_init(&c->attention[0], &gpu->attention_efficiency.flash) ||
         grid_init(&c->attention[1], &gpu->attention_efficiency.fused)) {
         cs_cost_free(c);
@@ -147,6 +151,8 @@ void cs_cost_free(cs_cost *c)
     curve_free(&c->memory);
     curve_free(&c->fp8_matmul);
     curve_free(&c->fp8_shape);
+    curve_free(&c->grouped);
+    curve_free(&c->fp8_grouped);
     grid_free(&c->attention[0]);
     grid_free(&c->attention[1]);
 }
@@ -165,6 +171,12 @@ double cs_cost_fp8_gemm_efficiency(cs_cost *c, double flops, double smallest_dim
 {
     double e = curve_at(&c->fp8_matmul, flops), cap = curve_at(&c->fp8_shape, smallest_dim);
     return cap < e ? cap : e;
+}
+
+double cs_cost_grouped_efficiency(cs_cost *c, double group_tokens, int fp8)
+{
+    /* An empty table is no ceiling (curve_at gives 1). */
+    return curve_at(fp8 ? &c->fp8_grouped : &c->grouped, group_tokens);
 }
 
 double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
@@ -200,7 +212,15 @@ double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k)
          * a GEMM of several launches (one per expert, SequentialMLP) runs
          * each at its own FLOPs. */
         double f = k->flops / (k->launches > 1 ? k->launches : 1);
-        return k->fp8 ? cs_cost_fp8_gemm_efficiency(c, f, d) : cs_cost_gemm_efficiency(c, f, d);
+        double e = k->fp8 ? cs_cost_fp8_gemm_efficiency(c, f, d) : cs_cost_gemm_efficiency(c, f, d);
+        /* A grouped GEMM loses more than one expert's shape says (ragged
+         * groups, partial tiles, the tile scheduler): its own measured
+         * ceiling by tokens per expert, where the GPU has one. */
+        if (k->group_tokens > 0) {
+            double g = cs_cost_grouped_efficiency(c, k->group_tokens, k->fp8);
+            e = g < e ? g : e;
+        }
+        return e;
     }
     case CS_KERNEL_ATTENTION: {
         double e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);

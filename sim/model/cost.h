@@ -15,7 +15,11 @@
  * (BF16) peak_compute as on every preset GPU, at the lower of
  * fp8_matmul_efficiency (by FLOPs) and fp8_matmul_shape_efficiency (by the
  * smallest dimension); each of the two falls back on its BF16 table when
- * the GPU has none. Everything else runs at peak_compute. */
+ * the GPU has none. A grouped GEMM (the MoE experts' one kernel over the
+ * local experts, cs_kernel.group_tokens > 0) is further capped by
+ * grouped_matmul_efficiency (fp8: fp8_grouped_matmul_efficiency) at its
+ * tokens per expert, where the GPU has the table. Everything else runs at
+ * peak_compute. */
 #ifndef CS_COST_H
 #define CS_COST_H
 
@@ -48,6 +52,7 @@ typedef struct cs_cost {
     double fp8_peak;          /* of the linear layers' GEMMs: twice that with fp8 */
     cs_curve matmul, shape, memory;
     cs_curve fp8_matmul, fp8_shape; /* the GPU's FP8 tables, or its BF16 ones */
+    cs_curve grouped, fp8_grouped;  /* grouped GEMMs by tokens per expert */
     cs_attn_grid attention[2]; /* flash, fused */
 } cs_cost;
 
@@ -61,6 +66,9 @@ double cs_cost_memory_efficiency(cs_cost *c, double bytes);
 double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
 /* The same for a GEMM marked fp8 (the FP8 tables). */
 double cs_cost_fp8_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
+/* The grouped-GEMM ceiling at group_tokens tokens per expert (fp8: the
+ * FP8 table, or the BF16 one without it); 1 when the GPU has no table. */
+double cs_cost_grouped_efficiency(cs_cost *c, double group_tokens, int fp8);
 /* The efficiency a kernel is priced at (memory kernels: of the bandwidth). */
 double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k);
 /* Of backend's table (flash or fused) at head_dim and seq, forward or

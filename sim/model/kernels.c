@@ -672,10 +672,15 @@ void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double toke
             memory(out, "experts.probs_mul.backward", CS_SLOT_CORE_B, 4 * A * e + 4 * tokens, 2);
     }
     /* SequentialMLP: every local expert runs its own fc1, activation and
-     * fc2, each a launch at that expert's tokens. */
-    if (!o->t->moe_grouped_gemm && groups > 1)
-        for (int i = 0; i < out->n; i++)
+     * fc2, each a launch at that expert's tokens. TEGroupedMLP: fc1 and
+     * fc2 (forward, dgrad, wgrad) are each one grouped GEMM over the local
+     * experts, priced by its tokens per expert. */
+    for (int i = 0; i < out->n && groups > 1; i++) {
+        if (!o->t->moe_grouped_gemm)
             out->k[i].launches *= groups;
+        else if (out->k[i].kind == CS_KERNEL_GEMM)
+            out->k[i].group_tokens = tokens / groups;
+    }
 }
 
 /* ---- output layer, loss, embedding -------------------------------------------------- */

@@ -78,6 +78,9 @@ typedef struct cs_kernel {
     double seq, head_dim;
     int backward;
     int fp8; /* a Transformer Engine linear layer's GEMM run in FP8 (priced at the FP8 peak) */
+    /* A grouped GEMM (the experts' one kernel over `batch` local experts):
+     * the tokens of each expert; 0 for every other kernel. */
+    double group_tokens;
 } cs_kernel;
 
 #define CS_KERNELS_MAX 56
