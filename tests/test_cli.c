@@ -30,6 +30,57 @@ static int json_balanced(const char *s)
     return depth == 0 && !in_string;
 }
 
+/* validate: measured against predicted, the verdict by tolerance, an open
+ * discrepancy marked as such (the exit status still says outside), and a
+ * bad measured block refused at its position. */
+static const char *validation_run(const char *extra)
+{
+    static char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "model: { name: s, num_layers: 2, hidden_size: 1024, num_attention_heads: 16, "
+             "ffn_hidden_size: 4096, vocab_size: 32000 }\n"
+             "cluster: { base: dgx-h100, nodes: 1 }\n"
+             "training: { seq_length: 1024, global_batch_size: 8 }\n"
+             "layouts: [{ name: a, tp: 1, pp: 1 }]\n"
+             "measured:\n"
+             "  source: a test\n"
+             "  iteration_time: 1000 s\n"
+             "%s",
+             extra);
+    return tu_write("validation.yaml", yaml);
+}
+
+START_TEST(validate_marks_open_discrepancies)
+{
+    char cmd[4096], *out, *err;
+    snprintf(cmd, sizeof cmd, BIN " validate %s", validation_run("  tolerance: 0.01\n"));
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OUTSIDE"));
+    ck_assert_ptr_null(strstr(out, "(open)"));
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, BIN " validate %s",
+             validation_run("  tolerance: 0.01\n  open: host overhead\n"));
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(out, "OUTSIDE (open)"));
+    free(out);
+    free(err);
+    /* 1000 s measured against milliseconds predicted is within 1e6. */
+    snprintf(cmd, sizeof cmd, BIN " validate %s",
+             validation_run("  tolerance: 1000000\n  open: host overhead\n"));
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "  ok"));
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, BIN " validate %s", validation_run("  tolerance: 0.01\n  open: ''\n"));
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "validation.yaml:9:9: error: 'open' must say what the model "
+                                      "is known to miss"));
+    free(out);
+    free(err);
+}
+END_TEST
+
 START_TEST(check_seed_reports_invalid_original)
 {
     char *out, *err;
@@ -254,6 +305,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("check");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, check_seed_reports_invalid_original);
+    tcase_add_test(t, validate_marks_open_discrepancies);
     tcase_add_test(t, check_json_and_determinism);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);

@@ -350,6 +350,7 @@ typedef struct cs_measured {
     cs_throughput_unit throughput_per;
     double model_tflops_per_gpu; /* FLOP/s; NaN when not given */
     double tolerance;            /* relative error allowed */
+    char open[1024]; /* a known discrepancy, not yet modelled: why ("" = none) */
     cs_loc loc;
 } cs_measured;
 

@@ -5,20 +5,34 @@
 #include <math.h>
 #include <string.h>
 
+/* A text of at most size - 1 characters into out; `what` says what it is for. */
+static int text(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, const char *what,
+                char *out, size_t size)
+{
+    const char *t = cs_ynode_text(n);
+    if (!t || !*t || cs_ynode_is_null(n)) {
+        REPORT(c, f, n, "'%s' must %s", key, what);
+        return -1;
+    }
+    if (strlen(t) >= size) {
+        REPORT(c, f, n, "'%s' is longer than %zu characters", key, size - 1);
+        return -1;
+    }
+    strcpy(out, t);
+    return 0;
+}
+
 static int source(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_measured *m = obj;
-    const char *t = cs_ynode_text(n);
-    if (!t || !*t || cs_ynode_is_null(n)) {
-        REPORT(c, f, n, "'source' must say where the figure comes from");
-        return -1;
-    }
-    if (strlen(t) >= sizeof m->source) {
-        REPORT(c, f, n, "'source' is longer than %zu characters", sizeof m->source - 1);
-        return -1;
-    }
-    strcpy(m->source, t);
-    return 0;
+    return text(c, f, n, "source", "say where the figure comes from", m->source,
+                sizeof m->source);
+}
+
+static int open_gap(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_measured *m = obj;
+    return text(c, f, n, "open", "say what the model is known to miss", m->open, sizeof m->open);
 }
 
 static const cs_field measured_fields[] = {
@@ -28,6 +42,7 @@ static const cs_field measured_fields[] = {
     QTY(cs_measured, throughput, CS_UNIT_THROUGHPUT, POSITIVE),
     QTY(cs_measured, model_tflops_per_gpu, CS_UNIT_COMPUTE, POSITIVE),
     QTY(cs_measured, tolerance, CS_UNIT_RATIO, POSITIVE),
+    CUSTOM("open", open_gap),
 };
 const cs_schema cs_measured_schema = {"measured", measured_fields, COUNT(measured_fields)};
 
