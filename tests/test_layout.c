@@ -334,7 +334,8 @@ START_TEST(order_must_keep_pipeline_groups)
     cs_diags d;
     load("moe-30b", 8, "",
          "  - { name: a, tp: 2, pp: 2, ep: 4, etp: 1, order: tp-pp-ep-dp }\n" /* 11 */
-         "  - { name: b, tp: 2, pp: 2, ep: 4, order: tp-pp-ep-dp }\n",        /* 12 */
+         "  - { name: b, tp: 2, pp: 2, ep: 4, order: tp-pp-ep-dp }\n"         /* 12 */
+         "  - { name: c, tp: 2, pp: 1, ep: 4, etp: 1, order: tp-pp-ep-dp }\n", /* 13 */
          &s);
     ck_assert_int_eq(check(&s, 0, &z, &d), -1);
     tu_assert_diag(&d, CS_ERROR,
@@ -348,6 +349,9 @@ START_TEST(order_must_keep_pipeline_groups)
                    "with pp not outermost, Megatron-Core needs the same data-parallel size for "
                    "the dense and the expert layers (here 16 and 4)",
                    12, 44);
+    cs_diags_free(&d);
+    /* With one stage every pipeline group is one rank: Megatron accepts it. */
+    ck_assert_int_eq(check(&s, 2, &z, &d), 0);
     cs_diags_free(&d);
     cs_scenario_free(&s);
 }
@@ -405,6 +409,25 @@ START_TEST(uneven_pipeline_split)
          "  - { name: vpp, tp: 1, pp: 2, ep: 8 }\n", &s);
     ck_assert_int_eq(check(&s, 0, &z, &d), -1);
     tu_assert_diag(&d, CS_ERROR, "stage 0's 3 layers are not divisible by vpp 2", 13, 29);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    /* Counts beyond the model are refused before anything subtracts them;
+     * middle stages need middle layers. */
+    load("moe-30b", 8, "decoder_first_pipeline_num_layers: 9223372036854775807",
+         "  - { name: huge, tp: 1, pp: 4, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "decoder_first/last_pipeline_num_layers must each be at most num_layers 16", 5,
+                   3);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    load("moe-30b", 8,
+         "decoder_first_pipeline_num_layers: 8\n"
+         "  decoder_last_pipeline_num_layers: 8",
+         "  - { name: empty, tp: 1, pp: 4, ep: 8 }\n", &s);
+    ck_assert_int_eq(check(&s, 0, &z, &d), -1);
+    ck_assert_ptr_nonnull(tu_find(&d, "leaves 0 layers, which do not split evenly over the "
+                                      "other 2 stages"));
     cs_diags_free(&d);
     cs_scenario_free(&s);
     load("moe-30b", 8,

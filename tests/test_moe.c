@@ -454,7 +454,38 @@ START_TEST(positioned_errors)
     load_error("  moe_token_dispatcher_type: deepep\n", "layer_freq: 1", &d);
     ck_assert_ptr_nonnull(tu_find(&d, "deepep"));
     cs_diags_free(&d);
+    /* DeepEP refuses padding to capacity. */
+    load_error("  moe_token_dispatcher_type: flex\n  moe_expert_capacity_factor: 1.0\n"
+               "  moe_pad_expert_input_to_capacity: true\n",
+               "layer_freq: 1", &d);
+    tu_assert_diag(&d, CS_ERROR,
+                   "moe_pad_expert_input_to_capacity does not work with "
+                   "moe_token_dispatcher_type flex",
+                   10, 37);
+    cs_diags_free(&d);
 }
+
+/* ... and needs more than one rank to exchange with (Megatron asserts
+ * TP x EP > 1 for DeepEP), a layout rule. */
+START_TEST(flex_needs_a_group)
+{
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario("model: moe-30b\n"
+                                      "cluster: { base: dgx-h100, nodes: 1 }\n"
+                                      "training: { seq_length: 1024, global_batch_size: 8, "
+                                      "moe_token_dispatcher_type: flex }\n"
+                                      "layouts:\n  - { tp: 1, pp: 1, ep: 1 }\n",
+                                      &s, &d),
+                     0);
+    cs_layout_sizes z;
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "the flex (DeepEP) dispatcher needs etp x ep > 1", 5, 25);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
 END_TEST
 
 int main(void)
@@ -463,6 +494,7 @@ int main(void)
     TCase *t = tcase_create("moe");
     tcase_set_timeout(t, 200);
     tcase_add_test(t, router_flops_and_kernels);
+    tcase_add_test(t, flex_needs_a_group);
     tcase_add_test(t, permute_bytes);
     tcase_add_test(t, allgather_dispatcher_bytes);
     tcase_add_test(t, flex_sends_a_token_once_per_rank);

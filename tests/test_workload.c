@@ -245,6 +245,49 @@ START_TEST(mtp_layers_on_the_last_stage)
 }
 END_TEST
 
+/* A stage without layers (3 layers and the embedding counted over 4
+ * stages: stage 0 holds the embedding alone) still reduces the embedding's
+ * gradients over its data-parallel pair: V h + positions 1024 h, 4 bytes. */
+START_TEST(stage_without_layers_reduces_its_embedding)
+{
+    built b;
+    char model[512];
+    snprintf(model, sizeof model,
+             "{ name: s, num_layers: 3, hidden_size: 1024, num_attention_heads: 16, "
+             "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 1024, "
+             "position_embedding_type: learned_absolute }");
+    build_net(&b, model, "account_for_embedding_in_pipeline_split: true", "{ tp: 1, pp: 4 }", 0,
+              CS_NET_ANALYTIC);
+    ck_assert_uint_eq(layers_of(&b, 0), 0);
+    ck_assert_uint_eq(layers_of(&b, 2), 0x1);
+    double bytes = 4.0 * (32000 + 1024) * 1024;
+    ck_assert_int_eq(count(&b, 0, CS_OP_DP, bytes), 1);
+    done(&b);
+}
+END_TEST
+
+/* The flex (DeepEP) dispatcher with expert TP: one all-to-all over the
+ * expert tensor-and-expert group (etp 2 x ep 2: GPUs 0-3), not an EP
+ * exchange plus expert-TP gathers. */
+START_TEST(flex_with_expert_tp_exchanges_over_tp_ep)
+{
+    built b;
+    build(&b, ", moe: { num_experts: 8, router_topk: 2, ffn_hidden_size: 1024 }",
+          "sequence_parallel: true, moe_token_dispatcher_type: flex",
+          "{ tp: 2, pp: 1, ep: 2, etp: 2 }", 0);
+    int seen = 0;
+    for (long id = 0; id < b.w.count; id++) {
+        if (b.w.info[id].klass != CS_OP_EP || cs_exec_gpu(b.x, id) != 0)
+            continue;
+        for (long j = 0; j < 4; j++)
+            ck_assert_int_eq(cs_exec_gpu(b.x, id + j), j);
+        seen++;
+    }
+    ck_assert_int_eq(seen, 4 * 4 * b.z.microbatches); /* dispatch, combine, each way */
+    done(&b);
+}
+END_TEST
+
 START_TEST(per_iteration_all_reduces)
 {
     built b;
@@ -575,10 +618,9 @@ START_TEST(first_last_layers_run_bf16)
     layer_compute(&b16, 1, 1, &s16, &f16);
     layer_compute(&b8, 1, 1, &s8, &f8);
     ck_assert(f8 == f16);
-    /* Priced otherwise: at h 1024 the FP8 GEMMs gain less than the casts
-     * (amax and cast_transpose, memory-bound) cost, as measured FP8 GEMMs of
-     * ~1e9 FLOPs barely beat BF16 ones on H100. */
-    ck_assert_msg(s8 > s16, "FP8 layer %g s, BF16 %g s", s8, s16);
+    /* Layer 1 is priced otherwise (FP8 GEMMs and their casts; which wins
+     * depends on the GPU's tables, not asserted here). */
+    ck_assert_msg(fabs(s8 - s16) > 1e-9 * s16, "FP8 layer %g s, BF16 %g s", s8, s16);
     done(&b16);
     done(&b8);
 }
@@ -594,6 +636,8 @@ int main(void)
     tcase_add_test(t, folded_expert_groups_span_tp_ranks);
     tcase_add_test(t, uneven_pipeline_stages_hold_their_layers);
     tcase_add_test(t, mtp_layers_on_the_last_stage);
+    tcase_add_test(t, stage_without_layers_reduces_its_embedding);
+    tcase_add_test(t, flex_with_expert_tp_exchanges_over_tp_ep);
     tcase_add_test(t, pipeline_transfer_bytes);
     tcase_add_test(t, batched_p2p_waits_for_the_send);
     tcase_add_test(t, buckets_wait_for_the_embedding_and_output_wgrads);

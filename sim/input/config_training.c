@@ -64,8 +64,8 @@ static const cs_field training_fields[] = {
     INT(cs_training, num_layers_at_end_in_bf16, 0, 0),
     ENUM(cs_training, schedule, schedule_choices),
     INT(cs_training, virtual_pipeline_stages, 1, 0),
-    INT(cs_training, decoder_first_pipeline_num_layers, 0, 0),
-    INT(cs_training, decoder_last_pipeline_num_layers, 0, 0),
+    INT(cs_training, decoder_first_pipeline_num_layers, 1, 0),
+    INT(cs_training, decoder_last_pipeline_num_layers, 1, 0),
     BOOL(cs_training, account_for_embedding_in_pipeline_split),
     BOOL(cs_training, account_for_loss_in_pipeline_split),
     ENUM(cs_training, recompute, recompute_choices),
@@ -317,6 +317,14 @@ static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_
         REPORT(c, f, at ? at : n,
                "moe_shared_expert_overlap works with moe_token_dispatcher_type alltoall or flex, "
                "not allgather (as in Megatron)");
+        rc = -1;
+    }
+    /* MoEFlexTokenDispatcher (DeepEP) refuses padding to capacity. */
+    if (t->moe_pad_expert_input_to_capacity && t->moe_token_dispatcher_type == CS_DISPATCH_FLEX) {
+        at = cs_ymap_get(f, n, "moe_pad_expert_input_to_capacity");
+        REPORT(c, f, at ? at : n,
+               "moe_pad_expert_input_to_capacity does not work with moe_token_dispatcher_type "
+               "flex (as in Megatron)");
         rc = -1;
     }
     if (t->overlap_param_gather && !(t->distributed_optimizer && t->overlap_grad_reduce)) {

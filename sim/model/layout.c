@@ -130,7 +130,7 @@ static void check_folding(checker *c, const cs_layout *l, cs_layout_sizes *z)
     long dense = cs_place_stage_stride(l, z, CS_DENSE);
     long expert = cs_place_stage_stride(l, z, CS_EXPERT);
     /* Both rules are initialize_model_parallel's (core/parallel_state.py). */
-    if (dense != expert)
+    if (z->pp > 1 && dense != expert) /* with one stage every pipeline group is a rank */
         problem(c, CS_ERROR, l->loc_order,
                 "this order gives the dense and the expert layers different pipeline groups "
                 "(stage stride %ld against %ld), which Megatron-Core refuses; put pp "
@@ -170,6 +170,9 @@ static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
     if (m->moe.ffn_hidden_size % z->etp)
         problem(c, CS_ERROR, l->loc_etp, "moe.ffn_hidden_size %ld is not divisible by etp %ld",
                 m->moe.ffn_hidden_size, z->etp);
+    if (c->s->training.moe_token_dispatcher_type == CS_DISPATCH_FLEX && z->ep * z->etp <= 1)
+        problem(c, CS_ERROR, l->loc_ep,
+                "the flex (DeepEP) dispatcher needs etp x ep > 1 (as Megatron-Core asserts)");
     check_folding(c, l, z);
 }
 
@@ -235,12 +238,20 @@ static void check_uneven(checker *c, const cs_training *t, const cs_layout *l,
         problem(c, CS_ERROR, l->loc_pp, "an uneven first or last stage needs pp of 2 or more");
         return;
     }
+    /* Megatron: each count larger than 0, and middle stages only with
+     * middle layers (and the reverse). Bounded first, so nothing overflows. */
+    if (z->first_stage_layers > z->num_layers || z->last_stage_layers > z->num_layers) {
+        problem(c, CS_ERROR, t->loc,
+                "decoder_first/last_pipeline_num_layers must each be at most num_layers %ld",
+                z->num_layers);
+        return;
+    }
     long rest = z->num_layers, left = z->pp;
     if (z->first_stage_layers >= 0)
         rest -= z->first_stage_layers, left--;
     if (z->last_stage_layers >= 0)
         rest -= z->last_stage_layers, left--;
-    if (rest < 0 || (left == 0 && rest != 0) || (left > 0 && rest % left))
+    if (rest < 0 || (left == 0 && rest != 0) || (left > 0 && (rest == 0 || rest % left)))
         problem(c, CS_ERROR, t->loc,
                 "num_layers %ld less the first and last stages' leaves %ld layers, which do not "
                 "split evenly over the other %ld stages",

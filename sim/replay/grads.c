@@ -86,8 +86,13 @@ static long make_buckets(const cs_builder *B, bucket *out)
             cur = (bucket){0, 0, 0, 0, li - 1, li - 1, 0, 0};
         }
     }
-    if (n == 0)
+    /* A stage without layers still holds the embedding or the output layer
+     * (the embedding or loss counted in the split): one bucket of no layer. */
+    int ends = B->stage == 0 || B->stage == B->z->pp - 1;
+    if (n == 0 && !ends)
         return 0;
+    if (n == 0)
+        out[n++] = (bucket){0, 0, 0, 0, -1, 0, 0, 0}; /* first_layer < last_layer: none */
     /* The output layer's gradients come first in backward (first bucket),
      * the embedding's last (last bucket); a weight tied on one stage is done
      * only when the embedding's is. */

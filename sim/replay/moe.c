@@ -50,9 +50,17 @@ static void add_expert_rows(cs_builder *B, long local, long li, long mb, long j)
 /* Expert tensor parallelism: tokens dispatched to an EP rank are gathered
  * over its expert-TP group before the experts (reduce-scattered after), or
  * the reverse in backward. */
+/* DeepEP with expert TP: MoEFlexTokenDispatcher's one all-to-all over the
+ * expert tensor-and-expert group copies each token to every expert-TP rank
+ * of its destination (no gather after it). */
+static int flex_over_tp_ep(const cs_builder *B)
+{
+    return B->t->moe_token_dispatcher_type == CS_DISPATCH_FLEX && B->z->etp > 1;
+}
+
 static void etp_comm(cs_builder *B, int gather, long mb, long layer)
 {
-    if (B->z->etp <= 1)
+    if (B->z->etp <= 1 || flex_over_tp_ep(B))
         return;
     long groups = cs_place_groups(B->z, CS_EXPERT, CS_DIM_TP);
     for (long g = 0; g < groups; g++) {
@@ -71,14 +79,19 @@ static double flex_share(const cs_builder *B);
 static void ep_comm(cs_builder *B, int out, long mb, long layer, int async)
 {
     const cs_layout_sizes *z = B->z;
-    if (z->ep <= 1)
+    int tp_ep = flex_over_tp_ep(B);
+    if (z->ep <= 1 && !tp_ep)
         return;
-    long groups = cs_place_groups(z, CS_EXPERT, CS_DIM_EP), li = cs_build_layer_in_stage(B, layer);
+    long groups = tp_ep ? z->expert_dp : cs_place_groups(z, CS_EXPERT, CS_DIM_EP);
+    long li = cs_build_layer_in_stage(B, layer);
     for (long g = 0; g < groups; g++) {
         double **tables = out ? B->dispatch : B->combine;
-        const double *pairs = tables[(li * z->microbatches + mb) * groups + g];
-        long n = cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
-        double even = DT * B->sh.Tl * B->sh.topk * B->sh.h * flex_share(B);
+        /* Over the tp_ep group the exchange is priced even (its byte
+         * tables are the EP groups'). */
+        const double *pairs = tp_ep ? NULL : tables[(li * z->microbatches + mb) * groups + g];
+        long n = tp_ep ? cs_place_expert_tp_ep_group(B->l, z, g, B->stage, B->members)
+                       : cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
+        double even = DT * B->sh.Tl * B->sh.topk * B->sh.h * flex_share(B) * (tp_ep ? z->etp : 1);
         long first = async ? cs_build_collective_async_pairs(B, B->members, n, CS_COLL_ALLTOALL,
                                                              CS_STREAM_EP, CS_OP_EP, mb, layer,
                                                              even, pairs)
@@ -457,7 +470,7 @@ static void combine_comm(cs_builder *B, cs_op_class k, long mb, long layer, int 
             shared_ops(B, &c, CS_SLOT_IN_W, CS_SLOT_IN_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     }
     int reduce = shared_comm(B, 0, mb, layer);
-    if (B->z->ep > 1 || !reduce)
+    if (B->z->ep > 1 || flex_over_tp_ep(B) || !reduce)
         cs_build_release(B, 1); /* the unpermute waits for the all-to-all only */
 }
 

@@ -512,6 +512,9 @@ static void json_run_layout(cs_json *j, const cs_scenario *s, const cs_layout_ru
     cs_json_int(j, "pp", z->pp);
     cs_json_int(j, "ep", z->ep);
     cs_json_int(j, "dp", z->dp);
+    cs_json_int(j, "etp", z->etp);
+    cs_json_int(j, "dense_dp", z->dense_dp);
+    cs_json_int(j, "expert_dp", z->expert_dp);
     cs_json_int(j, "gpus", z->world);
     cs_json_bool(j, "valid", v->valid);
     if (!v->valid) {
@@ -610,7 +613,8 @@ static void csv_field(FILE *out, const char *text)
 static void csv_run(FILE *out, const cs_scenario *s, const cs_run *r)
 {
     (void)s;
-    fprintf(out, "layout,tp,pp,ep,dp,gpus,valid,error,microbatches,iteration_time_s,"
+    fprintf(out, "layout,tp,pp,ep,dp,etp,dense_dp,expert_dp,gpus,valid,error,microbatches,"
+                 "iteration_time_s,"
                  "throughput_seq_per_s,throughput_tokens_per_s,model_tflops_per_gpu,mfu,"
                  "bubble_fraction,memory_peak_bytes,memory_peak_stage,memory_fits");
     for (int k = 0; k < CS_TIME_KINDS; k++)
@@ -621,8 +625,8 @@ static void csv_run(FILE *out, const cs_scenario *s, const cs_run *r)
         const cs_layout_sizes *z = &v->sizes;
         const cs_replay_result *x = &r->layouts[i].result;
         csv_field(out, v->layout->name);
-        fprintf(out, ",%ld,%ld,%ld,%ld,%ld,%s,", z->tp, z->pp, z->ep, z->dp, z->world,
-                v->valid ? "true" : "false");
+        fprintf(out, ",%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%s,", z->tp, z->pp, z->ep, z->dp, z->etp,
+                z->dense_dp, z->expert_dp, z->world, v->valid ? "true" : "false");
         const char *err = "";
         for (size_t k = 0; k < v->problems.count && !*err; k++)
             if (v->problems.items[k].severity == CS_ERROR)
