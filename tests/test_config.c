@@ -171,7 +171,7 @@ START_TEST(training_and_layout_overrides)
 {
     run r;
     load_ok(&r, "model: moe-30b\n"
-                "cluster: cluster-512-64gb\n"
+                "cluster: { base: cluster-512-64gb, gpu: { fp8: true } }\n"
                 "training:\n"
                 "  seq_length: 4096\n"
                 "  global_batch_size: 256\n"

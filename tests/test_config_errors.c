@@ -407,6 +407,20 @@ END_TEST
 START_TEST(fp8_settings_checked)
 {
     run r;
+    /* FP8 needs FP8 tensor cores: the A100 has none. */
+    load_bad(&r, "model: llama3-70b\n"
+                 "cluster: { base: dgx-a100-80gb, nodes: 4 }\n"
+                 "training:\n"
+                 "  seq_length: 4096\n"
+                 "  global_batch_size: 16\n"
+                 "  precision: fp8\n"
+                 "layouts: [{tp: 8, pp: 4}]\n",
+             1);
+    assert_message(&r.d, "FP8 tensor cores, and",
+                   "precision: fp8 needs FP8 tensor cores, and GPU 'A100-SXM4-80GB' has none "
+                   "(cluster.gpu.fp8 is false)");
+    tu_assert_diag(&r.d, CS_ERROR, "precision: fp8 needs FP8 tensor cores", 4, 3);
+    done(&r);
     /* MXFP8 needs Blackwell: dgx-h100 has no gpu.mxfp8. */
     load_bad(&r, "model: llama3-70b\n"
                  "cluster: { base: dgx-h100, nodes: 4 }\n"

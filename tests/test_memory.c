@@ -17,7 +17,7 @@ static void load(const char *model, int nodes, const char *training, const char 
     char yaml[4096];
     snprintf(yaml, sizeof yaml,
              "model: %s\n"
-             "cluster: { base: cluster-512-64gb, nodes: %d }\n"
+             "cluster: { base: cluster-512-64gb, nodes: %d, gpu: { fp8: true } }\n"
              "training: { seq_length: 2048, %s }\n"
              "layouts:\n  - %s\n",
              model, nodes, training, layout);

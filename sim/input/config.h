@@ -118,6 +118,7 @@ typedef struct cs_gpu_config {
     cs_table grouped_matmul_efficiency;
     cs_table fp8_grouped_matmul_efficiency;
     int mxfp8; /* MXFP8 tensor cores (Blackwell): fp8_recipe mxfp8 allowed */
+    int fp8;   /* FP8 tensor cores (Hopper, Blackwell, MI300): precision fp8 allowed */
     double kernel_launch;   /* s */
     double reserved_memory; /* bytes */
 } cs_gpu_config;

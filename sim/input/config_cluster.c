@@ -226,6 +226,7 @@ static const cs_field gpu_fields[] = {
     TABLE(cs_gpu_config, grouped_matmul_efficiency),
     TABLE(cs_gpu_config, fp8_grouped_matmul_efficiency),
     BOOL(cs_gpu_config, mxfp8),
+    BOOL(cs_gpu_config, fp8),
     QTY(cs_gpu_config, kernel_launch, CS_UNIT_TIME, NONNEG),
     QTY(cs_gpu_config, reserved_memory, CS_UNIT_SIZE, NONNEG),
 };
@@ -292,6 +293,7 @@ void cs_cluster_defaults(cs_cluster *k)
     k->gpu.peak_compute = k->gpu.memory = k->gpu.memory_bandwidth = NAN;
     k->gpu.matmul_efficiency = (cs_table){.n = 1, .y = {1.0}};
     k->gpu.memory_efficiency = (cs_table){.n = 1, .y = {1.0}};
+    k->gpu.fp8 = 1; /* presets of GPUs without FP8 say so */
     k->nodes = k->gpus_per_node = UNSET_INT;
     k->scale_up.bandwidth = NAN;
     k->scale_up.efficiency = 1.0;

@@ -114,6 +114,11 @@ static int fp8_consistent(cs_ctx *c, const cs_scenario *s)
     int rc = 0;
     if (t->precision != CS_FP8)
         return 0;
+    if (!s->cluster.gpu.fp8)
+        rc = loc_error(c, t->loc,
+                       "precision: fp8 needs FP8 tensor cores, and GPU '%s' has none "
+                       "(cluster.gpu.fp8 is false)",
+                       s->cluster.gpu.name);
     if (t->fp8_recipe == CS_FP8_MXFP8 && !s->cluster.gpu.mxfp8) {
         rc = loc_error(c, t->loc_fp8_recipe.line ? t->loc_fp8_recipe : t->loc,
                        "fp8_recipe: mxfp8 needs MXFP8 tensor cores (Blackwell), and GPU '%s' has "
