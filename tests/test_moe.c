@@ -464,6 +464,7 @@ START_TEST(positioned_errors)
                    10, 37);
     cs_diags_free(&d);
 }
+END_TEST
 
 /* ... and needs more than one rank to exchange with (Megatron asserts
  * TP x EP > 1 for DeepEP), a layout rule. */
@@ -485,7 +486,6 @@ START_TEST(flex_needs_a_group)
     cs_diags_free(&d);
     cs_scenario_free(&s);
 }
-END_TEST
 END_TEST
 
 int main(void)

@@ -364,10 +364,14 @@ START_TEST(memory_ledger_balances)
                  "seq_length: 2048, global_batch_size: 16, schedule: %s, recompute: %s, "
                  "moe_routing: %s, sequence_parallel: true",
                  cases[i][0], cases[i][1], cases[i][2]);
-        load(&fx, "{ name: e, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
-                  "vocab_size: 32000, moe: { num_experts: 8, router_topk: 2, "
-                  "ffn_hidden_size: 2048 } }",
-             "{ base: dgx-h100, nodes: 2 }", training, "flow",
+        /* Every other case with a multi-token-prediction depth. */
+        char model[256];
+        snprintf(model, sizeof model,
+                 "{ name: e, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+                 "vocab_size: 32000, mtp_num_layers: %zu, moe: { num_experts: 8, "
+                 "router_topk: 2, ffn_hidden_size: 2048 } }",
+                 i % 2);
+        load(&fx, model, "{ base: dgx-h100, nodes: 2 }", training, "flow",
              "{ tp: 2, pp: 2, ep: 2, dp: 2, vpp: 2 }");
         replay(&fx, 5);
         ck_assert_msg(fx.r.memory_left_bytes < 1e-3, "%s/%s/%s leaves %g bytes", cases[i][0],

@@ -242,6 +242,15 @@ START_TEST(mtp_layers_on_the_last_stage)
     double expect = 3 * (layer + 2 * (3 * h + 2 * h * h) + 2 * h * V) * 16 * T;
     ck_assert_double_eq_tol(with - without, expect, 1e-6 * expect);
     done(&b);
+    /* The depth runs under the global FP8 context whatever
+     * first_last_layers_bf16 keeps in BF16 (Megatron's MTP layer). */
+    cs_training t = {0};
+    t.precision = CS_FP8;
+    t.first_last_layers_bf16 = 1;
+    t.num_layers_at_start_in_bf16 = t.num_layers_at_end_in_bf16 = 1;
+    ck_assert(!cs_training_layer_fp8(&t, 4, 3));
+    ck_assert(cs_training_layer_fp8(&t, 4, 2));
+    ck_assert(cs_training_layer_fp8(&t, 4, 4));
 }
 END_TEST
 

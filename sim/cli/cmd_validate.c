@@ -22,8 +22,8 @@ static const char help[] =
     "optimistic) and the mean absolute error. The table tells the truth about\n"
     "the model; presets are never fitted to it. A run whose measured: block\n"
     "names an open discrepancy (measured.open: what the model is known to\n"
-    "miss) says OUTSIDE (open) when outside its tolerance. A FILE replays that\n"
-    "scenario alone.\n"
+    "miss) says OUTSIDE (open) when outside its tolerance on the optimistic\n"
+    "side. A FILE replays that scenario alone.\n"
     "\n"
     "  --network-model M    override the scenarios': ideal, analytic, flow\n"
     "\n"
@@ -237,9 +237,12 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
         size_t skip = strlen(dir) < strlen(files[i]) ? strlen(dir) : 0;
         const char *name = skip ? files[i] + skip + (files[i][skip] == '/') : files[i];
         int ok = fabs(r.error) <= r.tolerance;
+        /* An open item is a cost the model lacks: it shows as optimism. An
+         * error the other way (or not a number) is something else. */
+        int open = r.open && !ok && isfinite(r.error) && r.error > 0;
         printf("%-28s %-26s %-18s %12.4g %12.4g %+7.1f%% %8.0f%%  %s\n", name, r.layout, r.metric,
                r.measured, r.predicted, r.error * 100, r.tolerance * 100,
-               ok ? "ok" : r.open ? "OUTSIDE (open)" : "OUTSIDE");
+               ok ? "ok" : open ? "OUTSIDE (open)" : "OUTSIDE");
         rows++;
         outside += !ok;
         sum += fabs(r.error);

@@ -357,7 +357,9 @@ int cs_training_layer_fp8(const cs_training *t, long num_layers, long i)
 {
     if (t->precision != CS_FP8)
         return 0;
-    if (!t->first_last_layers_bf16)
+    /* MTP depths run under the global FP8 context (Megatron's
+     * MultiTokenPredictionLayer: get_fp8_context with no layer number). */
+    if (!t->first_last_layers_bf16 || i >= num_layers)
         return 1;
     return i >= t->num_layers_at_start_in_bf16 && i < num_layers - t->num_layers_at_end_in_bf16;
 }

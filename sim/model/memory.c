@@ -179,8 +179,9 @@ static void stage_params(const cs_scenario *s, const cs_layout_sizes *z, long st
         /* Tied embeddings keep a copy of the word embedding on the last stage,
          * and so do multi-token-prediction layers (they embed the shifted
          * tokens there). Their layers are counted above, their extras here. */
-        int copy = !m->untie_embeddings_and_output_weights || m->mtp_num_layers > 0;
-        if (copy && z->pp > 1)
+        if (m->mtp_num_layers > 0 && z->pp > 1)
+            *dense += pc->embedding; /* positions included */
+        else if (!m->untie_embeddings_and_output_weights && z->pp > 1)
             *dense += (double)m->vocab_size * (double)m->hidden_size;
         *dense += (double)m->mtp_num_layers * pc->mtp_extra;
     }
@@ -206,12 +207,14 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
     if (stage == 0 && m->vocab_size > 0)
         per_mb += 8.0 * s_ * b + (t->hidden_dropout > 0 ? s_ * b * h / tp_div : 0);
     /* The output layer's input and logits, once for the decoder and once per
-     * MTP depth (each with its eh_proj input [s, b, 2h]). */
+     * MTP depth; a depth also keeps its embedding's token ids and dropout
+     * mask, its norms' inputs and eh_proj's [s, b, 2h] input. */
     double depths = (double)m->mtp_num_layers;
     if (stage == z->pp - 1 && m->vocab_size > 0)
         per_mb += (1.0 + depths) * 4.0 * s_ * b * h * (1.0 + (double)m->vocab_size / h) /
                       (double)z->tp +
-                  depths * 4.0 * s_ * b * h / tp_div;
+                  depths * (8.0 * s_ * b * h / tp_div + 8.0 * s_ * b +
+                            (t->hidden_dropout > 0 ? s_ * b * h / tp_div : 0));
     return per_mb * inflight;
 }
 

@@ -39,6 +39,15 @@ static int embedding_copy(const cs_builder *B)
     return B->z->pp > 1 && (!B->m->untie_embeddings_and_output_weights || B->m->mtp_num_layers > 0);
 }
 
+/* Its parameters: the word embedding, or the whole embedding (positions
+ * included) that the MTP layers build there (gpt_model.py). */
+static double embedding_copy_params(const cs_builder *B, const cs_param_counts *pc)
+{
+    if (B->m->mtp_num_layers > 0)
+        return pc->embedding;
+    return (double)B->m->vocab_size * (double)B->m->hidden_size;
+}
+
 /* Parameters of in-stage layer li on one GPU of the stage. */
 static void layer_params(const cs_builder *B, const cs_param_counts *pc, long li, double *dense,
                          double *expert)
@@ -106,7 +115,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
         bucket *bk = tied_here ? &out[n - 1] : &out[0];
         bk->dense += (pc.output_layer + pc.final_norm) / t;
         if (embedding_copy(B))
-            bk->dense += (double)B->m->vocab_size * (double)B->m->hidden_size / t;
+            bk->dense += embedding_copy_params(B, &pc) / t;
         bk->output = 1;
     }
     return n;

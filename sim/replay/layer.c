@@ -349,28 +349,62 @@ static double mtp_norm_bytes(const cs_builder *B, int backward)
     return (backward ? 6.0 : 4.0) * DT * tokens * sh->h;
 }
 
+/* What a depth keeps for its backward: the norms' inputs and eh_proj's
+ * [T, 2h] input, the rank's shard with sequence parallelism (gathered
+ * again for the wgrad, as Megatron's column-parallel linear does). */
+static double mtp_saved(const cs_builder *B)
+{
+    const cs_shape *sh = &B->sh;
+    return DT * (sh->sp ? sh->T / sh->t : sh->T) * 4 * sh->h;
+}
+
+/* One compute op per GPU of the stage, booking `mem` (> 0 at its start, < 0
+ * freed at its end); a weight gradient is recorded for the buckets. */
+static void mtp_op(cs_builder *B, cs_op_class k, long mb, long layer, double seconds,
+                   double flops, double mem)
+{
+    for (long local = 0; local < B->per_stage; local++) {
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops,
+                                   mem > 0 ? mem : 0, mem < 0 ? mem : 0);
+        if (k == CS_OP_BACKWARD_WEIGHT && id >= 0)
+            B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] = id;
+    }
+}
+
+/* Forward, or its rerun under full recompute (Megatron checkpoints
+ * _proj_and_transformer_layer: norms, eh_proj and the layer, not the
+ * embedding). */
 static void mtp_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
     const cs_shape *sh = &B->sh;
-    cs_embedding_forward(B, mb);
+    if (k == CS_OP_FORWARD)
+        cs_embedding_forward(B, mb);
     cs_build_carry(B, -1, k, mb, layer, cs_build_memory_op(B, mtp_norm_bytes(B, 0)), 0);
     if (sh->sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * 2 * sh->h, 0);
     double flops = 2 * sh->T * 2 * sh->h * sh->h / sh->t;
-    cs_build_carry(B, -1, k, mb, layer, cs_build_gemm(B, sh->T, 2 * sh->h, sh->h / sh->t), flops);
+    mtp_op(B, k, mb, layer, cs_build_gemm(B, sh->T, 2 * sh->h, sh->h / sh->t), flops,
+           k == CS_OP_FORWARD ? mtp_saved(B) : 0);
     tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * sh->h, 0);
 }
 
-/* Backward: eh_proj's dgrad and wgrad, its input gradient reduced over TP,
- * the norms', then the embedding's (its gradient into the last stage's copy). */
+/* Backward: with sequence parallelism the gradient gathered over the
+ * sequence (the backward of the scatter after eh_proj's gather) and the
+ * input gathered again; eh_proj's dgrad and wgrad, its input gradient
+ * reduced over TP, the norms', then the embedding's (into the last
+ * stage's copy). */
 static void mtp_backward(cs_builder *B, long mb, long layer)
 {
     const cs_shape *sh = &B->sh;
     double flops = 2 * sh->T * 2 * sh->h * sh->h / sh->t;
-    double dgrad = cs_build_gemm(B, sh->T, sh->h / sh->t, 2 * sh->h);
-    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, dgrad, flops);
-    cs_build_carry(B, -1, CS_OP_BACKWARD_WEIGHT, mb, layer,
-                   cs_build_gemm(B, 2 * sh->h, sh->T, sh->h / sh->t), flops);
+    if (sh->sp) {
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * sh->h, 0);
+        tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * 2 * sh->h, 0);
+    }
+    mtp_op(B, CS_OP_BACKWARD_INPUT, mb, layer, cs_build_gemm(B, sh->T, sh->h / sh->t, 2 * sh->h),
+           flops, 0);
+    mtp_op(B, CS_OP_BACKWARD_WEIGHT, mb, layer, cs_build_gemm(B, 2 * sh->h, sh->T, sh->h / sh->t),
+           flops, -mtp_saved(B));
     tp_comm(B, reduction(B), mb, layer, DT * sh->T * 2 * sh->h, 0);
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer,
                    cs_build_memory_op(B, mtp_norm_bytes(B, 1)), 0);
@@ -379,7 +413,7 @@ static void mtp_backward(cs_builder *B, long mb, long layer)
 
 void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
-    if (is_mtp(B, layer) && k == CS_OP_FORWARD)
+    if (is_mtp(B, layer))
         mtp_forward(B, mb, layer, k);
     if (k == CS_OP_FORWARD && mb == 0)
         weight_casts(B, mb, layer);
