@@ -92,6 +92,94 @@ START_TEST(validate_marks_open_discrepancies)
 }
 END_TEST
 
+/* Issue 13's hostile inputs: each refused with a positioned error and exit
+ * 2 (or a layout refused, exit 1), never a crash, a wrap or a silent success. */
+static void hostile(const char *yaml, const char *cmd, int status, const char *where,
+                    const char *message)
+{
+    char line[4096], *out, *err;
+    snprintf(line, sizeof line, BIN " %s %s", cmd, tu_write("hostile.yaml", yaml));
+    ck_assert_int_eq(tu_run(line, &out, &err), status);
+    const char *text = status == 1 ? out : err;
+    ck_assert_msg(strstr(text, where) && strstr(text, message), "%s: %s%s", cmd, out, err);
+    ck_assert_ptr_null(strstr(err, "runtime error"));
+    free(out);
+    free(err);
+}
+
+#define SEEDLIKE(name_line, training, layout)                                                      \
+    name_line "model: moe-30b\ncluster: cluster-512-64gb\n"                                      \
+              "training: { seq_length: 2048, sequence_parallel: true, " training " }\n"          \
+              "layouts: [" layout "]\n"
+
+START_TEST(hostile_sizes_and_names)
+{
+    /* A batch so large its replay could not be held: refused before any
+     * allocation (it used to overflow the schedule arrays in run). */
+    hostile(SEEDLIKE("", "global_batch_size: 4611686018427387904",
+                     "{ tp: 4, pp: 4, ep: 8, dp: 4 }"),
+            "run", 1, "hostile.yaml:3:11: error: a replay of this layout needs about",
+            "over the limit of 1.07e+09");
+    /* Sizes whose products overflow. */
+    hostile("model: { base: moe-30b, hidden_size: 4611686018427387904 }\n"
+            "cluster: cluster-512-64gb\ntraining: { seq_length: 2048, global_batch_size: 128 }\n"
+            "layouts: [{ tp: 4, pp: 4, ep: 8, dp: 4 }]\n",
+            "check", 2, "hostile.yaml:1:8: error:",
+            "hidden_size 4611686018427387904 is over the limit of 16777216");
+    hostile("model: { base: moe-30b, moe: { num_experts: 4611686018427387904 } }\n"
+            "cluster: cluster-512-64gb\ntraining: { seq_length: 2048, global_batch_size: 128 }\n"
+            "layouts: [{ tp: 4, pp: 4, ep: 8, dp: 4 }]\n",
+            "check", 2, "hostile.yaml:1:8: error:",
+            "moe.num_experts 4611686018427387904 is over the limit of 65536");
+    hostile(SEEDLIKE("", "global_batch_size: 128",
+                     "{ tp: 1048576, pp: 1048576, ep: 1048576, dp: 1048576 }"),
+            "check", 1, "error:", "GPUs is beyond any cluster; this one has 512");
+    /* Names that would leave out/ or break the tab-separated plot data. */
+    hostile(SEEDLIKE("name: ../../x\n", "global_batch_size: 128", "{ tp: 4, pp: 4, ep: 8, dp: 4 }"),
+            "check", 2, "hostile.yaml:1:7: error:",
+            "scenario name '../../x' may not contain '/' or start with '.'");
+    hostile(SEEDLIKE("", "global_batch_size: 128", "{ name: \"a\\tb\", tp: 4, pp: 4, ep: 8, dp: 4 }"),
+            "check", 2, "hostile.yaml:4:19: error:", "'name' may not hold a control character");
+    /* Sweeps whose point count would wrap or run for ever: 4 lists of 32
+     * values make 1,048,576 points. */
+    char yaml[8192], list[512] = "[";
+    for (int i = 1; i <= 32; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%d%s", i, i < 32 ? ", " : "]");
+    snprintf(yaml, sizeof yaml,
+             SEEDLIKE("", "global_batch_size: 128", "{ tp: 4, pp: 4, ep: 8, dp: 4 }")
+             "sweep:\n  parameters:\n    training.seq_length: %s\n"
+             "    training.micro_batch_size: %s\n    cluster.nodes: %s\n"
+             "    training.global_batch_size: %s\n",
+             list, list, list, list);
+    hostile(yaml, "check", 2, "hostile.yaml:6:3: error:",
+            "the sweep asks for more than 1000000 replays (points x repeats)");
+    hostile(SEEDLIKE("", "global_batch_size: 128", "{ tp: 4, pp: 4, ep: 8, dp: 4 }")
+            "sweep:\n  parameters: { training.seq_length: [1024, 2048] }\n"
+            "  repeats: 1000000000000\n",
+            "check", 2, "hostile.yaml:6:3: error:",
+            "the sweep asks for more than 1000000 replays (points x repeats)");
+}
+END_TEST
+
+/* help of an unknown command is an error; merging header-only shards is
+ * not undefined behaviour. */
+START_TEST(help_and_merge_edges)
+{
+    char *out, *err, cmd[4096];
+    ck_assert_int_eq(tu_run(BIN " help nosuchcmd", &out, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "unknown command 'nosuchcmd'"));
+    free(out);
+    free(err);
+    const char *csv = tu_write("header.csv", "point,layout,statistic,iteration_time_s\n");
+    snprintf(cmd, sizeof cmd, BIN " merge %s %s", csv, csv);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "point,layout,statistic"));
+    ck_assert_ptr_null(strstr(err, "runtime error"));
+    free(out);
+    free(err);
+}
+END_TEST
+
 START_TEST(check_seed_reports_invalid_original)
 {
     char *out, *err;
@@ -319,6 +407,8 @@ static Suite *suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, check_seed_reports_invalid_original);
     tcase_add_test(t, validate_marks_open_discrepancies);
+    tcase_add_test(t, hostile_sizes_and_names);
+    tcase_add_test(t, help_and_merge_edges);
     tcase_add_test(t, check_json_and_determinism);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);

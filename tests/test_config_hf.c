@@ -239,8 +239,8 @@ START_TEST(hf_errors_positioned)
     cs_diags d;
     cs_diags_init(&d);
     ck_assert_int_eq(cs_model_load(path, &tu_paths, &src, &m, &d), -1);
-    tu_assert_diag(&d, CS_ERROR, "'num_hidden_layers' must be an integer of at least 1", 3, 24);
-    tu_assert_diag(&d, CS_ERROR, "'hidden_size' must be an integer of at least 1", 4, 18);
+    tu_assert_diag(&d, CS_ERROR, "'num_hidden_layers' must be an integer from 1 to 16777216", 3, 24);
+    tu_assert_diag(&d, CS_ERROR, "'hidden_size' must be an integer from 1 to 16777216", 4, 18);
     tu_assert_diag(&d, CS_ERROR, "'tie_word_embeddings' must be true or false", 6, 26);
     tu_assert_diag(&d, CS_ERROR, "config.json has no 'vocab_size'; cannot read it as a model", 1,
                    1);

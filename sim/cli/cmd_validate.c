@@ -222,7 +222,8 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
         free(files);
         return EXIT_BAD_INPUT;
     }
-    qsort(files, (size_t)count, sizeof *files, by_name);
+    if (count > 0)
+        qsort(files, (size_t)count, sizeof *files, by_name);
     int status = EXIT_OK, rows = 0, outside = 0;
     double sum = 0;
     printf("%-28s %-26s %-18s %12s %12s %8s %9s  %s\n", "run", "layout", "metric", "measured",

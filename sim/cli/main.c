@@ -61,6 +61,10 @@ static const cs_command *find_command(const char *name)
 static int help(int argc, char **argv)
 {
     const cs_command *c = argc > 0 ? find_command(argv[0]) : NULL;
+    if (argc > 0 && !c) {
+        fprintf(stderr, "clustersim help: unknown command '%s'\n\n%s", argv[0], usage);
+        return EXIT_BAD_INPUT;
+    }
     fputs(c ? c->help : usage, stdout);
     return EXIT_OK;
 }

@@ -298,6 +298,7 @@ typedef struct cs_targets {
 } cs_targets;
 
 #define CS_SWEEP_MAX_PARAMS 16
+#define CS_SWEEP_MAX_REPLAYS 1000000L /* points x repeats of one sweep */
 #define CS_SWEEP_MAX_LAYOUTS 64
 
 /* One swept key: its path ("cluster.scale_out.nic_bandwidth") and its list

@@ -108,6 +108,44 @@ static int mla_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return rc;
 }
 
+/* Every size of the model within bounds no real model comes near, so that
+ * the products of them (parameters, FLOPs, bytes, table sizes) never
+ * overflow: widths 2^24, heads and experts 2^16 (issue 13). */
+static int model_bounded(cs_ctx *c, const cs_model *m, const cs_yfile *f)
+{
+    static const long wide = 1L << 24, many = 1L << 16;
+    const struct {
+        const char *key;
+        long value, limit;
+    } sizes[] = {
+        {"hidden_size", m->hidden_size, wide},
+        {"ffn_hidden_size", m->ffn_hidden_size, wide},
+        {"kv_channels", m->kv_channels, wide},
+        {"vocab_size", m->vocab_size, wide},
+        {"max_position_embeddings", m->max_position_embeddings, wide},
+        {"num_attention_heads", m->num_attention_heads, many},
+        {"num_query_groups", m->num_query_groups, many},
+        {"moe.num_experts", m->moe.num_experts, many},
+        {"moe.router_topk", m->moe.router_topk, many},
+        {"moe.ffn_hidden_size", m->moe.ffn_hidden_size, wide},
+        {"moe.shared_expert_ffn_hidden_size", m->moe.shared_expert_ffn_hidden_size, wide},
+        {"mla.q_lora_rank", m->mla.q_lora_rank, wide},
+        {"mla.kv_lora_rank", m->mla.kv_lora_rank, wide},
+        {"mla.qk_head_dim", m->mla.qk_head_dim, wide},
+        {"mla.qk_pos_emb_head_dim", m->mla.qk_pos_emb_head_dim, wide},
+        {"mla.v_head_dim", m->mla.v_head_dim, wide},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (sizes[i].value > sizes[i].limit) {
+            cs_diags_add(c->diags, CS_ERROR, m->loc, f ? f->text : NULL, f ? f->len : 0,
+                         "%s %ld is over the limit of %ld", sizes[i].key, sizes[i].value,
+                         sizes[i].limit);
+            rc = -1;
+        }
+    return rc;
+}
+
 /* Fills what follows from other keys, then checks the model's own coherence. */
 static int model_derive(cs_ctx *c, cs_model *m, const cs_yfile *f)
 {
@@ -115,6 +153,8 @@ static int model_derive(cs_ctx *c, cs_model *m, const cs_yfile *f)
     cs_diags *d = c->diags;
     const char *txt = f ? f->text : NULL;
     size_t len = f ? f->len : 0;
+    if (model_bounded(c, m, f) != 0)
+        return -1; /* nothing below may multiply them */
     if (m->num_query_groups == UNSET_INT)
         m->num_query_groups = m->num_attention_heads;
     if (m->kv_channels == UNSET_INT && m->num_attention_heads > 0) {

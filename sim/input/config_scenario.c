@@ -181,6 +181,14 @@ static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
         rc = -1;
     if (rc == 0 && (fp8_consistent(c, out) != 0 || moe_consistent(c, out) != 0))
         rc = -1;
+    /* The name is the default output folder out/<name>/: it stays inside. */
+    yaml_node_t *name = root->type == YAML_MAPPING_NODE ? cs_ymap_get(f, root, "name") : NULL;
+    if (name && (strchr(out->name, '/') || out->name[0] == '.')) {
+        REPORT(c, f, name, "scenario name '%s' may not contain '/' or start with '.' (it names "
+                           "the output folder out/<name>/)",
+               out->name);
+        rc = -1;
+    }
     free(canon);
     if (!out->name[0])
         cs_name_from_path(out->name, f->path);

@@ -124,6 +124,21 @@ int cs_sweep_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         REPORT(c, f, n, "the sweep has no parameters and no repeats");
         rc = -1;
     }
+    /* Points x repeats, checked as they multiply: a million replays is
+     * beyond any sweep worth running here. */
+    long points = 1, limit = CS_SWEEP_MAX_REPLAYS;
+    for (int i = 0; rc == 0 && sw->mode != CS_SWEEP_ZIP && i < sw->param_count; i++)
+        if (__builtin_mul_overflow(points, sw->params[i].count, &points) || points > limit)
+            points = limit + 1;
+    if (rc == 0 && sw->mode == CS_SWEEP_ZIP && sw->param_count > 0)
+        points = sw->params[0].count;
+    if (rc == 0 && (points > limit || sw->repeats > limit / points)) {
+        REPORT(c, f, n,
+               "the sweep asks for more than %ld replays (points x repeats); split it over "
+               "several sweeps or use --shard",
+               limit);
+        rc = -1;
+    }
     for (int i = 1; rc == 0 && sw->mode == CS_SWEEP_ZIP && i < sw->param_count; i++)
         if (sw->params[i].count != sw->params[0].count) {
             cs_diags_add(c->diags, CS_ERROR, sw->params[i].loc, f->text, f->len,

@@ -22,9 +22,12 @@ static int hf_int_min(hf *h, const char *key, long min, long *out)
     char *end = NULL;
     errno = 0;
     long v = t ? strtol(t, &end, 10) : 0;
-    if (!t || end == t || *end || errno || v < min) {
-        cs_yfile_report(h->f, h->d, CS_ERROR, n, "'%s' must be an integer of at least %ld", key,
-                        min);
+    /* 2^24 bounds every count of a real config.json, and keeps their
+     * products (shared experts x width) far from overflowing. */
+    static const long most = 1L << 24;
+    if (!t || end == t || *end || errno || v < min || v > most) {
+        cs_yfile_report(h->f, h->d, CS_ERROR, n, "'%s' must be an integer from %ld to %ld", key,
+                        min, most);
         h->rc = -1;
         return 0;
     }

@@ -128,6 +128,13 @@ int cs_parse_name(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, char 
         REPORT(c, f, n, "'%s' is longer than %d characters", key, CS_NAME_MAX - 1);
         return -1;
     }
+    /* Names become file names and fields of tab-separated data files. */
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            REPORT(c, f, n, "'%s' may not hold a control character (a tab, a newline, ...)",
+                   key);
+            return -1;
+        }
     strcpy(out, t);
     return 0;
 }

@@ -346,6 +346,26 @@ static void check_batch(checker *c, const cs_scenario *s, const cs_layout *l,
                 z->microbatches, z->pp);
 }
 
+/* The replay's size, estimated before anything is built: about 32 ops per
+ * layer and micro-batch on every GPU (a MoE layer's dispatcher included),
+ * products checked. Beyond CS_MAX_OPS a replay would not fit in memory (and
+ * op ids are 32-bit), so the layout is refused with the size it asks for. */
+static void check_size(checker *c, const cs_scenario *s, const cs_layout_sizes *z)
+{
+    long per_gpu = 0, ops = 0;
+    long layers = z->layers_per_stage + 2; /* with the embedding and output layer */
+    int over = __builtin_mul_overflow(z->microbatches, layers, &per_gpu) ||
+               __builtin_mul_overflow(per_gpu, 32L, &per_gpu) ||
+               __builtin_mul_overflow(per_gpu + 64, z->world, &ops) || ops > CS_MAX_OPS;
+    if (over)
+        problem(c, CS_ERROR, s->training.loc,
+                "a replay of this layout needs about %.3g ops (%ld micro-batches x %ld "
+                "layers x %ld GPUs), over the limit of %.3g: lower global_batch_size or the "
+                "GPUs, or study a smaller cluster of the same per-GPU shape",
+                32.0 * (double)z->microbatches * (double)layers * (double)z->world,
+                z->microbatches, layers, z->world, (double)CS_MAX_OPS);
+}
+
 static void check_spans(checker *c, const cs_scenario *s, const cs_layout *l,
                         cs_layout_sizes *z)
 {
@@ -405,6 +425,8 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
     check_experts(&c, &s->model, l, z);
     check_pipeline(&c, s, l, z);
     check_batch(&c, s, l, z);
+    if (!c.errors)
+        check_size(&c, s, z);
     /* Spans need both decompositions whole. */
     if (z->dense_dp > 0 && z->expert_dp > 0 && z->world == z->cluster_gpus)
         check_spans(&c, s, l, z);

@@ -13,6 +13,9 @@
 
 #include "input/config.h"
 
+/* The most ops one replay may hold (about 72 bytes each). */
+#define CS_MAX_OPS (1L << 30)
+
 typedef struct cs_layout_sizes {
     long cluster_gpus;
     long world; /* the cluster's GPUs once valid */

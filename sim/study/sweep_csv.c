@@ -119,7 +119,8 @@ int cs_sweep_merge(const char *const *paths, int count, FILE *out)
             nrows++;
         }
     }
-    qsort(rows, (size_t)nrows, sizeof *rows, by_point);
+    if (nrows > 0) /* header-only files: nothing to sort (and rows is NULL) */
+        qsort(rows, (size_t)nrows, sizeof *rows, by_point);
     /* A point's rows come from one shard: the same point in two files means
      * the files are not shards of one sweep. */
     for (long i = 1; i < nrows; i++)
