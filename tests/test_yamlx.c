@@ -48,6 +48,32 @@ static void expect_refused(const char *text, const char *needle, int line, int c
 /* ------------------------------------------------------------------------ */
 /* Syntax errors                                                             */
 
+/* A diagnostic on a very long line echoes a clipped window around the
+ * column, with the caret still under the offending character. */
+START_TEST(long_lines_are_clipped)
+{
+    size_t n = 1000000;
+    char *text = malloc(n + 1);
+    ck_assert_ptr_nonnull(text);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (char)('a' + (int)(i % 26));
+    text[n] = '\0';
+    int cols[] = {1, 500000, (int)n};
+    for (int k = 0; k < 3; k++) {
+        cs_diags d;
+        cs_diags_init(&d);
+        cs_diags_add(&d, CS_ERROR, (cs_loc){"x", 1, cols[k]}, text, n, "bad");
+        const cs_diag *r = &d.items[0];
+        ck_assert_uint_le(strlen(r->source_line), 2 * 80 + 6);
+        ck_assert_int_ge(r->source_col, 1);
+        ck_assert_int_eq(r->source_line[r->source_col - 1], text[cols[k] - 1]);
+        ck_assert_int_eq(r->col, cols[k]); /* the position printed stays the real one */
+        cs_diags_free(&d);
+    }
+    free(text);
+}
+END_TEST
+
 START_TEST(syntax_unclosed_flow_mapping)
 {
     /* The flow mapping opened on line 2 is never closed; the plain scalar
@@ -379,14 +405,18 @@ static char *nested(int levels, const char *prefix)
 
 START_TEST(deep_nesting_refused)
 {
-    /* 200 levels: the first node (from the inside out) holding more than 64
-     * levels is the 136th '['. */
+    /* Refused where the limit is crossed, reading from the outside: the
+     * 65th '[' (the parse stops there, so that depth costs nothing). */
     char *text = nested(200, "");
-    expect_refused(text, "nesting deeper than 64 levels", 1, 136);
+    expect_refused(text, "nesting deeper than 64 levels", 1, 65);
     free(text);
-    /* 65 levels: the outermost list is one too deep. */
     text = nested(65, "");
-    expect_refused(text, "nesting deeper than 64 levels", 1, 1);
+    expect_refused(text, "nesting deeper than 64 levels", 1, 65);
+    free(text);
+    /* 100,000 levels: libyaml's loader would take minutes (quadratic); the
+     * depth pass refuses it at once. */
+    text = nested(100000, "");
+    expect_refused(text, "nesting deeper than 64 levels", 1, 65);
     free(text);
 }
 END_TEST
@@ -562,6 +592,7 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("yamlx");
     TCase *t = tcase_create("syntax");
+    tcase_add_test(t, long_lines_are_clipped);
     tcase_add_test(t, syntax_unclosed_flow_mapping);
     tcase_add_test(t, syntax_wrong_closing_bracket);
     tcase_add_test(t, syntax_bad_indentation);

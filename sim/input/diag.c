@@ -20,8 +20,13 @@ void cs_diags_free(cs_diags *d)
     cs_diags_init(d);
 }
 
-/* Copies line `line` (1-based) of text, without its newline; NULL if absent. */
-static char *copy_line(const char *text, size_t len, int line)
+/* Characters of a long line shown on each side of the column. */
+#define CLIP 80
+
+/* Copies line `line` (1-based) of text, without its newline; NULL if absent.
+ * A line longer than 2 x CLIP is clipped around column `col` with "..." at
+ * the cut ends; *caret is the column's place in the copy. */
+static char *copy_line(const char *text, size_t len, int line, int col, int *caret)
 {
     if (!text || line < 1)
         return NULL;
@@ -35,7 +40,22 @@ static char *copy_line(const char *text, size_t len, int line)
     size_t end = start;
     while (end < len && text[end] != '\n' && text[end] != '\r')
         end++;
-    return cs_strndup(text + start, end - start);
+    *caret = col;
+    if (end - start <= 2 * CLIP)
+        return cs_strndup(text + start, end - start);
+    size_t at = start + (col > 0 ? (size_t)col - 1 : 0);
+    size_t from = at > start + CLIP ? at - CLIP : start;
+    size_t to = from + 2 * CLIP < end ? from + 2 * CLIP : end;
+    if (from > start && to - from < 2 * CLIP)
+        from = to > start + 2 * CLIP ? to - 2 * CLIP : start;
+    int head = from > start, tail = to < end;
+    char *out = malloc(to - from + 7);
+    if (!out)
+        return NULL;
+    snprintf(out, to - from + 7, "%s%.*s%s", head ? "..." : "", (int)(to - from), text + from,
+             tail ? "..." : "");
+    *caret = (int)(at - from) + 1 + (head ? 3 : 0);
+    return out;
 }
 
 int cs_diags_vadd(cs_diags *d, cs_severity sev, cs_loc loc, const char *text,
@@ -61,7 +81,7 @@ int cs_diags_vadd(cs_diags *d, cs_severity sev, cs_loc loc, const char *text,
     r->line = loc.line;
     r->col = loc.col;
     r->message = cs_vasprintf(fmt, ap);
-    r->source_line = copy_line(text, len, loc.line);
+    r->source_line = copy_line(text, len, loc.line, loc.col, &r->source_col);
     if (!r->file || !r->message) {
         free(r->file);
         free(r->message);
@@ -93,7 +113,7 @@ void cs_diag_print(const cs_diag *r, FILE *out)
         return;
     fprintf(out, "%5d | %s\n      | ", r->line, r->source_line);
     /* Keep tabs so the caret lines up under tab-indented text. */
-    for (int i = 0; i + 1 < r->col && r->source_line[i]; i++)
+    for (int i = 0; i + 1 < r->source_col && r->source_line[i]; i++)
         fputc(r->source_line[i] == '\t' ? '\t' : ' ', out);
     fputs("^\n", out);
 }

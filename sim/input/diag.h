@@ -33,7 +33,8 @@ typedef struct cs_diag {
     char *file;        /* owned copy */
     int line, col;
     char *message;     /* owned */
-    char *source_line; /* owned copy of the offending line, or NULL */
+    char *source_line; /* owned copy of the offending line (clipped around col), or NULL */
+    int source_col;    /* the caret's column in source_line */
 } cs_diag;
 
 typedef struct cs_diags {

@@ -109,8 +109,44 @@ done:
     return rc;
 }
 
+/* A first pass over the events, stopping at the first collection nested
+ * deeper than the limit: libyaml's document loader takes time quadratic in
+ * the nesting (100,000 levels: a minute), and this pass only ever reads 64
+ * levels of it. Syntax errors are left to the loader, which reports them. */
+static int check_depth(cs_yfile *f, cs_diags *d)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        cs_yfile_report(f, d, CS_ERROR, NULL, "out of memory");
+        return -1;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)f->text, f->len);
+    int depth = 0, rc = 0, done = 0;
+    while (!done && rc == 0) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&parser, &e))
+            break;
+        if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > CS_YAML_MAX_DEPTH) {
+                cs_loc loc = {f->path, (int)e.start_mark.line + 1, (int)e.start_mark.column + 1};
+                cs_diags_add(d, CS_ERROR, loc, f->text, f->len, "nesting deeper than %d levels",
+                             CS_YAML_MAX_DEPTH);
+                rc = -1;
+            }
+        } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        done = e.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&e);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 static int parse_text(cs_yfile *f, cs_diags *d)
 {
+    if (check_depth(f, d) != 0)
+        return -1;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         cs_yfile_report(f, d, CS_ERROR, NULL, "out of memory");
