@@ -1,6 +1,8 @@
 /* The command line: exit statuses, output on stdout, errors on stderr in
  * FILE:LINE:COL form, byte-identical reruns. */
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -163,6 +165,41 @@ END_TEST
 
 /* help of an unknown command is an error; merging header-only shards is
  * not undefined behaviour. */
+/* Results are written through new temporary files: a link planted where
+ * the old fixed temporary names were does not redirect the write. */
+START_TEST(temporaries_do_not_follow_links)
+{
+    char victim[512], dir[512], link[600], cmd[2048], *out, *err;
+    snprintf(victim, sizeof victim, "%s", tu_write("victim", "keep me\n"));
+    const char *marker = tu_write("marker2", "");
+    snprintf(dir, sizeof dir, "%.*s/planted", (int)(strrchr(marker, '/') - marker), marker);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(link, sizeof link, "%s/.results.json.tmp", dir);
+    ck_assert_int_eq(symlink(victim, link), 0);
+    snprintf(cmd, sizeof cmd, BIN " run " SEED " --network-model analytic --no-plots --out %s",
+             dir);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    char *kept = tu_read(victim);
+    ck_assert_str_eq(kept, "keep me\n");
+    free(kept);
+    unlink(link);
+    /* merge -o X once wrote X.tmp. */
+    const char *csv = tu_write("shard.csv", "point,layout,statistic,iteration_time_s\n");
+    snprintf(link, sizeof link, "%s/merged.csv.tmp", dir);
+    ck_assert_int_eq(symlink(victim, link), 0);
+    snprintf(cmd, sizeof cmd, BIN " merge %s -o %s/merged.csv", csv, dir);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    kept = tu_read(victim);
+    ck_assert_str_eq(kept, "keep me\n");
+    free(kept);
+    unlink(link);
+}
+END_TEST
+
 START_TEST(help_and_merge_edges)
 {
     char *out, *err, cmd[4096];
@@ -409,6 +446,7 @@ static Suite *suite(void)
     tcase_add_test(t, validate_marks_open_discrepancies);
     tcase_add_test(t, hostile_sizes_and_names);
     tcase_add_test(t, help_and_merge_edges);
+    tcase_add_test(t, temporaries_do_not_follow_links);
     tcase_add_test(t, check_json_and_determinism);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);

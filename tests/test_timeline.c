@@ -2,6 +2,7 @@
  * captured GPU's iteration, bubble rows add up to the reported share, the
  * trace has one event per op, gnuplot draws non-empty pictures, and a run
  * without gnuplot still succeeds. */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,23 @@ START_TEST(gnuplot_renders_and_plot_redraws)
     free(out);
     snprintf(cmd, sizeof cmd, BIN " plot %s/nothing-here", dir);
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 2);
+    /* A picture gnuplot fails to draw leaves nothing behind: it is drawn
+     * into a temporary file, renamed only on success. */
+    snprintf(path, sizeof path, "%s/plots.txt", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("plots/no-such-script.gp\tcompare.dat\tbroken.png\tt\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, BIN " plot %s", dir);
+    tu_run(cmd, NULL, NULL);
+    snprintf(path, sizeof path, "%s/broken.png", dir);
+    ck_assert_int_eq(file_size(path), -1);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));)
+        ck_assert_msg(e->d_name[0] != '.' || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."),
+                      "left behind: %s", e->d_name);
+    closedir(d);
 }
 END_TEST
 

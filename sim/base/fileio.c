@@ -80,3 +80,43 @@ const char *cs_file_error(int err, size_t limit, char *buf, size_t len)
     }
     return strerror(err);
 }
+
+FILE *cs_file_temp(const char *path, char *tmp, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path) + 1 : 0;
+    if (snprintf(tmp, size, "%.*s.%s.XXXXXX", dir, path, path + dir) >= (int)size) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return NULL;
+    /* mkstemp makes it 0600; the results are for whoever reads the folder. */
+    if (fchmod(fd, 0644) != 0) {
+        int err = errno;
+        close(fd);
+        remove(tmp);
+        errno = err;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        remove(tmp);
+        errno = err;
+    }
+    return f;
+}
+
+int cs_file_commit(FILE *f, const char *tmp, const char *path, int ok)
+{
+    int closed = f ? fclose(f) : 0;
+    if (ok && closed == 0 && rename(tmp, path) == 0)
+        return 0;
+    int err = errno;
+    remove(tmp);
+    errno = err;
+    return -1;
+}

@@ -15,6 +15,15 @@
  * of memory. */
 char *cs_file_read(const char *path, size_t limit, size_t *len);
 
+/* Writing a file whole or not at all: cs_file_temp() creates a new file
+ * next to `path` (same folder, ".NAME.XXXXXX", made by mkstemp: never an
+ * existing file or a link planted there) and writes its name to tmp;
+ * cs_file_commit() closes it and renames it over path when ok, else removes
+ * it. Both return NULL / -1 with errno set. */
+#include <stdio.h>
+FILE *cs_file_temp(const char *path, char *tmp, size_t size);
+int cs_file_commit(FILE *f, const char *tmp, const char *path, int ok);
+
 /* What an errno of cs_file_read means, for messages: "not a regular file"
  * for EINVAL, "larger than N MiB" for EFBIG (N from limit), else strerror. */
 const char *cs_file_error(int err, size_t limit, char *buf, size_t len);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "study/sweep.h"
 
 static const char help[] =
@@ -40,16 +41,16 @@ static int cmd_merge(int argc, char **argv, const cs_paths *paths)
     }
     if (!out)
         return cs_sweep_merge(files, n, stdout) == 0 ? EXIT_OK : EXIT_BAD_INPUT;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    FILE *f = fopen(tmp, "w");
+    char tmp[4300];
+    FILE *f = strlen(out) < 4096 ? cs_file_temp(out, tmp, sizeof tmp) : NULL;
     if (!f) {
-        fprintf(stderr, "clustersim merge: cannot write %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, "clustersim merge: cannot write %s: %s\n", out, strerror(errno));
         return EXIT_BAD_INPUT;
     }
     int rc = cs_sweep_merge(files, n, f);
-    if (fclose(f) != 0 || rc != 0 || rename(tmp, out) != 0) {
-        remove(tmp);
+    if (cs_file_commit(f, tmp, out, rc == 0) != 0) {
+        if (rc == 0)
+            fprintf(stderr, "clustersim merge: cannot write %s: %s\n", out, strerror(errno));
         return EXIT_BAD_INPUT;
     }
     return EXIT_OK;

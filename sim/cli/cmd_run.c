@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "replay/runner.h"
 #include "report/timeline.h"
 
@@ -42,18 +43,16 @@ static const char help[] =
 static int write_report(const char *dir, const char *name, cs_format format, const cs_scenario *s,
                         const cs_run *r)
 {
-    char path[4096], tmp[4200];
+    char path[4096], tmp[4300];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = cs_file_temp(path, tmp, sizeof tmp);
     if (!f) {
-        fprintf(stderr, "clustersim run: cannot write %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, "clustersim run: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     cs_report_run(f, format, s, r);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    if (cs_file_commit(f, tmp, path, 1) != 0) {
         fprintf(stderr, "clustersim run: cannot write %s: %s\n", path, strerror(errno));
-        remove(tmp);
         return -1;
     }
     return 0;

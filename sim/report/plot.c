@@ -60,10 +60,13 @@ int cs_plot_copy_scripts(const char *root, const char *scripts)
 }
 
 /* Runs gnuplot -c SCRIPT ARGS... with paths under root; returns its status,
- * or -1 when gnuplot cannot be started. */
+ * or -1 when gnuplot cannot be started. The picture is drawn into a new
+ * temporary file and renamed to its name only when gnuplot succeeds, so an
+ * interrupted run leaves no empty or half-drawn picture. */
 static int gnuplot(const char *root, char **fields, int n)
 {
-    char paths[3][4200];
+    char paths[3][4200], picture[4300];
+    picture[0] = '\0';
     char *argv[16];
     int argc = 0;
     argv[argc++] = "gnuplot";
@@ -72,6 +75,12 @@ static int gnuplot(const char *root, char **fields, int n)
         if (i < 3) {
             snprintf(paths[i], sizeof paths[i], "%s/%s", root, fields[i]);
             argv[argc++] = paths[i];
+            if (i == 2) {
+                FILE *f = cs_file_temp(paths[2], picture, sizeof picture);
+                if (!f || fclose(f) != 0)
+                    return 1; /* cannot write next to the picture: a failure */
+                argv[argc - 1] = picture;
+            }
         } else {
             argv[argc++] = fields[i];
         }
@@ -85,14 +94,16 @@ static int gnuplot(const char *root, char **fields, int n)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", 1, 0);
     int rc = posix_spawnp(&pid, "gnuplot", &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0)
-        return -1;
-    int status;
-    if (waitpid(pid, &status, 0) < 0)
-        return -1;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return -1; /* the child could not exec gnuplot */
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    int status = 0;
+    if (rc == 0 && waitpid(pid, &status, 0) < 0)
+        rc = -1;
+    if (rc != 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 127))
+        rc = -1; /* gnuplot could not be started */
+    else
+        rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (picture[0] && cs_file_commit(NULL, picture, paths[2], rc == 0) != 0 && rc == 0)
+        rc = 1;
+    return rc;
 }
 
 #define PLOTS_MAX ((size_t)1 << 20) /* plots.txt: a line per picture */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/fileio.h"
 #include "report/json.h"
 #include "replay/workload.h"
 
@@ -25,18 +26,16 @@ static int make_dir(const char *path)
 
 static int write_whole(const char *dir, const char *name, writer_fn fn, const void *ctx)
 {
-    char path[8400], tmp[8400];
+    char path[8400], tmp[8500];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = cs_file_temp(path, tmp, sizeof tmp);
     if (!f) {
-        fprintf(stderr, "clustersim: cannot write %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     fn(f, ctx);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    if (cs_file_commit(f, tmp, path, 1) != 0) {
         fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
-        remove(tmp);
         return -1;
     }
     return 0;
