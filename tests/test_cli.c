@@ -121,7 +121,13 @@ START_TEST(hostile_sizes_and_names)
     hostile(SEEDLIKE("", "global_batch_size: 4611686018427387904",
                      "{ tp: 4, pp: 4, ep: 8, dp: 4 }"),
             "run", 1, "hostile.yaml:3:11: error: a replay of this layout needs about",
-            "over the limit of 1.07e+09");
+            "over the limit of 2.68e+08");
+    /* A hundred million sequences on 8 GPUs: 25 s and 12.5 GB before, now
+     * refused by the estimate. */
+    hostile("model: moe-30b\ncluster: { base: cluster-512-64gb, nodes: 1 }\n"
+            "training: { seq_length: 2048, sequence_parallel: true, global_batch_size: 100000000 }\n"
+            "layouts: [{ tp: 1, pp: 1, ep: 8, dp: 1 }]\n",
+            "run", 1, "error: a replay of this layout needs about", "over the limit of 2.68e+08");
     /* Sizes whose products overflow. */
     hostile("model: { base: moe-30b, hidden_size: 4611686018427387904 }\n"
             "cluster: cluster-512-64gb\ntraining: { seq_length: 2048, global_batch_size: 128 }\n"

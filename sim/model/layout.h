@@ -13,8 +13,9 @@
 
 #include "input/config.h"
 
-/* The most ops one replay may hold (about 72 bytes each). */
-#define CS_MAX_OPS (1L << 30)
+/* The most ops one replay may hold (about 72 bytes each, with their
+ * dependencies: some 20-30 GB). */
+#define CS_MAX_OPS (1L << 28)
 
 typedef struct cs_layout_sizes {
     long cluster_gpus;
