@@ -50,6 +50,22 @@ static void expect_refused(const char *text, const char *needle, int line, int c
 
 /* A diagnostic on a very long line echoes a clipped window around the
  * column, with the caret still under the offending character. */
+/* The reader's errors (a NUL byte, bad UTF-8) are put where they are, not
+ * at 1:1. */
+START_TEST(reader_errors_positioned)
+{
+    static const char nul[] = "a: 1\nb: { c: 20\0" "48 }\n";
+    cs_yfile f;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_yfile_load_buffer(&f, "mem.yaml", nul, sizeof nul - 1, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "control characters are not allowed", 2, 11);
+    cs_yfile_free(&f);
+    cs_diags_free(&d);
+    expect_refused("a: 1\nb: 2\nc: \xff\xfe\n", "invalid leading UTF-8 octet", 3, 4);
+}
+END_TEST
+
 START_TEST(long_lines_are_clipped)
 {
     size_t n = 1000000;
@@ -593,6 +609,7 @@ static Suite *suite(void)
     Suite *s = suite_create("yamlx");
     TCase *t = tcase_create("syntax");
     tcase_add_test(t, long_lines_are_clipped);
+    tcase_add_test(t, reader_errors_positioned);
     tcase_add_test(t, syntax_unclosed_flow_mapping);
     tcase_add_test(t, syntax_wrong_closing_bracket);
     tcase_add_test(t, syntax_bad_indentation);

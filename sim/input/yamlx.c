@@ -12,6 +12,15 @@ static int parser_error(cs_yfile *f, yaml_parser_t *p, cs_diags *d)
 {
     const char *what = p->problem ? p->problem : "cannot parse";
     cs_loc loc = {f->path, (int)p->problem_mark.line + 1, (int)p->problem_mark.column + 1};
+    /* The reader (a NUL, bad UTF-8) gives a byte offset, not a mark. */
+    if (p->error == YAML_READER_ERROR && p->problem_offset <= f->len) {
+        loc.line = loc.col = 1;
+        for (size_t i = 0; i < p->problem_offset; i++)
+            if (f->text[i] == '\n')
+                loc.line++, loc.col = 1;
+            else
+                loc.col++;
+    }
     if (p->error == YAML_MEMORY_ERROR)
         what = "out of memory while parsing";
     if (p->context)
