@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config_test.h"
 
@@ -180,6 +182,31 @@ START_TEST(missing_file_positioned)
     tu_assert_diag(&d, CS_ERROR, "cannot open: No such file or directory", 0, 0);
     cs_scenario_free(&s);
     cs_diags_free(&d);
+}
+END_TEST
+
+/* A base that cannot be read (a directory, a device) is pointed at where
+ * it is named; a base file holding a bare string is refused, not taken
+ * for one more reference. */
+START_TEST(unreadable_base_positioned)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/a-directory", tu_temp_dir());
+    ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+    run r;
+    load_bad(&r, "model: {base: a-directory}\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             2);
+    tu_assert_diag(&r.d, CS_ERROR, "the model '", 1, 15);
+    ck_assert_ptr_nonnull(tu_find(&r.d, "a-directory' named here cannot be read"));
+    done(&r);
+    tu_write("string-base.yaml", "\"moe-30b\"\n");
+    load_bad(&r, "model: {base: string-base.yaml}\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "a model file must be a mapping of keys, got a scalar", 1, 1);
+    ck_assert(ends_with(tu_find(&r.d, "mapping of keys")->file, "/string-base.yaml"));
+    done(&r);
 }
 END_TEST
 
@@ -361,6 +388,7 @@ int main(void)
     tcase_add_test(t_references, unknown_preset_positioned);
     tcase_add_test(t_references, missing_file_positioned);
     tcase_add_test(t_references, error_inside_base_file_points_there);
+    tcase_add_test(t_references, unreadable_base_positioned);
     tcase_add_test(t_references, base_cycle_between_files);
     tcase_add_test(t_references, base_cycle_self_and_scenario);
     tcase_add_test(t_references, base_chain_depth_limited);

@@ -208,9 +208,16 @@ static int load_file_into(cs_ctx *c, const char *path, cs_doc_kind kind, void *o
     int rc = -1;
     cs_yfile *f = cs_ctx_open(c, path);
     yaml_node_t *root = f ? cs_yfile_root(f) : NULL;
+    if (!f && from) /* unreadable (a directory, a device, too large): say who named it */
+        REPORT(c, from, from_node, "the %s '%s' named here cannot be read", kind_word[kind],
+               path);
     if (root && kind == KIND_MODEL && root->type == YAML_MAPPING_NODE && is_hf_config(f, root)) {
         rc = cs_hf_apply(f, root, obj, c->diags);
         ((cs_model *)obj)->loc = cs_yfile_loc(f, root);
+    } else if (root && root->type != YAML_MAPPING_NODE) {
+        /* A file holds keys; a bare string there is not a second reference. */
+        REPORT(c, f, root, "a %s file must be a mapping of keys, got %s", kind_word[kind],
+               cs_ynode_describe(root));
     } else if (root) {
         rc = cs_ref_load(c, f, root, kind, obj);
     }
