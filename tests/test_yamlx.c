@@ -66,6 +66,26 @@ START_TEST(reader_errors_positioned)
 }
 END_TEST
 
+/* A document that simply holds too many keys says so; it is no alias bomb. */
+START_TEST(too_many_plain_nodes)
+{
+    size_t cap = 110000 * 24, used = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    for (int i = 0; i < 110000; i++)
+        used += (size_t)snprintf(text + used, cap - used, "k%d: %d\n", i, i);
+    cs_yfile f;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(load_text(&f, text, &d), -1);
+    ck_assert_ptr_nonnull(tu_find(&d, "the document holds more than 200000 nodes"));
+    ck_assert_ptr_null(tu_find(&d, "alias"));
+    cs_yfile_free(&f);
+    cs_diags_free(&d);
+    free(text);
+}
+END_TEST
+
 START_TEST(long_lines_are_clipped)
 {
     size_t n = 1000000;
@@ -609,6 +629,7 @@ static Suite *suite(void)
     Suite *s = suite_create("yamlx");
     TCase *t = tcase_create("syntax");
     tcase_add_test(t, long_lines_are_clipped);
+    tcase_add_test(t, too_many_plain_nodes);
     tcase_add_test(t, reader_errors_positioned);
     tcase_add_test(t, syntax_unclosed_flow_mapping);
     tcase_add_test(t, syntax_wrong_closing_bracket);

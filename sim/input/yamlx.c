@@ -54,6 +54,14 @@ static int check_expansion(cs_yfile *f, cs_diags *d)
 {
     yaml_document_t *doc = &f->doc;
     size_t count = (size_t)(doc->nodes.top - doc->nodes.start);
+    /* Too many written nodes is not an alias bomb: say so, at the first
+     * node past the limit. */
+    if (count > CS_YAML_MAX_NODES) {
+        cs_yfile_report(f, d, CS_ERROR, yaml_document_get_node(doc, CS_YAML_MAX_NODES + 1),
+                        "the document holds more than %d nodes (keys, values and items)",
+                        CS_YAML_MAX_NODES);
+        return -1;
+    }
     unsigned char *state = calloc(count + 1, 1); /* 0 new, 1 open, 2 done */
     size_t *size = calloc(count + 1, sizeof *size);
     int *depth = calloc(count + 1, sizeof *depth);
