@@ -202,6 +202,61 @@ START_TEST(shards_merge_into_the_whole)
 }
 END_TEST
 
+/* Shards that do not make one whole sweep are refused: a missing shard, a
+ * torn row, rows of another scenario with the same columns; and --resume
+ * refuses a sweep.csv another scenario text wrote. */
+START_TEST(merge_and_resume_check_their_origin)
+{
+    char path[512], dir[256], cmd[2048], *err;
+    snprintf(path, sizeof path, "%s", scenario(NIC_SWEEP)); /* tu_write's buffer is reused */
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(path, '/') - path), path);
+    for (int k = 1; k <= 2; k++) {
+        char args[64], name[16];
+        snprintf(args, sizeof args, "--shard %d/3 --jobs 1", k);
+        snprintf(name, sizeof name, "o%d", k);
+        free(sweep_csv(path, args, name));
+    }
+    snprintf(cmd, sizeof cmd, BIN " merge %s/o1/sweep.csv %s/o2/sweep.csv", dir, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "shard 3/3 is missing"));
+    free(err);
+    /* A torn row: the last row's last 8 fields cut away. */
+    snprintf(cmd, sizeof cmd, "%s/o1/sweep.csv", dir);
+    char *one = tu_read(cmd);
+    for (int i = 0; i < 8; i++)
+        *strrchr(one, ',') = '\0';
+    const char *torn = tu_write("torn.csv", one);
+    snprintf(cmd, sizeof cmd, BIN " merge %s", torn);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "fields where the header has"));
+    free(err);
+    free(one);
+    /* The same sweep with another seed: same columns, another fingerprint. */
+    char *other = tu_read(path);
+    char *seed = strstr(other, "seed: 7");
+    ck_assert_ptr_nonnull(seed);
+    seed[6] = '8';
+    char path2[512];
+    snprintf(path2, sizeof path2, "%s", tu_write("other-seed.yaml", other));
+    free(other);
+    char dir2[300];
+    snprintf(dir2, sizeof dir2, "%s/o3b", dir);
+    snprintf(cmd, sizeof cmd, BIN " sweep %s --quiet --shard 3/3 --out %s", path2, dir2);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, BIN " merge %s/o1/sweep.csv %s/o2/sweep.csv %s/sweep.csv", dir, dir,
+             dir2);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "holds rows of another sweep"));
+    free(err);
+    /* --resume in o1 (shard 1/3 of seed 7) with the seed-8 scenario. */
+    snprintf(cmd, sizeof cmd, BIN " sweep %s --quiet --resume --shard 1/3 --out %s/o1", path2,
+             dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "holds rows of another sweep or shard"));
+    free(err);
+}
+END_TEST
+
 /* A sweep killed mid-write leaves whole points and maybe a torn line;
  * --resume keeps the whole points and ends with the full CSV. */
 START_TEST(resume_after_a_torn_write)
@@ -353,6 +408,7 @@ static Suite *suite(void)
     tcase_add_test(t, order_independent_of_jobs);
     tcase_add_test(t, shards_merge_into_the_whole);
     tcase_add_test(t, resume_after_a_torn_write);
+    tcase_add_test(t, merge_and_resume_check_their_origin);
     tcase_add_test(t, repeat_statistics);
     tcase_add_test(t, invalid_points_are_rows);
     tcase_add_test(t, seeds_fix_the_results);

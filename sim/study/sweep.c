@@ -4,6 +4,7 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,21 @@
 #include "model/check.h"
 
 /* ---- points ---------------------------------------------------------------- */
+
+void cs_sweep_fingerprint(const cs_scenario *s, char out[17])
+{
+    /* FNV-1a (64-bit) over the text of every file the scenario loaded, in
+     * order: the scenario, its model, cluster and bases. */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < s->sources.count; i++) {
+        const cs_yfile *f = s->sources.files[i];
+        for (size_t k = 0; k <= f->len; k++) { /* the NUL ends each file */
+            h ^= k < f->len ? (unsigned char)f->text[k] : 0;
+            h *= 1099511628211ull;
+        }
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
 
 long cs_sweep_point_count(const cs_sweep *sw)
 {
@@ -192,7 +208,13 @@ typedef struct job {
     const long *layouts; /* indices of the swept layouts in the base */
     long layout_count;
     int metrics;
+    char id[17];    /* the sweep's fingerprint (cs_sweep_fingerprint) */
+    char shard[48]; /* "K/N", 1-based */
 } job;
+
+/* The end of every row: which sweep and which shard wrote it, so that merge
+ * and resume can tell rows of another sweep, or a missing shard. */
+static void row_end(text *t, const job *j) { put(t, ",%s,%s\n", j->id, j->shard); }
 
 /* The prefix of a row: point, layout, statistic and the swept values. */
 static void row_start(text *t, const job *j, long point, const char *layout, const char *stat)
@@ -222,7 +244,7 @@ static void invalid_rows(text *t, const job *j, long point, const char *layout, 
         put_field(t, why);
         for (int k = 0; k < j->metrics; k++)
             put(t, ",");
-        put(t, "\n");
+        row_end(t, j);
     }
 }
 
@@ -259,7 +281,7 @@ static void result_rows(text *t, const job *j, long point, const char *layout, d
             put(t, ",");
             put_number(t, v);
         }
-        put(t, "\n");
+        row_end(t, j);
     }
     free(column);
 }
@@ -342,15 +364,16 @@ static char *header(const job *j)
     put(&t, ",valid,error");
     for (int k = 0; k < j->metrics; k++)
         put(&t, ",%s", metric_names[k]);
-    put(&t, "\n");
+    put(&t, ",sweep,shard\n");
     return t.buf;
 }
 
 /* Keeps the whole points of an existing sweep.csv: marks them in `done` and
  * rewrites the file without a torn last point. Returns 0, or -1 when the
- * file belongs to another sweep. */
-static int resume_from(const char *csv, const char *head, long rows_per_point, long points,
-                       unsigned char *done)
+ * file belongs to another sweep: other columns, or rows another scenario
+ * text or shard wrote (their ",sweep,shard" end is not `tail`). */
+static int resume_from(const char *csv, const char *head, const char *tail, long rows_per_point,
+                       long points, unsigned char *done)
 {
     size_t len;
     char *buf = cs_file_read(csv, CS_SWEEP_CSV_MAX, &len);
@@ -370,6 +393,15 @@ static int resume_from(const char *csv, const char *head, long rows_per_point, l
         if (!nl)
             break; /* a torn line */
         long point = strtol(buf + at, NULL, 10);
+        size_t tl = strlen(tail), ll = (size_t)(nl - (buf + at));
+        if (ll < tl || memcmp(nl - tl, tail, tl) != 0) {
+            fprintf(stderr,
+                    "clustersim sweep: %s holds rows of another sweep or shard (the scenario, "
+                    "a file it reads or --shard changed); remove it or run without --resume\n",
+                    csv);
+            free(buf);
+            return -1;
+        }
         if (point != current) {
             current = point;
             rows = 0;
@@ -495,7 +527,9 @@ long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *ba
     long layouts[1024], nl;
     if (base->layout_count > 1024 || cs_sweep_layouts(base, layouts, &nl) != 0)
         return -1;
-    job j = {path, paths, base, layouts, nl, metric_count(base)};
+    job j = {path, paths, base, layouts, nl, metric_count(base), "", ""};
+    cs_sweep_fingerprint(base, j.id);
+    snprintf(j.shard, sizeof j.shard, "%ld/%ld", o->shard + 1, o->shards);
     long points = cs_sweep_point_count(&base->sweep);
     long rows_per_point = nl * (base->sweep.repeats > 1 ? 5 : 1);
     char csv_path[4096];
@@ -508,7 +542,9 @@ long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *ba
     FILE *csv = NULL;
     if (!head || !done || !todo || !rows)
         goto out;
-    if (o->resume && resume_from(csv_path, head, rows_per_point, points, done) != 0)
+    char tail[80];
+    snprintf(tail, sizeof tail, ",%s,%s", j.id, j.shard);
+    if (o->resume && resume_from(csv_path, head, tail, rows_per_point, points, done) != 0)
         goto out;
     long any_done = 0;
     for (long p = 0; p < points; p++)

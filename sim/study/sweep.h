@@ -28,6 +28,10 @@ typedef struct cs_sweep_options {
     int progress;       /* draw a progress bar on stderr */
 } cs_sweep_options;
 
+/* A fingerprint of the sweep as loaded (16 hex digits): the text of every
+ * file the scenario read. sweep.csv rows carry it with their shard. */
+void cs_sweep_fingerprint(const cs_scenario *s, char out[17]);
+
 /* Number of points (1 when the sweep only repeats). */
 long cs_sweep_point_count(const cs_sweep *sw);
 

@@ -9,6 +9,7 @@
 
 #include "base/csv.h"
 #include "base/fileio.h"
+#include "base/strutil.h"
 
 int cs_sweep_print(const char *csv_path, FILE *out)
 {
@@ -72,10 +73,84 @@ static int by_point(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* Columns of a sweep.csv: point, layout, statistic, up to 16 swept values,
+ * valid, error, the metrics, sweep, shard. */
+#define CS_SWEEP_MAX_FIELDS 128
+
+/* What merge learns of one row: its field count, and the sweep and shard
+ * that wrote it (its last two fields). */
+typedef struct row_origin {
+    int fields;
+    char id[24];
+    long shard, shards;
+} row_origin;
+
+static int origin_of(const char *line, row_origin *o)
+{
+    char *copy = cs_strdup(line), *fields[CS_SWEEP_MAX_FIELDS];
+    if (!copy)
+        return -1;
+    o->fields = cs_csv_split(copy, fields, CS_SWEEP_MAX_FIELDS);
+    o->id[0] = '\0';
+    o->shard = o->shards = 0;
+    if (o->fields >= 2) {
+        snprintf(o->id, sizeof o->id, "%s", fields[o->fields - 2]);
+        if (sscanf(fields[o->fields - 1], "%ld/%ld", &o->shard, &o->shards) != 2)
+            o->shard = o->shards = 0;
+    }
+    free(copy);
+    return 0;
+}
+
+/* Every row of every file: as many fields as the header, one sweep's
+ * fingerprint, shards K/N of one N, and every shard present. */
+static int check_rows(const char *const *paths, const merged_row *rows, long nrows,
+                      const long *file_of, int header_fields)
+{
+    row_origin first = {0}, o;
+    unsigned char *seen = NULL;
+    int rc = 0;
+    for (long i = 0; i < nrows && rc == 0; i++) {
+        if (origin_of(rows[i].line, &o) != 0)
+            return -1;
+        const char *file = paths[file_of[i]];
+        if (o.fields != header_fields) {
+            fprintf(stderr, "clustersim merge: %s: a row of %d fields where the header has %d "
+                            "(a torn or foreign row): %.60s\n",
+                    file, o.fields, header_fields, rows[i].line);
+            rc = -1;
+        } else if (o.shards < 1 || o.shard < 1 || o.shard > o.shards ||
+                   o.shards > (1L << 20)) {
+            fprintf(stderr, "clustersim merge: %s: a row without its shard (K/N)\n", file);
+            rc = -1;
+        } else if (i == 0) {
+            first = o;
+            seen = calloc((size_t)o.shards + 1, 1);
+            if (!seen)
+                return -1;
+        } else if (strcmp(o.id, first.id) || o.shards != first.shards) {
+            fprintf(stderr, "clustersim merge: %s holds rows of another sweep (fingerprint %s "
+                            "shard of %ld, against %s of %ld)\n",
+                    file, o.id, o.shards, first.id, first.shards);
+            rc = -1;
+        }
+        if (rc == 0)
+            seen[o.shard] = 1;
+    }
+    for (long k = 1; rc == 0 && seen && k <= first.shards; k++)
+        if (!seen[k]) {
+            fprintf(stderr, "clustersim merge: shard %ld/%ld is missing\n", k, first.shards);
+            rc = -1;
+        }
+    free(seen);
+    return rc;
+}
+
 int cs_sweep_merge(const char *const *paths, int count, FILE *out)
 {
     char **bufs = calloc((size_t)count, sizeof *bufs);
     merged_row *rows = NULL;
+    long *file_of = NULL;
     long nrows = 0, cap = 0;
     int rc = -1;
     const char *head = NULL;
@@ -114,10 +189,22 @@ int cs_sweep_merge(const char *const *paths, int count, FILE *out)
                 if (!r)
                     goto done;
                 rows = r;
+                long *fo = realloc(file_of, (size_t)cap * sizeof *fo);
+                if (!fo)
+                    goto done;
+                file_of = fo;
             }
+            file_of[nrows] = i;
             rows[nrows] = (merged_row){strtol(line, NULL, 10), nrows, line};
             nrows++;
         }
+    }
+    if (head) {
+        char *copy = cs_strndup(head, head_len - 1), *fields[CS_SWEEP_MAX_FIELDS];
+        int header_fields = copy ? cs_csv_split(copy, fields, CS_SWEEP_MAX_FIELDS) : -1;
+        free(copy);
+        if (header_fields < 0 || check_rows(paths, rows, nrows, file_of, header_fields) != 0)
+            goto done;
     }
     if (nrows > 0) /* header-only files: nothing to sort (and rows is NULL) */
         qsort(rows, (size_t)nrows, sizeof *rows, by_point);
@@ -131,14 +218,19 @@ int cs_sweep_merge(const char *const *paths, int count, FILE *out)
         }
     if (head)
         fwrite(head, 1, head_len, out);
-    for (long i = 0; i < nrows; i++)
-        fprintf(out, "%s\n", rows[i].line);
+    /* The merged file is the whole sweep: its rows say shard 1/1, as one
+     * run writes them (and --resume can go on from it). */
+    for (long i = 0; i < nrows; i++) {
+        const char *cut = strrchr(rows[i].line, ',');
+        fprintf(out, "%.*s,1/1\n", (int)(cut - rows[i].line), rows[i].line);
+    }
     rc = 0;
 done:
     for (int i = 0; i < count; i++)
         free(bufs[i]);
     free(bufs);
     free(rows);
+    free(file_of);
     return rc;
 }
 
