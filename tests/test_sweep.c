@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "replay/replay.h"
 #include "study/sweep.h"
@@ -253,6 +254,18 @@ START_TEST(merge_and_resume_check_their_origin)
              dir);
     ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "holds rows of another sweep or shard"));
+    free(err);
+    /* A sweep.csv that is endless (/dev/zero) is refused, not read to 1 GB
+     * and then silently replaced. */
+    char zero[400];
+    snprintf(zero, sizeof zero, "%s/oz", dir);
+    ck_assert_int_eq(mkdir(zero, 0755), 0);
+    snprintf(cmd, sizeof cmd, "%s/sweep.csv", zero);
+    ck_assert_int_eq(symlink("/dev/zero", cmd), 0);
+    snprintf(cmd, sizeof cmd, BIN " sweep %s --quiet --resume --out %s", path, zero);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "cannot resume from"));
+    ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
     free(err);
 }
 END_TEST

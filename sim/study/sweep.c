@@ -377,8 +377,14 @@ static int resume_from(const char *csv, const char *head, const char *tail, long
 {
     size_t len;
     char *buf = cs_file_read(csv, CS_SWEEP_CSV_MAX, &len);
-    if (!buf)
+    if (!buf && errno == ENOENT)
         return 0; /* nothing yet: start afresh */
+    if (!buf) { /* a FIFO, a device, a directory, too large: say so, start nothing */
+        char why[64];
+        fprintf(stderr, "clustersim sweep: cannot resume from %s: %s\n", csv,
+                cs_file_error(errno, CS_SWEEP_CSV_MAX, why, sizeof why));
+        return -1;
+    }
     size_t hl = strlen(head);
     if (len < hl || strncmp(buf, head, hl) != 0) {
         fprintf(stderr, "clustersim sweep: %s has other columns; it belongs to another sweep\n",
