@@ -94,15 +94,16 @@ START_TEST(long_lines_are_clipped)
     for (size_t i = 0; i < n; i++)
         text[i] = (char)('a' + (int)(i % 26));
     text[n] = '\0';
-    int cols[] = {1, 500000, (int)n};
-    for (int k = 0; k < 3; k++) {
+    int cols[] = {1, 500000, (int)n, (int)n + 5}; /* the last past the end */
+    for (int k = 0; k < 4; k++) {
         cs_diags d;
         cs_diags_init(&d);
         cs_diags_add(&d, CS_ERROR, (cs_loc){"x", 1, cols[k]}, text, n, "bad");
         const cs_diag *r = &d.items[0];
         ck_assert_uint_le(strlen(r->source_line), 2 * 80 + 6);
         ck_assert_int_ge(r->source_col, 1);
-        ck_assert_int_eq(r->source_line[r->source_col - 1], text[cols[k] - 1]);
+        size_t at = (size_t)cols[k] - 1 < n ? (size_t)cols[k] - 1 : n;
+        ck_assert_int_eq(r->source_line[r->source_col - 1], at < n ? text[at] : '\0');
         ck_assert_int_eq(r->col, cols[k]); /* the position printed stays the real one */
         cs_diags_free(&d);
     }

@@ -44,6 +44,8 @@ static char *copy_line(const char *text, size_t len, int line, int col, int *car
     if (end - start <= 2 * CLIP)
         return cs_strndup(text + start, end - start);
     size_t at = start + (col > 0 ? (size_t)col - 1 : 0);
+    if (at > end)
+        at = end; /* a column past the line's end (libyaml marks its end) */
     size_t from = at > start + CLIP ? at - CLIP : start;
     size_t to = from + 2 * CLIP < end ? from + 2 * CLIP : end;
     if (from > start && to - from < 2 * CLIP)
