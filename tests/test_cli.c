@@ -121,13 +121,23 @@ START_TEST(hostile_sizes_and_names)
     hostile(SEEDLIKE("", "global_batch_size: 4611686018427387904",
                      "{ tp: 4, pp: 4, ep: 8, dp: 4 }"),
             "run", 1, "hostile.yaml:3:11: error: a replay of this layout needs about",
-            "over the limit of 2.68e+08");
+            "over the limit of 6.71e+07");
     /* A hundred million sequences on 8 GPUs: 25 s and 12.5 GB before, now
      * refused by the estimate. */
     hostile("model: moe-30b\ncluster: { base: cluster-512-64gb, nodes: 1 }\n"
             "training: { seq_length: 2048, sequence_parallel: true, global_batch_size: 100000000 }\n"
             "layouts: [{ tp: 1, pp: 1, ep: 8, dp: 1 }]\n",
-            "run", 1, "error: a replay of this layout needs about", "over the limit of 2.68e+08");
+            "run", 1, "error: a replay of this layout needs about", "over the limit of 6.71e+07");
+    /* The size estimate itself must not overflow (2^63 - 32 before + 64). */
+    hostile("model: { name: t, num_layers: 1, hidden_size: 64, num_attention_heads: 1, "
+            "vocab_size: 64 }\ncluster: { base: dgx-h100, nodes: 1 }\n"
+            "training: { seq_length: 16, global_batch_size: 768614336404564648 }\n"
+            "layouts: [{ tp: 1, pp: 1, dp: 8 }]\n",
+            "check", 1, "error: a replay of this layout needs about", "over the limit");
+    hostile("model: moe-30b\ncluster: cluster-512-64gb\n"
+            "training: { seq_length: 9223372036854775807, global_batch_size: 128 }\n"
+            "layouts: [{ tp: 4, pp: 4, ep: 8, dp: 4 }]\n",
+            "check", 2, "error:", "seq_length 9223372036854775807 is over the limit of 16777216");
     /* Sizes whose products overflow. */
     hostile("model: { base: moe-30b, hidden_size: 4611686018427387904 }\n"
             "cluster: cluster-512-64gb\ntraining: { seq_length: 2048, global_batch_size: 128 }\n"
@@ -203,6 +213,32 @@ START_TEST(temporaries_do_not_follow_links)
     ck_assert_str_eq(kept, "keep me\n");
     free(kept);
     unlink(link);
+    /* The results take the umask, as fopen's files do. */
+    char masked[600], file[700];
+    snprintf(masked, sizeof masked, "%s/masked", dir);
+    snprintf(cmd, sizeof cmd,
+             "umask 077 && " BIN " run " SEED " --network-model analytic --no-plots --out %s",
+             masked);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    struct stat st;
+    snprintf(file, sizeof file, "%s/results.json", masked);
+    ck_assert_int_eq(stat(file, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    /* plot DIR draws nothing outside DIR. */
+    snprintf(file, sizeof file, "%s/plots.txt", masked);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("plots/compare.gp\tcompare.dat\t../escaped.png\tt\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, BIN " plot %s", masked);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "names a path outside"));
+    free(out);
+    free(err);
+    snprintf(file, sizeof file, "%s/escaped.png", dir);
+    ck_assert_int_eq(access(file, F_OK), -1);
 }
 END_TEST
 

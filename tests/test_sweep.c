@@ -211,7 +211,7 @@ START_TEST(merge_and_resume_check_their_origin)
     char path[512], dir[256], cmd[2048], *err;
     snprintf(path, sizeof path, "%s", scenario(NIC_SWEEP)); /* tu_write's buffer is reused */
     snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(path, '/') - path), path);
-    for (int k = 1; k <= 2; k++) {
+    for (int k = 1; k <= 3; k++) {
         char args[64], name[16];
         snprintf(args, sizeof args, "--shard %d/3 --jobs 1", k);
         snprintf(name, sizeof name, "o%d", k);
@@ -219,7 +219,24 @@ START_TEST(merge_and_resume_check_their_origin)
     }
     snprintf(cmd, sizeof cmd, BIN " merge %s/o1/sweep.csv %s/o2/sweep.csv", dir, dir);
     ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
-    ck_assert_ptr_nonnull(strstr(err, "shard 3/3 is missing"));
+    ck_assert_ptr_nonnull(strstr(err, "1 of the 3 shards are missing"));
+    free(err);
+    /* The same shard twice; a shard cut short between a point's rows. */
+    snprintf(cmd, sizeof cmd, BIN " merge %s/o1/sweep.csv %s/o1/sweep.csv %s/o2/sweep.csv", dir,
+             dir, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "shard 1/3 is in"));
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s/o2/sweep.csv", dir);
+    char *two = tu_read(cmd);
+    *strrchr(two, '\n') = '\0'; /* the last row's end */
+    *(strrchr(two, '\n') + 1) = '\0'; /* ... and the whole last row */
+    char cut2[512];
+    snprintf(cut2, sizeof cut2, "%s", tu_write("cut.csv", two));
+    free(two);
+    snprintf(cmd, sizeof cmd, BIN " merge %s/o1/sweep.csv %s %s/o3/sweep.csv", dir, cut2, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "rows where the others have"));
     free(err);
     /* A torn row: the last row's last 8 fields cut away. */
     snprintf(cmd, sizeof cmd, "%s/o1/sweep.csv", dir);

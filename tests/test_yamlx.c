@@ -66,6 +66,32 @@ START_TEST(reader_errors_positioned)
 }
 END_TEST
 
+/* Columns count characters: on a long line of 2-byte characters the window
+ * is cut between characters and the caret's column counts characters too;
+ * a message quoting a huge text is cut. */
+START_TEST(clipping_counts_characters)
+{
+    char text[2048] = "";
+    for (int i = 0; i < 300; i++)
+        strcat(text, "\xc3\xa9"); /* e acute */
+    strcat(text, "zz");
+    cs_diags d;
+    cs_diags_init(&d);
+    cs_diags_add(&d, CS_ERROR, (cs_loc){"x", 1, 301}, text, strlen(text), "%s", text);
+    const cs_diag *r = &d.items[0];
+    const char *z = strstr(r->source_line, "zz");
+    ck_assert_ptr_nonnull(z);
+    int chars = 0;
+    for (const char *p = r->source_line; p < z; p++)
+        chars += ((unsigned char)*p & 0xc0) != 0x80;
+    ck_assert_int_eq(chars + 1, r->source_col);
+    ck_assert_int_eq((unsigned char)r->source_line[3] & 0xc0, 0xc0); /* a lead byte after "..." */
+    ck_assert_uint_eq(strlen(r->message), CS_DIAG_MESSAGE_MAX);
+    ck_assert_str_eq(r->message + CS_DIAG_MESSAGE_MAX - 3, "...");
+    cs_diags_free(&d);
+}
+END_TEST
+
 /* A document that simply holds too many keys says so; it is no alias bomb. */
 START_TEST(too_many_plain_nodes)
 {
@@ -631,6 +657,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("syntax");
     tcase_add_test(t, long_lines_are_clipped);
     tcase_add_test(t, too_many_plain_nodes);
+    tcase_add_test(t, clipping_counts_characters);
     tcase_add_test(t, reader_errors_positioned);
     tcase_add_test(t, syntax_unclosed_flow_mapping);
     tcase_add_test(t, syntax_wrong_closing_bracket);

@@ -92,8 +92,12 @@ FILE *cs_file_temp(const char *path, char *tmp, size_t size)
     int fd = mkstemp(tmp);
     if (fd < 0)
         return NULL;
-    /* mkstemp makes it 0600; the results are for whoever reads the folder. */
-    if (fchmod(fd, 0644) != 0) {
+    /* mkstemp makes it 0600; give it what fopen would have: 0666 less the
+     * umask (read and put back; the writers of temporaries run on the main
+     * thread). */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
         int err = errno;
         close(fd);
         remove(tmp);

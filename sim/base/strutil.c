@@ -1,5 +1,6 @@
 #include "base/strutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,4 +96,20 @@ const char *cs_did_you_mean(const char *word, const char *const *candidates)
         }
     }
     return best;
+}
+
+int cs_parse_shard(const char *s, long max, long *k, long *n)
+{
+    char *end;
+    errno = 0;
+    long a = strtol(s, &end, 10);
+    if (errno || end == s || *end != '/')
+        return -1;
+    const char *b = end + 1;
+    long c = strtol(b, &end, 10);
+    if (errno || end == b || *end || a < 1 || c < a || c > max)
+        return -1;
+    *k = a;
+    *n = c;
+    return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/strutil.h"
 #include "report/timeline.h"
 #include "study/sweep.h"
 
@@ -54,9 +55,9 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
             o.jobs = (int)n;
         } else if ((v = cs_cli_option(argc, argv, &i, "--shard"))) {
             long k, n;
-            char tail;
-            if (sscanf(v, "%ld/%ld%c", &k, &n, &tail) != 2 || n < 1 || k < 1 || k > n) {
-                fprintf(stderr, "clustersim sweep: --shard wants K/N with 1 <= K <= N\n");
+            if (cs_parse_shard(v, CS_SWEEP_MAX_SHARDS, &k, &n) != 0) {
+                fprintf(stderr, "clustersim sweep: --shard wants K/N with 1 <= K <= N <= %ld\n",
+                        CS_SWEEP_MAX_SHARDS);
                 return EXIT_BAD_INPUT;
             }
             o.shard = k - 1;

@@ -134,8 +134,8 @@ int cs_sweep_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         points = sw->params[0].count;
     if (rc == 0 && (points > limit || sw->repeats > limit / points)) {
         REPORT(c, f, n,
-               "the sweep asks for more than %ld replays (points x repeats); split it over "
-               "several sweeps or use --shard",
+               "the sweep asks for more than %ld replays (points x repeats); split it into "
+               "several sweeps",
                limit);
         rc = -1;
     }

@@ -305,6 +305,14 @@ static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_
                backend_choices[t->attention_backend]);
         rc = -1;
     }
+    /* 16M tokens per sequence is beyond any context; it bounds the products
+     * of attention (s^2) far below overflow. */
+    if (t->seq_length > (1L << 24)) {
+        at = cs_ymap_get(f, n, "seq_length");
+        REPORT(c, f, at ? at : n, "seq_length %ld is over the limit of %ld", t->seq_length,
+               1L << 24);
+        rc = -1;
+    }
     if (t->tp_comm_overlap && !t->sequence_parallel) {
         at = cs_ymap_get(f, n, "tp_comm_overlap");
         REPORT(c, f, at ? at : n, "tp_comm_overlap needs sequence_parallel: true (as in Megatron)");

@@ -23,6 +23,19 @@ void cs_diags_free(cs_diags *d)
 /* Characters of a long line shown on each side of the column. */
 #define CLIP 80
 
+/* UTF-8: bytes 10xxxxxx continue a character; columns count characters. */
+static int continues(char c) { return ((unsigned char)c & 0xc0) == 0x80; }
+
+/* The byte of character column col (1-based) from start, at most end. */
+static size_t byte_of_column(const char *text, size_t start, size_t end, int col)
+{
+    size_t at = start;
+    for (int c = 1; c < col && at < end; c++)
+        for (at++; at < end && continues(text[at]); at++)
+            ;
+    return at;
+}
+
 /* Copies line `line` (1-based) of text, without its newline; NULL if absent.
  * A line longer than 2 x CLIP is clipped around column `col` with "..." at
  * the cut ends; *caret is the column's place in the copy. */
@@ -43,20 +56,26 @@ static char *copy_line(const char *text, size_t len, int line, int col, int *car
     *caret = col;
     if (end - start <= 2 * CLIP)
         return cs_strndup(text + start, end - start);
-    size_t at = start + (col > 0 ? (size_t)col - 1 : 0);
-    if (at > end)
-        at = end; /* a column past the line's end (libyaml marks its end) */
+    /* A column past the line's end (libyaml marks a line's end) stays at it. */
+    size_t at = byte_of_column(text, start, end, col);
     size_t from = at > start + CLIP ? at - CLIP : start;
     size_t to = from + 2 * CLIP < end ? from + 2 * CLIP : end;
     if (from > start && to - from < 2 * CLIP)
         from = to > start + 2 * CLIP ? to - 2 * CLIP : start;
+    while (from < at && continues(text[from])) /* cut between characters */
+        from++;
+    while (to > at && to < end && continues(text[to]))
+        to--;
     int head = from > start, tail = to < end;
     char *out = malloc(to - from + 7);
     if (!out)
         return NULL;
     snprintf(out, to - from + 7, "%s%.*s%s", head ? "..." : "", (int)(to - from), text + from,
              tail ? "..." : "");
-    *caret = (int)(at - from) + 1 + (head ? 3 : 0);
+    int chars = 0;
+    for (size_t i = from; i < at; i++)
+        chars += !continues(text[i]);
+    *caret = chars + 1 + (head ? 3 : 0);
     return out;
 }
 
@@ -83,6 +102,9 @@ int cs_diags_vadd(cs_diags *d, cs_severity sev, cs_loc loc, const char *text,
     r->line = loc.line;
     r->col = loc.col;
     r->message = cs_vasprintf(fmt, ap);
+    /* A message quoting a huge key or value stays readable. */
+    if (r->message && strlen(r->message) > CS_DIAG_MESSAGE_MAX)
+        strcpy(r->message + CS_DIAG_MESSAGE_MAX - 3, "...");
     r->source_line = copy_line(text, len, loc.line, loc.col, &r->source_col);
     if (!r->file || !r->message) {
         free(r->file);
@@ -114,9 +136,14 @@ void cs_diag_print(const cs_diag *r, FILE *out)
     if (!r->source_line)
         return;
     fprintf(out, "%5d | %s\n      | ", r->line, r->source_line);
-    /* Keep tabs so the caret lines up under tab-indented text. */
-    for (int i = 0; i + 1 < r->source_col && r->source_line[i]; i++)
-        fputc(r->source_line[i] == '\t' ? '\t' : ' ', out);
+    /* Keep tabs so the caret lines up under tab-indented text; one space
+     * per character, not per byte. */
+    int chars = 0;
+    for (const char *p = r->source_line; *p && chars + 1 < r->source_col; p++)
+        if (!continues(*p)) {
+            fputc(*p == '\t' ? '\t' : ' ', out);
+            chars++;
+        }
     fputs("^\n", out);
 }
 

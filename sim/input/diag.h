@@ -13,6 +13,9 @@
 #ifndef CS_DIAG_H
 #define CS_DIAG_H
 
+/* Longer messages are cut to this many characters, ending in "...". */
+#define CS_DIAG_MESSAGE_MAX 400
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>

@@ -337,9 +337,9 @@ void cs_report_unknown(cs_ctx *c, cs_yfile *f, yaml_node_t *kn, const char *what
     const char *key = cs_ynode_text(kn);
     const char *hint = key ? cs_did_you_mean(key, keys) : NULL;
     if (hint)
-        REPORT(c, f, kn, "unknown key '%s' in %s; did you mean '%s'?", key, what, hint);
+        REPORT(c, f, kn, "unknown key '%.80s' in %s; did you mean '%s'?", key, what, hint);
     else
-        REPORT(c, f, kn, "unknown key '%s' in %s", key ? key : "?", what);
+        REPORT(c, f, kn, "unknown key '%.80s' in %s", key ? key : "?", what);
 }
 
 const cs_field *cs_schema_field(const cs_schema *s, const char *seg, size_t len)

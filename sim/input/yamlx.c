@@ -18,8 +18,8 @@ static int parser_error(cs_yfile *f, yaml_parser_t *p, cs_diags *d)
         for (size_t i = 0; i < p->problem_offset; i++)
             if (f->text[i] == '\n')
                 loc.line++, loc.col = 1;
-            else
-                loc.col++;
+            else if (((unsigned char)f->text[i] & 0xc0) != 0x80)
+                loc.col++; /* columns count characters, as libyaml's marks do */
     }
     if (p->error == YAML_MEMORY_ERROR)
         what = "out of memory while parsing";

@@ -356,7 +356,8 @@ static void check_size(checker *c, const cs_scenario *s, const cs_layout_sizes *
     long layers = z->layers_per_stage + 2; /* with the embedding and output layer */
     int over = __builtin_mul_overflow(z->microbatches, layers, &per_gpu) ||
                __builtin_mul_overflow(per_gpu, 32L, &per_gpu) ||
-               __builtin_mul_overflow(per_gpu + 64, z->world, &ops) || ops > CS_MAX_OPS;
+               __builtin_add_overflow(per_gpu, 64L, &per_gpu) ||
+               __builtin_mul_overflow(per_gpu, z->world, &ops) || ops > CS_MAX_OPS;
     if (over)
         problem(c, CS_ERROR, s->training.loc,
                 "a replay of this layout needs about %.3g ops (%ld micro-batches x %ld "

@@ -13,9 +13,9 @@
 
 #include "input/config.h"
 
-/* The most ops one replay may hold (about 72 bytes each, with their
- * dependencies: some 20-30 GB). */
-#define CS_MAX_OPS (1L << 28)
+/* The most ops one replay may hold (about 100 bytes each with their
+ * dependencies and records: some 7 GB; DeepSeek-V3 on 16k GPUs needs 26 M). */
+#define CS_MAX_OPS (1L << 26)
 
 typedef struct cs_layout_sizes {
     long cluster_gpus;

@@ -136,6 +136,18 @@ int cs_plot_render(const char *root, FILE *note)
         }
         if (n < 3)
             continue;
+        /* Every path of the list stays inside root. */
+        int outside = 0;
+        for (int i = 0; i < 3; i++)
+            outside |= fields[i][0] == '/' || !strncmp(fields[i], "../", 3) ||
+                       strstr(fields[i], "/../") != NULL || !strcmp(fields[i], "..");
+        if (outside) {
+            if (note)
+                fprintf(note, "clustersim: %s/plots.txt names a path outside %s: %s\n", root, root,
+                        fields[2]);
+            failed++;
+            continue;
+        }
         int rc = missing ? -1 : gnuplot(root, fields, n);
         if (rc < 0) {
             missing = 1;

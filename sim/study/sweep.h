@@ -52,6 +52,9 @@ long cs_sweep_run(const char *path, const cs_paths *paths, const cs_scenario *ba
  * stderr when the list names a layout the scenario does not have. */
 int cs_sweep_layouts(const cs_scenario *base, long *out, long *count);
 
+/* The most shards a sweep is split into (merge keeps a flag per shard). */
+#define CS_SWEEP_MAX_SHARDS (1L << 20)
+
 /* The largest sweep.csv read back (resume, merge, print, plot). */
 #define CS_SWEEP_CSV_MAX ((size_t)1 << 30)
 

@@ -95,7 +95,7 @@ static int origin_of(const char *line, row_origin *o)
     o->shard = o->shards = 0;
     if (o->fields >= 2) {
         snprintf(o->id, sizeof o->id, "%s", fields[o->fields - 2]);
-        if (sscanf(fields[o->fields - 1], "%ld/%ld", &o->shard, &o->shards) != 2)
+        if (cs_parse_shard(fields[o->fields - 1], CS_SWEEP_MAX_SHARDS, &o->shard, &o->shards))
             o->shard = o->shards = 0;
     }
     free(copy);
@@ -103,12 +103,14 @@ static int origin_of(const char *line, row_origin *o)
 }
 
 /* Every row of every file: as many fields as the header, one sweep's
- * fingerprint, shards K/N of one N, and every shard present. */
-static int check_rows(const char *const *paths, const merged_row *rows, long nrows,
+ * fingerprint, shards K/N of one N, each shard from one file, and every
+ * shard present (a file of no rows, a shard without points, counts for one
+ * of the missing). */
+static int check_rows(const char *const *paths, int files, const merged_row *rows, long nrows,
                       const long *file_of, int header_fields)
 {
     row_origin first = {0}, o;
-    unsigned char *seen = NULL;
+    long *seen = NULL; /* per shard: 1 + the file its rows come from */
     int rc = 0;
     for (long i = 0; i < nrows && rc == 0; i++) {
         if (origin_of(rows[i].line, &o) != 0)
@@ -119,13 +121,12 @@ static int check_rows(const char *const *paths, const merged_row *rows, long nro
                             "(a torn or foreign row): %.60s\n",
                     file, o.fields, header_fields, rows[i].line);
             rc = -1;
-        } else if (o.shards < 1 || o.shard < 1 || o.shard > o.shards ||
-                   o.shards > (1L << 20)) {
+        } else if (o.shards < 1) {
             fprintf(stderr, "clustersim merge: %s: a row without its shard (K/N)\n", file);
             rc = -1;
         } else if (i == 0) {
             first = o;
-            seen = calloc((size_t)o.shards + 1, 1);
+            seen = calloc((size_t)o.shards + 1, sizeof *seen);
             if (!seen)
                 return -1;
         } else if (strcmp(o.id, first.id) || o.shards != first.shards) {
@@ -134,16 +135,59 @@ static int check_rows(const char *const *paths, const merged_row *rows, long nro
                     file, o.id, o.shards, first.id, first.shards);
             rc = -1;
         }
-        if (rc == 0)
-            seen[o.shard] = 1;
-    }
-    for (long k = 1; rc == 0 && seen && k <= first.shards; k++)
-        if (!seen[k]) {
-            fprintf(stderr, "clustersim merge: shard %ld/%ld is missing\n", k, first.shards);
+        if (rc == 0 && seen[o.shard] && seen[o.shard] != file_of[i] + 1) {
+            fprintf(stderr, "clustersim merge: shard %ld/%ld is in %s and in %s\n", o.shard,
+                    o.shards, paths[seen[o.shard] - 1], file);
             rc = -1;
         }
+        if (rc == 0)
+            seen[o.shard] = file_of[i] + 1;
+    }
+    /* Files without rows: shards whose points all went elsewhere. */
+    long missing = 0, empty = files;
+    unsigned char *has = calloc((size_t)files, 1);
+    if (!has) {
+        free(seen);
+        return -1;
+    }
+    for (long i = 0; i < nrows; i++)
+        if (!has[file_of[i]]++)
+            empty--;
+    free(has);
+    for (long k = 1; seen && k <= first.shards; k++)
+        missing += !seen[k];
+    if (rc == 0 && missing > empty) {
+        fprintf(stderr, "clustersim merge: %ld of the %ld shards are missing\n", missing - empty,
+                first.shards);
+        rc = -1;
+    }
     free(seen);
     return rc;
+}
+
+/* Every point has as many rows as the others (layouts x statistics): a
+ * shard cut short between two of a point's rows is refused. Rows sorted. */
+static int check_points(const merged_row *rows, long nrows)
+{
+    long most = 0, run = 0;
+    for (long i = 0; i < nrows; i++) {
+        run = i > 0 && rows[i].point == rows[i - 1].point ? run + 1 : 1;
+        if (run > most)
+            most = run;
+    }
+    for (long i = 0; i < nrows; i++) {
+        long j = i;
+        while (j + 1 < nrows && rows[j + 1].point == rows[i].point)
+            j++;
+        if (j - i + 1 != most) {
+            fprintf(stderr, "clustersim merge: point %ld has %ld rows where the others have %ld "
+                            "(a shard cut short?)\n",
+                    rows[i].point, j - i + 1, most);
+            return -1;
+        }
+        i = j;
+    }
+    return 0;
 }
 
 int cs_sweep_merge(const char *const *paths, int count, FILE *out)
@@ -161,7 +205,9 @@ int cs_sweep_merge(const char *const *paths, int count, FILE *out)
         size_t len;
         bufs[i] = cs_file_read(paths[i], CS_SWEEP_CSV_MAX, &len);
         if (!bufs[i]) {
-            fprintf(stderr, "clustersim merge: cannot read %s: %s\n", paths[i], strerror(errno));
+            char why[64];
+            fprintf(stderr, "clustersim merge: cannot read %s: %s\n", paths[i],
+                    cs_file_error(errno, CS_SWEEP_CSV_MAX, why, sizeof why));
             goto done;
         }
         char *nl = strchr(bufs[i], '\n');
@@ -203,11 +249,18 @@ int cs_sweep_merge(const char *const *paths, int count, FILE *out)
         char *copy = cs_strndup(head, head_len - 1), *fields[CS_SWEEP_MAX_FIELDS];
         int header_fields = copy ? cs_csv_split(copy, fields, CS_SWEEP_MAX_FIELDS) : -1;
         free(copy);
-        if (header_fields < 0 || check_rows(paths, rows, nrows, file_of, header_fields) != 0)
+        if (header_fields < 0) {
+            fprintf(stderr, "clustersim merge: the header has more than %d columns\n",
+                    CS_SWEEP_MAX_FIELDS);
+            goto done;
+        }
+        if (check_rows(paths, count, rows, nrows, file_of, header_fields) != 0)
             goto done;
     }
     if (nrows > 0) /* header-only files: nothing to sort (and rows is NULL) */
         qsort(rows, (size_t)nrows, sizeof *rows, by_point);
+    if (check_points(rows, nrows) != 0)
+        goto done;
     /* A point's rows come from one shard: the same point in two files means
      * the files are not shards of one sweep. */
     for (long i = 1; i < nrows; i++)
