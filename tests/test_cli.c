@@ -121,13 +121,13 @@ START_TEST(hostile_sizes_and_names)
     hostile(SEEDLIKE("", "global_batch_size: 4611686018427387904",
                      "{ tp: 4, pp: 4, ep: 8, dp: 4 }"),
             "run", 1, "hostile.yaml:3:11: error: a replay of this layout needs about",
-            "over the limit of 6.71e+07");
+            "over the limit of 1.34e+08");
     /* A hundred million sequences on 8 GPUs: 25 s and 12.5 GB before, now
      * refused by the estimate. */
     hostile("model: moe-30b\ncluster: { base: cluster-512-64gb, nodes: 1 }\n"
             "training: { seq_length: 2048, sequence_parallel: true, global_batch_size: 100000000 }\n"
             "layouts: [{ tp: 1, pp: 1, ep: 8, dp: 1 }]\n",
-            "run", 1, "error: a replay of this layout needs about", "over the limit of 6.71e+07");
+            "run", 1, "error: a replay of this layout needs about", "over the limit of 1.34e+08");
     /* The size estimate itself must not overflow (2^63 - 32 before + 64). */
     hostile("model: { name: t, num_layers: 1, hidden_size: 64, num_attention_heads: 1, "
             "vocab_size: 64 }\ncluster: { base: dgx-h100, nodes: 1 }\n"

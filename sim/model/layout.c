@@ -346,16 +346,18 @@ static void check_batch(checker *c, const cs_scenario *s, const cs_layout *l,
                 z->microbatches, z->pp);
 }
 
-/* The replay's size, estimated before anything is built: about 32 ops per
- * layer and micro-batch on every GPU (a MoE layer's dispatcher included),
- * products checked. Beyond CS_MAX_OPS a replay would not fit in memory (and
- * op ids are 32-bit), so the layout is refused with the size it asks for. */
+/* The replay's size, estimated before anything is built, a little above
+ * what the builder makes: per micro-batch and GPU 16 ops per dense layer
+ * (32 per MoE layer, with its dispatcher) and 16 for the pipeline's
+ * transfers and the ends, plus 64 per GPU; products checked. Beyond
+ * CS_MAX_OPS a replay would not fit in memory (and op ids are 32-bit), so
+ * the layout is refused with the size it asks for. */
 static void check_size(checker *c, const cs_scenario *s, const cs_layout_sizes *z)
 {
-    long per_gpu = 0, ops = 0;
-    long layers = z->layers_per_stage + 2; /* with the embedding and output layer */
-    int over = __builtin_mul_overflow(z->microbatches, layers, &per_gpu) ||
-               __builtin_mul_overflow(per_gpu, 32L, &per_gpu) ||
+    long per_layer = s->model.moe.num_experts > 0 ? 32 : 16, per_mb = 0, per_gpu = 0, ops = 0;
+    int over = __builtin_mul_overflow(z->layers_per_stage, per_layer, &per_mb) ||
+               __builtin_add_overflow(per_mb, 16L, &per_mb) ||
+               __builtin_mul_overflow(per_mb, z->microbatches, &per_gpu) ||
                __builtin_add_overflow(per_gpu, 64L, &per_gpu) ||
                __builtin_mul_overflow(per_gpu, z->world, &ops) || ops > CS_MAX_OPS;
     if (over)
@@ -363,8 +365,9 @@ static void check_size(checker *c, const cs_scenario *s, const cs_layout_sizes *
                 "a replay of this layout needs about %.3g ops (%ld micro-batches x %ld "
                 "layers x %ld GPUs), over the limit of %.3g: lower global_batch_size or the "
                 "GPUs, or study a smaller cluster of the same per-GPU shape",
-                32.0 * (double)z->microbatches * (double)layers * (double)z->world,
-                z->microbatches, layers, z->world, (double)CS_MAX_OPS);
+                ((double)z->layers_per_stage * (double)per_layer + 16) *
+                    (double)z->microbatches * (double)z->world,
+                z->microbatches, z->layers_per_stage, z->world, (double)CS_MAX_OPS);
 }
 
 static void check_spans(checker *c, const cs_scenario *s, const cs_layout *l,

@@ -14,8 +14,9 @@
 #include "input/config.h"
 
 /* The most ops one replay may hold (about 100 bytes each with their
- * dependencies and records: some 7 GB; DeepSeek-V3 on 16k GPUs needs 26 M). */
-#define CS_MAX_OPS (1L << 26)
+ * dependencies and records: some 13 GB; DeepSeek-V3 on 16k GPUs needs 26 M, the
+ * estimate of Megatron-LM's 530B on 2240 GPUs is 100 M). */
+#define CS_MAX_OPS (1L << 27)
 
 typedef struct cs_layout_sizes {
     long cluster_gpus;
