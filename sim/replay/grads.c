@@ -295,32 +295,30 @@ static double gather_bytes(const cs_builder *B, double params, double fp8)
     return PARAM_BYTES * params - (B->t->fp8_param_gather ? (PARAM_BYTES - 1) * fp8 : 0);
 }
 
+/* The parameter all-gather of `bytes` over every data-parallel group of a
+ * decomposition, blocking (the next op waits) or not. */
+static void gather_groups(cs_builder *B, cs_decomp which, double bytes, int async)
+{
+    long groups = cs_place_groups(B->z, which, CS_DIM_DP);
+    for (long g = 0; g < groups; g++) {
+        long n = cs_build_group(B, which, CS_DIM_DP, g, B->members);
+        if (n > 1 && async)
+            cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
+                                      CS_OP_DP, -1, -1, bytes);
+        else if (n > 1)
+            cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
+                                -1, bytes, NULL);
+    }
+}
+
 /* The parameter all-gather of one bucket over the dense and expert
- * data-parallel groups, blocking (the next op waits) or not. */
+ * data-parallel groups. */
 static void gather_bucket(cs_builder *B, const bucket *bk, int async)
 {
-    const cs_layout_sizes *z = B->z;
-    double dense = gather_bytes(B, bk->dense, bk->fp8_dense);
-    double expert = gather_bytes(B, bk->expert, bk->fp8_expert);
-    for (long g = 0; g < z->tp && bk->dense > 0; g++) {
-        long n = dense_dp_members(B, g, B->members);
-        if (n > 1 && async)
-            cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                      CS_OP_DP, -1, -1, dense);
-        else if (n > 1)
-            cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
-                                -1, dense, NULL);
-    }
-    long expert_groups = cs_place_groups(z, CS_EXPERT, CS_DIM_DP);
-    for (long g = 0; g < expert_groups && bk->expert > 0; g++) {
-        long n = expert_dp_members(B, g, B->members);
-        if (n > 1 && async)
-            cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
-                                      CS_OP_DP, -1, -1, expert);
-        else if (n > 1)
-            cs_build_collective(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP, CS_OP_DP, -1,
-                                -1, expert, NULL);
-    }
+    if (bk->dense > 0)
+        gather_groups(B, CS_DENSE, gather_bytes(B, bk->dense, bk->fp8_dense), async);
+    if (bk->expert > 0)
+        gather_groups(B, CS_EXPERT, gather_bytes(B, bk->expert, bk->fp8_expert), async);
 }
 
 /* Optimizer step on every GPU of the stage (memory-bound: Adam reads and
