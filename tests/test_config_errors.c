@@ -402,6 +402,26 @@ START_TEST(unknown_enum_values)
 END_TEST
 
 
+/* Limits of this session's keys, each at its position: more MTP depths
+ * than layers (at the model mapping), a sequence beyond 2^24 tokens (at the
+ * key). */
+START_TEST(mtp_and_sequence_limits)
+{
+    run r;
+    load_bad(&r, "model: { base: moe-30b, mtp_num_layers: 17 }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "mtp_num_layers 17 is more than the model's 16 layers", 1, 8);
+    done(&r);
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: cluster-512-64gb\n"
+                 "training: {seq_length: 16777217, global_batch_size: 128}\n" LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "seq_length 16777217 is over the limit of 16777216", 3, 24);
+    done(&r);
+}
+END_TEST
+
 /* FP8 settings refused where Megatron refuses them, at the value's position;
  * the ones it ignores without --fp8-format only warn. */
 START_TEST(fp8_settings_checked)
@@ -535,6 +555,7 @@ int main(void)
     tcase_add_test(t_errors, duplicate_keys);
     tcase_add_test(t_errors, unknown_enum_values);
     tcase_add_test(t_errors, fp8_settings_checked);
+    tcase_add_test(t_errors, mtp_and_sequence_limits);
     suite_add_tcase(s, t_errors);
     return tu_main(s);
 }
