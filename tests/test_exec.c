@@ -232,6 +232,110 @@ START_TEST(dependency_cycle_returns_minus_2)
 }
 END_TEST
 
+/* The host issues faster than the GPU runs: the GPU never waits but for the
+ * first launch. Slower: every op starts when the host has issued it. */
+START_TEST(host_bound_and_gpu_bound)
+{
+    world w;
+    open_world(&w, CS_NET_FLOW, 1);
+    long ids[10];
+    for (int i = 0; i < 10; i++) {
+        ids[i] = compute(&w, 0, 0, 1 * MS, 0);
+        ck_assert_int_eq(cs_exec_host(w.x, ids[i], 0.1 * MS, 0.1 * MS), 0);
+    }
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    assert_close(cs_exec_times(w.x, ids[0]).begin, 0.1 * MS, 1e-12);
+    assert_close(cs_exec_makespan(w.x), 0.1 * MS + 10 * MS, 1e-9);
+    close_world(&w);
+
+    open_world(&w, CS_NET_FLOW, 1);
+    for (int i = 0; i < 10; i++) {
+        ids[i] = compute(&w, 0, 0, 1 * MS, 0);
+        ck_assert_int_eq(cs_exec_host(w.x, ids[i], 2 * MS, 2 * MS), 0);
+    }
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    for (int i = 0; i < 10; i++) {
+        assert_close(cs_exec_times(w.x, ids[i]).begin, 2 * (i + 1) * MS, 1e-9);
+        assert_close(cs_exec_times(w.x, ids[i]).end, (2 * (i + 1) + 1) * MS, 1e-9);
+    }
+    close_world(&w);
+}
+END_TEST
+
+/* An op of several kernels starts with its first launch and ends no sooner
+ * than its last; zero host costs change nothing. */
+START_TEST(host_op_spans_its_launches)
+{
+    world w;
+    open_world(&w, CS_NET_FLOW, 1);
+    long a = compute(&w, 0, 0, 0.5 * MS, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, a, 3 * MS, 1 * MS), 0);
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    assert_close(cs_exec_times(w.x, a).begin, 1 * MS, 1e-12);
+    assert_close(cs_exec_times(w.x, a).end, 3 * MS, 1e-12);
+    close_world(&w);
+
+    open_world(&w, CS_NET_FLOW, 2);
+    long b = compute(&w, 0, 0, 1 * MS, 0), c = compute(&w, 0, 1, 2 * MS, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, b, 0, 0), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, c, 0, 0), 0);
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    ck_assert(cs_exec_times(w.x, b).begin == 0 && cs_exec_times(w.x, c).begin == 0);
+    ck_assert(cs_exec_times(w.x, c).end == 2 * MS);
+    close_world(&w);
+}
+END_TEST
+
+/* After a sync the host issues nothing until the synced op has ended, even
+ * on another stream; other GPUs' hosts go on. */
+START_TEST(host_sync_holds_later_ops)
+{
+    world w;
+    open_world(&w, CS_NET_FLOW, 2);
+    long a = compute(&w, 0, 0, 5 * MS, 0);
+    long b = compute(&w, 0, 1, 1 * MS, 0);
+    long c = compute(&w, 1, 1, 1 * MS, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, a, 1 * MS, 1 * MS), 0);
+    ck_assert_int_eq(cs_exec_host_sync(w.x, a), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, b, 1 * MS, 1 * MS), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, c, 1 * MS, 1 * MS), 0);
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    assert_close(cs_exec_times(w.x, a).end, 6 * MS, 1e-12);
+    assert_close(cs_exec_times(w.x, b).begin, 7 * MS, 1e-12);
+    assert_close(cs_exec_times(w.x, c).begin, 1 * MS, 1e-12);
+    close_world(&w);
+
+    /* A collective member is issued like any op: the group starts when the
+     * last host has issued its member. */
+    open_world(&w, CS_NET_FLOW, 1);
+    long pair[2] = {0, 1};
+    cs_coll_spec spec = {CS_COLL_ALL_REDUCE, CS_ALGO_RING, 2, pair, 1e6, NULL, 0, 0};
+    long k = cs_exec_collective(w.x, &spec, 0, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, k, 1 * MS, 1 * MS), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, k + 1, 3 * MS, 3 * MS), 0);
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    assert_close(cs_exec_times(w.x, k).begin, 3 * MS, 1e-12);
+    close_world(&w);
+}
+END_TEST
+
+START_TEST(host_marks_in_order)
+{
+    world w;
+    open_world(&w, CS_NET_FLOW, 1);
+    long a = compute(&w, 0, 0, 1 * MS, 0), b = compute(&w, 0, 0, 1 * MS, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, b, 1 * MS, 0), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, a, 1 * MS, 0), -1); /* behind b */
+    ck_assert_int_eq(cs_exec_host(w.x, b, 1 * MS, 0), -1); /* twice */
+    ck_assert_int_eq(cs_exec_host_sync(w.x, a), -1);       /* not marked */
+    long c = compute(&w, 0, 0, 1 * MS, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, c, 1 * MS, 2 * MS), -1); /* first > seconds */
+    ck_assert_int_eq(cs_exec_host(w.x, c, 1 * MS, 0), 0);
+    ck_assert_int_eq(cs_exec_host_sync(w.x, b), -1);       /* not the last marked */
+    close_world(&w);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("exec");
@@ -242,6 +346,10 @@ static Suite *suite(void)
     tcase_add_test(t, collective_waits_for_last_member);
     tcase_add_test(t, collectives_on_streams);
     tcase_add_test(t, dependency_cycle_returns_minus_2);
+    tcase_add_test(t, host_bound_and_gpu_bound);
+    tcase_add_test(t, host_op_spans_its_launches);
+    tcase_add_test(t, host_sync_holds_later_ops);
+    tcase_add_test(t, host_marks_in_order);
     suite_add_tcase(s, t);
     return s;
 }

@@ -20,6 +20,7 @@ typedef struct op {
     int32_t succ_count;
     uint8_t stream;
     uint8_t state;   /* op_state */
+    uint8_t hosted;  /* issued by its GPU's host thread (cs_exec_host) */
 } op;
 
 typedef struct coll {
@@ -54,6 +55,17 @@ struct cs_exec {
     int failed;
     void (*observer)(void *ctx, long op, int ended);
     void *observer_ctx;
+    /* The host threads (cs_exec_host). While an op waits to start, its
+     * t.ready and t.end hold the host's offsets, from the start of its
+     * segment (the end of the GPU's last sync before it), at which its first
+     * kernel and its last are issued. */
+    double *hclock;    /* per GPU, while building: host offset in the current segment */
+    long *hlast;       /* per GPU: last hosted op, -1 */
+    int32_t *syncs;    /* sync ops in the order added; grouped per GPU by the run */
+    long nsyncs, syncs_cap;
+    long *sync_first;  /* per GPU + 1: its syncs are syncs[sync_first[g] .. sync_first[g + 1]) */
+    double *sync_end;  /* per sync (grouped order): when it ended, -1 before */
+    int32_t *blocked;  /* per stream: its head op, waiting for a sync to end, or -1 */
 };
 
 static int grow(void **p, long *cap, long need, size_t size)
@@ -103,6 +115,12 @@ void cs_exec_destroy(cs_exec *x)
     free(x->head);
     free(x->edges);
     free(x->succ);
+    free(x->hclock);
+    free(x->hlast);
+    free(x->syncs);
+    free(x->sync_first);
+    free(x->sync_end);
+    free(x->blocked);
     free(x);
 }
 
@@ -127,7 +145,7 @@ static long append_op(cs_exec *x, long gpu, int stream, long coll_id, double dur
         return -1;
     long id = x->count++;
     x->ops[id] = (op){duration, {0, 0, 0}, 0, (int32_t)gpu, (int32_t)coll_id, (int32_t)tag, 0, -1,
-                      0, (uint8_t)stream, OP_WAITING};
+                      0, (uint8_t)stream, OP_WAITING, 0};
     long s = gpu * x->streams + stream;
     if (x->tail[s] >= 0)
         x->ops[x->tail[s]].next = id;
@@ -189,9 +207,118 @@ int cs_exec_depend(cs_exec *x, long before, long after)
     return 0;
 }
 
+/* ---- host threads ---------------------------------------------------------- */
+
+static int host_tables(cs_exec *x)
+{
+    if (x->hclock)
+        return 0;
+    x->hclock = calloc((size_t)x->gpus, sizeof *x->hclock);
+    x->hlast = malloc((size_t)x->gpus * sizeof *x->hlast);
+    if (!x->hclock || !x->hlast)
+        return -1;
+    for (long g = 0; g < x->gpus; g++)
+        x->hlast[g] = -1;
+    return 0;
+}
+
+int cs_exec_host(cs_exec *x, long id, double seconds, double first)
+{
+    if (id < 0 || id >= x->count || !(seconds >= 0) || !(first >= 0) || first > seconds ||
+        host_tables(x))
+        return -1;
+    op *o = &x->ops[id];
+    if (id <= x->hlast[o->gpu])
+        return -1; /* out of the host's order */
+    double at = x->hclock[o->gpu];
+    o->hosted = 1;
+    o->t.ready = at + first;
+    o->t.end = at + seconds;
+    x->hclock[o->gpu] = at + seconds;
+    x->hlast[o->gpu] = id;
+    return 0;
+}
+
+int cs_exec_host_sync(cs_exec *x, long id)
+{
+    if (id < 0 || id >= x->count || !x->hlast || x->hlast[x->ops[id].gpu] != id ||
+        grow((void **)&x->syncs, &x->syncs_cap, x->nsyncs + 1, sizeof *x->syncs))
+        return -1;
+    x->syncs[x->nsyncs++] = (int32_t)id;
+    x->hclock[x->ops[id].gpu] = 0; /* what follows is timed from the sync's end */
+    return 0;
+}
+
+/* Groups the syncs per GPU (ids stay ascending within a GPU). */
+static int host_prepare(cs_exec *x)
+{
+    long ns = x->gpus * x->streams;
+    x->sync_first = calloc((size_t)x->gpus + 1, sizeof *x->sync_first);
+    x->sync_end = malloc((size_t)(x->nsyncs + 1) * sizeof *x->sync_end);
+    x->blocked = malloc((size_t)ns * sizeof *x->blocked);
+    int32_t *by_gpu = malloc((size_t)(x->nsyncs + 1) * sizeof *by_gpu);
+    if (!x->sync_first || !x->sync_end || !x->blocked || !by_gpu) {
+        free(by_gpu);
+        return -1;
+    }
+    for (long s = 0; s < ns; s++)
+        x->blocked[s] = -1;
+    for (long i = 0; i < x->nsyncs; i++)
+        x->sync_first[x->ops[x->syncs[i]].gpu + 1]++;
+    for (long g = 0; g < x->gpus; g++)
+        x->sync_first[g + 1] += x->sync_first[g];
+    long *fill = malloc((size_t)x->gpus * sizeof *fill);
+    if (!fill) {
+        free(by_gpu);
+        return -1;
+    }
+    for (long g = 0; g < x->gpus; g++)
+        fill[g] = x->sync_first[g];
+    for (long i = 0; i < x->nsyncs; i++) {
+        long g = x->ops[x->syncs[i]].gpu;
+        by_gpu[fill[g]++] = x->syncs[i];
+        x->sync_end[i] = -1;
+    }
+    free(fill);
+    free(x->syncs);
+    x->syncs = by_gpu;
+    return 0;
+}
+
+/* The index (grouped order) of the last sync before hosted op id on its
+ * GPU, or -1 when there is none. */
+static long sync_before(const cs_exec *x, long id)
+{
+    long lo = x->sync_first[x->ops[id].gpu], hi = x->sync_first[x->ops[id].gpu + 1];
+    while (lo < hi) { /* first sync with an id >= id */
+        long mid = lo + (hi - lo) / 2;
+        if (x->syncs[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo - 1 >= x->sync_first[x->ops[id].gpu] ? lo - 1 : -1;
+}
+
 /* ---- running ------------------------------------------------------------- */
 
 static void try_start(cs_exec *x, long id);
+
+/* A sync op ended: its GPU's host goes on, and the stream heads it held
+ * back may be issued. */
+static void release_host(cs_exec *x, long id, double now)
+{
+    long gpu = x->ops[id].gpu, k = sync_before(x, id + 1);
+    if (k < 0 || x->syncs[k] != id)
+        return; /* not a sync */
+    x->sync_end[k] = now;
+    for (int st = 0; st < x->streams; st++) {
+        long b = x->blocked[gpu * x->streams + st];
+        x->blocked[gpu * x->streams + st] = -1;
+        if (b >= 0)
+            try_start(x, b);
+    }
+}
 
 static void finish(cs_exec *x, long id)
 {
@@ -206,6 +333,8 @@ static void finish(cs_exec *x, long id)
     x->finished++;
     long s = o->gpu * x->streams + o->stream;
     x->head[s] = o->next;
+    if (o->hosted)
+        release_host(x, id, now);
     if (o->next >= 0)
         try_start(x, o->next);
     for (int64_t k = o->succ_start; k < o->succ_start + o->succ_count; k++) {
@@ -241,19 +370,52 @@ static void arrive(cs_exec *x, long id)
         x->failed = 1;
 }
 
+static void on_issued(void *ctx, long id, uint64_t tag)
+{
+    (void)tag;
+    try_start(ctx, id);
+}
+
+/* Whether hosted op id (free to start otherwise) has been issued by now;
+ * when it has, *issued is when its host issues its last kernel. When it has
+ * not, it is set to start once it is. */
+static int host_issued(cs_exec *x, long id, double now, double *issued)
+{
+    op *o = &x->ops[id];
+    long k = sync_before(x, id);
+    double from = k < 0 ? 0 : x->sync_end[k];
+    if (from < 0) { /* the host still waits for that sync */
+        x->blocked[o->gpu * x->streams + o->stream] = (int32_t)id;
+        return 0;
+    }
+    if (from + o->t.ready > now) {
+        if (cs_engine_at(x->engine, from + o->t.ready, on_issued, x, id, 0) != 0)
+            x->failed = 1;
+        return 0;
+    }
+    *issued = from + o->t.end;
+    return 1;
+}
+
 static void try_start(cs_exec *x, long id)
 {
     op *o = &x->ops[id];
     if (o->state != OP_WAITING || o->pending > 0 || x->head[o->gpu * x->streams + o->stream] != id)
         return;
-    double now = cs_engine_now(x->engine);
+    double now = cs_engine_now(x->engine), issued = now;
+    if (o->hosted && !host_issued(x, id, now, &issued))
+        return;
     o->state = OP_RUNNING;
     o->t.ready = o->t.begin = now;
+    o->t.end = 0;
     if (x->observer)
         x->observer(x->observer_ctx, id, 0);
+    /* A kernel cannot end before its host has issued it: an op of many
+     * kernels ends no sooner than its last launch. */
+    double end = now + o->duration > issued ? now + o->duration : issued;
     if (o->coll >= 0)
         arrive(x, id);
-    else if (cs_engine_at(x->engine, now + o->duration, on_compute_end, x, id, 0) != 0)
+    else if (cs_engine_at(x->engine, end, on_compute_end, x, id, 0) != 0)
         x->failed = 1;
 }
 
@@ -286,6 +448,8 @@ int cs_exec_run(cs_exec *x)
         return -1;
     for (long c = 0; c < x->ncolls; c++)
         x->colls[c].spec.gpus = x->members + x->colls[c].member_offset;
+    if (x->hclock && host_prepare(x) != 0)
+        return -1;
     long ns = x->gpus * x->streams;
     for (long s = 0; s < ns; s++)
         if (x->head[s] >= 0)

@@ -7,7 +7,16 @@
  * takes its duration. A collective is one member op per GPU; a member that may
  * start has "arrived" and blocks its stream until the whole collective ends,
  * and the collective itself starts only when its last member arrives (a slow
- * rank delays the group, as in NCCL). */
+ * rank delays the group, as in NCCL).
+ *
+ * Ops may also be issued by their GPU's host thread (cs_exec_host), as a
+ * framework's CPU launches kernels one after another: the host takes time
+ * to issue each op, in the order they were marked, and an op may start only
+ * once its first kernel is issued and end no sooner than its last. The host
+ * runs ahead of the GPU unboundedly, except at a sync (cs_exec_host_sync: a
+ * device-to-host copy the CPU waits on), where it waits for that op to end
+ * before it issues anything marked after it. Unmarked ops are issued as soon
+ * as they are free to start. */
 #ifndef CS_EXEC_H
 #define CS_EXEC_H
 
@@ -45,6 +54,16 @@ long cs_exec_collective_on(cs_exec *x, const cs_coll_spec *spec, const int *stre
 
 /* `after` may start only once `before` has finished. Returns 0 or -1. */
 int cs_exec_depend(cs_exec *x, long before, long after);
+
+/* Marks op as issued by its GPU's host, after every op marked before it on
+ * that GPU (ops must be marked in the order they were added): the host spends
+ * `seconds` on it, `first` of them (<= seconds) before its first kernel may
+ * run. Returns 0, or -1 out of order, on bad figures or out of memory. */
+int cs_exec_host(cs_exec *x, long op, double seconds, double first);
+
+/* The host waits for op (the last op marked on its GPU) to end before it
+ * issues the ops marked after it. Returns 0 or -1. */
+int cs_exec_host_sync(cs_exec *x, long op);
 
 /* Calls fn(ctx, op, ended) when an op begins (ended = 0: a compute op
  * starts, a collective member arrives) and when it ends (ended = 1). */
