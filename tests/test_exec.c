@@ -331,7 +331,43 @@ START_TEST(host_marks_in_order)
     long c = compute(&w, 0, 0, 1 * MS, 0);
     ck_assert_int_eq(cs_exec_host(w.x, c, 1 * MS, 2 * MS), -1); /* first > seconds */
     ck_assert_int_eq(cs_exec_host(w.x, c, 1 * MS, 0), 0);
-    ck_assert_int_eq(cs_exec_host_sync(w.x, b), -1);       /* not the last marked */
+    ck_assert_int_eq(cs_exec_host_sync(w.x, b), 0);        /* after c: waits for b */
+    ck_assert_int_eq(cs_exec_host_sync(w.x, b), -1);       /* before that sync point */
+    close_world(&w);
+}
+END_TEST
+
+/* The host waits at a point after the op it reads: what it issued before
+ * that point runs meanwhile; it goes on when both the op has ended and it
+ * has reached the point. */
+START_TEST(host_sync_after_later_launches)
+{
+    world w;
+    open_world(&w, CS_NET_FLOW, 1);
+    long a = compute(&w, 0, 0, 1 * MS, 0), b = compute(&w, 0, 0, 1 * MS, 0);
+    long c = compute(&w, 0, 0, 1 * MS, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, a, 0.5 * MS, 0.5 * MS), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, b, 0.5 * MS, 0.5 * MS), 0);
+    ck_assert_int_eq(cs_exec_host_sync(w.x, a), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, c, 0.5 * MS, 0.5 * MS), 0);
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    /* a 0.5-1.5; b issued at 1.0, runs 1.5-2.5; host goes on at 1.5, c
+     * issued at 2.0, runs after b: 2.5-3.5. */
+    assert_close(cs_exec_times(w.x, b).begin, 1.5 * MS, 1e-12);
+    assert_close(cs_exec_times(w.x, c).begin, 2.5 * MS, 1e-12);
+    close_world(&w);
+
+    /* The host reaches its point after the op ended: it goes on from there. */
+    open_world(&w, CS_NET_FLOW, 2);
+    a = compute(&w, 0, 0, 0.1 * MS, 0);
+    b = compute(&w, 0, 1, 5 * MS, 0);
+    c = compute(&w, 0, 0, 1 * MS, 0);
+    ck_assert_int_eq(cs_exec_host(w.x, a, 0.1 * MS, 0.1 * MS), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, b, 2 * MS, 2 * MS), 0);
+    ck_assert_int_eq(cs_exec_host_sync(w.x, a), 0);
+    ck_assert_int_eq(cs_exec_host(w.x, c, 1 * MS, 1 * MS), 0);
+    ck_assert_int_eq(cs_exec_run(w.x), 0);
+    assert_close(cs_exec_times(w.x, c).begin, 3.1 * MS, 1e-12);
     close_world(&w);
 }
 END_TEST
@@ -350,6 +386,7 @@ static Suite *suite(void)
     tcase_add_test(t, host_op_spans_its_launches);
     tcase_add_test(t, host_sync_holds_later_ops);
     tcase_add_test(t, host_marks_in_order);
+    tcase_add_test(t, host_sync_after_later_launches);
     suite_add_tcase(s, t);
     return s;
 }

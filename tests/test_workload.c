@@ -32,15 +32,15 @@ typedef struct built {
     cs_workload w;
 } built;
 
-static void build_net(built *b, const char *model, const char *training, const char *layout,
-                      int run, cs_network_model nm)
+static void build_on(built *b, const char *cluster, const char *model, const char *training,
+                     const char *layout, int run, cs_network_model nm)
 {
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
-             "model: %s\ncluster: { base: dgx-h100, nodes: 1 }\n"
+             "model: %s\ncluster: %s\n"
              "training: { seq_length: 1024, global_batch_size: 16, %s }\n"
              "layouts:\n  - %s\n",
-             model, training, layout);
+             model, cluster, training, layout);
     cs_diags d;
     cs_diags_init(&d);
     int rc = tu_load_scenario(yaml, &b->s, &d);
@@ -57,6 +57,12 @@ static void build_net(built *b, const char *model, const char *training, const c
     ck_assert_int_eq(cs_workload_build(&b->w, b->x, &b->s, &b->s.layouts[0], &b->z, 1), 0);
     if (run)
         ck_assert_int_eq(cs_exec_run(b->x), 0);
+}
+
+static void build_net(built *b, const char *model, const char *training, const char *layout,
+                      int run, cs_network_model nm)
+{
+    build_on(b, "{ base: dgx-h100, nodes: 1 }", model, training, layout, run, nm);
 }
 
 static void build(built *b, const char *model_extra, const char *training, const char *layout,
@@ -635,6 +641,107 @@ START_TEST(first_last_layers_run_bf16)
 }
 END_TEST
 
+/* Launches of every slot of a kernel list. */
+static double launches(const cs_kernel_list *l)
+{
+    double n = 0;
+    for (int s = 0; s < CS_SLOTS; s++)
+        n += cs_kernels_launches(l, (cs_kernel_slot)s);
+    return n;
+}
+
+/* Iteration time of a run on one node whose host takes `launch` seconds
+ * per kernel (and as much per collective); 8-way data parallel without
+ * gradient reduction by default. */
+static double host_run_on(const char *model, const char *training, const char *layout,
+                          double launch, built *b)
+{
+    char cluster[256];
+    snprintf(cluster, sizeof cluster,
+             "{ base: dgx-h100, nodes: 1, host: { launch_overhead: %g s, "
+             "collective_overhead: %g s } }",
+             launch, launch);
+    build_on(b, cluster, model, training, layout, 1, CS_NET_ANALYTIC);
+    return cs_exec_makespan(b->x);
+}
+
+static double host_run(const char *model, const char *training, double launch, built *b)
+{
+    return host_run_on(model, training, "{ tp: 1, pp: 1, dp: 8 }", launch, b);
+}
+
+/* A host far slower than the GPU paces the iteration by its launches: one
+ * more millisecond per launch adds exactly that many milliseconds, as many
+ * as the kernel lists launch (embedding, 4 layers, output and loss, forward
+ * and backward, per micro-batch). */
+START_TEST(host_bound_iteration_counts_launches)
+{
+    char model[512];
+    snprintf(model, sizeof model, SMALL, "");
+    const char *training = "micro_batch_size: 1, optimizer: none";
+    built b1, b2;
+    double t1 = host_run(model, training, 1e-3, &b1), t2 = host_run(model, training, 2e-3, &b2);
+    cs_shape sh;
+    cs_shape_init(&sh, &b1.s.model, &b1.s.training, &b1.z);
+    double n = 0;
+    for (int bw = 0; bw < 2; bw++) {
+        cs_kernel_opts o = {&b1.s.training, b1.z.recompute, b1.z.attention, bw, 0};
+        cs_kernel_list l;
+        cs_kernels_attention(&sh, &o, &l);
+        n += 4 * launches(&l);
+        cs_kernels_mlp(&sh, &o, sh.T, sh.ffn, sh.t, 1, 1, &l);
+        n += 4 * launches(&l);
+        cs_kernels_output(&sh, &o, &l);
+        n += launches(&l);
+        cs_kernels_embedding(&sh, &o, &b1.s.model, &l);
+        n += launches(&l);
+    }
+    n *= (double)b1.z.microbatches;
+    ck_assert(n > 50 * 2);
+    assert_close((t2 - t1) / 1e-3, n, 1e-9);
+    done(&b1);
+    done(&b2);
+}
+END_TEST
+
+/* A host faster than the GPU delays a dense run by its first launch only;
+ * a MoE dispatcher's wait costs the GPU the host's time to issue what
+ * follows it unless work queued before the wait covers it. */
+START_TEST(host_ahead_of_the_gpu_costs_little)
+{
+    char model[512];
+    snprintf(model, sizeof model, SMALL, "");
+    const char *training = "micro_batch_size: 1, optimizer: none";
+    built off, on;
+    double t0 = host_run(model, training, 0, &off), t1 = host_run(model, training, 1e-6, &on);
+    assert_close(t1 - t0, 1e-6, 1e-6); /* the first launch */
+    done(&off);
+    done(&on);
+
+    snprintf(model, sizeof model, SMALL,
+             ", moe: { num_experts: 8, router_topk: 2, ffn_hidden_size: 1024 }");
+    const char *ep = "{ tp: 1, pp: 1, ep: 8, dp: 1 }";
+    /* allgather waits right after its gather, with nothing queued: the GPU
+     * idles for the first launch after it, once per layer and micro-batch
+     * (4 x 2), besides the iteration's first. */
+    const char *ag = "micro_batch_size: 1, optimizer: none, moe_token_dispatcher_type: allgather";
+    t0 = host_run_on(model, ag, ep, 0, &off);
+    t1 = host_run_on(model, ag, ep, 1e-6, &on);
+    ck_assert_int_eq(on.z.microbatches, 2);
+    assert_close(t1 - t0, (1 + 4 * 2) * 1e-6, 1e-6);
+    done(&off);
+    done(&on);
+    /* alltoall waits for the router's counts after issuing the permute,
+     * which runs meanwhile and hides the host's next launch. */
+    const char *a2a = "micro_batch_size: 1, optimizer: none, moe_token_dispatcher_type: alltoall";
+    t0 = host_run_on(model, a2a, ep, 0, &off);
+    t1 = host_run_on(model, a2a, ep, 1e-6, &on);
+    assert_close(t1 - t0, 1e-6, 1e-6);
+    done(&off);
+    done(&on);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("workload");
@@ -642,6 +749,8 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, loss_and_embedding_tp_communication);
     tcase_add_test(t, per_iteration_all_reduces);
+    tcase_add_test(t, host_bound_iteration_counts_launches);
+    tcase_add_test(t, host_ahead_of_the_gpu_costs_little);
     tcase_add_test(t, folded_expert_groups_span_tp_ranks);
     tcase_add_test(t, uneven_pipeline_stages_hold_their_layers);
     tcase_add_test(t, mtp_layers_on_the_last_stage);

@@ -166,9 +166,18 @@ typedef struct cs_collectives_config {
     cs_op_efficiency efficiency;     /* factors on the links' efficiency, per operation */
 } cs_collectives_config;
 
+/* The CPU side of each GPU: the framework's thread that launches its
+ * kernels (Python, the PyTorch dispatcher and autograd, the driver call).
+ * 0 = not modelled (the host is never behind). */
+typedef struct cs_host_config {
+    double launch_overhead;     /* s of host time per kernel launched */
+    double collective_overhead; /* s of host time per collective call (NCCL enqueue) */
+} cs_host_config;
+
 typedef struct cs_cluster {
     char name[CS_NAME_MAX];
     cs_gpu_config gpu;
+    cs_host_config host;
     long nodes;
     long gpus_per_node;
     cs_scale_up_config scale_up;

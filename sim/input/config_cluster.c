@@ -275,10 +275,17 @@ static const cs_field collectives_fields[] = {
 const cs_schema cs_collectives_schema = {"collectives", collectives_fields,
                                          COUNT(collectives_fields)};
 
+static const cs_field host_fields[] = {
+    QTY(cs_host_config, launch_overhead, CS_UNIT_TIME, NONNEG),
+    QTY(cs_host_config, collective_overhead, CS_UNIT_TIME, NONNEG),
+};
+const cs_schema cs_host_schema = {"host", host_fields, COUNT(host_fields)};
+
 static const cs_field cluster_fields[] = {
     NAME(cs_cluster, name),
     IGNORE("base"),
     SUB(cs_cluster, gpu, cs_gpu_schema),
+    SUB(cs_cluster, host, cs_host_schema),
     INTL(cs_cluster, nodes, 1, REQUIRED, loc_nodes),
     INT(cs_cluster, gpus_per_node, 1, REQUIRED),
     SUB(cs_cluster, scale_up, cs_scale_up_schema),

@@ -120,7 +120,8 @@ typedef struct cs_schema {
 
 /* The schemas of each document kind and block (config_*.c). */
 extern const cs_schema cs_model_schema, cs_moe_schema, cs_mla_schema;
-extern const cs_schema cs_cluster_schema, cs_collectives_schema, cs_op_efficiency_schema;
+extern const cs_schema cs_cluster_schema, cs_collectives_schema, cs_op_efficiency_schema,
+    cs_host_schema;
 extern const cs_schema cs_training_schema, cs_layout_schema, cs_targets_schema;
 extern const cs_schema cs_routing_schema, cs_attention_schema;
 extern const cs_schema cs_sweep_schema, cs_uncertainty_schema, cs_stragglers_schema;

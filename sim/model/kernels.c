@@ -748,6 +748,15 @@ double cs_kernels_flops(const cs_kernel_list *l, cs_kernel_slot slot)
     return sum;
 }
 
+double cs_kernels_launches(const cs_kernel_list *l, cs_kernel_slot slot)
+{
+    double sum = 0;
+    for (int i = 0; i < l->n; i++)
+        if (l->k[i].slot == slot)
+            sum += l->k[i].group_tokens > 0 ? l->k[i].batch : l->k[i].launches;
+    return sum;
+}
+
 double cs_kernels_bytes(const cs_kernel_list *l, cs_kernel_slot slot)
 {
     double sum = 0;

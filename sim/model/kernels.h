@@ -212,4 +212,10 @@ void cs_kernels_embedding(const cs_shape *sh, const cs_kernel_opts *o, const cs_
 double cs_kernels_flops(const cs_kernel_list *l, cs_kernel_slot slot);
 double cs_kernels_bytes(const cs_kernel_list *l, cs_kernel_slot slot);
 
+/* Kernels the host launches for one slot: each kernel's launches, and a
+ * grouped GEMM's one per local expert (Transformer Engine's GroupedLinear
+ * issues one cuBLAS GEMM per expert, round-robin over its compute streams:
+ * multi_stream_cublas_gemm, the default backend of general_grouped_gemm). */
+double cs_kernels_launches(const cs_kernel_list *l, cs_kernel_slot slot);
+
 #endif

@@ -81,10 +81,10 @@ void cs_build_chain(cs_builder *B, long gpu, long id, cs_op_info *o)
 }
 
 /* One compute op on the GPU's compute stream, after its previous op. */
-static long compute_op(cs_builder *B, long gpu, cs_op_class k, long mb, long layer,
-                       double seconds, double flops, double mem_begin, double mem_end)
+static long compute_op(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, cs_work w,
+                       double mem_begin, double mem_end)
 {
-    double sigma = B->s->uncertainty.compute_jitter;
+    double sigma = B->s->uncertainty.compute_jitter, seconds = w.seconds;
     if (sigma > 0 && seconds > 0) /* lognormal with mean 1 */
         seconds *= exp(sigma * gsl_ran_gaussian(B->noise, 1.0) - sigma * sigma / 2);
     seconds *= B->slowdown[gpu];
@@ -92,7 +92,12 @@ static long compute_op(cs_builder *B, long gpu, cs_op_class k, long mb, long lay
     cs_op_info *o = cs_build_info(B, id, k, mb, layer);
     if (!o)
         return -1;
-    o->work = flops;
+    /* The host issues the op's kernels one after another: its first may
+     * run after one launch. */
+    double host = w.launches * B->host_launch;
+    if (B->hosted && cs_exec_host(B->x, id, host, w.launches >= 1 ? B->host_launch : host) != 0)
+        B->failed = 1;
+    o->work = w.flops;
     o->mem_begin = mem_begin;
     o->mem_end = mem_end;
     cs_build_chain(B, gpu, id, o);
@@ -106,50 +111,69 @@ static void flush_gpu(cs_builder *B, long gpu)
         return;
     cs_op_class k = (cs_op_class)B->carry_class[gpu];
     B->carry_class[gpu] = -1;
-    compute_op(B, gpu, k, B->carry_mb[gpu], B->carry_layer[gpu], B->carry_s[gpu],
-               B->carry_flops[gpu], 0, 0);
+    cs_work w = {B->carry_s[gpu], B->carry_n[gpu], B->carry_flops[gpu]};
+    compute_op(B, gpu, k, B->carry_mb[gpu], B->carry_layer[gpu], w, 0, 0);
 }
 
-long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, double seconds,
-                      double flops, double mem_begin, double mem_end)
+long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, cs_work w,
+                      double mem_begin, double mem_end)
 {
     if (B->carry_class[gpu] >= 0 && B->carry_class[gpu] == (int)k) {
-        seconds += B->carry_s[gpu];
-        flops += B->carry_flops[gpu];
+        w.seconds += B->carry_s[gpu];
+        w.launches += B->carry_n[gpu];
+        w.flops += B->carry_flops[gpu];
         B->carry_class[gpu] = -1;
     }
     flush_gpu(B, gpu);
-    return compute_op(B, gpu, k, mb, layer, seconds, flops, mem_begin, mem_end);
+    return compute_op(B, gpu, k, mb, layer, w, mem_begin, mem_end);
 }
 
-static void carry_gpu(cs_builder *B, long gpu, cs_op_class k, long mb, long layer,
-                      double seconds, double flops)
+static void carry_gpu(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, cs_work w)
 {
     if (B->carry_class[gpu] >= 0 && B->carry_class[gpu] != (int)k)
         flush_gpu(B, gpu);
     if (B->carry_class[gpu] < 0) {
         B->carry_class[gpu] = (int)k;
-        B->carry_s[gpu] = B->carry_flops[gpu] = 0;
+        B->carry_s[gpu] = B->carry_flops[gpu] = B->carry_n[gpu] = 0;
         B->carry_mb[gpu] = mb;
         B->carry_layer[gpu] = layer;
     }
-    B->carry_s[gpu] += seconds;
-    B->carry_flops[gpu] += flops;
+    B->carry_s[gpu] += w.seconds;
+    B->carry_n[gpu] += w.launches;
+    B->carry_flops[gpu] += w.flops;
 }
 
-void cs_build_carry(cs_builder *B, long local, cs_op_class k, long mb, long layer,
-                    double seconds, double flops)
+void cs_build_carry(cs_builder *B, long local, cs_op_class k, long mb, long layer, cs_work w)
 {
-    if (seconds <= 0)
+    if (w.seconds <= 0)
         return;
     for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->per_stage : local + 1); i++)
-        carry_gpu(B, B->gpu_of[i], k, mb, layer, seconds, flops);
+        carry_gpu(B, B->gpu_of[i], k, mb, layer, w);
 }
 
 void cs_build_flush(cs_builder *B, long local)
 {
     for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->per_stage : local + 1); i++)
         flush_gpu(B, B->gpu_of[i]);
+}
+
+void cs_build_host_mark(cs_builder *B)
+{
+    for (long local = 0; B->hosted && local < B->per_stage; local++) {
+        flush_gpu(B, B->gpu_of[local]);
+        B->host_wait[local] = B->last[B->gpu_of[local]];
+    }
+}
+
+void cs_build_host_sync(cs_builder *B)
+{
+    for (long local = 0; B->hosted && local < B->per_stage; local++) {
+        flush_gpu(B, B->gpu_of[local]);
+        long wait = B->host_wait[local];
+        B->host_wait[local] = -1;
+        if (wait >= 0 && cs_exec_host_sync(B->x, wait) != 0)
+            B->failed = 1;
+    }
 }
 
 /* A collective over members[0..n-1]; every member's next op waits for it. */
@@ -169,6 +193,13 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
         if (!o)
             return -1;
         o->work = bytes;
+        /* A layer's collectives are called by its host in program order;
+         * the pipeline's and the gradients' are left unhosted (issued
+         * whenever free: they come from hooks and the schedule, and the
+         * builder adds them out of program order). */
+        if (B->hosted && (k == CS_OP_TP || k == CS_OP_EP) &&
+            cs_exec_host(B->x, first + i, B->host_collective, B->host_collective) != 0)
+            B->failed = 1;
         cs_build_chain(B, members[i], first + i, o);
         B->pending[members[i]][0] = first + i;
         B->npending[members[i]] = 1;
@@ -250,5 +281,5 @@ double cs_build_memory_op(cs_builder *B, double bytes)
 void cs_build_end_markers(cs_builder *B)
 {
     for (long local = 0; local < B->per_stage; local++)
-        cs_build_compute(B, B->gpu_of[local], CS_OP_END, -1, -1, 0, 0, 0, 0);
+        cs_build_compute(B, B->gpu_of[local], CS_OP_END, -1, -1, (cs_work){0, 0, 0}, 0, 0);
 }

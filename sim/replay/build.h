@@ -32,8 +32,9 @@
 /* ---- the builder ----------------------------------------------------------- */
 
 /* Seconds and FLOPs of a block's kernels, per slot (kernels.h). */
+/* Seconds, FLOPs and kernel launches (what the host issues) per slot. */
 typedef struct cs_block_cost {
-    double s[CS_SLOTS], flops[CS_SLOTS];
+    double s[CS_SLOTS], flops[CS_SLOTS], n[CS_SLOTS];
 } cs_block_cost;
 
 /* What building one layout's programs carries: the inputs, the GPU being
@@ -73,7 +74,7 @@ typedef struct cs_builder {
     int *npending_save;
     /* Per GPU: compute with no communication between it and the next op (a
      * norm, a bias-dropout-add), added to that op. */
-    double *carry_s, *carry_flops;
+    double *carry_s, *carry_flops, *carry_n;
     int *carry_class; /* -1: nothing carried */
     long *carry_mb, *carry_layer;
     long chunks;
@@ -103,6 +104,11 @@ typedef struct cs_builder {
     unsigned int *draws;
     long *members;      /* scratch */
     long *members_last; /* scratch */
+    /* Host time per kernel launch and per collective call (cluster.host);
+     * with both 0 the host is not modelled. */
+    double host_launch, host_collective;
+    int hosted;
+    long *host_wait; /* per local GPU: the op cs_build_host_sync() waits for, -1 */
     int failed;
 } cs_builder;
 
@@ -123,8 +129,15 @@ int cs_build_is_moe(const cs_builder *B, long layer);
 long cs_build_group(cs_builder *B, cs_decomp which, cs_dim dim, long g, long *out);
 cs_op_info *cs_build_info(cs_builder *B, long id, cs_op_class k, long mb, long layer);
 void cs_build_chain(cs_builder *B, long gpu, long id, cs_op_info *o);
-long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, double seconds,
-                      double flops, double mem_begin, double mem_end);
+/* A compute op's work: its GPU time, the kernels the host launches for it
+ * (host.launch_overhead each) and its FLOPs. */
+typedef struct cs_work {
+    double seconds, launches, flops;
+} cs_work;
+/* A compute op on the GPU after its previous op (what it carries first);
+ * mem_begin and mem_end as cs_op_info's. */
+long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long layer, cs_work w,
+                      double mem_begin, double mem_end);
 long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op op, int stream,
                          cs_op_class k, long mb, long layer, double bytes, const double *pairs);
 /* The same, but the members' next op does not wait for it: it waits only
@@ -143,8 +156,13 @@ void cs_build_release(cs_builder *B, int oldest);
 /* Adds compute to the carry of local GPU `local` (or to every local GPU of
  * the stage with local < 0); it runs at the start of the GPU's next op when
  * of the same class, else as its own op before it. */
-void cs_build_carry(cs_builder *B, long local, cs_op_class k, long mb, long layer,
-                    double seconds, double flops);
+void cs_build_carry(cs_builder *B, long local, cs_op_class k, long mb, long layer, cs_work w);
+/* A device-to-host copy on each GPU of the stage, queued after its last op
+ * (what the next sync waits for), and the host's wait for it, at the point
+ * reached when cs_build_host_sync() is called; nothing without a host
+ * model. */
+void cs_build_host_mark(cs_builder *B);
+void cs_build_host_sync(cs_builder *B);
 /* Emits what is carried on one GPU of the stage (all with local < 0). */
 void cs_build_flush(cs_builder *B, long local);
 double cs_build_gemm(cs_builder *B, double M, double K, double N);
@@ -169,7 +187,8 @@ void cs_layer_block_backward(cs_builder *B, const cs_block_cost *c, int with_w, 
 void cs_layer_tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async);
 
 /* moe.c: the MoE half of a layer, its kernel times and its routing. */
-double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb);
+cs_work cs_moe_block_work(cs_builder *B, cs_block which, int pass, long local, long layer,
+                          long mb);
 double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb);
 size_t cs_moe_expert_rows_size(const cs_builder *B); /* entries of expert_rows; 0: none */
 void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k);

@@ -30,6 +30,14 @@ typedef struct coll {
     long arrived;
 } coll;
 
+/* A host's wait: once it has issued op `pos`, it waits for op `wait` (<=
+ * pos) to end; `offset` is when it had issued pos, from the start of its
+ * segment. */
+typedef struct host_sync {
+    int32_t pos, wait;
+    double offset;
+} host_sync;
+
 typedef struct edge {
     int32_t from, to;
 } edge;
@@ -61,10 +69,10 @@ struct cs_exec {
      * kernel and its last are issued. */
     double *hclock;    /* per GPU, while building: host offset in the current segment */
     long *hlast;       /* per GPU: last hosted op, -1 */
-    int32_t *syncs;    /* sync ops in the order added; grouped per GPU by the run */
+    host_sync *syncs;  /* in the order added; grouped per GPU by the run */
     long nsyncs, syncs_cap;
     long *sync_first;  /* per GPU + 1: its syncs are syncs[sync_first[g] .. sync_first[g + 1]) */
-    double *sync_end;  /* per sync (grouped order): when it ended, -1 before */
+    double *sync_end;  /* per sync (grouped order): when its host went on, -1 before */
     int32_t *blocked;  /* per stream: its head op, waiting for a sync to end, or -1 */
 };
 
@@ -241,42 +249,47 @@ int cs_exec_host(cs_exec *x, long id, double seconds, double first)
 
 int cs_exec_host_sync(cs_exec *x, long id)
 {
-    if (id < 0 || id >= x->count || !x->hlast || x->hlast[x->ops[id].gpu] != id ||
-        grow((void **)&x->syncs, &x->syncs_cap, x->nsyncs + 1, sizeof *x->syncs))
+    if (id < 0 || id >= x->count || !x->hlast || !x->ops[id].hosted)
         return -1;
-    x->syncs[x->nsyncs++] = (int32_t)id;
-    x->hclock[x->ops[id].gpu] = 0; /* what follows is timed from the sync's end */
+    long g = x->ops[id].gpu;
+    /* The op waited for comes after the GPU's previous sync point. */
+    for (long i = x->nsyncs - 1; i >= 0; i--)
+        if (x->ops[x->syncs[i].pos].gpu == g) {
+            if (id <= x->syncs[i].pos)
+                return -1;
+            break;
+        }
+    if (grow((void **)&x->syncs, &x->syncs_cap, x->nsyncs + 1, sizeof *x->syncs))
+        return -1;
+    x->syncs[x->nsyncs++] = (host_sync){(int32_t)x->hlast[g], (int32_t)id, x->hclock[g]};
+    x->hclock[g] = 0; /* what follows is timed from the end of the wait */
     return 0;
 }
 
-/* Groups the syncs per GPU (ids stay ascending within a GPU). */
+/* Groups the syncs per GPU (in the order added within a GPU). */
 static int host_prepare(cs_exec *x)
 {
     long ns = x->gpus * x->streams;
     x->sync_first = calloc((size_t)x->gpus + 1, sizeof *x->sync_first);
     x->sync_end = malloc((size_t)(x->nsyncs + 1) * sizeof *x->sync_end);
     x->blocked = malloc((size_t)ns * sizeof *x->blocked);
-    int32_t *by_gpu = malloc((size_t)(x->nsyncs + 1) * sizeof *by_gpu);
-    if (!x->sync_first || !x->sync_end || !x->blocked || !by_gpu) {
+    host_sync *by_gpu = malloc((size_t)(x->nsyncs + 1) * sizeof *by_gpu);
+    long *fill = malloc((size_t)x->gpus * sizeof *fill);
+    if (!x->sync_first || !x->sync_end || !x->blocked || !by_gpu || !fill) {
         free(by_gpu);
+        free(fill);
         return -1;
     }
     for (long s = 0; s < ns; s++)
         x->blocked[s] = -1;
     for (long i = 0; i < x->nsyncs; i++)
-        x->sync_first[x->ops[x->syncs[i]].gpu + 1]++;
-    for (long g = 0; g < x->gpus; g++)
+        x->sync_first[x->ops[x->syncs[i].pos].gpu + 1]++;
+    for (long g = 0; g < x->gpus; g++) {
         x->sync_first[g + 1] += x->sync_first[g];
-    long *fill = malloc((size_t)x->gpus * sizeof *fill);
-    if (!fill) {
-        free(by_gpu);
-        return -1;
-    }
-    for (long g = 0; g < x->gpus; g++)
         fill[g] = x->sync_first[g];
+    }
     for (long i = 0; i < x->nsyncs; i++) {
-        long g = x->ops[x->syncs[i]].gpu;
-        by_gpu[fill[g]++] = x->syncs[i];
+        by_gpu[fill[x->ops[x->syncs[i].pos].gpu]++] = x->syncs[i];
         x->sync_end[i] = -1;
     }
     free(fill);
@@ -285,33 +298,36 @@ static int host_prepare(cs_exec *x)
     return 0;
 }
 
-/* The index (grouped order) of the last sync before hosted op id on its
- * GPU, or -1 when there is none. */
-static long sync_before(const cs_exec *x, long id)
+/* The index (grouped order) of the last sync of gpu whose field (pos or
+ * wait: both ascend) is below id, or -1 when there is none. */
+static long sync_below(const cs_exec *x, long gpu, long id, int by_wait)
 {
-    long lo = x->sync_first[x->ops[id].gpu], hi = x->sync_first[x->ops[id].gpu + 1];
-    while (lo < hi) { /* first sync with an id >= id */
+    long first = x->sync_first[gpu], lo = first, hi = x->sync_first[gpu + 1];
+    while (lo < hi) {
         long mid = lo + (hi - lo) / 2;
-        if (x->syncs[mid] < id)
+        if ((by_wait ? x->syncs[mid].wait : x->syncs[mid].pos) < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo - 1 >= x->sync_first[x->ops[id].gpu] ? lo - 1 : -1;
+    return lo - 1 >= first ? lo - 1 : -1;
 }
 
 /* ---- running ------------------------------------------------------------- */
 
 static void try_start(cs_exec *x, long id);
 
-/* A sync op ended: its GPU's host goes on, and the stream heads it held
- * back may be issued. */
+/* A hosted op ended: when its host waits for it, the host goes on (once
+ * it has also issued the ops before its wait), and the stream heads it
+ * held back may be issued. */
 static void release_host(cs_exec *x, long id, double now)
 {
-    long gpu = x->ops[id].gpu, k = sync_before(x, id + 1);
-    if (k < 0 || x->syncs[k] != id)
-        return; /* not a sync */
-    x->sync_end[k] = now;
+    long gpu = x->ops[id].gpu, k = sync_below(x, gpu, id + 1, 1);
+    if (k < 0 || x->syncs[k].wait != id)
+        return;
+    double from = k > x->sync_first[gpu] ? x->sync_end[k - 1] : 0;
+    double reached = from + x->syncs[k].offset;
+    x->sync_end[k] = now > reached ? now : reached;
     for (int st = 0; st < x->streams; st++) {
         long b = x->blocked[gpu * x->streams + st];
         x->blocked[gpu * x->streams + st] = -1;
@@ -382,7 +398,7 @@ static void on_issued(void *ctx, long id, uint64_t tag)
 static int host_issued(cs_exec *x, long id, double now, double *issued)
 {
     op *o = &x->ops[id];
-    long k = sync_before(x, id);
+    long k = sync_below(x, o->gpu, id, 0);
     double from = k < 0 ? 0 : x->sync_end[k];
     if (from < 0) { /* the host still waits for that sync */
         x->blocked[o->gpu * x->streams + o->stream] = (int32_t)id;

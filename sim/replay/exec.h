@@ -14,8 +14,8 @@
  * to issue each op, in the order they were marked, and an op may start only
  * once its first kernel is issued and end no sooner than its last. The host
  * runs ahead of the GPU unboundedly, except at a sync (cs_exec_host_sync: a
- * device-to-host copy the CPU waits on), where it waits for that op to end
- * before it issues anything marked after it. Unmarked ops are issued as soon
+ * device-to-host copy the CPU waits on), where it waits for an op to end
+ * before it issues anything marked after that point. Unmarked ops are issued as soon
  * as they are free to start. */
 #ifndef CS_EXEC_H
 #define CS_EXEC_H
@@ -61,8 +61,10 @@ int cs_exec_depend(cs_exec *x, long before, long after);
  * run. Returns 0, or -1 out of order, on bad figures or out of memory. */
 int cs_exec_host(cs_exec *x, long op, double seconds, double first);
 
-/* The host waits for op (the last op marked on its GPU) to end before it
- * issues the ops marked after it. Returns 0 or -1. */
+/* Once the host of op's GPU has issued every op marked so far, it waits for
+ * op (marked, and after the GPU's previous sync point) to end before it
+ * issues more: a device-to-host copy queued after op, read later. Returns 0
+ * or -1. */
 int cs_exec_host_sync(cs_exec *x, long op);
 
 /* Calls fn(ctx, op, ended) when an op begins (ended = 0: a compute op

@@ -204,9 +204,9 @@ void cs_grads_zero(cs_builder *B)
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
     double dense, expert, params = stage_params(B, &dense, &expert);
-    double seconds = cs_build_memory_op(B, GRAD_BYTES * params);
+    cs_work w = {cs_build_memory_op(B, GRAD_BYTES * params), 1, 0};
     for (long local = 0; local < B->per_stage; local++)
-        cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, seconds, 0, 0, 0);
+        cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, w, 0, 0);
 }
 
 /* Gradient buckets of the stage, reduced over their groups after the
@@ -352,9 +352,10 @@ void cs_grads_step(cs_builder *B)
     /* fp8_param_gather: the step writes the FP8 weights it owns as FP8 (1 byte, not 2). */
     double owned_fp8 = B->t->fp8_param_gather ? fp8_dense / (double)z->dense_dp + fp8_expert / edp
                                               : 0;
-    double seconds = cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8);
+    /* Launches: the multi-tensor Adam's (left out: a few per iteration). */
+    cs_work w = {cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8), 0, 0};
     for (long local = 0; local < B->per_stage; local++)
-        cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, seconds, 0, 0, 0);
+        cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, w, 0, 0);
     for (long k = 0; distributed && !B->t->overlap_param_gather && k < nb; k++)
         gather_bucket(B, &buckets[k], 0);
     free(buckets);

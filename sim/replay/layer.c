@@ -25,6 +25,7 @@ static void block_cost(cs_builder *B, const cs_kernel_list *l, cs_block_cost *ou
     for (int s = 0; s < CS_SLOTS; s++) {
         out->s[s] = cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
         out->flops[s] = cs_kernels_flops(l, (cs_kernel_slot)s);
+        out->n[s] = cs_kernels_launches(l, (cs_kernel_slot)s);
     }
 }
 
@@ -93,20 +94,16 @@ static const cs_block_cost *mlp_cost(const cs_builder *B, long layer, int backwa
     return backward ? &B->mlp_b : &B->mlp_f;
 }
 
-static double span_s(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
+/* Slots [first, last] of c as one op's work. */
+static cs_work span(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
 {
-    double sum = 0;
-    for (int s = first; s <= (int)last; s++)
-        sum += c->s[s];
-    return sum;
-}
-
-static double span_flops(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
-{
-    double sum = 0;
-    for (int s = first; s <= (int)last; s++)
-        sum += c->flops[s];
-    return sum;
+    cs_work w = {0, 0, 0};
+    for (int s = first; s <= (int)last; s++) {
+        w.seconds += c->s[s];
+        w.launches += c->n[s];
+        w.flops += c->flops[s];
+    }
+    return w;
 }
 
 /* One compute op on every GPU of the stage (its carry included), of slots
@@ -117,12 +114,11 @@ static void edge_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first
                      cs_kernel_slot last, cs_op_class k, long mb, long layer, double mem_begin,
                      double mem_end, long *edge)
 {
-    double seconds = span_s(c, first, last), flops = span_flops(c, first, last);
-    if (seconds <= 0 && mem_begin == 0 && mem_end == 0)
+    cs_work w = span(c, first, last);
+    if (w.seconds <= 0 && mem_begin == 0 && mem_end == 0)
         return;
     for (long local = 0; local < B->per_stage; local++) {
-        long id =
-            cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, mem_begin, mem_end);
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, mem_begin, mem_end);
         if (k == CS_OP_BACKWARD_WEIGHT && layer >= 0 && id >= 0)
             B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] =
                 id;
@@ -140,7 +136,7 @@ static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_
 static void carry(cs_builder *B, const cs_block_cost *c, cs_kernel_slot slot, cs_op_class k,
                   long mb, long layer)
 {
-    cs_build_carry(B, -1, k, mb, layer, c->s[slot], c->flops[slot]);
+    cs_build_carry(B, -1, k, mb, layer, span(c, slot, slot));
 }
 
 /* ---- tensor-parallel communication ----------------------------------------------- */
@@ -327,8 +323,11 @@ static void weight_casts(cs_builder *B, long mb, long layer)
     double per_gpu = dense / (double)B->z->tp + expert / (double)(B->z->ep * B->z->etp);
     if (per_gpu <= 0)
         return;
-    double seconds = cs_build_memory_op(B, cs_kernels_fp8_weight_bytes(B->t) * per_gpu);
-    cs_build_carry(B, -1, CS_OP_FORWARD, mb, layer, seconds, 0);
+    /* Launches: one cast per weight of a dense layer's four linears (the
+     * experts' add one per local expert and linear). */
+    double weights = 4 + (cs_build_is_moe(B, layer) ? 2.0 * (double)B->z->experts_per_gpu : 0);
+    cs_work w = {cs_build_memory_op(B, cs_kernels_fp8_weight_bytes(B->t) * per_gpu), weights, 0};
+    cs_build_carry(B, -1, CS_OP_FORWARD, mb, layer, w);
 }
 
 /* ---- multi-token prediction --------------------------------------------------------- */
@@ -363,9 +362,10 @@ static double mtp_saved(const cs_builder *B)
 static void mtp_op(cs_builder *B, cs_op_class k, long mb, long layer, double seconds,
                    double flops, double mem)
 {
+    cs_work w = {seconds, 1, flops}; /* one GEMM */
     for (long local = 0; local < B->per_stage; local++) {
-        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops,
-                                   mem > 0 ? mem : 0, mem < 0 ? mem : 0);
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, mem > 0 ? mem : 0,
+                                   mem < 0 ? mem : 0);
         if (k == CS_OP_BACKWARD_WEIGHT && id >= 0)
             B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] = id;
     }
@@ -379,7 +379,8 @@ static void mtp_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     const cs_shape *sh = &B->sh;
     if (k == CS_OP_FORWARD)
         cs_embedding_forward(B, mb);
-    cs_build_carry(B, -1, k, mb, layer, cs_build_memory_op(B, mtp_norm_bytes(B, 0)), 0);
+    cs_build_carry(B, -1, k, mb, layer,
+                   (cs_work){cs_build_memory_op(B, mtp_norm_bytes(B, 0)), 2, 0}); /* 2 norms */
     if (sh->sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * 2 * sh->h, 0);
     double flops = 2 * sh->T * 2 * sh->h * sh->h / sh->t;
@@ -407,7 +408,7 @@ static void mtp_backward(cs_builder *B, long mb, long layer)
            flops, -mtp_saved(B));
     tp_comm(B, reduction(B), mb, layer, DT * sh->T * 2 * sh->h, 0);
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer,
-                   cs_build_memory_op(B, mtp_norm_bytes(B, 1)), 0);
+                   (cs_work){cs_build_memory_op(B, mtp_norm_bytes(B, 1)), 2, 0});
     cs_embedding_backward(B, mb);
 }
 

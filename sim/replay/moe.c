@@ -228,14 +228,25 @@ static void dispatch_rows(const cs_builder *B, long local, long layer, long mb, 
         r->arrived = r->expert * flex_share(B);
 }
 
-static double slots_s(cs_builder *B, const cs_kernel_list *l, cs_kernel_slot first,
-                      cs_kernel_slot last)
+/* Slots [first, last] of a kernel list as work (FLOPs are not booked for
+ * the MoE blocks). */
+static cs_work slots_w(cs_builder *B, const cs_kernel_list *l, cs_kernel_slot first,
+                       cs_kernel_slot last)
 {
-    double seconds = 0;
+    cs_work w = {0, 0, 0};
     for (int s = first; s <= (int)last; s++)
-        if (s != CS_SLOT_RECOMPUTE)
-            seconds += cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
-    return seconds;
+        if (s != CS_SLOT_RECOMPUTE) {
+            w.seconds += cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
+            w.launches += cs_kernels_launches(l, (cs_kernel_slot)s);
+        }
+    return w;
+}
+
+static void add_work(cs_work *to, cs_work w)
+{
+    to->seconds += w.seconds;
+    to->launches += w.launches;
+    to->flops += w.flops;
 }
 
 static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
@@ -243,63 +254,64 @@ static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
     return pass == CS_PASS_F ? &B->fwd : &B->bwd;
 }
 
-static double expert_slots(cs_builder *B, const cs_kernel_list *l, int pass)
+static cs_work expert_slots(cs_builder *B, const cs_kernel_list *l, int pass)
 {
-    return pass == CS_PASS_F   ? slots_s(B, l, CS_SLOT_IN, CS_SLOT_OUT)
-           : pass == CS_PASS_B ? slots_s(B, l, CS_SLOT_OUT_B, CS_SLOT_IN_B)
-                               : slots_s(B, l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
+    return pass == CS_PASS_F   ? slots_w(B, l, CS_SLOT_IN, CS_SLOT_OUT)
+           : pass == CS_PASS_B ? slots_w(B, l, CS_SLOT_OUT_B, CS_SLOT_IN_B)
+                               : slots_w(B, l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
 }
 
 /* The experts' GEMMs of a pass with the dispatcher's work either side of
  * them (the alltoall dispatcher's sort by local expert, the permute on
  * arrival of the others). */
-static double experts_time(cs_builder *B, int pass, long local, long layer, long mb)
+static cs_work experts_work(cs_builder *B, int pass, long local, long layer, long mb)
 {
     const cs_kernel_opts *o = pass_opts(B, pass);
     cs_dispatch_rows r;
     dispatch_rows(B, local, layer, mb, &r);
     cs_kernel_list l;
-    double seconds = 0;
+    cs_work w = {0, 0, 0};
     if (B->expert_rows) { /* SequentialMLP: each expert at its own tokens */
         const double *rows = expert_rows(B, local, cs_build_layer_in_stage(B, layer), mb);
         for (long e = 0; e < B->z->experts_per_gpu; e++) {
             cs_kernels_experts(&B->sh, o, rows[e], 1, &l);
-            seconds += expert_slots(B, &l, pass);
+            add_work(&w, expert_slots(B, &l, pass));
         }
     } else {
         cs_kernels_experts(&B->sh, o, r.expert, r.local_experts, &l);
-        seconds = expert_slots(B, &l, pass);
+        w = expert_slots(B, &l, pass);
     }
     if (pass == CS_PASS_W)
-        return seconds;
+        return w;
     cs_kernels_dispatch(&B->sh, o, &r, &l);
-    return seconds + (pass == CS_PASS_F ? slots_s(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
-                                        : slots_s(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B));
+    add_work(&w, pass == CS_PASS_F ? slots_w(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
+                                   : slots_w(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B));
+    return w;
 }
 
-static double router_time(cs_builder *B, int pass)
+static cs_work router_work(cs_builder *B, int pass)
 {
     cs_kernel_list l;
     cs_kernels_router(&B->sh, pass_opts(B, pass), &l);
     if (pass == CS_PASS_F)
-        return slots_s(B, &l, CS_SLOT_PRE, CS_SLOT_POST);
-    return pass == CS_PASS_W ? slots_s(B, &l, CS_SLOT_IN_W, CS_SLOT_IN_W)
-                             : slots_s(B, &l, CS_SLOT_POST_B, CS_SLOT_IN_B);
+        return slots_w(B, &l, CS_SLOT_PRE, CS_SLOT_POST);
+    return pass == CS_PASS_W ? slots_w(B, &l, CS_SLOT_IN_W, CS_SLOT_IN_W)
+                             : slots_w(B, &l, CS_SLOT_POST_B, CS_SLOT_IN_B);
 }
 
 /* The dispatcher's work before its communication (PERMUTE) or after the
  * combine's (UNPERMUTE); backward the other way round. */
-static double edge_time(cs_builder *B, int before, int pass, long local, long layer, long mb)
+static cs_work edge_work(cs_builder *B, int before, int pass, long local, long layer, long mb)
 {
     if (pass == CS_PASS_W)
-        return 0;
+        return (cs_work){0, 0, 0};
     cs_dispatch_rows r;
     dispatch_rows(B, local, layer, mb, &r);
     cs_kernel_list l;
     cs_kernels_dispatch(&B->sh, pass_opts(B, pass), &r, &l);
     cs_kernel_slot s = pass == CS_PASS_F ? (before ? CS_SLOT_PRE : CS_SLOT_POST)
                                          : (before ? CS_SLOT_PRE_B : CS_SLOT_POST_B);
-    return cs_cost_slot(&B->cost, &l, s);
+    return slots_w(B, &l, s, s);
 }
 
 static void shared_cost(cs_builder *B, int pass, cs_block_cost *c)
@@ -310,21 +322,29 @@ static void shared_cost(cs_builder *B, int pass, cs_block_cost *c)
 }
 
 /* Kernel times of the MoE blocks on the GPU with stage index `local`. */
-double cs_moe_block_time(cs_builder *B, cs_block which, int pass, long local, long layer, long mb)
+cs_work cs_moe_block_work(cs_builder *B, cs_block which, int pass, long local, long layer,
+                          long mb)
 {
     switch (which) {
     case BLOCK_ROUTER:
-        return router_time(B, pass);
+        return router_work(B, pass);
     case BLOCK_PERMUTE:
-        return edge_time(B, 1, pass, local, layer, mb);
+        return edge_work(B, 1, pass, local, layer, mb);
     case BLOCK_EXPERTS:
-        return experts_time(B, pass, local, layer, mb);
+        return experts_work(B, pass, local, layer, mb);
     default: /* unpermute */
-        return edge_time(B, 0, pass, local, layer, mb);
+        return edge_work(B, 0, pass, local, layer, mb);
     }
 }
 
 /* ---- ops ---------------------------------------------------------------------------- */
+
+/* One slot of the layer's norm and bias-dropout-add around the MoE MLP (no
+ * FLOPs booked, as before). */
+static cs_work edge_slot(const cs_block_cost *c, cs_kernel_slot s)
+{
+    return (cs_work){c->s[s], c->n[s], 0};
+}
 
 static void record_w(cs_builder *B, long local, long layer, long id)
 {
@@ -336,10 +356,10 @@ static void record_w(cs_builder *B, long local, long layer, long id)
 static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer)
 {
     for (long local = 0; local < B->per_stage; local++) {
-        double seconds = cs_moe_block_time(B, which, pass, local, layer, mb);
-        if (seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_ROUTER)
+        cs_work w = cs_moe_block_work(B, which, pass, local, layer, mb);
+        if (w.seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_ROUTER)
             continue;
-        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, 0, 0, 0);
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, 0, 0);
         if (pass == CS_PASS_W)
             record_w(B, local, layer, id);
     }
@@ -349,16 +369,14 @@ static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long
 static void shared_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
                        cs_kernel_slot last, cs_op_class k, long mb, long layer)
 {
-    double seconds = 0, flops = 0;
+    cs_work w = {0, 0, 0};
     for (int s = first; s <= (int)last; s++)
-        if (s != CS_SLOT_RECOMPUTE) {
-            seconds += c->s[s];
-            flops += c->flops[s];
-        }
-    if (seconds <= 0)
+        if (s != CS_SLOT_RECOMPUTE)
+            add_work(&w, (cs_work){c->s[s], c->n[s], c->flops[s]});
+    if (w.seconds <= 0)
         return;
     for (long local = 0; local < B->per_stage; local++) {
-        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, seconds, flops, 0, 0);
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, 0, 0);
         if (k == CS_OP_BACKWARD_WEIGHT)
             record_w(B, local, layer, id);
     }
@@ -474,33 +492,68 @@ static void combine_comm(cs_builder *B, cs_op_class k, long mb, long layer, int 
         cs_build_release(B, 1); /* the unpermute waits for the all-to-all only */
 }
 
+/* Whether the forward's host waits for the GPU once per MoE layer, as every
+ * dropless dispatcher of Megatron-Core makes it (token_dispatcher.py):
+ * allgather copies the tokens per local expert to the host after the
+ * gather (dispatch_postprocess); alltoall copies its split sizes after the
+ * router and waits before the all-to-all (cuda_dtoh_point
+ * before_permutation_1, cuda_sync_point before_ep_alltoall, or
+ * before_permutation_1 with a capacity); flex's DeepEP busy-waits in its
+ * dispatch for the tokens it will receive (buffer.dispatch: moe_recv_counter).
+ * Only alltoall with padding to capacity (drop_and_pad) has nothing to wait
+ * for. The backward reuses the sizes kept from the forward: no wait. */
+static int host_syncs(const cs_builder *B)
+{
+    int pad = cs_moe_capacity_factor(B->m, B->t) > 0 && B->t->moe_pad_expert_input_to_capacity;
+    return !(B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLTOALL && pad);
+}
+
 /* The MoE MLP of a layer's forward (or its replay under full recompute):
  * pre-MLP norm, the shared experts (before the router unless overlapped),
  * router, permute, dispatch, experts, combine, unpermute, then the
  * bias-dropout-add. */
 void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
-    cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_PRE], 0);
+    cs_build_carry(B, -1, k, mb, layer, edge_slot(&B->edges_f, CS_SLOT_PRE));
     if (has_shared(B) && !overlap(B)) {
         cs_block_cost c;
         shared_cost(B, CS_PASS_F, &c);
         cs_layer_block_forward(B, &c, k, mb, layer);
     }
     moe_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer);
+    /* alltoall with neither EP nor TP waits at the end (before_finish) */
+    int sync = host_syncs(B), late = sync && !allgather(B) && B->t->moe_token_dispatcher_type ==
+                                                                  CS_DISPATCH_ALLTOALL &&
+                                        B->z->ep * B->z->etp * B->z->tp == 1;
+    int early = sync && !allgather(B) && !late;
+    if (early)
+        cs_build_host_mark(B); /* the copy of the splits, after the router's counts */
+    if (early && cs_moe_capacity_factor(B->m, B->t) > 0)
+        cs_build_host_sync(B); /* alltoall with a capacity: before_permutation_1 */
     moe_ops(B, BLOCK_PERMUTE, CS_PASS_F, k, mb, layer);
+    if (early) /* alltoall: before_ep_alltoall; flex: in the dispatch (none if done) */
+        cs_build_host_sync(B);
     dispatch_comm(B, k, mb, layer, CS_PASS_F, 0);
+    if (sync && allgather(B)) {
+        cs_build_host_mark(B); /* tokens_per_expert of the gathered map */
+        cs_build_host_sync(B);
+    }
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer);
     combine_comm(B, k, mb, layer, CS_PASS_F, 0);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_F, k, mb, layer);
+    if (late) {
+        cs_build_host_mark(B);
+        cs_build_host_sync(B);
+    }
     if (overlap(B))
         cs_build_release(B, 0); /* the shared experts' output is added */
-    cs_build_carry(B, -1, k, mb, layer, B->edges_f.s[CS_SLOT_POST], 0);
+    cs_build_carry(B, -1, k, mb, layer, edge_slot(&B->edges_f, CS_SLOT_POST));
 }
 
 /* Its input-gradient pass, each block's W right after its B with `with_w`. */
 void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
 {
-    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_POST_B], 0);
+    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, edge_slot(&B->edges_b, CS_SLOT_POST_B));
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     dispatch_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
@@ -518,7 +571,7 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
         shared_cost(B, CS_PASS_B, &c);
         cs_layer_block_backward(B, &c, with_w, mb, layer);
     }
-    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, B->edges_b.s[CS_SLOT_PRE_B], 0);
+    cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, edge_slot(&B->edges_b, CS_SLOT_PRE_B));
 }
 
 /* Its weight-gradient pass (zb-h1): no communication. */

@@ -138,6 +138,8 @@ static int alloc_builder(cs_builder *B)
     B->npending_save = malloc((size_t)world * sizeof *B->npending_save);
     B->carry_s = malloc((size_t)world * sizeof *B->carry_s);
     B->carry_flops = malloc((size_t)world * sizeof *B->carry_flops);
+    B->carry_n = malloc((size_t)world * sizeof *B->carry_n);
+    B->host_wait = malloc((size_t)B->per_stage * sizeof *B->host_wait);
     B->carry_class = malloc((size_t)world * sizeof *B->carry_class);
     B->carry_mb = malloc((size_t)world * sizeof *B->carry_mb);
     B->carry_layer = malloc((size_t)world * sizeof *B->carry_layer);
@@ -152,7 +154,8 @@ static int alloc_builder(cs_builder *B)
         !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
         !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
-        !B->carry_flops || !B->carry_class || !B->carry_mb || !B->carry_layer ||
+        !B->carry_flops || !B->carry_n || !B->host_wait || !B->carry_class || !B->carry_mb ||
+        !B->carry_layer ||
         !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
         !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li ||
         (rows && !B->expert_rows))
@@ -162,6 +165,8 @@ static int alloc_builder(cs_builder *B)
         B->capture[g] = -2;
         B->carry_class[g] = -1;
     }
+    for (long i = 0; i < B->per_stage; i++)
+        B->host_wait[i] = -1;
     for (size_t i = 0; i < slots; i++)
         B->pass_first[i] = B->pass_last[i] = -1;
     return 0;
@@ -195,6 +200,8 @@ static void free_builder(cs_builder *B)
     free(B->npending_save);
     free(B->carry_s);
     free(B->carry_flops);
+    free(B->carry_n);
+    free(B->host_wait);
     free(B->carry_class);
     free(B->carry_mb);
     free(B->carry_layer);
@@ -237,6 +244,9 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     cs_shape_init(&B.sh, B.m, B.t, z);
     B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0, 0};
     B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1, 0};
+    B.host_launch = s->cluster.host.launch_overhead;
+    B.host_collective = s->cluster.host.collective_overhead;
+    B.hosted = B.host_launch > 0 || B.host_collective > 0;
     w->stages = z->pp;
     w->static_mem = calloc((size_t)z->pp, sizeof *w->static_mem);
     w->model_flops = cs_workload_model_flops(B.m, B.t);
