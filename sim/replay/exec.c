@@ -69,6 +69,7 @@ struct cs_exec {
      * kernel and its last are issued. */
     double *hclock;    /* per GPU, while building: host offset in the current segment */
     long *hlast;       /* per GPU: last hosted op, -1 */
+    long *hpos;        /* per GPU: where its last sync was reached (an op id), -1 */
     host_sync *syncs;  /* in the order added; grouped per GPU by the run */
     long nsyncs, syncs_cap;
     long *sync_first;  /* per GPU + 1: its syncs are syncs[sync_first[g] .. sync_first[g + 1]) */
@@ -125,6 +126,7 @@ void cs_exec_destroy(cs_exec *x)
     free(x->succ);
     free(x->hclock);
     free(x->hlast);
+    free(x->hpos);
     free(x->syncs);
     free(x->sync_first);
     free(x->sync_end);
@@ -223,10 +225,11 @@ static int host_tables(cs_exec *x)
         return 0;
     x->hclock = calloc((size_t)x->gpus, sizeof *x->hclock);
     x->hlast = malloc((size_t)x->gpus * sizeof *x->hlast);
-    if (!x->hclock || !x->hlast)
+    x->hpos = malloc((size_t)x->gpus * sizeof *x->hpos);
+    if (!x->hclock || !x->hlast || !x->hpos)
         return -1;
     for (long g = 0; g < x->gpus; g++)
-        x->hlast[g] = -1;
+        x->hlast[g] = x->hpos[g] = -1;
     return 0;
 }
 
@@ -252,16 +255,12 @@ int cs_exec_host_sync(cs_exec *x, long id)
     if (id < 0 || id >= x->count || !x->hlast || !x->ops[id].hosted)
         return -1;
     long g = x->ops[id].gpu;
-    /* The op waited for comes after the GPU's previous sync point. */
-    for (long i = x->nsyncs - 1; i >= 0; i--)
-        if (x->ops[x->syncs[i].pos].gpu == g) {
-            if (id <= x->syncs[i].pos)
-                return -1;
-            break;
-        }
+    if (id <= x->hpos[g]) /* the op waited for comes after the previous sync point */
+        return -1;
     if (grow((void **)&x->syncs, &x->syncs_cap, x->nsyncs + 1, sizeof *x->syncs))
         return -1;
     x->syncs[x->nsyncs++] = (host_sync){(int32_t)x->hlast[g], (int32_t)id, x->hclock[g]};
+    x->hpos[g] = x->hlast[g];
     x->hclock[g] = 0; /* what follows is timed from the end of the wait */
     return 0;
 }
