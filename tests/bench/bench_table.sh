@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The speed targets of issue 14 as one table, each wall time also as a ratio
+# to `head -c 400M /dev/zero | sha256sum` timed in the same run (about 1.6 s
+# on a quiet 2-core machine), so that runs on different machines compare:
+#   cmake --build build --target bench     (or: tests/bench/bench_table.sh BINARY)
+# Rows: the seed scenario (both layouts, flow); a dense 1T GPT on 512 A100
+# with 512 micro-batches (flow); scenarios/deepseek-v3-16k.yaml (flow); a
+# 1000-replay seed sweep with 2 jobs (flow). A row is stopped after
+# BENCH_LIMIT seconds (default 600) and printed as "> limit".
+set -uo pipefail
+bin=${1:-build/clustersim}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+limit=${BENCH_LIMIT:-600}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# Wall seconds and peak RSS (MB) of a command, or "> limit" when stopped.
+measure() {
+  local log="$out/time"
+  if timeout "$limit" /usr/bin/time -f "%e %M" -o "$log" "$@" >/dev/null 2>"$out/err"; then
+    read -r secs kb <"$log"
+    echo "$secs $((kb / 1024))"
+  else
+    echo "stopped 0"
+  fi
+}
+
+ref=$( { /usr/bin/time -f "%e" bash -c 'head -c 400M /dev/zero | sha256sum >/dev/null'; } 2>&1 | tail -1)
+printf 'reference: head -c 400M /dev/zero | sha256sum: %s s\n\n' "$ref"
+printf '%-44s %10s %8s %8s %9s %9s\n' case "wall (s)" ratio "target" "RSS (MB)" "target"
+
+row() { # name, target seconds, target MB (0: none), command...
+  local name=$1 target=$2 mb=$3
+  shift 3
+  read -r secs rss < <(measure "$@")
+  local ratio tratio
+  tratio=$(awk -v t="$target" -v r="$ref" 'BEGIN { printf "%.3f", t / r }')
+  if [ "$secs" = stopped ]; then
+    printf '%-44s %10s %8s %8s %9s %9s\n' "$name" "> $limit" "-" "$tratio" "-" "${mb/#0/-}"
+  else
+    ratio=$(awk -v s="$secs" -v r="$ref" 'BEGIN { printf "%.3f", s / r }')
+    printf '%-44s %10s %8s %8s %9s %9s\n' "$name" "$secs" "$ratio" "$tratio" "$rss" "${mb/#0/-}"
+  fi
+}
+
+row "seed scenario, 2 layouts x 512 GPUs, flow" 0.05 0 \
+  "$bin" run "$root/scenarios/seed-options.yaml" --network-model flow --no-plots --out "$out/seed"
+row "dense 1T GPT, 512 A100, m = 512, flow" 1 500 \
+  "$bin" run "$here/gpt-1t-512.yaml" --network-model flow --no-plots --out "$out/gpt"
+row "deepseek-v3-16k, flow" 10 2048 \
+  "$bin" run "$root/scenarios/deepseek-v3-16k.yaml" --network-model flow --no-plots --out "$out/ds"
+row "1000-replay seed sweep, flow, --jobs 2" 20 0 \
+  "$bin" sweep "$here/seed-sweep-1000.yaml" --jobs 2 --quiet --no-plots --out "$out/sweep"
