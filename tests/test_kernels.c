@@ -249,8 +249,9 @@ START_TEST(fusion_switches)
 }
 END_TEST
 
-/* The loss: logits [T, V/t], the cross entropy's passes over them in fp32,
- * and three all-reduces (two with the fused loss). */
+/* The loss: logits [T, V/t], the cross entropy's passes over them in fp32
+ * (fewer when fused, by implementation), and three all-reduces (two with the
+ * fused loss). */
 START_TEST(output_layer_and_loss)
 {
     setup u;
@@ -262,8 +263,24 @@ START_TEST(output_layer_and_loss)
     ck_assert(g && g->m == T && g->k == H && g->n == 51200 / TP);
     ck_assert(cs_kernels_bytes(&l, CS_SLOT_CORE) == 38 * T * 51200 / TP);
     ck_assert_int_eq(cs_kernels_loss_reductions(&u.s.training), 3);
+    cs_kernel_opts b = opts(&u, 1);
+    cs_kernels_output(&u.sh, &b, &l);
+    ck_assert(cs_kernels_bytes(&l, CS_SLOT_CORE_B) == 14 * T * 51200 / TP);
     u.s.training.cross_entropy_loss_fusion = 1;
     ck_assert_int_eq(cs_kernels_loss_reductions(&u.s.training), 2);
+    /* Fused, native: 22 bytes per logit forward in 3 kernels, 6 backward in
+     * one; te: 8 forward in 2, 14 backward in 2. */
+    int impl[2] = {0, 1};
+    double fwd[2] = {22, 8}, bwd[2] = {6, 14}, nf[2] = {3, 2}, nb[2] = {1, 2};
+    for (int i = 0; i < 2; i++) {
+        u.s.training.cross_entropy_fusion_impl = impl[i];
+        cs_kernels_output(&u.sh, &o, &l);
+        ck_assert(cs_kernels_bytes(&l, CS_SLOT_CORE) == fwd[i] * T * 51200 / TP);
+        ck_assert(cs_kernels_launches(&l, CS_SLOT_CORE) == nf[i]);
+        cs_kernels_output(&u.sh, &b, &l);
+        ck_assert(cs_kernels_bytes(&l, CS_SLOT_CORE_B) == bwd[i] * T * 51200 / TP);
+        ck_assert(cs_kernels_launches(&l, CS_SLOT_CORE_B) == nb[i]);
+    }
     cs_scenario_free(&u.s);
 }
 END_TEST

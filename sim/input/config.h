@@ -257,6 +257,7 @@ typedef struct cs_training {
     int masked_softmax_fusion, bias_gelu_fusion, bias_swiglu_fusion, bias_dropout_fusion;
     int apply_rope_fusion, gradient_accumulation_fusion, attention_softmax_in_fp32;
     int cross_entropy_loss_fusion;
+    int cross_entropy_fusion_impl; /* with the fusion: 0 native (jit-fused), 1 te (Triton) */
     double hidden_dropout, attention_dropout; /* probabilities */
     /* Overlap switches, Megatron's names and defaults. */
     int tp_comm_overlap;      /* userbuffers: TP AG/RS pipelined with the GEMMs */

@@ -18,6 +18,7 @@ static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused
 static const char *const dim_names[] = {"tp", "ep", "dp", "pp", NULL};
 static const char *const dispatcher_choices[] = {"allgather", "alltoall", "flex", NULL};
 static const char *const drop_choices[] = {"probs", "position", NULL};
+static const char *const ce_impl_choices[] = {"native", "te", NULL};
 static const char *const score_choices[] = {"softmax", "sigmoid", NULL};
 static const char *const balancing_choices[] = {"aux_loss", "seq_aux_loss", "none", NULL};
 
@@ -82,6 +83,7 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, gradient_accumulation_fusion),
     BOOL(cs_training, attention_softmax_in_fp32),
     BOOL(cs_training, cross_entropy_loss_fusion),
+    ENUM(cs_training, cross_entropy_fusion_impl, ce_impl_choices),
     QTY(cs_training, hidden_dropout, CS_UNIT_RATIO, AT_MOST_1),
     QTY(cs_training, attention_dropout, CS_UNIT_RATIO, AT_MOST_1),
     BOOL(cs_training, tp_comm_overlap),

@@ -685,22 +685,44 @@ void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double toke
 
 /* ---- output layer, loss, embedding -------------------------------------------------- */
 
-/* _VocabParallelCrossEntropy over T x V/t logits: the fp32 copy (2 read, 4
- * written), max, subtract, exp, sum, and the division into the softmax it
- * keeps (4 + 4 each but max and sum, which only read); backward subtracts
- * the one-hot target in place and casts the gradient to bf16. */
+/* _VocabParallelCrossEntropy over T x V/t logits (bytes per logit): the
+ * fp32 copy (2 read, 4 written), max, subtract, exp, sum, and the division
+ * into the softmax it keeps (4 + 4 each but max and sum, which only read);
+ * backward subtracts the one-hot target in place and casts the gradient to
+ * bf16. With cross_entropy_loss_fusion, native (fused_cross_entropy.py: its
+ * three jit-fused functions, then calculate_gradients): the float copy with
+ * its max (2 + 4), subtract-exp-sum in place (4 + 4), the division (4 + 4);
+ * backward one pass (4 + 2). te (Transformer Engine's Triton
+ * parallel_cross_entropy): online_softmax_kernel reads the logits, then
+ * cross_entropy_kernel reads them again and writes the fp32 gradient (2 + 2
+ * + 4); backward element_mul scales it in place (4 + 4) and autograd casts
+ * it to bf16 (4 + 2). */
 void cs_kernels_output(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out)
 {
     double v = sh->V / sh->t, e = sh->T * v;
     out->n = 0;
+    int fused = o->t->cross_entropy_loss_fusion, te = fused && o->t->cross_entropy_fusion_impl;
     if (!o->backward) {
         norm(out, sh, "final_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
         gemm(out, "output_layer", CS_SLOT_IN, 1, sh->T, v, sh->h, 0);
-        memory(out, "cross_entropy (float, max, subtract, exp, sum, divide)", CS_SLOT_CORE,
-               (6 + 4 + 8 + 8 + 4 + 8) * e, 8);
+        if (te) /* online softmax (reads the logits), then loss and fp32 gradient */
+            memory(out, "cross_entropy (te: online_softmax, cross_entropy_kernel)", CS_SLOT_CORE,
+                   (2 + 2 + 4) * e, 2);
+        else if (fused) /* float + max; subtract, exp, sum; divide */
+            memory(out, "cross_entropy (fused: max, exp and sum, divide)", CS_SLOT_CORE,
+                   (2 + 4 + 4 + 4 + 4 + 4) * e, 3);
+        else
+            memory(out, "cross_entropy (float, max, subtract, exp, sum, divide)", CS_SLOT_CORE,
+                   (6 + 4 + 8 + 8 + 4 + 8) * e, 8);
         return;
     }
-    memory(out, "cross_entropy.backward", CS_SLOT_CORE_B, (8 + 6) * e, 2);
+    if (te) /* element_mul by the loss gradient, then autograd's cast to the logits' bf16 */
+        memory(out, "cross_entropy.backward (te: element_mul, cast)", CS_SLOT_CORE_B,
+               (4 + 4 + 4 + 2) * e, 2);
+    else if (fused) /* calculate_gradients: scale and cast in one pass */
+        memory(out, "cross_entropy.backward (fused)", CS_SLOT_CORE_B, (4 + 2) * e, 1);
+    else
+        memory(out, "cross_entropy.backward", CS_SLOT_CORE_B, (8 + 6) * e, 2);
     gemm(out, "output_layer.dgrad", CS_SLOT_IN_B, 1, sh->T, sh->h, v, 0);
     wgrad(out, o, "output_layer.wgrad", "output_layer.main_grad_add", CS_SLOT_IN_W, 1, v, sh->h,
           sh->T);
