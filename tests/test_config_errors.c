@@ -98,8 +98,9 @@ START_TEST(collectives_keys_checked)
 }
 END_TEST
 
-/* Latencies, caps, the launch overhead and reserved memory may be 0 but
- * never negative: a negative latency would run a collective backwards. */
+/* Latencies, caps, the launch and host overheads and reserved memory may be
+ * 0 but never negative: a negative latency would run a collective
+ * backwards. An unknown cross-entropy implementation is named. */
 START_TEST(negative_latencies_and_caps_refused)
 {
     run r;
@@ -111,7 +112,8 @@ START_TEST(negative_latencies_and_caps_refused)
              "  scale_out: {latency: -4 us}\n"
              "  collectives: {base_latency: -1 us, nvls_latency: -1 us,\n"
              "                ll_max_bandwidth: -1 GB/s, tree_max_bandwidth: [0 GB/s, 1 GB/s, -1 GB/s]}\n"
-             "training: {seq_length: 2048, global_batch_size: 128}\n"
+             "  host: {launch_overhead: -1 us, collective_overhead: -2 us}\n"
+             "training: {seq_length: 2048, global_batch_size: 128, cross_entropy_fusion_impl: triton}\n"
              "layouts: [{tp: 8, pp: 1}]\n");
     ck_assert_int_eq(r.rc, -1);
     tu_assert_diag(&r.d, CS_ERROR, "'kernel_launch' must be 0 or more, got '-1 us'", 4, 24);
@@ -123,7 +125,11 @@ START_TEST(negative_latencies_and_caps_refused)
     tu_assert_diag(&r.d, CS_ERROR, "'ll_max_bandwidth' must be 0 or more, got '-1 GB/s'", 8, 35);
     tu_assert_diag(&r.d, CS_ERROR, "'tree_max_bandwidth' must be 0 or more, got '-1 GB/s'", 8,
                    81);
-    ck_assert_uint_eq(r.d.errors, 8);
+    tu_assert_diag(&r.d, CS_ERROR, "'launch_overhead' must be 0 or more, got '-1 us'", 9, 27);
+    tu_assert_diag(&r.d, CS_ERROR, "'collective_overhead' must be 0 or more, got '-2 us'", 9, 55);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "unknown cross_entropy_fusion_impl 'triton'; expected one of native, te", 10, 81);
+    ck_assert_uint_eq(r.d.errors, 11);
     done(&r);
 }
 END_TEST
