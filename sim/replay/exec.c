@@ -20,7 +20,7 @@ typedef struct op {
     int32_t succ_count;
     uint8_t stream;
     uint8_t state;   /* op_state */
-    uint8_t hosted;  /* issued by its GPU's host thread (cs_exec_host) */
+    uint8_t hosted;  /* issued by its GPU's host (cs_exec_host); 2: a host waits for it */
 } op;
 
 typedef struct coll {
@@ -261,6 +261,7 @@ int cs_exec_host_sync(cs_exec *x, long id)
         return -1;
     x->syncs[x->nsyncs++] = (host_sync){(int32_t)x->hlast[g], (int32_t)id, x->hclock[g]};
     x->hpos[g] = x->hlast[g];
+    x->ops[id].hosted = 2;
     x->hclock[g] = 0; /* what follows is timed from the end of the wait */
     return 0;
 }
@@ -316,14 +317,12 @@ static long sync_below(const cs_exec *x, long gpu, long id, int by_wait)
 
 static void try_start(cs_exec *x, long id);
 
-/* A hosted op ended: when its host waits for it, the host goes on (once
- * it has also issued the ops before its wait), and the stream heads it
- * held back may be issued. */
+/* An op a host waits for ended: the host goes on (once it has also issued
+ * the ops before its wait), and the stream heads it held back may be
+ * issued. */
 static void release_host(cs_exec *x, long id, double now)
 {
     long gpu = x->ops[id].gpu, k = sync_below(x, gpu, id + 1, 1);
-    if (k < 0 || x->syncs[k].wait != id)
-        return;
     double from = k > x->sync_first[gpu] ? x->sync_end[k - 1] : 0;
     double reached = from + x->syncs[k].offset;
     x->sync_end[k] = now > reached ? now : reached;
@@ -348,7 +347,7 @@ static void finish(cs_exec *x, long id)
     x->finished++;
     long s = o->gpu * x->streams + o->stream;
     x->head[s] = o->next;
-    if (o->hosted)
+    if (o->hosted == 2)
         release_host(x, id, now);
     if (o->next >= 0)
         try_start(x, o->next);

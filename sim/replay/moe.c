@@ -522,9 +522,9 @@ void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     }
     moe_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer);
     /* alltoall with neither EP nor TP waits at the end (before_finish) */
-    int sync = host_syncs(B), late = sync && !allgather(B) && B->t->moe_token_dispatcher_type ==
-                                                                  CS_DISPATCH_ALLTOALL &&
-                                        B->z->ep * B->z->etp * B->z->tp == 1;
+    int sync = host_syncs(B);
+    int late = sync && B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLTOALL &&
+               B->z->ep * B->z->etp * B->z->tp == 1;
     int early = sync && !allgather(B) && !late;
     if (early)
         cs_build_host_mark(B); /* the copy of the splits, after the router's counts */
