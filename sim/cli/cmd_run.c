@@ -30,6 +30,9 @@ static const char help[] =
     "                       they are added to the captured GPUs\n"
     "  --svg                also draw .svg pictures\n"
     "  --no-plots           no timelines, traces or pictures (faster)\n"
+    "  --no-symmetry        replay every GPU, even where the first GPU of each\n"
+    "                       pipeline stage stands for its stage (same results,\n"
+    "                       slower; docs/model.md, \"Symmetry\")\n"
     "\n"
     "Per replayed layout, DIR/<layout>/ gets timeline.dat, memory.dat, trace.json\n"
     "(open in Perfetto or chrome://tracing) and, with gnuplot installed,\n"
@@ -63,7 +66,7 @@ static int write_report(const char *dir, const char *name, cs_format format, con
 typedef struct run_args {
     const char *file, *out;
     cs_format format;
-    int has_seed, has_model, no_plots, svg;
+    int has_seed, has_model, no_plots, svg, no_symmetry;
     unsigned long seed;
     cs_network_model model;
     long ranks[2 * MAX_RANKS]; /* timeline ranks, then trace ranks */
@@ -131,6 +134,8 @@ static int parse_run_args(int argc, char **argv, run_args *a)
             a->no_plots = 1;
         } else if (!strcmp(argv[i], "--svg")) {
             a->svg = 1;
+        } else if (!strcmp(argv[i], "--no-symmetry")) {
+            a->no_symmetry = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "clustersim run: unknown option '%s'\n", argv[i]);
             return -1;
@@ -214,6 +219,7 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
     }
     cs_run run;
     cs_network_model model = a.has_model ? a.model : scn.network_model;
+    scn.no_symmetry = a.no_symmetry;
     int status = EXIT_OK;
     long gpus[2 * MAX_RANKS];
     long world = scn.cluster.nodes * scn.cluster.gpus_per_node;

@@ -31,13 +31,14 @@ static const char help[] =
     "  --metric NAME    what sweep.png shows (default iteration_time_s; any metric\n"
     "                   column of the CSV)\n"
     "  --no-plots       no sweep.dat or pictures\n"
+    "  --no-symmetry    replay every GPU (see `clustersim run --help`)\n"
     "\n"
     "Exit status: 0 ran, 2 bad input or the CSV could not be written.\n";
 
 static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
 {
     const char *file = NULL, *out = NULL, *metric = "iteration_time_s";
-    int no_plots = 0;
+    int no_plots = 0, no_symmetry = 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cs_sweep_options o = {cores > 0 ? (int)cores : 1, 0, 1, 0, isatty(2)};
     for (int i = 0; i < argc; i++) {
@@ -72,6 +73,8 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
             o.resume = 1;
         } else if (!strcmp(argv[i], "--quiet")) {
             o.progress = 0;
+        } else if (!strcmp(argv[i], "--no-symmetry")) {
+            no_symmetry = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "clustersim sweep: unknown option '%s'\n%s", argv[i], help);
             return EXIT_BAD_INPUT;
@@ -88,6 +91,7 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
     }
     cs_scenario scn;
     int rc = cs_cli_load_scenario(file, paths, &scn);
+    scn.no_symmetry = no_symmetry;
     int status = EXIT_OK;
     char dir[4096], csv[4200];
     if (rc != 0) {

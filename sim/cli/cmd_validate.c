@@ -12,7 +12,7 @@
 #include "replay/runner.h"
 
 static const char help[] =
-    "usage: clustersim validate [DIR | FILE] [--network-model M]\n"
+    "usage: clustersim validate [DIR | FILE] [--network-model M] [--no-symmetry]\n"
     "\n"
     "Replays every scenario of DIR (default: validation/ of the presets) and of\n"
     "its subfolders (but models/, which holds the model files they share) that\n"
@@ -26,6 +26,7 @@ static const char help[] =
     "side. A FILE replays that scenario alone.\n"
     "\n"
     "  --network-model M    override the scenarios': ideal, analytic, flow\n"
+    "  --no-symmetry        replay every GPU (see `clustersim run --help`)\n"
     "\n"
     "Exit status: 0 every run within its tolerance, 1 some run outside it,\n"
     "2 bad input.\n";
@@ -137,7 +138,7 @@ static int predict(const cs_scenario *s, const cs_run *run, row *r)
 
 /* Loads and replays one file; 1 when it has no measured: block. */
 static int validate_one(const char *file, const cs_paths *paths, int has_model,
-                        cs_network_model model, row *r)
+                        cs_network_model model, int no_symmetry, row *r)
 {
     cs_scenario s;
     memset(r, 0, sizeof *r);
@@ -150,6 +151,7 @@ static int validate_one(const char *file, const cs_paths *paths, int has_model,
         cs_scenario_free(&s);
         return 1;
     }
+    s.no_symmetry = no_symmetry;
     cs_run run;
     int rc = cs_run_scenario(&s, has_model ? model : s.network_model, s.seed, NULL, &run);
     if (rc != 0)
@@ -179,7 +181,7 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
         return EXIT_OK;
     }
     const char *dir = NULL, *v;
-    int has_model = 0;
+    int has_model = 0, no_symmetry = 0;
     cs_network_model model = CS_NET_FLOW;
     for (int i = 0; i < argc; i++) {
         if ((v = cs_cli_option(argc, argv, &i, "--network-model"))) {
@@ -188,6 +190,8 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
                 return EXIT_BAD_INPUT;
             }
             has_model = 1;
+        } else if (!strcmp(argv[i], "--no-symmetry")) {
+            no_symmetry = 1;
         } else if (argv[i][0] == '-' || dir) {
             fprintf(stderr, "clustersim validate: unexpected argument '%s'\n%s", argv[i], help);
             return EXIT_BAD_INPUT;
@@ -230,7 +234,7 @@ static int cmd_validate(int argc, char **argv, const cs_paths *paths)
            "predicted", "error", "tolerance", "verdict");
     for (int i = 0; i < count; i++) {
         row r;
-        int rc = validate_one(files[i], paths, has_model, model, &r);
+        int rc = validate_one(files[i], paths, has_model, model, no_symmetry, &r);
         if (rc < 0)
             status = EXIT_BAD_INPUT;
         if (rc != 0)

@@ -392,6 +392,8 @@ typedef struct cs_scenario {
     cs_uncertainty uncertainty;
     cs_cost_config cost;
     cs_measured measured;
+    int no_symmetry; /* replay every GPU even when one per stage could stand for all
+                        (--no-symmetry; replay/symmetry.h) */
     cs_loc loc;
     cs_sources sources; /* owned */
 } cs_scenario;

@@ -147,19 +147,19 @@ void cs_build_carry(cs_builder *B, long local, cs_op_class k, long mb, long laye
 {
     if (w.seconds <= 0)
         return;
-    for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->per_stage : local + 1); i++)
+    for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->locals : local + 1); i++)
         carry_gpu(B, B->gpu_of[i], k, mb, layer, w);
 }
 
 void cs_build_flush(cs_builder *B, long local)
 {
-    for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->per_stage : local + 1); i++)
+    for (long i = local < 0 ? 0 : local; i < (local < 0 ? B->locals : local + 1); i++)
         flush_gpu(B, B->gpu_of[i]);
 }
 
 void cs_build_host_mark(cs_builder *B)
 {
-    for (long local = 0; B->hosted && local < B->per_stage; local++) {
+    for (long local = 0; B->hosted && local < B->locals; local++) {
         flush_gpu(B, B->gpu_of[local]);
         B->host_wait[local] = B->last[B->gpu_of[local]];
     }
@@ -167,7 +167,7 @@ void cs_build_host_mark(cs_builder *B)
 
 void cs_build_host_sync(cs_builder *B)
 {
-    for (long local = 0; B->hosted && local < B->per_stage; local++) {
+    for (long local = 0; B->hosted && local < B->locals; local++) {
         flush_gpu(B, B->gpu_of[local]);
         long wait = B->host_wait[local];
         B->host_wait[local] = -1;
@@ -182,14 +182,17 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
 {
     cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
     for (long i = 0; i < n; i++)
-        flush_gpu(B, members[i]); /* what the collective follows runs before it */
+        if (cs_build_live(B, members[i]))
+            flush_gpu(B, members[i]); /* what the collective follows runs before it */
     long first = cs_exec_collective(B->x, &spec, stream, 0);
     if (first < 0) {
         B->failed = 1;
         return -1;
     }
-    for (long i = 0; i < n; i++) {
-        cs_op_info *o = cs_build_info(B, first + i, k, mb, layer);
+    for (long i = 0, id = first; i < n; i++) {
+        if (!cs_build_live(B, members[i]))
+            continue;
+        cs_op_info *o = cs_build_info(B, id, k, mb, layer);
         if (!o)
             return -1;
         o->work = bytes;
@@ -198,11 +201,12 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
          * whenever free: they come from hooks and the schedule, and the
          * builder adds them out of program order). */
         if (B->hosted && (k == CS_OP_TP || k == CS_OP_EP) &&
-            cs_exec_host(B->x, first + i, B->host_collective, B->host_collective) != 0)
+            cs_exec_host(B->x, id, B->host_collective, B->host_collective) != 0)
             B->failed = 1;
-        cs_build_chain(B, members[i], first + i, o);
-        B->pending[members[i]][0] = first + i;
+        cs_build_chain(B, members[i], id, o);
+        B->pending[members[i]][0] = id;
         B->npending[members[i]] = 1;
+        id++;
     }
     return first;
 }
@@ -222,6 +226,8 @@ long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n,
      * for the member's next op stay pending for it. */
     for (long i = 0; i < n; i++) {
         long g = members[i];
+        if (!cs_build_live(B, g))
+            continue;
         flush_gpu(B, g);
         B->members_last[i] = B->last[g];
         B->npending_save[g] = B->npending[g];
@@ -233,24 +239,27 @@ long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n,
         return -1;
     /* The members go on from where they were (a pass does not begin with
      * it); the collective waits for its waiters in `deferred`. */
-    for (long i = 0; i < n; i++) {
+    for (long i = 0, id = first; i < n; i++) {
         long g = members[i];
+        if (!cs_build_live(B, g))
+            continue;
         B->last[g] = B->members_last[i];
         B->npending[g] = B->npending_save[g];
         memcpy(B->pending[g], B->pending_save[g], sizeof B->pending[g]);
-        if (B->capture[g] == first + i)
+        if (B->capture[g] == id)
             B->capture[g] = -1;
         if (B->ndeferred[g] < CS_OP_GATES)
-            B->deferred[g][B->ndeferred[g]++] = first + i;
+            B->deferred[g][B->ndeferred[g]++] = id;
         else
             B->failed = 1; /* more overlapped collectives than gates: a builder bug */
+        id++;
     }
     return first;
 }
 
 void cs_build_release(cs_builder *B, int oldest)
 {
-    for (long local = 0; local < B->per_stage; local++) {
+    for (long local = 0; local < B->locals; local++) {
         long g = B->gpu_of[local];
         int n = oldest <= 0 || oldest > B->ndeferred[g] ? B->ndeferred[g] : oldest;
         for (int i = 0; i < n; i++) {
@@ -280,6 +289,6 @@ double cs_build_memory_op(cs_builder *B, double bytes)
 
 void cs_build_end_markers(cs_builder *B)
 {
-    for (long local = 0; local < B->per_stage; local++)
+    for (long local = 0; local < B->locals; local++)
         cs_build_compute(B, B->gpu_of[local], CS_OP_END, -1, -1, (cs_work){0, 0, 0}, 0, 0);
 }

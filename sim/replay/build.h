@@ -101,6 +101,7 @@ typedef struct cs_builder {
     double **combine;
     double *prob;   /* E popularity per layer, all layers: [layer * E + e] */
     double *counts; /* scratch: ep x E */
+    double *received; /* scratch: tokens each EP member receives (ep) */
     unsigned int *draws;
     long *members;      /* scratch */
     long *members_last; /* scratch */
@@ -109,6 +110,16 @@ typedef struct cs_builder {
     double host_launch, host_collective;
     int hosted;
     long *host_wait; /* per local GPU: the op cs_build_host_sync() waits for, -1 */
+    /* A reduced build (symmetry.h): only the first `locals` GPUs of each
+     * stage get programs (live[gpu]); per_stage otherwise. Every group loop
+     * builds the groups holding them and checks, once per kind of call, that
+     * the others would take exactly as long (asymmetric is set when not). */
+    int reduced, asymmetric;
+    long locals;
+    long peer_stage;           /* the other stage of the pipeline's group functions */
+    const unsigned char *live; /* per GPU, NULL: every GPU is live */
+    struct cs_copy_memo *memo;
+    long *copy_members;        /* scratch of the check: world entries */
     int failed;
 } cs_builder;
 
@@ -128,6 +139,35 @@ int cs_build_is_moe(const cs_builder *B, long layer);
  * (cs_place_group()); returns their count. */
 long cs_build_group(cs_builder *B, cs_decomp which, cs_dim dim, long g, long *out);
 cs_op_info *cs_build_info(cs_builder *B, long id, cs_op_class k, long mb, long layer);
+
+static inline int cs_build_live(const cs_builder *B, long gpu) { return !B->live || B->live[gpu]; }
+
+/* The members of group g of some kind (out: the members in rank order);
+ * returns their count. */
+typedef long (*cs_group_fn)(cs_builder *B, long g, long *out);
+
+/* The kinds of group a loop builds collectives over (cs_build_copies). */
+enum {
+    CS_SITE_DENSE_TP,
+    CS_SITE_DENSE_DP,
+    CS_SITE_EXPERT_TP,
+    CS_SITE_EXPERT_EP,
+    CS_SITE_EXPERT_DP,
+    CS_SITE_TP_EP,
+    CS_SITE_EMBEDDING,
+    CS_SITE_MODEL,
+    CS_SITE_P2P
+};
+
+/* How many of the `groups` groups of a loop to build: all of them, or in a
+ * reduced build only the first (the one holding the stage's live GPU), once
+ * it is checked that each other group's collective (op, bytes, pairs: as
+ * group 0's) takes exactly group 0's time. The check runs once per (site,
+ * stage, aux, op, bytes); `site` names the calling loop and `aux` whatever
+ * else its groups depend on (a peer stage). */
+long cs_build_copies(cs_builder *B, cs_group_fn fn, long groups, int site, long aux,
+                     cs_coll_op op, double bytes, const double *pairs);
+void cs_build_memo_free(cs_builder *B);
 void cs_build_chain(cs_builder *B, long gpu, long id, cs_op_info *o);
 /* A compute op's work: its GPU time, the kernels the host launches for it
  * (host.launch_overhead each) and its FLOPs. */

@@ -26,7 +26,8 @@ typedef struct op {
 typedef struct coll {
     cs_coll_spec spec; /* gpus points into members once running */
     long member_offset;
-    long first_op;     /* members are first_op .. first_op + n - 1 */
+    long first_op;     /* live members are first_op .. first_op + live - 1 */
+    long live;         /* members with an op (all but the mirrored ones) */
     long arrived;
 } coll;
 
@@ -61,6 +62,7 @@ struct cs_exec {
     long finished;
     double makespan;
     int failed;
+    const unsigned char *live; /* per GPU: 1 when it has a program (NULL: all do) */
     void (*observer)(void *ctx, long op, int ended);
     void *observer_ctx;
     /* The host threads (cs_exec_host). While an op waits to start, its
@@ -146,9 +148,13 @@ int cs_exec_reserve(cs_exec *x, long ops, long deps)
     return 0;
 }
 
+static int is_live(const cs_exec *x, long gpu) { return !x->live || x->live[gpu]; }
+
+void cs_exec_set_live(cs_exec *x, const unsigned char *live) { x->live = live; }
+
 static long append_op(cs_exec *x, long gpu, int stream, long coll_id, double duration, long tag)
 {
-    if (gpu < 0 || gpu >= x->gpus || stream < 0 || stream >= x->streams)
+    if (gpu < 0 || gpu >= x->gpus || stream < 0 || stream >= x->streams || !is_live(x, gpu))
         return -1;
     if (x->count >= INT32_MAX - 1 ||
         grow((void **)&x->ops, &x->cap, x->count + 1, sizeof *x->ops))
@@ -196,10 +202,16 @@ static long collective_on(cs_exec *x, const cs_coll_spec *spec, const int *strea
     k->spec.gpus = NULL; /* x->members may move until the run starts */
     k->member_offset = x->nmembers;
     k->first_op = x->count;
-    k->arrived = 0;
-    for (long i = 0; i < spec->n; i++)
+    k->arrived = k->live = 0;
+    for (long i = 0; i < spec->n; i++) {
+        if (!is_live(x, spec->gpus[i]))
+            continue;
         if (append_op(x, spec->gpus[i], streams ? streams[i] : stream, c, 0, tag) < 0)
             return -1;
+        k->live++;
+    }
+    if (k->live == 0)
+        return -1; /* nobody would start it */
     memcpy(x->members + x->nmembers, spec->gpus, (size_t)spec->n * sizeof *x->members);
     x->nmembers += spec->n;
     x->ncolls++;
@@ -368,17 +380,17 @@ static void on_collective_end(void *ctx, long c)
 {
     cs_exec *x = ctx;
     coll *k = &x->colls[c];
-    for (long i = 0; i < k->spec.n; i++)
+    for (long i = 0; i < k->live; i++)
         finish(x, k->first_op + i);
 }
 
 static void arrive(cs_exec *x, long id)
 {
     coll *k = &x->colls[x->ops[id].coll];
-    if (++k->arrived < k->spec.n)
+    if (++k->arrived < k->live)
         return;
     double now = cs_engine_now(x->engine);
-    for (long i = 0; i < k->spec.n; i++)
+    for (long i = 0; i < k->live; i++)
         x->ops[k->first_op + i].t.begin = now;
     if (cs_collective_start(x->net, &k->spec, on_collective_end, x, x->ops[id].coll) != 0)
         x->failed = 1;
@@ -482,6 +494,7 @@ void cs_exec_set_observer(cs_exec *x, void (*fn)(void *ctx, long op, int ended),
 
 long cs_exec_op_count(const cs_exec *x) { return x->count; }
 cs_op_times cs_exec_times(const cs_exec *x, long op_id) { return x->ops[op_id].t; }
+cs_net *cs_exec_net(const cs_exec *x) { return x->net; }
 long cs_exec_tag(const cs_exec *x, long op_id) { return x->ops[op_id].tag; }
 long cs_exec_gpu(const cs_exec *x, long op_id) { return x->ops[op_id].gpu; }
 int cs_exec_stream(const cs_exec *x, long op_id) { return x->ops[op_id].stream; }

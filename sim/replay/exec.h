@@ -16,7 +16,13 @@
  * runs ahead of the GPU unboundedly, except at a sync (cs_exec_host_sync: a
  * device-to-host copy the CPU waits on), where it waits for an op to end
  * before it issues anything marked after that point. Unmarked ops are issued as soon
- * as they are free to start. */
+ * as they are free to start.
+ *
+ * A reduced replay (symmetry.h) gives programs to some GPUs only, the live
+ * ones; the others mirror one of them. A collective then has an op for its
+ * live members only and starts when they have all arrived: the mirrored
+ * members, running the same program, arrive at the same instant. The
+ * network still moves the whole group's traffic. */
 #ifndef CS_EXEC_H
 #define CS_EXEC_H
 
@@ -43,9 +49,14 @@ int cs_exec_reserve(cs_exec *x, long ops, long deps);
  * or -1 when out of memory. `tag` is the caller's, returned by cs_exec_tag. */
 long cs_exec_compute(cs_exec *x, long gpu, int stream, double duration, long tag);
 
+/* Only GPUs with live[gpu] != 0 take ops from now on (borrowed until the
+ * run ends; NULL: every GPU). Adding a compute op to another is an error. */
+void cs_exec_set_live(cs_exec *x, const unsigned char *live);
+
 /* Appends a collective over spec->gpus (copied; spec->pair_bytes is borrowed
- * until the run ends) with one member op on each member's `stream`. Returns the id of the first member op; member i has id
- * first + i. -1 when out of memory. */
+ * until the run ends) with one member op on each live member's `stream`.
+ * Returns the id of the first member op; the k-th live member (in member
+ * order) has id first + k. -1 when out of memory or no member is live. */
 long cs_exec_collective(cs_exec *x, const cs_coll_spec *spec, int stream, long tag);
 
 /* Same, with member i on streams[i] (a send on one stream pairs with a
@@ -77,6 +88,7 @@ void cs_exec_set_observer(cs_exec *x, void (*fn)(void *ctx, long op, int ended),
 int cs_exec_run(cs_exec *x);
 
 long cs_exec_op_count(const cs_exec *x);
+cs_net *cs_exec_net(const cs_exec *x);
 cs_op_times cs_exec_times(const cs_exec *x, long op);
 long cs_exec_tag(const cs_exec *x, long op);
 long cs_exec_gpu(const cs_exec *x, long op);

@@ -134,22 +134,25 @@ static void reduce_bucket(cs_builder *B, const bucket *bk, long n, double params
                                      GRAD_BYTES * params, NULL);
     if (first < 0)
         return;
-    for (long i = 0; i < n; i++) {
-        long local = cs_build_local_of(B, B->members[i]);
+    for (long j = 0, i = first - 1; j < n; j++) {
+        if (!cs_build_live(B, B->members[j]))
+            continue;
+        long local = cs_build_local_of(B, B->members[j]);
+        i++; /* the member's op */
         if (!B->t->overlap_grad_reduce) {
-            if (cs_exec_depend(B->x, B->last_op_of_stage[local], first + i))
+            if (cs_exec_depend(B->x, B->last_op_of_stage[local], i))
                 B->failed = 1;
             continue;
         }
         for (long li = bk->last_layer; li <= bk->first_layer; li++) {
             long w = B->last_w[local * Ls + li];
-            if (w >= 0 && cs_exec_depend(B->x, w, first + i))
+            if (w >= 0 && cs_exec_depend(B->x, w, i))
                 B->failed = 1;
         }
         long edges[2] = {bk->output ? B->output_w[local] : -1,
                          bk->embedding ? B->embedding_w[local] : -1};
         for (int e = 0; e < 2; e++)
-            if (edges[e] >= 0 && cs_exec_depend(B->x, edges[e], first + i))
+            if (edges[e] >= 0 && cs_exec_depend(B->x, edges[e], i))
                 B->failed = 1;
     }
 }
@@ -160,17 +163,26 @@ static void reduce_gradients(cs_builder *B, const bucket *buckets, long nb)
 {
     const cs_layout_sizes *z = B->z;
     long expert_groups = cs_place_groups(z, CS_EXPERT, CS_DIM_DP);
+    cs_coll_op op = B->t->distributed_optimizer ? CS_COLL_REDUCE_SCATTER : CS_COLL_ALL_REDUCE;
     /* The DP stream starts fresh: its first collective waits only on the
      * gradients it reduces. */
-    for (long local = 0; local < B->per_stage; local++)
+    for (long local = 0; local < B->locals; local++)
         B->last[B->gpu_of[local]] = -1;
     for (long k = 0; k < nb; k++) {
-        for (long g = 0; g < z->tp && buckets[k].dense > 0; g++) {
+        long dense = buckets[k].dense > 0 ? cs_build_copies(B, dense_dp_members, z->tp,
+                                                            CS_SITE_DENSE_DP, 0, op,
+                                                            GRAD_BYTES * buckets[k].dense, NULL)
+                                          : 0;
+        for (long g = 0; g < dense; g++) {
             long n = dense_dp_members(B, g, B->members);
             if (n > 1)
                 reduce_bucket(B, &buckets[k], n, buckets[k].dense);
         }
-        for (long g = 0; g < expert_groups && buckets[k].expert > 0; g++) {
+        long expert = buckets[k].expert > 0
+                          ? cs_build_copies(B, expert_dp_members, expert_groups, CS_SITE_EXPERT_DP,
+                                            0, op, GRAD_BYTES * buckets[k].expert, NULL)
+                          : 0;
+        for (long g = 0; g < expert; g++) {
             long n = expert_dp_members(B, g, B->members);
             if (n > 1)
                 reduce_bucket(B, &buckets[k], n, buckets[k].expert);
@@ -205,7 +217,7 @@ void cs_grads_zero(cs_builder *B)
         return;
     double dense, expert, params = stage_params(B, &dense, &expert);
     cs_work w = {cs_build_memory_op(B, GRAD_BYTES * params), 1, 0};
-    for (long local = 0; local < B->per_stage; local++)
+    for (long local = 0; local < B->locals; local++)
         cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, w, 0, 0);
 }
 
@@ -221,7 +233,7 @@ void cs_grads_reduce(cs_builder *B)
     }
     long nb = make_buckets(B, buckets);
     reduce_gradients(B, buckets, nb);
-    for (long local = 0; local < B->per_stage; local++) {
+    for (long local = 0; local < B->locals; local++) {
         long gpu = B->gpu_of[local];
         if (B->last[gpu] < 0)
             B->last[gpu] = B->last_op_of_stage[local];
@@ -229,38 +241,42 @@ void cs_grads_reduce(cs_builder *B)
     free(buckets);
 }
 
-/* One all-reduce per group of `size` members, members of group g being
- * member(B, g, i). */
-static void all_reduce_groups(cs_builder *B, long groups, long size,
-                              long (*member)(cs_builder *, long, long), double bytes)
+/* One all-reduce of `bytes` per group (cs_build_copies). */
+static void all_reduce_groups(cs_builder *B, long groups, cs_group_fn fn, int site, double bytes)
 {
+    groups = cs_build_copies(B, fn, groups, site, 0, CS_COLL_ALL_REDUCE, bytes, NULL);
     for (long g = 0; g < groups; g++) {
-        for (long i = 0; i < size; i++)
-            B->members[i] = member(B, g, i);
-        if (size > 1)
-            cs_build_collective(B, B->members, size, CS_COLL_ALL_REDUCE, CS_STREAM_DP, CS_OP_DP,
-                                -1, -1, bytes, NULL);
+        long n = fn(B, g, B->members);
+        if (n > 1)
+            cs_build_collective(B, B->members, n, CS_COLL_ALL_REDUCE, CS_STREAM_DP, CS_OP_DP, -1,
+                                -1, bytes, NULL);
     }
 }
 
 /* Group g (a local index) of the embedding group: the first and last stages. */
-static long embedding_member(cs_builder *B, long g, long i)
+static long embedding_group(cs_builder *B, long g, long *out)
 {
-    return cs_build_at(B, g, i == 0 ? 0 : B->z->pp - 1);
+    out[0] = cs_build_at(B, g, 0);
+    out[1] = cs_build_at(B, g, B->z->pp - 1);
+    return 2;
 }
 
 /* Group g (a dense dp rank) of the model-parallel group: every tp and stage. */
-static long model_parallel_member(cs_builder *B, long g, long i)
+static long model_parallel_group(cs_builder *B, long g, long *out)
 {
     const cs_layout_sizes *z = B->z;
-    return cs_build_at(B, i % z->tp + z->tp * g, i / z->tp);
+    long n = z->tp * z->pp;
+    for (long i = 0; i < n; i++)
+        out[i] = cs_build_at(B, i % z->tp + z->tp * g, i / z->tp);
+    return n;
 }
 
-static long world_member(cs_builder *B, long g, long i)
+static long world_group(cs_builder *B, long g, long *out)
 {
-    (void)B;
     (void)g;
-    return i;
+    for (long i = 0; i < B->z->world; i++)
+        out[i] = i;
+    return B->z->world;
 }
 
 /* finalize_model_grads and the optimizer's gradient norm, once every
@@ -274,16 +290,15 @@ void cs_grads_finalize(cs_builder *B)
     const cs_layout_sizes *z = B->z;
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
-    long replicas = B->per_stage;
     if (embedding_copy(B) && B->sh.V > 0)
-        all_reduce_groups(B, replicas, 2, embedding_member,
+        all_reduce_groups(B, B->per_stage, embedding_group, CS_SITE_EMBEDDING,
                           GRAD_BYTES * B->sh.V / B->sh.t * B->sh.h);
     int reductions = (B->t->clip_grad > 0) + (B->t->precision == CS_FP16);
     for (int r = 0; r < reductions; r++) {
         if (B->t->distributed_optimizer)
-            all_reduce_groups(B, 1, z->world, world_member, 4);
+            all_reduce_groups(B, 1, world_group, CS_SITE_MODEL, 4);
         else
-            all_reduce_groups(B, z->dense_dp, z->tp * z->pp, model_parallel_member, 4);
+            all_reduce_groups(B, z->dense_dp, model_parallel_group, CS_SITE_MODEL, 4);
     }
 }
 
@@ -299,9 +314,12 @@ static double gather_bytes(const cs_builder *B, double params, double fp8)
  * decomposition, blocking (the next op waits) or not. */
 static void gather_groups(cs_builder *B, cs_decomp which, double bytes, int async)
 {
-    long groups = cs_place_groups(B->z, which, CS_DIM_DP);
+    cs_group_fn fn = which == CS_DENSE ? dense_dp_members : expert_dp_members;
+    long groups = cs_build_copies(B, fn, cs_place_groups(B->z, which, CS_DIM_DP),
+                                  which == CS_DENSE ? CS_SITE_DENSE_DP : CS_SITE_EXPERT_DP, 0,
+                                  CS_COLL_ALL_GATHER, bytes, NULL);
     for (long g = 0; g < groups; g++) {
-        long n = cs_build_group(B, which, CS_DIM_DP, g, B->members);
+        long n = fn(B, g, B->members);
         if (n > 1 && async)
             cs_build_collective_async(B, B->members, n, CS_COLL_ALL_GATHER, CS_STREAM_DP,
                                       CS_OP_DP, -1, -1, bytes);
@@ -354,7 +372,7 @@ void cs_grads_step(cs_builder *B)
                                               : 0;
     /* Launches: the multi-tensor Adam's (left out: a few per iteration). */
     cs_work w = {cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8), 0, 0};
-    for (long local = 0; local < B->per_stage; local++)
+    for (long local = 0; local < B->locals; local++)
         cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, w, 0, 0);
     for (long k = 0; distributed && !B->t->overlap_param_gather && k < nb; k++)
         gather_bucket(B, &buckets[k], 0);
@@ -385,7 +403,7 @@ void cs_grads_prefetch(cs_builder *B)
     for (long k = nb - 1; k >= 0; k--) {
         gather_bucket(B, &buckets[k], 1);
         /* Later buckets gate nothing: only the first bucket's stay deferred. */
-        for (long local = 0; local < B->per_stage; local++) {
+        for (long local = 0; local < B->locals; local++) {
             long g = B->gpu_of[local];
             if (k == nb - 1)
                 keep[local] = B->ndeferred[g];

@@ -117,7 +117,7 @@ static void edge_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first
     cs_work w = span(c, first, last);
     if (w.seconds <= 0 && mem_begin == 0 && mem_end == 0)
         return;
-    for (long local = 0; local < B->per_stage; local++) {
+    for (long local = 0; local < B->locals; local++) {
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, mem_begin, mem_end);
         if (k == CS_OP_BACKWARD_WEIGHT && layer >= 0 && id >= 0)
             B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] =
@@ -141,12 +141,19 @@ static void carry(cs_builder *B, const cs_block_cost *c, cs_kernel_slot slot, cs
 
 /* ---- tensor-parallel communication ----------------------------------------------- */
 
+static long dense_tp_group(cs_builder *B, long g, long *out)
+{
+    return cs_build_group(B, CS_DENSE, CS_DIM_TP, g, out);
+}
+
 /* One collective per TP group of the stage, `bytes` each. */
 static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async)
 {
     if (B->z->tp <= 1)
         return;
-    for (long g = 0; g < B->z->dense_dp; g++) {
+    long groups =
+        cs_build_copies(B, dense_tp_group, B->z->dense_dp, CS_SITE_DENSE_TP, 0, op, bytes, NULL);
+    for (long g = 0; g < groups; g++) {
         long n = cs_build_group(B, CS_DENSE, CS_DIM_TP, g, B->members);
         if (async)
             cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
@@ -363,7 +370,7 @@ static void mtp_op(cs_builder *B, cs_op_class k, long mb, long layer, double sec
                    double flops, double mem)
 {
     cs_work w = {seconds, 1, flops}; /* one GEMM */
-    for (long local = 0; local < B->per_stage; local++) {
+    for (long local = 0; local < B->locals; local++) {
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, mem > 0 ? mem : 0,
                                    mem < 0 ? mem : 0);
         if (k == CS_OP_BACKWARD_WEIGHT && id >= 0)

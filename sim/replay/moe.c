@@ -58,16 +58,36 @@ static int flex_over_tp_ep(const cs_builder *B)
     return B->t->moe_token_dispatcher_type == CS_DISPATCH_FLEX && B->z->etp > 1;
 }
 
+static long expert_tp_group(cs_builder *B, long g, long *out)
+{
+    return cs_build_group(B, CS_EXPERT, CS_DIM_TP, g, out);
+}
+
+static long expert_ep_group(cs_builder *B, long g, long *out)
+{
+    return cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, out);
+}
+
+static long tp_ep_group(cs_builder *B, long g, long *out)
+{
+    return cs_place_expert_tp_ep_group(B->l, B->z, g, B->stage, out);
+}
+
 static void etp_comm(cs_builder *B, int gather, long mb, long layer)
 {
     if (B->z->etp <= 1 || flex_over_tp_ep(B))
         return;
-    long groups = cs_place_groups(B->z, CS_EXPERT, CS_DIM_TP);
+    cs_coll_op op = gather ? CS_COLL_ALL_GATHER : CS_COLL_REDUCE_SCATTER;
+    /* Balanced routing (what a reduced build needs) gives every group the
+     * first one's tokens. */
+    double first = DT * cs_moe_expert_tokens(B, 0, layer, mb) * B->sh.h;
+    long groups = cs_build_copies(B, expert_tp_group, cs_place_groups(B->z, CS_EXPERT, CS_DIM_TP),
+                                  CS_SITE_EXPERT_TP, 0, op, first, NULL);
     for (long g = 0; g < groups; g++) {
-        long n = cs_build_group(B, CS_EXPERT, CS_DIM_TP, g, B->members);
+        long n = expert_tp_group(B, g, B->members);
         double tokens = cs_moe_expert_tokens(B, cs_build_local_of(B, B->members[0]), layer, mb);
-        cs_build_collective(B, B->members, n, gather ? CS_COLL_ALL_GATHER : CS_COLL_REDUCE_SCATTER,
-                            CS_STREAM_TP, CS_OP_TP, mb, layer, DT * tokens * B->sh.h, NULL);
+        cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
+                            DT * tokens * B->sh.h, NULL);
     }
 }
 
@@ -84,29 +104,34 @@ static void ep_comm(cs_builder *B, int out, long mb, long layer, int async)
         return;
     long groups = tp_ep ? z->expert_dp : cs_place_groups(z, CS_EXPERT, CS_DIM_EP);
     long li = cs_build_layer_in_stage(B, layer);
-    for (long g = 0; g < groups; g++) {
-        double **tables = out ? B->dispatch : B->combine;
-        /* Over the tp_ep group the exchange is priced even (its byte
-         * tables are the EP groups'). */
+    double **tables = out ? B->dispatch : B->combine;
+    double even = DT * B->sh.Tl * B->sh.topk * B->sh.h * flex_share(B) * (tp_ep ? z->etp : 1);
+    /* Over the tp_ep group the exchange is priced even (its byte tables are
+     * the EP groups'). */
+    const double *pairs0 = tp_ep ? NULL : tables[(li * z->microbatches + mb) * groups];
+    long built = cs_build_copies(B, tp_ep ? tp_ep_group : expert_ep_group, groups,
+                                 tp_ep ? CS_SITE_TP_EP : CS_SITE_EXPERT_EP, 0, CS_COLL_ALLTOALL,
+                                 even, pairs0);
+    for (long g = 0; g < built; g++) {
         const double *pairs = tp_ep ? NULL : tables[(li * z->microbatches + mb) * groups + g];
-        long n = tp_ep ? cs_place_expert_tp_ep_group(B->l, z, g, B->stage, B->members)
-                       : cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
-        double even = DT * B->sh.Tl * B->sh.topk * B->sh.h * flex_share(B) * (tp_ep ? z->etp : 1);
+        long n = tp_ep ? tp_ep_group(B, g, B->members) : expert_ep_group(B, g, B->members);
         long first = async ? cs_build_collective_async_pairs(B, B->members, n, CS_COLL_ALLTOALL,
                                                              CS_STREAM_EP, CS_OP_EP, mb, layer,
                                                              even, pairs)
                            : cs_build_collective(B, B->members, n, CS_COLL_ALLTOALL, CS_STREAM_EP,
                                                  CS_OP_EP, mb, layer, even, pairs);
         /* The tokens a member receives sit in a buffer while the exchange runs. */
-        for (long j = 0; first >= 0 && j < n; j++) {
+        for (long j = 0, id = first; first >= 0 && j < n; j++) {
+            if (!cs_build_live(B, B->members[j]))
+                continue;
             double received = even;
             if (pairs) {
                 received = 0;
                 for (long i = 0; i < n; i++)
                     received += i == j ? 0 : pairs[i * n + j];
             }
-            B->w->info[first + j].mem_begin = received;
-            B->w->info[first + j].mem_end = -received;
+            B->w->info[id].mem_begin = received;
+            B->w->info[id++].mem_end = -received;
         }
     }
 }
@@ -158,12 +183,23 @@ void cs_moe_route_stage(cs_builder *B)
         long layer = B->stage_layer[li];
         if (!cs_build_is_moe(B, layer))
             continue;
-        for (long mb = 0; mb < m; mb++)
+        for (long mb = 0; mb < m; mb++) {
+            double dropped = 0;
             for (long g = 0; g < groups; g++) {
                 cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
-                B->w->dropped_tokens +=
-                    cs_routing_draw(B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
-                                    B->prob + layer * E, B->rng, B->counts, B->draws);
+                /* A reduced build draws the first group only: balanced
+                 * routing gives the others its counts (and their expert-TP
+                 * peers, the live GPU among them, their tokens). */
+                if (B->reduced && g > 0) {
+                    B->w->dropped_tokens += dropped;
+                    B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
+                    for (long j = 0; j < z->ep; j++)
+                        add_expert_tokens(B, B->members[j], li, mb, j, B->received[j]);
+                    continue;
+                }
+                dropped = cs_routing_draw(B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
+                                          B->prob + layer * E, B->rng, B->counts, B->draws);
+                B->w->dropped_tokens += dropped;
                 B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
                 double *out = NULL, *back = NULL;
                 if (B->t->moe_routing.mode != CS_ROUTING_BALANCED || capacity > 0) {
@@ -186,11 +222,13 @@ void cs_moe_route_stage(cs_builder *B)
                             back[j * z->ep + i] = DT * tokens * sh->h * share;
                         }
                     }
+                    B->received[j] = received;
                     add_expert_tokens(B, B->members[j], li, mb, j, received);
                 }
                 B->dispatch[(li * m + mb) * groups + g] = out;
                 B->combine[(li * m + mb) * groups + g] = back;
             }
+        }
     }
 }
 
@@ -355,7 +393,7 @@ static void record_w(cs_builder *B, long local, long layer, long id)
 /* One op per GPU of the stage for a MoE block (none when it has no work). */
 static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer)
 {
-    for (long local = 0; local < B->per_stage; local++) {
+    for (long local = 0; local < B->locals; local++) {
         cs_work w = cs_moe_block_work(B, which, pass, local, layer, mb);
         if (w.seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_ROUTER)
             continue;
@@ -375,7 +413,7 @@ static void shared_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot fir
             add_work(&w, (cs_work){c->s[s], c->n[s], c->flops[s]});
     if (w.seconds <= 0)
         return;
-    for (long local = 0; local < B->per_stage; local++) {
+    for (long local = 0; local < B->locals; local++) {
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, 0, 0);
         if (k == CS_OP_BACKWARD_WEIGHT)
             record_w(B, local, layer, id);
@@ -391,8 +429,9 @@ static void tp_ep_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double
     const cs_layout_sizes *z = B->z;
     if (z->ep * z->etp <= 1)
         return;
-    for (long edp = 0; edp < z->expert_dp; edp++) {
-        long n = cs_place_expert_tp_ep_group(B->l, z, edp, B->stage, B->members);
+    long groups = cs_build_copies(B, tp_ep_group, z->expert_dp, CS_SITE_TP_EP, 0, op, bytes, NULL);
+    for (long edp = 0; edp < groups; edp++) {
+        long n = tp_ep_group(B, edp, B->members);
         cs_build_collective(B, B->members, n, op, CS_STREAM_EP, CS_OP_EP, mb, layer, bytes, NULL);
     }
 }

@@ -19,7 +19,7 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
     int splits = cs_schedule_splits_w(B->z->schedule);
     if (p->kind == CS_PASS_W && !splits)
         return; /* its W ops were issued with B, block by block, as autograd runs them */
-    for (long local = 0; local < B->per_stage; local++)
+    for (long local = 0; local < B->locals; local++)
         B->capture[B->gpu_of[local]] = -1; /* cs_build_chain() records the pass's first op */
     if (p->kind == CS_PASS_F) {
         if (vs == 0)
@@ -42,7 +42,7 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
             cs_layer_weight(B, p->mb, i);
     }
     cs_build_flush(B, -1); /* the pass's last compute ends it */
-    for (long local = 0; local < B->per_stage; local++) {
+    for (long local = 0; local < B->locals; local++) {
         long gpu = B->gpu_of[local];
         if (p->kind != CS_PASS_W) {
             long slot = cs_pipeline_slot(B, B->stage, p->kind == CS_PASS_B, p->mb, p->chunk, local);
@@ -97,35 +97,57 @@ static void gate(cs_builder *B, long op, long on)
         o->gate[o->ngate++] = (int32_t)on;
 }
 
+/* The TP group of dense DP rank g on the stage in B->peer_stage. */
+static long peer_tp_group(cs_builder *B, long g, long *out)
+{
+    for (long tp = 0; tp < B->z->tp; tp++)
+        out[tp] = cs_build_at(B, tp + B->z->tp * g, B->peer_stage);
+    return B->z->tp;
+}
+
+/* The send/receive pair of local GPU g, from the stage being built to the
+ * one in B->peer_stage. */
+static long p2p_pair(cs_builder *B, long g, long *out)
+{
+    out[0] = cs_build_at(B, g, B->stage);
+    out[1] = cs_build_at(B, g, B->peer_stage);
+    return 2;
+}
+
 /* The receivers' all-gather of the scatter-gather optimisation, on their
  * receive stream right after the receives, before the pass they feed. */
 static void gather_received(cs_builder *B, long to_stage, long to_slot_base, const long *recv,
                             int stream, long mb, double bytes)
 {
     const cs_layout_sizes *z = B->z;
-    for (long dp = 0; dp < z->dense_dp; dp++) {
-            long *members = B->members_last;
-            for (long tp = 0; tp < z->tp; tp++)
-                members[tp] = cs_build_at(B, tp + z->tp * dp, to_stage);
-            cs_coll_spec spec = {CS_COLL_ALL_GATHER, CS_ALGO_AUTO, z->tp, members,
-                                 bytes * (double)z->tp, NULL, 0, 0};
-            long first = cs_exec_collective(B->x, &spec, stream, 0);
-            if (first < 0) {
-                B->failed = 1;
-                return;
-            }
-            for (long tp = 0; tp < z->tp; tp++) {
-                long local = tp + z->tp * dp;
-                cs_op_info *o = cs_build_info(B, first + tp, CS_OP_PP, mb, -1);
-                if (!o)
-                    return;
-                o->stage = (int16_t)to_stage;
-                o->work = bytes * (double)z->tp;
-                if (cs_exec_depend(B->x, recv[local], first + tp))
-                    B->failed = 1;
-                gate(B, B->pass_first[to_slot_base + local], first + tp);
-            }
+    B->peer_stage = to_stage;
+    long groups = cs_build_copies(B, peer_tp_group, z->dense_dp, CS_SITE_DENSE_TP, to_stage,
+                                  CS_COLL_ALL_GATHER, bytes * (double)z->tp, NULL);
+    for (long dp = 0; dp < groups; dp++) {
+        long *members = B->members_last;
+        peer_tp_group(B, dp, members);
+        cs_coll_spec spec = {CS_COLL_ALL_GATHER, CS_ALGO_AUTO, z->tp, members,
+                             bytes * (double)z->tp, NULL, 0, 0};
+        long first = cs_exec_collective(B->x, &spec, stream, 0);
+        if (first < 0) {
+            B->failed = 1;
+            return;
         }
+        for (long tp = 0, id = first; tp < z->tp; tp++) {
+            long local = tp + z->tp * dp;
+            if (!cs_build_live(B, members[tp]))
+                continue;
+            cs_op_info *o = cs_build_info(B, id, CS_OP_PP, mb, -1);
+            if (!o)
+                return;
+            o->stage = (int16_t)to_stage;
+            o->work = bytes * (double)z->tp;
+            if (cs_exec_depend(B->x, recv[local], id))
+                B->failed = 1;
+            gate(B, B->pass_first[to_slot_base + local], id);
+            id++;
+        }
+    }
 }
 
 /* Pairs the passes of neighbouring virtual stages: for every pass that hands
@@ -151,8 +173,12 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
         long to_stage = to_vs % p, to_chunk = to_vs / p;
         int streams[2] = {backward ? CS_STREAM_SEND_PREV : CS_STREAM_SEND_NEXT,
                           backward ? CS_STREAM_RECV_NEXT : CS_STREAM_RECV_PREV};
-        for (long local = 0; local < B->per_stage; local++) {
-            long pair[2] = {cs_build_at(B, local, stage), cs_build_at(B, local, to_stage)};
+        B->peer_stage = to_stage;
+        long pairs = cs_build_copies(B, p2p_pair, B->per_stage, CS_SITE_P2P, to_stage,
+                                     CS_COLL_P2P, bytes, NULL);
+        for (long local = 0; local < pairs; local++) {
+            long pair[2];
+            p2p_pair(B, local, pair);
             cs_coll_spec spec = {CS_COLL_P2P, CS_ALGO_AUTO, 2, pair, bytes, NULL, 0, 0};
             long sender = cs_exec_collective_on(B->x, &spec, streams, 0);
             if (sender < 0) {

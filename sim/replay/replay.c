@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "replay/exec.h"
+#include "replay/symmetry.h"
 #include "net/fabric.h"
 #include "model/placement.h"
 #include "net/net.h"
@@ -166,8 +167,8 @@ static const cs_span_kind span_of_class[CS_OP_END] = {
     CS_SPAN_OPTIMIZER};
 
 static void account(const cs_workload *w, const cs_exec *x, long gpus, double makespan,
-                    double (*acc)[CS_TIME_KINDS], double *by_class, cs_capture *capture,
-                    const unsigned char *captured, const long *stage_of)
+                    double (*acc)[CS_TIME_KINDS], double (*by_class)[CS_OP_END],
+                    cs_capture *capture, const unsigned char *captured, const long *stage_of)
 {
     double *prev_end = calloc((size_t)gpus, sizeof *prev_end);
     if (!prev_end)
@@ -184,7 +185,7 @@ static void account(const cs_workload *w, const cs_exec *x, long gpus, double ma
             charge(w, x, latest_gate(w, x, op), prev_end[g], t.ready, &k, 0);
         acc[g][CS_TIME_COMPUTE] += t.end - t.ready;
         if (o->klass < CS_OP_END) {
-            by_class[o->klass] += (t.end - t.ready) / (double)gpus;
+            by_class[g][o->klass] += (t.end - t.ready) / (double)gpus;
             if (k.capture && t.end > t.ready)
                 add_span(capture, &k, span_of_class[o->klass], t.ready, t.end);
         }
@@ -195,6 +196,37 @@ static void account(const cs_workload *w, const cs_exec *x, long gpus, double ma
         put(&k, CS_TIME_BUBBLE, prev_end[g], makespan);
     }
     free(prev_end);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Numbers the pipeline transfers 0, 1, ... in the order their ops were
+ * built, so that a trace does not depend on how many ops other GPUs have
+ * (a reduced replay has fewer). */
+static void renumber_flows(cs_capture *c)
+{
+    int64_t *ids = malloc((size_t)(c->op_count + 1) * sizeof *ids);
+    if (!ids)
+        return;
+    long n = 0;
+    for (long i = 0; i < c->op_count; i++)
+        if (c->ops[i].flow >= 0)
+            ids[n++] = c->ops[i].flow;
+    qsort(ids, (size_t)n, sizeof *ids, cmp_id);
+    long distinct = 0;
+    for (long i = 0; i < n; i++)
+        if (distinct == 0 || ids[distinct - 1] != ids[i])
+            ids[distinct++] = ids[i];
+    for (long i = 0; i < c->op_count; i++)
+        if (c->ops[i].flow >= 0) {
+            const int64_t *at = bsearch(&c->ops[i].flow, ids, (size_t)distinct, sizeof *ids, cmp_id);
+            c->ops[i].flow = at - ids;
+        }
+    free(ids);
 }
 
 /* Every op of the captured GPUs, for the trace. */
@@ -218,6 +250,7 @@ static void capture_ops(const cs_workload *w, const cs_exec *x, cs_capture *c,
                           o->klass,    tm.ready,  tm.begin, tm.end,
                           o->work,     o->klass == CS_OP_PP ? first : -1};
     }
+    renumber_flows(c);
 }
 
 /* ---- the replay ------------------------------------------------------------------ */
@@ -264,33 +297,65 @@ static void summarise(const cs_scenario *s, const cs_layout *l, const cs_layout_
     r->moe_routed_tokens = w->routed_tokens;
 }
 
-static int run(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
-               cs_network_model model, unsigned long seed, cs_replay_result *r, cs_fabric *f,
-               cs_capture *capture)
+/* Per-GPU results of a replay (every array one entry per GPU). */
+typedef struct gpu_tables {
+    long *stage_of;
+    double (*acc)[CS_TIME_KINDS];
+    double (*by_class)[CS_OP_END];
+    double *arrays; /* the ledger's six */
+    unsigned char *captured;
+} gpu_tables;
+
+/* A reduced replay's GPUs that mirror their stage's first: its results. */
+static void mirror(const cs_layout *l, const cs_layout_sizes *z, const unsigned char *live,
+                   gpu_tables *t)
+{
+    for (long g = 0; g < z->world; g++) {
+        if (live[g])
+            continue;
+        long first = cs_place_at(l, z, 0, t->stage_of[g]);
+        memcpy(t->acc[g], t->acc[first], sizeof t->acc[g]);
+        memcpy(t->by_class[g], t->by_class[first], sizeof t->by_class[g]);
+        for (int a = 0; a < 6; a++)
+            t->arrays[a * z->world + g] = t->arrays[a * z->world + first];
+    }
+}
+
+/* One replay on a fresh engine: whole, or reduced to the GPUs in live.
+ * Returns 0, -1 or -2 as cs_replay, 1 when a reduced build found the GPUs
+ * of a stage unlike (nothing in r is set then). */
+static int attempt(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+                   cs_network_model model, unsigned long seed, cs_replay_result *r, cs_fabric *f,
+                   cs_capture *capture, const unsigned char *live)
 {
     cs_engine *e = cs_engine_create();
     cs_net *net = e ? cs_net_create(e, f, model) : NULL;
     cs_exec *x = net ? cs_exec_create(net, z->world, CS_STREAMS) : NULL;
     cs_workload w = {0};
     ledger L = {0};
-    long *stage_of = malloc((size_t)z->world * sizeof *stage_of);
-    double (*acc)[CS_TIME_KINDS] = calloc((size_t)z->world, sizeof *acc);
-    double *arrays = calloc((size_t)z->world * 6, sizeof *arrays);
-    unsigned char *captured = calloc((size_t)z->world, 1);
+    gpu_tables t = {malloc((size_t)z->world * sizeof *t.stage_of),
+                    calloc((size_t)z->world, sizeof *t.acc),
+                    calloc((size_t)z->world, sizeof *t.by_class),
+                    calloc((size_t)z->world * 6, sizeof *t.arrays), calloc((size_t)z->world, 1)};
     int rc = -1;
-    if (!x || !stage_of || !acc || !arrays || !captured ||
-        cs_workload_build(&w, x, s, l, z, seed) != 0)
+    if (!x || !t.stage_of || !t.acc || !t.by_class || !t.arrays || !t.captured)
         goto done;
+    rc = live ? cs_workload_build_reduced(&w, x, s, l, z, seed, live)
+              : cs_workload_build(&w, x, s, l, z, seed);
+    if (rc != 0)
+        goto done;
+    rc = -1;
     for (long i = 0; capture && i < capture->gpu_count; i++)
-        captured[capture->gpus[i]] = 1;
+        t.captured[capture->gpus[i]] = 1;
     for (long g = 0; g < z->world; g++)
-        stage_of[g] = cs_place_stage(l, z, g);
-    L = (ledger){&w, x, arrays, arrays + z->world, arrays + 2 * z->world,
-                 arrays + 3 * z->world, arrays + 4 * z->world, arrays + 5 * z->world, stage_of,
-                 capture, captured};
+        t.stage_of[g] = cs_place_stage(l, z, g);
+    double *a = t.arrays;
+    long n = z->world;
+    L = (ledger){&w, x, a, a + n, a + 2 * n, a + 3 * n, a + 4 * n, a + 5 * n, t.stage_of,
+                 capture, t.captured};
     for (long g = 0; g < z->world; g++) {
-        L.peak[g] = static_bytes(&w.static_mem[stage_of[g]]);
-        if (capture && captured[g])
+        L.peak[g] = static_bytes(&w.static_mem[t.stage_of[g]]);
+        if (capture && t.captured[g])
             sample_memory(&L, g, 0, L.peak[g]);
     }
     cs_exec_set_observer(x, observe, &L);
@@ -300,21 +365,49 @@ static int run(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *
     r->iteration_time_s = cs_exec_makespan(x);
     r->events = cs_engine_events(e);
     r->ops = cs_exec_op_count(x);
-    account(&w, x, z->world, r->iteration_time_s, acc, r->compute_s, capture, captured,
-            stage_of);
+    r->simulated_gpus = live ? z->pp : z->world;
+    account(&w, x, z->world, r->iteration_time_s, t.acc, t.by_class, capture, t.captured,
+            t.stage_of);
+    if (live)
+        mirror(l, z, live, &t);
+    for (long g = 0; g < z->world; g++)
+        for (int k = 0; k < CS_OP_END; k++)
+            r->compute_s[k] += t.by_class[g][k];
     if (capture)
-        capture_ops(&w, x, capture, captured);
-    summarise(s, l, z, &w, &L, acc, r);
+        capture_ops(&w, x, capture, t.captured);
+    summarise(s, l, z, &w, &L, t.acc, r);
 done:
     cs_workload_free(&w);
-    free(stage_of);
-    free(acc);
-    free(arrays);
-    free(captured);
+    free(t.stage_of);
+    free(t.acc);
+    free(t.by_class);
+    free(t.arrays);
+    free(t.captured);
     cs_exec_destroy(x);
     cs_net_destroy(net);
     cs_engine_destroy(e);
     return rc;
+}
+
+/* Reduced when the inputs allow it and the build finds the stage's GPUs
+ * alike, else whole. */
+static int run(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+               cs_network_model model, unsigned long seed, cs_replay_result *r, cs_fabric *f,
+               cs_capture *capture)
+{
+    if (cs_symmetry_reducible(s, l, z, model, capture ? capture->gpus : NULL,
+                              capture ? capture->gpu_count : 0)) {
+        unsigned char *live = calloc((size_t)z->world, 1);
+        if (!live)
+            return -1;
+        for (long stage = 0; stage < z->pp; stage++)
+            live[cs_place_at(l, z, 0, stage)] = 1;
+        int rc = attempt(s, l, z, model, seed, r, f, capture, live);
+        free(live);
+        if (rc != 1)
+            return rc;
+    }
+    return attempt(s, l, z, model, seed, r, f, capture, NULL);
 }
 
 int cs_replay_capture(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,

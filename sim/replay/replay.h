@@ -53,6 +53,8 @@ typedef struct cs_replay_result {
                                  (0: every allocation was freed) */
     uint64_t events;
     long ops;
+    long simulated_gpus; /* GPUs given a program: the world, or one per stage when the
+                            replay was reduced (symmetry.h) */
 } cs_replay_result;
 
 /* What a timeline shows of a GPU's compute stream: its ops, and each gap

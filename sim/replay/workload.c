@@ -128,9 +128,11 @@ static int alloc_builder(cs_builder *B)
     long layers = B->m->num_layers + B->m->mtp_num_layers;
     B->prob = malloc((size_t)(layers * E) * sizeof *B->prob);
     B->counts = malloc((size_t)(z->ep * E) * sizeof *B->counts);
+    B->received = malloc((size_t)z->ep * sizeof *B->received);
     B->draws = malloc((size_t)E * sizeof *B->draws);
     long most = world > 2 * B->per_stage ? world : 2 * B->per_stage;
     B->members = malloc((size_t)most * sizeof *B->members);
+    B->copy_members = B->reduced ? malloc((size_t)most * sizeof *B->copy_members) : NULL;
     B->members_last = malloc((size_t)most * sizeof *B->members_last);
     B->deferred = malloc((size_t)world * sizeof *B->deferred);
     B->ndeferred = calloc((size_t)world, sizeof *B->ndeferred);
@@ -152,13 +154,13 @@ static int alloc_builder(cs_builder *B)
     B->layer_li = malloc((size_t)layers * sizeof *B->layer_li);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending || !B->pass_first ||
         !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
-        !B->combine || !B->prob || !B->counts || !B->draws || !B->members || !B->rng || !B->noise ||
+        !B->combine || !B->prob || !B->counts || !B->received || !B->draws || !B->members || !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
         !B->carry_flops || !B->carry_n || !B->host_wait || !B->carry_class || !B->carry_mb ||
         !B->carry_layer ||
         !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
         !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li ||
-        (rows && !B->expert_rows))
+        (rows && !B->expert_rows) || (B->reduced && !B->copy_members))
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
@@ -191,8 +193,11 @@ static void free_builder(cs_builder *B)
     free(B->combine);
     free(B->prob);
     free(B->counts);
+    free(B->received);
     free(B->draws);
     free(B->members);
+    free(B->copy_members);
+    cs_build_memo_free(B);
     free(B->members_last);
     free(B->deferred);
     free(B->ndeferred);
@@ -226,11 +231,13 @@ static void static_memory(cs_workload *w, const cs_scenario *s, const cs_layout_
     }
 }
 
-int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs_layout *l,
-                      const cs_layout_sizes *z, unsigned long seed)
+static int build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs_layout *l,
+                 const cs_layout_sizes *z, unsigned long seed, const unsigned char *live)
 {
     memset(w, 0, sizeof *w);
     cs_builder B = {0};
+    B.live = live;
+    B.reduced = live != NULL;
     B.w = w;
     B.x = x;
     B.s = s;
@@ -239,6 +246,7 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     B.l = l;
     B.z = z;
     B.per_stage = z->world / z->pp;
+    B.locals = B.reduced ? 1 : B.per_stage;
     B.chunks = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
     B.Ls_max = z->layers_per_stage;
     cs_shape_init(&B.sh, B.m, B.t, z);
@@ -271,7 +279,7 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
     static_memory(w, s, z);
     /* About 24 ops per layer and micro-batch on every GPU (fewer without TP
      * or EP): reserving once spares the copies of growing tables. */
-    long hint = z->world * (z->microbatches * z->layers_per_stage * 24 + 64);
+    long hint = z->pp * B.locals * (z->microbatches * z->layers_per_stage * 24 + 64);
     if (cs_exec_reserve(x, hint, 2 * hint) != 0 || !cs_build_info(&B, hint - 1, CS_OP_END, -1, -1))
         goto done;
     w->count = 0;
@@ -294,11 +302,25 @@ int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs
             cs_schedule_passes(z->schedule, z->pp, B.chunks, z->microbatches, stage, passes);
         cs_pipeline_links(&B, passes, count, stage);
     }
-    rc = B.failed ? -1 : 0;
+    rc = B.failed ? -1 : B.asymmetric ? 1 : 0;
 done:
     free(passes);
     free_builder(&B);
     return rc;
+}
+
+int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs_layout *l,
+                      const cs_layout_sizes *z, unsigned long seed)
+{
+    return build(w, x, s, l, z, seed, NULL);
+}
+
+int cs_workload_build_reduced(cs_workload *w, cs_exec *x, const cs_scenario *s,
+                              const cs_layout *l, const cs_layout_sizes *z, unsigned long seed,
+                              const unsigned char *live)
+{
+    cs_exec_set_live(x, live);
+    return build(w, x, s, l, z, seed, live);
 }
 
 void cs_workload_free(cs_workload *w)

@@ -93,6 +93,16 @@ typedef struct cs_workload {
  * GPU). `seed` drives MoE routing draws. Returns 0, or -1 when out of memory. */
 int cs_workload_build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs_layout *l,
                       const cs_layout_sizes *z, unsigned long seed);
+
+/* The same for a reduced replay (symmetry.h): programs for the GPUs with
+ * live[gpu] set only, which must be the first GPU of each stage (live is
+ * borrowed by x until it has run). Returns 0, -1 when out of memory, 1 when
+ * some group is not a copy of the first GPU's (the GPUs of a stage are not
+ * all alike on this fabric: w is then to be freed and the replay built
+ * whole). */
+int cs_workload_build_reduced(cs_workload *w, cs_exec *x, const cs_scenario *s,
+                              const cs_layout *l, const cs_layout_sizes *z, unsigned long seed,
+                              const unsigned char *live);
 void cs_workload_free(cs_workload *w);
 
 /* Megatron-LM's model FLOPs of one iteration (training.py's

@@ -524,6 +524,7 @@ static void json_run_layout(cs_json *j, const cs_scenario *s, const cs_layout_ru
     }
     json_problems(j, "warnings", &v->problems, CS_WARNING);
     cs_json_int(j, "microbatches", z->microbatches);
+    cs_json_int(j, "simulated_gpus", r->simulated_gpus);
     cs_json_number(j, "iteration_time_s", r->iteration_time_s);
     cs_json_number(j, "throughput_seq_per_s", r->throughput_seq_per_s);
     cs_json_number(j, "throughput_tokens_per_s", r->throughput_tokens_per_s);

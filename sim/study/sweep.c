@@ -304,6 +304,7 @@ static char *run_point(const job *j, long point)
     cs_diags d;
     cs_diags_init(&d);
     int loaded = cs_scenario_load_with(j->path, j->paths, o, sw->param_count, &s, &d) == 0;
+    s.no_symmetry = j->base->no_symmetry;
     for (long li = 0; li < j->layout_count; li++) {
         const char *name = base->layouts[j->layouts[li]].name;
         if (!loaded) {

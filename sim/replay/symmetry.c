@@ -1,0 +1,133 @@
+#include "replay/symmetry.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/placement.h"
+#include "net/collective.h"
+#include "replay/build.h"
+
+int cs_symmetry_reducible(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+                          cs_network_model model, const long *captured, long n)
+{
+    const cs_uncertainty *u = &s->uncertainty;
+    if (s->no_symmetry || model == CS_NET_FLOW || z->world / z->pp < 2)
+        return 0;
+    if (u->compute_jitter > 0 || (u->stragglers.probability > 0 && u->stragglers.slowdown != 1))
+        return 0;
+    if (s->model.moe.num_experts > 0 && s->training.moe_routing.mode != CS_ROUTING_BALANCED)
+        return 0;
+    for (long i = 0; captured && i < n; i++)
+        if (cs_place_local(l, z, captured[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* ---- the copies' check ------------------------------------------------------------- */
+
+/* The calls already checked, an open-addressed set. */
+typedef struct copy_key {
+    int32_t site, has_pairs;
+    int64_t stage, aux;
+    int32_t op, used;
+    double bytes;
+} copy_key;
+
+struct cs_copy_memo {
+    copy_key *keys;
+    size_t cap, count;
+};
+
+static uint64_t key_hash(const copy_key *k)
+{
+    uint64_t b;
+    memcpy(&b, &k->bytes, sizeof b);
+    uint64_t h = (uint64_t)k->site * 0x9e3779b97f4a7c15u ^ (uint64_t)k->stage * 0xc2b2ae3d27d4eb4fu;
+    h ^= (uint64_t)k->aux * 0x165667b19e3779f9u ^ (uint64_t)k->op * 0x27d4eb2f165667c5u;
+    h ^= b + (h << 6) + (h >> 2) + (uint64_t)k->has_pairs;
+    return h ^ (h >> 31);
+}
+
+static int key_equal(const copy_key *a, const copy_key *b)
+{
+    return a->site == b->site && a->stage == b->stage && a->aux == b->aux && a->op == b->op &&
+           a->has_pairs == b->has_pairs && a->bytes == b->bytes;
+}
+
+static copy_key *slot_of(copy_key *keys, size_t cap, const copy_key *k)
+{
+    size_t i = (size_t)key_hash(k) & (cap - 1);
+    while (keys[i].used && !key_equal(&keys[i], k))
+        i = (i + 1) & (cap - 1);
+    return &keys[i];
+}
+
+/* Adds k; returns 1 when it was new, 0 when known, -1 when out of memory. */
+static int memo_add(cs_builder *B, const copy_key *k)
+{
+    struct cs_copy_memo *m = B->memo;
+    if (!m && !(m = B->memo = calloc(1, sizeof *m)))
+        return -1;
+    if (2 * (m->count + 1) > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 256;
+        copy_key *keys = calloc(cap, sizeof *keys);
+        if (!keys)
+            return -1;
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i].used)
+                *slot_of(keys, cap, &m->keys[i]) = m->keys[i];
+        free(m->keys);
+        m->keys = keys;
+        m->cap = cap;
+    }
+    copy_key *s = slot_of(m->keys, m->cap, k);
+    if (s->used)
+        return 0;
+    *s = *k;
+    s->used = 1;
+    m->count++;
+    return 1;
+}
+
+void cs_build_memo_free(cs_builder *B)
+{
+    if (B->memo)
+        free(B->memo->keys);
+    free(B->memo);
+    B->memo = NULL;
+}
+
+/* The time the replay gives a collective over members[0..n-1]. */
+static double group_time(cs_builder *B, const long *members, long n, cs_coll_op op, double bytes,
+                         const double *pairs)
+{
+    cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
+    return cs_collective_analytic_time(cs_net_fabric(cs_exec_net(B->x)), &spec);
+}
+
+long cs_build_copies(cs_builder *B, cs_group_fn fn, long groups, int site, long aux,
+                     cs_coll_op op, double bytes, const double *pairs)
+{
+    if (!B->reduced || groups <= 1)
+        return groups;
+    /* Under the ideal model every collective is instant: nothing to check. */
+    if (cs_net_model(cs_exec_net(B->x)) == CS_NET_IDEAL)
+        return 1;
+    copy_key k = {site, pairs != NULL, B->stage, aux, (int32_t)op, 0, bytes};
+    int fresh = memo_add(B, &k);
+    if (fresh < 0) {
+        B->failed = 1;
+        return 1;
+    }
+    if (!fresh)
+        return 1;
+    long n = fn(B, 0, B->copy_members);
+    double first = group_time(B, B->copy_members, n, op, bytes, pairs);
+    for (long g = 1; g < groups && !B->asymmetric; g++) {
+        n = fn(B, g, B->copy_members);
+        if (group_time(B, B->copy_members, n, op, bytes, pairs) != first)
+            B->asymmetric = 1;
+    }
+    return 1;
+}
