@@ -169,7 +169,6 @@ static const char *const files[] = {
     "validation/megatron/k3.yaml",         /* full recompute, interleaved, A100 */
     "validation/megatron/b3.yaml",         /* host model, all-to-all, PP 4, H100 */
     "validation/megatron/b1.yaml",         /* flex (HybridEP) across two nodes */
-    "validation/megatron/z2.yaml",         /* EP 8 in a node, PP 32 x VP 3 */
 };
 
 START_TEST(shipped_scenarios_reduce_exactly)
