@@ -131,7 +131,8 @@ START_TEST(maxmin_random_instances)
         start[F] = k;
         for (int f = 0; f < F; f++)
             got[f] = -1;
-        ck_assert_int_eq(cs_maxmin_solve(m, (size_t)L, cap, (size_t)F, start, route, got), 0);
+        ck_assert_int_eq(
+            cs_maxmin_solve(m, (size_t)L, cap, (size_t)F, start, route, NULL, got), 0);
         water_fill(L, cap, F, start, route, want);
         for (int f = 0; f < F; f++)
             ck_assert_msg(fabs(got[f] - want[f]) <= 1e-9 * want[f],
@@ -152,18 +153,91 @@ START_TEST(maxmin_small_closed_forms)
     double cap[2] = {1, 10};
     size_t start[4] = {0, 1, 3, 4};
     long route[4] = {0, 0, 1, 1};
-    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 3, start, route, rate), 0);
+    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 3, start, route, NULL, rate), 0);
     ck_assert(rate[0] == 0.5 && rate[1] == 0.5 && rate[2] == 9.5);
     /* A flow that crosses no link gets 0. */
     size_t s2[3] = {0, 0, 1};
     long r2[1] = {1};
-    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 2, s2, r2, rate), 0);
+    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 2, s2, r2, NULL, rate), 0);
     ck_assert(rate[0] == 0 && rate[1] == 10);
     /* No flows at all. */
     size_t s3[1] = {0};
-    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 0, s3, r2, rate), 0);
+    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 0, s3, r2, NULL, rate), 0);
     cs_maxmin_destroy(m);
     cs_maxmin_destroy(NULL);
+}
+END_TEST
+
+/* Weights: a flow of weight w on a link takes w x its rate there and counts
+ * as w flows in the link's share. */
+START_TEST(maxmin_weighted_closed_form)
+{
+    cs_maxmin *m = cs_maxmin_create();
+    double rate[2];
+    /* Link 0 (cap 12): flow 0 with weight 3, flow 1 with weight 1; link 1
+     * (cap 2): flow 1. Link 1's share 2 is the smaller (link 0's: 12 / 4):
+     * flow 1 gets 2; link 0 keeps 10 for flow 0's weight 3: 10 / 3. */
+    double cap[2] = {12, 2};
+    size_t start[3] = {0, 1, 3};
+    long route[3] = {0, 0, 1};
+    double weight[3] = {3, 1, 1};
+    ck_assert_int_eq(cs_maxmin_solve(m, 2, cap, 2, start, route, weight, rate), 0);
+    ck_assert(rate[1] == 2);
+    assert_close(rate[0], 10.0 / 3.0, 1e-15);
+    assert_close(3 * rate[0] + rate[1], 12, 1e-15); /* link 0 full */
+    cs_maxmin_destroy(m);
+}
+END_TEST
+
+/* A flow of integer weight k gets what each of k plain copies of it would;
+ * all weights 1 are plain max-min to the bit. */
+START_TEST(maxmin_weight_is_copies)
+{
+    cs_maxmin *m = cs_maxmin_create();
+    lcg_state = 777;
+    for (int inst = 0; inst < 300; inst++) {
+        int L = 2 + (int)(lcg() % 6), F = 1 + (int)(lcg() % 6);
+        double cap[8], w[64], ones[64], got[8], plain[8], copies[64];
+        size_t start[9], cstart[65];
+        long route[64], croute[512];
+        int k[8];
+        for (int l = 0; l < L; l++)
+            cap[l] = inst % 2 ? 1 + (double)(lcg() % 3) : 0.5 + 99.5 * uniform();
+        size_t n = 0, cn = 0;
+        int cf = 0;
+        for (int f = 0; f < F; f++) {
+            start[f] = n;
+            k[f] = 1 + (int)(lcg() % 3);
+            int first = (int)(lcg() % (unsigned)L);
+            size_t from = n;
+            for (int l = 0; l < L; l++)
+                if (l == first || lcg() % 3 == 0) {
+                    route[n] = l;
+                    w[n] = k[f];
+                    ones[n++] = 1;
+                }
+            for (int c = 0; c < k[f]; c++) {
+                cstart[cf++] = cn;
+                for (size_t i = from; i < n; i++)
+                    croute[cn++] = route[i];
+            }
+        }
+        start[F] = n;
+        cstart[cf] = cn;
+        ck_assert_int_eq(cs_maxmin_solve(m, (size_t)L, cap, (size_t)F, start, route, w, got), 0);
+        ck_assert_int_eq(
+            cs_maxmin_solve(m, (size_t)L, cap, (size_t)cf, cstart, croute, NULL, copies), 0);
+        for (int f = 0, c = 0; f < F; c += k[f], f++)
+            ck_assert_msg(fabs(got[f] - copies[c]) <= 1e-12 * copies[c],
+                          "instance %d flow %d: weight %d gives %.17g, copies %.17g", inst, f,
+                          k[f], got[f], copies[c]);
+        ck_assert_int_eq(
+            cs_maxmin_solve(m, (size_t)L, cap, (size_t)F, start, route, ones, got), 0);
+        ck_assert_int_eq(
+            cs_maxmin_solve(m, (size_t)L, cap, (size_t)F, start, route, NULL, plain), 0);
+        ck_assert(memcmp(got, plain, (size_t)F * sizeof *got) == 0);
+    }
+    cs_maxmin_destroy(m);
 }
 END_TEST
 
@@ -173,6 +247,8 @@ int main(void)
     TCase *t = tcase_create("maxmin");
     tcase_add_test(t, maxmin_random_instances);
     tcase_add_test(t, maxmin_small_closed_forms);
+    tcase_add_test(t, maxmin_weighted_closed_form);
+    tcase_add_test(t, maxmin_weight_is_copies);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

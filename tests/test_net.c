@@ -584,11 +584,98 @@ START_TEST(relay_with_contention)
 END_TEST
 
 
+/* ---- bundles (an all-to-all's pairs moving together) ------------------------------- */
+
+static void bundle(sim *s, const long *src, const long *dst, const double *bytes, long n, long id)
+{
+    ck_assert_int_eq(cs_net_send_bundle(s->n, src, dst, bytes, n, note, s, id), 0);
+}
+
+/* Alone, a bundle takes its most loaded link's bytes / capacity: here the
+ * NIC pair of 0 -> 5 (2b), not the scale-up link into GPU 1 that two pairs
+ * share (2b at four times the rate). It delivers every byte, once. */
+START_TEST(bundle_alone_takes_its_busiest_link)
+{
+    cs_fabric f;
+    make_fabric(&small_switch, &f);
+    double b = 8e6;
+    long src[3] = {0, 0, 2}, dst[3] = {1, 5, 1};
+    double bytes[3] = {b, 2 * b, b};
+    for (int model = CS_NET_ANALYTIC; model <= CS_NET_FLOW; model++) {
+        sim s;
+        sim_open(&s, &f, (cs_network_model)model);
+        bundle(&s, src, dst, bytes, 3, 0);
+        cs_engine_run(s.e);
+        ck_assert_int_eq(s.done, 1);
+        assert_close(s.t[0], 2 * b / NIC_BW, 1e-12);
+        ck_assert(cs_net_bytes_delivered(s.n) == 4 * b);
+        sim_close(&s);
+    }
+    cs_fabric_free(&f);
+}
+END_TEST
+
+/* A bundle of one pair is a plain transfer, to the bit. */
+START_TEST(bundle_of_one_pair_is_a_transfer)
+{
+    cs_fabric f;
+    make_fabric(&small_switch, &f);
+    long src = 1, dst = 6;
+    double bytes = 3e6 + 1;
+    sim a, p;
+    sim_open(&a, &f, CS_NET_FLOW);
+    sim_open(&p, &f, CS_NET_FLOW);
+    bundle(&a, &src, &dst, &bytes, 1, 0);
+    ck_assert_int_eq(cs_net_send_over(p.n, src, dst, -1, bytes, note, &p, 0), 0);
+    cs_engine_run(a.e);
+    cs_engine_run(p.e);
+    ck_assert(a.t[0] == p.t[0] && a.t[0] > 0);
+    sim_close(&a);
+    sim_close(&p);
+    cs_fabric_free(&f);
+}
+END_TEST
+
+/* Under contention a bundle counts as its pairs on each link: pairs 0 -> 1
+ * and 0 -> 2 (b each) and a transfer 0 -> 3 of b/2 share GPU 0's uplink
+ * three ways; the transfer ends at (b/2) / (UP/3) = 1.5 b/UP, then the
+ * bundle's pairs share it two ways: b/2 more each at UP/2, ending at
+ * 2.5 b/UP, as three separate transfers would. */
+START_TEST(bundle_shares_as_its_pairs)
+{
+    cs_fabric f;
+    make_fabric(&small_switch, &f);
+    double b = 16e6;
+    long src[2] = {0, 0}, dst[2] = {1, 2};
+    double bytes[2] = {b, b};
+    sim s;
+    sim_open(&s, &f, CS_NET_FLOW);
+    bundle(&s, src, dst, bytes, 2, 0);
+    ck_assert_int_eq(cs_net_send_over(s.n, 0, 3, -1, b / 2, note, &s, 1), 0);
+    cs_engine_run(s.e);
+    ck_assert_int_eq(s.done, 2);
+    assert_close(s.t[1], 1.5 * b / UP_BW, 1e-12);
+    assert_close(s.t[0], 2.5 * b / UP_BW, 1e-12);
+    sim_close(&s);
+    /* Nothing to move arrives at once. */
+    sim_open(&s, &f, CS_NET_FLOW);
+    double none[2] = {0, 0};
+    bundle(&s, src, src, none, 2, 0);
+    cs_engine_run(s.e);
+    ck_assert(s.done == 1 && s.t[0] == 0);
+    sim_close(&s);
+    cs_fabric_free(&f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("net");
     TCase *t = tcase_create("idle");
     tcase_add_test(t, one_flow_intra_node_switch);
+    tcase_add_test(t, bundle_alone_takes_its_busiest_link);
+    tcase_add_test(t, bundle_of_one_pair_is_a_transfer);
+    tcase_add_test(t, bundle_shares_as_its_pairs);
     tcase_add_test(t, one_flow_inter_node);
     tcase_add_test(t, one_flow_mesh_link);
     tcase_add_test(t, mesh_links_are_independent);

@@ -112,6 +112,27 @@ static void run_finish(run *r)
 
 static void flow_done(void *ctx, long i);
 
+/* The pairs of flows first .. last - 1 as one bundle. */
+static int send_bundle(run *r, long first, long last)
+{
+    long n = last - first;
+    long *ends = malloc((size_t)(2 * n + 1) * sizeof *ends);
+    double *bytes = malloc((size_t)(n + 1) * sizeof *bytes);
+    int rc = -1;
+    if (ends && bytes) {
+        for (long i = 0; i < n; i++) {
+            const cs_pflow *x = &r->pat.flows[first + i];
+            ends[i] = x->src;
+            ends[n + i] = x->dst;
+            bytes[i] = x->bytes;
+        }
+        rc = cs_net_send_bundle(r->net, ends, ends + n, bytes, n, flow_done, r, first);
+    }
+    free(ends);
+    free(bytes);
+    return rc;
+}
+
 /* Starts every flow of the next phase, or finishes when none is left. */
 static void next_phase(run *r)
 {
@@ -124,12 +145,26 @@ static void next_phase(run *r)
     int phase = p->flows[first].phase;
     while (r->next < p->count && p->flows[r->next].phase == phase)
         r->next++;
-    r->inflight = r->next - first;
-    for (long i = first; i < r->next; i++) {
+    /* Count first: a transfer may arrive at once, inside the loop. */
+    r->inflight = 1;
+    for (long i = first; i < r->next; i++)
+        r->inflight += p->flows[i].bundle < 0 || i == first ||
+                       p->flows[i].bundle != p->flows[i - 1].bundle;
+    for (long i = first, end; i < r->next; i = end) {
         const cs_pflow *x = &p->flows[i];
-        if (cs_net_send_over(r->net, x->src, x->dst, x->link, x->bytes, flow_done, r, i) != 0)
+        end = i + 1;
+        int rc;
+        if (x->bundle >= 0) {
+            while (end < r->next && p->flows[end].bundle == x->bundle)
+                end++;
+            rc = send_bundle(r, i, end);
+        } else {
+            rc = cs_net_send_over(r->net, x->src, x->dst, x->link, x->bytes, flow_done, r, i);
+        }
+        if (rc != 0)
             abort(); /* out of memory inside an event */
     }
+    flow_done(r, -1); /* the count's extra one */
 }
 
 static void flow_done(void *ctx, long i)

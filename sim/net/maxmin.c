@@ -10,13 +10,14 @@ typedef struct entry {
 
 struct cs_maxmin {
     double *remaining;
-    long *unfrozen;
+    double *load;   /* per link: weight of its unfrozen flows */
+    long *unfrozen; /* per link: how many there are */
     size_t *link_start; /* CSR: flows on each link */
     long *link_flows;
     unsigned char *frozen;
     entry *heap;
     size_t heap_count, heap_cap;
-    size_t remaining_cap, unfrozen_cap, link_start_cap, frozen_cap, link_flows_cap;
+    size_t remaining_cap, load_cap, unfrozen_cap, link_start_cap, frozen_cap, link_flows_cap;
 };
 
 cs_maxmin *cs_maxmin_create(void) { return calloc(1, sizeof(cs_maxmin)); }
@@ -26,6 +27,7 @@ void cs_maxmin_destroy(cs_maxmin *m)
     if (!m)
         return;
     free(m->remaining);
+    free(m->load);
     free(m->unfrozen);
     free(m->link_start);
     free(m->link_flows);
@@ -52,6 +54,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
 static int reserve(cs_maxmin *m, size_t nlinks, size_t nflows, size_t pairs)
 {
     return grow((void **)&m->remaining, &m->remaining_cap, nlinks + 1, sizeof *m->remaining) ||
+                   grow((void **)&m->load, &m->load_cap, nlinks + 1, sizeof *m->load) ||
                    grow((void **)&m->unfrozen, &m->unfrozen_cap, nlinks + 1, sizeof *m->unfrozen) ||
                    grow((void **)&m->link_start, &m->link_start_cap, nlinks + 1,
                         sizeof *m->link_start) ||
@@ -105,11 +108,11 @@ static entry heap_pop(cs_maxmin *m)
 static double share_of(const cs_maxmin *m, long l)
 {
     double r = m->remaining[l];
-    return (r > 0 ? r : 0) / (double)m->unfrozen[l];
+    return (r > 0 ? r : 0) / m->load[l];
 }
 
 int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
-                    const size_t *start, const long *route, double *rate)
+                    const size_t *start, const long *route, const double *weight, double *rate)
 {
     size_t pairs = start[nflows];
     if (reserve(m, nlinks, nflows, pairs) != 0)
@@ -128,6 +131,16 @@ int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflow
             long l = route[i];
             m->link_flows[m->link_start[l] + (size_t)m->unfrozen[l]++] = (long)f;
         }
+    /* Without weights every load is its count, so that the shares are those
+     * of plain max-min to the bit. */
+    for (size_t l = 0; l < nlinks; l++)
+        m->load[l] = (double)m->unfrozen[l];
+    if (weight) {
+        for (size_t l = 0; l < nlinks; l++)
+            m->load[l] = 0;
+        for (size_t i = 0; i < pairs; i++)
+            m->load[route[i]] += weight[i];
+    }
     m->heap_count = 0;
     for (size_t l = 0; l < nlinks; l++) {
         m->remaining[l] = cap[l];
@@ -156,7 +169,9 @@ int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflow
             m->frozen[f] = 1;
             rate[f] = share;
             for (size_t j = start[f]; j < start[f + 1]; j++) {
-                m->remaining[route[j]] -= share;
+                double w = weight ? weight[j] : 1;
+                m->remaining[route[j]] -= weight ? share * w : share;
+                m->load[route[j]] -= w;
                 m->unfrozen[route[j]]--;
             }
         }

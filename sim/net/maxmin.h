@@ -22,8 +22,11 @@ void cs_maxmin_destroy(cs_maxmin *m);
 /* Solves one instance. Flow f crosses links route[start[f] .. start[f+1]-1]
  * (indices below nlinks; each at most once); cap[l] > 0. Writes rate[f]. A
  * flow that crosses no link gets rate 0 (the caller treats it as instant).
- * Returns 0, or -1 when out of memory. */
+ * `weight` (NULL: all 1), parallel to route, is how many flows' worth of
+ * the link a flow takes: at rate r it uses weight x r of the link, and it
+ * counts as `weight` flows in the link's fair share (a bundle of flows that
+ * progress together, as net.h's all-to-alls). Returns 0, or -1 when out of memory. */
 int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
-                    const size_t *start, const long *route, double *rate);
+                    const size_t *start, const long *route, const double *weight, double *rate);
 
 #endif

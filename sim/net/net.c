@@ -10,6 +10,10 @@
 typedef struct flow {
     long links[CS_ROUTE_MAX];
     long slot[CS_ROUTE_MAX]; /* position in each link's flow list */
+    /* A bundle (cs_net_send_bundle) keeps its many links, their slots and
+     * its weight on each here instead (owned); NULL for a plain flow. */
+    long *many_links, *many_slots;
+    double *weight;
     int nlinks;
     int active;
     int scheduled; /* a completion event at the current rate is queued */
@@ -47,6 +51,11 @@ struct cs_net {
     double *cap, *rate;
     long scratch_cap;
     cs_maxmin *solver;
+    double *weights; /* per route entry of the component, when it holds a bundle */
+    long route_cap;
+    /* A bundle's per-link bytes and pair counts while it is made (zero between). */
+    double *bundle_bytes;
+    long *bundle_pairs, *bundle_links;
     double delivered;
     uint64_t transfers, solves;
     double *link_sums; /* see cs_net_link_sums */
@@ -67,6 +76,18 @@ static void *grow(void *p, long *cap, long need, size_t size)
 }
 
 static void resolve(void *ctx);
+
+static void free_bundle(flow *fl)
+{
+    free(fl->many_links);
+    free(fl->many_slots);
+    free(fl->weight);
+    fl->many_links = fl->many_slots = NULL;
+    fl->weight = NULL;
+}
+
+static long *links_of(flow *fl) { return fl->many_links ? fl->many_links : fl->links; }
+static long *slots_of(flow *fl) { return fl->many_slots ? fl->many_slots : fl->slot; }
 
 cs_net *cs_net_create(cs_engine *e, const cs_fabric *f, cs_network_model model)
 {
@@ -106,7 +127,13 @@ void cs_net_destroy(cs_net *n)
         for (long l = 0; l < n->fabric->link_count; l++)
             free(n->on_link[l].ids);
     free(n->on_link);
+    for (long i = 0; i < n->flow_count; i++)
+        free_bundle(&n->flows[i]);
     free(n->flows);
+    free(n->weights);
+    free(n->bundle_bytes);
+    free(n->bundle_pairs);
+    free(n->bundle_links);
     free(n->dirty);
     free(n->dirty_mark);
     free(n->link_seen);
@@ -165,6 +192,7 @@ static long new_flow(cs_net *n)
 
 static void release_flow(cs_net *n, long id)
 {
+    free_bundle(&n->flows[id]);
     n->flows[id].active = 0;
     n->flows[id].next_free = n->free_head;
     n->free_head = id;
@@ -219,9 +247,10 @@ static void link_remove(cs_net *n, long link, long slot)
         return;
     lf->ids[slot] = moved;
     flow *m = &n->flows[moved];
+    long *links = links_of(m);
     for (int i = 0; i < m->nlinks; i++)
-        if (m->links[i] == link) {
-            m->slot[i] = slot;
+        if (links[i] == link) {
+            slots_of(m)[i] = slot;
             break;
         }
 }
@@ -232,9 +261,10 @@ static void on_flow_end(void *ctx, long id, uint64_t version)
     flow *fl = &n->flows[id];
     if (!fl->active || fl->version != version)
         return; /* superseded by a later rate change */
+    long *links = links_of(fl), *slots = slots_of(fl);
     for (int i = 0; i < fl->nlinks; i++) {
-        link_remove(n, fl->links[i], fl->slot[i]);
-        mark_dirty(n, fl->links[i]);
+        link_remove(n, links[i], slots[i]);
+        mark_dirty(n, links[i]);
     }
     deliver(n, id);
 }
@@ -248,10 +278,11 @@ static void on_flow_start(void *ctx, long id, uint64_t tag)
     fl->active = 1;
     fl->rate = 0;
     fl->last = cs_engine_now(n->engine);
+    long *links = links_of(fl), *slots = slots_of(fl);
     for (int i = 0; i < fl->nlinks; i++) {
-        if (link_add(n, fl->links[i], id, &fl->slot[i]) != 0)
+        if (link_add(n, links[i], id, &slots[i]) != 0)
             abort(); /* out of memory inside an event: nothing sane to return to */
-        mark_dirty(n, fl->links[i]);
+        mark_dirty(n, links[i]);
     }
 }
 
@@ -267,9 +298,6 @@ static int reserve_scratch(cs_net *n)
     size_t *start = realloc(n->start, (size_t)(cap + 1) * sizeof *start);
     if (start)
         n->start = start;
-    long *route = realloc(n->route, (size_t)cap * CS_ROUTE_MAX * sizeof *route);
-    if (route)
-        n->route = route;
     double *rate = realloc(n->rate, (size_t)cap * sizeof *rate);
     if (rate)
         n->rate = rate;
@@ -278,17 +306,38 @@ static int reserve_scratch(cs_net *n)
         memset(seen + n->scratch_cap, 0, (size_t)(cap - n->scratch_cap) * sizeof *seen);
         n->flow_seen = seen;
     }
-    if (!comp_flows || !start || !route || !rate || !seen)
+    if (!comp_flows || !start || !rate || !seen)
         return -1;
     n->scratch_cap = cap;
     return 0;
 }
 
-/* Collects the links and active flows connected to the dirty links. */
-static void collect_component(cs_net *n, long *nlinks, long *nflows)
+/* Room for `entries` route entries (and their weights). */
+static int reserve_route(cs_net *n, long entries)
+{
+    if (entries <= n->route_cap)
+        return 0;
+    long cap = n->route_cap ? n->route_cap : 1024;
+    while (cap < entries)
+        cap *= 2;
+    long *route = realloc(n->route, (size_t)cap * sizeof *route);
+    if (route)
+        n->route = route;
+    double *w = realloc(n->weights, (size_t)cap * sizeof *w);
+    if (w)
+        n->weights = w;
+    if (!route || !w)
+        return -1;
+    n->route_cap = cap;
+    return 0;
+}
+
+/* Collects the links and active flows connected to the dirty links; *entries
+ * gets the flows' link count. */
+static void collect_component(cs_net *n, long *nlinks, long *nflows, long *entries)
 {
     uint64_t seen = ++n->walk_stamp;
-    long nl = 0, nf = 0;
+    long nl = 0, nf = 0, ne = 0;
     for (long i = 0; i < n->dirty_count; i++) {
         n->link_seen[n->dirty[i]] = seen;
         n->comp_links[nl++] = n->dirty[i];
@@ -303,16 +352,19 @@ static void collect_component(cs_net *n, long *nlinks, long *nflows)
                 continue;
             n->flow_seen[id] = seen;
             n->comp_flows[nf++] = id;
-            const flow *fl = &n->flows[id];
+            flow *fl = &n->flows[id];
+            const long *links = links_of(fl);
+            ne += fl->nlinks;
             for (int i = 0; i < fl->nlinks; i++)
-                if (n->link_seen[fl->links[i]] != seen) {
-                    n->link_seen[fl->links[i]] = seen;
-                    n->comp_links[nl++] = fl->links[i];
+                if (n->link_seen[links[i]] != seen) {
+                    n->link_seen[links[i]] = seen;
+                    n->comp_links[nl++] = links[i];
                 }
         }
     }
     *nlinks = nl;
     *nflows = nf;
+    *entries = ne;
 }
 
 /* Re-solves rates over everything connected to what changed in this instant,
@@ -324,16 +376,19 @@ static void resolve(void *ctx)
         return;
     if (reserve_scratch(n) != 0)
         abort(); /* out of memory inside an event */
-    long nl, nf;
-    collect_component(n, &nl, &nf);
+    long nl, nf, ne;
+    collect_component(n, &nl, &nf, &ne);
     if (nf == 0)
         return;
+    if (reserve_route(n, ne) != 0)
+        abort(); /* out of memory inside an event */
     double now = cs_engine_now(n->engine);
     for (long i = 0; i < nl; i++) {
         n->local_of_link[n->comp_links[i]] = i;
         n->cap[i] = n->fabric->capacity[n->comp_links[i]];
     }
     size_t k = 0;
+    int bundled = 0;
     for (long j = 0; j < nf; j++) {
         flow *fl = &n->flows[n->comp_flows[j]];
         /* Bring the flow's progress up to now at its old rate. */
@@ -342,12 +397,16 @@ static void resolve(void *ctx)
             fl->remaining = 0;
         fl->last = now;
         n->start[j] = k;
-        for (int i = 0; i < fl->nlinks; i++)
-            n->route[k++] = n->local_of_link[fl->links[i]];
+        const long *links = links_of(fl);
+        bundled |= fl->weight != NULL;
+        for (int i = 0; i < fl->nlinks; i++) {
+            n->weights[k] = fl->weight ? fl->weight[i] : 1;
+            n->route[k++] = n->local_of_link[links[i]];
+        }
     }
     n->start[nf] = k;
-    if (cs_maxmin_solve(n->solver, (size_t)nl, n->cap, (size_t)nf, n->start, n->route, n->rate) !=
-        0)
+    if (cs_maxmin_solve(n->solver, (size_t)nl, n->cap, (size_t)nf, n->start, n->route,
+                        bundled ? n->weights : NULL, n->rate) != 0)
         abort();
     n->solves++;
     for (long j = 0; j < nf; j++) {
@@ -429,5 +488,82 @@ int cs_net_send_over(cs_net *n, long src, long dst, long link, double bytes, cs_
     } else {
         fl->nlinks = cs_fabric_route(n->fabric, src, dst, fl->links, NULL);
     }
+    return launch(n, id, 0);
+}
+
+/* ---- bundles --------------------------------------------------------------- */
+
+/* Per-link scratch of a bundle being made. */
+static int bundle_scratch(cs_net *n)
+{
+    size_t L = (size_t)n->fabric->link_count;
+    if (!n->bundle_bytes) {
+        n->bundle_bytes = calloc(L, sizeof *n->bundle_bytes);
+        n->bundle_pairs = calloc(L, sizeof *n->bundle_pairs);
+        n->bundle_links = malloc(L * sizeof *n->bundle_links);
+    }
+    return n->bundle_bytes && n->bundle_pairs && n->bundle_links ? 0 : -1;
+}
+
+int cs_net_send_bundle(cs_net *n, const long *src, const long *dst, const double *bytes,
+                       long count, cs_done_fn done, void *ctx, long arg)
+{
+    if (bundle_scratch(n) != 0)
+        return -1;
+    long touched = 0;
+    double total = 0;
+    for (long p = 0; p < count; p++) {
+        if (src[p] == dst[p] || !(bytes[p] > 0))
+            continue;
+        long links[CS_ROUTE_MAX];
+        int k = cs_fabric_route(n->fabric, src[p], dst[p], links, NULL);
+        total += bytes[p];
+        for (int i = 0; i < k; i++) {
+            if (n->bundle_pairs[links[i]]++ == 0)
+                n->bundle_links[touched++] = links[i];
+            n->bundle_bytes[links[i]] += bytes[p];
+        }
+    }
+    /* Volume: the most bytes per pair on any link, which the pairs' fair
+     * share drains; a link carrying W bytes of k pairs takes W / volume. */
+    double volume = 0, slowest = 0;
+    for (long i = 0; i < touched; i++) {
+        long l = n->bundle_links[i];
+        double per_pair = n->bundle_bytes[l] / (double)n->bundle_pairs[l];
+        double t = n->bundle_bytes[l] / n->fabric->capacity[l];
+        volume = per_pair > volume ? per_pair : volume;
+        slowest = t > slowest ? t : slowest;
+    }
+    long id;
+    flow *fl = start_flow(n, total, done, ctx, arg, &id);
+    int flowing = fl && touched > 0 && n->model == CS_NET_FLOW;
+    if (flowing) {
+        fl->many_links = malloc((size_t)touched * sizeof *fl->many_links);
+        fl->many_slots = malloc((size_t)touched * sizeof *fl->many_slots);
+        fl->weight = malloc((size_t)touched * sizeof *fl->weight);
+        flowing = fl->many_links && fl->many_slots && fl->weight;
+    }
+    for (long i = 0; i < touched; i++) {
+        long l = n->bundle_links[i];
+        if (flowing) {
+            fl->many_links[i] = l;
+            fl->weight[i] = n->bundle_bytes[l] / volume;
+        }
+        n->bundle_bytes[l] = 0;
+        n->bundle_pairs[l] = 0;
+    }
+    if (!fl)
+        return -1;
+    double now = cs_engine_now(n->engine);
+    if (touched == 0 || n->model == CS_NET_IDEAL)
+        return cs_engine_at(n->engine, now, on_arrival, n, id, 0);
+    if (n->model == CS_NET_ANALYTIC)
+        return cs_engine_at(n->engine, now + slowest, on_arrival, n, id, 0);
+    if (!flowing) {
+        release_flow(n, id);
+        return -1;
+    }
+    fl->nlinks = (int)touched;
+    fl->remaining = volume;
     return launch(n, id, 0);
 }

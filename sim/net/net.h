@@ -38,6 +38,19 @@ int cs_net_send(cs_net *n, long src, long dst, double bytes, cs_done_fn done, vo
 int cs_net_send_over(cs_net *n, long src, long dst, long link, double bytes, cs_done_fn done,
                      void *ctx, long arg);
 
+/* A bundle of transfers src[p] -> dst[p] of bytes[p] (p < count) that
+ * progress together, as one flow: an all-to-all's pairs, which NCCL runs
+ * as concurrent sends and receives. On each link it counts as the pairs it
+ * carries in the link's fair share (so a bundle of one pair is a plain
+ * transfer), and all its pairs move the same share of their bytes at once,
+ * at the pace of its most loaded link: alone on the fabric it takes the
+ * largest of its links' bytes / capacity. done runs once, when all have
+ * arrived; no latency of its own (the collective paid it). In analytic mode
+ * it takes that time; in ideal mode none. Returns 0, or -1 when out of
+ * memory. */
+int cs_net_send_bundle(cs_net *n, const long *src, const long *dst, const double *bytes,
+                       long count, cs_done_fn done, void *ctx, long arg);
+
 /* One double per link of the fabric, all zero, for a caller to sum per-link
  * quantities in and leave zero again (owned by the net; NULL when out of
  * memory). Collectives price their patterns in it. */

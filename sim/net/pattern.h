@@ -27,6 +27,9 @@ typedef struct cs_pflow {
     int32_t src, dst; /* GPUs */
     int32_t link;     /* >= 0: this one link (NVLS ports), else the route src -> dst */
     int32_t phase;
+    int32_t bundle;   /* >= 0: one of an exchange among all members (an all-to-all, a
+                         mesh's rings), whose transfers move together (net.h's bundles);
+                         the same number for the whole exchange, which is contiguous */
     double bytes;
 } cs_pflow;
 
