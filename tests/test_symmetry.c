@@ -103,7 +103,8 @@ static long compare_layout(cs_scenario *s, long li, const cs_layout_sizes *z,
 }
 
 /* Every valid layout of a scenario under `model`; each must be reduced to
- * one GPU per stage when `reduces`, else replayed whole. */
+ * one GPU per stage when `reduces` is 1, replayed whole when 0 (either when
+ * -1: the flow model's reduction depends on what the groups share). */
 static void compare_scenario(cs_scenario *s, cs_network_model model, int reduces,
                              const char *name)
 {
@@ -118,7 +119,7 @@ static void compare_scenario(cs_scenario *s, cs_network_model model, int reduces
         snprintf(where, sizeof where, "%s, layout %s, %s", name, s->layouts[i].name,
                  cs_network_model_name(model));
         long simulated = compare_layout(s, (long)i, &v->sizes, model, where);
-        ck_assert_msg(simulated == (reduces ? v->sizes.pp : v->sizes.world),
+        ck_assert_msg(reduces < 0 || simulated == (reduces ? v->sizes.pp : v->sizes.world),
                       "%s: %ld GPUs simulated of %ld (pp %ld)", where, simulated,
                       v->sizes.world, v->sizes.pp);
         compared++;
@@ -271,9 +272,26 @@ START_TEST(whole_replay_with_random_routing)
 }
 END_TEST
 
-START_TEST(whole_replay_under_the_flow_model)
+/* Under the flow model: reduced when no two groups (the simulated ones and
+ * the copies they stand for) ever hold a link at once, as on one rail-optimized
+ * DGX per stage; whole when they would (the seed's all-to-alls across a fat
+ * tree); the same numbers either way. */
+START_TEST(flow_model_reduces_when_no_link_is_shared)
 {
-    compare_file("examples/schedules/1f1b.yaml", CS_NET_FLOW, 0);
+    compare_file("examples/schedules/1f1b.yaml", CS_NET_FLOW, 1);
+    compare_file("examples/schedules/interleaved.yaml", CS_NET_FLOW, 1);
+}
+END_TEST
+
+START_TEST(flow_model_whole_when_groups_share_links)
+{
+    compare_file("scenarios/seed-options.yaml", CS_NET_FLOW, 0);
+}
+END_TEST
+
+START_TEST(flow_model_reduced_or_whole_gives_the_same)
+{
+    compare_file(files[_i], CS_NET_FLOW, -1);
 }
 END_TEST
 
@@ -353,7 +371,9 @@ int main(void)
     tcase_add_loop_test(tc, whole_replay_when_gpus_differ, 0,
                         (int)(sizeof wholes / sizeof wholes[0]));
     tcase_add_test(tc, whole_replay_with_random_routing);
-    tcase_add_test(tc, whole_replay_under_the_flow_model);
+    tcase_add_test(tc, flow_model_reduces_when_no_link_is_shared);
+    tcase_add_test(tc, flow_model_whole_when_groups_share_links);
+    tcase_add_loop_test(tc, flow_model_reduced_or_whole_gives_the_same, 0, 8);
     tcase_add_test(tc, whole_replay_when_another_gpu_is_captured);
     tcase_add_test(tc, cli_no_symmetry_gives_the_same_output);
     suite_add_tcase(s, tc);

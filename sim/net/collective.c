@@ -75,6 +75,45 @@ static int planned(cs_net *net, const cs_fabric *f, const cs_coll_spec *s, cs_co
     return rc;
 }
 
+/* The links of pattern p, each once, into out; `marks` is one zeroed double
+ * per link of f (left zeroed). Returns the count. */
+static long pattern_links(const cs_fabric *f, const cs_pattern *p, double *marks, long *out)
+{
+    long n = 0;
+    for (long i = 0; i < p->count; i++) {
+        const cs_pflow *x = &p->flows[i];
+        long links[CS_ROUTE_MAX];
+        int k = 1;
+        if (x->link >= 0)
+            links[0] = x->link;
+        else
+            k = x->src == x->dst ? 0 : cs_fabric_route(f, x->src, x->dst, links, NULL);
+        for (int j = 0; j < k; j++)
+            if (marks[links[j]] == 0) {
+                marks[links[j]] = 1;
+                out[n++] = links[j];
+            }
+    }
+    for (long i = 0; i < n; i++)
+        marks[out[i]] = 0;
+    return n;
+}
+
+long cs_collective_links(const cs_fabric *f, const cs_coll_spec *s, long *out)
+{
+    cs_coll_plan plan;
+    cs_pattern pat;
+    if (s->n < 2)
+        return 0;
+    if (planned(NULL, f, s, &plan, &pat) != 0)
+        return -1;
+    double *marks = calloc((size_t)f->link_count, sizeof *marks);
+    long n = marks ? pattern_links(f, &pat, marks, out) : -1;
+    free(marks);
+    cs_pattern_free(&pat);
+    return n;
+}
+
 double cs_collective_wire_bytes(const cs_fabric *f, const cs_coll_spec *s)
 {
     cs_coll_plan plan;
@@ -95,6 +134,10 @@ typedef struct run {
     cs_pattern pat;
     long next;     /* first flow of the phase to start next */
     long inflight; /* flows of the current phase not yet arrived */
+    long *held;    /* exclusive use: the pattern's links, held while it runs (owned) */
+    long nheld;
+    const long *shadow; /* and the spec's shadow */
+    long nshadow;
     cs_done_fn done;
     void *ctx;
     long arg;
@@ -105,6 +148,9 @@ static void run_finish(run *r)
     cs_done_fn done = r->done;
     void *ctx = r->ctx;
     long arg = r->arg;
+    cs_net_hold(r->net, r->held, r->nheld, -1);
+    cs_net_hold(r->net, r->shadow, r->nshadow, -1);
+    free(r->held);
     cs_pattern_free(&r->pat);
     free(r);
     done(ctx, arg);
@@ -189,7 +235,28 @@ static void instant_done(void *ctx, long arg, uint64_t tag)
     run_finish(ctx);
 }
 
+/* Exclusive use: holds the run's pattern links and the shadow. */
+static int hold(run *r, const cs_fabric *f, const long *shadow, long count)
+{
+    double *marks = cs_net_link_sums(r->net);
+    r->held = malloc((size_t)(r->pat.count * CS_ROUTE_MAX + 1) * sizeof *r->held);
+    if (!marks || !r->held)
+        return -1;
+    r->nheld = pattern_links(f, &r->pat, marks, r->held);
+    r->shadow = shadow;
+    r->nshadow = shadow ? count : 0;
+    cs_net_hold(r->net, r->held, r->nheld, +1);
+    cs_net_hold(r->net, r->shadow, r->nshadow, +1);
+    return 0;
+}
+
 int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, void *ctx, long arg)
+{
+    return cs_collective_start_shadowed(net, s, NULL, 0, done, ctx, arg);
+}
+
+int cs_collective_start_shadowed(cs_net *net, const cs_coll_spec *s, const long *shadow,
+                                 long count, cs_done_fn done, void *ctx, long arg)
 {
     const cs_fabric *f = cs_net_fabric(net);
     cs_engine *e = cs_net_engine(net);
@@ -197,7 +264,7 @@ int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, voi
     run *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
-    *r = (run){net, {0}, 0, 0, done, ctx, arg};
+    *r = (run){net, {0}, 0, 0, NULL, 0, NULL, 0, done, ctx, arg};
     if (s->n <= 1 || cs_net_model(net) == CS_NET_IDEAL)
         return cs_engine_at(e, now, instant_done, r, 0, 0);
     cs_coll_plan plan;
@@ -209,6 +276,11 @@ int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, voi
     }
     if (cs_net_model(net) == CS_NET_ANALYTIC)
         return cs_engine_at(e, now + plan.time, instant_done, r, 0, 0);
+    if (cs_net_exclusive(net) && hold(r, f, shadow, count) != 0) {
+        cs_pattern_free(&r->pat);
+        free(r);
+        return -1;
+    }
     return cs_engine_at(e, now + plan.latency, latency_done, r, 0, 0);
 }
 
@@ -216,6 +288,22 @@ static void note_end(void *ctx, long arg)
 {
     (void)arg;
     *(int *)ctx = 1;
+}
+
+int cs_collective_time_on(cs_net *net, const cs_coll_spec *s, double *time)
+{
+    cs_engine *e = cs_net_engine(net);
+    int ended = 0;
+    if (cs_engine_reset(e) != 0)
+        return -1;
+    int rc = cs_collective_start(net, s, note_end, &ended, 0);
+    if (rc != 0)
+        return rc;
+    cs_engine_run(e);
+    if (!ended)
+        return -1;
+    *time = cs_engine_now(e);
+    return 0;
 }
 
 int cs_collective_time(const cs_fabric *f, cs_network_model model, const cs_coll_spec *s,

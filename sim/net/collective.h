@@ -99,6 +99,13 @@ double cs_collective_analytic_time(const cs_fabric *f, const cs_coll_spec *s);
  * spec allows can run it (see cs_collective_plan). */
 int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, void *ctx, long arg);
 
+/* The same, on a net that checks exclusive use (cs_net_set_exclusive), also
+ * holding shadow[0..count-1] while it runs: the links that copies of this
+ * collective elsewhere use (a reduced replay's groups it does not
+ * simulate; borrowed until it ends). */
+int cs_collective_start_shadowed(cs_net *net, const cs_coll_spec *s, const long *shadow,
+                                 long count, cs_done_fn done, void *ctx, long arg);
+
 /* Simulates the collective alone on an idle fabric under `model` and returns
  * its time in *time (stats, when not NULL, receives the engine events and the
  * net's delivered bytes). Returns 0, -1 when out of memory, -2 when it cannot
@@ -110,6 +117,16 @@ typedef struct cs_coll_stats {
 } cs_coll_stats;
 int cs_collective_time(const cs_fabric *f, cs_network_model model, const cs_coll_spec *s,
                        double *time, cs_coll_stats *stats);
+
+/* The links the planned pattern uses in flow mode, each once, into out
+ * (room for every link of f). Returns their count, or -1 when it cannot be
+ * planned or out of memory. */
+long cs_collective_links(const cs_fabric *f, const cs_coll_spec *s, long *out);
+
+/* cs_collective_time on a net of one's own whose engine has nothing left to
+ * run: reset to time 0, then the collective alone (cheaper than a new net
+ * each time when many are timed). Returns 0, -1 or -2 as that. */
+int cs_collective_time_on(cs_net *net, const cs_coll_spec *s, double *time);
 
 /* Bytes the planned pattern puts on the wire in flow mode (for conservation). */
 double cs_collective_wire_bytes(const cs_fabric *f, const cs_coll_spec *s);

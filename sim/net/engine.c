@@ -23,6 +23,15 @@ struct cs_engine {
 
 cs_engine *cs_engine_create(void) { return calloc(1, sizeof(cs_engine)); }
 
+int cs_engine_reset(cs_engine *e)
+{
+    if (e->count > 0)
+        return -1;
+    e->now = 0;
+    e->next_seq = 0;
+    return 0;
+}
+
 void cs_engine_destroy(cs_engine *e)
 {
     if (!e)

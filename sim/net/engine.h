@@ -23,6 +23,11 @@ typedef void (*cs_event_fn)(void *ctx, long arg, uint64_t tag);
 cs_engine *cs_engine_create(void);
 void cs_engine_destroy(cs_engine *e);
 
+/* Sets an engine with no event left back to time 0, its insertion numbers
+ * too (so that what runs next runs as on a new engine). Returns 0, or -1
+ * when events are still queued. */
+int cs_engine_reset(cs_engine *e);
+
 /* Schedules fn at absolute time `when` (not before now). Returns 0, or -1
  * when out of memory. */
 int cs_engine_at(cs_engine *e, double when, cs_event_fn fn, void *ctx, long arg, uint64_t tag);

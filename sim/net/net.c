@@ -56,6 +56,9 @@ struct cs_net {
     /* A bundle's per-link bytes and pair counts while it is made (zero between). */
     double *bundle_bytes;
     long *bundle_pairs, *bundle_links;
+    /* Exclusive use: how many collectives hold each link. */
+    unsigned *held;
+    int contended;
     double delivered;
     uint64_t transfers, solves;
     double *link_sums; /* see cs_net_link_sums */
@@ -134,6 +137,7 @@ void cs_net_destroy(cs_net *n)
     free(n->bundle_bytes);
     free(n->bundle_pairs);
     free(n->bundle_links);
+    free(n->held);
     free(n->dirty);
     free(n->dirty_mark);
     free(n->link_seen);
@@ -163,6 +167,26 @@ cs_plan_cache *cs_net_plan_cache(cs_net *n)
     if (!n->plans)
         n->plans = cs_plan_cache_create();
     return n->plans;
+}
+
+int cs_net_set_exclusive(cs_net *n)
+{
+    if (!n->held)
+        n->held = calloc((size_t)n->fabric->link_count, sizeof *n->held);
+    return n->held ? 0 : -1;
+}
+
+int cs_net_exclusive(const cs_net *n) { return n->held != NULL; }
+int cs_net_contended(const cs_net *n) { return n->contended; }
+
+void cs_net_hold(cs_net *n, const long *links, long count, int delta)
+{
+    for (long i = 0; n->held && i < count; i++) {
+        if (delta > 0 && n->held[links[i]]++ > 0)
+            n->contended = 1;
+        else if (delta < 0)
+            n->held[links[i]]--;
+    }
 }
 
 cs_network_model cs_net_model(const cs_net *n) { return n->model; }

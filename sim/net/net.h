@@ -60,6 +60,16 @@ double *cs_net_link_sums(cs_net *n);
  * by the net, created on first use; NULL when out of memory). */
 struct cs_plan_cache *cs_net_plan_cache(cs_net *n);
 
+/* Exclusive use (a reduced replay's check, replay/symmetry.h): from now on
+ * each collective holds the links of its pattern and its spec's shadow from
+ * its start to its end, and a link held twice at once marks the net
+ * contended. Returns 0, or -1 when out of memory. */
+int cs_net_set_exclusive(cs_net *n);
+int cs_net_exclusive(const cs_net *n);
+int cs_net_contended(const cs_net *n);
+/* Takes (+1) or gives back (-1) links[0..count-1] (each once). */
+void cs_net_hold(cs_net *n, const long *links, long count, int delta);
+
 cs_network_model cs_net_model(const cs_net *n);
 cs_engine *cs_net_engine(const cs_net *n);
 const cs_fabric *cs_net_fabric(const cs_net *n);

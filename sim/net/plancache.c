@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOTS (1 << 16) /* a power of two; at most half of them used */
+/* Slots: a power of two, at most half of them used, doubling from FIRST up
+ * to MOST (a small cache costs little to make and free: a collective
+ * timed alone makes one). */
+#define FIRST 64
+#define MOST (1 << 16)
 
 typedef struct entry {
     uint64_t hash; /* 0: empty */
@@ -15,7 +19,7 @@ typedef struct entry {
 
 struct cs_plan_cache {
     entry *slots;
-    long used;
+    long used, cap;
 };
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -46,10 +50,12 @@ static int same(const entry *e, const cs_coll_spec *s, uint64_t h)
 cs_plan_cache *cs_plan_cache_create(void)
 {
     cs_plan_cache *c = calloc(1, sizeof *c);
-    if (c && !(c->slots = calloc(SLOTS, sizeof *c->slots))) {
+    if (c && !(c->slots = calloc(FIRST, sizeof *c->slots))) {
         free(c);
         return NULL;
     }
+    if (c)
+        c->cap = FIRST;
     return c;
 }
 
@@ -57,7 +63,7 @@ void cs_plan_cache_destroy(cs_plan_cache *c)
 {
     if (!c)
         return;
-    for (long i = 0; i < SLOTS; i++)
+    for (long i = 0; i < c->cap; i++)
         free(c->slots[i].gpus);
     free(c->slots);
     free(c);
@@ -67,8 +73,8 @@ int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_pla
 {
     if (s->pair_bytes)
         return 0;
-    uint64_t h = hash_of(s);
-    for (uint64_t i = h & (SLOTS - 1);; i = (i + 1) & (SLOTS - 1)) {
+    uint64_t h = hash_of(s), mask = (uint64_t)c->cap - 1;
+    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
         const entry *e = &c->slots[i];
         if (!e->hash)
             return 0;
@@ -79,17 +85,40 @@ int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_pla
     }
 }
 
+/* Doubles the slots (keeping the entries); -1 when out of memory. */
+static int grow(cs_plan_cache *c)
+{
+    long cap = 2 * c->cap;
+    entry *slots = calloc((size_t)cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (long k = 0; k < c->cap; k++) {
+        if (!c->slots[k].hash)
+            continue;
+        uint64_t i = c->slots[k].hash & (uint64_t)(cap - 1);
+        while (slots[i].hash)
+            i = (i + 1) & (uint64_t)(cap - 1);
+        slots[i] = c->slots[k];
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->cap = cap;
+    return 0;
+}
+
 void cs_plan_cache_put(cs_plan_cache *c, const cs_coll_spec *s, const cs_coll_plan *plan)
 {
-    if (s->pair_bytes || c->used >= SLOTS / 2)
+    if (s->pair_bytes)
         return;
+    if (c->used >= c->cap / 2 && (c->cap >= MOST || grow(c) != 0))
+        return; /* full: a cache, losing an entry costs only time */
     long *gpus = malloc((size_t)s->n * sizeof *gpus);
     if (!gpus)
-        return; /* a cache: losing an entry costs only time */
-    uint64_t h = hash_of(s);
-    uint64_t i = h & (SLOTS - 1);
+        return;
+    uint64_t h = hash_of(s), mask = (uint64_t)c->cap - 1;
+    uint64_t i = h & mask;
     while (c->slots[i].hash)
-        i = (i + 1) & (SLOTS - 1);
+        i = (i + 1) & mask;
     memcpy(gpus, s->gpus, (size_t)s->n * sizeof *gpus);
     c->slots[i] = (entry){h, *s, gpus, *plan};
     c->slots[i].spec.gpus = gpus;

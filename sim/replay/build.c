@@ -189,6 +189,7 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
         B->failed = 1;
         return -1;
     }
+    cs_build_take_shadow(B, first);
     for (long i = 0, id = first; i < n; i++) {
         if (!cs_build_live(B, members[i]))
             continue;

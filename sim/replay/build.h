@@ -120,6 +120,16 @@ typedef struct cs_builder {
     const unsigned char *live; /* per GPU, NULL: every GPU is live */
     struct cs_copy_memo *memo;
     long *copy_members;        /* scratch of the check: world entries */
+    /* Under the flow model, the other groups' links (as cs_build_copies
+     * found them) for the next collective, which holds them while it runs
+     * so that the net sees whether anything else would have shared them;
+     * and the scratch that finds them (per link of the fabric). */
+    const long *shadow;
+    long shadow_count;
+    long *copy_links, *copy_scratch;
+    unsigned char *copy_marks;
+    cs_engine *probe_engine; /* where the flow model's copies are timed alone */
+    cs_net *probe;
     int failed;
 } cs_builder;
 
@@ -168,6 +178,9 @@ enum {
 long cs_build_copies(cs_builder *B, cs_group_fn fn, long groups, int site, long aux,
                      cs_coll_op op, double bytes, const double *pairs);
 void cs_build_memo_free(cs_builder *B);
+/* Gives the collective whose first op is `first` the shadow cs_build_copies
+ * left, if any (every collective a reduced build adds takes it). */
+void cs_build_take_shadow(cs_builder *B, long first);
 void cs_build_chain(cs_builder *B, long gpu, long id, cs_op_info *o);
 /* A compute op's work: its GPU time, the kernels the host launches for it
  * (host.launch_overhead each) and its FLOPs. */

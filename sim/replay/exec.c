@@ -29,6 +29,8 @@ typedef struct coll {
     long first_op;     /* live members are first_op .. first_op + live - 1 */
     long live;         /* members with an op (all but the mirrored ones) */
     long arrived;
+    const long *shadow; /* links held for mirrored copies (cs_exec_set_shadow) */
+    long shadow_count;
 } coll;
 
 /* A host's wait: once it has issued op `pos`, it waits for op `wait` (<=
@@ -203,6 +205,8 @@ static long collective_on(cs_exec *x, const cs_coll_spec *spec, const int *strea
     k->member_offset = x->nmembers;
     k->first_op = x->count;
     k->arrived = k->live = 0;
+    k->shadow = NULL;
+    k->shadow_count = 0;
     for (long i = 0; i < spec->n; i++) {
         if (!is_live(x, spec->gpus[i]))
             continue;
@@ -216,6 +220,16 @@ static long collective_on(cs_exec *x, const cs_coll_spec *spec, const int *strea
     x->nmembers += spec->n;
     x->ncolls++;
     return k->first_op;
+}
+
+int cs_exec_set_shadow(cs_exec *x, long first, const long *shadow, long count)
+{
+    if (first < 0 || first >= x->count || x->ops[first].coll < 0 ||
+        x->colls[x->ops[first].coll].first_op != first)
+        return -1;
+    x->colls[x->ops[first].coll].shadow = shadow;
+    x->colls[x->ops[first].coll].shadow_count = count;
+    return 0;
 }
 
 int cs_exec_depend(cs_exec *x, long before, long after)
@@ -392,8 +406,10 @@ static void arrive(cs_exec *x, long id)
     double now = cs_engine_now(x->engine);
     for (long i = 0; i < k->live; i++)
         x->ops[k->first_op + i].t.begin = now;
-    if (cs_collective_start(x->net, &k->spec, on_collective_end, x, x->ops[id].coll) != 0)
+    if (cs_collective_start_shadowed(x->net, &k->spec, k->shadow, k->shadow_count,
+                                     on_collective_end, x, x->ops[id].coll) != 0)
         x->failed = 1;
+
 }
 
 static void on_issued(void *ctx, long id, uint64_t tag)
@@ -426,6 +442,10 @@ static int host_issued(cs_exec *x, long id, double now, double *issued)
 static void try_start(cs_exec *x, long id)
 {
     op *o = &x->ops[id];
+    /* A reduced replay whose groups would have shared a link is over (the
+     * replay runs again whole): what runs drains, nothing new starts. */
+    if (cs_net_contended(x->net))
+        return;
     if (o->state != OP_WAITING || o->pending > 0 || x->head[o->gpu * x->streams + o->stream] != id)
         return;
     double now = cs_engine_now(x->engine), issued = now;

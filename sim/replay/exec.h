@@ -63,6 +63,11 @@ long cs_exec_collective(cs_exec *x, const cs_coll_spec *spec, int stream, long t
  * receive on another). */
 long cs_exec_collective_on(cs_exec *x, const cs_coll_spec *spec, const int *streams, long tag);
 
+/* The collective whose first member op is `first` also holds shadow[0..count-1]
+ * while it runs (cs_collective_start_shadowed; borrowed until the run ends).
+ * Returns 0, or -1 when `first` is not a collective's first op. */
+int cs_exec_set_shadow(cs_exec *x, long first, const long *shadow, long count);
+
 /* `after` may start only once `before` has finished. Returns 0 or -1. */
 int cs_exec_depend(cs_exec *x, long before, long after);
 

@@ -133,6 +133,7 @@ static void gather_received(cs_builder *B, long to_stage, long to_slot_base, con
             B->failed = 1;
             return;
         }
+        cs_build_take_shadow(B, first);
         for (long tp = 0, id = first; tp < z->tp; tp++) {
             long local = tp + z->tp * dp;
             if (!cs_build_live(B, members[tp]))
@@ -185,6 +186,7 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
                 B->failed = 1;
                 return;
             }
+            cs_build_take_shadow(B, sender);
             long receiver = sender + 1;
             long from_slot = cs_pipeline_slot(B, stage, backward, ps->mb, ps->chunk, local);
             long to_slot = cs_pipeline_slot(B, to_stage, backward, ps->mb, to_chunk, local);

@@ -340,6 +340,11 @@ static int attempt(const cs_scenario *s, const cs_layout *l, const cs_layout_siz
     int rc = -1;
     if (!x || !t.stage_of || !t.acc || !t.by_class || !t.arrays || !t.captured)
         goto done;
+    /* Under the flow model a reduced replay holds for as long as they run
+     * the links of every group it stands for, to see that no two ever
+     * share one (else the GPUs it copies would not have run alike). */
+    if (live && model == CS_NET_FLOW && cs_net_set_exclusive(net) != 0)
+        goto done;
     rc = live ? cs_workload_build_reduced(&w, x, s, l, z, seed, live)
               : cs_workload_build(&w, x, s, l, z, seed);
     if (rc != 0)
@@ -360,6 +365,8 @@ static int attempt(const cs_scenario *s, const cs_layout *l, const cs_layout_siz
     }
     cs_exec_set_observer(x, observe, &L);
     rc = cs_exec_run(x);
+    if (cs_net_contended(net))
+        rc = 1;
     if (rc != 0)
         goto done;
     r->iteration_time_s = cs_exec_makespan(x);
@@ -406,6 +413,8 @@ static int run(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *
         free(live);
         if (rc != 1)
             return rc;
+        if (capture) /* what the stopped replay captured */
+            capture->span_count = capture->op_count = capture->memory_count = 0;
     }
     return attempt(s, l, z, model, seed, r, f, capture, NULL);
 }

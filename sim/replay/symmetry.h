@@ -15,8 +15,11 @@
  * others are copies of their stage's first GPU. Reduced and full replays
  * give the same numbers to the last bit (tests/test_symmetry.c checks it).
  *
- * Under the flow network model the GPUs' traffic shares links with other
- * groups', which one GPU's program cannot stand for: the replay is full. */
+ * Under the flow network model the GPUs' traffic may share links with the
+ * groups not simulated, which one GPU per stage cannot stand for: the net
+ * is made exclusive (net.h), every collective holding its own links and its
+ * copies' while it runs, and a link held twice stops the reduced replay,
+ * which then runs whole. */
 #ifndef CS_SYMMETRY_H
 #define CS_SYMMETRY_H
 

@@ -133,6 +133,12 @@ static int alloc_builder(cs_builder *B)
     long most = world > 2 * B->per_stage ? world : 2 * B->per_stage;
     B->members = malloc((size_t)most * sizeof *B->members);
     B->copy_members = B->reduced ? malloc((size_t)most * sizeof *B->copy_members) : NULL;
+    if (B->reduced) {
+        size_t L = (size_t)cs_net_fabric(cs_exec_net(B->x))->link_count;
+        B->copy_links = malloc(L * sizeof *B->copy_links);
+        B->copy_scratch = malloc(L * sizeof *B->copy_scratch);
+        B->copy_marks = calloc(L, 1);
+    }
     B->members_last = malloc((size_t)most * sizeof *B->members_last);
     B->deferred = malloc((size_t)world * sizeof *B->deferred);
     B->ndeferred = calloc((size_t)world, sizeof *B->ndeferred);
@@ -160,7 +166,8 @@ static int alloc_builder(cs_builder *B)
         !B->carry_layer ||
         !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
         !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li ||
-        (rows && !B->expert_rows) || (B->reduced && !B->copy_members))
+        (rows && !B->expert_rows) ||
+        (B->reduced && (!B->copy_members || !B->copy_links || !B->copy_scratch || !B->copy_marks)))
         return -1;
     for (long g = 0; g < world; g++) {
         B->last[g] = -1;
@@ -197,6 +204,9 @@ static void free_builder(cs_builder *B)
     free(B->draws);
     free(B->members);
     free(B->copy_members);
+    free(B->copy_links);
+    free(B->copy_scratch);
+    free(B->copy_marks);
     cs_build_memo_free(B);
     free(B->members_last);
     free(B->deferred);
@@ -328,6 +338,9 @@ void cs_workload_free(cs_workload *w)
     for (long i = 0; i < w->tables; i++)
         free(w->pair_tables[i]);
     free(w->pair_tables);
+    for (long i = 0; i < w->shadow_count; i++)
+        free(w->shadows[i]);
+    free(w->shadows);
     free(w->info);
     free(w->static_mem);
     memset(w, 0, sizeof *w);

@@ -87,6 +87,8 @@ typedef struct cs_workload {
     double dropped_tokens; /* by the MoE capacity factor, over the iteration */
     double routed_tokens;
     double model_flops; /* Megatron's count for the iteration (recompute not counted) */
+    long **shadows; /* a reduced build's link sets the exec borrows (owned) */
+    long shadow_count;
 } cs_workload;
 
 /* Builds every GPU's program into x (which must have CS_STREAMS streams per
