@@ -158,25 +158,40 @@ static void run_finish(run *r)
 
 static void flow_done(void *ctx, long i);
 
-/* The pairs of flows first .. last - 1 as one bundle. */
-static int send_bundle(run *r, long first, long last)
+/* The routed transfers of flows first .. last - 1 as one bundle; those
+ * over one given link (NVLS ports) on their own. Returns the sends made, or
+ * -1 when out of memory. */
+static long send_bundle(run *r, long first, long last)
 {
-    long n = last - first;
+    long n = last - first, k = 0, sends = 0;
     long *ends = malloc((size_t)(2 * n + 1) * sizeof *ends);
     double *bytes = malloc((size_t)(n + 1) * sizeof *bytes);
-    int rc = -1;
-    if (ends && bytes) {
-        for (long i = 0; i < n; i++) {
-            const cs_pflow *x = &r->pat.flows[first + i];
-            ends[i] = x->src;
-            ends[n + i] = x->dst;
-            bytes[i] = x->bytes;
-        }
-        rc = cs_net_send_bundle(r->net, ends, ends + n, bytes, n, flow_done, r, first);
+    if (!ends || !bytes) {
+        free(ends);
+        free(bytes);
+        return -1;
     }
+    for (long i = first; i < last; i++) {
+        const cs_pflow *x = &r->pat.flows[i];
+        if (x->link < 0) {
+            ends[k] = x->src;
+            ends[n + k] = x->dst;
+            bytes[k++] = x->bytes;
+        } else if (cs_net_send_over(r->net, x->src, x->dst, x->link, x->bytes, flow_done, r,
+                                    i) == 0) {
+            sends++;
+        } else {
+            sends = -1;
+            break;
+        }
+    }
+    if (sends >= 0 && k > 0)
+        sends = cs_net_send_bundle(r->net, ends, ends + n, bytes, k, flow_done, r, first) == 0
+                    ? sends + 1
+                    : -1;
     free(ends);
     free(bytes);
-    return rc;
+    return sends;
 }
 
 /* Starts every flow of the next phase, or finishes when none is left. */
@@ -191,26 +206,14 @@ static void next_phase(run *r)
     int phase = p->flows[first].phase;
     while (r->next < p->count && p->flows[r->next].phase == phase)
         r->next++;
-    /* Count first: a transfer may arrive at once, inside the loop. */
-    r->inflight = 1;
-    for (long i = first; i < r->next; i++)
-        r->inflight += p->flows[i].bundle < 0 || i == first ||
-                       p->flows[i].bundle != p->flows[i - 1].bundle;
-    for (long i = first, end; i < r->next; i = end) {
-        const cs_pflow *x = &p->flows[i];
-        end = i + 1;
-        int rc;
-        if (x->bundle >= 0) {
-            while (end < r->next && p->flows[end].bundle == x->bundle)
-                end++;
-            rc = send_bundle(r, i, end);
-        } else {
-            rc = cs_net_send_over(r->net, x->src, x->dst, x->link, x->bytes, flow_done, r, i);
-        }
-        if (rc != 0)
-            abort(); /* out of memory inside an event */
-    }
-    flow_done(r, -1); /* the count's extra one */
+    /* One extra count until every send is made: a send may arrive at once,
+     * inside the loop. */
+    r->inflight = 1 + (r->next - first);
+    long sends = send_bundle(r, first, r->next);
+    if (sends < 0)
+        abort(); /* out of memory inside an event */
+    r->inflight -= (r->next - first) - sends;
+    flow_done(r, -1);
 }
 
 static void flow_done(void *ctx, long i)

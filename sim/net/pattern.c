@@ -59,8 +59,6 @@ typedef struct builder {
     const cs_coll_spec *s;
     const cs_span *sp;
     int phase;
-    int bundle; /* the exchange being added, -1 for plain transfers */
-    int bundles; /* exchanges so far */
 } builder;
 
 static void add(builder *b, long src, long dst, long link, double bytes)
@@ -78,8 +76,7 @@ static void add(builder *b, long src, long dst, long link, double bytes)
         p->flows = flows;
         p->cap = cap;
     }
-    p->flows[p->count++] =
-        (cs_pflow){(int32_t)src, (int32_t)dst, (int32_t)link, b->phase, b->bundle, bytes};
+    p->flows[p->count++] = (cs_pflow){(int32_t)src, (int32_t)dst, (int32_t)link, b->phase, bytes};
 }
 
 /* Member index -> GPU. */
@@ -107,12 +104,10 @@ static void hop(builder *b, long a, long c, double bytes)
  * direction) put on each link. */
 static void all_pairs(builder *b, long first, long k, double bytes)
 {
-    b->bundle = b->bundles++;
     for (long i = first; i < first + k; i++)
         for (long j = first; j < first + k; j++)
             if (i != j)
                 add(b, gpu(b, i), gpu(b, j), -1, bytes);
-    b->bundle = -1;
 }
 
 /* A ring through members first, first + stride, ... (k of them), each edge
@@ -275,13 +270,11 @@ static int p2p(builder *b)
     long n = s->n;
     switch (s->op) {
     case CS_COLL_ALLTOALL:
-        b->bundle = b->bundles++;
         for (long i = 0; i < n; i++)
             for (long j = 0; j < n; j++)
                 if (i != j)
                     add(b, gpu(b, i), gpu(b, j), -1,
                         s->pair_bytes ? s->pair_bytes[i * n + j] : s->bytes / (double)n);
-        b->bundle = -1;
         return 0;
     case CS_COLL_SENDRECV:
         for (long i = 0; i < n; i++)
@@ -309,7 +302,7 @@ int cs_pattern_build(cs_pattern *p, const cs_fabric *f, const cs_coll_spec *s, c
                      cs_coll_algo algo)
 {
     memset(p, 0, sizeof *p);
-    builder b = {p, f, s, sp, 0, -1, 0};
+    builder b = {p, f, s, sp, 0};
     int rc = 0, ring_op = s->op == CS_COLL_ALL_REDUCE || s->op == CS_COLL_ALL_GATHER ||
                           s->op == CS_COLL_REDUCE_SCATTER;
     if (s->n < 2)

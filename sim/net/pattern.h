@@ -1,8 +1,10 @@
 /* pattern: the traffic of one collective algorithm, as transfers by phase
  * (internal to sim/net/: tuner.c prices it, collective.c runs it).
  *
- * Every transfer of a phase runs at once; a phase starts when the one before
- * it has arrived whole. The transfers carry what each link of the
+ * Every transfer of a phase runs at once, and they move together (in flow
+ * mode one bundle, net.h: a pipelined ring or tree advances at its slowest
+ * edge's pace, and an all-to-all's pairs are sent together); a phase starts
+ * when the one before it has arrived whole. The transfers carry what each link of the
  * algorithm carries over the whole collective (the libraries pipeline their
  * steps in small chunks, so in steady state every link of a ring or tree is
  * busy at once): a ring's edge carries 2(n-1)/n S of an all-reduce, as its
@@ -27,9 +29,6 @@ typedef struct cs_pflow {
     int32_t src, dst; /* GPUs */
     int32_t link;     /* >= 0: this one link (NVLS ports), else the route src -> dst */
     int32_t phase;
-    int32_t bundle;   /* >= 0: one of an exchange among all members (an all-to-all, a
-                         mesh's rings), whose transfers move together (net.h's bundles);
-                         the same number for the whole exchange, which is contiguous */
     double bytes;
 } cs_pflow;
 
