@@ -114,6 +114,12 @@ long cs_collective_links(const cs_fabric *f, const cs_coll_spec *s, long *out)
     return n;
 }
 
+double cs_collective_net_time(cs_net *net, const cs_coll_spec *s)
+{
+    cs_coll_plan plan;
+    return plan_of(net, cs_net_fabric(net), s, &plan) == 0 ? plan.time : 0;
+}
+
 double cs_collective_wire_bytes(const cs_fabric *f, const cs_coll_spec *s)
 {
     cs_coll_plan plan;

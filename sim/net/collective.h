@@ -94,6 +94,11 @@ int cs_collective_plan(const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *
 /* The planned time (0 when it cannot be planned). */
 double cs_collective_analytic_time(const cs_fabric *f, const cs_coll_spec *s);
 
+/* The same, planned in net's per-link scratch (cs_net_link_sums) and its
+ * plan cache: what the analytic model gives the collective on that net,
+ * cheaper than the above when many are planned on a large fabric. */
+double cs_collective_net_time(cs_net *net, const cs_coll_spec *s);
+
 /* Starts the collective now; done(ctx, arg) runs when every rank is finished.
  * Returns 0, -1 when out of memory, -2 when no algorithm and protocol the
  * spec allows can run it (see cs_collective_plan). */

@@ -171,10 +171,11 @@ int cs_fabric_route(const cs_fabric *f, long src, long dst, long links[CS_ROUTE_
         }
         links[n++] = nic_base(f) + nic_count(f) + nic_d;
     }
-    double lat = 0;
-    for (int i = 0; i < n; i++)
-        lat += f->latency[links[i]];
-    if (latency)
+    if (latency) {
+        double lat = 0;
+        for (int i = 0; i < n; i++)
+            lat += f->latency[links[i]];
         *latency = lat;
+    }
     return n;
 }

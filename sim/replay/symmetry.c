@@ -117,7 +117,7 @@ static double group_time(cs_builder *B, const long *members, long n, cs_coll_op 
     cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
     const cs_fabric *f = cs_net_fabric(cs_exec_net(B->x));
     if (cs_net_model(cs_exec_net(B->x)) != CS_NET_FLOW)
-        return cs_collective_analytic_time(f, &spec);
+        return cs_collective_net_time(cs_exec_net(B->x), &spec);
     if (!B->probe_engine) {
         B->probe_engine = cs_engine_create();
         B->probe = B->probe_engine ? cs_net_create(B->probe_engine, f, CS_NET_FLOW) : NULL;
@@ -127,28 +127,32 @@ static double group_time(cs_builder *B, const long *members, long n, cs_coll_op 
 }
 
 /* Adds the links of a collective over members[0..n-1] to the set in
- * B->copy_links (marked in B->copy_marks). */
+ * B->copy_links (marked in B->copy_marks); one already there means two
+ * groups that run at once share it: the replay cannot be reduced. */
 static void add_links(cs_builder *B, const long *members, long n, cs_coll_op op, double bytes,
                       const double *pairs, long *count)
 {
     cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
     long k = cs_collective_links(cs_net_fabric(cs_exec_net(B->x)), &spec, B->copy_scratch);
-    if (k < 0) {
+    if (k < 0)
         B->asymmetric = 1;
-        return;
+    for (long i = 0; i < k && !B->asymmetric; i++) {
+        if (B->copy_marks[B->copy_scratch[i]])
+            B->asymmetric = 1;
+        B->copy_marks[B->copy_scratch[i]] = 1;
+        B->copy_links[(*count)++] = B->copy_scratch[i];
     }
-    for (long i = 0; i < k; i++)
-        if (!B->copy_marks[B->copy_scratch[i]]) {
-            B->copy_marks[B->copy_scratch[i]] = 1;
-            B->copy_links[(*count)++] = B->copy_scratch[i];
-        }
 }
 
-/* The other groups' links, kept by the workload for the run. */
-static void keep_shadow(cs_builder *B, copy_key *entry, long count)
+/* The other groups' links (B->copy_links[from .. count), after the first
+ * group's), kept by the workload for the run. */
+static void keep_shadow(cs_builder *B, copy_key *entry, long from, long count)
 {
     for (long i = 0; i < count; i++)
         B->copy_marks[B->copy_links[i]] = 0;
+    count -= from;
+    if (B->asymmetric)
+        return;
     long *kept = count ? malloc((size_t)count * sizeof *kept) : NULL;
     long **list = realloc(B->w->shadows, (size_t)(B->w->shadow_count + 1) * sizeof *list);
     if ((count && !kept) || !list) {
@@ -158,7 +162,7 @@ static void keep_shadow(cs_builder *B, copy_key *entry, long count)
     }
     B->w->shadows = list;
     if (kept) {
-        memcpy(kept, B->copy_links, (size_t)count * sizeof *kept);
+        memcpy(kept, B->copy_links + from, (size_t)count * sizeof *kept);
         list[B->w->shadow_count++] = kept;
     }
     entry->shadow = kept;
@@ -184,17 +188,26 @@ long cs_build_copies(cs_builder *B, cs_group_fn fn, long groups, int site, long 
     }
     if (fresh) {
         int flow = cs_net_model(cs_exec_net(B->x)) == CS_NET_FLOW;
-        long n = fn(B, 0, B->copy_members), links = 0;
-        double first = group_time(B, B->copy_members, n, op, bytes, pairs);
+        long n = fn(B, 0, B->copy_members), links = 0, own = 0;
+        /* Under the flow model the groups must not share a link (cheap to
+         * see, and what would stop the run), then take equal times. */
+        if (flow) {
+            add_links(B, B->copy_members, n, op, bytes, pairs, &links);
+            own = links;
+            for (long g = 1; g < groups && !B->asymmetric; g++) {
+                long m = fn(B, g, B->copy_members);
+                add_links(B, B->copy_members, m, op, bytes, pairs, &links);
+            }
+            n = fn(B, 0, B->copy_members);
+        }
+        double first = B->asymmetric ? 0 : group_time(B, B->copy_members, n, op, bytes, pairs);
         for (long g = 1; g < groups && !B->asymmetric; g++) {
             n = fn(B, g, B->copy_members);
             if (group_time(B, B->copy_members, n, op, bytes, pairs) != first)
                 B->asymmetric = 1;
-            if (flow)
-                add_links(B, B->copy_members, n, op, bytes, pairs, &links);
         }
         if (flow)
-            keep_shadow(B, entry, links);
+            keep_shadow(B, entry, own, links);
     }
     B->shadow = entry->shadow;
     B->shadow_count = entry->shadow_count;

@@ -69,7 +69,7 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
     cs_grads_zero(B);
     cs_grads_prefetch(B);
     long count = cs_schedule_passes(z->schedule, z->pp, B->chunks, z->microbatches, stage, passes);
-    for (long i = 0; i < count && !B->failed; i++)
+    for (long i = 0; i < count && !B->failed && !B->asymmetric; i++)
         cs_pipeline_run_pass(B, &passes[i]);
     cs_build_flush(B, -1);
     for (long local = 0; local < B->per_stage; local++)
@@ -297,16 +297,17 @@ static int build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs_layo
         for (long i = 0; i < B.m->num_layers + B.m->mtp_num_layers; i++)
             cs_routing_popularity(B.t, B.m->moe.num_experts, B.rng,
                                   B.prob + i * B.m->moe.num_experts);
-    for (long stage = 0; stage < z->pp && !B.failed; stage++)
+    /* A reduced build stops at the first group unlike its copies. */
+    for (long stage = 0; stage < z->pp && !B.failed && !B.asymmetric; stage++)
         build_stage(&B, stage, passes);
-    if (!B.failed)
+    if (!B.failed && !B.asymmetric)
         cs_grads_finalize(&B);
-    for (long stage = 0; stage < z->pp && !B.failed; stage++) {
+    for (long stage = 0; stage < z->pp && !B.failed && !B.asymmetric; stage++) {
         enter_stage(&B, stage);
         cs_grads_step(&B);
         cs_build_end_markers(&B);
     }
-    for (long stage = 0; stage < z->pp && !B.failed; stage++) {
+    for (long stage = 0; stage < z->pp && !B.failed && !B.asymmetric; stage++) {
         enter_stage(&B, stage);
         long count =
             cs_schedule_passes(z->schedule, z->pp, B.chunks, z->microbatches, stage, passes);

@@ -5,8 +5,10 @@
 #   cmake --build build --target bench     (or: tests/bench/bench_table.sh BINARY)
 # Rows: the seed scenario (both layouts, flow); a dense 1T GPT on 512 A100
 # with 512 micro-batches (flow); scenarios/deepseek-v3-16k.yaml (flow); a
-# 1000-replay seed sweep with 2 jobs (flow). A row is stopped after
-# BENCH_LIMIT seconds (default 600) and printed as "> limit".
+# 1000-replay seed sweep with 2 jobs (flow); a DeepSeek-V3-like model on
+# 98,304 GPUs (flow, target 60 s and 4 GB); then the same under the analytic
+# network model, which has no target. A row is stopped after BENCH_LIMIT
+# seconds (default 600) and printed as "> limit".
 set -uo pipefail
 bin=${1:-build/clustersim}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,8 +36,8 @@ row() { # name, target seconds, target MB (0: none), command...
   local name=$1 target=$2 mb=$3
   shift 3
   read -r secs rss < <(measure "$@")
-  local ratio tratio
-  tratio=$(awk -v t="$target" -v r="$ref" 'BEGIN { printf "%.3f", t / r }')
+  local ratio tratio=-
+  [ "$target" = - ] || tratio=$(awk -v t="$target" -v r="$ref" 'BEGIN { printf "%.3f", t / r }')
   if [ "$secs" = stopped ]; then
     printf '%-44s %10s %8s %8s %9s %9s\n' "$name" "> $limit" "-" "$tratio" "-" "${mb/#0/-}"
   else
@@ -52,3 +54,13 @@ row "deepseek-v3-16k, flow" 10 2048 \
   "$bin" run "$root/scenarios/deepseek-v3-16k.yaml" --network-model flow --no-plots --out "$out/ds"
 row "1000-replay seed sweep, flow, --jobs 2" 20 0 \
   "$bin" sweep "$here/seed-sweep-1000.yaml" --jobs 2 --quiet --no-plots --out "$out/sweep"
+row "deepseek-v3 on 98,304 GPUs, flow" 60 4096 \
+  "$bin" run "$here/deepseek-v3-98k.yaml" --network-model flow --no-plots --out "$out/ds98"
+row "seed scenario, analytic" - 0 \
+  "$bin" run "$root/scenarios/seed-options.yaml" --network-model analytic --no-plots --out "$out/seed"
+row "dense 1T GPT, analytic" - 0 \
+  "$bin" run "$here/gpt-1t-512.yaml" --network-model analytic --no-plots --out "$out/gpt"
+row "deepseek-v3-16k, analytic" - 0 \
+  "$bin" run "$root/scenarios/deepseek-v3-16k.yaml" --network-model analytic --no-plots --out "$out/ds"
+row "deepseek-v3 on 98,304 GPUs, analytic" - 0 \
+  "$bin" run "$here/deepseek-v3-98k.yaml" --network-model analytic --no-plots --out "$out/ds98"
