@@ -99,17 +99,17 @@ static long pattern_links(const cs_fabric *f, const cs_pattern *p, double *marks
     return n;
 }
 
-long cs_collective_links(const cs_fabric *f, const cs_coll_spec *s, long *out)
+long cs_collective_links(cs_net *net, const cs_coll_spec *s, long *out)
 {
     cs_coll_plan plan;
     cs_pattern pat;
+    const cs_fabric *f = cs_net_fabric(net);
     if (s->n < 2)
         return 0;
-    if (planned(NULL, f, s, &plan, &pat) != 0)
+    if (planned(net, f, s, &plan, &pat) != 0)
         return -1;
-    double *marks = calloc((size_t)f->link_count, sizeof *marks);
+    double *marks = cs_net_link_sums(net); /* planning left it zeroed */
     long n = marks ? pattern_links(f, &pat, marks, out) : -1;
-    free(marks);
     cs_pattern_free(&pat);
     return n;
 }

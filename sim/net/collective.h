@@ -124,9 +124,10 @@ int cs_collective_time(const cs_fabric *f, cs_network_model model, const cs_coll
                        double *time, cs_coll_stats *stats);
 
 /* The links the planned pattern uses in flow mode, each once, into out
- * (room for every link of f). Returns their count, or -1 when it cannot be
- * planned or out of memory. */
-long cs_collective_links(const cs_fabric *f, const cs_coll_spec *s, long *out);
+ * (room for every link of the net's fabric), planned in the net's scratch
+ * and plan cache. Returns their count, or -1 when it cannot be planned or
+ * out of memory. */
+long cs_collective_links(cs_net *net, const cs_coll_spec *s, long *out);
 
 /* cs_collective_time on a net of one's own whose engine has nothing left to
  * run: reset to time 0, then the collective alone (cheaper than a new net

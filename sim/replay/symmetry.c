@@ -133,7 +133,7 @@ static void add_links(cs_builder *B, const long *members, long n, cs_coll_op op,
                       const double *pairs, long *count)
 {
     cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
-    long k = cs_collective_links(cs_net_fabric(cs_exec_net(B->x)), &spec, B->copy_scratch);
+    long k = cs_collective_links(cs_exec_net(B->x), &spec, B->copy_scratch);
     if (k < 0)
         B->asymmetric = 1;
     for (long i = 0; i < k && !B->asymmetric; i++) {
