@@ -135,10 +135,93 @@ double cs_collective_wire_bytes(const cs_fabric *f, const cs_coll_spec *s)
 
 /* ---- running a pattern on the net ---------------------------------------- */
 
+/* A pattern made ready to run again and again on the same group (kept with
+ * its plan in the net's cache): its phases, and each phase's routed
+ * transfers as one bundle. */
+typedef struct compiled {
+    cs_pattern pat;          /* the protocol's wire bytes applied */
+    long phases;
+    long *first;             /* phase k: flows first[k] .. first[k + 1] - 1 */
+    cs_net_bundle **bundle;  /* per phase, NULL when it has no routed transfer */
+} compiled;
+
+static void compiled_free(void *p)
+{
+    compiled *c = p;
+    if (!c)
+        return;
+    for (long k = 0; c->bundle && k < c->phases; k++)
+        cs_net_bundle_free(c->bundle[k]);
+    free(c->bundle);
+    free(c->first);
+    cs_pattern_free(&c->pat);
+    free(c);
+}
+
+/* The routed transfers of flows first .. last - 1 of p as one bundle
+ * (*out NULL when there is none). Returns 0, or -1 when out of memory. */
+static int make_bundle(cs_net *net, const cs_pattern *p, long first, long last,
+                       cs_net_bundle **out)
+{
+    long n = last - first, k = 0;
+    long *ends = malloc((size_t)(2 * n + 1) * sizeof *ends);
+    double *bytes = malloc((size_t)(n + 1) * sizeof *bytes);
+    *out = NULL;
+    if (ends && bytes)
+        for (long i = first; i < last; i++)
+            if (p->flows[i].link < 0) {
+                ends[k] = p->flows[i].src;
+                ends[n + k] = p->flows[i].dst;
+                bytes[k++] = p->flows[i].bytes;
+            }
+    if (ends && bytes && k > 0)
+        *out = cs_net_bundle_make(net, ends, ends + n, bytes, k);
+    int rc = ends && bytes && (k == 0 || *out) ? 0 : -1;
+    free(ends);
+    free(bytes);
+    return rc;
+}
+
+/* The pattern of s (planned as plan) made ready to run; NULL when out of
+ * memory or it cannot be built. */
+static compiled *compile(cs_net *net, const cs_coll_spec *s, const cs_coll_plan *plan)
+{
+    const cs_fabric *f = cs_net_fabric(net);
+    compiled *c = calloc(1, sizeof *c);
+    cs_span sp;
+    cs_coll_span(f, s, &sp);
+    if (!c || cs_pattern_build(&c->pat, f, s, &sp, plan->algo) != 0) {
+        compiled_free(c);
+        return NULL;
+    }
+    const cs_pattern *p = &c->pat;
+    for (long i = 0; i < p->count; i++) {
+        c->pat.flows[i].bytes *= plan->wire;
+        c->phases += i == 0 || p->flows[i].phase != p->flows[i - 1].phase;
+    }
+    c->first = malloc((size_t)(c->phases + 1) * sizeof *c->first);
+    c->bundle = calloc((size_t)(c->phases + 1), sizeof *c->bundle);
+    if (!c->first || !c->bundle) {
+        compiled_free(c);
+        return NULL;
+    }
+    for (long i = 0, k = 0; i < p->count; i++)
+        if (i == 0 || p->flows[i].phase != p->flows[i - 1].phase)
+            c->first[k++] = i;
+    c->first[c->phases] = p->count;
+    for (long k = 0; k < c->phases; k++)
+        if (make_bundle(net, p, c->first[k], c->first[k + 1], &c->bundle[k]) != 0) {
+            compiled_free(c);
+            return NULL;
+        }
+    return c;
+}
+
 typedef struct run {
     cs_net *net;
-    cs_pattern pat;
-    long next;     /* first flow of the phase to start next */
+    const compiled *c; /* what runs: kept in the net's cache, or own */
+    compiled *own;
+    long phase;    /* next phase to start */
     long inflight; /* flows of the current phase not yet arrived */
     long *held;    /* exclusive use: the pattern's links, held while it runs (owned) */
     long nheld;
@@ -157,68 +240,38 @@ static void run_finish(run *r)
     cs_net_hold(r->net, r->held, r->nheld, -1);
     cs_net_hold(r->net, r->shadow, r->nshadow, -1);
     free(r->held);
-    cs_pattern_free(&r->pat);
+    compiled_free(r->own);
     free(r);
     done(ctx, arg);
 }
 
 static void flow_done(void *ctx, long i);
 
-/* The routed transfers of flows first .. last - 1 as one bundle; those
- * over one given link (NVLS ports) on their own. Returns the sends made, or
- * -1 when out of memory. */
-static long send_bundle(run *r, long first, long last)
-{
-    long n = last - first, k = 0, sends = 0;
-    long *ends = malloc((size_t)(2 * n + 1) * sizeof *ends);
-    double *bytes = malloc((size_t)(n + 1) * sizeof *bytes);
-    if (!ends || !bytes) {
-        free(ends);
-        free(bytes);
-        return -1;
-    }
-    for (long i = first; i < last; i++) {
-        const cs_pflow *x = &r->pat.flows[i];
-        if (x->link < 0) {
-            ends[k] = x->src;
-            ends[n + k] = x->dst;
-            bytes[k++] = x->bytes;
-        } else if (cs_net_send_over(r->net, x->src, x->dst, x->link, x->bytes, flow_done, r,
-                                    i) == 0) {
-            sends++;
-        } else {
-            sends = -1;
-            break;
-        }
-    }
-    if (sends >= 0 && k > 0)
-        sends = cs_net_send_bundle(r->net, ends, ends + n, bytes, k, flow_done, r, first) == 0
-                    ? sends + 1
-                    : -1;
-    free(ends);
-    free(bytes);
-    return sends;
-}
-
-/* Starts every flow of the next phase, or finishes when none is left. */
+/* Starts every transfer of the next phase, or finishes when none is left:
+ * the phase's bundle, and each transfer over one given link (NVLS ports). */
 static void next_phase(run *r)
 {
-    const cs_pattern *p = &r->pat;
-    if (r->next == p->count) {
+    const compiled *c = r->c;
+    if (r->phase == c->phases) {
         run_finish(r);
         return;
     }
-    long first = r->next;
-    int phase = p->flows[first].phase;
-    while (r->next < p->count && p->flows[r->next].phase == phase)
-        r->next++;
-    /* One extra count until every send is made: a send may arrive at once,
-     * inside the loop. */
-    r->inflight = 1 + (r->next - first);
-    long sends = send_bundle(r, first, r->next);
-    if (sends < 0)
-        abort(); /* out of memory inside an event */
-    r->inflight -= (r->next - first) - sends;
+    long k = r->phase++, first = c->first[k], last = c->first[k + 1];
+    /* One extra count until every send is made. */
+    r->inflight = 1;
+    for (long i = first; i < last; i++) {
+        const cs_pflow *x = &c->pat.flows[i];
+        if (x->link < 0)
+            continue;
+        r->inflight++;
+        if (cs_net_send_over(r->net, x->src, x->dst, x->link, x->bytes, flow_done, r, i) != 0)
+            abort(); /* out of memory inside an event */
+    }
+    if (c->bundle[k]) {
+        r->inflight++;
+        if (cs_net_send_made(r->net, c->bundle[k], flow_done, r, first) != 0)
+            abort();
+    }
     flow_done(r, -1);
 }
 
@@ -248,10 +301,10 @@ static void instant_done(void *ctx, long arg, uint64_t tag)
 static int hold(run *r, const cs_fabric *f, const long *shadow, long count)
 {
     double *marks = cs_net_link_sums(r->net);
-    r->held = malloc((size_t)(r->pat.count * CS_ROUTE_MAX + 1) * sizeof *r->held);
+    r->held = malloc((size_t)(r->c->pat.count * CS_ROUTE_MAX + 1) * sizeof *r->held);
     if (!marks || !r->held)
         return -1;
-    r->nheld = pattern_links(f, &r->pat, marks, r->held);
+    r->nheld = pattern_links(f, &r->c->pat, marks, r->held);
     r->shadow = shadow;
     r->nshadow = shadow ? count : 0;
     cs_net_hold(r->net, r->held, r->nheld, +1);
@@ -273,20 +326,33 @@ int cs_collective_start_shadowed(cs_net *net, const cs_coll_spec *s, const long 
     run *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
-    *r = (run){net, {0}, 0, 0, NULL, 0, NULL, 0, done, ctx, arg};
+    *r = (run){net, NULL, NULL, 0, 0, NULL, 0, NULL, 0, done, ctx, arg};
     if (s->n <= 1 || cs_net_model(net) == CS_NET_IDEAL)
         return cs_engine_at(e, now, instant_done, r, 0, 0);
     cs_coll_plan plan;
-    int rc = cs_net_model(net) == CS_NET_ANALYTIC ? plan_of(net, f, s, &plan)
-                                                   : planned(net, f, s, &plan, &r->pat);
+    int rc = plan_of(net, f, s, &plan);
     if (rc != 0) {
         free(r);
         return rc;
     }
     if (cs_net_model(net) == CS_NET_ANALYTIC)
         return cs_engine_at(e, now + plan.time, instant_done, r, 0, 0);
+    /* The pattern made once per group and size, kept with its plan (an
+     * uneven all-to-all, or one the full cache does not keep, its own). */
+    cs_plan_cache *cache = cs_net_plan_cache(net);
+    r->c = cache ? cs_plan_cache_data(cache, s) : NULL;
+    if (!r->c) {
+        compiled *c = compile(net, s, &plan);
+        if (!c) {
+            free(r);
+            return -1;
+        }
+        if (!cache || cs_plan_cache_keep(cache, s, c, compiled_free) != 0)
+            r->own = c;
+        r->c = c;
+    }
     if (cs_net_exclusive(net) && hold(r, f, shadow, count) != 0) {
-        cs_pattern_free(&r->pat);
+        compiled_free(r->own);
         free(r);
         return -1;
     }

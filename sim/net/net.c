@@ -10,10 +10,13 @@
 typedef struct flow {
     long links[CS_ROUTE_MAX];
     long slot[CS_ROUTE_MAX]; /* position in each link's flow list */
-    /* A bundle (cs_net_send_bundle) keeps its many links, their slots and
-     * its weight on each here instead (owned); NULL for a plain flow. */
-    long *many_links, *many_slots;
-    double *weight;
+    /* A bundle (cs_net_send_bundle) keeps its many links and its weight on
+     * each here instead (its cs_net_bundle's), and their slots (owned);
+     * NULL for a plain flow. */
+    const long *many_links;
+    long *many_slots;
+    const double *weight;
+    cs_net_bundle *owned; /* the bundle, when the flow owns it */
     int nlinks;
     int active;
     int scheduled; /* a completion event at the current rate is queued */
@@ -82,14 +85,18 @@ static void resolve(void *ctx);
 
 static void free_bundle(flow *fl)
 {
-    free(fl->many_links);
     free(fl->many_slots);
-    free(fl->weight);
-    fl->many_links = fl->many_slots = NULL;
+    cs_net_bundle_free(fl->owned);
+    fl->many_links = NULL;
+    fl->many_slots = NULL;
     fl->weight = NULL;
+    fl->owned = NULL;
 }
 
-static long *links_of(flow *fl) { return fl->many_links ? fl->many_links : fl->links; }
+static const long *links_of(const flow *fl)
+{
+    return fl->many_links ? fl->many_links : fl->links;
+}
 static long *slots_of(flow *fl) { return fl->many_slots ? fl->many_slots : fl->slot; }
 
 cs_net *cs_net_create(cs_engine *e, const cs_fabric *f, cs_network_model model)
@@ -271,7 +278,7 @@ static void link_remove(cs_net *n, long link, long slot)
         return;
     lf->ids[slot] = moved;
     flow *m = &n->flows[moved];
-    long *links = links_of(m);
+    const long *links = links_of(m);
     for (int i = 0; i < m->nlinks; i++)
         if (links[i] == link) {
             slots_of(m)[i] = slot;
@@ -285,7 +292,8 @@ static void on_flow_end(void *ctx, long id, uint64_t version)
     flow *fl = &n->flows[id];
     if (!fl->active || fl->version != version)
         return; /* superseded by a later rate change */
-    long *links = links_of(fl), *slots = slots_of(fl);
+    const long *links = links_of(fl);
+    long *slots = slots_of(fl);
     for (int i = 0; i < fl->nlinks; i++) {
         link_remove(n, links[i], slots[i]);
         mark_dirty(n, links[i]);
@@ -302,7 +310,8 @@ static void on_flow_start(void *ctx, long id, uint64_t tag)
     fl->active = 1;
     fl->rate = 0;
     fl->last = cs_engine_now(n->engine);
-    long *links = links_of(fl), *slots = slots_of(fl);
+    const long *links = links_of(fl);
+    long *slots = slots_of(fl);
     for (int i = 0; i < fl->nlinks; i++) {
         if (link_add(n, links[i], id, &slots[i]) != 0)
             abort(); /* out of memory inside an event: nothing sane to return to */
@@ -529,19 +538,39 @@ static int bundle_scratch(cs_net *n)
     return n->bundle_bytes && n->bundle_pairs && n->bundle_links ? 0 : -1;
 }
 
-int cs_net_send_bundle(cs_net *n, const long *src, const long *dst, const double *bytes,
-                       long count, cs_done_fn done, void *ctx, long arg)
+struct cs_net_bundle {
+    long count;      /* links */
+    long *links;
+    double *weight;  /* on each link: its bytes / the volume */
+    double volume;   /* the most bytes per pair on any link */
+    double bytes;    /* all pairs' */
+    double slowest;  /* the most loaded link's bytes / capacity */
+};
+
+void cs_net_bundle_free(cs_net_bundle *b)
 {
-    if (bundle_scratch(n) != 0)
-        return -1;
+    if (!b)
+        return;
+    free(b->links);
+    free(b->weight);
+    free(b);
+}
+
+cs_net_bundle *cs_net_bundle_make(cs_net *n, const long *src, const long *dst,
+                                  const double *bytes, long count)
+{
+    cs_net_bundle *b = calloc(1, sizeof *b);
+    if (!b || bundle_scratch(n) != 0) {
+        free(b);
+        return NULL;
+    }
     long touched = 0;
-    double total = 0;
     for (long p = 0; p < count; p++) {
         if (src[p] == dst[p] || !(bytes[p] > 0))
             continue;
         long links[CS_ROUTE_MAX];
         int k = cs_fabric_route(n->fabric, src[p], dst[p], links, NULL);
-        total += bytes[p];
+        b->bytes += bytes[p];
         for (int i = 0; i < k; i++) {
             if (n->bundle_pairs[links[i]]++ == 0)
                 n->bundle_links[touched++] = links[i];
@@ -550,44 +579,70 @@ int cs_net_send_bundle(cs_net *n, const long *src, const long *dst, const double
     }
     /* Volume: the most bytes per pair on any link, which the pairs' fair
      * share drains; a link carrying W bytes of k pairs takes W / volume. */
-    double volume = 0, slowest = 0;
     for (long i = 0; i < touched; i++) {
         long l = n->bundle_links[i];
         double per_pair = n->bundle_bytes[l] / (double)n->bundle_pairs[l];
         double t = n->bundle_bytes[l] / n->fabric->capacity[l];
-        volume = per_pair > volume ? per_pair : volume;
-        slowest = t > slowest ? t : slowest;
+        b->volume = per_pair > b->volume ? per_pair : b->volume;
+        b->slowest = t > b->slowest ? t : b->slowest;
     }
-    long id;
-    flow *fl = start_flow(n, total, done, ctx, arg, &id);
-    int flowing = fl && touched > 0 && n->model == CS_NET_FLOW;
-    if (flowing) {
-        fl->many_links = malloc((size_t)touched * sizeof *fl->many_links);
-        fl->many_slots = malloc((size_t)touched * sizeof *fl->many_slots);
-        fl->weight = malloc((size_t)touched * sizeof *fl->weight);
-        flowing = fl->many_links && fl->many_slots && fl->weight;
-    }
+    b->links = malloc((size_t)(touched + 1) * sizeof *b->links);
+    b->weight = malloc((size_t)(touched + 1) * sizeof *b->weight);
     for (long i = 0; i < touched; i++) {
         long l = n->bundle_links[i];
-        if (flowing) {
-            fl->many_links[i] = l;
-            fl->weight[i] = n->bundle_bytes[l] / volume;
+        if (b->links && b->weight) {
+            b->links[i] = l;
+            b->weight[i] = n->bundle_bytes[l] / b->volume;
         }
         n->bundle_bytes[l] = 0;
         n->bundle_pairs[l] = 0;
     }
-    if (!fl)
+    b->count = touched;
+    if (!b->links || !b->weight) {
+        cs_net_bundle_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Sends bundle b, which the flow owns when `own` (else b outlives it). */
+static int send_made(cs_net *n, const cs_net_bundle *b, int own, cs_done_fn done, void *ctx,
+                     long arg)
+{
+    long id;
+    flow *fl = start_flow(n, b->bytes, done, ctx, arg, &id);
+    if (!fl) {
+        if (own)
+            cs_net_bundle_free((cs_net_bundle *)b);
         return -1;
+    }
+    if (own)
+        fl->owned = (cs_net_bundle *)b;
     double now = cs_engine_now(n->engine);
-    if (touched == 0 || n->model == CS_NET_IDEAL)
+    if (b->count == 0 || n->model == CS_NET_IDEAL)
         return cs_engine_at(n->engine, now, on_arrival, n, id, 0);
     if (n->model == CS_NET_ANALYTIC)
-        return cs_engine_at(n->engine, now + slowest, on_arrival, n, id, 0);
-    if (!flowing) {
+        return cs_engine_at(n->engine, now + b->slowest, on_arrival, n, id, 0);
+    fl->many_slots = malloc((size_t)b->count * sizeof *fl->many_slots);
+    if (!fl->many_slots) {
         release_flow(n, id);
         return -1;
     }
-    fl->nlinks = (int)touched;
-    fl->remaining = volume;
+    fl->many_links = b->links;
+    fl->weight = b->weight;
+    fl->nlinks = (int)b->count;
+    fl->remaining = b->volume;
     return launch(n, id, 0);
+}
+
+int cs_net_send_made(cs_net *n, const cs_net_bundle *b, cs_done_fn done, void *ctx, long arg)
+{
+    return send_made(n, b, 0, done, ctx, arg);
+}
+
+int cs_net_send_bundle(cs_net *n, const long *src, const long *dst, const double *bytes,
+                       long count, cs_done_fn done, void *ctx, long arg)
+{
+    cs_net_bundle *b = cs_net_bundle_make(n, src, dst, bytes, count);
+    return b ? send_made(n, b, 1, done, ctx, arg) : -1;
 }

@@ -51,6 +51,15 @@ int cs_net_send_over(cs_net *n, long src, long dst, long link, double bytes, cs_
 int cs_net_send_bundle(cs_net *n, const long *src, const long *dst, const double *bytes,
                        long count, cs_done_fn done, void *ctx, long arg);
 
+/* The same bundle made once and sent many times (a collective's phase that
+ * runs again on the same group): made on n's fabric (NULL when out of
+ * memory), sent borrowed (it must outlive every send). */
+typedef struct cs_net_bundle cs_net_bundle;
+cs_net_bundle *cs_net_bundle_make(cs_net *n, const long *src, const long *dst,
+                                  const double *bytes, long count);
+void cs_net_bundle_free(cs_net_bundle *b);
+int cs_net_send_made(cs_net *n, const cs_net_bundle *b, cs_done_fn done, void *ctx, long arg);
+
 /* One double per link of the fabric, all zero, for a caller to sum per-link
  * quantities in and leave zero again (owned by the net; NULL when out of
  * memory). Collectives price their patterns in it. */

@@ -15,6 +15,8 @@ typedef struct entry {
     cs_coll_spec spec;
     long *gpus; /* owned copy of spec.gpus */
     cs_coll_plan plan;
+    void *data; /* cs_plan_cache_keep's (owned) */
+    void (*free_data)(void *);
 } entry;
 
 struct cs_plan_cache {
@@ -63,26 +65,53 @@ void cs_plan_cache_destroy(cs_plan_cache *c)
 {
     if (!c)
         return;
-    for (long i = 0; i < c->cap; i++)
+    for (long i = 0; i < c->cap; i++) {
         free(c->slots[i].gpus);
+        if (c->slots[i].data)
+            c->slots[i].free_data(c->slots[i].data);
+    }
     free(c->slots);
     free(c);
 }
 
-int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out)
+/* The entry of s, or NULL. */
+static entry *find(const cs_plan_cache *c, const cs_coll_spec *s)
 {
     if (s->pair_bytes)
-        return 0;
+        return NULL;
     uint64_t h = hash_of(s), mask = (uint64_t)c->cap - 1;
     for (uint64_t i = h & mask;; i = (i + 1) & mask) {
-        const entry *e = &c->slots[i];
+        entry *e = &c->slots[i];
         if (!e->hash)
-            return 0;
-        if (same(e, s, h)) {
-            *out = e->plan;
-            return 1;
-        }
+            return NULL;
+        if (same(e, s, h))
+            return e;
     }
+}
+
+int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out)
+{
+    const entry *e = find(c, s);
+    if (e)
+        *out = e->plan;
+    return e != NULL;
+}
+
+void *cs_plan_cache_data(const cs_plan_cache *c, const cs_coll_spec *s)
+{
+    const entry *e = find(c, s);
+    return e ? e->data : NULL;
+}
+
+int cs_plan_cache_keep(cs_plan_cache *c, const cs_coll_spec *s, void *data,
+                       void (*free_data)(void *))
+{
+    entry *e = find(c, s);
+    if (!e || e->data)
+        return -1;
+    e->data = data;
+    e->free_data = free_data;
+    return 0;
 }
 
 /* Doubles the slots (keeping the entries); -1 when out of memory. */
@@ -120,7 +149,7 @@ void cs_plan_cache_put(cs_plan_cache *c, const cs_coll_spec *s, const cs_coll_pl
     while (c->slots[i].hash)
         i = (i + 1) & mask;
     memcpy(gpus, s->gpus, (size_t)s->n * sizeof *gpus);
-    c->slots[i] = (entry){h, *s, gpus, *plan};
+    c->slots[i] = (entry){h, *s, gpus, *plan, NULL, NULL};
     c->slots[i].spec.gpus = gpus;
     c->used++;
 }

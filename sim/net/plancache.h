@@ -23,4 +23,13 @@ int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_pla
 /* Keeps the plan of s (a no-op for uneven all-to-alls or a full cache). */
 void cs_plan_cache_put(cs_plan_cache *c, const cs_coll_spec *s, const cs_coll_plan *plan);
 
+/* What the caller kept with the plan of s (NULL: nothing, or no plan). */
+void *cs_plan_cache_data(const cs_plan_cache *c, const cs_coll_spec *s);
+
+/* Keeps data with the plan of s, freed by free_data with the cache.
+ * Returns 0, or -1 when s has no plan or already data (data stays the
+ * caller's then). */
+int cs_plan_cache_keep(cs_plan_cache *c, const cs_coll_spec *s, void *data,
+                       void (*free_data)(void *));
+
 #endif
