@@ -229,7 +229,7 @@ START_TEST(variants_reduce_exactly)
 }
 END_TEST
 
-/* ---- when it does not reduce -------------------------------------------------------------------- */
+/* ---- when it does not reduce ------------------------------------------------------------- */
 
 static const struct whole {
     const char *name, *cluster, *extra, *training, *layout;
@@ -327,7 +327,7 @@ START_TEST(whole_replay_when_another_gpu_is_captured)
 }
 END_TEST
 
-/* ---- the command line -------------------------------------------------------------------------- */
+/* ---- the command line -------------------------------------------------------------------- */
 
 /* `run --no-symmetry` prints what `run` prints, but for simulated_gpus. */
 START_TEST(cli_no_symmetry_gives_the_same_output)

@@ -223,7 +223,8 @@ static void renumber_flows(cs_capture *c)
             ids[distinct++] = ids[i];
     for (long i = 0; i < c->op_count; i++)
         if (c->ops[i].flow >= 0) {
-            const int64_t *at = bsearch(&c->ops[i].flow, ids, (size_t)distinct, sizeof *ids, cmp_id);
+            const int64_t *at =
+                bsearch(&c->ops[i].flow, ids, (size_t)distinct, sizeof *ids, cmp_id);
             c->ops[i].flow = at - ids;
         }
     free(ids);
@@ -322,8 +323,10 @@ static void mirror(const cs_layout *l, const cs_layout_sizes *z, const unsigned 
 }
 
 /* One replay on a fresh engine: whole, or reduced to the GPUs in live.
- * Returns 0, -1 or -2 as cs_replay, 1 when a reduced build found the GPUs
- * of a stage unlike (nothing in r is set then). */
+ * Returns 0, -1 or -2 as cs_replay, 1 when a reduced replay found the GPUs
+ * of a stage unlike: a group unlike its copies while building, or two
+ * groups sharing a link while running (nothing in r is set then; what
+ * capture got is to be cleared). */
 static int attempt(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
                    cs_network_model model, unsigned long seed, cs_replay_result *r, cs_fabric *f,
                    cs_capture *capture, const unsigned char *live)

@@ -160,7 +160,8 @@ static int alloc_builder(cs_builder *B)
     B->layer_li = malloc((size_t)layers * sizeof *B->layer_li);
     if (!B->gpu_of || !B->last || !B->capture || !B->pending || !B->npending || !B->pass_first ||
         !B->pass_last || !B->last_w || !B->last_op_of_stage || !B->expert_tokens || !B->dispatch ||
-        !B->combine || !B->prob || !B->counts || !B->received || !B->draws || !B->members || !B->rng || !B->noise ||
+        !B->combine || !B->prob || !B->counts || !B->received || !B->draws || !B->members ||
+        !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
         !B->carry_flops || !B->carry_n || !B->host_wait || !B->carry_class || !B->carry_mb ||
         !B->carry_layer ||
