@@ -32,6 +32,8 @@ static const char usage[] =
     "  sweep FILE [--jobs N] [--shard K/N] [--out DIR] [--resume]\n"
     "      replay the scenario's sweep: one CSV row per point, layout and statistic\n"
     "  merge CSV... [-o FILE]   join the CSVs of a sharded sweep in point order\n"
+    "  search FILE [--top N] [--jobs N] [--network-model M] [--format text|json|csv]\n"
+    "      find and rank the layouts the model could train with on the cluster\n"
     "  collective --cluster FILE --op OP [--gpus N] [--sizes 8B:1GiB] [--algo A]\n"
     "             [--network-model M] [--format text|csv|json]\n"
     "      a simulated nccl-tests: time, algbw and busbw per message size\n"
@@ -48,7 +50,8 @@ static const char usage[] =
 
 static const cs_command *const commands[] = {&cs_cmd_check,   &cs_cmd_run,   &cs_cmd_plot,
                                              &cs_cmd_sweep,   &cs_cmd_merge, &cs_cmd_collective,
-                                             &cs_cmd_validate, &cs_cmd_kernels};
+                                             &cs_cmd_validate, &cs_cmd_kernels,
+                                             &cs_cmd_search};
 
 static const cs_command *find_command(const char *name)
 {

@@ -6,7 +6,8 @@
 # Rows: the seed scenario (both layouts, flow); a dense 1T GPT on 512 A100
 # with 512 micro-batches (flow); scenarios/deepseek-v3-16k.yaml (flow); a
 # 1000-replay seed sweep with 2 jobs (flow); a DeepSeek-V3-like model on
-# 98,304 GPUs (flow, target 60 s and 4 GB); then the same under the analytic
+# 98,304 GPUs (flow, target 60 s and 4 GB); the seed's search with its
+# default space (issue 15's target: 60 s); then the same under the analytic
 # network model, which has no target. A row is stopped after BENCH_LIMIT
 # seconds (default 600) and printed as "> limit".
 set -uo pipefail
@@ -56,6 +57,8 @@ row "1000-replay seed sweep, flow, --jobs 2" 20 0 \
   "$bin" sweep "$here/seed-sweep-1000.yaml" --jobs 2 --quiet --no-plots --out "$out/sweep"
 row "deepseek-v3 on 98,304 GPUs, flow" 60 4096 \
   "$bin" run "$here/deepseek-v3-98k.yaml" --network-model flow --no-plots --out "$out/ds98"
+row "seed search, default space, --jobs 2" 60 0 \
+  "$bin" search "$root/scenarios/seed-options.yaml" --jobs 2 --out "$out/search"
 row "seed scenario, analytic" - 0 \
   "$bin" run "$root/scenarios/seed-options.yaml" --network-model analytic --no-plots --out "$out/seed"
 row "dense 1T GPT, analytic" - 0 \

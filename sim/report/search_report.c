@@ -1,0 +1,269 @@
+#include "report/search_report.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "model/layout.h"
+#include "report/json.h"
+
+static const char *const fate_names[] = {"invalid", "does_not_fit", "evaluated", "replayed"};
+
+static const char *stage_name(const cs_search_candidate *c)
+{
+    return c->fate >= CS_FATE_EVALUATED ? cs_network_model_name(c->stage) : "";
+}
+
+/* ---- the ranking's JSON and CSV ----------------------------------------------------- */
+
+static void json_candidate(cs_json *j, const cs_search_candidate *c)
+{
+    const cs_layout_sizes *z = &c->sizes;
+    cs_json_object_begin(j, NULL);
+    cs_json_string(j, "name", c->layout.name);
+    cs_json_int(j, "rank", c->rank);
+    cs_json_int(j, "tp", z->tp);
+    cs_json_int(j, "pp", z->pp);
+    cs_json_int(j, "ep", z->ep);
+    cs_json_int(j, "etp", z->etp);
+    cs_json_int(j, "dp", z->dense_dp);
+    cs_json_int(j, "vpp", z->vpp);
+    cs_json_int(j, "micro_batch_size", z->micro_batch);
+    cs_json_string(j, "schedule", cs_schedule_name(z->schedule));
+    cs_json_string(j, "recompute", cs_recompute_name(z->recompute));
+    cs_json_number(j, "iteration_time_s", c->iteration_time_s);
+    cs_json_number(j, "throughput_seq_per_s", c->throughput_seq_per_s);
+    cs_json_number(j, "mfu", c->mfu);
+    cs_json_number(j, "memory_peak_bytes", c->memory_peak_bytes);
+    cs_json_bool(j, "memory_fits", c->memory_fits);
+    cs_json_string(j, "stage", stage_name(c));
+    cs_json_object_end(j);
+}
+
+static long shown(const cs_search *r, long top)
+{
+    return top < 0 || top > r->evaluated ? r->evaluated : top;
+}
+
+static void report_json(FILE *out, const cs_search *r, long top)
+{
+    cs_json j;
+    cs_json_init(&j, out);
+    cs_json_object_begin(&j, NULL);
+    cs_json_int(&j, "candidates_in_space", r->count);
+    cs_json_int(&j, "invalid", r->invalid);
+    cs_json_int(&j, "does_not_fit", r->no_fit);
+    cs_json_int(&j, "evaluated", r->evaluated);
+    cs_json_int(&j, "replayed", r->replayed);
+    cs_json_array_begin(&j, "candidates");
+    for (long k = 0; k < shown(r, top); k++)
+        json_candidate(&j, &r->c[r->ranked[k]]);
+    cs_json_array_end(&j);
+    cs_json_object_end(&j);
+    fputc('\n', out);
+}
+
+/* A CSV field: the text with its commas and quotes made harmless. */
+static void csv_text(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++)
+        fputs(*s == '"' ? "\"\"" : (char[]){*s, 0}, out);
+    fputc('"', out);
+}
+
+static void csv_row(FILE *out, const cs_search_candidate *c)
+{
+    const cs_layout *l = &c->layout;
+    fprintf(out, "%s,%ld,%ld,%ld,%ld,%ld,%ld,%s,%s,%s,", l->name, l->tp, l->pp, l->ep, l->etp,
+            l->vpp, l->micro_batch_size, cs_schedule_name((cs_schedule)l->schedule),
+            cs_recompute_name((cs_recompute)l->recompute), fate_names[c->fate]);
+    csv_text(out, c->why);
+    if (c->fate >= CS_FATE_NO_FIT)
+        fprintf(out, ",%ld,%.0f", c->sizes.dense_dp, c->memory_estimate_bytes);
+    else
+        fputs(",,", out);
+    if (c->fate >= CS_FATE_EVALUATED)
+        fprintf(out, ",%ld,%s,%.9g,%.9g,%.9g,%.0f,%s\n", c->rank, stage_name(c),
+                c->iteration_time_s, c->throughput_seq_per_s, c->mfu, c->memory_peak_bytes,
+                c->memory_fits ? "true" : "false");
+    else
+        fputs(",,,,,,,\n", out);
+}
+
+static const char csv_header[] =
+    "name,tp,pp,ep,etp,vpp,micro_batch_size,schedule,recompute,fate,why,dp,"
+    "memory_estimate_bytes,rank,stage,iteration_time_s,throughput_seq_per_s,mfu,"
+    "memory_peak_bytes,memory_fits\n";
+
+void cs_report_search_csv(FILE *out, const cs_search *r)
+{
+    fputs(csv_header, out);
+    for (long i = 0; i < r->count; i++)
+        csv_row(out, &r->c[i]);
+}
+
+static void report_csv(FILE *out, const cs_search *r, long top)
+{
+    fputs(csv_header, out);
+    for (long k = 0; k < shown(r, top); k++)
+        csv_row(out, &r->c[r->ranked[k]]);
+}
+
+/* ---- text -------------------------------------------------------------------------- */
+
+/* A rule's message with its numbers left out, so that one rule counts once. */
+static void rule_of(const char *why, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = why; *p && n + 2 < size; p++) {
+        if (isdigit((unsigned char)*p)) {
+            if (n == 0 || out[n - 1] != '#')
+                out[n++] = '#';
+            while (isdigit((unsigned char)p[1]) || (p[1] == '.' && isdigit((unsigned char)p[2])))
+                p++;
+            continue;
+        }
+        out[n++] = *p;
+    }
+    out[n] = 0;
+}
+
+/* The pruned candidates counted by rule, most first (at most 8 rules). */
+static void print_rules(FILE *out, const cs_search *r)
+{
+    enum { MAX_RULES = 64 };
+    char rules[MAX_RULES][256];
+    long counts[MAX_RULES], n = 0, other = 0;
+    for (long i = 0; i < r->count; i++) {
+        const cs_search_candidate *c = &r->c[i];
+        if (c->fate >= CS_FATE_EVALUATED)
+            continue;
+        char rule[256];
+        rule_of(c->why, rule, sizeof rule);
+        long k = 0;
+        while (k < n && strcmp(rules[k], rule))
+            k++;
+        if (k == n && n == MAX_RULES) {
+            other++;
+            continue;
+        }
+        if (k == n) {
+            snprintf(rules[n], sizeof rules[n], "%s", rule);
+            counts[n++] = 0;
+        }
+        counts[k]++;
+    }
+    for (long shown_rules = 0; shown_rules < 8 && shown_rules < n; shown_rules++) {
+        long best = 0;
+        for (long k = 1; k < n; k++)
+            if (counts[k] > counts[best])
+                best = k;
+        if (counts[best] == 0)
+            break;
+        fprintf(out, "  %6ld  %s\n", counts[best], rules[best]);
+        counts[best] = 0;
+    }
+    if (other)
+        fprintf(out, "  %6ld  by other rules\n", other);
+}
+
+/* The candidate whose resolved sizes are those of layout l (-1: none). */
+static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layout *l)
+{
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_layout_check(s, l, &z, &d);
+    cs_diags_free(&d);
+    if (rc != 0)
+        return -1;
+    for (long i = 0; i < r->count; i++) {
+        const cs_layout_sizes *c = &r->c[i].sizes;
+        if (r->c[i].fate >= CS_FATE_EVALUATED && c->tp == z.tp && c->pp == z.pp &&
+            c->ep == z.ep && c->etp == z.etp && c->vpp == z.vpp &&
+            c->micro_batch == z.micro_batch && c->schedule == z.schedule &&
+            c->recompute == z.recompute && c->dense_dp == z.dense_dp)
+            return i;
+    }
+    return -1;
+}
+
+static void print_megatron(FILE *out, const cs_scenario *s, const cs_layout_sizes *z)
+{
+    fprintf(out, "  --tensor-model-parallel-size %ld --pipeline-model-parallel-size %ld", z->tp,
+            z->pp);
+    if (s->model.moe.num_experts > 0)
+        fprintf(out, " --expert-model-parallel-size %ld --expert-tensor-parallel-size %ld",
+                z->ep, z->etp);
+    if (z->schedule == CS_INTERLEAVED)
+        fprintf(out, " --num-virtual-stages-per-pipeline-rank %ld", z->vpp);
+    fprintf(out, " --micro-batch-size %ld --global-batch-size %ld", z->micro_batch,
+            s->training.global_batch_size);
+    if (s->training.sequence_parallel && z->tp > 1)
+        fputs(" --sequence-parallel", out);
+    if (z->recompute == CS_RECOMPUTE_SELECTIVE)
+        fputs(" --recompute-granularity selective", out);
+    else if (z->recompute == CS_RECOMPUTE_FULL)
+        fputs(" --recompute-granularity full --recompute-method uniform --recompute-num-layers 1",
+              out);
+    fputc('\n', out);
+}
+
+static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, long top)
+{
+    long world = s->cluster.nodes * s->cluster.gpus_per_node;
+    fprintf(out, "search %s: %s on %s (%ld GPUs)\n\n", s->name, s->model.name, s->cluster.name,
+            world);
+    fprintf(out, "  %ld candidates: %ld invalid, %ld do not fit by the memory estimate, %ld "
+                 "evaluated (analytic), %ld replayed again\n",
+            r->count, r->invalid, r->no_fit, r->evaluated, r->replayed);
+    if (r->invalid + r->no_fit > 0) {
+        fputs("\n  pruned, by rule:\n", out);
+        print_rules(out, r);
+    }
+    if (r->evaluated == 0) {
+        fputs("\n  no candidate is valid and fits\n", out);
+        return;
+    }
+    fprintf(out, "\n  %4s  %-44s %5s %3s %3s %3s %4s %3s %3s  %11s %10s %6s %9s  %s\n", "rank",
+            "layout", "tp", "pp", "ep", "etp", "dp", "vpp", "mbs", "iteration", "seq/s", "MFU",
+            "memory", "model");
+    for (long k = 0; k < shown(r, top); k++) {
+        const cs_search_candidate *c = &r->c[r->ranked[k]];
+        const cs_layout_sizes *z = &c->sizes;
+        fprintf(out, "  %4ld  %-44s %5ld %3ld %3ld %3ld %4ld %3ld %3ld  %9.4f s %10.1f %5.1f%% "
+                     "%6.1f GB%s %s\n",
+                c->rank, c->layout.name, z->tp, z->pp, z->ep, z->etp, z->dense_dp, z->vpp,
+                z->micro_batch, c->iteration_time_s, c->throughput_seq_per_s, 100 * c->mfu,
+                c->memory_peak_bytes / 1e9, c->memory_fits ? " " : "!", stage_name(c));
+    }
+    for (size_t i = 0; i < s->layout_count; i++) {
+        long k = candidate_of(s, r, &s->layouts[i]);
+        if (k < 0)
+            fprintf(out, "\n  the scenario's %s: not among the valid candidates",
+                    s->layouts[i].name);
+        else
+            fprintf(out, "\n  the scenario's %s: rank %ld of %ld (%s, %.4f s)", s->layouts[i].name,
+                    r->c[k].rank, r->evaluated, r->c[k].layout.name, r->c[k].iteration_time_s);
+    }
+    const cs_search_candidate *b = &r->c[r->ranked[0]];
+    const cs_layout_sizes *z = &b->sizes;
+    fprintf(out, "%s\n  the best, as a layouts: entry:\n", s->layout_count ? "\n" : "");
+    fprintf(out, "  - { name: %s, tp: %ld, pp: %ld, ep: %ld, etp: %ld, vpp: %ld, "
+                 "micro_batch_size: %ld, schedule: %s, recompute: %s }\n",
+            b->layout.name, z->tp, z->pp, z->ep, z->etp, z->vpp, z->micro_batch,
+            cs_schedule_name(z->schedule), cs_recompute_name(z->recompute));
+    fputs("\n  and as Megatron-LM arguments:\n", out);
+    print_megatron(out, s, z);
+}
+
+void cs_report_search(FILE *out, cs_format format, const cs_scenario *s, const cs_search *r,
+                      long top)
+{
+    if (format == CS_FORMAT_JSON)
+        report_json(out, r, top);
+    else if (format == CS_FORMAT_CSV)
+        report_csv(out, r, top);
+    else
+        report_text(out, s, r, top);
+}

@@ -1,0 +1,69 @@
+/* search: the layouts a scenario's model could run with on its cluster,
+ * found rather than typed in.
+ *
+ * Staged so that it stays fast:
+ *   1. enumerate the space (search_space below): tp, pp, ep, etp, vpp,
+ *      micro-batch size, schedule and recompute, the data-parallel size
+ *      filling the cluster, everything else as the scenario trains;
+ *   2. prune by the layout rules (cs_layout_check: its first error names
+ *      the rule) and by the analytic memory estimate (check's: the
+ *      candidate does not fit its GPUs);
+ *   3. evaluate every survivor with the analytic network model (one GPU
+ *      per stage where the stage's GPUs are alike: replay/symmetry.h);
+ *   4. replay the best `top` again with the network model asked for.
+ * Every candidate keeps its fate and, once evaluated, the numbers of the
+ * last stage that replayed it. Candidates are ranked by iteration time
+ * (the global batch is the scenario's, so throughput ranks the same),
+ * ties by their order in the space; the result does not depend on the
+ * number of workers. */
+#ifndef CS_SEARCH_H
+#define CS_SEARCH_H
+
+#include "input/config.h"
+#include "model/layout.h"
+
+typedef enum {
+    CS_FATE_INVALID, /* a layout rule refuses it (why: the rule's message) */
+    CS_FATE_NO_FIT,  /* the analytic memory estimate exceeds the GPU's memory */
+    CS_FATE_EVALUATED,
+    CS_FATE_REPLAYED /* evaluated, then replayed with the asked network model */
+} cs_search_fate;
+
+typedef struct cs_search_candidate {
+    cs_layout layout; /* named tpT-ppP-epE-etpX[-vppV]-mbM-SCHEDULE-RECOMPUTE */
+    cs_layout_sizes sizes; /* once valid */
+    cs_search_fate fate;
+    char why[256];
+    double memory_estimate_bytes; /* analytic peak, once valid */
+    /* Once evaluated: the numbers of the last replay, and its model. */
+    cs_network_model stage;
+    double iteration_time_s, throughput_seq_per_s, mfu, bubble_fraction;
+    double memory_peak_bytes;
+    int memory_fits;
+    long rank; /* 1 = best of the evaluated, 0 when not evaluated */
+} cs_search_candidate;
+
+typedef struct cs_search_options {
+    int jobs;               /* worker threads, at least 1 */
+    long top;               /* candidates replayed again with `model` */
+    cs_network_model model; /* of the last stage (analytic: one stage only) */
+} cs_search_options;
+
+typedef struct cs_search {
+    cs_search_candidate *c; /* in space order (owned) */
+    long count;
+    long invalid, no_fit, evaluated, replayed;
+    long *ranked; /* evaluated candidates' indices, best first (owned) */
+} cs_search;
+
+/* Enumerates the space of scenario s into out (fate CS_FATE_INVALID, not
+ * yet checked). Returns 0, or -1 when out of memory. */
+int cs_search_space(const cs_scenario *s, cs_search *out);
+
+/* The whole search (above). Returns 0, or -1 when out of memory or a replay
+ * could not finish. */
+int cs_search_run(const cs_scenario *s, const cs_search_options *o, cs_search *out);
+
+void cs_search_free(cs_search *r);
+
+#endif
