@@ -167,7 +167,8 @@ static void print_rules(FILE *out, const cs_search *r)
         fprintf(out, "  %6ld  by other rules\n", other);
 }
 
-/* The candidate whose resolved sizes are those of layout l (-1: none). */
+/* The candidate that is layout l once resolved (-1: none, or l is
+ * invalid). */
 static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layout *l)
 {
     cs_layout_sizes z;
@@ -178,11 +179,10 @@ static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layo
     if (rc != 0)
         return -1;
     for (long i = 0; i < r->count; i++) {
-        const cs_layout_sizes *c = &r->c[i].sizes;
-        if (r->c[i].fate >= CS_FATE_EVALUATED && c->tp == z.tp && c->pp == z.pp &&
-            c->ep == z.ep && c->etp == z.etp && c->vpp == z.vpp &&
-            c->micro_batch == z.micro_batch && c->schedule == z.schedule &&
-            c->recompute == z.recompute && c->dense_dp == z.dense_dp)
+        const cs_layout *c = &r->c[i].layout;
+        if (c->tp == z.tp && c->pp == z.pp && c->ep == z.ep && c->etp == z.etp &&
+            c->vpp == z.vpp && c->micro_batch_size == z.micro_batch &&
+            c->schedule == (long)z.schedule && c->recompute == (long)z.recompute)
             return i;
     }
     return -1;
@@ -225,13 +225,13 @@ static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, lon
         fputs("\n  no candidate is valid and fits\n", out);
         return;
     }
-    fprintf(out, "\n  %4s  %-44s %5s %3s %3s %3s %4s %3s %3s  %11s %10s %6s %9s  %s\n", "rank",
+    fprintf(out, "\n  %4s  %-50s %5s %3s %3s %3s %4s %3s %3s  %11s %10s %6s %9s  %s\n", "rank",
             "layout", "tp", "pp", "ep", "etp", "dp", "vpp", "mbs", "iteration", "seq/s", "MFU",
             "memory", "model");
     for (long k = 0; k < shown(r, top); k++) {
         const cs_search_candidate *c = &r->c[r->ranked[k]];
         const cs_layout_sizes *z = &c->sizes;
-        fprintf(out, "  %4ld  %-44s %5ld %3ld %3ld %3ld %4ld %3ld %3ld  %9.4f s %10.1f %5.1f%% "
+        fprintf(out, "  %4ld  %-50s %5ld %3ld %3ld %3ld %4ld %3ld %3ld  %9.4f s %10.1f %5.1f%% "
                      "%6.1f GB%s %s\n",
                 c->rank, c->layout.name, z->tp, z->pp, z->ep, z->etp, z->dense_dp, z->vpp,
                 z->micro_batch, c->iteration_time_s, c->throughput_seq_per_s, 100 * c->mfu,
@@ -239,12 +239,16 @@ static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, lon
     }
     for (size_t i = 0; i < s->layout_count; i++) {
         long k = candidate_of(s, r, &s->layouts[i]);
-        if (k < 0)
-            fprintf(out, "\n  the scenario's %s: not among the valid candidates",
+        const cs_search_candidate *c = k >= 0 ? &r->c[k] : NULL;
+        if (!c)
+            fprintf(out, "\n  the scenario's %s: invalid, or outside the space",
                     s->layouts[i].name);
+        else if (c->fate < CS_FATE_EVALUATED)
+            fprintf(out, "\n  the scenario's %s: pruned (%s)", s->layouts[i].name, c->why);
         else
-            fprintf(out, "\n  the scenario's %s: rank %ld of %ld (%s, %.4f s)", s->layouts[i].name,
-                    r->c[k].rank, r->evaluated, r->c[k].layout.name, r->c[k].iteration_time_s);
+            fprintf(out, "\n  the scenario's %s: rank %ld of %ld (%s, %.4f s, %s)",
+                    s->layouts[i].name, c->rank, r->evaluated, c->layout.name,
+                    c->iteration_time_s, stage_name(c));
     }
     const cs_search_candidate *b = &r->c[r->ranked[0]];
     const cs_layout_sizes *z = &b->sizes;

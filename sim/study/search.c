@@ -191,10 +191,11 @@ static int run_pool(pool *p, int jobs)
     return p->failed ? -1 : 0;
 }
 
-/* Best first: replayed before evaluated (their numbers come from the
- * asked model), then by iteration time, then by place in the space. */
+/* Best first: those whose replay fits in memory, then the replayed before
+ * the evaluated (their numbers come from the asked model), then by
+ * iteration time, then by place in the space. */
 typedef struct rank_key {
-    int replayed;
+    int fits, replayed;
     double time;
     long index;
 } rank_key;
@@ -202,6 +203,8 @@ typedef struct rank_key {
 static int by_rank(const void *a, const void *b)
 {
     const rank_key *x = a, *y = b;
+    if (x->fits != y->fits)
+        return y->fits - x->fits;
     if (x->replayed != y->replayed)
         return y->replayed - x->replayed;
     if (x->time != y->time)
@@ -221,8 +224,8 @@ static int rank(cs_search *out)
     }
     for (long i = 0; i < out->count; i++)
         if (out->c[i].fate >= CS_FATE_EVALUATED)
-            keys[n++] = (rank_key){out->c[i].fate == CS_FATE_REPLAYED, out->c[i].iteration_time_s,
-                                   i};
+            keys[n++] = (rank_key){out->c[i].memory_fits, out->c[i].fate == CS_FATE_REPLAYED,
+                                   out->c[i].iteration_time_s, i};
     qsort(keys, (size_t)n, sizeof *keys, by_rank);
     for (long k = 0; k < n; k++) {
         out->ranked[k] = keys[k].index;

@@ -14,8 +14,9 @@
  * Every candidate keeps its fate and, once evaluated, the numbers of the
  * last stage that replayed it. Candidates are ranked by iteration time
  * (the global batch is the scenario's, so throughput ranks the same),
- * ties by their order in the space; the result does not depend on the
- * number of workers. */
+ * those whose replay fits in memory first, those replayed in the last
+ * stage before the others, ties by their order in the space; the result
+ * does not depend on the number of workers. */
 #ifndef CS_SEARCH_H
 #define CS_SEARCH_H
 
