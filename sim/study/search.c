@@ -111,7 +111,8 @@ static void prune(const cs_scenario *s, cs_search_candidate *c)
     c->memory_estimate_bytes = b.total;
     if (b.total > s->cluster.gpu.memory) {
         c->fate = CS_FATE_NO_FIT;
-        snprintf(c->why, sizeof c->why, "needs %.1f GB of memory per GPU by the estimate; %.1f GB",
+        snprintf(c->why, sizeof c->why,
+                 "needs %.1f GB of memory per GPU by the estimate; the GPU has %.1f GB",
                  b.total / 1e9, s->cluster.gpu.memory / 1e9);
         return;
     }
