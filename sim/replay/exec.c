@@ -64,6 +64,7 @@ struct cs_exec {
     long finished;
     double makespan;
     int failed;
+    int stopped; /* a reduced replay's groups shared a link: nothing new starts */
     const unsigned char *live; /* per GPU: 1 when it has a program (NULL: all do) */
     void (*observer)(void *ctx, long op, int ended);
     void *observer_ctx;
@@ -409,6 +410,10 @@ static void arrive(cs_exec *x, long id)
     if (cs_collective_start_shadowed(x->net, &k->spec, k->shadow, k->shadow_count,
                                      on_collective_end, x, x->ops[id].coll) != 0)
         x->failed = 1;
+    /* Only a collective's start takes links: a reduced replay whose groups
+     * would have shared one is over (the replay runs again whole), what
+     * runs drains and nothing new starts. */
+    x->stopped = cs_net_contended(x->net);
 
 }
 
@@ -442,9 +447,7 @@ static int host_issued(cs_exec *x, long id, double now, double *issued)
 static void try_start(cs_exec *x, long id)
 {
     op *o = &x->ops[id];
-    /* A reduced replay whose groups would have shared a link is over (the
-     * replay runs again whole): what runs drains, nothing new starts. */
-    if (cs_net_contended(x->net))
+    if (x->stopped)
         return;
     if (o->state != OP_WAITING || o->pending > 0 || x->head[o->gpu * x->streams + o->stream] != id)
         return;
