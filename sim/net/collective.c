@@ -44,16 +44,27 @@ double cs_collective_bus_factor(cs_coll_op op, long n)
     }
 }
 
-/* The plan of s: from the net's cache when it has one (net may be NULL). */
-static int plan_of(cs_net *net, const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *plan)
+/* The plan of s: from the net's cache when it has one (net may be NULL),
+ * with what is kept beside it in *data (NULL when data is). */
+static int plan_kept(cs_net *net, const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *plan,
+                     void **data)
 {
+    void *none;
     cs_plan_cache *cache = net ? cs_net_plan_cache(net) : NULL;
-    if (cache && cs_plan_cache_get(cache, s, plan))
+    if (!data)
+        data = &none;
+    *data = NULL;
+    if (cache && cs_plan_cache_get_data(cache, s, plan, data))
         return 0;
     int rc = cs_collective_plan_in(f, s, net ? cs_net_link_sums(net) : NULL, plan);
     if (rc == 0 && cache)
         cs_plan_cache_put(cache, s, plan);
     return rc;
+}
+
+static int plan_of(cs_net *net, const cs_fabric *f, const cs_coll_spec *s, cs_coll_plan *plan)
+{
+    return plan_kept(net, f, s, plan, NULL);
 }
 
 /* The plan and its pattern, with the protocol's wire bytes applied. */
@@ -330,7 +341,8 @@ int cs_collective_start_shadowed(cs_net *net, const cs_coll_spec *s, const long 
     if (s->n <= 1 || cs_net_model(net) == CS_NET_IDEAL)
         return cs_engine_at(e, now, instant_done, r, 0, 0);
     cs_coll_plan plan;
-    int rc = plan_of(net, f, s, &plan);
+    void *kept;
+    int rc = plan_kept(net, f, s, &plan, &kept);
     if (rc != 0) {
         free(r);
         return rc;
@@ -340,7 +352,7 @@ int cs_collective_start_shadowed(cs_net *net, const cs_coll_spec *s, const long 
     /* The pattern made once per group and size, kept with its plan (an
      * uneven all-to-all, or one the full cache does not keep, its own). */
     cs_plan_cache *cache = cs_net_plan_cache(net);
-    r->c = cache ? cs_plan_cache_data(cache, s) : NULL;
+    r->c = kept;
     if (!r->c) {
         compiled *c = compile(net, s, &plan);
         if (!c) {

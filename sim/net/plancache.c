@@ -89,18 +89,20 @@ static entry *find(const cs_plan_cache *c, const cs_coll_spec *s)
     }
 }
 
-int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out)
+int cs_plan_cache_get_data(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out,
+                           void **data)
 {
     const entry *e = find(c, s);
     if (e)
         *out = e->plan;
+    *data = e ? e->data : NULL;
     return e != NULL;
 }
 
-void *cs_plan_cache_data(const cs_plan_cache *c, const cs_coll_spec *s)
+int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out)
 {
-    const entry *e = find(c, s);
-    return e ? e->data : NULL;
+    void *data;
+    return cs_plan_cache_get_data(c, s, out, &data);
 }
 
 int cs_plan_cache_keep(cs_plan_cache *c, const cs_coll_spec *s, void *data,

@@ -20,11 +20,13 @@ void cs_plan_cache_destroy(cs_plan_cache *c);
 /* The cached plan of s into *out: 1 when found, 0 when not. */
 int cs_plan_cache_get(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out);
 
+/* The same, also giving what the caller kept with the plan
+ * (cs_plan_cache_keep) in *data, or NULL. */
+int cs_plan_cache_get_data(const cs_plan_cache *c, const cs_coll_spec *s, cs_coll_plan *out,
+                           void **data);
+
 /* Keeps the plan of s (a no-op for uneven all-to-alls or a full cache). */
 void cs_plan_cache_put(cs_plan_cache *c, const cs_coll_spec *s, const cs_coll_plan *plan);
-
-/* What the caller kept with the plan of s (NULL: nothing, or no plan). */
-void *cs_plan_cache_data(const cs_plan_cache *c, const cs_coll_spec *s);
 
 /* Keeps data with the plan of s, freed by free_data with the cache.
  * Returns 0, or -1 when s has no plan or already data (data stays the
