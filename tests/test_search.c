@@ -208,10 +208,21 @@ START_TEST(command_on_the_seed)
         ck_assert_msg(strstr(out, keys[k]) != NULL, "no %s in %s", keys[k], out);
     ck_assert_ptr_null(strstr(strstr(out, "\"rank\": 2") + 1, "\"rank\": 3"));
     free(out);
-    snprintf(cmd, sizeof cmd, "'%s' search --top 0 x.yaml", CS_BINARY);
-    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
-    ck_assert_ptr_nonnull(strstr(err, "--top wants a positive number"));
-    free(err);
+    static const char *const bad[][2] = {
+        {"--top 0 x.yaml", "--top wants a positive number"},
+        {"--jobs 65 x.yaml", "--jobs wants 1 to 64"},
+        {"--format yaml x.yaml", "unknown format 'yaml'"},
+        {"--network-model wire x.yaml", "unknown network model 'wire'"},
+        {"--frobnicate x.yaml", "unknown option '--frobnicate'"},
+        {"x.yaml a.yaml", "one scenario file at a time"},
+        {"", "which scenario file?"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' search %s", CS_BINARY, bad[k][0]);
+        ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+        ck_assert_msg(strstr(err, bad[k][1]) != NULL, "'%s': %s", bad[k][0], err);
+        free(err);
+    }
     snprintf(cmd, sizeof cmd, "'%s' search '%s/missing.yaml' --out '%s/m'", CS_BINARY, dir, dir);
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 2);
 }
