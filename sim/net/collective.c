@@ -154,6 +154,8 @@ typedef struct compiled {
     long phases;
     long *first;             /* phase k: flows first[k] .. first[k + 1] - 1 */
     cs_net_bundle **bundle;  /* per phase, NULL when it has no routed transfer */
+    long *links;             /* every link the pattern uses, once (exclusive use holds them) */
+    long nlinks;
 } compiled;
 
 static void compiled_free(void *p)
@@ -165,6 +167,7 @@ static void compiled_free(void *p)
         cs_net_bundle_free(c->bundle[k]);
     free(c->bundle);
     free(c->first);
+    free(c->links);
     cs_pattern_free(&c->pat);
     free(c);
 }
@@ -212,10 +215,13 @@ static compiled *compile(cs_net *net, const cs_coll_spec *s, const cs_coll_plan 
     }
     c->first = malloc((size_t)(c->phases + 1) * sizeof *c->first);
     c->bundle = calloc((size_t)(c->phases + 1), sizeof *c->bundle);
-    if (!c->first || !c->bundle) {
+    c->links = malloc((size_t)(p->count * CS_ROUTE_MAX + 1) * sizeof *c->links);
+    double *marks = cs_net_link_sums(net);
+    if (!c->first || !c->bundle || !c->links || !marks) {
         compiled_free(c);
         return NULL;
     }
+    c->nlinks = pattern_links(f, p, marks, c->links);
     for (long i = 0, k = 0; i < p->count; i++)
         if (i == 0 || p->flows[i].phase != p->flows[i - 1].phase)
             c->first[k++] = i;
@@ -234,8 +240,7 @@ typedef struct run {
     compiled *own;
     long phase;    /* next phase to start */
     long inflight; /* flows of the current phase not yet arrived */
-    long *held;    /* exclusive use: the pattern's links, held while it runs (owned) */
-    long nheld;
+    int held;      /* exclusive use: the pattern's links are held while it runs */
     const long *shadow; /* and the spec's shadow */
     long nshadow;
     cs_done_fn done;
@@ -248,9 +253,10 @@ static void run_finish(run *r)
     cs_done_fn done = r->done;
     void *ctx = r->ctx;
     long arg = r->arg;
-    cs_net_hold(r->net, r->held, r->nheld, -1);
-    cs_net_hold(r->net, r->shadow, r->nshadow, -1);
-    free(r->held);
+    if (r->held) {
+        cs_net_hold(r->net, r->c->links, r->c->nlinks, -1);
+        cs_net_hold(r->net, r->shadow, r->nshadow, -1);
+    }
     compiled_free(r->own);
     free(r);
     done(ctx, arg);
@@ -309,18 +315,13 @@ static void instant_done(void *ctx, long arg, uint64_t tag)
 }
 
 /* Exclusive use: holds the run's pattern links and the shadow. */
-static int hold(run *r, const cs_fabric *f, const long *shadow, long count)
+static void hold(run *r, const long *shadow, long count)
 {
-    double *marks = cs_net_link_sums(r->net);
-    r->held = malloc((size_t)(r->c->pat.count * CS_ROUTE_MAX + 1) * sizeof *r->held);
-    if (!marks || !r->held)
-        return -1;
-    r->nheld = pattern_links(f, &r->c->pat, marks, r->held);
+    r->held = 1;
     r->shadow = shadow;
     r->nshadow = shadow ? count : 0;
-    cs_net_hold(r->net, r->held, r->nheld, +1);
+    cs_net_hold(r->net, r->c->links, r->c->nlinks, +1);
     cs_net_hold(r->net, r->shadow, r->nshadow, +1);
-    return 0;
 }
 
 int cs_collective_start(cs_net *net, const cs_coll_spec *s, cs_done_fn done, void *ctx, long arg)
@@ -337,7 +338,7 @@ int cs_collective_start_shadowed(cs_net *net, const cs_coll_spec *s, const long 
     run *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
-    *r = (run){net, NULL, NULL, 0, 0, NULL, 0, NULL, 0, done, ctx, arg};
+    *r = (run){net, NULL, NULL, 0, 0, 0, NULL, 0, done, ctx, arg};
     if (s->n <= 1 || cs_net_model(net) == CS_NET_IDEAL)
         return cs_engine_at(e, now, instant_done, r, 0, 0);
     cs_coll_plan plan;
@@ -363,11 +364,8 @@ int cs_collective_start_shadowed(cs_net *net, const cs_coll_spec *s, const long 
             r->own = c;
         r->c = c;
     }
-    if (cs_net_exclusive(net) && hold(r, f, shadow, count) != 0) {
-        compiled_free(r->own);
-        free(r);
-        return -1;
-    }
+    if (cs_net_exclusive(net))
+        hold(r, shadow, count);
     return cs_engine_at(e, now + plan.latency, latency_done, r, 0, 0);
 }
 
