@@ -50,7 +50,7 @@ START_TEST(best_is_the_exhaustive_best)
     load(_i / 2, &s);
     cs_network_model model = _i % 2 ? CS_NET_FLOW : CS_NET_ANALYTIC;
     cs_search r;
-    cs_search_options o = {2, 1000000, model};
+    cs_search_options o = {.jobs = 2, .top = 1000000, .model = model};
     ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
     ck_assert(r.evaluated > 3);
     double best = -1;
@@ -98,9 +98,9 @@ START_TEST(pruning_is_what_check_refuses)
     load(_i, &s);
     s.cluster.gpu.memory = 1.5e9; /* so that some fit and some do not */
     cs_search r;
-    cs_search_options o = {2, 3, CS_NET_ANALYTIC};
+    cs_search_options o = {.jobs = 2, .top = 3, .model = CS_NET_ANALYTIC};
     ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
-    long seen[4] = {0, 0, 0, 0};
+    long seen[5] = {0, 0, 0, 0, 0};
     for (long i = 0; i < r.count; i++) {
         const cs_search_candidate *c = &r.c[i];
         cs_layout_sizes z;
@@ -139,7 +139,7 @@ END_TEST
 static char *csv_of(const cs_scenario *s, int jobs)
 {
     cs_search r;
-    cs_search_options o = {jobs, 5, CS_NET_FLOW};
+    cs_search_options o = {.jobs = jobs, .top = 5, .model = CS_NET_FLOW};
     ck_assert_int_eq(cs_search_run(s, &o, &r), 0);
     char *buf = NULL;
     size_t len = 0;
@@ -162,6 +162,233 @@ START_TEST(same_output_for_any_jobs)
     free(a);
     free(b);
     free(c);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* ---- the search: block -------------------------------------------------------------- */
+
+/* The small MoE scenario with a search: block (and whatever else `extra`
+ * adds at the top level). */
+static int load_with(const char *block, const char *extra, cs_scenario *s, cs_diags *d)
+{
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml, "%ssearch:\n%s%s", scenarios[1], block, extra ? extra : "");
+    return tu_load_scenario(yaml, s, d);
+}
+
+static void load_block(const char *block, const char *extra, cs_scenario *s)
+{
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = load_with(block, extra, s, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+}
+
+/* Bad blocks, each reported at its value (line, column within the block,
+ * which starts at line 7 of the scenario). */
+START_TEST(block_errors)
+{
+    static const struct {
+        const char *block, *extra, *message;
+        int line, column;
+    } bad[] = {
+        {"  tp: [1, 2, 2]\n", NULL, "'tp' lists 2 twice", 7, 14},
+        {"  pp: { min: 4, max: 2 }\n", NULL, "'pp': min 4 is above max 2", 7, 7},
+        {"  pp: { least: 4 }\n", NULL, "unknown key 'least' in pp", 7, 9},
+        {"  ep: [0]\n", NULL, "'ep' must be at least 1, got 0", 7, 8},
+        {"  etp: [1, x]\n", NULL, "'etp' must be a count of at least 1 or the word tp", 7, 12},
+        {"  schedule: [1f1b, foo]\n", NULL, "unknown schedule 'foo'", 7, 20},
+        {"  recompute: [none, none]\n", NULL, "'recompute' lists none twice", 7, 21},
+        {"  sequence_parallel: [true, maybe]\n", NULL,
+         "'sequence_parallel' must be true or false, got 'maybe'", 7, 29},
+        {"  max_memory: 120%\n", NULL, "'max_memory' must be a ratio", 7, 15},
+        {"  objective: speed\n", NULL, "unknown objective 'speed'", 7, 14},
+        {"  objective: cost\n", NULL, "objective: cost needs a cost: block", 7, 14},
+        {"  objective: time_to_train\n", NULL, "objective: time_to_train needs training.tokens",
+         7, 14},
+        {"  gpus: [8, 12]\n", NULL, "gpus: 12 is not a whole number of nodes of 8 GPUs", 7, 13},
+        {"  top: 0\n", NULL, "'top' must be at least 1, got 0", 7, 8},
+        {"  bogus: 1\n", NULL, "unknown key 'bogus' in search", 7, 3},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        cs_scenario s;
+        cs_diags d;
+        cs_diags_init(&d);
+        ck_assert_int_eq(load_with(bad[k].block, bad[k].extra, &s, &d), -1);
+        const cs_diag *g = tu_find(&d, bad[k].message);
+        ck_assert_msg(g != NULL, "no '%s' for %s", bad[k].message, bad[k].block);
+        ck_assert_msg(g->line == bad[k].line && g->col == bad[k].column,
+                      "'%s' at %d:%d, want %d:%d", bad[k].message, g->line, g->col,
+                      bad[k].line, bad[k].column);
+        cs_diags_free(&d);
+        cs_scenario_free(&s);
+    }
+}
+END_TEST
+
+/* The space is exactly the block's: listed values as listed, bounds on
+ * the defaults, the rest default; every combination once. */
+START_TEST(block_space)
+{
+    cs_scenario s;
+    load_block("  tp: 2\n  pp: { max: 2 }\n  ep: [2, 8]\n  etp: [tp]\n  micro_batch_size: [1]\n"
+               "  schedule: [1f1b, interleaved]\n  vpp: [2, 4]\n  recompute: none\n",
+               NULL, &s);
+    cs_search r;
+    ck_assert_int_eq(cs_search_space(&s, &r), 0);
+    /* pp 1 (1f1b only) and pp 2 (1f1b, interleaved vpp 2 and 4), each for ep 2
+     * and 8: (1 + 3) x 2. */
+    ck_assert_int_eq(r.count, 8);
+    for (long i = 0; i < r.count; i++) {
+        const cs_layout *l = &r.c[i].layout;
+        ck_assert_int_eq(l->tp, 2);
+        ck_assert_int_eq(l->etp, 2);
+        ck_assert(l->pp <= 2);
+        ck_assert(l->ep == 2 || l->ep == 8);
+        ck_assert_int_eq(l->micro_batch_size, 1);
+        ck_assert_int_eq(l->recompute, CS_RECOMPUTE_NONE);
+        ck_assert(l->schedule == CS_INTERLEAVED ? l->vpp == 2 || l->vpp == 4 : l->vpp == 1);
+        for (long j = 0; j < i; j++)
+            ck_assert_str_ne(l->name, r.c[j].layout.name);
+    }
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* A GPU count of the block gives what the scenario written with that many
+ * nodes gives, candidate for candidate; sequence parallelism off turns
+ * tp_comm_overlap off with it; TP across nodes is refused by name. */
+START_TEST(block_variants)
+{
+    cs_scenario s, two;
+    load_block("  gpus: [8, 16]\n  sequence_parallel: [true, false]\n  pp: [1, 2]\n  tp: [2, 16]\n"
+               "  ep: 2\n  etp: 1\n"
+               "  micro_batch_size: 1\n  recompute: none\n  schedule: 1f1b\n",
+               NULL, &s);
+    s.training.tp_comm_overlap = 1; /* with SP, as written */
+    cs_search r;
+    cs_search_options o = {.jobs = 2, .top = 1, .model = CS_NET_ANALYTIC};
+    ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
+    ck_assert_int_eq(r.variant_count, 4);
+    long g16 = 0, tp16 = 0;
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "%s", scenarios[1]);
+    char *nodes = strstr(yaml, "nodes: 1");
+    ck_assert_ptr_nonnull(nodes);
+    nodes[7] = '2';
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &two, &d), 0);
+    cs_diags_free(&d);
+    for (long i = 0; i < r.count; i++) {
+        const cs_search_candidate *c = &r.c[i];
+        const cs_scenario *v = &r.variants[c->variant];
+        ck_assert_int_eq(c->gpus, v->cluster.nodes * 8);
+        ck_assert(!v->training.tp_comm_overlap || v->training.sequence_parallel);
+        if (c->layout.tp == 16) {
+            tp16++;
+            ck_assert_int_eq(c->fate, CS_FATE_INVALID);
+            if (c->gpus == 16 && c->layout.pp == 1 && v->training.sequence_parallel)
+                ck_assert_str_eq(c->why, "TP 16 spans nodes of 8 GPUs (search: tp_within_node is "
+                                         "true)");
+            continue;
+        }
+        if (c->gpus != 16 || !v->training.sequence_parallel || c->fate < CS_FATE_EVALUATED)
+            continue;
+        g16++;
+        two.training.tp_comm_overlap = 1;
+        cs_layout_sizes z;
+        cs_diags_init(&d);
+        ck_assert_int_eq(cs_layout_check(&two, &c->layout, &z, &d), 0);
+        cs_diags_free(&d);
+        cs_replay_result res;
+        ck_assert_int_eq(cs_replay(&two, &c->layout, &z, CS_NET_ANALYTIC, two.seed, &res), 0);
+        ck_assert_msg(res.iteration_time_s == c->iteration_time_s, "%s: %.17g, written %.17g",
+                      c->layout.name, c->iteration_time_s, res.iteration_time_s);
+        cs_replay_result_free(&res);
+        ck_assert_ptr_nonnull(strstr(c->layout.name, "-g16-sp1"));
+    }
+    ck_assert(g16 > 0 && tp16 == 8);
+    cs_search_free(&r);
+    cs_scenario_free(&two);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* objective: cost ranks by GPUs x iteration time, and the cost per million
+ * tokens is that times the price over the tokens of an iteration; the
+ * Pareto front is exactly the candidates no other beats; max_memory prunes
+ * by the share it allows. */
+START_TEST(block_objective_front_and_headroom)
+{
+    cs_scenario s;
+    load_block("  gpus: [8, 16]\n  objective: cost\n  max_memory: 5%\n",
+               "cost: { gpu_hour: 2.5 USD }\n", &s);
+    cs_search r;
+    cs_search_options o = {.jobs = 2, .top = 1, .model = CS_NET_ANALYTIC};
+    ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
+    ck_assert(r.evaluated > 10 && r.no_fit > 0);
+    double allowed = 0.05 * s.cluster.gpu.memory, tokens = 16.0 * 1024;
+    for (long k = 0; k < r.evaluated; k++) {
+        const cs_search_candidate *c = &r.c[r.ranked[k]];
+        double gpu_s = (double)c->gpus * c->iteration_time_s;
+        ck_assert(c->objective == gpu_s);
+        ck_assert_double_eq_tol(c->cost_per_mtoken_usd, gpu_s * 2.5 / 3600 / tokens * 1e6,
+                                1e-12 * c->cost_per_mtoken_usd);
+        ck_assert(c->memory_estimate_bytes <= allowed);
+        if (k > 0 && c->memory_fits == r.c[r.ranked[k - 1]].memory_fits)
+            ck_assert(r.c[r.ranked[k - 1]].objective <= c->objective);
+    }
+    long front = 0;
+    for (long i = 0; i < r.count; i++) {
+        const cs_search_candidate *c = &r.c[i];
+        if (c->fate == CS_FATE_NO_FIT)
+            ck_assert_ptr_nonnull(strstr(c->why, "(max_memory 5% of"));
+        if (c->fate < CS_FATE_EVALUATED || !c->memory_fits) {
+            ck_assert(!c->pareto);
+            continue;
+        }
+        int beaten = 0;
+        for (long j = 0; j < r.count && !beaten; j++) {
+            const cs_search_candidate *x = &r.c[j];
+            if (j == i || x->fate < CS_FATE_EVALUATED || !x->memory_fits)
+                continue;
+            int le = x->iteration_time_s <= c->iteration_time_s &&
+                     x->memory_peak_bytes <= c->memory_peak_bytes && x->gpus <= c->gpus;
+            int lt = x->iteration_time_s < c->iteration_time_s ||
+                     x->memory_peak_bytes < c->memory_peak_bytes || x->gpus < c->gpus;
+            beaten = le && lt;
+        }
+        ck_assert_msg(c->pareto == !beaten, "%s: pareto %d, beaten %d", c->layout.name,
+                      c->pareto, beaten);
+        front += c->pareto;
+    }
+    ck_assert(front > 1);
+    ck_assert_int_eq(front, r.pareto);
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* A budget that has run out before the first candidate leaves every
+ * candidate skipped, counted, and nothing ranked. */
+START_TEST(budget_skips)
+{
+    cs_scenario s;
+    load(1, &s);
+    cs_search r;
+    cs_search_options o = {.jobs = 2, .top = 3, .model = CS_NET_ANALYTIC, .budget_s = 1e-300};
+    ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
+    ck_assert(r.skipped > 0);
+    ck_assert_int_eq(r.skipped + r.invalid + r.no_fit + r.evaluated, r.count);
+    for (long i = 0; i < r.count; i++)
+        if (r.c[i].fate == CS_FATE_SKIPPED)
+            ck_assert_int_eq(r.c[i].rank, 0);
+    cs_search_free(&r);
     cs_scenario_free(&s);
 }
 END_TEST
@@ -189,11 +416,22 @@ START_TEST(command_on_the_seed)
     snprintf(path, sizeof path, "%s/s/search.csv", dir);
     char *csv = tu_read(path);
     ck_assert_ptr_nonnull(csv);
-    const char *header = "name,tp,pp,ep,etp,vpp,micro_batch_size,schedule,recompute,fate,";
+    const char *header = "name,gpus,tp,pp,ep,etp,vpp,micro_batch_size,schedule,recompute,";
     ck_assert(!strncmp(csv, header, strlen(header)));
     ck_assert_ptr_nonnull(strstr(csv, ",invalid,\""));
     ck_assert_ptr_nonnull(strstr(csv, ",evaluated,\""));
     free(csv);
+    /* The front's data, listed for pareto.png. */
+    snprintf(path, sizeof path, "%s/s/pareto.dat", dir);
+    char *dat = tu_read(path);
+    ck_assert_ptr_nonnull(dat);
+    ck_assert_ptr_nonnull(strstr(dat, "# memory_gb time_s rank (the Pareto front)\n"));
+    free(dat);
+    snprintf(path, sizeof path, "%s/s/plots.txt", dir);
+    char *list = tu_read(path);
+    ck_assert_ptr_nonnull(list);
+    ck_assert_ptr_nonnull(strstr(list, "plots/pareto.gp\tpareto.dat\tpareto.png\t"));
+    free(list);
     snprintf(cmd, sizeof cmd,
              "'%s' search '%s/scenarios/seed-options.yaml' --network-model analytic --top 2 "
              "--format json --out '%s/j'",
@@ -203,7 +441,7 @@ START_TEST(command_on_the_seed)
         "\"candidates\": [", "\"name\":", "\"tp\":", "\"pp\":", "\"ep\":", "\"etp\":", "\"dp\":",
         "\"vpp\":", "\"micro_batch_size\":", "\"schedule\":", "\"recompute\":",
         "\"iteration_time_s\":", "\"throughput_seq_per_s\":", "\"memory_peak_bytes\":",
-        "\"memory_fits\":", "\"stage\": \"analytic\""};
+        "\"memory_fits\":", "\"gpus\": 512", "\"pareto\":", "\"stage\": \"analytic\""};
     for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
         ck_assert_msg(strstr(out, keys[k]) != NULL, "no %s in %s", keys[k], out);
     ck_assert_ptr_null(strstr(strstr(out, "\"rank\": 2") + 1, "\"rank\": 3"));
@@ -211,6 +449,8 @@ START_TEST(command_on_the_seed)
     static const char *const bad[][2] = {
         {"--top 0 x.yaml", "--top wants a positive number"},
         {"--jobs 65 x.yaml", "--jobs wants 1 to 64"},
+        {"--budget 0 x.yaml", "--budget wants a number of seconds"},
+        {"--budget soon x.yaml", "--budget wants a number of seconds"},
         {"--format yaml x.yaml", "unknown format 'yaml'"},
         {"--network-model wire x.yaml", "unknown network model 'wire'"},
         {"--frobnicate x.yaml", "unknown option '--frobnicate'"},
@@ -237,6 +477,11 @@ int main(void)
     tcase_add_loop_test(tc, pruning_is_what_check_refuses, 0, 2);
     tcase_add_test(tc, same_output_for_any_jobs);
     tcase_add_test(tc, command_on_the_seed);
+    tcase_add_test(tc, block_errors);
+    tcase_add_test(tc, block_space);
+    tcase_add_test(tc, block_variants);
+    tcase_add_test(tc, block_objective_front_and_headroom);
+    tcase_add_test(tc, budget_skips);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

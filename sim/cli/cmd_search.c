@@ -8,30 +8,37 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "base/progress.h"
+#include "report/plot.h"
 #include "report/search_report.h"
 #include "study/search.h"
 
 static const char help[] =
     "usage: clustersim search FILE [--top N] [--jobs N] [--network-model M] [--out DIR]\n"
-    "                         [--format text|json|csv]\n"
+    "                         [--format text|json|csv] [--budget SECONDS] [--quiet]\n"
+    "                         [--no-plots]\n"
     "\n"
     "Finds the layouts the scenario's model could train with on its cluster and\n"
-    "ranks them. Every combination of tensor parallelism inside a node (powers of\n"
-    "two), a pipeline that divides the GPUs and the layers, expert parallelism over\n"
-    "powers of two that divide the experts (MoE models), the experts' TP (1 or the\n"
-    "dense TP), 1F1B or interleaved with two virtual stages, micro-batches of 1\n"
-    "and 2 and every recompute, with the data-parallel size that fills the\n"
-    "cluster and everything else as the scenario trains, is\n"
-    "  1. checked by the layout rules and the analytic memory estimate (what\n"
-    "     `check` does); what fails is pruned, counted by rule;\n"
+    "ranks them by the search: block's objective (default: iteration time). The\n"
+    "space is the search: block's (docs/input.md, \"Search\"); without one, every\n"
+    "combination of tensor parallelism inside a node (powers of two), a pipeline\n"
+    "that divides the GPUs and the layers, expert parallelism over powers of two\n"
+    "that divide the experts (MoE models), the experts' TP (1 or the dense TP),\n"
+    "1F1B or interleaved with two virtual stages, micro-batches of 1 and 2 and\n"
+    "every recompute, with the data-parallel size that fills the cluster and\n"
+    "everything else as the scenario trains. Each candidate is\n"
+    "  1. checked by the layout rules, the block's constraints and the analytic\n"
+    "     memory estimate (what `check` does); what fails is pruned, by rule;\n"
     "  2. replayed with the analytic network model;\n"
     "  3. and the best N replayed again with the network model M.\n"
-    "Prints the best N with the model that produced their numbers, where the\n"
-    "scenario's own layouts rank, and the best as a layouts: entry and as\n"
-    "Megatron-LM arguments. DIR gets search.csv (every candidate, its fate and\n"
-    "the rule that pruned it) and search.json.\n"
+    "Prints the best N with the model that produced their numbers, the Pareto\n"
+    "front of iteration time, memory per GPU and GPUs, where the scenario's own\n"
+    "layouts rank, and the best as a layouts: entry and as Megatron-LM\n"
+    "arguments. DIR gets search.csv (every candidate, its fate and the rule that\n"
+    "pruned it), search.json and pareto.png.\n"
     "\n"
-    "  --top N              candidates shown and replayed again (default 10)\n"
+    "  --top N              candidates shown and replayed again (default: the\n"
+    "                       search: block's top, else 10)\n"
     "  --jobs N             worker threads (default: every core); the output does\n"
     "                       not depend on it\n"
     "  --network-model M    of the last stage: ideal, analytic (one stage only),\n"
@@ -39,13 +46,19 @@ static const char help[] =
     "  --out DIR            where search.csv and search.json go (default\n"
     "                       out/<scenario name>/)\n"
     "  --format F           what to print: text (default), json, csv\n"
+    "  --budget SECONDS     evaluate no new candidate after this long (the rest\n"
+    "                       are marked skipped; the result then depends on the\n"
+    "                       machine's speed)\n"
+    "  --quiet              no progress bar (it shows only on a terminal anyway)\n"
+    "  --no-plots           no pareto.png\n"
     "\n"
     "Exit status: 0 ran, 1 no candidate is valid and fits, 2 bad input.\n";
 
 typedef struct search_args {
     const char *file, *out;
     long top;
-    int jobs, has_model;
+    double budget;
+    int jobs, has_model, has_top, progress, plots;
     cs_network_model model;
     cs_format format;
 } search_args;
@@ -64,8 +77,12 @@ static int parse_long(const char *v, long lo, long hi, long *out)
 static int parse_args(int argc, char **argv, search_args *a)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN), n;
-    *a = (search_args){NULL, NULL, 10, cores > 0 ? (int)(cores < 64 ? cores : 64) : 1, 0,
-                       CS_NET_FLOW, CS_FORMAT_TEXT};
+    *a = (search_args){.top = 10,
+                       .jobs = cores > 0 ? (int)(cores < 64 ? cores : 64) : 1,
+                       .progress = isatty(2),
+                       .plots = 1,
+                       .model = CS_NET_FLOW,
+                       .format = CS_FORMAT_TEXT};
     for (int i = 0; i < argc; i++) {
         const char *v;
         if ((v = cs_cli_option(argc, argv, &i, "--top"))) {
@@ -73,6 +90,19 @@ static int parse_args(int argc, char **argv, search_args *a)
                 fprintf(stderr, "clustersim search: --top wants a positive number\n");
                 return -1;
             }
+            a->has_top = 1;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--budget"))) {
+            char *end;
+            errno = 0;
+            a->budget = strtod(v, &end);
+            if (*end || end == v || errno || !(a->budget > 0) || a->budget > 1e9) {
+                fprintf(stderr, "clustersim search: --budget wants a number of seconds\n");
+                return -1;
+            }
+        } else if (!strcmp(argv[i], "--quiet")) {
+            a->progress = 0;
+        } else if (!strcmp(argv[i], "--no-plots")) {
+            a->plots = 0;
         } else if ((v = cs_cli_option(argc, argv, &i, "--jobs"))) {
             if (parse_long(v, 1, 64, &n) != 0) {
                 fprintf(stderr, "clustersim search: --jobs wants 1 to 64\n");
@@ -131,6 +161,31 @@ static int write_file(const char *dir, const char *name, const cs_scenario *s,
     return 0;
 }
 
+typedef struct bar {
+    double started;
+    int stage;
+} bar;
+
+static void show_progress(long done, long total, void *arg)
+{
+    bar *b = arg;
+    cs_progress_show(stderr, b->stage ? "candidates replayed again" : "candidates", done, total,
+                     b->started);
+    if (done == total)
+        b->stage++;
+}
+
+/* pareto.png with its script, when gnuplot is there to draw it. */
+static void draw_pareto(const char *dir, const cs_paths *paths, const cs_scenario *s,
+                        const cs_search *r)
+{
+    char buf[4096];
+    const char *scripts = cs_cli_scripts_dir(paths, buf, sizeof buf);
+    if (scripts && cs_plot_copy_scripts(dir, scripts) == 0 &&
+        cs_report_search_pareto(dir, s, r) == 0)
+        cs_plot_render(dir, stderr);
+}
+
 static int cmd_search(int argc, char **argv, const cs_paths *paths)
 {
     if (cs_cli_wants_help(argc, argv)) {
@@ -151,7 +206,15 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
     snprintf(dir, sizeof dir, "%s%s", a.out ? a.out : "out/", a.out ? "" : scn.name);
     int status = EXIT_OK;
     cs_search r;
-    cs_search_options o = {a.jobs, a.top, a.has_model ? a.model : scn.network_model};
+    if (!a.has_top && scn.search.top > 0)
+        a.top = scn.search.top;
+    bar b = {cs_progress_clock(), 0};
+    cs_search_options o = {.jobs = a.jobs,
+                           .top = a.top,
+                           .model = a.has_model ? a.model : scn.network_model,
+                           .budget_s = a.budget,
+                           .progress = a.progress ? show_progress : NULL,
+                           .progress_arg = &b};
     if (cs_cli_make_dirs(dir) != 0) {
         fprintf(stderr, "clustersim search: cannot create %s: %s\n", dir, strerror(errno));
         cs_scenario_free(&scn);
@@ -167,6 +230,8 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
             status = EXIT_BAD_INPUT;
         else if (r.evaluated == 0)
             status = EXIT_INVALID;
+        else if (a.plots)
+            draw_pareto(dir, paths, &scn, &r);
     }
     cs_search_free(&r);
     cs_scenario_free(&scn);

@@ -351,6 +351,39 @@ typedef struct cs_cost_config {
     double lifetime;  /* s over which the purchase is written off */
 } cs_cost_config;
 
+/* search: (study/search.h): the space, constraints and objective of
+ * `clustersim search`. A dimension left out takes search's default values. */
+#define CS_SEARCH_MAX_VALUES 64
+
+typedef struct cs_search_dim {
+    int count;       /* values listed (a list, or one value); 0: the defaults */
+    long v[CS_SEARCH_MAX_VALUES]; /* etp: 0 stands for "= tp" */
+    cs_loc at[CS_SEARCH_MAX_VALUES]; /* where each value is written */
+    long min, max;   /* the defaults kept ({min, max}); max 0: no upper bound */
+    cs_loc loc;
+} cs_search_dim;
+
+typedef enum {
+    CS_OBJECTIVE_TIME,          /* iteration time (also throughput, time-to-train) */
+    CS_OBJECTIVE_THROUGHPUT,
+    CS_OBJECTIVE_TIME_TO_TRAIN, /* needs training.tokens */
+    CS_OBJECTIVE_COST,          /* cost per token; needs cost: */
+    CS_OBJECTIVE_THROUGHPUT_PER_GPU
+} cs_search_objective;
+
+typedef struct cs_search_config {
+    int present;
+    cs_search_dim tp, pp, ep, etp, vpp, micro_batch_size, gpus;
+    unsigned schedules;  /* a bit per cs_schedule; 0: 1f1b and interleaved */
+    unsigned recomputes; /* a bit per cs_recompute; 0: all */
+    unsigned sequence_parallel, distributed_optimizer; /* bit 0 false, bit 1 true; 0: training's */
+    int tp_within_node;  /* 1 (default): TP only inside a node */
+    double max_memory;   /* share of the GPU's memory a candidate may use (1) */
+    cs_search_objective objective;
+    long top;            /* replayed again and shown; 0: not given */
+    cs_loc loc, loc_objective;
+} cs_search_config;
+
 /* A published measurement the scenario reproduces (validation/): one of the
  * metrics, the error allowed, and where it comes from. */
 typedef struct cs_measured {
@@ -391,6 +424,7 @@ typedef struct cs_scenario {
     cs_sweep sweep;
     cs_uncertainty uncertainty;
     cs_cost_config cost;
+    cs_search_config search;
     cs_measured measured;
     int no_symmetry; /* replay every GPU even when one per stage could stand for all
                         (--no-symmetry; replay/symmetry.h) */
@@ -471,6 +505,7 @@ int cs_model_is_moe_layer(const cs_model *m, long i);
 /* Names for printing. */
 const char *cs_schedule_name(cs_schedule s);
 const char *cs_recompute_name(cs_recompute r);
+const char *cs_search_objective_name(cs_search_objective o);
 const char *cs_attention_backend_name(cs_attention_backend b);
 const char *cs_fp8_recipe_name(cs_fp8_recipe r);
 const char *cs_network_model_name(cs_network_model n);

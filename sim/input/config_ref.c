@@ -7,6 +7,7 @@
 #include "input/schema.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,6 +69,16 @@ const cs_yfile *cs_sources_find(const cs_sources *src, const char *file)
 cs_yfile *cs_ctx_file_of(cs_ctx *c, cs_loc loc)
 {
     return (cs_yfile *)cs_sources_find(c->sources, loc.file);
+}
+
+int cs_ctx_error(cs_ctx *c, cs_loc loc, const char *fmt, ...)
+{
+    cs_yfile *f = cs_ctx_file_of(c, loc);
+    va_list ap;
+    va_start(ap, fmt);
+    cs_diags_vadd(c->diags, CS_ERROR, loc, f ? f->text : NULL, f ? f->len : 0, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 static int is_bare_name(const char *ref)

@@ -5,7 +5,6 @@
 #include "input/schema.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +45,7 @@ static const cs_field scenario_fields[] = {
     CUSTOM_OF("sweep", cs_sweep_block, cs_sweep_schema),
     CUSTOM_OF("uncertainty", cs_uncertainty_block, cs_uncertainty_schema),
     CUSTOM_OF("cost", cs_cost_block, cs_cost_schema),
+    CUSTOM_OF("search", cs_search_block, cs_search_schema),
     CUSTOM_OF("measured", cs_measured_block, cs_measured_schema),
 };
 const cs_schema cs_scenario_schema = {"scenario", scenario_fields, COUNT(scenario_fields)};
@@ -59,6 +59,7 @@ static void scenario_defaults(cs_scenario *s)
     s->network_model = CS_NET_FLOW;
     s->seed = 1;
     s->targets.iteration_time = s->targets.throughput = s->targets.memory_per_gpu = NAN;
+    cs_search_defaults(&s->search);
 }
 
 static int check_scenario_keys(cs_ctx *c, cs_yfile *f, yaml_node_t *root, cs_scenario *s)
@@ -91,18 +92,6 @@ static int top_overrides(cs_ctx *c, cs_yfile *f, cs_scenario *s)
     return rc;
 }
 
-static int loc_error(cs_ctx *c, cs_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* A positioned error at loc; returns -1. */
-static int loc_error(cs_ctx *c, cs_loc loc, const char *fmt, ...)
-{
-    cs_yfile *f = cs_ctx_file_of(c, loc);
-    va_list ap;
-    va_start(ap, fmt);
-    cs_diags_vadd(c->diags, CS_ERROR, loc, f ? f->text : NULL, f ? f->len : 0, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* FP8 settings that need the cluster or the layouts: MXFP8 only on a GPU
  * with MXFP8 tensor cores (Megatron: "'mxfp8' for Blackwell architecture
@@ -115,12 +104,12 @@ static int fp8_consistent(cs_ctx *c, const cs_scenario *s)
     if (t->precision != CS_FP8)
         return 0;
     if (!s->cluster.gpu.fp8)
-        rc = loc_error(c, t->loc,
+        rc = cs_ctx_error(c, t->loc,
                        "precision: fp8 needs FP8 tensor cores, and GPU '%s' has none "
                        "(cluster.gpu.fp8 is false)",
                        s->cluster.gpu.name);
     if (t->fp8_recipe == CS_FP8_MXFP8 && !s->cluster.gpu.mxfp8) {
-        rc = loc_error(c, t->loc_fp8_recipe.line ? t->loc_fp8_recipe : t->loc,
+        rc = cs_ctx_error(c, t->loc_fp8_recipe.line ? t->loc_fp8_recipe : t->loc,
                        "fp8_recipe: mxfp8 needs MXFP8 tensor cores (Blackwell), and GPU '%s' has "
                        "none (cluster.gpu.mxfp8 is false)",
                        s->cluster.gpu.name);
@@ -129,12 +118,12 @@ static int fp8_consistent(cs_ctx *c, const cs_scenario *s)
         const cs_layout *l = &s->layouts[i];
         long per_stage = l->pp > 0 ? s->model.num_layers / l->pp : s->model.num_layers;
         if (t->num_layers_at_start_in_bf16 > per_stage)
-            rc = loc_error(c, l->loc_pp,
+            rc = cs_ctx_error(c, l->loc_pp,
                            "num_layers_at_start_in_bf16 (%ld) must be at most the layers per "
                            "pipeline stage (%ld), as in Megatron",
                            t->num_layers_at_start_in_bf16, per_stage);
         if (t->num_layers_at_end_in_bf16 > per_stage)
-            rc = loc_error(c, l->loc_pp,
+            rc = cs_ctx_error(c, l->loc_pp,
                            "num_layers_at_end_in_bf16 (%ld) must be at most the layers per "
                            "pipeline stage (%ld), as in Megatron",
                            t->num_layers_at_end_in_bf16, per_stage);
@@ -151,12 +140,12 @@ static int moe_consistent(cs_ctx *c, const cs_scenario *s)
     int rc = 0;
     if (t->moe_expert_capacity_factor >= 0 && m->capacity_factor > 0 &&
         t->moe_expert_capacity_factor != m->capacity_factor)
-        rc = loc_error(c, t->loc_moe_capacity,
+        rc = cs_ctx_error(c, t->loc_moe_capacity,
                        "training.moe_expert_capacity_factor %g contradicts "
                        "model.moe.capacity_factor %g; give one of them",
                        t->moe_expert_capacity_factor, m->capacity_factor);
     if (t->moe_pad_expert_input_to_capacity && cs_moe_capacity_factor(&s->model, t) <= 0)
-        rc = loc_error(c, t->loc_moe_pad,
+        rc = cs_ctx_error(c, t->loc_moe_pad,
                        "moe_pad_expert_input_to_capacity needs a capacity factor "
                        "(moe_expert_capacity_factor), as in Megatron");
     return rc;
@@ -179,7 +168,8 @@ static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
         rc = -1;
     if (top_overrides(c, f, out) != 0)
         rc = -1;
-    if (rc == 0 && (fp8_consistent(c, out) != 0 || moe_consistent(c, out) != 0))
+    if (rc == 0 && (fp8_consistent(c, out) != 0 || moe_consistent(c, out) != 0 ||
+                    cs_search_consistent(c, out) != 0))
         rc = -1;
     /* The name is the default output folder out/<name>/: it stays inside. */
     yaml_node_t *name = root->type == YAML_MAPPING_NODE ? cs_ymap_get(f, root, "name") : NULL;

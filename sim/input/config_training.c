@@ -10,8 +10,8 @@
 static const char *const precision_choices[] = {"bf16", "fp16", "fp8", NULL};
 static const char *const fp8_recipe_choices[] = {"delayed", "tensorwise", "blockwise", "mxfp8",
                                                   NULL};
-static const char *const schedule_choices[] = {"gpipe", "1f1b", "interleaved", "zb-h1", NULL};
-static const char *const recompute_choices[] = {"none", "selective", "full", NULL};
+const char *const cs_schedule_choices[] = {"gpipe", "1f1b", "interleaved", "zb-h1", NULL};
+const char *const cs_recompute_choices[] = {"none", "selective", "full", NULL};
 static const char *const optimizer_choices[] = {"adam", "none", NULL};
 static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
 static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused", "local", NULL};
@@ -63,13 +63,13 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, first_last_layers_bf16),
     INT(cs_training, num_layers_at_start_in_bf16, 0, 0),
     INT(cs_training, num_layers_at_end_in_bf16, 0, 0),
-    ENUM(cs_training, schedule, schedule_choices),
+    ENUM(cs_training, schedule, cs_schedule_choices),
     INT(cs_training, virtual_pipeline_stages, 1, 0),
     INT(cs_training, decoder_first_pipeline_num_layers, 1, 0),
     INT(cs_training, decoder_last_pipeline_num_layers, 1, 0),
     BOOL(cs_training, account_for_embedding_in_pipeline_split),
     BOOL(cs_training, account_for_loss_in_pipeline_split),
-    ENUM(cs_training, recompute, recompute_choices),
+    ENUM(cs_training, recompute, cs_recompute_choices),
     BOOL(cs_training, sequence_parallel),
     BOOL(cs_training, distributed_optimizer),
     BOOL(cs_training, overlap_grad_reduce),
@@ -171,7 +171,7 @@ static int order_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 static int layout_schedule_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     int v;
-    if (cs_parse_enum(c, f, n, "schedule", schedule_choices, &v) != 0)
+    if (cs_parse_enum(c, f, n, "schedule", cs_schedule_choices, &v) != 0)
         return -1;
     ((cs_layout *)obj)->schedule = v;
     return 0;
@@ -180,7 +180,7 @@ static int layout_schedule_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *
 static int layout_recompute_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     int v;
-    if (cs_parse_enum(c, f, n, "recompute", recompute_choices, &v) != 0)
+    if (cs_parse_enum(c, f, n, "recompute", cs_recompute_choices, &v) != 0)
         return -1;
     ((cs_layout *)obj)->recompute = v;
     return 0;
@@ -462,6 +462,6 @@ double cs_moe_capacity_factor(const cs_model *m, const cs_training *t)
 }
 
 const char *cs_dispatcher_name(cs_dispatcher d) { return dispatcher_choices[d]; }
-const char *cs_schedule_name(cs_schedule s) { return schedule_choices[s]; }
-const char *cs_recompute_name(cs_recompute r) { return recompute_choices[r]; }
+const char *cs_schedule_name(cs_schedule s) { return cs_schedule_choices[s]; }
+const char *cs_recompute_name(cs_recompute r) { return cs_recompute_choices[r]; }
 const char *cs_dim_name(cs_dim d) { return dim_names[d]; }

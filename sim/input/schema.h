@@ -126,7 +126,10 @@ extern const cs_schema cs_training_schema, cs_layout_schema, cs_targets_schema;
 extern const cs_schema cs_routing_schema, cs_attention_schema;
 extern const cs_schema cs_sweep_schema, cs_uncertainty_schema, cs_stragglers_schema;
 extern const cs_schema cs_cost_schema, cs_measured_schema;
-extern const cs_schema cs_scenario_schema;
+extern const cs_schema cs_scenario_schema, cs_search_schema;
+
+/* The names of cs_schedule and cs_recompute, NULL-terminated. */
+extern const char *const cs_schedule_choices[], *const cs_recompute_choices[];
 
 /* Scalars: each reports a positioned error and returns -1 when the node is
  * not what `key` wants. */
@@ -185,6 +188,7 @@ int cs_sweep_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_uncertainty_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_measured_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+int cs_search_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 void cs_training_defaults(cs_training *t);
 
 /* References (config_ref.c): applies a path or preset name (scalar) or a
@@ -199,6 +203,13 @@ int cs_ctx_add_source(cs_ctx *c, cs_yfile *f);
 
 /* The loaded file a position points into, or NULL. */
 cs_yfile *cs_ctx_file_of(cs_ctx *c, cs_loc loc);
+
+/* Reports a positioned error at loc (a value of any loaded file); returns -1. */
+int cs_ctx_error(cs_ctx *c, cs_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* search: what it asks of the rest of the scenario (config_search.c). */
+int cs_search_consistent(cs_ctx *c, const cs_scenario *s);
+void cs_search_defaults(cs_search_config *k);
 
 /* The file's base name without its extension: "qwen1.5-moe.json" -> "qwen1.5-moe". */
 void cs_name_from_path(char name[CS_NAME_MAX], const char *path);

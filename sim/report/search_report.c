@@ -1,12 +1,14 @@
 #include "report/search_report.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 #include "model/layout.h"
 #include "report/json.h"
 
-static const char *const fate_names[] = {"invalid", "does_not_fit", "evaluated", "replayed"};
+static const char *const fate_names[] = {"skipped", "invalid", "does_not_fit", "evaluated",
+                                         "replayed"};
 
 static const char *stage_name(const cs_search_candidate *c)
 {
@@ -15,12 +17,13 @@ static const char *stage_name(const cs_search_candidate *c)
 
 /* ---- the ranking's JSON and CSV ----------------------------------------------------- */
 
-static void json_candidate(cs_json *j, const cs_search_candidate *c)
+static void json_candidate(cs_json *j, const cs_search *s, const cs_search_candidate *c)
 {
     const cs_layout_sizes *z = &c->sizes;
     cs_json_object_begin(j, NULL);
     cs_json_string(j, "name", c->layout.name);
     cs_json_int(j, "rank", c->rank);
+    cs_json_int(j, "gpus", c->gpus);
     cs_json_int(j, "tp", z->tp);
     cs_json_int(j, "pp", z->pp);
     cs_json_int(j, "ep", z->ep);
@@ -35,6 +38,14 @@ static void json_candidate(cs_json *j, const cs_search_candidate *c)
     cs_json_number(j, "mfu", c->mfu);
     cs_json_number(j, "memory_peak_bytes", c->memory_peak_bytes);
     cs_json_bool(j, "memory_fits", c->memory_fits);
+    cs_json_bool(j, "sequence_parallel", s->variants[c->variant].training.sequence_parallel);
+    cs_json_bool(j, "distributed_optimizer",
+                 s->variants[c->variant].training.distributed_optimizer);
+    if (!isnan(c->cost_per_mtoken_usd))
+        cs_json_number(j, "cost_per_million_tokens_usd", c->cost_per_mtoken_usd);
+    if (!isnan(c->time_to_train_s))
+        cs_json_number(j, "time_to_train_s", c->time_to_train_s);
+    cs_json_bool(j, "pareto", c->pareto);
     cs_json_string(j, "stage", stage_name(c));
     cs_json_object_end(j);
 }
@@ -44,19 +55,22 @@ static long shown(const cs_search *r, long top)
     return top < 0 || top > r->evaluated ? r->evaluated : top;
 }
 
-static void report_json(FILE *out, const cs_search *r, long top)
+static void report_json(FILE *out, cs_search_objective objective, const cs_search *r, long top)
 {
     cs_json j;
     cs_json_init(&j, out);
     cs_json_object_begin(&j, NULL);
     cs_json_int(&j, "candidates_in_space", r->count);
+    cs_json_string(&j, "objective", cs_search_objective_name(objective));
     cs_json_int(&j, "invalid", r->invalid);
     cs_json_int(&j, "does_not_fit", r->no_fit);
+    cs_json_int(&j, "skipped", r->skipped);
     cs_json_int(&j, "evaluated", r->evaluated);
     cs_json_int(&j, "replayed", r->replayed);
+    cs_json_int(&j, "pareto", r->pareto);
     cs_json_array_begin(&j, "candidates");
     for (long k = 0; k < shown(r, top); k++)
-        json_candidate(&j, &r->c[r->ranked[k]]);
+        json_candidate(&j, r, &r->c[r->ranked[k]]);
     cs_json_array_end(&j);
     cs_json_object_end(&j);
     fputc('\n', out);
@@ -71,42 +85,58 @@ static void csv_text(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void csv_row(FILE *out, const cs_search_candidate *c)
+/* A number, or nothing for NaN. */
+static void csv_number(FILE *out, double v)
+{
+    if (!isnan(v))
+        fprintf(out, "%.9g", v);
+}
+
+static void csv_row(FILE *out, const cs_search *r, const cs_search_candidate *c)
 {
     const cs_layout *l = &c->layout;
-    fprintf(out, "%s,%ld,%ld,%ld,%ld,%ld,%ld,%s,%s,%s,", l->name, l->tp, l->pp, l->ep, l->etp,
-            l->vpp, l->micro_batch_size, cs_schedule_name((cs_schedule)l->schedule),
-            cs_recompute_name((cs_recompute)l->recompute), fate_names[c->fate]);
+    const cs_training *t = &r->variants[c->variant].training;
+    fprintf(out, "%s,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%s,%s,%s,%s,%s,", l->name, c->gpus, l->tp, l->pp,
+            l->ep, l->etp, l->vpp, l->micro_batch_size,
+            cs_schedule_name((cs_schedule)l->schedule),
+            cs_recompute_name((cs_recompute)l->recompute),
+            t->sequence_parallel ? "true" : "false", t->distributed_optimizer ? "true" : "false",
+            fate_names[c->fate]);
     csv_text(out, c->why);
     if (c->fate >= CS_FATE_NO_FIT)
         fprintf(out, ",%ld,%.0f", c->sizes.dense_dp, c->memory_estimate_bytes);
     else
         fputs(",,", out);
-    if (c->fate >= CS_FATE_EVALUATED)
-        fprintf(out, ",%ld,%s,%.9g,%.9g,%.9g,%.0f,%s\n", c->rank, stage_name(c),
+    if (c->fate >= CS_FATE_EVALUATED) {
+        fprintf(out, ",%ld,%s,%.9g,%.9g,%.9g,%.0f,%s,%.9g,", c->rank, stage_name(c),
                 c->iteration_time_s, c->throughput_seq_per_s, c->mfu, c->memory_peak_bytes,
-                c->memory_fits ? "true" : "false");
-    else
-        fputs(",,,,,,,\n", out);
+                c->memory_fits ? "true" : "false", c->objective);
+        csv_number(out, c->cost_per_mtoken_usd);
+        fputc(',', out);
+        csv_number(out, c->time_to_train_s);
+        fprintf(out, ",%s\n", c->pareto ? "true" : "false");
+    } else
+        fputs(",,,,,,,,,,,\n", out);
 }
 
 static const char csv_header[] =
-    "name,tp,pp,ep,etp,vpp,micro_batch_size,schedule,recompute,fate,why,dp,"
-    "memory_estimate_bytes,rank,stage,iteration_time_s,throughput_seq_per_s,mfu,"
-    "memory_peak_bytes,memory_fits\n";
+    "name,gpus,tp,pp,ep,etp,vpp,micro_batch_size,schedule,recompute,sequence_parallel,"
+    "distributed_optimizer,fate,why,dp,memory_estimate_bytes,rank,stage,iteration_time_s,"
+    "throughput_seq_per_s,mfu,memory_peak_bytes,memory_fits,objective,"
+    "cost_per_million_tokens_usd,time_to_train_s,pareto\n";
 
 void cs_report_search_csv(FILE *out, const cs_search *r)
 {
     fputs(csv_header, out);
     for (long i = 0; i < r->count; i++)
-        csv_row(out, &r->c[i]);
+        csv_row(out, r, &r->c[i]);
 }
 
 static void report_csv(FILE *out, const cs_search *r, long top)
 {
     fputs(csv_header, out);
     for (long k = 0; k < shown(r, top); k++)
-        csv_row(out, &r->c[r->ranked[k]]);
+        csv_row(out, r, &r->c[r->ranked[k]]);
 }
 
 /* ---- text -------------------------------------------------------------------------- */
@@ -171,6 +201,14 @@ static void print_rules(FILE *out, const cs_search *r)
  * invalid). */
 static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layout *l)
 {
+    int own = -1; /* the variant that is the scenario as written */
+    for (int v = 0; v < r->variant_count && own < 0; v++) {
+        const cs_scenario *x = &r->variants[v];
+        if (x->cluster.nodes == s->cluster.nodes &&
+            x->training.sequence_parallel == s->training.sequence_parallel &&
+            x->training.distributed_optimizer == s->training.distributed_optimizer)
+            own = v;
+    }
     cs_layout_sizes z;
     cs_diags d;
     cs_diags_init(&d);
@@ -180,7 +218,7 @@ static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layo
         return -1;
     for (long i = 0; i < r->count; i++) {
         const cs_layout *c = &r->c[i].layout;
-        if (c->tp == z.tp && c->pp == z.pp && c->ep == z.ep && c->etp == z.etp &&
+        if (r->c[i].variant == own && c->tp == z.tp && c->pp == z.pp && c->ep == z.ep && c->etp == z.etp &&
             c->vpp == z.vpp && c->micro_batch_size == z.micro_batch &&
             c->schedule == (long)z.schedule && c->recompute == (long)z.recompute)
             return i;
@@ -190,6 +228,7 @@ static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layo
 
 static void print_megatron(FILE *out, const cs_scenario *s, const cs_layout_sizes *z)
 {
+    fprintf(out, "  # on %ld GPUs\n", s->cluster.nodes * s->cluster.gpus_per_node);
     fprintf(out, "  --tensor-model-parallel-size %ld --pipeline-model-parallel-size %ld", z->tp,
             z->pp);
     if (s->model.moe.num_experts > 0)
@@ -201,6 +240,8 @@ static void print_megatron(FILE *out, const cs_scenario *s, const cs_layout_size
             s->training.global_batch_size);
     if (s->training.sequence_parallel && z->tp > 1)
         fputs(" --sequence-parallel", out);
+    if (s->training.distributed_optimizer)
+        fputs(" --use-distributed-optimizer", out);
     if (z->recompute == CS_RECOMPUTE_SELECTIVE)
         fputs(" --recompute-granularity selective", out);
     else if (z->recompute == CS_RECOMPUTE_FULL)
@@ -209,14 +250,103 @@ static void print_megatron(FILE *out, const cs_scenario *s, const cs_layout_size
     fputc('\n', out);
 }
 
+static const char *objective_text(cs_search_objective o)
+{
+    switch (o) {
+    case CS_OBJECTIVE_COST:
+        return "cost per token (GPUs x iteration time x price)";
+    case CS_OBJECTIVE_THROUGHPUT_PER_GPU:
+        return "throughput per GPU (GPUs x iteration time, least first)";
+    case CS_OBJECTIVE_TIME_TO_TRAIN:
+        return "time-to-train (the same order as iteration time)";
+    case CS_OBJECTIVE_THROUGHPUT:
+        return "throughput (the same order as iteration time: the global batch is fixed)";
+    default:
+        return "iteration time";
+    }
+}
+
+static void print_counts(FILE *out, const cs_search *r)
+{
+    fprintf(out, "  %ld candidates: %ld invalid, %ld do not fit by the memory estimate, %ld "
+                 "evaluated (analytic), %ld replayed again",
+            r->count, r->invalid, r->no_fit, r->evaluated, r->replayed);
+    if (r->skipped)
+        fprintf(out, ", %ld not evaluated (the --budget ran out)", r->skipped);
+    fputc('\n', out);
+}
+
+static void print_row(FILE *out, const cs_search_candidate *c, int cost)
+{
+    const cs_layout_sizes *z = &c->sizes;
+    fprintf(out, "  %4ld%c %-54s %5ld %3ld %3ld %3ld %3ld %4ld %3ld %3ld  %9.4f s %10.1f %5.1f%% "
+                 "%6.1f GB%s",
+            c->rank, c->pareto ? '*' : ' ', c->layout.name, c->gpus, z->tp, z->pp, z->ep, z->etp,
+            z->dense_dp, z->vpp, z->micro_batch, c->iteration_time_s, c->throughput_seq_per_s,
+            100 * c->mfu, c->memory_peak_bytes / 1e9, c->memory_fits ? " " : "!");
+    if (cost)
+        fprintf(out, " %9.3f", c->cost_per_mtoken_usd);
+    fprintf(out, " %s\n", stage_name(c));
+}
+
+static void print_table(FILE *out, const cs_scenario *s, const cs_search *r, long top)
+{
+    int cost = s->cost.present;
+    fprintf(out, "\n  %4s  %-54s %5s %3s %3s %3s %3s %4s %3s %3s  %11s %10s %6s %9s %s %s\n",
+            "rank", "layout", "GPUs", "tp", "pp", "ep", "etp", "dp", "vpp", "mbs", "iteration",
+            "seq/s", "MFU", "memory", cost ? "  $/Mtok" : "", "model");
+    for (long k = 0; k < shown(r, top); k++)
+        print_row(out, &r->c[r->ranked[k]], cost);
+    fprintf(out, "  (* on the Pareto front of iteration time, memory per GPU and GPUs; ! does not "
+                 "fit)\n");
+}
+
+/* The front in rank order (at most 10 shown). */
+static void print_front(FILE *out, const cs_search *r)
+{
+    fprintf(out, "\n  Pareto front (no other candidate is at least as fast, as small in memory and "
+                 "on as few GPUs): %ld\n",
+            r->pareto);
+    long n = 0;
+    for (long k = 0; k < r->evaluated && n < 10; k++) {
+        const cs_search_candidate *c = &r->c[r->ranked[k]];
+        if (!c->pareto)
+            continue;
+        n++;
+        fprintf(out, "    %-54s %5ld GPUs %9.4f s %6.1f GB  rank %ld\n", c->layout.name, c->gpus,
+                c->iteration_time_s, c->memory_peak_bytes / 1e9, c->rank);
+    }
+    if (r->pareto > n)
+        fprintf(out, "    ... and %ld more in search.csv (pareto: true)\n", r->pareto - n);
+}
+
+static void print_own_layouts(FILE *out, const cs_scenario *s, const cs_search *r)
+{
+    for (size_t i = 0; i < s->layout_count; i++) {
+        long k = candidate_of(s, r, &s->layouts[i]);
+        const cs_search_candidate *c = k >= 0 ? &r->c[k] : NULL;
+        if (!c)
+            fprintf(out, "\n  the scenario's %s: invalid, or outside the space",
+                    s->layouts[i].name);
+        else if (c->fate < CS_FATE_EVALUATED)
+            fprintf(out, "\n  the scenario's %s: %s (%s)", s->layouts[i].name,
+                    c->fate == CS_FATE_SKIPPED ? "not evaluated" : "pruned", c->why);
+        else
+            fprintf(out, "\n  the scenario's %s: rank %ld of %ld (%s, %.4f s, %s)",
+                    s->layouts[i].name, c->rank, r->evaluated, c->layout.name,
+                    c->iteration_time_s, stage_name(c));
+    }
+    if (s->layout_count)
+        fputc('\n', out);
+}
+
 static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, long top)
 {
     long world = s->cluster.nodes * s->cluster.gpus_per_node;
     fprintf(out, "search %s: %s on %s (%ld GPUs)\n\n", s->name, s->model.name, s->cluster.name,
             world);
-    fprintf(out, "  %ld candidates: %ld invalid, %ld do not fit by the memory estimate, %ld "
-                 "evaluated (analytic), %ld replayed again\n",
-            r->count, r->invalid, r->no_fit, r->evaluated, r->replayed);
+    fprintf(out, "  objective: %s\n", objective_text(s->search.objective));
+    print_counts(out, r);
     if (r->invalid + r->no_fit > 0) {
         fputs("\n  pruned, by rule:\n", out);
         print_rules(out, r);
@@ -225,49 +355,64 @@ static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, lon
         fputs("\n  no candidate is valid and fits\n", out);
         return;
     }
-    fprintf(out, "\n  %4s  %-50s %5s %3s %3s %3s %4s %3s %3s  %11s %10s %6s %9s  %s\n", "rank",
-            "layout", "tp", "pp", "ep", "etp", "dp", "vpp", "mbs", "iteration", "seq/s", "MFU",
-            "memory", "model");
-    for (long k = 0; k < shown(r, top); k++) {
-        const cs_search_candidate *c = &r->c[r->ranked[k]];
-        const cs_layout_sizes *z = &c->sizes;
-        fprintf(out, "  %4ld  %-50s %5ld %3ld %3ld %3ld %4ld %3ld %3ld  %9.4f s %10.1f %5.1f%% "
-                     "%6.1f GB%s %s\n",
-                c->rank, c->layout.name, z->tp, z->pp, z->ep, z->etp, z->dense_dp, z->vpp,
-                z->micro_batch, c->iteration_time_s, c->throughput_seq_per_s, 100 * c->mfu,
-                c->memory_peak_bytes / 1e9, c->memory_fits ? " " : "!", stage_name(c));
-    }
-    for (size_t i = 0; i < s->layout_count; i++) {
-        long k = candidate_of(s, r, &s->layouts[i]);
-        const cs_search_candidate *c = k >= 0 ? &r->c[k] : NULL;
-        if (!c)
-            fprintf(out, "\n  the scenario's %s: invalid, or outside the space",
-                    s->layouts[i].name);
-        else if (c->fate < CS_FATE_EVALUATED)
-            fprintf(out, "\n  the scenario's %s: pruned (%s)", s->layouts[i].name, c->why);
-        else
-            fprintf(out, "\n  the scenario's %s: rank %ld of %ld (%s, %.4f s, %s)",
-                    s->layouts[i].name, c->rank, r->evaluated, c->layout.name,
-                    c->iteration_time_s, stage_name(c));
-    }
+    print_table(out, s, r, top);
+    print_front(out, r);
+    print_own_layouts(out, s, r);
     const cs_search_candidate *b = &r->c[r->ranked[0]];
     const cs_layout_sizes *z = &b->sizes;
-    fprintf(out, "%s\n  the best, as a layouts: entry:\n", s->layout_count ? "\n" : "");
+    fputs("\n  the best, as a layouts: entry:\n", out);
     fprintf(out, "  - { name: %s, tp: %ld, pp: %ld, ep: %ld, etp: %ld, vpp: %ld, "
                  "micro_batch_size: %ld, schedule: %s, recompute: %s }\n",
             b->layout.name, z->tp, z->pp, z->ep, z->etp, z->vpp, z->micro_batch,
             cs_schedule_name(z->schedule), cs_recompute_name(z->recompute));
     fputs("\n  and as Megatron-LM arguments:\n", out);
-    print_megatron(out, s, z);
+    print_megatron(out, &r->variants[b->variant], z);
 }
 
 void cs_report_search(FILE *out, cs_format format, const cs_scenario *s, const cs_search *r,
                       long top)
 {
     if (format == CS_FORMAT_JSON)
-        report_json(out, r, top);
+        report_json(out, s->search.objective, r, top);
     else if (format == CS_FORMAT_CSV)
         report_csv(out, r, top);
     else
         report_text(out, s, r, top);
+}
+
+/* ---- pareto.dat -------------------------------------------------------------------- */
+
+int cs_report_search_pareto(const char *dir, const cs_scenario *s, const cs_search *r)
+{
+    char dat[4200], list[4200];
+    snprintf(dat, sizeof dat, "%s/pareto.dat", dir);
+    snprintf(list, sizeof list, "%s/plots.txt", dir);
+    FILE *out = fopen(dat, "w");
+    if (!out)
+        return -1;
+    fputs("# memory_gb time_s (every fitting evaluated candidate)\n", out);
+    for (long k = 0; k < r->evaluated; k++) {
+        const cs_search_candidate *c = &r->c[r->ranked[k]];
+        if (c->memory_fits)
+            fprintf(out, "%.6g %.9g\n", c->memory_peak_bytes / 1e9, c->iteration_time_s);
+    }
+    fputs("\n\n# memory_gb time_s rank (the Pareto front)\n", out);
+    for (long k = 0; k < r->evaluated; k++) {
+        const cs_search_candidate *c = &r->c[r->ranked[k]];
+        if (c->pareto)
+            fprintf(out, "%.6g %.9g %ld\n", c->memory_peak_bytes / 1e9, c->iteration_time_s,
+                    c->rank);
+    }
+    fputs("\n\n# memory_gb time_s label (the best)\n", out);
+    const cs_search_candidate *b = &r->c[r->ranked[0]];
+    if (b->memory_fits)
+        fprintf(out, "%.6g %.9g \"%s\"\n", b->memory_peak_bytes / 1e9, b->iteration_time_s,
+                b->layout.name);
+    int rc = fclose(out) == 0 ? 0 : -1;
+    FILE *l = fopen(list, "a");
+    if (!l)
+        return -1;
+    fprintf(l, "plots/pareto.gp\tpareto.dat\tpareto.png\t%s: search, %s\t%.1f\n", s->name,
+            s->model.name, s->search.max_memory * s->cluster.gpu.memory / 1e9);
+    return fclose(l) == 0 ? rc : -1;
 }

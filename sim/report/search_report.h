@@ -20,4 +20,8 @@ void cs_report_search(FILE *out, cs_format format, const cs_scenario *s, const c
  * pruned it, and its numbers once evaluated. */
 void cs_report_search_csv(FILE *out, const cs_search *r);
 
+/* Writes DIR/pareto.dat (the fitting candidates, the front, the best)
+ * and lists pareto.png in DIR/plots.txt (report/plot.h). Returns 0 or -1. */
+int cs_report_search_pareto(const char *dir, const cs_scenario *s, const cs_search *r);
+
 #endif

@@ -1,35 +1,93 @@
 #include "study/search.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/progress.h"
 #include "input/diag.h"
 #include "model/memory.h"
 #include "replay/replay.h"
 
 /* ---- the space ------------------------------------------------------------------ */
 
-static int add(cs_search *out, long *cap, const cs_layout *l)
+typedef struct space {
+    cs_search *out;
+    long cap;
+} space;
+
+static int add(space *sp, const cs_layout *l, int variant, long gpus)
 {
-    if (out->count == *cap) {
-        long n = *cap ? 2 * *cap : 256;
+    cs_search *out = sp->out;
+    if (out->count == sp->cap) {
+        long n = sp->cap ? 2 * sp->cap : 256;
         cs_search_candidate *c = realloc(out->c, (size_t)n * sizeof *c);
         if (!c)
             return -1;
         out->c = c;
-        *cap = n;
+        sp->cap = n;
     }
     cs_search_candidate *c = &out->c[out->count++];
     memset(c, 0, sizeof *c);
     c->layout = *l;
-    c->fate = CS_FATE_INVALID;
+    c->variant = variant;
+    c->gpus = gpus;
+    c->fate = CS_FATE_SKIPPED;
+    c->cost_per_mtoken_usd = c->time_to_train_s = NAN;
     return 0;
 }
 
+/* The values of one dimension: the listed ones, else the defaults within
+ * the bounds. Returns how many. */
+static int values(const cs_search_dim *d, const long *defaults, int n, long *out)
+{
+    if (d->count > 0) {
+        memcpy(out, d->v, (size_t)d->count * sizeof *out);
+        return d->count;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (defaults[i] >= d->min && (!d->max || defaults[i] <= d->max))
+            out[k++] = defaults[i];
+    return k;
+}
+
+/* Powers of two from 1 to `top` that divide `of` (0: any). */
+static int powers_of_two(long top, long of, long *out)
+{
+    int n = 0;
+    for (long v = 1; v <= top && n < CS_SEARCH_MAX_VALUES; v *= 2)
+        if (!of || of % v == 0)
+            out[n++] = v;
+    return n;
+}
+
+/* The variant suffix of a candidate's name: what differs between variants. */
+static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
+{
+    const cs_scenario *x = &out->variants[v], *first = &out->variants[0];
+    int gpus = 0, sp = 0, dopt = 0;
+    for (int i = 0; i < out->variant_count; i++) {
+        const cs_scenario *y = &out->variants[i];
+        gpus |= y->cluster.nodes != first->cluster.nodes;
+        sp |= y->training.sequence_parallel != first->training.sequence_parallel;
+        dopt |= y->training.distributed_optimizer != first->training.distributed_optimizer;
+    }
+    int n = 0;
+    buf[0] = 0;
+    if (gpus)
+        n += snprintf(buf + n, size - (size_t)n, "-g%ld",
+                      x->cluster.nodes * x->cluster.gpus_per_node);
+    if (sp && n >= 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - (size_t)n, "-sp%d", x->training.sequence_parallel);
+    if (dopt && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "-dopt%d", x->training.distributed_optimizer);
+}
+
 static cs_layout layout_of(long tp, long pp, long ep, long etp, long vpp, long mbs,
-                           cs_schedule sched, cs_recompute rc)
+                           cs_schedule sched, cs_recompute rc, const char *suffix)
 {
     cs_layout l;
     memset(&l, 0, sizeof l);
@@ -44,82 +102,203 @@ static cs_layout layout_of(long tp, long pp, long ep, long etp, long vpp, long m
     l.recompute = rc;
     for (int i = 0; i < CS_DIM_COUNT; i++)
         l.order[i] = (cs_dim)i;
-    snprintf(l.name, sizeof l.name, "tp%ld-pp%ld-ep%ld-etp%ld%s%.0ld-mb%ld-%s-%s", tp, pp, ep,
+    snprintf(l.name, sizeof l.name, "tp%ld-pp%ld-ep%ld-etp%ld%s%.0ld-mb%ld-%s-%s%s", tp, pp, ep,
              etp, vpp > 1 ? "-vpp" : "", vpp > 1 ? vpp : 0L, mbs, cs_schedule_name(sched),
-             cs_recompute_name(rc));
+             cs_recompute_name(rc), suffix);
     return l;
 }
 
-/* Tensor parallelism inside a node (powers of two), pipelines that divide
- * the GPUs and the layers, expert parallelism over powers of two that divide
- * the experts, the experts' TP 1 or the dense TP, 1F1B and interleaved with
- * two virtual stages, micro-batches of 1 and 2, every recompute. */
+/* The scenario's variants: every GPU count, sequence parallelism and
+ * distributed optimizer asked for. Switches that need what a variant turns
+ * off go off with it, as they would have to in Megatron: tp_comm_overlap
+ * without sequence parallelism, overlap_param_gather and fp8_param_gather
+ * without the distributed optimizer. */
+static int make_variants(const cs_scenario *s, cs_search *out)
+{
+    const cs_search_config *k = &s->search;
+    long world = s->cluster.nodes * s->cluster.gpus_per_node;
+    long gpus[CS_SEARCH_MAX_VALUES];
+    int ng = k->gpus.count ? values(&k->gpus, NULL, 0, gpus) : (gpus[0] = world, 1);
+    unsigned sps = k->sequence_parallel ? k->sequence_parallel
+                                        : 1u << (s->training.sequence_parallel ? 1 : 0);
+    unsigned dos = k->distributed_optimizer ? k->distributed_optimizer
+                                            : 1u << (s->training.distributed_optimizer ? 1 : 0);
+    out->variants = calloc((size_t)ng * 4, sizeof *out->variants);
+    if (!out->variants)
+        return -1;
+    for (int g = 0; g < ng; g++)
+        for (int sp = 1; sp >= 0; sp--)
+            for (int dopt = 1; dopt >= 0; dopt--) {
+                if (!(sps & (1u << sp)) || !(dos & (1u << dopt)))
+                    continue;
+                cs_scenario *v = &out->variants[out->variant_count++];
+                *v = *s;
+                v->cluster.nodes = gpus[g] / s->cluster.gpus_per_node;
+                v->training.sequence_parallel = sp;
+                v->training.tp_comm_overlap &= sp;
+                v->training.distributed_optimizer = dopt;
+                v->training.overlap_param_gather &= dopt;
+                v->training.fp8_param_gather &= dopt;
+            }
+    return 0;
+}
+
+/* The layouts of one variant. */
+static int enumerate(const cs_scenario *s, int variant, space *sp)
+{
+    const cs_search_config *k = &s->search;
+    long world = s->cluster.nodes * s->cluster.gpus_per_node, gpn = s->cluster.gpus_per_node;
+    long layers = s->model.num_layers, experts = s->model.moe.num_experts;
+    long d[CS_SEARCH_MAX_VALUES], tps[CS_SEARCH_MAX_VALUES], pps[CS_SEARCH_MAX_VALUES],
+        eps[CS_SEARCH_MAX_VALUES], etps[CS_SEARCH_MAX_VALUES], vpps[CS_SEARCH_MAX_VALUES],
+        mbss[CS_SEARCH_MAX_VALUES];
+    int n = powers_of_two(k->tp_within_node ? (gpn < world ? gpn : world) : world, 0, d);
+    int ntp = values(&k->tp, d, n, tps);
+    n = 0;
+    for (long pp = 1; pp <= layers && pp <= world && n < CS_SEARCH_MAX_VALUES; pp++)
+        if (world % pp == 0)
+            d[n++] = pp;
+    int npp = values(&k->pp, d, n, pps);
+    n = experts > 0 ? powers_of_two(experts, experts, d) : (d[0] = 1, 1);
+    int nep = values(&k->ep, d, n, eps);
+    long etp_defaults[] = {1, 0};
+    int netp = values(&k->etp, etp_defaults, experts > 0 ? 2 : 1, etps);
+    if (experts == 0) /* a dense model's experts' TP is its TP */
+        netp = (etps[0] = 0, 1);
+    long vpp_default = 2, mbs_defaults[] = {1, 2};
+    int nvpp = values(&k->vpp, &vpp_default, 1, vpps);
+    int nmbs = values(&k->micro_batch_size, mbs_defaults, 2, mbss);
+    unsigned scheds = k->schedules ? k->schedules : (1u << CS_1F1B) | (1u << CS_INTERLEAVED);
+    unsigned rcs = k->recomputes ? k->recomputes : 7u;
+    char suffix[64];
+    variant_suffix(sp->out, variant, suffix, sizeof suffix);
+    for (int a = 0; a < ntp; a++)
+        for (int b = 0; b < npp; b++)
+            for (int e = 0; e < nep; e++)
+                for (int x = 0; x < netp; x++) {
+                    long tp = tps[a], etp = etps[x] ? etps[x] : tp;
+                    if (!k->pp.count && world % (tp * pps[b]) != 0)
+                        continue; /* the defaults keep only pipelines that fit */
+                    if (x > 0 && etp == (etps[0] ? etps[0] : tp))
+                        continue; /* etp 1 and tp when tp is 1 */
+                    for (int sc = 0; sc < 4; sc++) {
+                        if (!(scheds & (1u << sc)))
+                            continue;
+                        int inter = sc == CS_INTERLEAVED;
+                        for (int v = 0; v < (inter ? nvpp : 1); v++) {
+                            long vpp = inter ? vpps[v] : 1;
+                            if (inter && (vpp < 2 || pps[b] < 2))
+                                continue;
+                            for (int m = 0; m < nmbs; m++)
+                                for (int r = 0; r < 3; r++) {
+                                    if (!(rcs & (1u << r)))
+                                        continue;
+                                    cs_layout l =
+                                        layout_of(tp, pps[b], eps[e], etp, vpp, mbss[m],
+                                                  (cs_schedule)sc, (cs_recompute)r, suffix);
+                                    if (add(sp, &l, variant, world) != 0)
+                                        return -1;
+                                }
+                        }
+                    }
+                }
+    return 0;
+}
+
 int cs_search_space(const cs_scenario *s, cs_search *out)
 {
     memset(out, 0, sizeof *out);
-    long cap = 0, world = s->cluster.nodes * s->cluster.gpus_per_node;
-    long layers = s->model.num_layers, experts = s->model.moe.num_experts;
-    static const cs_recompute recomputes[] = {CS_RECOMPUTE_NONE, CS_RECOMPUTE_SELECTIVE,
-                                              CS_RECOMPUTE_FULL};
-    for (long tp = 1; tp <= s->cluster.gpus_per_node && tp <= world; tp *= 2)
-        for (long pp = 1; pp <= layers && pp <= world / tp; pp++) {
-            if (world % (tp * pp) != 0)
-                continue;
-            for (long ep = 1; ep <= (experts > 0 ? experts : 1); ep *= 2) {
-                if (experts > 0 && experts % ep != 0)
-                    continue;
-                for (long etp = 1; etp <= tp; etp = etp == tp ? tp + 1 : tp) {
-                    if (experts == 0 && etp != tp)
-                        continue;
-                    for (int v = 0; v < (pp > 1 ? 2 : 1); v++)
-                        for (long mbs = 1; mbs <= 2; mbs++)
-                            for (int r = 0; r < 3; r++) {
-                                cs_layout l = layout_of(tp, pp, ep, etp, v ? 2 : 1, mbs,
-                                                        v ? CS_INTERLEAVED : CS_1F1B,
-                                                        recomputes[r]);
-                                if (add(out, &cap, &l) != 0) {
-                                    cs_search_free(out);
-                                    return -1;
-                                }
-                            }
-                }
-            }
+    space sp = {out, 0};
+    if (make_variants(s, out) != 0) {
+        cs_search_free(out);
+        return -1;
+    }
+    for (int v = 0; v < out->variant_count; v++)
+        if (enumerate(&out->variants[v], v, &sp) != 0) {
+            cs_search_free(out);
+            return -1;
         }
     return 0;
 }
 
 /* ---- stages ------------------------------------------------------------------------ */
 
-/* Prunes candidate c by the layout rules and the memory estimate. */
+static void first_error(const cs_diags *d, char *why, size_t size)
+{
+    for (size_t k = 0; k < d->count; k++)
+        if (d->items[k].severity == CS_ERROR) {
+            snprintf(why, size, "%s", d->items[k].message);
+            return;
+        }
+}
+
+/* Prunes candidate c (of scenario s) by the layout rules, search's
+ * constraints and the memory estimate. */
 static void prune(const cs_scenario *s, cs_search_candidate *c)
 {
     cs_diags d;
     cs_diags_init(&d);
-    if (cs_layout_check(s, &c->layout, &c->sizes, &d) != 0) {
-        c->fate = CS_FATE_INVALID;
-        for (size_t k = 0; k < d.count; k++)
-            if (d.items[k].severity == CS_ERROR) {
-                snprintf(c->why, sizeof c->why, "%s", d.items[k].message);
-                break;
-            }
-        cs_diags_free(&d);
+    int bad = cs_layout_check(s, &c->layout, &c->sizes, &d);
+    if (bad)
+        first_error(&d, c->why, sizeof c->why);
+    cs_diags_free(&d);
+    c->fate = CS_FATE_INVALID;
+    if (bad)
+        return;
+    long gpn = s->cluster.gpus_per_node;
+    if (s->search.tp_within_node && c->sizes.tp > gpn) {
+        snprintf(c->why, sizeof c->why,
+                 "TP %ld spans nodes of %ld GPUs (search: tp_within_node is true)", c->sizes.tp,
+                 gpn);
         return;
     }
-    cs_diags_free(&d);
     cs_memory_breakdown b;
     cs_memory_peak(s, &c->sizes, &b);
     c->memory_estimate_bytes = b.total;
-    if (b.total > s->cluster.gpu.memory) {
+    double allowed = s->search.max_memory * s->cluster.gpu.memory;
+    if (b.total > allowed) {
         c->fate = CS_FATE_NO_FIT;
-        snprintf(c->why, sizeof c->why,
-                 "needs %.1f GB of memory per GPU by the estimate; the GPU has %.1f GB",
-                 b.total / 1e9, s->cluster.gpu.memory / 1e9);
+        if (s->search.max_memory < 1)
+            snprintf(c->why, sizeof c->why,
+                     "needs %.1f GB of memory per GPU by the estimate; the search allows %.1f GB "
+                     "(max_memory %.0f%% of %.1f GB)",
+                     b.total / 1e9, allowed / 1e9, 100 * s->search.max_memory,
+                     s->cluster.gpu.memory / 1e9);
+        else
+            snprintf(c->why, sizeof c->why,
+                     "needs %.1f GB of memory per GPU by the estimate; the GPU has %.1f GB",
+                     b.total / 1e9, s->cluster.gpu.memory / 1e9);
         return;
     }
     c->fate = CS_FATE_EVALUATED;
 }
 
-/* Replays candidate c under `model`; 0 or -1. */
+/* The money one GPU costs per second of use (0 without cost:). */
+static double price_per_gpu_s(const cs_cost_config *k)
+{
+    return !k->present         ? 0
+           : k->gpu_hour > 0   ? k->gpu_hour / 3600
+           : k->lifetime > 0   ? k->purchase / k->lifetime
+                               : 0;
+}
+
+/* The numbers search derives from a replay: the objective, cost per
+ * million tokens and time-to-train. */
+static void derive(const cs_scenario *s, cs_search_candidate *c, double tokens_per_s)
+{
+    cs_search_objective o = s->search.objective;
+    double gpu_s = (double)c->gpus * c->iteration_time_s;
+    c->objective = o == CS_OBJECTIVE_COST || o == CS_OBJECTIVE_THROUGHPUT_PER_GPU
+                       ? gpu_s
+                       : c->iteration_time_s;
+    double tokens = (double)s->training.global_batch_size * (double)s->training.seq_length;
+    c->cost_per_mtoken_usd =
+        s->cost.present ? gpu_s * price_per_gpu_s(&s->cost) / tokens * 1e6 : NAN;
+    c->time_to_train_s =
+        s->training.tokens > 0 && tokens_per_s > 0 ? s->training.tokens / tokens_per_s : NAN;
+}
+
+/* Replays candidate c in scenario s under `model`; 0 or -1. */
 static int replay(const cs_scenario *s, cs_search_candidate *c, cs_network_model model)
 {
     cs_replay_result r;
@@ -131,7 +310,9 @@ static int replay(const cs_scenario *s, cs_search_candidate *c, cs_network_model
         c->mfu = r.mfu;
         c->bubble_fraction = r.bubble_fraction;
         c->memory_peak_bytes = r.memory_peak_bytes;
-        c->memory_fits = r.memory_fits;
+        c->memory_fits =
+            r.memory_fits && r.memory_peak_bytes <= s->search.max_memory * s->cluster.gpu.memory;
+        derive(s, c, r.throughput_tokens_per_s);
     }
     cs_replay_result_free(&r);
     return rc;
@@ -139,49 +320,59 @@ static int replay(const cs_scenario *s, cs_search_candidate *c, cs_network_model
 
 /* Work handed to the workers: candidate indices, each done once. */
 typedef struct pool {
-    const cs_scenario *s;
     cs_search *out;
+    const cs_search_options *o;
     const long *todo;
-    long count, next;
-    int stage; /* 0: prune and evaluate; 1: replay with model */
-    cs_network_model model;
+    long count, next, done;
+    int stage; /* 0: prune and evaluate; 1: replay with the asked model */
+    double deadline; /* stage 0: no new candidate after it (0: none) */
     int failed;
     pthread_mutex_t lock;
 } pool;
 
+static long take(pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    long i = p->next < p->count ? p->todo[p->next++] : -1;
+    if (i >= 0 && p->deadline > 0 && cs_progress_clock() > p->deadline) {
+        p->next = p->count; /* the rest stay skipped */
+        i = -1;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return i;
+}
+
 static void *worker(void *arg)
 {
     pool *p = arg;
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        long i = p->next < p->count ? p->todo[p->next++] : -1;
-        pthread_mutex_unlock(&p->lock);
-        if (i < 0)
-            return NULL;
+    for (long i; (i = take(p)) >= 0;) {
         cs_search_candidate *c = &p->out->c[i];
+        const cs_scenario *s = &p->out->variants[c->variant];
         int rc = 0;
         if (p->stage == 0) {
-            prune(p->s, c);
+            prune(s, c);
             if (c->fate == CS_FATE_EVALUATED)
-                rc = replay(p->s, c, CS_NET_ANALYTIC);
+                rc = replay(s, c, CS_NET_ANALYTIC);
         } else {
-            rc = replay(p->s, c, p->model);
+            rc = replay(s, c, p->o->model);
             c->fate = CS_FATE_REPLAYED;
         }
-        if (rc != 0) {
-            pthread_mutex_lock(&p->lock);
-            p->failed = 1;
-            pthread_mutex_unlock(&p->lock);
-        }
+        pthread_mutex_lock(&p->lock);
+        p->failed |= rc != 0;
+        p->done++;
+        if (p->o->progress)
+            p->o->progress(p->done, p->count, p->o->progress_arg);
+        pthread_mutex_unlock(&p->lock);
     }
+    return NULL;
 }
 
-static int run_pool(pool *p, int jobs)
+static int run_pool(pool *p)
 {
     pthread_t threads[64];
     int started = 0;
     pthread_mutex_init(&p->lock, NULL);
-    for (; started < jobs && started < 64; started++)
+    for (; started < p->o->jobs && started < 64; started++)
         if (pthread_create(&threads[started], NULL, worker, p) != 0)
             break;
     if (started == 0)
@@ -193,11 +384,11 @@ static int run_pool(pool *p, int jobs)
 }
 
 /* Best first: those whose replay fits in memory, then the replayed before
- * the evaluated (their numbers come from the asked model), then by
- * iteration time, then by place in the space. */
+ * the evaluated (their numbers come from the asked model), then by the
+ * objective, then by place in the space. */
 typedef struct rank_key {
     int fits, replayed;
-    double time;
+    double objective;
     long index;
 } rank_key;
 
@@ -208,8 +399,8 @@ static int by_rank(const void *a, const void *b)
         return y->fits - x->fits;
     if (x->replayed != y->replayed)
         return y->replayed - x->replayed;
-    if (x->time != y->time)
-        return x->time < y->time ? -1 : 1;
+    if (x->objective != y->objective)
+        return x->objective < y->objective ? -1 : 1;
     return (x->index > y->index) - (x->index < y->index);
 }
 
@@ -226,7 +417,7 @@ static int rank(cs_search *out)
     for (long i = 0; i < out->count; i++)
         if (out->c[i].fate >= CS_FATE_EVALUATED)
             keys[n++] = (rank_key){out->c[i].memory_fits, out->c[i].fate == CS_FATE_REPLAYED,
-                                   out->c[i].iteration_time_s, i};
+                                   out->c[i].objective, i};
     qsort(keys, (size_t)n, sizeof *keys, by_rank);
     for (long k = 0; k < n; k++) {
         out->ranked[k] = keys[k].index;
@@ -234,6 +425,72 @@ static int rank(cs_search *out)
     }
     out->evaluated = n;
     free(keys);
+    return 0;
+}
+
+/* ---- the Pareto front ------------------------------------------------------------- */
+
+typedef struct point {
+    double time, memory;
+    long gpus, index;
+} point;
+
+static int by_time(const void *a, const void *b)
+{
+    const point *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    if (x->memory != y->memory)
+        return x->memory < y->memory ? -1 : 1;
+    if (x->gpus != y->gpus)
+        return x->gpus < y->gpus ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Marks the fitting evaluated candidates no other beats in time, memory and
+ * GPUs at once (at least as good in all three, better in one). In order of
+ * time, a candidate is beaten exactly when one before it with as many GPUs
+ * or fewer needs no more memory and is not its equal; the front so far is
+ * kept as the least memory seen per GPU count (there are few). Equal
+ * candidates sort next to each other and share their fate. */
+static int mark_pareto(cs_search *out)
+{
+    long n = 0;
+    point *pts = malloc((size_t)(out->count + 1) * sizeof *pts);
+    if (!pts)
+        return -1;
+    for (long i = 0; i < out->count; i++) {
+        const cs_search_candidate *c = &out->c[i];
+        if (c->fate >= CS_FATE_EVALUATED && c->memory_fits)
+            pts[n++] = (point){c->iteration_time_s, c->memory_peak_bytes, c->gpus, i};
+    }
+    qsort(pts, (size_t)n, sizeof *pts, by_time);
+    long gpus[CS_SEARCH_MAX_VALUES];
+    double least[CS_SEARCH_MAX_VALUES];
+    int ng = 0;
+    out->pareto = 0;
+    for (long k = 0; k < n; k++) {
+        const point *x = &pts[k], *prev = k ? &pts[k - 1] : NULL;
+        cs_search_candidate *c = &out->c[x->index];
+        if (prev && prev->time == x->time && prev->memory == x->memory && prev->gpus == x->gpus)
+            c->pareto = out->c[prev->index].pareto;
+        else {
+            int beaten = 0;
+            for (int g = 0; g < ng; g++)
+                beaten |= gpus[g] <= x->gpus && least[g] <= x->memory;
+            c->pareto = !beaten;
+        }
+        out->pareto += c->pareto;
+        int g = 0;
+        while (g < ng && gpus[g] != x->gpus)
+            g++;
+        if (g == ng && ng < CS_SEARCH_MAX_VALUES) {
+            gpus[ng] = x->gpus;
+            least[ng++] = x->memory;
+        } else if (g < ng && x->memory < least[g])
+            least[g] = x->memory;
+    }
+    free(pts);
     return 0;
 }
 
@@ -246,19 +503,23 @@ int cs_search_run(const cs_scenario *s, const cs_search_options *o, cs_search *o
         return -1;
     for (long i = 0; i < out->count; i++)
         todo[i] = i;
-    pool p = {.s = s, .out = out, .todo = todo, .count = out->count, .model = CS_NET_ANALYTIC};
-    int rc = run_pool(&p, o->jobs);
+    pool p = {.out = out, .o = o, .todo = todo, .count = out->count};
+    if (o->budget_s > 0)
+        p.deadline = cs_progress_clock() + o->budget_s;
+    int rc = run_pool(&p);
     if (rc == 0)
         rc = rank(out);
     long top = o->top < out->evaluated ? o->top : out->evaluated;
     if (rc == 0 && o->model != CS_NET_ANALYTIC && top > 0) {
-        pool q = {.s = s, .out = out, .todo = out->ranked, .count = top, .stage = 1,
-                  .model = o->model};
-        rc = run_pool(&q, o->jobs);
+        pool q = {.out = out, .o = o, .todo = out->ranked, .count = top, .stage = 1};
+        rc = run_pool(&q);
         if (rc == 0)
             rc = rank(out);
     }
+    if (rc == 0)
+        rc = mark_pareto(out);
     for (long i = 0; i < out->count; i++) {
+        out->skipped += out->c[i].fate == CS_FATE_SKIPPED;
         out->invalid += out->c[i].fate == CS_FATE_INVALID;
         out->no_fit += out->c[i].fate == CS_FATE_NO_FIT;
         out->replayed += out->c[i].fate == CS_FATE_REPLAYED;
@@ -271,5 +532,6 @@ void cs_search_free(cs_search *r)
 {
     free(r->c);
     free(r->ranked);
+    free(r->variants);
     memset(r, 0, sizeof *r);
 }

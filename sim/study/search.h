@@ -2,21 +2,26 @@
  * found rather than typed in.
  *
  * Staged so that it stays fast:
- *   1. enumerate the space (search_space below): tp, pp, ep, etp, vpp,
- *      micro-batch size, schedule and recompute, the data-parallel size
- *      filling the cluster, everything else as the scenario trains;
+ *   1. enumerate the space (the scenario's search: block, else search's
+ *      defaults; cs_search_space below): tp, pp, ep, etp, vpp, micro-batch
+ *      size, schedule and recompute, and as variants of the scenario the
+ *      GPU count, sequence parallelism and the distributed optimizer; the
+ *      data-parallel size fills the GPUs, everything else as the scenario
+ *      trains;
  *   2. prune by the layout rules (cs_layout_check: its first error names
- *      the rule) and by the analytic memory estimate (check's: the
- *      candidate does not fit its GPUs);
+ *      the rule), by search's own constraints (TP inside a node) and by
+ *      the analytic memory estimate against the memory a candidate may use;
  *   3. evaluate every survivor with the analytic network model (one GPU
  *      per stage where the stage's GPUs are alike: replay/symmetry.h);
  *   4. replay the best `top` again with the network model asked for.
  * Every candidate keeps its fate and, once evaluated, the numbers of the
- * last stage that replayed it. Candidates are ranked by iteration time
- * (the global batch is the scenario's, so throughput ranks the same),
- * those whose replay fits in memory first, those replayed in the last
- * stage before the others, ties by their order in the space; the result
- * does not depend on the number of workers. */
+ * last stage that replayed it. Candidates are ranked by the objective
+ * (lower is better), those whose replay fits first, those replayed in the
+ * last stage before the others, ties by their order in the space; the
+ * result does not depend on the number of workers (unless a budget cuts
+ * the evaluation short). The fitting evaluated candidates that no other
+ * beats in iteration time, memory peak and GPU count at once form the
+ * Pareto front. */
 #ifndef CS_SEARCH_H
 #define CS_SEARCH_H
 
@@ -24,6 +29,7 @@
 #include "model/layout.h"
 
 typedef enum {
+    CS_FATE_SKIPPED, /* not evaluated: the budget ran out first */
     CS_FATE_INVALID, /* a layout rule refuses it (why: the rule's message) */
     CS_FATE_NO_FIT,  /* the analytic memory estimate exceeds the GPU's memory */
     CS_FATE_EVALUATED,
@@ -33,6 +39,8 @@ typedef enum {
 typedef struct cs_search_candidate {
     cs_layout layout; /* named tpT-ppP-epE-etpX[-vppV]-mbM-SCHEDULE-RECOMPUTE */
     cs_layout_sizes sizes; /* once valid */
+    int variant;           /* the scenario it runs in: cs_search.variants */
+    long gpus;
     cs_search_fate fate;
     char why[256];
     double memory_estimate_bytes; /* analytic peak, once valid */
@@ -40,7 +48,10 @@ typedef struct cs_search_candidate {
     cs_network_model stage;
     double iteration_time_s, throughput_seq_per_s, mfu, bubble_fraction;
     double memory_peak_bytes;
-    int memory_fits;
+    int memory_fits;   /* the replay fits, within search's max_memory */
+    double objective;  /* what ranks it (lower is better): time, or GPU-seconds */
+    double cost_per_mtoken_usd, time_to_train_s; /* NaN without cost: or tokens */
+    int pareto;        /* on the Pareto front of time, memory and GPUs */
     long rank; /* 1 = best of the evaluated, 0 when not evaluated */
 } cs_search_candidate;
 
@@ -48,16 +59,22 @@ typedef struct cs_search_options {
     int jobs;               /* worker threads, at least 1 */
     long top;               /* candidates replayed again with `model` */
     cs_network_model model; /* of the last stage (analytic: one stage only) */
+    double budget_s;        /* > 0: evaluate no new candidate after this long */
+    /* Called after each candidate with how many are done (under a lock). */
+    void (*progress)(long done, long total, void *arg);
+    void *progress_arg;
 } cs_search_options;
 
 typedef struct cs_search {
     cs_search_candidate *c; /* in space order (owned) */
     long count;
-    long invalid, no_fit, evaluated, replayed;
+    long invalid, no_fit, skipped, evaluated, replayed, pareto;
+    cs_scenario *variants; /* shallow copies of the scenario (owned array) */
+    int variant_count;
     long *ranked; /* evaluated candidates' indices, best first (owned) */
 } cs_search;
 
-/* Enumerates the space of scenario s into out (fate CS_FATE_INVALID, not
+/* Enumerates the space of scenario s into out (fate CS_FATE_SKIPPED, not
  * yet checked). Returns 0, or -1 when out of memory. */
 int cs_search_space(const cs_scenario *s, cs_search *out);
 

@@ -8,11 +8,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "replay/replay.h"
 #include "base/fileio.h"
+#include "base/progress.h"
 #include "base/strutil.h"
 #include "model/check.h"
 
@@ -460,25 +460,13 @@ static void *worker(void *arg)
     }
 }
 
-static void progress(long done, long total, double started)
-{
-    double elapsed = (double)time(NULL) - started;
-    double eta = done ? elapsed / (double)done * (double)(total - done) : 0;
-    int width = 30, filled = total ? (int)(width * done / total) : width;
-    fprintf(stderr, "\r[%.*s%*s] %ld/%ld points, ETA %.0f s ", filled,
-            "##############################", width - filled, "", done, total, eta);
-    if (done == total)
-        fputc('\n', stderr);
-    fflush(stderr);
-}
-
 /* Hands points to the workers and writes their rows in point order, each
  * point flushed as soon as it and every point before it are done. */
 static int drain(pool *p, FILE *csv, int jobs, int show)
 {
     pthread_t threads[64];
     int started = 0, rc = 0;
-    double t0 = (double)time(NULL);
+    double t0 = cs_progress_clock();
     for (; started < jobs && started < 64; started++)
         if (pthread_create(&threads[started], NULL, worker, p) != 0)
             break;
@@ -495,7 +483,7 @@ static int drain(pool *p, FILE *csv, int jobs, int show)
         free(p->rows[i]);
         p->rows[i] = (char *)""; /* written */
         if (show)
-            progress(i + 1, p->count, t0);
+            cs_progress_show(stderr, "points", i + 1, p->count, t0);
     }
     for (int t = 0; t < started; t++)
         pthread_join(threads[t], NULL);

@@ -1,0 +1,236 @@
+/* config_search: the scenario's search: block, the space, constraints and
+ * objective of `clustersim search` (study/search.h). Each dimension takes
+ * one value, a list of values, or {min, max} bounds on search's defaults;
+ * what is left out takes the defaults. */
+#include "input/schema.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One value of dimension `key`: a count of at least 1, or for etp the word
+ * tp (stored as 0). */
+static int dim_value(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, long *out)
+{
+    const char *t = cs_ynode_text(n);
+    if (strcmp(key, "etp"))
+        return cs_parse_int(c, f, n, key, 1, out);
+    char *end;
+    long v = t ? strtol(t, &end, 10) : 0;
+    if (t && !strcmp(t, "tp"))
+        *out = 0;
+    else if (t && end != t && !*end && v >= 1 && v <= (1L << 30))
+        *out = v;
+    else {
+        REPORT(c, f, n, "'etp' must be a count of at least 1 or the word tp (the dense TP), got %s",
+               t ? t : cs_ynode_describe(n));
+        return -1;
+    }
+    return 0;
+}
+
+static int dim_list(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_search_dim *d)
+{
+    long count = (long)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count < 1 || count > CS_SEARCH_MAX_VALUES) {
+        REPORT(c, f, n, "'%s' must list 1 to %d values", key, CS_SEARCH_MAX_VALUES);
+        return -1;
+    }
+    int rc = 0;
+    for (long i = 0; i < count; i++) {
+        yaml_node_t *item = cs_yfile_node(f, n->data.sequence.items.start[i]);
+        long v;
+        if (dim_value(c, f, item, key, &v) != 0) {
+            rc = -1;
+            continue;
+        }
+        for (int k = 0; k < d->count; k++)
+            if (d->v[k] == v) {
+                REPORT(c, f, item, "'%s' lists %s twice", key, cs_ynode_text(item));
+                rc = -1;
+            }
+        d->at[d->count] = cs_yfile_loc(f, item);
+        d->v[d->count++] = v;
+    }
+    return rc;
+}
+
+static int dim_bounds(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_search_dim *d)
+{
+    int rc = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = cs_yfile_node(f, p->key), *vn = cs_yfile_node(f, p->value);
+        const char *k = cs_ynode_text(kn);
+        if (k && !strcmp(k, "min"))
+            rc |= cs_parse_int(c, f, vn, "min", 1, &d->min);
+        else if (k && !strcmp(k, "max"))
+            rc |= cs_parse_int(c, f, vn, "max", 1, &d->max);
+        else {
+            static const char *const keys[] = {"min", "max", NULL};
+            cs_report_unknown(c, f, kn, key, keys);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && d->max && d->min > d->max) {
+        REPORT(c, f, n, "'%s': min %ld is above max %ld", key, d->min, d->max);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* A dimension: one value, a list, or {min, max}. */
+static int dim(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_search_dim *d)
+{
+    memset(d, 0, sizeof *d);
+    d->min = 1;
+    d->loc = cs_yfile_loc(f, n);
+    if (n->type == YAML_SEQUENCE_NODE)
+        return dim_list(c, f, n, key, d);
+    if (n->type == YAML_MAPPING_NODE)
+        return dim_bounds(c, f, n, key, d);
+    d->count = 1;
+    d->at[0] = d->loc;
+    return dim_value(c, f, n, key, &d->v[0]);
+}
+
+#define DIM_FN(field)                                                                              \
+    static int dim_##field(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)                      \
+    {                                                                                              \
+        return dim(c, f, n, #field, &((cs_search_config *)obj)->field);                            \
+    }
+DIM_FN(tp)
+DIM_FN(pp)
+DIM_FN(ep)
+DIM_FN(etp)
+DIM_FN(vpp)
+DIM_FN(micro_batch_size)
+DIM_FN(gpus)
+
+/* A set of choices (one name or a list) as a bit per choice. */
+static int choice_set(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
+                      const char *const *choices, unsigned *out)
+{
+    int one = n->type != YAML_SEQUENCE_NODE;
+    long count = one ? 1 : (long)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count < 1) {
+        REPORT(c, f, n, "'%s' must name one or more values", key);
+        return -1;
+    }
+    int rc = 0;
+    *out = 0;
+    for (long i = 0; i < count; i++) {
+        yaml_node_t *item = one ? n : cs_yfile_node(f, n->data.sequence.items.start[i]);
+        int v;
+        if (choices ? cs_parse_enum(c, f, item, key, choices, &v)
+                    : cs_parse_bool(c, f, item, key, &v)) {
+            rc = -1;
+            continue;
+        }
+        if (*out & (1u << v)) {
+            REPORT(c, f, item, "'%s' lists %s twice", key, cs_ynode_text(item));
+            rc = -1;
+        }
+        *out |= 1u << v;
+    }
+    return rc;
+}
+
+static int set_schedule(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return choice_set(c, f, n, "schedule", cs_schedule_choices,
+                      &((cs_search_config *)obj)->schedules);
+}
+
+static int set_recompute(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return choice_set(c, f, n, "recompute", cs_recompute_choices,
+                      &((cs_search_config *)obj)->recomputes);
+}
+
+static int set_sp(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return choice_set(c, f, n, "sequence_parallel", NULL,
+                      &((cs_search_config *)obj)->sequence_parallel);
+}
+
+static int set_dopt(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return choice_set(c, f, n, "distributed_optimizer", NULL,
+                      &((cs_search_config *)obj)->distributed_optimizer);
+}
+
+static const char *const objective_choices[] = {
+    "time", "throughput", "time_to_train", "cost", "throughput_per_gpu", NULL};
+
+static const cs_field search_fields[] = {
+    CUSTOM("tp", dim_tp),
+    CUSTOM("pp", dim_pp),
+    CUSTOM("ep", dim_ep),
+    CUSTOM("etp", dim_etp),
+    CUSTOM("vpp", dim_vpp),
+    CUSTOM("micro_batch_size", dim_micro_batch_size),
+    CUSTOM("gpus", dim_gpus),
+    CUSTOM("schedule", set_schedule),
+    CUSTOM("recompute", set_recompute),
+    CUSTOM("sequence_parallel", set_sp),
+    CUSTOM("distributed_optimizer", set_dopt),
+    BOOL(cs_search_config, tp_within_node),
+    QTY(cs_search_config, max_memory, CS_UNIT_RATIO, POSITIVE | AT_MOST_1),
+    {"objective", F_ENUM, offsetof(cs_search_config, objective), 0, 0, 0, objective_choices,
+     NULL, NULL, offsetof(cs_search_config, loc_objective)},
+    INT(cs_search_config, top, 1, 0),
+};
+const cs_schema cs_search_schema = {"search", search_fields, COUNT(search_fields)};
+
+const char *cs_search_objective_name(cs_search_objective o) { return objective_choices[o]; }
+
+void cs_search_defaults(cs_search_config *k)
+{
+    memset(k, 0, sizeof *k);
+    k->tp_within_node = 1;
+    k->max_memory = 1;
+}
+
+int cs_search_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_search_config *k = &((cs_scenario *)obj)->search;
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'search' must be a mapping, got %s", cs_ynode_describe(n));
+        return -1;
+    }
+    cs_search_defaults(k);
+    k->present = 1;
+    k->loc = cs_yfile_loc(f, n);
+    return cs_schema_apply(c, f, n, &cs_search_schema, k);
+}
+
+/* What search: asks of the rest of the scenario: the objective's inputs,
+ * and GPU counts that are whole nodes of a cluster that can join them. */
+int cs_search_consistent(cs_ctx *c, const cs_scenario *s)
+{
+    const cs_search_config *k = &s->search;
+    int rc = 0;
+    if (!k->present)
+        return 0;
+    if (k->objective == CS_OBJECTIVE_COST && !s->cost.present)
+        rc = cs_ctx_error(c, k->loc_objective,
+                          "objective: cost needs a cost: block (gpu_hour, or purchase with "
+                          "lifetime)");
+    if (k->objective == CS_OBJECTIVE_TIME_TO_TRAIN && !(s->training.tokens > 0))
+        rc = cs_ctx_error(c, k->loc_objective,
+                          "objective: time_to_train needs training.tokens (the tokens to train "
+                          "on)");
+    long gpn = s->cluster.gpus_per_node;
+    for (int i = 0; i < k->gpus.count; i++) {
+        long g = k->gpus.v[i];
+        if (g % gpn != 0)
+            rc = cs_ctx_error(c, k->gpus.at[i],
+                              "gpus: %ld is not a whole number of nodes of %ld GPUs", g, gpn);
+        else if (g > gpn && isnan(s->cluster.scale_out.nic_bandwidth))
+            rc = cs_ctx_error(c, k->gpus.at[i],
+                              "gpus: %ld spans nodes, and the cluster has no network between "
+                              "nodes (cluster.scale_out)",
+                              g);
+    }
+    return rc;
+}
