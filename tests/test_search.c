@@ -210,6 +210,7 @@ START_TEST(block_errors)
         {"  objective: time_to_train\n", NULL, "objective: time_to_train needs training.tokens",
          7, 14},
         {"  gpus: [8, 12]\n", NULL, "gpus: 12 is not a whole number of nodes of 8 GPUs", 7, 13},
+        {"  gpus: { min: 8 }\n", NULL, "'gpus' takes a GPU count or a list of them", 7, 9},
         {"  top: 0\n", NULL, "'top' must be at least 1, got 0", 7, 8},
         {"  bogus: 1\n", NULL, "unknown key 'bogus' in search", 7, 3},
     };

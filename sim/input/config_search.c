@@ -104,7 +104,16 @@ DIM_FN(ep)
 DIM_FN(etp)
 DIM_FN(vpp)
 DIM_FN(micro_batch_size)
-DIM_FN(gpus)
+
+/* GPU counts have no defaults to bound: a count or a list. */
+static int dim_gpus(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    if (n->type == YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'gpus' takes a GPU count or a list of them, e.g. [256, 512]");
+        return -1;
+    }
+    return dim(c, f, n, "gpus", &((cs_search_config *)obj)->gpus);
+}
 
 /* A set of choices (one name or a list) as a bit per choice. */
 static int choice_set(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
