@@ -394,6 +394,39 @@ START_TEST(budget_skips)
 }
 END_TEST
 
+/* With a search: block the layouts may be left out: search runs, and every
+ * other command says why it cannot. */
+START_TEST(search_without_layouts)
+{
+    char yaml[4096], cmd[8192], *out = NULL, *err = NULL;
+    snprintf(yaml, sizeof yaml, "%s", scenarios[1]);
+    *strstr(yaml, "layouts:") = '\0';
+    strcat(yaml, "search:\n  pp: [1, 2]\n  recompute: none\n");
+    const char *file = tu_write("nolayouts.yaml", yaml), *dir = tu_temp_dir();
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --network-model analytic --quiet --no-plots "
+             "--out '%s/nl'", CS_BINARY, file, dir);
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "the best, as a layouts: entry:"));
+    free(out);
+    static const char *const others[] = {"run", "check", "sweep", "kernels"};
+    for (size_t k = 0; k < sizeof others / sizeof *others; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' %s '%s'", CS_BINARY, others[k], file);
+        ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+        ck_assert_msg(strstr(err, ": error: the scenario has no layouts: only `clustersim "
+                                  "search` runs without them") != NULL,
+                      "%s: %s", others[k], err);
+        free(err);
+    }
+    /* Without a search: block they stay required. */
+    *strstr(yaml, "search:") = '\0';
+    file = tu_write("nolayouts2.yaml", yaml);
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet", CS_BINARY, file);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "missing required key 'layouts' in scenario"));
+    free(err);
+}
+END_TEST
+
 /* The command on the seed: the ranking, the scenario's layouts placed in it,
  * the best as a layouts: entry and as Megatron arguments, search.csv and
  * search.json; --format json prints the contract's fields; bad input. */
@@ -483,6 +516,7 @@ int main(void)
     tcase_add_test(tc, block_variants);
     tcase_add_test(tc, block_objective_front_and_headroom);
     tcase_add_test(tc, budget_skips);
+    tcase_add_test(tc, search_without_layouts);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

@@ -53,14 +53,30 @@ int cs_cli_network_model(const char *v, cs_network_model *out)
 }
 
 /* Loads a scenario, printing every problem found as FILE:LINE:COL. */
-int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn)
+static int load(const char *file, const cs_paths *paths, cs_scenario *scn, int need_layouts)
 {
     cs_diags diags;
     cs_diags_init(&diags);
     int rc = cs_scenario_load(file, paths, scn, &diags);
+    if (rc == 0 && need_layouts && scn->layout_count == 0) {
+        cs_diags_add(&diags, CS_ERROR, scn->loc, NULL, 0,
+                     "the scenario has no layouts: only `clustersim search` runs without them "
+                     "(it writes the best as a layouts: entry)");
+        rc = -1;
+    }
     cs_diags_print(&diags, stderr);
     cs_diags_free(&diags);
     return rc;
+}
+
+int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn)
+{
+    return load(file, paths, scn, 1);
+}
+
+int cs_cli_load_scenario_to_search(const char *file, const cs_paths *paths, cs_scenario *scn)
+{
+    return load(file, paths, scn, 0);
 }
 
 /* mkdir -p. Returns 0 or -1 with errno set. */

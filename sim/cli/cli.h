@@ -34,8 +34,12 @@ int cs_cli_wants_help(int argc, char **argv);
 int cs_cli_format(const char *s, cs_format *out);
 int cs_cli_network_model(const char *v, cs_network_model *out);
 
-/* Loads a scenario, printing every problem found as FILE:LINE:COL. */
+/* Loads a scenario, printing every problem found as FILE:LINE:COL; one
+ * without layouts (which a search: block allows) is refused. */
 int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn);
+
+/* Same, for search: the layouts may be left out. */
+int cs_cli_load_scenario_to_search(const char *file, const cs_paths *paths, cs_scenario *scn);
 
 /* mkdir -p. Returns 0 or -1 with errno set. */
 int cs_cli_make_dirs(const char *path);

@@ -198,7 +198,7 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
         return EXIT_BAD_INPUT;
     }
     cs_scenario scn;
-    if (cs_cli_load_scenario(a.file, paths, &scn) != 0) {
+    if (cs_cli_load_scenario_to_search(a.file, paths, &scn) != 0) {
         cs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
     }

@@ -64,10 +64,12 @@ static void scenario_defaults(cs_scenario *s)
 
 static int check_scenario_keys(cs_ctx *c, cs_yfile *f, yaml_node_t *root, cs_scenario *s)
 {
+    /* A search: block finds layouts, so it may stand without them. */
     static const char *const required[] = {"model", "cluster", "training", "layouts"};
     int rc = 0;
     for (size_t i = 0; i < COUNT(required); i++)
-        if (!cs_ymap_get(f, root, required[i])) {
+        if (!cs_ymap_get(f, root, required[i]) &&
+            !(!strcmp(required[i], "layouts") && cs_ymap_get(f, root, "search"))) {
             REPORT(c, f, root, "missing required key '%s' in scenario", required[i]);
             rc = -1;
         }
