@@ -257,6 +257,19 @@ START_TEST(block_space)
     }
     cs_search_free(&r);
     cs_scenario_free(&s);
+    /* Bounds on etp apply to its defaults once tp is known: 1 and tp 4 with
+     * at most 2 leave 1; with at least 2, tp itself. */
+    static const char *const blocks[] = {"  tp: 4\n  etp: { max: 2 }\n",
+                                         "  tp: 4\n  etp: { min: 2 }\n"};
+    for (int b = 0; b < 2; b++) {
+        load_block(blocks[b], NULL, &s);
+        ck_assert_int_eq(cs_search_space(&s, &r), 0);
+        ck_assert(r.count > 0);
+        for (long i = 0; i < r.count; i++)
+            ck_assert_int_eq(r.c[i].layout.etp, b ? 4 : 1);
+        cs_search_free(&r);
+        cs_scenario_free(&s);
+    }
 }
 END_TEST
 

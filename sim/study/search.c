@@ -161,8 +161,12 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
     int npp = values(&k->pp, d, n, pps);
     n = experts > 0 ? powers_of_two(experts, experts, d) : (d[0] = 1, 1);
     int nep = values(&k->ep, d, n, eps);
+    /* etp's defaults are 1 and "= tp" (0): bounds apply once tp is known. */
     long etp_defaults[] = {1, 0};
-    int netp = values(&k->etp, etp_defaults, experts > 0 ? 2 : 1, etps);
+    cs_search_dim etp_dim = k->etp;
+    etp_dim.min = 0;
+    etp_dim.max = 0;
+    int netp = values(&etp_dim, etp_defaults, experts > 0 ? 2 : 1, etps);
     if (experts == 0) /* a dense model's experts' TP is its TP */
         netp = (etps[0] = 0, 1);
     long vpp_default = 2, mbs_defaults[] = {1, 2};
@@ -181,6 +185,9 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
                         continue; /* the defaults keep only pipelines that fit */
                     if (x > 0 && etp == (etps[0] ? etps[0] : tp))
                         continue; /* etp 1 and tp when tp is 1 */
+                    if (!k->etp.count &&
+                        (etp < k->etp.min || (k->etp.max && etp > k->etp.max)))
+                        continue;
                     for (int sc = 0; sc < 4; sc++) {
                         if (!(scheds & (1u << sc)))
                             continue;
