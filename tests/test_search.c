@@ -211,9 +211,36 @@ START_TEST(block_errors)
          7, 14},
         {"  gpus: [8, 12]\n", NULL, "gpus: 12 is not a whole number of nodes of 8 GPUs", 7, 13},
         {"  gpus: { min: 8 }\n", NULL, "'gpus' takes a GPU count or a list of them", 7, 9},
+        {"  ep: []\n", NULL, "'ep' must list 1 to 64 values", 7, 7},
+        {"  schedule: []\n", NULL, "'schedule' must name one or more values", 7, 13},
         {"  top: 0\n", NULL, "'top' must be at least 1, got 0", 7, 8},
         {"  bogus: 1\n", NULL, "unknown key 'bogus' in search", 7, 3},
     };
+    /* A one-node cluster with no network between nodes cannot grow. */
+    {
+        cs_scenario s;
+        cs_diags d;
+        cs_diags_init(&d);
+        char yaml[4096];
+        snprintf(yaml, sizeof yaml, "%s", scenarios[1]);
+        char *cl = strstr(yaml, "cluster: { base: dgx-h100, nodes: 1 }");
+        ck_assert_ptr_nonnull(cl);
+        const char *one = "cluster: { gpu: { peak_compute: 989 TFLOP/s, memory_bandwidth: 3.35 "
+                          "TB/s, memory: 80 GB }, nodes: 1, gpus_per_node: 8, scale_up: { "
+                          "bandwidth: 450 GB/s } }";
+        char rest[4096];
+        snprintf(rest, sizeof rest, "%s", cl + strlen("cluster: { base: dgx-h100, nodes: 1 }"));
+        snprintf(cl, sizeof yaml - (size_t)(cl - yaml), "%s%ssearch:\n  gpus: [8, 16]\n", one,
+                 rest);
+        ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), -1);
+        const cs_diag *g = tu_find(&d, "gpus: 16 spans nodes, and the cluster has no network "
+                                       "between nodes (cluster.scale_out)");
+        ck_assert_ptr_nonnull(g);
+        ck_assert_uint_eq(d.errors, 1); /* the cluster is fine otherwise */
+        ck_assert_msg(g->line == 7 && g->col == 13, "at %d:%d", g->line, g->col);
+        cs_diags_free(&d);
+        cs_scenario_free(&s);
+    }
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         cs_scenario s;
         cs_diags d;

@@ -4,7 +4,6 @@
  * what is left out takes the defaults. */
 #include "input/schema.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,7 +234,7 @@ int cs_search_consistent(cs_ctx *c, const cs_scenario *s)
         if (g % gpn != 0)
             rc = cs_ctx_error(c, k->gpus.at[i],
                               "gpus: %ld is not a whole number of nodes of %ld GPUs", g, gpn);
-        else if (g > gpn && isnan(s->cluster.scale_out.nic_bandwidth))
+        else if (g > gpn && !(s->cluster.scale_out.nic_bandwidth > 0))
             rc = cs_ctx_error(c, k->gpus.at[i],
                               "gpus: %ld spans nodes, and the cluster has no network between "
                               "nodes (cluster.scale_out)",
