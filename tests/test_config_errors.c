@@ -112,7 +112,7 @@ START_TEST(negative_latencies_and_caps_refused)
              "  scale_out: {latency: -4 us}\n"
              "  collectives: {base_latency: -1 us, nvls_latency: -1 us,\n"
              "                ll_max_bandwidth: -1 GB/s, tree_max_bandwidth: [0 GB/s, 1 GB/s, -1 GB/s]}\n"
-             "  host: {launch_overhead: -1 us, collective_overhead: -2 us}\n"
+             "  host: {launch_overhead: -1 us, collective_overhead: -2 us, op_overhead: -3 us}\n"
              "training: {seq_length: 2048, global_batch_size: 128, cross_entropy_fusion_impl: triton}\n"
              "layouts: [{tp: 8, pp: 1}]\n");
     ck_assert_int_eq(r.rc, -1);
@@ -127,9 +127,10 @@ START_TEST(negative_latencies_and_caps_refused)
                    81);
     tu_assert_diag(&r.d, CS_ERROR, "'launch_overhead' must be 0 or more, got '-1 us'", 9, 27);
     tu_assert_diag(&r.d, CS_ERROR, "'collective_overhead' must be 0 or more, got '-2 us'", 9, 55);
+    tu_assert_diag(&r.d, CS_ERROR, "'op_overhead' must be 0 or more, got '-3 us'", 9, 75);
     tu_assert_diag(&r.d, CS_ERROR,
                    "unknown cross_entropy_fusion_impl 'triton'; expected one of native, te", 10, 81);
-    ck_assert_uint_eq(r.d.errors, 11);
+    ck_assert_uint_eq(r.d.errors, 12);
     done(&r);
 }
 END_TEST

@@ -81,8 +81,9 @@ START_TEST(gemm_shape_ceiling)
     assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 16), 0.2); /* held at the end */
     assert_rel(cs_cost_gemm_efficiency(&c, 1e12, 256), 0.2 + 0.7 * log(4.0) / log(16.0));
     /* The kernel of kernels.h takes its smallest of m, n, k. */
-    cs_kernel k = {"g", CS_KERNEL_GEMM, CS_SLOT_IN, 64, 8192, 8192, 1, 2.0 * 64 * 8192 * 8192, 0,
-                   1,   CS_ATTN_AUTO,   0,          0,  0,    0,    0};
+    cs_kernel k = {.name = "g", .kind = CS_KERNEL_GEMM, .slot = CS_SLOT_IN, .m = 64, .n = 8192,
+                   .k = 8192, .batch = 1, .flops = 2.0 * 64 * 8192 * 8192, .launches = 1,
+                   .backend = CS_ATTN_AUTO};
     assert_rel(cs_cost_of(&c, &k), k.flops / (1e15 * 0.2) + 4e-6);
     cs_cost_free(&c);
 }
@@ -112,8 +113,8 @@ START_TEST(attention_grid)
     assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 96, 2048, 0), 1.5 / 4);
     assert_rel(cs_cost_attention_efficiency(&c, CS_ATTN_FLASH, 256, 65536, 0), 0.6);
     ck_assert(cs_cost_attention_efficiency(&c, CS_ATTN_FUSED, 128, 4096, 0) < 0);
-    cs_kernel k = {"a", CS_KERNEL_ATTENTION, CS_SLOT_CORE, 0,   0, 0, 0, 1e12, 0,
-                   1,   CS_ATTN_FUSED,       4096,         128, 0, 0, 0};
+    cs_kernel k = {.name = "a", .kind = CS_KERNEL_ATTENTION, .slot = CS_SLOT_CORE, .flops = 1e12,
+                   .launches = 1, .backend = CS_ATTN_FUSED, .seq = 4096, .head_dim = 128};
     assert_rel(cs_cost_of(&c, &k), 1e12 / (1e15 * 0.5) + 4e-6); /* matmul_efficiency 0.5 */
     k.backend = CS_ATTN_FLASH;
     k.backward = 1;

@@ -429,23 +429,38 @@ START_TEST(kernels_command)
     /* 24 T h^2 / t + 4 s^2 h / t forward; twice the GEMMs and 8 s^2 h / t back. */
     assert_close(f_gf * 1e9, 24 * T * H * H / TP + 4 * S * S * H / TP, 1e-3);
     assert_close(b_gf * 1e9, 48 * T * H * H / TP + 8 * S * S * H / TP, 1e-3);
+    double f_host, b_host;
+    const char *host = strstr(out, "the host issues it in: ");
+    ck_assert_ptr_nonnull(host);
+    ck_assert_int_eq(sscanf(host, "the host issues it in: forward %lf us, backward %lf us",
+                            &f_host, &b_host),
+                     2);
     free(out);
     free(err);
 
     snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s --format csv", file);
     ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
-    ck_assert(!strncmp(out, "block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency\n", 59));
-    /* Every row has the header's 9 fields (names with commas are quoted). */
-    double sum = 0;
+    ck_assert(!strncmp(out, "block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency,host_s\n",
+                       66));
+    /* Every row has the header's 10 fields (names with commas are quoted). */
+    double sum = 0, hf = 0, hb = 0;
     int rows = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), rows++) {
         char *f[16];
-        ck_assert_int_eq(cs_csv_split(line, f, 16), 9);
-        if (!strcmp(f[1], "forward") && (!strcmp(f[0], "attention") || !strcmp(f[0], "mlp")))
+        ck_assert_int_eq(cs_csv_split(line, f, 16), 10);
+        int layer = !strcmp(f[0], "attention") || !strcmp(f[0], "mlp");
+        if (!strcmp(f[1], "forward") && layer)
             sum += atof(f[5]);
+        if (layer)
+            *(strcmp(f[1], "forward") ? &hb : &hf) += atof(f[9]);
     }
     ck_assert_int_gt(rows, 40);
     assert_close(sum, f_gf * 1e9, 1e-3);
+    /* The host's time adds up too; on the A100 preset (7 us per launch, 2
+     * per other op) the forward's launches alone take more than 7 us x 10. */
+    assert_close(hf * 1e6, f_host, 1e-3);
+    assert_close(hb * 1e6, b_host, 1e-3);
+    ck_assert(f_host > 70 && b_host > f_host);
     free(out);
 
     snprintf(cmd, sizeof cmd, CS_BINARY " kernels %s --layout bad", file);

@@ -279,6 +279,65 @@ START_TEST(sequential_and_grouped_gemms)
 }
 END_TEST
 
+static double host_ops(const cs_kernel_list *l)
+{
+    double sum = 0;
+    for (int s = 0; s < CS_SLOTS; s++)
+        sum += cs_kernels_host_ops(l, (cs_kernel_slot)s);
+    return sum;
+}
+
+/* The host's ops that launch no kernel, counted by hand from Megatron-Core
+ * core_v0.16.0 and TE v2.11 (kernels.c, "the host's other work") for L = 8
+ * local experts: a GroupedLinear forward 12 + 7 L plus 2 per GEMM, each
+ * backward GEMM pass 5 + 6 L plus 2 per GEMM; SequentialMLP a TE Linear per
+ * expert (12 forward, 20 in the dgrad's backward body). The alltoall
+ * dispatcher's forward: preprocess 30, permute 7, the two chunk sorts 6
+ * each, unpermute 4; the router's: gating 8, a compiled call 5, and 4 with
+ * the aux loss. */
+START_TEST(host_ops_of_the_moe_blocks)
+{
+    double tokens = T * K / E * 8 * 8;
+    for (int grouped = 0; grouped < 2; grouped++) {
+        setup u;
+        load(&u, 64, 0, grouped ? "moe_grouped_gemm: true" : "moe_grouped_gemm: false",
+             "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+        cs_kernel_list l;
+        cs_kernel_opts f = opts(&u, 0), b = opts(&u, 1);
+        cs_kernels_experts(&u.sh, &f, tokens, 8, &l);
+        double fc1 = grouped ? 12 + 9 * 8 : 8 * 12;
+        ck_assert(find(&l, "linear_fc1")->host_ops == fc1);
+        ck_assert(find(&l, "linear_fc2")->host_ops == fc1);
+        ck_assert(find(&l, "bias_gelu")->host_ops == (grouped ? 5 : 8 * 5));
+        cs_kernels_experts(&u.sh, &b, tokens, 8, &l);
+        ck_assert(find(&l, "linear_fc1.dgrad")->host_ops == (grouped ? 5 + 8 * 8 : 8 * 20));
+        ck_assert(find(&l, "linear_fc1.wgrad")->host_ops == (grouped ? 5 + 8 * 8 : 0));
+        cs_scenario_free(&u.s);
+    }
+    setup u;
+    load(&u, 64, 0, "moe_permute_fusion: true, moe_token_dispatcher_type: alltoall",
+         "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+    cs_kernel_opts f = opts(&u, 0);
+    cs_dispatch_rows r = {.sent = T * K, .arrived = tokens, .expert = tokens, .local_experts = 8};
+    cs_kernel_list l;
+    cs_kernels_dispatch(&u.sh, &f, &r, &l);
+    ck_assert_msg(host_ops(&l) == 30 + 7 + 6 + 6 + 4, "%g", host_ops(&l));
+    /* kernels: 10 preprocess, 3 + 1 permute, 2 + 3 chunk sorts, 1 unpermute */
+    double n = 0;
+    for (int s = 0; s < CS_SLOTS; s++)
+        n += cs_kernels_launches(&l, (cs_kernel_slot)s);
+    ck_assert(n == 10 + 4 + 5 + 1);
+    cs_kernels_router(&u.sh, &f, &l);
+    ck_assert(host_ops(&l) == 8 + 5);
+    cs_scenario_free(&u.s);
+    load(&u, 64, 0, "moe_aux_loss_coeff: 0.01", "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+    f = opts(&u, 0);
+    cs_kernels_router(&u.sh, &f, &l);
+    ck_assert(host_ops(&l) == 8 + 5 + 4);
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
 /* With sequence parallelism over tp 2, the shared experts (a dense MLP of
  * 4096) gather their input before fc1 and reduce-scatter after fc2 over
  * the TP group, 2 T h bytes each: per layer and micro-batch the attention's
@@ -499,6 +558,7 @@ int main(void)
     tcase_add_test(t, allgather_dispatcher_bytes);
     tcase_add_test(t, flex_sends_a_token_once_per_rank);
     tcase_add_test(t, sequential_and_grouped_gemms);
+    tcase_add_test(t, host_ops_of_the_moe_blocks);
     tcase_add_test(t, shared_expert_tp_collectives);
     tcase_add_test(t, shared_expert_overlap_hides_the_all_to_all);
     tcase_add_test(t, padded_capacity);

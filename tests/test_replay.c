@@ -75,7 +75,9 @@ static void schedule_case(const char *schedule, const char *extra, double *T, do
     snprintf(layout, sizeof layout, "{ tp: 1, pp: 4, dp: 2%s }", extra);
     /* No host: the closed forms are the schedule's alone (the host's first
      * launch would start every stage a few microseconds late). */
-    load(&fx, DENSE, "{ base: dgx-h100, nodes: 1, host: { launch_overhead: 0 s, collective_overhead: 0 s } }",
+    load(&fx, DENSE,
+         "{ base: dgx-h100, nodes: 1, host: { launch_overhead: 0 s, op_overhead: 0 s, "
+         "collective_overhead: 0 s } }",
          training, "ideal", layout);
     replay(&fx, 1);
     fbw(&fx, F, B, W);

@@ -615,13 +615,20 @@ static void layer_compute(const built *b, long layer, long mb, double *seconds, 
 
 /* first_last_layers_bf16: layers 0 and 3 of 4 run as in a BF16 run (same
  * ops, same seconds), layer 1 in FP8. Micro-batch 1: micro-batch
- * 0 also quantizes the FP8 weights. */
+ * 0 also quantizes the FP8 weights. Without a host, whose pace (behind on
+ * the FP8 layer's extra casts) would stretch the ops after it. */
 START_TEST(first_last_layers_run_bf16)
 {
     built b16, b8;
-    build(&b16, "", "precision: bf16", "{ tp: 2, pp: 1, dp: 4 }", 1);
-    build(&b8, "", "precision: fp8, fp8_recipe: tensorwise, first_last_layers_bf16: true",
-          "{ tp: 2, pp: 1, dp: 4 }", 1);
+    char model[512];
+    snprintf(model, sizeof model, SMALL, "");
+    const char *cluster = "{ base: dgx-h100, nodes: 1, host: { launch_overhead: 0 s, "
+                          "op_overhead: 0 s, collective_overhead: 0 s } }";
+    build_on(&b16, cluster, model, "precision: bf16", "{ tp: 2, pp: 1, dp: 4 }", 1,
+             CS_NET_ANALYTIC);
+    build_on(&b8, cluster, model,
+             "precision: fp8, fp8_recipe: tensorwise, first_last_layers_bf16: true",
+             "{ tp: 2, pp: 1, dp: 4 }", 1, CS_NET_ANALYTIC);
     double s16, f16, s8, f8;
     for (long layer = 0; layer < 4; layer += 3) {
         layer_compute(&b16, layer, 1, &s16, &f16);
@@ -653,16 +660,32 @@ static double launches(const cs_kernel_list *l)
 /* Iteration time of a run on one node whose host takes `launch` seconds
  * per kernel (and as much per collective); 8-way data parallel without
  * gradient reduction by default. */
-static double host_run_on(const char *model, const char *training, const char *layout,
-                          double launch, built *b)
+/* Host ops of every slot of a kernel list. */
+static double host_ops(const cs_kernel_list *l)
+{
+    double n = 0;
+    for (int s = 0; s < CS_SLOTS; s++)
+        n += cs_kernels_host_ops(l, (cs_kernel_slot)s);
+    return n;
+}
+
+/* The same with `op` seconds per framework op that launches no kernel. */
+static double host_run_ops(const char *model, const char *training, const char *layout,
+                           double launch, double op, built *b)
 {
     char cluster[256];
     snprintf(cluster, sizeof cluster,
-             "{ base: dgx-h100, nodes: 1, host: { launch_overhead: %g s, "
+             "{ base: dgx-h100, nodes: 1, host: { launch_overhead: %g s, op_overhead: %g s, "
              "collective_overhead: %g s } }",
-             launch, launch);
+             launch, op, launch);
     build_on(b, cluster, model, training, layout, 1, CS_NET_ANALYTIC);
     return cs_exec_makespan(b->x);
+}
+
+static double host_run_on(const char *model, const char *training, const char *layout,
+                          double launch, built *b)
+{
+    return host_run_ops(model, training, layout, launch, 0, b);
 }
 
 static double host_run(const char *model, const char *training, double launch, built *b)
@@ -699,6 +722,46 @@ START_TEST(host_bound_iteration_counts_launches)
     n *= (double)b1.z.microbatches;
     ck_assert(n > 50 * 2);
     assert_close((t2 - t1) / 1e-3, n, 1e-9);
+    done(&b1);
+    done(&b2);
+}
+END_TEST
+
+/* The same for the framework's other ops: with the host far behind, one
+ * more millisecond per op adds as many milliseconds as the kernel lists
+ * count ops, and a host without them is the launches' alone. */
+START_TEST(host_bound_iteration_counts_ops)
+{
+    char model[512];
+    snprintf(model, sizeof model, SMALL, "");
+    const char *training = "micro_batch_size: 1, optimizer: none";
+    const char *layout = "{ tp: 1, pp: 1, dp: 8 }";
+    built b0, b1, b2;
+    double t0 = host_run_ops(model, training, layout, 1e-3, 0, &b0);
+    double t1 = host_run_ops(model, training, layout, 1e-3, 1e-3, &b1);
+    double t2 = host_run_ops(model, training, layout, 1e-3, 2e-3, &b2);
+    cs_shape sh;
+    cs_shape_init(&sh, &b1.s.model, &b1.s.training, &b1.z);
+    double n = 0;
+    for (int bw = 0; bw < 2; bw++) {
+        cs_kernel_opts o = {&b1.s.training, b1.z.recompute, b1.z.attention, bw, 0};
+        cs_kernel_list l;
+        cs_kernels_attention(&sh, &o, &l);
+        n += 4 * host_ops(&l);
+        cs_kernels_mlp(&sh, &o, sh.T, sh.ffn, sh.t, 1, 1, &l);
+        n += 4 * host_ops(&l);
+        cs_kernels_output(&sh, &o, &l);
+        n += host_ops(&l);
+        cs_kernels_embedding(&sh, &o, &b1.s.model, &l);
+        n += host_ops(&l);
+    }
+    n *= (double)b1.z.microbatches;
+    /* per layer and micro-batch: the attention's LayerNormLinear, split,
+     * DotProductAttention, Linear and BDA, the MLP's two linears */
+    ck_assert(n > 4 * 100 * (double)b1.z.microbatches);
+    assert_close((t2 - t1) / 1e-3, n, 1e-9);
+    assert_close((t1 - t0) / 1e-3, n, 1e-9);
+    done(&b0);
     done(&b1);
     done(&b2);
 }
@@ -750,6 +813,7 @@ int main(void)
     tcase_add_test(t, loss_and_embedding_tp_communication);
     tcase_add_test(t, per_iteration_all_reduces);
     tcase_add_test(t, host_bound_iteration_counts_launches);
+    tcase_add_test(t, host_bound_iteration_counts_ops);
     tcase_add_test(t, host_ahead_of_the_gpu_costs_little);
     tcase_add_test(t, folded_expert_groups_span_tp_ranks);
     tcase_add_test(t, uneven_pipeline_stages_hold_their_layers);

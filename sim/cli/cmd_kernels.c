@@ -19,8 +19,9 @@ static const char help[] =
     "router, token dispatcher, experts and shared experts at an even share of\n"
     "the tokens), the output layer with the loss\n"
     "and the embedding; for each its slot in the block, GEMM shape, FLOPs,\n"
-    "bytes, time and the efficiency it was priced at. Communication is not\n"
-    "listed: `run` places it between the kernels.\n"
+    "bytes, time, the efficiency it was priced at, and the host's time to\n"
+    "issue it (cluster.host: launches and the framework's other ops).\n"
+    "Communication is not listed: `run` places it between the kernels.\n"
     "\n"
     "  --layout NAME        the layout (default: the first)\n"
     "  --format text|csv    output format (default text)\n";
@@ -31,9 +32,18 @@ static const char *const slot_names[CS_SLOTS] = {"pre",    "in",    "core",     
 
 typedef struct printer {
     cs_cost *cost;
+    const cs_host_config *host;
     int csv;
-    double seconds[2], flops[2]; /* forward, backward */
+    double seconds[2], flops[2], host_s[2]; /* forward, backward */
 } printer;
+
+/* Seconds the host spends issuing k: its launches (a grouped GEMM's one
+ * per expert) and its other ops. */
+static double host_seconds(const printer *p, const cs_kernel *k)
+{
+    double launches = k->group_tokens > 0 ? k->batch : k->launches;
+    return launches * p->host->launch_overhead + k->host_ops * p->host->op_overhead;
+}
 
 /* A CSV field, quoted (quotes doubled) when it holds a comma or a quote. */
 static void csv_field(const char *s)
@@ -56,8 +66,10 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
     for (int i = 0; i < l->n; i++) {
         const cs_kernel *k = &l->k[i];
         double t = cs_cost_of(p->cost, k), e = cs_cost_kernel_efficiency(p->cost, k);
+        double h = host_seconds(p, k);
         p->seconds[backward] += t;
         p->flops[backward] += k->flops;
+        p->host_s[backward] += h;
         char shape[96] = "-";
         if (k->kind == CS_KERNEL_GEMM && k->batch > 1 && k->launches == k->batch)
             snprintf(shape, sizeof shape, "%.0f of [%.0fx%.0f].[%.0fx%.0f]", k->batch, k->m, k->k,
@@ -75,10 +87,11 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
             csv_field(k->name);
             printf(",%s,", slot_names[k->slot]);
             csv_field(shape);
-            printf(",%.6g,%.6g,%.6g,%.4f\n", k->flops, k->bytes, t, e);
+            printf(",%.6g,%.6g,%.6g,%.4f,%.6g\n", k->flops, k->bytes, t, e, h);
         } else
-            printf("  %-9s %-52.52s %-9s %-30.30s %9.2f %9.2f %9.1f %6.1f%%\n", block, k->name,
-                   slot_names[k->slot], shape, k->flops / 1e9, k->bytes / 1e6, t * 1e6, 100 * e);
+            printf("  %-9s %-52.52s %-9s %-30.30s %9.2f %9.2f %9.1f %6.1f%% %8.1f\n", block,
+                   k->name, slot_names[k->slot], shape, k->flops / 1e9, k->bytes / 1e6, t * 1e6,
+                   100 * e, h * 1e6);
     }
 }
 
@@ -138,7 +151,7 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
             print_list(p, "mlp", &l, backward);
         }
     }
-    printer rest = {p->cost, p->csv, {0, 0}, {0, 0}};
+    printer rest = {p->cost, p->host, p->csv, {0, 0}, {0, 0}, {0, 0}};
     for (int backward = 0; backward < 2 && sh.V > 0; backward++) {
         cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward, 0};
         cs_kernels_output(&sh, &o, &l);
@@ -148,8 +161,9 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
     }
     if (!p->csv)
         printf("\n  one layer, one micro-batch: forward %.1f us (%.1f GFLOP), backward %.1f us "
-               "(%.1f GFLOP)\n",
-               p->seconds[0] * 1e6, p->flops[0] / 1e9, p->seconds[1] * 1e6, p->flops[1] / 1e9);
+               "(%.1f GFLOP)\n  the host issues it in: forward %.1f us, backward %.1f us\n",
+               p->seconds[0] * 1e6, p->flops[0] / 1e9, p->seconds[1] * 1e6, p->flops[1] / 1e9,
+               p->host_s[0] * 1e6, p->host_s[1] * 1e6);
 }
 
 static int cmd_kernels(int argc, char **argv, const cs_paths *paths)
@@ -202,15 +216,15 @@ static int cmd_kernels(int argc, char **argv, const cs_paths *paths)
         fprintf(stderr, "clustersim kernels: out of memory\n");
         status = EXIT_BAD_INPUT;
     } else {
-        printer p = {&cost, format == CS_FORMAT_CSV, {0, 0}, {0, 0}};
+        printer p = {&cost, &s.cluster.host, format == CS_FORMAT_CSV, {0, 0}, {0, 0}, {0, 0}};
         if (p.csv)
-            printf("block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency\n");
+            printf("block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency,host_s\n");
         else
             printf("layout %s of %s on %s: attention %s, recompute %s\n  %-9s %-52s %-9s "
-                   "%-30s %9s %9s %9s %7s\n",
+                   "%-30s %9s %9s %9s %7s %8s\n",
                    s.layouts[which].name, s.model.name, s.cluster.gpu.name,
                    cs_attention_backend_name(z.attention), cs_recompute_name(z.recompute), "block",
-                   "kernel", "slot", "shape", "GFLOP", "MB", "us", "eff");
+                   "kernel", "slot", "shape", "GFLOP", "MB", "us", "eff", "host us");
         list_layout(&p, &s, &z);
         cs_cost_free(&cost);
     }

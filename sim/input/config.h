@@ -171,6 +171,7 @@ typedef struct cs_collectives_config {
  * 0 = not modelled (the host is never behind). */
 typedef struct cs_host_config {
     double launch_overhead;     /* s of host time per kernel launched */
+    double op_overhead;         /* s per framework op that launches no kernel (kernels.h) */
     double collective_overhead; /* s of host time per collective call (NCCL enqueue) */
 } cs_host_config;
 

@@ -277,6 +277,7 @@ const cs_schema cs_collectives_schema = {"collectives", collectives_fields,
 
 static const cs_field host_fields[] = {
     QTY(cs_host_config, launch_overhead, CS_UNIT_TIME, NONNEG),
+    QTY(cs_host_config, op_overhead, CS_UNIT_TIME, NONNEG),
     QTY(cs_host_config, collective_overhead, CS_UNIT_TIME, NONNEG),
 };
 const cs_schema cs_host_schema = {"host", host_fields, COUNT(host_fields)};

@@ -115,6 +115,37 @@ static void memory(cs_kernel_list *l, const char *name, cs_kernel_slot slot, dou
     }
 }
 
+/* ---- the host's other work ------------------------------------------------------------ */
+
+/* Framework ops the host runs per module call beyond its kernel launches
+ * (cs_kernel.host_ops: autograd Function apply and save_for_backward,
+ * views and splits, torch.empty, CUDA event calls, per-expert loop
+ * bodies; a torch.compile'd function's guards count as HOST_COMPILED),
+ * counted in Megatron-Core core_v0.16.0 (3bec9aa9) and Transformer Engine
+ * v2.11 (c188b533), BF16 without CUDA graphs. Python statements that
+ * dispatch nothing (attribute stores, asserts) are not counted. */
+#define HOST_COMPILED 5   /* a jit_fuser (torch.compile) call: dynamo's guards, ~10 us */
+#define HOST_LN_LINEAR 20 /* TE LayerNormLinear forward (layernorm_linear.py:92-480) */
+#define HOST_LINEAR 12    /* TE Linear forward (linear.py:324) */
+#define HOST_LINEAR_B 20  /* a TE linear backward: saved tensors, empties, hooks */
+#define HOST_TENORM 20    /* TENorm, TE's op-fuser RMSNorm, each way (ops/basic/rmsnorm.py) */
+#define HOST_QKV_SPLIT 5  /* get_query_key_value_tensors (attention.py:1371-1450) */
+#define HOST_DPA 60       /* TE DotProductAttention: backend selection, layout checks */
+#define HOST_DPA_B 30
+/* TE GroupedLinear (grouped_linear.py:66-525) over L local experts: forward
+ * 12 + 7 L (weights, splits, casts, saves) and 2 per GEMM (TensorWrapper
+ * creations and ~20 cuBLASLt descriptor calls, cublaslt_gemm.cu:454-777);
+ * each backward GEMM pass 5 + 6 L and the same 2 per GEMM. */
+#define HOST_GROUPED(L) (12 + 9 * (L))
+#define HOST_GROUPED_B(L) (5 + 8 * (L))
+
+/* Adds ops to the kernel added last. */
+static void host(cs_kernel_list *l, double ops)
+{
+    if (l->n > 0)
+        l->k[l->n - 1].host_ops += ops;
+}
+
 /* ---- FP8 (Transformer Engine) ------------------------------------------------------ */
 
 int cs_kernels_fp8(const cs_kernel_opts *o) { return o->t->precision == CS_FP8 && !o->bf16; }
@@ -221,6 +252,7 @@ static void linear_dgrad(cs_kernel_list *l, const cs_kernel_opts *o, const te_na
                     batch * m * kd, 0);
     gemm(l, nm->dgrad, slot, batch, m, n, kd, 0);
     fp8_gemm(l, fp8);
+    host(l, HOST_LINEAR_B);
 }
 
 static void wgrad(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
@@ -265,8 +297,10 @@ static void bda(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o, 
             memory(l, fwd, CS_SLOT_POST, (3 * A + drop) * e, 1);
         else
             memory(l, fwd, CS_SLOT_POST, (2 * A + (drop ? 2 * A + 1 : 0) + 3 * A) * e, 2 + drop);
+        host(l, fused ? HOST_COMPILED : 3); /* fused: a jit_fuser function */
     } else {
         memory(l, bwd, CS_SLOT_POST_B, ((drop ? 2 * A + 1 : 0) + A) * e, drop ? 2 : 1);
+        host(l, 2);
     }
 }
 
@@ -377,6 +411,9 @@ static void rotary(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *
     int fused = o->t->apply_rope_fusion;
     memory(l, o->backward ? "rotary_pos_emb.backward" : "rotary_pos_emb", slot,
            fused ? bytes : 5 * bytes, fused ? 2 : 10);
+    /* fused: TE's FusedRoPEFunc apply and save, for Q and K; unfused:
+     * slices and chunks (rope_utils.py:92-126) */
+    host(l, fused ? (o->backward ? 2 : 4) : (o->backward ? 6 : 12));
 }
 
 /* ---- blocks ------------------------------------------------------------------------- */
@@ -388,12 +425,15 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
     if (!o->backward) {
         norm(out, sh, "input_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
         linear(out, o, &te_qkv, CS_SLOT_IN, 1, sh->T, w_qkv, sh->h, sh->sp, sh->t);
+        host(out, HOST_LN_LINEAR + HOST_QKV_SPLIT); /* the norm is fused into it */
         rotary(out, sh, o, CS_SLOT_CORE);
         if (is_flash(o->backend))
             flash(out, sh, o, CS_SLOT_CORE, 0);
         else
             unfused_forward(out, sh, o, CS_SLOT_CORE);
+        host(out, HOST_DPA);
         linear(out, o, &te_proj, CS_SLOT_OUT, 1, sh->T, sh->h, w_o, 0, 1);
+        host(out, HOST_LINEAR);
         bda(out, sh, o, "self_attn_bda", NULL);
         return;
     }
@@ -414,6 +454,7 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
         flash(out, sh, o, CS_SLOT_CORE_B, 1);
     else
         unfused_backward(out, sh, o);
+    host(out, HOST_DPA_B);
     rotary(out, sh, o, CS_SLOT_CORE_B);
     /* Autograd assembles the Q, K, V gradients into linear_qkv's output gradient. */
     memory(out, "qkv_split.backward", CS_SLOT_CORE_B, 2 * A * sh->T * w_qkv, 1);
@@ -437,6 +478,7 @@ static void activation(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_op
         else
             memory(l, fused ? "bias_gelu" : "gelu (bias add, gelu)", CS_SLOT_CORE,
                    fused ? 2 * A * e : 4 * A * e, fused ? 1 : 2);
+        host(l, HOST_COMPILED); /* a jit_fuser function under its autograd Function */
         return;
     }
     /* Backward reads the gradient and the saved input, writes the input
@@ -447,6 +489,7 @@ static void activation(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_op
     else
         memory(l, fused ? "bias_gelu.backward" : "gelu.backward", CS_SLOT_CORE_B,
                fused ? 4 * A * e : 5 * A * e, fused ? 1 : 2);
+    host(l, 3);
 }
 
 void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, double width,
@@ -463,8 +506,10 @@ void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, 
         if (norms)
             norm(out, sh, "pre_mlp_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
         linear(out, o, &te_fc1, CS_SLOT_IN, groups, per, w1, sh->h, gathered, sh->t);
+        host(out, norms ? HOST_LN_LINEAR : HOST_LINEAR); /* a dense MLP's norm is fused into fc1 */
         activation(out, sh, o, tokens * wt);
         linear(out, o, &te_fc2, CS_SLOT_OUT, groups, per, sh->h, wt, 0, 1);
+        host(out, HOST_LINEAR);
         if (norms)
             bda(out, sh, o, "mlp_bda", NULL);
         return;
@@ -485,12 +530,16 @@ void cs_kernels_mlp(const cs_shape *sh, const cs_kernel_opts *o, double tokens, 
 void cs_kernels_moe_edges(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out)
 {
     out->n = 0;
+    /* A MoE layer's pre-MLP norm is a TENorm of its own
+     * (transformer_layer.py:666-681), with MoELayer's wrappers around it. */
     if (!o->backward) {
         norm(out, sh, "pre_mlp_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        host(out, HOST_TENORM + 6);
         bda(out, sh, o, "mlp_bda", NULL);
     } else {
         bda(out, sh, o, NULL, "mlp_bda.backward");
         norm(out, sh, NULL, "pre_mlp_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        host(out, HOST_TENORM);
         residual_add(out, sh);
     }
 }
@@ -509,7 +558,9 @@ static void router_scores(cs_kernel_list *l, const cs_kernel_opts *o, cs_kernel_
     memory(l, "router.topk", slot, 4 * e + 12 * c, 1);
     if (sigmoid) /* DeepSeek: the top-k scores divided by their sum */
         memory(l, "router.topk_normalize", slot, 8 * c, 2);
-    memory(l, "router.scatter (probs, routing_map)", slot, 12 * c + 5 * e, 2);
+    /* the probs: zeros_like, then an out-of-place scatter (a copy and
+     * scatter_); the map: zeros_like, int, scatter, bool (moe_utils.py:744-745) */
+    memory(l, "router.scatter (probs, routing_map)", slot, 12 * c + 5 * e, 8);
 }
 
 /* The load-balancing loss is computed only with a positive coefficient
@@ -527,20 +578,35 @@ void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
         return;
     if (!o->backward) {
         gemm(out, "router.gemm", CS_SLOT_IN, 1, sh->Tl, sh->experts, sh->h, 0);
+        /* RouterGatingLinearFunction (apply, save, views), the routing's
+         * views, and _apply_expert_bias, a jit_fuser function called even
+         * without an expert bias (router.py:531-543, 639-661) */
+        host(out, 8 + HOST_COMPILED);
         router_scores(out, o, CS_SLOT_CORE, e, c);
         /* compute_routing_scores_for_aux_loss scores and ranks the logits
          * again, then the loss sums the routing map and the scores over
          * the tokens (per sequence for seq_aux_loss: the same bytes). */
-        if (aux_loss(o->t))
+        /* scores, top-k and map again (7 kernels, moe_utils.py:750-797), the
+         * tokens per expert (214-233), the unfused loss (129-133) and its
+         * tracker and scaler (866-900, 236-253) */
+        if (aux_loss(o->t)) {
             memory(out, "router.aux_loss (scores, top-k, map, sums)", CS_SLOT_CORE,
-                   (A + 4 + 4 + 1 + 1 + 4) * e + 24 * c, 6);
+                   (A + 4 + 4 + 1 + 1 + 4) * e + 24 * c, 15);
+            host(out, 4);
+        }
         return;
     }
-    if (aux_loss(o->t)) /* the loss's gradient broadcast over the scores, through their backward */
-        memory(out, "router.aux_loss.backward", CS_SLOT_CORE_B, 16 * e, 2);
+    if (aux_loss(o->t)) { /* the loss's gradient broadcast over the scores, through their backward */
+        memory(out, "router.aux_loss.backward", CS_SLOT_CORE_B, 16 * e, 6);
+        host(out, 6);
+    }
+    /* ScatterBackward's gather, SoftmaxBackward, TopkBackward's zeros and
+     * scatter_; the autograd nodes and the gating's views */
     memory(out, "router.scores.backward (top-k gather, score backward)", CS_SLOT_CORE_B,
-           (8 + A) * e + 12 * c, 2);
+           (8 + A) * e + 12 * c, 4);
+    host(out, 8);
     gemm(out, "router.gemm.dgrad", CS_SLOT_IN_B, 1, sh->Tl, sh->h, sh->experts, 0);
+    host(out, 4); /* RouterGatingLinearFunction.backward and the weight's DDP hook */
     wgrad(out, o, "router.gemm.wgrad", "router.main_grad_add", CS_SLOT_IN_W, 1, sh->experts, sh->h,
           sh->Tl);
 }
@@ -554,8 +620,9 @@ static void permute(cs_kernel_list *l, const cs_kernel_opts *o, const char *name
 {
     int fused = o->t->moe_permute_fusion;
     memory(l, fused ? "permute.row_id_map (fused)" : "permute.indices (transpose, masked_select)",
-           slot, fused ? 5 * map : 11 * map, fused ? 1 : 3);
+           slot, fused ? 5 * map : 11 * map, 3); /* fused: make_row_id_map's three Triton passes */
     memory(l, name, slot, 2 * A * rows * h + 4 * map + 4 * rows, fused ? 1 : 2);
+    host(l, 7); /* its autograd Function: apply, save, four empties */
 }
 
 /* unpermute(): `rows` expert rows summed back into `into` token rows
@@ -568,6 +635,7 @@ static void unpermute(cs_kernel_list *l, const cs_kernel_opts *o, const char *na
         memory(l, name, slot, A * (rows + into) * h, 1);
     else
         memory(l, name, slot, A * (into + 3 * rows) * h, 2);
+    host(l, 4);
 }
 
 /* sort_chunks_by_idxs: the alltoall dispatcher's second permutation, the
@@ -575,7 +643,9 @@ static void unpermute(cs_kernel_list *l, const cs_kernel_opts *o, const char *na
 static void sort_chunks(cs_kernel_list *l, const cs_kernel_opts *o, const char *name,
                         cs_kernel_slot slot, double rows, double h)
 {
-    memory(l, name, slot, 2 * A * rows * h + 8 * rows, o->t->moe_permute_fusion ? 1 : 2);
+    /* fused: make_chunk_sort_map and sort_chunks_by_map (permutation.py:623-681) */
+    memory(l, name, slot, 2 * A * rows * h + 8 * rows, 2);
+    host(l, 6);
 }
 
 static void dispatch_forward(const cs_shape *sh, const cs_kernel_opts *o, const cs_dispatch_rows *r,
@@ -590,16 +660,36 @@ static void dispatch_forward(const cs_shape *sh, const cs_kernel_opts *o, const 
         unpermute(out, o, "combine.unpermute", CS_SLOT_OUT, r->expert, r->arrived, h);
         break;
     case CS_DISPATCH_FLEX: /* DeepEP takes the routing as top-k indices; it permutes on arrival */
+        /* dispatch_preprocess (a jit_fuser function: the top-k), then
+         * DeepEP's get_dispatch_layout and notify_dispatch kernels with
+         * their empties, record_streams and events, and the counter
+         * reset over the local experts (deep_ep.cpp:400-455, 560-650) */
         memory(out, "dispatch.routing_to_topk (deepep)", CS_SLOT_PRE,
-               5 * sh->Tl * sh->experts + 12 * sh->Tl * sh->topk, 1);
+               5 * sh->Tl * sh->experts + 12 * sh->Tl * sh->topk, 3);
+        host(out, HOST_COMPILED + 45 + le);
         permute(out, o, "dispatch.permute", CS_SLOT_IN, r->arrived * le, r->expert, h);
+        /* the fused indices-to-multihot before it (fused_indices_converter.py) */
+        out->k[out->n - 2].launches += 1;
+        host(out, 5);
         unpermute(out, o, "combine.unpermute", CS_SLOT_OUT, r->expert, r->arrived, h);
+        /* DeepEP's combine: cached_notify_combine, events, get_buffer
+         * (fused_a2a.py:163-188, deep_ep.cpp:805-905) */
+        out->k[out->n - 1].launches += 1;
+        host(out, 25);
         break;
     default:
+        /* preprocess: the tokens per expert and the split sizes (six
+         * reductions and a copy) and their four device-to-host copies,
+         * with the pinned buffers, events and record_streams of each
+         * (token_dispatcher.py:469-590, 862-895) */
+        memory(out, "dispatch.preprocess (splits, copies to the host)", CS_SLOT_PRE,
+               sh->Tl * sh->experts, 10);
+        host(out, 30);
         permute(out, o, "dispatch.permute", CS_SLOT_PRE, sh->Tl * sh->experts, r->sent, h);
         if (le > 1) {
             sort_chunks(out, o, "dispatch.sort_chunks_by_expert", CS_SLOT_IN, r->expert, h);
             sort_chunks(out, o, "combine.sort_chunks_back", CS_SLOT_OUT, r->expert, h);
+            out->k[out->n - 1].launches += 1; /* the transposed counts raveled: a copy */
         }
         unpermute(out, o, "combine.unpermute", CS_SLOT_POST, r->sent, sh->Tl, h);
         break;
@@ -611,14 +701,24 @@ static void dispatch_backward(const cs_shape *sh, const cs_kernel_opts *o,
 {
     double h = sh->h, le = r->local_experts;
     if (o->t->moe_token_dispatcher_type != CS_DISPATCH_ALLTOALL) {
-        memory(out, "combine.unpermute.backward (gather)", CS_SLOT_OUT_B, 2 * A * r->expert * h, 1);
+        /* flex: DeepEP's cached dispatch and combine in the backward of
+         * FusedCombine and FusedDispatch, a notify kernel and ~25 ops each
+         * (fused_a2a.py:140-207) */
+        int flex = o->t->moe_token_dispatcher_type == CS_DISPATCH_FLEX;
+        memory(out, "combine.unpermute.backward (gather)", CS_SLOT_OUT_B, 2 * A * r->expert * h,
+               1 + flex);
+        host(out, flex ? 25 : 4);
         unpermute(out, o, "dispatch.permute.backward (scatter-add)", CS_SLOT_IN_B, r->expert,
                   r->arrived, h);
+        out->k[out->n - 1].launches += flex;
+        host(out, flex ? 21 : 0);
         memory(out, "dispatch.permute.backward (probs)", CS_SLOT_IN_B,
                4 * r->arrived * le + 4 * r->expert, 1);
+        host(out, 4);
         return;
     }
     memory(out, "combine.unpermute.backward (gather)", CS_SLOT_POST_B, 2 * A * r->sent * h, 1);
+    host(out, 4);
     if (le > 1) {
         sort_chunks(out, o, "combine.sort_chunks_back.backward", CS_SLOT_OUT_B, r->expert, h);
         sort_chunks(out, o, "dispatch.sort_chunks_by_expert.backward", CS_SLOT_IN_B, r->expert, h);
@@ -626,6 +726,7 @@ static void dispatch_backward(const cs_shape *sh, const cs_kernel_opts *o,
     unpermute(out, o, "dispatch.permute.backward (scatter-add)", CS_SLOT_PRE_B, r->sent, sh->Tl, h);
     memory(out, "dispatch.permute.backward (probs)", CS_SLOT_PRE_B,
            4 * sh->Tl * sh->experts + 4 * r->sent, 1);
+    host(out, 4);
 }
 
 /* None of a rank's m = E / ep experts is among a token's k with probability
@@ -676,10 +777,15 @@ void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double toke
      * fc2 (forward, dgrad, wgrad) are each one grouped GEMM over the local
      * experts, priced by its tokens per expert. */
     for (int i = 0; i < out->n && groups > 1; i++) {
-        if (!o->t->moe_grouped_gemm)
-            out->k[i].launches *= groups;
-        else if (out->k[i].kind == CS_KERNEL_GEMM)
-            out->k[i].group_tokens = tokens / groups;
+        cs_kernel *k = &out->k[i];
+        if (!o->t->moe_grouped_gemm) {
+            k->launches *= groups;
+            k->host_ops *= groups;
+        } else if (k->kind == CS_KERNEL_GEMM) {
+            k->group_tokens = tokens / groups;
+            int fwd = k->slot == CS_SLOT_IN || k->slot == CS_SLOT_OUT;
+            k->host_ops = fwd ? HOST_GROUPED(groups) : HOST_GROUPED_B(groups);
+        }
     }
 }
 
@@ -776,6 +882,15 @@ double cs_kernels_launches(const cs_kernel_list *l, cs_kernel_slot slot)
     for (int i = 0; i < l->n; i++)
         if (l->k[i].slot == slot)
             sum += l->k[i].group_tokens > 0 ? l->k[i].batch : l->k[i].launches;
+    return sum;
+}
+
+double cs_kernels_host_ops(const cs_kernel_list *l, cs_kernel_slot slot)
+{
+    double sum = 0;
+    for (int i = 0; i < l->n; i++)
+        if (l->k[i].slot == slot)
+            sum += l->k[i].host_ops;
     return sum;
 }
 

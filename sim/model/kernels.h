@@ -81,6 +81,10 @@ typedef struct cs_kernel {
     /* A grouped GEMM (the experts' one kernel over `batch` local experts):
      * the tokens of each expert; 0 for every other kernel. */
     double group_tokens;
+    /* Framework work the host does for it that launches no kernel, in ops
+     * (host.op_overhead each): Python module and autograd-function calls,
+     * views and splits, Transformer Engine's per-GEMM loop bodies. */
+    double host_ops;
 } cs_kernel;
 
 #define CS_KERNELS_MAX 56
@@ -217,5 +221,7 @@ double cs_kernels_bytes(const cs_kernel_list *l, cs_kernel_slot slot);
  * issues one cuBLAS GEMM per expert, round-robin over its compute streams:
  * multi_stream_cublas_gemm, the default backend of general_grouped_gemm). */
 double cs_kernels_launches(const cs_kernel_list *l, cs_kernel_slot slot);
+/* Host ops of one slot that launch no kernel (cs_kernel.host_ops). */
+double cs_kernels_host_ops(const cs_kernel_list *l, cs_kernel_slot slot);
 
 #endif

@@ -92,9 +92,9 @@ static long compute_op(cs_builder *B, long gpu, cs_op_class k, long mb, long lay
     cs_op_info *o = cs_build_info(B, id, k, mb, layer);
     if (!o)
         return -1;
-    /* The host issues the op's kernels one after another: its first may
-     * run after one launch. */
-    double host = w.launches * B->host_launch;
+    /* The host issues the op's kernels one after another, with its other
+     * ops between them: its first kernel may run after one launch. */
+    double host = w.launches * B->host_launch + w.ops * B->host_op;
     if (B->hosted && cs_exec_host(B->x, id, host, w.launches >= 1 ? B->host_launch : host) != 0)
         B->failed = 1;
     o->work = w.flops;
@@ -111,7 +111,7 @@ static void flush_gpu(cs_builder *B, long gpu)
         return;
     cs_op_class k = (cs_op_class)B->carry_class[gpu];
     B->carry_class[gpu] = -1;
-    cs_work w = {B->carry_s[gpu], B->carry_n[gpu], B->carry_flops[gpu]};
+    cs_work w = {B->carry_s[gpu], B->carry_n[gpu], B->carry_flops[gpu], B->carry_ops[gpu]};
     compute_op(B, gpu, k, B->carry_mb[gpu], B->carry_layer[gpu], w, 0, 0);
 }
 
@@ -122,6 +122,7 @@ long cs_build_compute(cs_builder *B, long gpu, cs_op_class k, long mb, long laye
         w.seconds += B->carry_s[gpu];
         w.launches += B->carry_n[gpu];
         w.flops += B->carry_flops[gpu];
+        w.ops += B->carry_ops[gpu];
         B->carry_class[gpu] = -1;
     }
     flush_gpu(B, gpu);
@@ -134,12 +135,13 @@ static void carry_gpu(cs_builder *B, long gpu, cs_op_class k, long mb, long laye
         flush_gpu(B, gpu);
     if (B->carry_class[gpu] < 0) {
         B->carry_class[gpu] = (int)k;
-        B->carry_s[gpu] = B->carry_flops[gpu] = B->carry_n[gpu] = 0;
+        B->carry_s[gpu] = B->carry_flops[gpu] = B->carry_n[gpu] = B->carry_ops[gpu] = 0;
         B->carry_mb[gpu] = mb;
         B->carry_layer[gpu] = layer;
     }
     B->carry_s[gpu] += w.seconds;
     B->carry_n[gpu] += w.launches;
+    B->carry_ops[gpu] += w.ops;
     B->carry_flops[gpu] += w.flops;
 }
 
@@ -291,5 +293,5 @@ double cs_build_memory_op(cs_builder *B, double bytes)
 void cs_build_end_markers(cs_builder *B)
 {
     for (long local = 0; local < B->locals; local++)
-        cs_build_compute(B, B->gpu_of[local], CS_OP_END, -1, -1, (cs_work){0, 0, 0}, 0, 0);
+        cs_build_compute(B, B->gpu_of[local], CS_OP_END, -1, -1, (cs_work){0, 0, 0, 0}, 0, 0);
 }

@@ -31,10 +31,10 @@
 
 /* ---- the builder ----------------------------------------------------------- */
 
-/* Seconds and FLOPs of a block's kernels, per slot (kernels.h). */
-/* Seconds, FLOPs and kernel launches (what the host issues) per slot. */
+/* Seconds, FLOPs, kernel launches and the host's other ops (what the host
+ * issues, kernels.h) of a block's kernels, per slot. */
 typedef struct cs_block_cost {
-    double s[CS_SLOTS], flops[CS_SLOTS], n[CS_SLOTS];
+    double s[CS_SLOTS], flops[CS_SLOTS], n[CS_SLOTS], ops[CS_SLOTS];
 } cs_block_cost;
 
 /* What building one layout's programs carries: the inputs, the GPU being
@@ -74,7 +74,7 @@ typedef struct cs_builder {
     int *npending_save;
     /* Per GPU: compute with no communication between it and the next op (a
      * norm, a bias-dropout-add), added to that op. */
-    double *carry_s, *carry_flops, *carry_n;
+    double *carry_s, *carry_flops, *carry_n, *carry_ops;
     int *carry_class; /* -1: nothing carried */
     long *carry_mb, *carry_layer;
     long chunks;
@@ -107,7 +107,7 @@ typedef struct cs_builder {
     long *members_last; /* scratch */
     /* Host time per kernel launch and per collective call (cluster.host);
      * with both 0 the host is not modelled. */
-    double host_launch, host_collective;
+    double host_launch, host_op, host_collective;
     int hosted;
     long *host_wait; /* per local GPU: the op cs_build_host_sync() waits for, -1 */
     /* A reduced build (symmetry.h): only the first `locals` GPUs of each
@@ -183,9 +183,10 @@ void cs_build_memo_free(cs_builder *B);
 void cs_build_take_shadow(cs_builder *B, long first);
 void cs_build_chain(cs_builder *B, long gpu, long id, cs_op_info *o);
 /* A compute op's work: its GPU time, the kernels the host launches for it
- * (host.launch_overhead each) and its FLOPs. */
+ * (host.launch_overhead each), its FLOPs, and the host's ops for it that
+ * launch no kernel (host.op_overhead each). */
 typedef struct cs_work {
-    double seconds, launches, flops;
+    double seconds, launches, flops, ops;
 } cs_work;
 /* A compute op on the GPU after its previous op (what it carries first);
  * mem_begin and mem_end as cs_op_info's. */

@@ -216,7 +216,7 @@ void cs_grads_zero(cs_builder *B)
     if (B->t->optimizer != CS_OPTIMIZER_ADAM)
         return;
     double dense, expert, params = stage_params(B, &dense, &expert);
-    cs_work w = {cs_build_memory_op(B, GRAD_BYTES * params), 1, 0};
+    cs_work w = {cs_build_memory_op(B, GRAD_BYTES * params), 1, 0, 0};
     for (long local = 0; local < B->locals; local++)
         cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, w, 0, 0);
 }
@@ -371,7 +371,7 @@ void cs_grads_step(cs_builder *B)
     double owned_fp8 = B->t->fp8_param_gather ? fp8_dense / (double)z->dense_dp + fp8_expert / edp
                                               : 0;
     /* Launches: the multi-tensor Adam's (left out: a few per iteration). */
-    cs_work w = {cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8), 0, 0};
+    cs_work w = {cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8), 0, 0, 0};
     for (long local = 0; local < B->locals; local++)
         cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, w, 0, 0);
     for (long k = 0; distributed && !B->t->overlap_param_gather && k < nb; k++)

@@ -26,6 +26,7 @@ static void block_cost(cs_builder *B, const cs_kernel_list *l, cs_block_cost *ou
         out->s[s] = cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
         out->flops[s] = cs_kernels_flops(l, (cs_kernel_slot)s);
         out->n[s] = cs_kernels_launches(l, (cs_kernel_slot)s);
+        out->ops[s] = cs_kernels_host_ops(l, (cs_kernel_slot)s);
     }
 }
 
@@ -97,11 +98,12 @@ static const cs_block_cost *mlp_cost(const cs_builder *B, long layer, int backwa
 /* Slots [first, last] of c as one op's work. */
 static cs_work span(const cs_block_cost *c, cs_kernel_slot first, cs_kernel_slot last)
 {
-    cs_work w = {0, 0, 0};
+    cs_work w = {0, 0, 0, 0};
     for (int s = first; s <= (int)last; s++) {
         w.seconds += c->s[s];
         w.launches += c->n[s];
         w.flops += c->flops[s];
+        w.ops += c->ops[s];
     }
     return w;
 }
@@ -333,7 +335,7 @@ static void weight_casts(cs_builder *B, long mb, long layer)
     /* Launches: one cast per weight of a dense layer's four linears (the
      * experts' add one per local expert and linear). */
     double weights = 4 + (cs_build_is_moe(B, layer) ? 2.0 * (double)B->z->experts_per_gpu : 0);
-    cs_work w = {cs_build_memory_op(B, cs_kernels_fp8_weight_bytes(B->t) * per_gpu), weights, 0};
+    cs_work w = {cs_build_memory_op(B, cs_kernels_fp8_weight_bytes(B->t) * per_gpu), weights, 0, 0};
     cs_build_carry(B, -1, CS_OP_FORWARD, mb, layer, w);
 }
 
@@ -369,7 +371,7 @@ static double mtp_saved(const cs_builder *B)
 static void mtp_op(cs_builder *B, cs_op_class k, long mb, long layer, double seconds,
                    double flops, double mem)
 {
-    cs_work w = {seconds, 1, flops}; /* one GEMM */
+    cs_work w = {seconds, 1, flops, 0}; /* one GEMM */
     for (long local = 0; local < B->locals; local++) {
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, mem > 0 ? mem : 0,
                                    mem < 0 ? mem : 0);
@@ -387,7 +389,7 @@ static void mtp_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     if (k == CS_OP_FORWARD)
         cs_embedding_forward(B, mb);
     cs_build_carry(B, -1, k, mb, layer,
-                   (cs_work){cs_build_memory_op(B, mtp_norm_bytes(B, 0)), 2, 0}); /* 2 norms */
+                   (cs_work){cs_build_memory_op(B, mtp_norm_bytes(B, 0)), 2, 0, 0}); /* 2 norms */
     if (sh->sp)
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, DT * sh->T * 2 * sh->h, 0);
     double flops = 2 * sh->T * 2 * sh->h * sh->h / sh->t;
@@ -415,7 +417,7 @@ static void mtp_backward(cs_builder *B, long mb, long layer)
            flops, -mtp_saved(B));
     tp_comm(B, reduction(B), mb, layer, DT * sh->T * 2 * sh->h, 0);
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer,
-                   (cs_work){cs_build_memory_op(B, mtp_norm_bytes(B, 1)), 2, 0});
+                   (cs_work){cs_build_memory_op(B, mtp_norm_bytes(B, 1)), 2, 0, 0});
     cs_embedding_backward(B, mb);
 }
 

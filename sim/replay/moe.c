@@ -271,11 +271,12 @@ static void dispatch_rows(const cs_builder *B, long local, long layer, long mb, 
 static cs_work slots_w(cs_builder *B, const cs_kernel_list *l, cs_kernel_slot first,
                        cs_kernel_slot last)
 {
-    cs_work w = {0, 0, 0};
+    cs_work w = {0, 0, 0, 0};
     for (int s = first; s <= (int)last; s++)
         if (s != CS_SLOT_RECOMPUTE) {
             w.seconds += cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
             w.launches += cs_kernels_launches(l, (cs_kernel_slot)s);
+            w.ops += cs_kernels_host_ops(l, (cs_kernel_slot)s);
         }
     return w;
 }
@@ -285,6 +286,7 @@ static void add_work(cs_work *to, cs_work w)
     to->seconds += w.seconds;
     to->launches += w.launches;
     to->flops += w.flops;
+    to->ops += w.ops;
 }
 
 static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
@@ -308,7 +310,7 @@ static cs_work experts_work(cs_builder *B, int pass, long local, long layer, lon
     cs_dispatch_rows r;
     dispatch_rows(B, local, layer, mb, &r);
     cs_kernel_list l;
-    cs_work w = {0, 0, 0};
+    cs_work w = {0, 0, 0, 0};
     if (B->expert_rows) { /* SequentialMLP: each expert at its own tokens */
         const double *rows = expert_rows(B, local, cs_build_layer_in_stage(B, layer), mb);
         for (long e = 0; e < B->z->experts_per_gpu; e++) {
@@ -342,7 +344,7 @@ static cs_work router_work(cs_builder *B, int pass)
 static cs_work edge_work(cs_builder *B, int before, int pass, long local, long layer, long mb)
 {
     if (pass == CS_PASS_W)
-        return (cs_work){0, 0, 0};
+        return (cs_work){0, 0, 0, 0};
     cs_dispatch_rows r;
     dispatch_rows(B, local, layer, mb, &r);
     cs_kernel_list l;
@@ -381,7 +383,7 @@ cs_work cs_moe_block_work(cs_builder *B, cs_block which, int pass, long local, l
  * FLOPs booked, as before). */
 static cs_work edge_slot(const cs_block_cost *c, cs_kernel_slot s)
 {
-    return (cs_work){c->s[s], c->n[s], 0};
+    return (cs_work){c->s[s], c->n[s], 0, c->ops[s]};
 }
 
 static void record_w(cs_builder *B, long local, long layer, long id)
@@ -407,10 +409,10 @@ static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long
 static void shared_ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first,
                        cs_kernel_slot last, cs_op_class k, long mb, long layer)
 {
-    cs_work w = {0, 0, 0};
+    cs_work w = {0, 0, 0, 0};
     for (int s = first; s <= (int)last; s++)
         if (s != CS_SLOT_RECOMPUTE)
-            add_work(&w, (cs_work){c->s[s], c->n[s], c->flops[s]});
+            add_work(&w, (cs_work){c->s[s], c->n[s], c->flops[s], c->ops[s]});
     if (w.seconds <= 0)
         return;
     for (long local = 0; local < B->locals; local++) {

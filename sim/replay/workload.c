@@ -147,6 +147,7 @@ static int alloc_builder(cs_builder *B)
     B->carry_s = malloc((size_t)world * sizeof *B->carry_s);
     B->carry_flops = malloc((size_t)world * sizeof *B->carry_flops);
     B->carry_n = malloc((size_t)world * sizeof *B->carry_n);
+    B->carry_ops = malloc((size_t)world * sizeof *B->carry_ops);
     B->host_wait = malloc((size_t)B->per_stage * sizeof *B->host_wait);
     B->carry_class = malloc((size_t)world * sizeof *B->carry_class);
     B->carry_mb = malloc((size_t)world * sizeof *B->carry_mb);
@@ -163,7 +164,7 @@ static int alloc_builder(cs_builder *B)
         !B->combine || !B->prob || !B->counts || !B->received || !B->draws || !B->members ||
         !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
-        !B->carry_flops || !B->carry_n || !B->host_wait || !B->carry_class || !B->carry_mb ||
+        !B->carry_flops || !B->carry_n || !B->carry_ops || !B->host_wait || !B->carry_class || !B->carry_mb ||
         !B->carry_layer ||
         !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
         !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li ||
@@ -217,6 +218,7 @@ static void free_builder(cs_builder *B)
     free(B->carry_s);
     free(B->carry_flops);
     free(B->carry_n);
+    free(B->carry_ops);
     free(B->host_wait);
     free(B->carry_class);
     free(B->carry_mb);
@@ -264,8 +266,9 @@ static int build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs_layo
     B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0, 0};
     B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1, 0};
     B.host_launch = s->cluster.host.launch_overhead;
+    B.host_op = s->cluster.host.op_overhead;
     B.host_collective = s->cluster.host.collective_overhead;
-    B.hosted = B.host_launch > 0 || B.host_collective > 0;
+    B.hosted = B.host_launch > 0 || B.host_op > 0 || B.host_collective > 0;
     w->stages = z->pp;
     w->static_mem = calloc((size_t)z->pp, sizeof *w->static_mem);
     w->model_flops = cs_workload_model_flops(B.m, B.t);
