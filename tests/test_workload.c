@@ -794,12 +794,22 @@ START_TEST(host_ahead_of_the_gpu_costs_little)
     assert_close(t1 - t0, (1 + 4 * 2) * 1e-6, 1e-6);
     done(&off);
     done(&on);
-    /* alltoall waits for the router's counts after issuing the permute,
-     * which runs meanwhile and hides the host's next launch. */
-    const char *a2a = "micro_batch_size: 1, optimizer: none, moe_token_dispatcher_type: alltoall";
+    /* alltoall with the fused permute waits for the router's counts after
+     * issuing the permute, which runs meanwhile and hides the host's next
+     * launch. */
+    const char *a2a = "micro_batch_size: 1, optimizer: none, moe_token_dispatcher_type: alltoall, "
+                      "moe_permute_fusion: true";
     t0 = host_run_on(model, a2a, ep, 0, &off);
     t1 = host_run_on(model, a2a, ep, 1e-6, &on);
     assert_close(t1 - t0, 1e-6, 1e-6);
+    done(&off);
+    done(&on);
+    /* Unfused, the permute's masked_select waits before the permute: the
+     * GPU idles for its first launch, as allgather's. */
+    a2a = "micro_batch_size: 1, optimizer: none, moe_token_dispatcher_type: alltoall";
+    t0 = host_run_on(model, a2a, ep, 0, &off);
+    t1 = host_run_on(model, a2a, ep, 1e-6, &on);
+    assert_close(t1 - t0, (1 + 4 * 2) * 1e-6, 1e-6);
     done(&off);
     done(&on);
 }

@@ -564,19 +564,26 @@ void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     moe_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer);
     /* alltoall with neither EP nor TP waits at the end (before_finish) */
     int sync = host_syncs(B);
-    int late = sync && B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLTOALL &&
-               B->z->ep * B->z->etp * B->z->tp == 1;
+    int a2a = B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLTOALL;
+    int late = sync && a2a && B->z->ep * B->z->etp * B->z->tp == 1;
     int early = sync && !allgather(B) && !late;
-    if (early)
+    /* Unfused, a dropless permute selects its rows with masked_select,
+     * whose output size the host waits for (moe_utils.py permute:
+     * token_indices.masked_select(routing_map), probs.masked_select):
+     * alltoall's host waits there, before the permute, and flex's once the
+     * tokens have arrived, before it permutes them (with the unfused
+     * indices-to-multihot's own waits, token_dispatcher.py:1198-1226). */
+    int unfused = sync && !B->t->moe_permute_fusion;
+    if (early || (late && unfused))
         cs_build_host_mark(B); /* the copy of the splits, after the router's counts */
-    if (early && cs_moe_capacity_factor(B->m, B->t) > 0)
-        cs_build_host_sync(B); /* alltoall with a capacity: before_permutation_1 */
+    if ((early && cs_moe_capacity_factor(B->m, B->t) > 0) || (a2a && unfused))
+        cs_build_host_sync(B); /* with a capacity: before_permutation_1 */
     moe_ops(B, BLOCK_PERMUTE, CS_PASS_F, k, mb, layer);
     if (early) /* alltoall: before_ep_alltoall; flex: in the dispatch (none if done) */
         cs_build_host_sync(B);
     dispatch_comm(B, k, mb, layer, CS_PASS_F, 0);
-    if (sync && allgather(B)) {
-        cs_build_host_mark(B); /* tokens_per_expert of the gathered map */
+    if (sync && (allgather(B) || (unfused && !a2a))) {
+        cs_build_host_mark(B); /* tokens_per_expert of the gathered map; flex's permute */
         cs_build_host_sync(B);
     }
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer);
