@@ -542,6 +542,114 @@ START_TEST(command_on_the_seed)
 }
 END_TEST
 
+/* search.csv of a search run in `dir`/`sub` with `extra` options; the
+ * file's text (owned), NULL when the command failed. */
+static char *search_csv(const char *file, const char *dir, const char *sub, const char *extra)
+{
+    char cmd[16384], path[4096];
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet --no-plots --jobs 2 --top 3 --out '%s/%s' %s",
+             CS_BINARY, file, dir, sub, extra);
+    if (tu_run(cmd, NULL, NULL) != 0)
+        return NULL;
+    snprintf(path, sizeof path, "%s/%s/search.csv", dir, sub);
+    return tu_read(path);
+}
+
+/* Going on from earlier runs changes nothing: a search resumed from its own
+ * search.csv, or merged from its shards' (one of three missing: evaluated
+ * by the merge), writes the same search.csv as one run, under the flow
+ * model's last stage and under the analytic model alone (whose best are
+ * replayed again for what the file does not keep). Files of another
+ * search, cut short or of another header are refused. */
+START_TEST(resume_and_shards)
+{
+    char file[1024], dir[1024]; /* tu_write's and tu_temp_dir's buffers are reused */
+    snprintf(file, sizeof file, "%s", tu_write("resume.yaml", scenarios[1]));
+    snprintf(dir, sizeof dir, "%s", tu_temp_dir());
+    static const char *const models[] = {"--network-model flow", "--network-model analytic"};
+    char extra[4096];
+    for (int m = 0; m < 2; m++) {
+        char *fresh = search_csv(file, dir, "fresh", models[m]);
+        ck_assert_ptr_nonnull(fresh);
+        ck_assert_ptr_nonnull(strstr(fresh, ",evaluated,"));
+        /* resumed from itself (its replayed rows evaluated again) */
+        char *again = search_csv(file, dir, "fresh", (snprintf(extra, sizeof extra, "%s --resume",
+                                                               models[m]),
+                                                      extra));
+        ck_assert_ptr_nonnull(again);
+        ck_assert_str_eq(again, fresh);
+        free(again);
+        /* three shards, each evaluating a third and no last stage */
+        for (int k = 1; k <= 3; k++) {
+            char sub[16];
+            snprintf(sub, sizeof sub, "shard%d", k);
+            snprintf(extra, sizeof extra, "%s --shard %d/3", models[m], k);
+            char *part = search_csv(file, dir, sub, extra);
+            ck_assert_ptr_nonnull(part);
+            ck_assert_ptr_nonnull(strstr(part, ",skipped,\"left to shard "));
+            ck_assert_ptr_null(strstr(part, ",replayed,"));
+            char tail[32];
+            snprintf(tail, sizeof tail, ",%d/3\n", k);
+            ck_assert_ptr_nonnull(strstr(part, tail));
+            free(part);
+        }
+        snprintf(extra, sizeof extra, "%s --merge '%s/shard1/search.csv' --merge "
+                 "'%s/shard3/search.csv'", models[m], dir, dir);
+        char *merged = search_csv(file, dir, "merged", extra);
+        ck_assert_ptr_nonnull(merged);
+        ck_assert_str_eq(merged, fresh);
+        free(merged);
+        free(fresh);
+    }
+    /* Refused, with the reason: another search's rows, a cut row, another
+     * header, a missing file. */
+    char other[4096];
+    snprintf(other, sizeof other, "%s", scenarios[1]);
+    *strstr(other, "global_batch_size: 16") = '\0';
+    strcat(other, "global_batch_size: 32, micro_batch_size: 1 }\nlayouts:\n  - { tp: 1, pp: 1 }\n");
+    char file2[1024];
+    snprintf(file2, sizeof file2, "%s", tu_write("resume2.yaml", other));
+    char path[2048], cmd[16384], *err = NULL;
+    snprintf(path, sizeof path, "%s/shard1/search.csv", dir);
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet --no-plots --out '%s/o' --merge '%s'",
+             CS_BINARY, file2, dir, path);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_msg(strstr(err, ": a row of another search (") != NULL, "%s", err);
+    free(err);
+    char *text = tu_read(path);
+    ck_assert_ptr_nonnull(text);
+    char *cut = strstr(text, ",evaluated,");
+    ck_assert_ptr_nonnull(cut);
+    strcpy(cut, ",evaluated\n");
+    const char *bad = tu_write("cut.csv", text);
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet --no-plots --out '%s/o' --merge '%s'",
+             CS_BINARY, file, dir, bad);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_msg(strstr(err, "fields (a file cut short?)") != NULL, "%s", err);
+    free(err);
+    *strchr(text, ',') = ';';
+    bad = tu_write("header.csv", text);
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet --no-plots --out '%s/o' --merge '%s'",
+             CS_BINARY, file, dir, bad);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "is not a search.csv of this version"));
+    free(err);
+    free(text);
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet --no-plots --out '%s/o' --merge '%s/none'",
+             CS_BINARY, file, dir, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "cannot read"));
+    free(err);
+    static const char *const shards[] = {"0/3", "4/3", "1", "a/b"};
+    for (size_t k = 0; k < sizeof shards / sizeof *shards; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' search '%s' --shard %s", CS_BINARY, file, shards[k]);
+        ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+        ck_assert_ptr_nonnull(strstr(err, "--shard wants K/N"));
+        free(err);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("search");
@@ -557,6 +665,7 @@ int main(void)
     tcase_add_test(tc, block_objective_front_and_headroom);
     tcase_add_test(tc, budget_skips);
     tcase_add_test(tc, search_without_layouts);
+    tcase_add_test(tc, resume_and_shards);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

@@ -98,6 +98,13 @@ const char *cs_did_you_mean(const char *word, const char *const *candidates)
     return best;
 }
 
+void cs_exact_number(char *buf, size_t size, double v)
+{
+    snprintf(buf, size, "%.15g", v);
+    if (strtod(buf, NULL) != v)
+        snprintf(buf, size, "%.17g", v);
+}
+
 int cs_parse_shard(const char *s, long max, long *k, long *n)
 {
     char *end;

@@ -19,6 +19,10 @@ size_t cs_edit_distance(const char *a, const char *b, size_t cap);
  * most 2, or 1 for short words), else NULL. `candidates` ends with NULL. */
 const char *cs_did_you_mean(const char *word, const char *const *candidates);
 
+/* The shortest of %.15g and %.17g that reads back as v exactly, into buf
+ * (40 bytes hold any). */
+void cs_exact_number(char *buf, size_t size, double v);
+
 /* Parses "K/N" (whole text) with 1 <= K <= N <= max into *k, *n: 0, or -1. */
 int cs_parse_shard(const char *s, long max, long *k, long *n);
 

@@ -9,14 +9,16 @@
 
 #include "base/fileio.h"
 #include "base/progress.h"
+#include "base/strutil.h"
 #include "report/plot.h"
 #include "report/search_report.h"
 #include "study/search.h"
+#include "study/sweep.h"
 
 static const char help[] =
     "usage: clustersim search FILE [--top N] [--jobs N] [--network-model M] [--out DIR]\n"
     "                         [--format text|json|csv] [--budget SECONDS] [--quiet]\n"
-    "                         [--no-plots]\n"
+    "                         [--no-plots] [--resume] [--shard K/N] [--merge FILE]...\n"
     "\n"
     "Finds the layouts the scenario's model could train with on its cluster and\n"
     "ranks them by the search: block's objective (default: iteration time). The\n"
@@ -51,14 +53,27 @@ static const char help[] =
     "                       machine's speed)\n"
     "  --quiet              no progress bar (it shows only on a terminal anyway)\n"
     "  --no-plots           no pareto.png\n"
+    "  --resume             take the candidates DIR/search.csv holds as evaluated\n"
+    "                       by the analytic model (of this same search) instead\n"
+    "                       of replaying them; evaluate the rest\n"
+    "  --shard K/N          evaluate only every N-th candidate (K from 1 to N),\n"
+    "                       e.g. one Slurm array task each, with no last stage\n"
+    "  --merge FILE         take FILE's evaluated candidates too (a shard's\n"
+    "                       search.csv; repeatable): after the shards, one\n"
+    "                       search with a --merge per shard ranks them all,\n"
+    "                       evaluates what none held, and runs the last stage\n"
     "\n"
     "Exit status: 0 ran, 1 no candidate is valid and fits, 2 bad input.\n";
 
+#define MAX_MERGE 1024
+
 typedef struct search_args {
     const char *file, *out;
-    long top;
+    const char *merge[MAX_MERGE];
+    int merges;
+    long top, shard, shards;
     double budget;
-    int jobs, has_model, has_top, progress, plots;
+    int jobs, has_model, has_top, progress, plots, resume;
     cs_network_model model;
     cs_format format;
 } search_args;
@@ -78,6 +93,7 @@ static int parse_args(int argc, char **argv, search_args *a)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN), n;
     *a = (search_args){.top = 10,
+                       .shards = 1,
                        .jobs = cores > 0 ? (int)(cores < 64 ? cores : 64) : 1,
                        .progress = isatty(2),
                        .plots = 1,
@@ -99,6 +115,20 @@ static int parse_args(int argc, char **argv, search_args *a)
                 fprintf(stderr, "clustersim search: --budget wants a number of seconds\n");
                 return -1;
             }
+        } else if (!strcmp(argv[i], "--resume")) {
+            a->resume = 1;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--shard"))) {
+            if (cs_parse_shard(v, 1000000, &a->shard, &a->shards) != 0) {
+                fprintf(stderr, "clustersim search: --shard wants K/N, 1 <= K <= N\n");
+                return -1;
+            }
+            a->shard--;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--merge"))) {
+            if (a->merges == MAX_MERGE) {
+                fprintf(stderr, "clustersim search: at most %d --merge files\n", MAX_MERGE);
+                return -1;
+            }
+            a->merge[a->merges++] = v;
         } else if (!strcmp(argv[i], "--quiet")) {
             a->progress = 0;
         } else if (!strcmp(argv[i], "--no-plots")) {
@@ -175,6 +205,22 @@ static void show_progress(long done, long total, void *arg)
         b->stage++;
 }
 
+/* The numbers of earlier runs: DIR/search.csv with --resume (none yet is
+ * no error: the search starts afresh), and every --merge file. */
+static int read_prior(const search_args *a, const char *dir, const cs_scenario *s,
+                      cs_search_prior *p)
+{
+    char id[17], path[4200];
+    cs_sweep_fingerprint(s, id);
+    snprintf(path, sizeof path, "%s/search.csv", dir);
+    if (a->resume && access(path, F_OK) == 0 && cs_search_prior_read(path, id, p, stderr) != 0)
+        return -1;
+    for (int i = 0; i < a->merges; i++)
+        if (cs_search_prior_read(a->merge[i], id, p, stderr) != 0)
+            return -1;
+    return 0;
+}
+
 /* pareto.png with its script, when gnuplot is there to draw it. */
 static void draw_pareto(const char *dir, const cs_paths *paths, const cs_scenario *s,
                         const cs_search *r)
@@ -220,6 +266,15 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
         cs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
     }
+    cs_search_prior prior = {0};
+    if (read_prior(&a, dir, &scn, &prior) != 0) {
+        cs_search_prior_free(&prior);
+        cs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    o.shard = a.shard;
+    o.shards = a.shards;
+    o.prior = prior.count ? &prior : NULL;
     if (cs_search_run(&scn, &o, &r) != 0) {
         fprintf(stderr, "clustersim search: out of memory, or a replay could not finish\n");
         status = EXIT_BAD_INPUT;
@@ -234,6 +289,7 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
             draw_pareto(dir, paths, &scn, &r);
     }
     cs_search_free(&r);
+    cs_search_prior_free(&prior);
     cs_scenario_free(&scn);
     return status;
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strutil.h"
+
 void cs_json_init(cs_json *j, FILE *out)
 {
     memset(j, 0, sizeof *j);
@@ -103,9 +105,7 @@ void cs_json_number(cs_json *j, const char *key, double value)
         return;
     }
     char buf[40];
-    snprintf(buf, sizeof buf, "%.15g", value);
-    if (strtod(buf, NULL) != value)
-        snprintf(buf, sizeof buf, "%.17g", value);
+    cs_exact_number(buf, sizeof buf, value);
     fputs(buf, j->out);
 }
 

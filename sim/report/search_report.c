@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/strutil.h"
 #include "model/layout.h"
 #include "report/json.h"
 
@@ -68,6 +69,10 @@ static void report_json(FILE *out, cs_search_objective objective, const cs_searc
     cs_json_int(&j, "evaluated", r->evaluated);
     cs_json_int(&j, "replayed", r->replayed);
     cs_json_int(&j, "pareto", r->pareto);
+    cs_json_int(&j, "resumed", r->resumed);
+    char shard[48];
+    snprintf(shard, sizeof shard, "%ld/%ld", r->shard + 1, r->shards);
+    cs_json_string(&j, "shard", shard);
     cs_json_array_begin(&j, "candidates");
     for (long k = 0; k < shown(r, top); k++)
         json_candidate(&j, r, &r->c[r->ranked[k]]);
@@ -85,11 +90,14 @@ static void csv_text(FILE *out, const char *s)
     fputc('"', out);
 }
 
-/* A number, or nothing for NaN. */
+/* A number as it reads back exactly (--resume takes it), or nothing for NaN. */
 static void csv_number(FILE *out, double v)
 {
-    if (!isnan(v))
-        fprintf(out, "%.9g", v);
+    char buf[40];
+    if (!isnan(v)) {
+        cs_exact_number(buf, sizeof buf, v);
+        fputs(buf, out);
+    }
 }
 
 static void csv_row(FILE *out, const cs_search *r, const cs_search_candidate *c)
@@ -108,22 +116,26 @@ static void csv_row(FILE *out, const cs_search *r, const cs_search_candidate *c)
     else
         fputs(",,", out);
     if (c->fate >= CS_FATE_EVALUATED) {
-        fprintf(out, ",%ld,%s,%.9g,%.9g,%.9g,%.0f,%s,%.9g,", c->rank, stage_name(c),
-                c->iteration_time_s, c->throughput_seq_per_s, c->mfu, c->memory_peak_bytes,
-                c->memory_fits ? "true" : "false", c->objective);
+        fprintf(out, ",%ld,%s,", c->rank, stage_name(c));
+        double v[] = {c->iteration_time_s, c->throughput_seq_per_s, c->mfu, c->memory_peak_bytes};
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++) {
+            csv_number(out, v[k]);
+            fputc(',', out);
+        }
+        fprintf(out, "%s,", c->memory_fits ? "true" : "false");
+        csv_number(out, c->objective);
+        fputc(',', out);
         csv_number(out, c->cost_per_mtoken_usd);
         fputc(',', out);
         csv_number(out, c->time_to_train_s);
-        fprintf(out, ",%s\n", c->pareto ? "true" : "false");
+        fprintf(out, ",%s", c->pareto ? "true" : "false");
     } else
-        fputs(",,,,,,,,,,,\n", out);
+        fputs(",,,,,,,,,,,", out);
+    /* which search and shard wrote it: what --resume and --merge check */
+    fprintf(out, ",%s,%ld/%ld\n", r->id, r->shard + 1, r->shards);
 }
 
-static const char csv_header[] =
-    "name,gpus,tp,pp,ep,etp,vpp,micro_batch_size,schedule,recompute,sequence_parallel,"
-    "distributed_optimizer,fate,why,dp,memory_estimate_bytes,rank,stage,iteration_time_s,"
-    "throughput_seq_per_s,mfu,memory_peak_bytes,memory_fits,objective,"
-    "cost_per_million_tokens_usd,time_to_train_s,pareto\n";
+static const char *const csv_header = cs_search_csv_header;
 
 void cs_report_search_csv(FILE *out, const cs_search *r)
 {
@@ -271,9 +283,21 @@ static void print_counts(FILE *out, const cs_search *r)
     fprintf(out, "  %ld candidates: %ld invalid, %ld do not fit by the memory estimate, %ld "
                  "evaluated (analytic), %ld replayed again",
             r->count, r->invalid, r->no_fit, r->evaluated, r->replayed);
-    if (r->skipped)
-        fprintf(out, ", %ld not evaluated (the --budget ran out)", r->skipped);
+    long others = 0; /* skipped as another shard's (they say which), else by the budget */
+    for (long i = 0; i < r->count; i++)
+        others += r->c[i].fate == CS_FATE_SKIPPED && r->c[i].why[0];
+    if (r->skipped > others)
+        fprintf(out, ", %ld not evaluated (the --budget ran out)", r->skipped - others);
+    if (others)
+        fprintf(out, ", %ld left to the other shards", others);
     fputc('\n', out);
+    if (r->resumed)
+        fprintf(out, "  %ld evaluated by earlier runs (search.csv: --resume, --merge)\n",
+                r->resumed);
+    if (r->shards > 1)
+        fprintf(out, "  shard %ld/%ld: no last stage; one search with a --merge of every "
+                     "shard's search.csv ranks them all\n",
+                r->shard + 1, r->shards);
 }
 
 static void print_row(FILE *out, const cs_search_candidate *c, int cost)

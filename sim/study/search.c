@@ -10,6 +10,7 @@
 #include "input/diag.h"
 #include "model/memory.h"
 #include "replay/replay.h"
+#include "study/sweep.h"
 
 /* ---- the space ------------------------------------------------------------------ */
 
@@ -349,6 +350,34 @@ static long take(pool *p)
     return i;
 }
 
+/* A candidate that passed the checks: its numbers of an earlier run, else
+ * its analytic replay, if it is this shard's. */
+static int evaluate(pool *p, const cs_scenario *s, cs_search_candidate *c, long i)
+{
+    const cs_search_prior_row *r = cs_search_prior_find(p->o->prior, c->layout.name);
+    if (r) {
+        c->stage = CS_NET_ANALYTIC;
+        c->iteration_time_s = r->iteration_time_s;
+        c->throughput_seq_per_s = r->throughput;
+        c->mfu = r->mfu;
+        c->bubble_fraction = NAN; /* not in search.csv: replayed again if shown */
+        c->memory_peak_bytes = r->memory_peak_bytes;
+        c->memory_fits = r->memory_fits;
+        c->objective = r->objective;
+        c->cost_per_mtoken_usd = r->cost_per_mtoken_usd;
+        c->time_to_train_s = r->time_to_train_s;
+        c->resumed = 1;
+        return 0;
+    }
+    if (p->o->shards > 1 && i % p->o->shards != p->o->shard) {
+        c->fate = CS_FATE_SKIPPED;
+        snprintf(c->why, sizeof c->why, "left to shard %ld/%ld", i % p->o->shards + 1,
+                 p->o->shards);
+        return 0;
+    }
+    return replay(s, c, CS_NET_ANALYTIC);
+}
+
 static void *worker(void *arg)
 {
     pool *p = arg;
@@ -359,10 +388,14 @@ static void *worker(void *arg)
         if (p->stage == 0) {
             prune(s, c);
             if (c->fate == CS_FATE_EVALUATED)
-                rc = replay(s, c, CS_NET_ANALYTIC);
+                rc = evaluate(p, s, c, i);
+        } else if (p->o->model == CS_NET_ANALYTIC) {
+            rc = replay(s, c, CS_NET_ANALYTIC); /* a resumed one's numbers, whole */
+            c->resumed = 0;
         } else {
             rc = replay(s, c, p->o->model);
             c->fate = CS_FATE_REPLAYED;
+            c->resumed = 0;
         }
         pthread_mutex_lock(&p->lock);
         p->failed |= rc != 0;
@@ -510,15 +543,31 @@ int cs_search_run(const cs_scenario *s, const cs_search_options *o, cs_search *o
         return -1;
     for (long i = 0; i < out->count; i++)
         todo[i] = i;
+    cs_sweep_fingerprint(s, out->id);
+    out->shard = o->shards > 1 ? o->shard : 0;
+    out->shards = o->shards > 1 ? o->shards : 1;
     pool p = {.out = out, .o = o, .todo = todo, .count = out->count};
     if (o->budget_s > 0)
         p.deadline = cs_progress_clock() + o->budget_s;
     int rc = run_pool(&p);
+    for (long i = 0; i < out->count; i++)
+        out->resumed += out->c[i].resumed;
     if (rc == 0)
         rc = rank(out);
-    long top = o->top < out->evaluated ? o->top : out->evaluated;
-    if (rc == 0 && o->model != CS_NET_ANALYTIC && top > 0) {
-        pool q = {.out = out, .o = o, .todo = out->ranked, .count = top, .stage = 1};
+    /* The last stage: the best replayed with the asked model; under the
+     * analytic one only those whose numbers were read back (for what
+     * search.csv does not keep). A shard has none: the ranking is the
+     * merge's. */
+    long top = o->top < out->evaluated ? o->top : out->evaluated, n = 0;
+    for (long k = 0; k < top && o->model == CS_NET_ANALYTIC; k++)
+        if (out->c[out->ranked[k]].resumed)
+            todo[n++] = out->ranked[k];
+    if (rc == 0 && out->shards == 1 && (o->model != CS_NET_ANALYTIC ? top : n) > 0) {
+        pool q = {.out = out,
+                  .o = o,
+                  .todo = o->model != CS_NET_ANALYTIC ? out->ranked : todo,
+                  .count = o->model != CS_NET_ANALYTIC ? top : n,
+                  .stage = 1};
         rc = run_pool(&q);
         if (rc == 0)
             rc = rank(out);

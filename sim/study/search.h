@@ -21,9 +21,20 @@
  * result does not depend on the number of workers (unless a budget cuts
  * the evaluation short). The fitting evaluated candidates that no other
  * beats in iteration time, memory peak and GPU count at once form the
- * Pareto front. */
+ * Pareto front.
+ *
+ * A search goes on from earlier runs of it: candidates search.csv holds as
+ * evaluated by the analytic model (cs_search_prior, read back from one or
+ * more files of the same search) take those numbers instead of a replay,
+ * printed to 9 digits (a tie beyond them ranks by the space's order); the
+ * best `top` are replayed anyway in the last stage. A shard (K of N) of a
+ * search evaluates every N-th candidate of the space only, the others
+ * left skipped, and has no last stage: its search.csv is merged with the
+ * other shards' by a search that reads them all. */
 #ifndef CS_SEARCH_H
 #define CS_SEARCH_H
+
+#include <stdio.h>
 
 #include "input/config.h"
 #include "model/layout.h"
@@ -52,14 +63,42 @@ typedef struct cs_search_candidate {
     double objective;  /* what ranks it (lower is better): time, or GPU-seconds */
     double cost_per_mtoken_usd, time_to_train_s; /* NaN without cost: or tokens */
     int pareto;        /* on the Pareto front of time, memory and GPUs */
+    int resumed;       /* the evaluation's numbers were read back (cs_search_prior) */
     long rank; /* 1 = best of the evaluated, 0 when not evaluated */
 } cs_search_candidate;
+
+/* An evaluated candidate of an earlier run, as search.csv holds it. */
+typedef struct cs_search_prior_row {
+    char name[CS_NAME_MAX];
+    double iteration_time_s, throughput, mfu, memory_peak_bytes, objective;
+    double cost_per_mtoken_usd, time_to_train_s; /* NaN when empty */
+    int memory_fits;
+} cs_search_prior_row;
+
+typedef struct cs_search_prior {
+    cs_search_prior_row *rows; /* sorted by name (owned) */
+    long count, cap;
+} cs_search_prior;
+
+/* search.csv's header line (with its newline). */
+extern const char cs_search_csv_header[];
+
+/* Adds the evaluated rows of search.csv at path to p, which must all be of
+ * the search whose fingerprint is id (cs_sweep_fingerprint of its
+ * scenario). Returns 0, or -1 with the reason on err: the file does not
+ * read, has another header, a row of another search or a bad number. */
+int cs_search_prior_read(const char *path, const char *id, cs_search_prior *p, FILE *err);
+/* The row of candidate `name`, or NULL (p may be NULL). */
+const cs_search_prior_row *cs_search_prior_find(const cs_search_prior *p, const char *name);
+void cs_search_prior_free(cs_search_prior *p);
 
 typedef struct cs_search_options {
     int jobs;               /* worker threads, at least 1 */
     long top;               /* candidates replayed again with `model` */
     cs_network_model model; /* of the last stage (analytic: one stage only) */
     double budget_s;        /* > 0: evaluate no new candidate after this long */
+    long shard, shards;     /* evaluate the candidates i with i % shards == shard */
+    const cs_search_prior *prior; /* numbers of earlier runs, or NULL */
     /* Called after each candidate with how many are done (under a lock). */
     void (*progress)(long done, long total, void *arg);
     void *progress_arg;
@@ -68,7 +107,9 @@ typedef struct cs_search_options {
 typedef struct cs_search {
     cs_search_candidate *c; /* in space order (owned) */
     long count;
-    long invalid, no_fit, skipped, evaluated, replayed, pareto;
+    long invalid, no_fit, skipped, evaluated, replayed, pareto, resumed;
+    char id[17];          /* the fingerprint of its scenario (cs_sweep_fingerprint) */
+    long shard, shards;   /* as in its options */
     cs_scenario *variants; /* shallow copies of the scenario (owned array) */
     int variant_count;
     long *ranked; /* evaluated candidates' indices, best first (owned) */
