@@ -3,6 +3,9 @@
  * what the layout rules and the memory estimate refuse, each with its
  * reason; the output does not depend on the number of workers; and the
  * command's outputs and errors. */
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include "replay/replay.h"
 #include "report/search_report.h"
 #include "study/search.h"
+#include "study/sweep.h"
 #include "testutil.h"
 
 /* A small dense model and a small MoE model on one 8-GPU node. */
@@ -215,6 +219,10 @@ START_TEST(block_errors)
         {"  schedule: []\n", NULL, "'schedule' must name one or more values", 7, 13},
         {"  top: 0\n", NULL, "'top' must be at least 1, got 0", 7, 8},
         {"  bogus: 1\n", NULL, "unknown key 'bogus' in search", 7, 3},
+        {"  repeats: 0\n", NULL, "'repeats' must be at least 1, got 0", 7, 12},
+        {"  repeats: 1001\n", "uncertainty: { compute_jitter: 0.05 }\n",
+         "repeats: at most 1000, got 1001", 7, 12},
+        {"  repeats: 3\n", NULL, "repeats: 3 replays would all be the same", 7, 12},
     };
     /* A one-node cluster with no network between nodes cannot grow. */
     {
@@ -429,6 +437,49 @@ START_TEST(budget_skips)
     for (long i = 0; i < r.count; i++)
         if (r.c[i].fate == CS_FATE_SKIPPED)
             ck_assert_int_eq(r.c[i].rank, 0);
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* With search.repeats the last stage's numbers are means over replays with
+ * the scenario's seed and seeds derived from it and the candidate's place
+ * (as a sweep derives them), the iteration time's p5 and p95 their
+ * percentiles: worked again here with the same replays. */
+START_TEST(repeats_are_means)
+{
+    cs_scenario s;
+    load_block("  recompute: none\n  repeats: 4\n  top: 2\n",
+               "uncertainty: { compute_jitter: 0.1 }\n", &s);
+    cs_search r;
+    cs_search_options o = {.jobs = 2, .top = 2, .model = CS_NET_ANALYTIC};
+    ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
+    ck_assert_int_eq(r.replayed, 2);
+    for (long k = 0; k < 2; k++) {
+        long i = r.ranked[k];
+        const cs_search_candidate *c = &r.c[i];
+        ck_assert_int_eq(c->repeats, 4);
+        double t[4];
+        for (long n = 0; n < 4; n++) {
+            cs_replay_result x;
+            unsigned long seed = n == 0 ? s.seed : cs_sweep_seed(s.seed, i, n);
+            ck_assert_int_eq(cs_replay(&r.variants[c->variant], &c->layout, &c->sizes,
+                                       CS_NET_ANALYTIC, seed, &x),
+                             0);
+            t[n] = x.iteration_time_s;
+            cs_replay_result_free(&x);
+        }
+        ck_assert(t[0] != t[1]); /* the jitter draws differ */
+        ck_assert(c->iteration_time_s == gsl_stats_mean(t, 1, 4));
+        gsl_sort(t, 1, 4);
+        ck_assert(c->iteration_time_p5_s == gsl_stats_quantile_from_sorted_data(t, 1, 4, 0.05));
+        ck_assert(c->iteration_time_p95_s == gsl_stats_quantile_from_sorted_data(t, 1, 4, 0.95));
+        ck_assert(c->iteration_time_p5_s < c->iteration_time_s &&
+                  c->iteration_time_s < c->iteration_time_p95_s);
+    }
+    /* The others keep one analytic replay. */
+    ck_assert_int_eq(r.c[r.ranked[2]].repeats, 1);
+    ck_assert(isnan(r.c[r.ranked[2]].iteration_time_p5_s));
     cs_search_free(&r);
     cs_scenario_free(&s);
 }
@@ -666,6 +717,7 @@ int main(void)
     tcase_add_test(tc, budget_skips);
     tcase_add_test(tc, search_without_layouts);
     tcase_add_test(tc, resume_and_shards);
+    tcase_add_test(tc, repeats_are_means);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

@@ -355,6 +355,7 @@ typedef struct cs_cost_config {
 /* search: (study/search.h): the space, constraints and objective of
  * `clustersim search`. A dimension left out takes search's default values. */
 #define CS_SEARCH_MAX_VALUES 64
+#define CS_SEARCH_MAX_REPEATS 1000
 
 typedef struct cs_search_dim {
     int count;       /* values listed (a list, or one value); 0: the defaults */
@@ -382,7 +383,8 @@ typedef struct cs_search_config {
     double max_memory;   /* share of the GPU's memory a candidate may use (1) */
     cs_search_objective objective;
     long top;            /* replayed again and shown; 0: not given */
-    cs_loc loc, loc_objective;
+    long repeats;        /* replays of each candidate of the last stage (1) */
+    cs_loc loc, loc_objective, loc_repeats;
 } cs_search_config;
 
 /* A published measurement the scenario reproduces (validation/): one of the

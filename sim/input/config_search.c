@@ -187,6 +187,7 @@ static const cs_field search_fields[] = {
     {"objective", F_ENUM, offsetof(cs_search_config, objective), 0, 0, 0, objective_choices,
      NULL, NULL, offsetof(cs_search_config, loc_objective)},
     INT(cs_search_config, top, 1, 0),
+    INTL(cs_search_config, repeats, 1, 0, loc_repeats),
 };
 const cs_schema cs_search_schema = {"search", search_fields, COUNT(search_fields)};
 
@@ -197,6 +198,7 @@ void cs_search_defaults(cs_search_config *k)
     memset(k, 0, sizeof *k);
     k->tp_within_node = 1;
     k->max_memory = 1;
+    k->repeats = 1;
 }
 
 int cs_search_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
@@ -228,6 +230,16 @@ int cs_search_consistent(cs_ctx *c, const cs_scenario *s)
         rc = cs_ctx_error(c, k->loc_objective,
                           "objective: time_to_train needs training.tokens (the tokens to train "
                           "on)");
+    if (k->repeats > CS_SEARCH_MAX_REPEATS)
+        rc = cs_ctx_error(c, k->loc_repeats, "repeats: at most %d, got %ld",
+                          CS_SEARCH_MAX_REPEATS, k->repeats);
+    else if (k->repeats > 1 && !(s->uncertainty.compute_jitter > 0) &&
+             !(s->uncertainty.stragglers.probability > 0) &&
+             !(s->model.moe.num_experts > 0 && s->training.moe_routing.mode != CS_ROUTING_BALANCED))
+        rc = cs_ctx_error(c, k->loc_repeats,
+                          "repeats: %ld replays would all be the same: nothing in the scenario is "
+                          "drawn at random (uncertainty:, or MoE routing not balanced)",
+                          k->repeats);
     long gpn = s->cluster.gpus_per_node;
     for (int i = 0; i < k->gpus.count; i++) {
         long g = k->gpus.v[i];

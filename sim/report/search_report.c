@@ -47,6 +47,11 @@ static void json_candidate(cs_json *j, const cs_search *s, const cs_search_candi
     if (!isnan(c->time_to_train_s))
         cs_json_number(j, "time_to_train_s", c->time_to_train_s);
     cs_json_bool(j, "pareto", c->pareto);
+    if (c->repeats > 1) { /* the numbers above are means */
+        cs_json_int(j, "repeats", c->repeats);
+        cs_json_number(j, "iteration_time_p5_s", c->iteration_time_p5_s);
+        cs_json_number(j, "iteration_time_p95_s", c->iteration_time_p95_s);
+    }
     cs_json_string(j, "stage", stage_name(c));
     cs_json_object_end(j);
 }
@@ -128,9 +133,12 @@ static void csv_row(FILE *out, const cs_search *r, const cs_search_candidate *c)
         csv_number(out, c->cost_per_mtoken_usd);
         fputc(',', out);
         csv_number(out, c->time_to_train_s);
-        fprintf(out, ",%s", c->pareto ? "true" : "false");
+        fprintf(out, ",%s,%ld,", c->pareto ? "true" : "false", c->repeats);
+        csv_number(out, c->iteration_time_p5_s);
+        fputc(',', out);
+        csv_number(out, c->iteration_time_p95_s);
     } else
-        fputs(",,,,,,,,,,,", out);
+        fputs(",,,,,,,,,,,,,,", out);
     /* which search and shard wrote it: what --resume and --merge check */
     fprintf(out, ",%s,%ld/%ld\n", r->id, r->shard + 1, r->shards);
 }
@@ -310,7 +318,11 @@ static void print_row(FILE *out, const cs_search_candidate *c, int cost)
             100 * c->mfu, c->memory_peak_bytes / 1e9, c->memory_fits ? " " : "!");
     if (cost)
         fprintf(out, " %9.3f", c->cost_per_mtoken_usd);
-    fprintf(out, " %s\n", stage_name(c));
+    fprintf(out, " %s", stage_name(c));
+    if (c->repeats > 1)
+        fprintf(out, ", mean of %ld (p5-p95 %.4f-%.4f s)", c->repeats, c->iteration_time_p5_s,
+                c->iteration_time_p95_s);
+    fputc('\n', out);
 }
 
 static void print_table(FILE *out, const cs_scenario *s, const cs_search *r, long top)

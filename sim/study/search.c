@@ -1,5 +1,7 @@
 #include "study/search.h"
 
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@ static int add(space *sp, const cs_layout *l, int variant, long gpus)
     c->gpus = gpus;
     c->fate = CS_FATE_SKIPPED;
     c->cost_per_mtoken_usd = c->time_to_train_s = NAN;
+    c->iteration_time_p5_s = c->iteration_time_p95_s = NAN;
     return 0;
 }
 
@@ -320,9 +323,55 @@ static int replay(const cs_scenario *s, cs_search_candidate *c, cs_network_model
         c->memory_peak_bytes = r.memory_peak_bytes;
         c->memory_fits =
             r.memory_fits && r.memory_peak_bytes <= s->search.max_memory * s->cluster.gpu.memory;
+        c->iteration_time_p5_s = c->iteration_time_p95_s = NAN;
+        c->repeats = 1;
         derive(s, c, r.throughput_tokens_per_s);
     }
     cs_replay_result_free(&r);
+    return rc;
+}
+
+/* Replays candidate c (place i in the space) `n` times under `model`, each
+ * with its seed, into the means, the highest memory peak, and the
+ * iteration time's percentiles; 0 or -1. */
+static int replay_repeats(const cs_scenario *s, cs_search_candidate *c, long i,
+                          cs_network_model model, long n)
+{
+    if (n <= 1)
+        return replay(s, c, model);
+    double *times = malloc((size_t)n * sizeof *times), seq = 0, tokens = 0, mfu = 0, bubble = 0;
+    double peak = 0;
+    int fits = 1, rc = times ? 0 : -1;
+    for (long k = 0; k < n && rc == 0; k++) {
+        cs_replay_result r;
+        unsigned long seed = k == 0 ? s->seed : cs_sweep_seed(s->seed, i, k);
+        rc = cs_replay(s, &c->layout, &c->sizes, model, seed, &r);
+        if (rc == 0) {
+            times[k] = r.iteration_time_s;
+            seq += r.throughput_seq_per_s / (double)n;
+            tokens += r.throughput_tokens_per_s / (double)n;
+            mfu += r.mfu / (double)n;
+            bubble += r.bubble_fraction / (double)n;
+            peak = r.memory_peak_bytes > peak ? r.memory_peak_bytes : peak;
+            fits &= r.memory_fits;
+        }
+        cs_replay_result_free(&r);
+    }
+    if (rc == 0) {
+        c->stage = model;
+        c->iteration_time_s = gsl_stats_mean(times, 1, (size_t)n);
+        gsl_sort(times, 1, (size_t)n);
+        c->iteration_time_p5_s = gsl_stats_quantile_from_sorted_data(times, 1, (size_t)n, 0.05);
+        c->iteration_time_p95_s = gsl_stats_quantile_from_sorted_data(times, 1, (size_t)n, 0.95);
+        c->repeats = n;
+        c->throughput_seq_per_s = seq;
+        c->mfu = mfu;
+        c->bubble_fraction = bubble;
+        c->memory_peak_bytes = peak;
+        c->memory_fits = fits && peak <= s->search.max_memory * s->cluster.gpu.memory;
+        derive(s, c, tokens);
+    }
+    free(times);
     return rc;
 }
 
@@ -366,6 +415,7 @@ static int evaluate(pool *p, const cs_scenario *s, cs_search_candidate *c, long 
         c->objective = r->objective;
         c->cost_per_mtoken_usd = r->cost_per_mtoken_usd;
         c->time_to_train_s = r->time_to_train_s;
+        c->repeats = 1;
         c->resumed = 1;
         return 0;
     }
@@ -389,12 +439,13 @@ static void *worker(void *arg)
             prune(s, c);
             if (c->fate == CS_FATE_EVALUATED)
                 rc = evaluate(p, s, c, i);
-        } else if (p->o->model == CS_NET_ANALYTIC) {
-            rc = replay(s, c, CS_NET_ANALYTIC); /* a resumed one's numbers, whole */
-            c->resumed = 0;
         } else {
-            rc = replay(s, c, p->o->model);
-            c->fate = CS_FATE_REPLAYED;
+            long n = s->search.repeats > 1 ? s->search.repeats : 1;
+            rc = replay_repeats(s, c, i, p->o->model, n);
+            /* under the analytic model again: for a resumed one's numbers,
+             * whole, or the repeats */
+            if (p->o->model != CS_NET_ANALYTIC || n > 1)
+                c->fate = CS_FATE_REPLAYED;
             c->resumed = 0;
         }
         pthread_mutex_lock(&p->lock);
@@ -559,14 +610,15 @@ int cs_search_run(const cs_scenario *s, const cs_search_options *o, cs_search *o
      * search.csv does not keep). A shard has none: the ranking is the
      * merge's. */
     long top = o->top < out->evaluated ? o->top : out->evaluated, n = 0;
-    for (long k = 0; k < top && o->model == CS_NET_ANALYTIC; k++)
+    int all = o->model != CS_NET_ANALYTIC || s->search.repeats > 1;
+    for (long k = 0; k < top && !all; k++)
         if (out->c[out->ranked[k]].resumed)
             todo[n++] = out->ranked[k];
-    if (rc == 0 && out->shards == 1 && (o->model != CS_NET_ANALYTIC ? top : n) > 0) {
+    if (rc == 0 && out->shards == 1 && (all ? top : n) > 0) {
         pool q = {.out = out,
                   .o = o,
-                  .todo = o->model != CS_NET_ANALYTIC ? out->ranked : todo,
-                  .count = o->model != CS_NET_ANALYTIC ? top : n,
+                  .todo = all ? out->ranked : todo,
+                  .count = all ? top : n,
                   .stage = 1};
         rc = run_pool(&q);
         if (rc == 0)

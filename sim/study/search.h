@@ -13,7 +13,9 @@
  *      the analytic memory estimate against the memory a candidate may use;
  *   3. evaluate every survivor with the analytic network model (one GPU
  *      per stage where the stage's GPUs are alike: replay/symmetry.h);
- *   4. replay the best `top` again with the network model asked for.
+ *   4. replay the best `top` again with the network model asked for, each
+ *      search.repeats times with seeds derived from the scenario's seed and
+ *      the candidate's place in the space (the first with the seed itself).
  * Every candidate keeps its fate and, once evaluated, the numbers of the
  * last stage that replayed it. Candidates are ranked by the objective
  * (lower is better), those whose replay fits first, those replayed in the
@@ -58,6 +60,11 @@ typedef struct cs_search_candidate {
     /* Once evaluated: the numbers of the last replay, and its model. */
     cs_network_model stage;
     double iteration_time_s, throughput_seq_per_s, mfu, bubble_fraction;
+    /* With repeats (search.repeats, in the last stage): the numbers above
+     * are their means (the memory peak their highest), and these the 5th
+     * and 95th percentiles of the iteration time; NaN otherwise. */
+    double iteration_time_p5_s, iteration_time_p95_s;
+    long repeats; /* replays behind the numbers (1) */
     double memory_peak_bytes;
     int memory_fits;   /* the replay fits, within search's max_memory */
     double objective;  /* what ranks it (lower is better): time, or GPU-seconds */

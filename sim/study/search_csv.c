@@ -14,7 +14,8 @@ const char cs_search_csv_header[] =
     "name,gpus,tp,pp,ep,etp,vpp,micro_batch_size,schedule,recompute,sequence_parallel,"
     "distributed_optimizer,fate,why,dp,memory_estimate_bytes,rank,stage,iteration_time_s,"
     "throughput_seq_per_s,mfu,memory_peak_bytes,memory_fits,objective,"
-    "cost_per_million_tokens_usd,time_to_train_s,pareto,search,shard\n";
+    "cost_per_million_tokens_usd,time_to_train_s,pareto,repeats,iteration_time_p5_s,"
+    "iteration_time_p95_s,search,shard\n";
 
 /* The columns read back, by their place in the header. */
 enum {
@@ -30,6 +31,9 @@ enum {
     COL_COST,
     COL_TTT,
     COL_PARETO,
+    COL_REPEATS,
+    COL_P5,
+    COL_P95,
     COL_SEARCH,
     COL_SHARD,
     COLS
