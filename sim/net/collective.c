@@ -57,7 +57,7 @@ static int plan_kept(cs_net *net, const cs_fabric *f, const cs_coll_spec *s, cs_
     if (cache && cs_plan_cache_get_data(cache, s, plan, data))
         return 0;
     int rc = cs_collective_plan_in(f, s, net ? cs_net_link_sums(net) : NULL, plan);
-    if (rc == 0 && cache)
+    if (rc == 0 && cache && s->n > 1) /* one member's plan costs nothing to make again */
         cs_plan_cache_put(cache, s, plan);
     return rc;
 }
@@ -129,6 +129,17 @@ double cs_collective_net_time(cs_net *net, const cs_coll_spec *s)
 {
     cs_coll_plan plan;
     return plan_of(net, cs_net_fabric(net), s, &plan) == 0 ? plan.time : 0;
+}
+
+double cs_collective_net_time_once(cs_net *net, const cs_coll_spec *s)
+{
+    cs_coll_plan plan;
+    cs_plan_cache *cache = cs_net_plan_cache(net);
+    if (cache && cs_plan_cache_get(cache, s, &plan))
+        return plan.time;
+    return cs_collective_plan_in(cs_net_fabric(net), s, cs_net_link_sums(net), &plan) == 0
+               ? plan.time
+               : 0;
 }
 
 double cs_collective_wire_bytes(const cs_fabric *f, const cs_coll_spec *s)

@@ -99,6 +99,10 @@ double cs_collective_analytic_time(const cs_fabric *f, const cs_coll_spec *s);
  * cheaper than the above when many are planned on a large fabric. */
 double cs_collective_net_time(cs_net *net, const cs_coll_spec *s);
 
+/* The same without keeping the plan: for collectives met once (a check of
+ * every group of a kind), which would crowd out the replay's in the cache. */
+double cs_collective_net_time_once(cs_net *net, const cs_coll_spec *s);
+
 /* Starts the collective now; done(ctx, arg) runs when every rank is finished.
  * Returns 0, -1 when out of memory, -2 when no algorithm and protocol the
  * spec allows can run it (see cs_collective_plan). */

@@ -117,7 +117,7 @@ static double group_time(cs_builder *B, const long *members, long n, cs_coll_op 
     cs_coll_spec spec = {op, CS_ALGO_AUTO, n, members, bytes, pairs, 0, 0};
     const cs_fabric *f = cs_net_fabric(cs_exec_net(B->x));
     if (cs_net_model(cs_exec_net(B->x)) != CS_NET_FLOW)
-        return cs_collective_net_time(cs_exec_net(B->x), &spec);
+        return cs_collective_net_time_once(cs_exec_net(B->x), &spec);
     if (!B->probe_engine) {
         B->probe_engine = cs_engine_create();
         B->probe = B->probe_engine ? cs_net_create(B->probe_engine, f, CS_NET_FLOW) : NULL;
