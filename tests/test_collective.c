@@ -13,6 +13,7 @@
 #include "net/engine.h"
 #include "net/fabric.h"
 #include "net/net.h"
+#include "net/plancache.h"
 #include "testutil.h"
 
 #define BIN CS_BINARY
@@ -462,6 +463,48 @@ START_TEST(same_collective_twice_is_bit_identical)
 }
 END_TEST
 
+/* The plan cache keeps an uneven all-to-all by its byte table: the same
+ * table at another address is found with the same plan, a table one entry
+ * apart is not, and is planned as the uncached planner plans it; a plan
+ * asked for once (cs_collective_net_time_once) is not kept. */
+START_TEST(uneven_alltoall_plans_kept_by_table)
+{
+    cs_fabric f;
+    make_fabric(&two_by_four, &f);
+    cs_engine *e = cs_engine_create();
+    cs_net *net = cs_net_create(e, &f, CS_NET_ANALYTIC);
+    ck_assert_ptr_nonnull(net);
+    double a[64], copy[64], b[64], d[64];
+    for (long i = 0; i < 64; i++)
+        a[i] = i / 8 == i % 8 ? 0 : (double)(1 + i % 7) * MIB;
+    memcpy(copy, a, sizeof a);
+    memcpy(b, a, sizeof a);
+    b[1 * 8 + 6] *= 16; /* one pair crossing the nodes, much larger */
+    memcpy(d, a, sizeof a);
+    d[2 * 8 + 5] *= 8;
+    cs_coll_spec sa = spec_of(CS_COLL_ALLTOALL, CS_ALGO_AUTO, 8, 0), sc = sa, sb = sa, sd = sa;
+    sa.pair_bytes = a;
+    sc.pair_bytes = copy;
+    sb.pair_bytes = b;
+    sd.pair_bytes = d;
+    double ta = cs_collective_net_time(net, &sa);
+    ck_assert(ta > 0);
+    cs_plan_cache *cache = cs_net_plan_cache(net);
+    cs_coll_plan plan;
+    ck_assert_int_eq(cs_plan_cache_get(cache, &sc, &plan), 1);
+    ck_assert(plan.time == ta);
+    ck_assert_int_eq(cs_plan_cache_get(cache, &sb, &plan), 0);
+    double tb = cs_collective_net_time(net, &sb);
+    ck_assert(tb > ta);
+    ck_assert(tb == cs_collective_analytic_time(&f, &sb));
+    ck_assert(cs_collective_net_time_once(net, &sd) == cs_collective_analytic_time(&f, &sd));
+    ck_assert_int_eq(cs_plan_cache_get(cache, &sd, &plan), 0);
+    cs_net_destroy(net);
+    cs_engine_destroy(e);
+    cs_fabric_free(&f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("collective");
@@ -478,6 +521,7 @@ static Suite *suite(void)
     tcase_add_test(t, hierarchical_flow_equals_analytic);
     tcase_add_test(t, auto_picks_tree_small_ring_large);
     tcase_add_test(t, same_collective_twice_is_bit_identical);
+    tcase_add_test(t, uneven_alltoall_plans_kept_by_table);
     suite_add_tcase(s, t);
     return s;
 }
