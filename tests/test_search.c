@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "input/diag.h"
+#include "input/schema.h"
 #include "model/memory.h"
 #include "replay/replay.h"
 #include "report/search_report.h"
@@ -214,7 +215,10 @@ START_TEST(block_errors)
         {"  objective: time_to_train\n", NULL, "objective: time_to_train needs training.tokens",
          7, 14},
         {"  gpus: [8, 12]\n", NULL, "gpus: 12 is not a whole number of nodes of 8 GPUs", 7, 13},
-        {"  gpus: { min: 8 }\n", NULL, "'gpus' takes a GPU count or a list of them", 7, 9},
+        {"  gpus: { min: 8 }\n", NULL, "'gpus' bounds need a max", 7, 9},
+        {"  gpus: { min: 12, max: 64 }\n", NULL,
+         "gpus: 12 is not a whole number of nodes of 8 GPUs", 7, 9},
+        {"  gpus: { min: 16, max: 8 }\n", NULL, "'gpus': min 16 is above max 8", 7, 9},
         {"  ep: []\n", NULL, "'ep' must list 1 to 64 values", 7, 7},
         {"  schedule: []\n", NULL, "'schedule' must name one or more values", 7, 13},
         {"  top: 0\n", NULL, "'top' must be at least 1, got 0", 7, 8},
@@ -437,6 +441,37 @@ START_TEST(budget_skips)
     for (long i = 0; i < r.count; i++)
         if (r.c[i].fate == CS_FATE_SKIPPED)
             ck_assert_int_eq(r.c[i].rank, 0);
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* GPU-count bounds double from min (one node without it) up to max. */
+START_TEST(gpu_count_bounds)
+{
+    cs_search_config k;
+    cs_search_defaults(&k);
+    long out[CS_SEARCH_MAX_VALUES];
+    ck_assert_int_eq(cs_search_gpu_counts(&k, 64, 8, out), 1);
+    ck_assert_int_eq(out[0], 64);
+    k.gpus.min = 256;
+    k.gpus.max = 1500;
+    ck_assert_int_eq(cs_search_gpu_counts(&k, 64, 8, out), 3);
+    ck_assert(out[0] == 256 && out[1] == 512 && out[2] == 1024);
+    k.gpus.min = 1;
+    k.gpus.max = 32;
+    ck_assert_int_eq(cs_search_gpu_counts(&k, 64, 8, out), 3);
+    ck_assert(out[0] == 8 && out[1] == 16 && out[2] == 32);
+    cs_scenario s;
+    load_block("  gpus: { max: 16 }\n  pp: 1\n  tp: 2\n  ep: 2\n  etp: 1\n  micro_batch_size: 1\n"
+               "  recompute: none\n  schedule: 1f1b\n  sequence_parallel: true\n",
+               NULL, &s);
+    cs_search r;
+    cs_search_options o = {.jobs = 1, .top = 1, .model = CS_NET_ANALYTIC};
+    ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
+    ck_assert_int_eq(r.variant_count, 2);
+    ck_assert_int_eq(r.count, 2);
+    ck_assert(r.c[0].gpus == 8 && r.c[1].gpus == 16);
     cs_search_free(&r);
     cs_scenario_free(&s);
 }
@@ -718,6 +753,7 @@ int main(void)
     tcase_add_test(tc, search_without_layouts);
     tcase_add_test(tc, resume_and_shards);
     tcase_add_test(tc, repeats_are_means);
+    tcase_add_test(tc, gpu_count_bounds);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

@@ -387,6 +387,11 @@ typedef struct cs_search_config {
     cs_loc loc, loc_objective, loc_repeats;
 } cs_search_config;
 
+/* The GPU counts a search tries into out (CS_SEARCH_MAX_VALUES): the
+ * listed ones, those doubling from min (one node when not given) up to max,
+ * else the cluster's `world`. Returns how many. */
+int cs_search_gpu_counts(const cs_search_config *k, long world, long gpus_per_node, long *out);
+
 /* A published measurement the scenario reproduces (validation/): one of the
  * metrics, the error allowed, and where it comes from. */
 typedef struct cs_measured {

@@ -104,14 +104,34 @@ DIM_FN(etp)
 DIM_FN(vpp)
 DIM_FN(micro_batch_size)
 
-/* GPU counts have no defaults to bound: a count or a list. */
+/* GPU counts: a count, a list, or {min, max}: the counts doubling from min
+ * (default one node) up to max (cs_search_gpu_counts). */
 static int dim_gpus(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    if (n->type == YAML_MAPPING_NODE) {
-        REPORT(c, f, n, "'gpus' takes a GPU count or a list of them, e.g. [256, 512]");
-        return -1;
+    cs_search_dim *d = &((cs_search_config *)obj)->gpus;
+    int rc = dim(c, f, n, "gpus", d);
+    if (rc == 0 && n->type == YAML_MAPPING_NODE && !d->max) {
+        REPORT(c, f, n, "'gpus' bounds need a max, e.g. { min: 256, max: 1024 }");
+        rc = -1;
     }
-    return dim(c, f, n, "gpus", &((cs_search_config *)obj)->gpus);
+    return rc;
+}
+
+int cs_search_gpu_counts(const cs_search_config *k, long world, long gpus_per_node, long *out)
+{
+    if (k->gpus.count > 0) {
+        memcpy(out, k->gpus.v, (size_t)k->gpus.count * sizeof *out);
+        return k->gpus.count;
+    }
+    if (!k->gpus.max) {
+        out[0] = world;
+        return 1;
+    }
+    int n = 0;
+    for (long g = k->gpus.min > 1 ? k->gpus.min : gpus_per_node;
+         g <= k->gpus.max && n < CS_SEARCH_MAX_VALUES; g *= 2)
+        out[n++] = g;
+    return n;
 }
 
 /* A set of choices (one name or a list) as a bit per choice. */
@@ -240,17 +260,25 @@ int cs_search_consistent(cs_ctx *c, const cs_scenario *s)
                           "repeats: %ld replays would all be the same: nothing in the scenario is "
                           "drawn at random (uncertainty:, or MoE routing not balanced)",
                           k->repeats);
-    long gpn = s->cluster.gpus_per_node;
-    for (int i = 0; i < k->gpus.count; i++) {
-        long g = k->gpus.v[i];
+    long gpn = s->cluster.gpus_per_node, counts[CS_SEARCH_MAX_VALUES];
+    int n = cs_search_gpu_counts(k, s->cluster.nodes * gpn, gpn, counts);
+    if (k->gpus.count == 0 && k->gpus.max && n == 0)
+        rc = cs_ctx_error(c, k->gpus.loc, "gpus: no whole number of nodes of %ld GPUs from %ld "
+                                          "to %ld",
+                          gpn, k->gpus.min > 1 ? k->gpus.min : gpn, k->gpus.max);
+    for (int i = 0; i < n && (k->gpus.count > 0 || k->gpus.max); i++) {
+        long g = counts[i];
+        cs_loc at = k->gpus.count > 0 ? k->gpus.at[i] : k->gpus.loc;
         if (g % gpn != 0)
-            rc = cs_ctx_error(c, k->gpus.at[i],
-                              "gpus: %ld is not a whole number of nodes of %ld GPUs", g, gpn);
+            rc = cs_ctx_error(c, at, "gpus: %ld is not a whole number of nodes of %ld GPUs", g,
+                              gpn);
         else if (g > gpn && !(s->cluster.scale_out.nic_bandwidth > 0))
-            rc = cs_ctx_error(c, k->gpus.at[i],
+            rc = cs_ctx_error(c, at,
                               "gpus: %ld spans nodes, and the cluster has no network between "
                               "nodes (cluster.scale_out)",
                               g);
+        if (rc != 0 && k->gpus.count == 0)
+            break; /* bounds: one message */
     }
     return rc;
 }

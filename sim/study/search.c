@@ -122,7 +122,7 @@ static int make_variants(const cs_scenario *s, cs_search *out)
     const cs_search_config *k = &s->search;
     long world = s->cluster.nodes * s->cluster.gpus_per_node;
     long gpus[CS_SEARCH_MAX_VALUES];
-    int ng = k->gpus.count ? values(&k->gpus, NULL, 0, gpus) : (gpus[0] = world, 1);
+    int ng = cs_search_gpu_counts(k, world, s->cluster.gpus_per_node, gpus);
     unsigned sps = k->sequence_parallel ? k->sequence_parallel
                                         : 1u << (s->training.sequence_parallel ? 1 : 0);
     unsigned dos = k->distributed_optimizer ? k->distributed_optimizer
