@@ -7,7 +7,8 @@
 # with 512 micro-batches (flow); scenarios/deepseek-v3-16k.yaml (flow); a
 # 1000-replay seed sweep with 2 jobs (flow); a DeepSeek-V3-like model on
 # 98,304 GPUs (flow, target 60 s and 4 GB); the seed's search with its
-# default space (issue 15's target: 60 s); then the same under the analytic
+# default space (issue 15's target: 60 s) and the 16k scenario's (its
+# network model, analytic: 10 minutes); then the same under the analytic
 # network model, which has no target. A row is stopped after BENCH_LIMIT
 # seconds (default 600) and printed as "> limit".
 set -uo pipefail
@@ -59,6 +60,8 @@ row "deepseek-v3 on 98,304 GPUs, flow" 60 4096 \
   "$bin" run "$here/deepseek-v3-98k.yaml" --network-model flow --no-plots --out "$out/ds98"
 row "seed search, default space, --jobs 2" 60 0 \
   "$bin" search "$root/scenarios/seed-options.yaml" --jobs 2 --out "$out/search"
+row "deepseek-v3-16k search, --jobs 2" 600 0 \
+  "$bin" search "$root/scenarios/deepseek-v3-16k.yaml" --jobs 2 --quiet --no-plots --out "$out/s16"
 row "seed scenario, analytic" - 0 \
   "$bin" run "$root/scenarios/seed-options.yaml" --network-model analytic --no-plots --out "$out/seed"
 row "dense 1T GPT, analytic" - 0 \
