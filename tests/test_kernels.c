@@ -10,6 +10,7 @@
 
 #include "base/csv.h"
 #include "model/kernels.h"
+#include "model/model.h"
 #include "testutil.h"
 
 typedef struct setup {
@@ -308,6 +309,41 @@ START_TEST(auto_backend_by_gpu)
 }
 END_TEST
 
+/* QK-LayerNorm on GPT-3 TP8 (q = k = h / 8 wide per rank, T tokens): the
+ * query norm reads and writes T h / 8 2-byte elements, the key norm copies
+ * the strided keys first (twice that); backward 3 bytes' worth each way
+ * (dy, x, dx) in three launches (the norm, its weight-gradient reduction,
+ * the DDP hook's add). A TENorm's host ops each (20). The weights: two
+ * LayerNorms of kv_channels (weight and bias) per layer. */
+START_TEST(qk_layernorm_kernels)
+{
+    setup u;
+    load(&u, "attention_backend: flash");
+    cs_kernel_list f, b;
+    cs_kernels_attention(&u.sh, &(cs_kernel_opts){&u.s.training, u.z.recompute, u.z.attention, 0, 0},
+                         &f);
+    int plain = f.n;
+    cs_param_counts before, after;
+    cs_model_params(&u.s.model, &before);
+    u.s.model.qk_layernorm = 1;
+    cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+    cs_kernel_opts fo = opts(&u, 0), bo = opts(&u, 1);
+    cs_kernels_attention(&u.sh, &fo, &f);
+    cs_kernels_attention(&u.sh, &bo, &b);
+    ck_assert_int_eq(f.n, plain + 2);
+    const cs_kernel *q = find(&f, "q_layernorm"), *k = find(&f, "k_layernorm (contiguous, norm)");
+    ck_assert(q && k && q->bytes == 2 * 2 * T * H / TP && k->bytes == 4 * 2 * T * H / TP);
+    ck_assert(q->launches == 1 && k->launches == 2 && q->host_ops == 20 && k->host_ops == 20);
+    ck_assert_int_eq(q->slot, CS_SLOT_CORE);
+    const cs_kernel *qb = find(&b, "q_layernorm.backward"), *kb = find(&b, "k_layernorm.backward");
+    ck_assert(qb && kb && qb->bytes == 3 * 2 * T * H / TP && kb->bytes == qb->bytes);
+    ck_assert(qb->launches == 3 && kb->launches == 3 && qb->slot == CS_SLOT_CORE_B);
+    cs_model_params(&u.s.model, &after);
+    ck_assert(after.attention - before.attention == 2 * 2 * 128);
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
 /* `clustersim kernels`: the table of one layer, its CSV (whose rows add up
  * to the text's totals), and its errors. */
 static double bytes_of(const cs_kernel_list *l, const char *name)
@@ -491,6 +527,7 @@ int main(void)
     tcase_add_test(t, auto_backend_by_gpu);
     tcase_add_test(t, kernels_command);
     tcase_add_test(t, fp8_layers_tp8);
+    tcase_add_test(t, qk_layernorm_kernels);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -39,6 +39,7 @@ void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const 
     double unit = 128.0 * (double)z->tp;
     sh->V = m->vocab_size > 0 ? ceil((double)m->vocab_size / unit) * unit : 0;
     sh->rope = m->position_embedding_type == CS_POS_ROPE;
+    sh->qk_norm = m->qk_layernorm && !m->mla.enabled;
 }
 
 cs_attention_backend cs_kernels_backend(const cs_training *t, const cs_gpu_config *gpu)
@@ -416,6 +417,30 @@ static void rotary(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *
     host(l, fused ? (o->backward ? 2 : 4) : (o->backward ? 6 : 12));
 }
 
+/* QK-LayerNorm (Megatron's q_layernorm and k_layernorm, TENorm over each
+ * head): forward a norm over the queries (read, write) and one over the
+ * keys, which TE first makes contiguous (a copy of the strided split);
+ * backward each norm's backward (read dy and x, write dx), the reduction of
+ * its weight gradient and the DDP hook's add. Each a TENorm call. */
+static void qk_norms(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
+                     cs_kernel_slot slot)
+{
+    if (!sh->qk_norm)
+        return;
+    double q = sh->T * sh->q / sh->t, k = sh->T * sh->kv / sh->t;
+    if (!o->backward) {
+        memory(l, "q_layernorm", slot, 2 * A * q, 1);
+        host(l, HOST_TENORM);
+        memory(l, "k_layernorm (contiguous, norm)", slot, 4 * A * k, 2);
+        host(l, HOST_TENORM);
+    } else {
+        memory(l, "k_layernorm.backward", slot, 3 * A * k, 3);
+        host(l, HOST_TENORM);
+        memory(l, "q_layernorm.backward", slot, 3 * A * q, 3);
+        host(l, HOST_TENORM);
+    }
+}
+
 /* ---- blocks ------------------------------------------------------------------------- */
 
 void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out)
@@ -426,6 +451,7 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
         norm(out, sh, "input_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
         linear(out, o, &te_qkv, CS_SLOT_IN, 1, sh->T, w_qkv, sh->h, sh->sp, sh->t);
         host(out, HOST_LN_LINEAR + HOST_QKV_SPLIT); /* the norm is fused into it */
+        qk_norms(out, sh, o, CS_SLOT_CORE);
         rotary(out, sh, o, CS_SLOT_CORE);
         if (is_flash(o->backend))
             flash(out, sh, o, CS_SLOT_CORE, 0);
@@ -456,6 +482,7 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
         unfused_backward(out, sh, o);
     host(out, HOST_DPA_B);
     rotary(out, sh, o, CS_SLOT_CORE_B);
+    qk_norms(out, sh, o, CS_SLOT_CORE_B);
     /* Autograd assembles the Q, K, V gradients into linear_qkv's output gradient. */
     memory(out, "qkv_split.backward", CS_SLOT_CORE_B, 2 * A * sh->T * w_qkv, 1);
     linear_dgrad(out, o, &te_qkv, CS_SLOT_IN_B, 1, sh->T, sh->h, w_qkv);

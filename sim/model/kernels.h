@@ -34,7 +34,7 @@ typedef struct cs_shape {
     double ffn, ffn_e, ffn_s, f;    /* f: 2 matrices, or 3 with SwiGLU (fc1 is f-1 wide) */
     double experts, topk;
     double V; /* vocabulary, padded to a multiple of 128 x tp as Megatron pads it */
-    int sp, rope;
+    int sp, rope, qk_norm; /* qk_norm: model.qk_layernorm (not with MLA) */
 } cs_shape;
 
 void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const cs_layout_sizes *z);

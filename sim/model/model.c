@@ -11,7 +11,9 @@ static double attention_params(const cs_model *m, double norm)
     if (!m->mla.enabled) {
         double q = a * (double)m->kv_channels;
         double g = (double)m->num_query_groups;
-        return 2.0 * h * q * (1.0 + g / a);
+        /* q_layernorm and k_layernorm: one norm of kv_channels each */
+        double qk = m->qk_layernorm ? 2.0 * norm * (double)m->kv_channels : 0;
+        return 2.0 * h * q * (1.0 + g / a) + qk;
     }
     const cs_mla_config *x = &m->mla;
     double qk = (double)(x->qk_head_dim + x->qk_pos_emb_head_dim);
