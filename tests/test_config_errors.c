@@ -420,6 +420,13 @@ START_TEST(mtp_and_sequence_limits)
              1);
     tu_assert_diag(&r.d, CS_ERROR, "mtp_num_layers 17 is more than the model's 16 layers", 1, 8);
     done(&r);
+    /* Two gated activations at once (Megatron asserts not args.swiglu). */
+    load_bad(&r, "model: { base: moe-30b, swiglu: true, quick_geglu: true }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "swiglu and quick_geglu both name the MLP's gated activation", 1,
+                   8);
+    done(&r);
     load_bad(&r, "model: moe-30b\n"
                  "cluster: cluster-512-64gb\n"
                  "training: {seq_length: 16777217, global_batch_size: 128}\n" LAYOUTS,

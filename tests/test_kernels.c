@@ -344,6 +344,36 @@ START_TEST(qk_layernorm_kernels)
 }
 END_TEST
 
+/* Quick-GeGLU is gated like SwiGLU (fc1 twice as wide, the same fused
+ * kernel's bytes) and fused by bias_gelu_fusion, as Megatron's arguments
+ * map it; a clamp adds chunk, two clamps and a cat: 8 bytes per output
+ * element forward (each half read and written, then both again), 6
+ * backward, three launches each way. */
+START_TEST(quick_geglu_and_clamp)
+{
+    setup u;
+    load(&u, "bias_swiglu_fusion: false");
+    u.s.model.quick_geglu = 1;
+    u.s.model.activation_func_clamp_value = 7;
+    cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+    ck_assert(u.sh.f == 3);
+    cs_kernel_opts f = opts(&u, 0), b = opts(&u, 1);
+    cs_kernel_list l;
+    double e = T * 4 * H / TP;
+    cs_kernels_mlp(&u.sh, &f, T, 4 * H, TP, 1, 1, &l);
+    ck_assert(find(&l, "bias_quick_geglu")->bytes == 3 * 2 * e); /* fused despite SwiGLU's off */
+    const cs_kernel *c = find(&l, "glu_clamp (clamp, clamp, cat)");
+    ck_assert(c->bytes == 8 * 2 * e && c->launches == 3);
+    ck_assert(find(&l, "linear_fc1")->n == 2 * 4 * H / TP);
+    cs_kernels_mlp(&u.sh, &b, T, 4 * H, TP, 1, 1, &l);
+    ck_assert(find(&l, "glu_clamp.backward")->bytes == 6 * 2 * e);
+    cs_param_counts p;
+    cs_model_params(&u.s.model, &p);
+    ck_assert(p.dense_mlp == 3 * H * 4 * H);
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
 /* `clustersim kernels`: the table of one layer, its CSV (whose rows add up
  * to the text's totals), and its errors. */
 static double bytes_of(const cs_kernel_list *l, const char *name)
@@ -528,6 +558,7 @@ int main(void)
     tcase_add_test(t, kernels_command);
     tcase_add_test(t, fp8_layers_tp8);
     tcase_add_test(t, qk_layernorm_kernels);
+    tcase_add_test(t, quick_geglu_and_clamp);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -79,6 +79,8 @@ typedef struct cs_model {
     long kv_channels;
     long ffn_hidden_size;
     int swiglu;
+    int quick_geglu;                    /* gated quick-GELU (Megatron --quick-geglu) */
+    double activation_func_clamp_value; /* GLU inputs clamped (gpt-oss: 7); 0: none */
     cs_normalization normalization;
     long vocab_size;
     int untie_embeddings_and_output_weights;
@@ -510,6 +512,8 @@ int cs_training_layer_fp8(const cs_training *t, long num_layers, long i);
 
 /* True when layer i (0-based) of the model is a MoE layer. */
 int cs_model_is_moe_layer(const cs_model *m, long i);
+/* Whether the MLP is gated (swiglu or quick_geglu: three weight matrices). */
+int cs_model_gated(const cs_model *m);
 
 /* Names for printing. */
 const char *cs_schedule_name(cs_schedule s);

@@ -40,6 +40,8 @@ static const cs_field model_fields[] = {
     INT(cs_model, kv_channels, 1, 0),
     INT(cs_model, ffn_hidden_size, 1, 0),
     BOOL(cs_model, swiglu),
+    BOOL(cs_model, quick_geglu),
+    QTY(cs_model, activation_func_clamp_value, CS_UNIT_RATIO, POSITIVE),
     ENUM(cs_model, normalization, norm_choices),
     INT(cs_model, vocab_size, 0, REQUIRED),
     BOOL(cs_model, untie_embeddings_and_output_weights),
@@ -205,6 +207,11 @@ static int model_derive(cs_ctx *c, cs_model *m, const cs_yfile *f)
             rc = -1;
         }
     }
+    if (m->swiglu && m->quick_geglu) {
+        cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                     "swiglu and quick_geglu both name the MLP's gated activation: choose one");
+        rc = -1;
+    }
     if (m->position_embedding_type == CS_POS_LEARNED_ABSOLUTE && !m->max_position_embeddings) {
         cs_diags_add(d, CS_ERROR, m->loc, txt, len,
                      "learned_absolute position embeddings need max_position_embeddings");
@@ -221,6 +228,8 @@ int cs_model_finish(cs_ctx *c, cs_model *m)
         rc = model_derive(c, m, f);
     return rc;
 }
+
+int cs_model_gated(const cs_model *m) { return m->swiglu || m->quick_geglu; }
 
 int cs_model_is_moe_layer(const cs_model *m, long i)
 {

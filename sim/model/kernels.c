@@ -31,7 +31,9 @@ void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const 
     sh->ffn = (double)m->ffn_hidden_size;
     sh->ffn_e = (double)m->moe.ffn_hidden_size;
     sh->ffn_s = (double)m->moe.shared_expert_ffn_hidden_size;
-    sh->f = m->swiglu ? 3.0 : 2.0;
+    sh->f = cs_model_gated(m) ? 3.0 : 2.0;
+    sh->quick_geglu = m->quick_geglu;
+    sh->clamp = m->activation_func_clamp_value > 0 ? m->activation_func_clamp_value : 0;
     sh->experts = (double)m->moe.num_experts;
     sh->topk = (double)m->moe.router_topk;
     /* Megatron pads the vocabulary to a multiple of
@@ -494,12 +496,30 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
 /* The activation between fc1 and fc2 over `e` elements of the hidden width:
  * bias-GeLU (tanh GeLU on bias + x) or SwiGLU (silu(x1) * x2 over the two
  * halves of fc1's output), fused when Megatron fuses them. */
+/* Whether the activation is one fused kernel: Megatron's bias_activation_fusion
+ * is bias_swiglu_fusion for SwiGLU, bias_gelu_fusion otherwise (quick-GeGLU
+ * too: arguments.py). */
+static int activation_fused(const cs_shape *sh, const cs_training *t)
+{
+    return sh->f == 3 && !sh->quick_geglu ? t->bias_swiglu_fusion : t->bias_gelu_fusion;
+}
+
 static void activation(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o, double e)
 {
     int swiglu = sh->f == 3;
-    int fused = swiglu ? o->t->bias_swiglu_fusion : o->t->bias_gelu_fusion;
+    int fused = activation_fused(sh, o->t);
+    if (sh->clamp > 0 && swiglu) { /* chunk, clamp each half, cat (fused_bias_geglu.py) */
+        if (!o->backward)
+            memory(l, "glu_clamp (clamp, clamp, cat)", CS_SLOT_CORE, 8 * A * e, 3);
+        else
+            memory(l, "glu_clamp.backward", CS_SLOT_CORE_B, 6 * A * e, 3);
+        host(l, 4);
+    }
     if (!o->backward) {
-        if (swiglu)
+        if (swiglu && sh->quick_geglu)
+            memory(l, fused ? "bias_quick_geglu" : "quick_geglu (quick_gelu, mul)", CS_SLOT_CORE,
+                   fused ? 3 * A * e : 5 * A * e, fused ? 1 : 2);
+        else if (swiglu)
             memory(l, fused ? "bias_swiglu" : "swiglu (silu, mul)", CS_SLOT_CORE,
                    fused ? 3 * A * e : 5 * A * e, fused ? 1 : 2);
         else
@@ -511,8 +531,10 @@ static void activation(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_op
     /* Backward reads the gradient and the saved input, writes the input
      * gradient; the fc1 bias gradient is a reduction over the tokens. */
     if (swiglu)
-        memory(l, fused ? "bias_swiglu.backward" : "swiglu.backward", CS_SLOT_CORE_B,
-               fused ? 5 * A * e : 8 * A * e, fused ? 1 : 3);
+        memory(l,
+               sh->quick_geglu ? (fused ? "bias_quick_geglu.backward" : "quick_geglu.backward")
+                               : (fused ? "bias_swiglu.backward" : "swiglu.backward"),
+               CS_SLOT_CORE_B, fused ? 5 * A * e : 8 * A * e, fused ? 1 : 3);
     else
         memory(l, fused ? "bias_gelu.backward" : "gelu.backward", CS_SLOT_CORE_B,
                fused ? 4 * A * e : 5 * A * e, fused ? 1 : 2);
@@ -793,7 +815,7 @@ void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double toke
      * its own (and two backward: the input's and the probabilities'
      * gradients). */
     double e = tokens * sh->ffn_e / sh->etp;
-    if (!(sh->f == 3 && o->t->bias_swiglu_fusion)) {
+    if (!(sh->f == 3 && activation_fused(sh, o->t))) {
         if (!o->backward)
             memory(out, "experts.probs_mul", CS_SLOT_CORE, 2 * A * e + 4 * tokens, 1);
         else

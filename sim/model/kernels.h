@@ -35,6 +35,8 @@ typedef struct cs_shape {
     double experts, topk;
     double V; /* vocabulary, padded to a multiple of 128 x tp as Megatron pads it */
     int sp, rope, qk_norm; /* qk_norm: model.qk_layernorm (not with MLA) */
+    int quick_geglu;       /* the gated activation is quick-GELU, not SiLU */
+    double clamp;          /* the GLU's inputs clamped (activation_func_clamp_value); 0: not */
 } cs_shape;
 
 void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const cs_layout_sizes *z);

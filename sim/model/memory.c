@@ -9,7 +9,7 @@
 /* MLP bytes per token of width ffn that are split across tensor ranks. */
 static double mlp_split_bytes(const cs_model *m, double ffn)
 {
-    return (m->swiglu ? 6.0 : 4.0) * ffn;
+    return (cs_model_gated(m) ? 6.0 : 4.0) * ffn;
 }
 
 static double attention_split_bytes(const cs_model *m)

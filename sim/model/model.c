@@ -2,7 +2,7 @@
 
 static double mlp_params(const cs_model *m, long ffn)
 {
-    return (m->swiglu ? 3.0 : 2.0) * (double)m->hidden_size * (double)ffn;
+    return (cs_model_gated(m) ? 3.0 : 2.0) * (double)m->hidden_size * (double)ffn;
 }
 
 static double attention_params(const cs_model *m, double norm)

@@ -137,7 +137,16 @@ typedef struct cs_builder {
  * dispatcher's work before its communication, the experts with the
  * dispatcher's work either side of them, the dispatcher's work after the
  * combine (the shared experts are a dense block of their own). */
-typedef enum { BLOCK_ROUTER, BLOCK_PERMUTE, BLOCK_EXPERTS, BLOCK_UNPERMUTE } cs_block;
+/* BLOCK_EXPERTS_FC1 and _REST: the experts' forward in two, where the host
+ * waits between them (moe.c, activation_waits). */
+typedef enum {
+    BLOCK_ROUTER,
+    BLOCK_PERMUTE,
+    BLOCK_EXPERTS,
+    BLOCK_UNPERMUTE,
+    BLOCK_EXPERTS_FC1,
+    BLOCK_EXPERTS_REST
+} cs_block;
 
 /* build.c: ranks and the primitives that add ops. A GPU's local index is
  * its index in its stage (placement.h: tp + tp_size x dense dp). */

@@ -294,17 +294,28 @@ static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
     return pass == CS_PASS_F ? &B->fwd : &B->bwd;
 }
 
-static cs_work expert_slots(cs_builder *B, const cs_kernel_list *l, int pass)
+/* The forward's slots of one experts block: all (IN to OUT), fc1 (IN), or
+ * what follows it (CORE to OUT). */
+static void forward_slots(cs_block which, cs_kernel_slot *first, cs_kernel_slot *last)
 {
-    return pass == CS_PASS_F   ? slots_w(B, l, CS_SLOT_IN, CS_SLOT_OUT)
+    *first = which == BLOCK_EXPERTS_REST ? CS_SLOT_CORE : CS_SLOT_IN;
+    *last = which == BLOCK_EXPERTS_FC1 ? CS_SLOT_IN : CS_SLOT_OUT;
+}
+
+static cs_work expert_slots(cs_builder *B, const cs_kernel_list *l, int pass, cs_block which)
+{
+    cs_kernel_slot first, last;
+    forward_slots(which, &first, &last);
+    return pass == CS_PASS_F   ? slots_w(B, l, first, last)
            : pass == CS_PASS_B ? slots_w(B, l, CS_SLOT_OUT_B, CS_SLOT_IN_B)
                                : slots_w(B, l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
 }
 
 /* The experts' GEMMs of a pass with the dispatcher's work either side of
  * them (the alltoall dispatcher's sort by local expert, the permute on
- * arrival of the others). */
-static cs_work experts_work(cs_builder *B, int pass, long local, long layer, long mb)
+ * arrival of the others); forward, the part `which` names. */
+static cs_work experts_work(cs_builder *B, cs_block which, int pass, long local, long layer,
+                            long mb)
 {
     const cs_kernel_opts *o = pass_opts(B, pass);
     cs_dispatch_rows r;
@@ -315,16 +326,18 @@ static cs_work experts_work(cs_builder *B, int pass, long local, long layer, lon
         const double *rows = expert_rows(B, local, cs_build_layer_in_stage(B, layer), mb);
         for (long e = 0; e < B->z->experts_per_gpu; e++) {
             cs_kernels_experts(&B->sh, o, rows[e], 1, &l);
-            add_work(&w, expert_slots(B, &l, pass));
+            add_work(&w, expert_slots(B, &l, pass, which));
         }
     } else {
         cs_kernels_experts(&B->sh, o, r.expert, r.local_experts, &l);
-        w = expert_slots(B, &l, pass);
+        w = expert_slots(B, &l, pass, which);
     }
     if (pass == CS_PASS_W)
         return w;
+    cs_kernel_slot first, last;
+    forward_slots(which, &first, &last);
     cs_kernels_dispatch(&B->sh, o, &r, &l);
-    add_work(&w, pass == CS_PASS_F ? slots_w(B, &l, CS_SLOT_IN, CS_SLOT_OUT)
+    add_work(&w, pass == CS_PASS_F ? slots_w(B, &l, first, last)
                                    : slots_w(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B));
     return w;
 }
@@ -371,7 +384,9 @@ cs_work cs_moe_block_work(cs_builder *B, cs_block which, int pass, long local, l
     case BLOCK_PERMUTE:
         return edge_work(B, 1, pass, local, layer, mb);
     case BLOCK_EXPERTS:
-        return experts_work(B, pass, local, layer, mb);
+    case BLOCK_EXPERTS_FC1:
+    case BLOCK_EXPERTS_REST:
+        return experts_work(B, which, pass, local, layer, mb);
     default: /* unpermute */
         return edge_work(B, 0, pass, local, layer, mb);
     }
@@ -397,7 +412,8 @@ static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long
 {
     for (long local = 0; local < B->locals; local++) {
         cs_work w = cs_moe_block_work(B, which, pass, local, layer, mb);
-        if (w.seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_ROUTER)
+        if (w.seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_EXPERTS_FC1 &&
+            which != BLOCK_ROUTER)
             continue;
         long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, 0, 0);
         if (pass == CS_PASS_W)
@@ -549,6 +565,18 @@ static int host_syncs(const cs_builder *B)
     return !(B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLTOALL && pad);
 }
 
+/* Whether the host waits between fc1 and the activation: the grouped
+ * experts' fused quick-GeGLU makes its linear offset a tensor with
+ * torch.tensor(offset, device=cuda) (fused_bias_geglu.py, weighted_bias_-
+ * quick_geglu_impl), a copy from pageable memory that synchronizes the
+ * stream (pytorch/pytorch#120996): the host waits for fc1 to end, then
+ * issues the rest while the GPU idles. */
+static int activation_waits(const cs_builder *B)
+{
+    return B->hosted && B->sh.quick_geglu && B->t->bias_gelu_fusion && B->t->moe_grouped_gemm &&
+           !B->expert_rows;
+}
+
 /* The MoE MLP of a layer's forward (or its replay under full recompute):
  * pre-MLP norm, the shared experts (before the router unless overlapped),
  * router, permute, dispatch, experts, combine, unpermute, then the
@@ -586,7 +614,14 @@ void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
         cs_build_host_mark(B); /* tokens_per_expert of the gathered map; flex's permute */
         cs_build_host_sync(B);
     }
-    moe_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer);
+    if (activation_waits(B)) {
+        moe_ops(B, BLOCK_EXPERTS_FC1, CS_PASS_F, k, mb, layer);
+        cs_build_host_mark(B);
+        cs_build_host_sync(B);
+        moe_ops(B, BLOCK_EXPERTS_REST, CS_PASS_F, k, mb, layer);
+    } else {
+        moe_ops(B, BLOCK_EXPERTS, CS_PASS_F, k, mb, layer);
+    }
     combine_comm(B, k, mb, layer, CS_PASS_F, 0);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_F, k, mb, layer);
     if (late) {
