@@ -10,6 +10,7 @@
 
 #include "model/cost.h"
 #include "model/kernels.h"
+#include "model/model.h"
 #include "model/routing.h"
 #include "net/engine.h"
 #include "net/fabric.h"
@@ -338,6 +339,40 @@ START_TEST(host_ops_of_the_moe_blocks)
 }
 END_TEST
 
+/* With biases, TEGroupedMLP adds fc2's per local expert (experts.py
+ * _apply_bias): over the experts' output rows (tokens x h), 6 bytes per
+ * element and 2 L + 1 launches forward, 8 bytes and 5 L + 3 backward;
+ * SequentialMLP's is in its GEMMs. The parameters gain every bias. */
+START_TEST(grouped_experts_fc2_bias)
+{
+    double tokens = T * K / E * 8 * 8;
+    setup u;
+    load(&u, 64, 0, "moe_grouped_gemm: true", "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+    cs_param_counts before, after;
+    cs_model_params(&u.s.model, &before);
+    u.s.model.add_bias_linear = 1;
+    cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+    cs_model_params(&u.s.model, &after);
+    /* per expert fc1 (2048) and fc2 (h) biases; attention q + 2 kv + h */
+    ck_assert(after.expert - before.expert == 2048 + H);
+    ck_assert(after.attention - before.attention == 3 * H + H);
+    cs_kernel_list l;
+    cs_kernel_opts f = opts(&u, 0), b = opts(&u, 1);
+    cs_kernels_experts(&u.sh, &f, tokens, 8, &l);
+    const cs_kernel *k = find(&l, "experts.fc2_bias (bias x probs, add, cat)");
+    ck_assert(k->bytes == 6 * 2 * tokens * H && k->launches == 2 * 8 + 1);
+    ck_assert(k->slot == CS_SLOT_OUT && k->host_ops == 3 * 8 + 4);
+    cs_kernels_experts(&u.sh, &b, tokens, 8, &l);
+    k = find(&l, "experts.fc2_bias.backward");
+    ck_assert(k->bytes == 8 * 2 * tokens * H && k->launches == 5 * 8 + 3);
+    u.s.training.moe_grouped_gemm = 0;
+    cs_kernels_experts(&u.sh, &f, tokens, 8, &l);
+    for (int i = 0; i < l.n; i++)
+        ck_assert(strncmp(l.k[i].name, "experts.fc2_bias", 16) != 0);
+    cs_scenario_free(&u.s);
+}
+END_TEST
+
 /* With sequence parallelism over tp 2, the shared experts (a dense MLP of
  * 4096) gather their input before fc1 and reduce-scatter after fc2 over
  * the TP group, 2 T h bytes each: per layer and micro-batch the attention's
@@ -559,6 +594,7 @@ int main(void)
     tcase_add_test(t, flex_sends_a_token_once_per_rank);
     tcase_add_test(t, sequential_and_grouped_gemms);
     tcase_add_test(t, host_ops_of_the_moe_blocks);
+    tcase_add_test(t, grouped_experts_fc2_bias);
     tcase_add_test(t, shared_expert_tp_collectives);
     tcase_add_test(t, shared_expert_overlap_hides_the_all_to_all);
     tcase_add_test(t, padded_capacity);

@@ -85,6 +85,7 @@ typedef struct cs_model {
     long vocab_size;
     int untie_embeddings_and_output_weights;
     int qk_layernorm;    /* a norm over each query and key head (Megatron --qk-layernorm) */
+    int add_bias_linear; /* biases on the linear layers (Megatron's default; gpt-oss) */
     long mtp_num_layers; /* multi-token prediction depths, on the last stage */
     cs_position_embedding position_embedding_type;
     long max_position_embeddings;

@@ -46,6 +46,7 @@ static const cs_field model_fields[] = {
     INT(cs_model, vocab_size, 0, REQUIRED),
     BOOL(cs_model, untie_embeddings_and_output_weights),
     BOOL(cs_model, qk_layernorm),
+    BOOL(cs_model, add_bias_linear),
     INT(cs_model, mtp_num_layers, 0, 0),
     ENUM(cs_model, position_embedding_type, pos_choices),
     INT(cs_model, max_position_embeddings, 1, 0),

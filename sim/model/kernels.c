@@ -33,6 +33,7 @@ void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const 
     sh->ffn_s = (double)m->moe.shared_expert_ffn_hidden_size;
     sh->f = cs_model_gated(m) ? 3.0 : 2.0;
     sh->quick_geglu = m->quick_geglu;
+    sh->bias = m->add_bias_linear;
     sh->clamp = m->activation_func_clamp_value > 0 ? m->activation_func_clamp_value : 0;
     sh->experts = (double)m->moe.num_experts;
     sh->topk = (double)m->moe.router_topk;
@@ -820,6 +821,23 @@ void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double toke
             memory(out, "experts.probs_mul", CS_SLOT_CORE, 2 * A * e + 4 * tokens, 1);
         else
             memory(out, "experts.probs_mul.backward", CS_SLOT_CORE_B, 4 * A * e + 4 * tokens, 2);
+    }
+    /* TEGroupedMLP with biases adds fc2's itself, per local expert in a
+     * Python loop (experts.py _apply_bias): the bias times the
+     * probabilities, added to the expert's rows, then the rows concatenated
+     * (6 bytes per output element: written, read twice, written, read and
+     * written), 2 L + 1 launches; backward each expert's two products and
+     * two reductions, the split's concatenation, the bias gradient's add
+     * (5 L + 3). fc1's bias is in its GEMM's epilogue, as the dense layers'. */
+    if (sh->bias && o->t->moe_grouped_gemm) {
+        double rows = tokens * sh->h;
+        if (!o->backward)
+            memory(out, "experts.fc2_bias (bias x probs, add, cat)", CS_SLOT_OUT, 6 * A * rows,
+                   2 * groups + 1);
+        else
+            memory(out, "experts.fc2_bias.backward", CS_SLOT_OUT_B, 8 * A * rows,
+                   5 * groups + 3);
+        host(out, o->backward ? 2 * groups + 8 : 3 * groups + 4);
     }
     /* SequentialMLP: every local expert runs its own fc1, activation and
      * fc2, each a launch at that expert's tokens. TEGroupedMLP: fc1 and

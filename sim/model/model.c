@@ -1,8 +1,12 @@
 #include "model/model.h"
 
+/* fc1 (two halves when gated) and fc2, with their biases under
+ * add_bias_linear. */
 static double mlp_params(const cs_model *m, long ffn)
 {
-    return (cs_model_gated(m) ? 3.0 : 2.0) * (double)m->hidden_size * (double)ffn;
+    double f = cs_model_gated(m) ? 3.0 : 2.0, h = (double)m->hidden_size;
+    double bias = m->add_bias_linear && ffn > 0 ? (f - 1) * (double)ffn + h : 0;
+    return f * h * (double)ffn + bias;
 }
 
 static double attention_params(const cs_model *m, double norm)
@@ -13,7 +17,8 @@ static double attention_params(const cs_model *m, double norm)
         double g = (double)m->num_query_groups;
         /* q_layernorm and k_layernorm: one norm of kv_channels each */
         double qk = m->qk_layernorm ? 2.0 * norm * (double)m->kv_channels : 0;
-        return 2.0 * h * q * (1.0 + g / a) + qk;
+        double bias = m->add_bias_linear ? q * (1.0 + 2.0 * g / a) + h : 0; /* qkv, proj */
+        return 2.0 * h * q * (1.0 + g / a) + qk + bias;
     }
     const cs_mla_config *x = &m->mla;
     double qk = (double)(x->qk_head_dim + x->qk_pos_emb_head_dim);
