@@ -107,6 +107,23 @@ START_TEST(hf_qwen_moe)
     /* decoder_sparse_step 1: every layer is MoE. */
     for (long i = 0; i < 24; i++)
         ck_assert(cs_model_is_moe_layer(m, i));
+    ck_assert_int_eq(m->qk_layernorm, 0); /* qwen2_moe: no QK norms */
+    hf_done(&h);
+}
+END_TEST
+
+/* Qwen3's model_type turns on the QK norms its attention has. */
+START_TEST(hf_qwen3_qk_norms)
+{
+    const char *path = tu_write("qwen3.json",
+                                "{ \"model_type\": \"qwen3_moe\", \"num_hidden_layers\": 48, "
+                                "\"hidden_size\": 2048, \"num_attention_heads\": 32, "
+                                "\"num_key_value_heads\": 4, \"head_dim\": 128, "
+                                "\"vocab_size\": 151936, \"num_experts\": 128, "
+                                "\"num_experts_per_tok\": 8, \"moe_intermediate_size\": 768 }");
+    hf_run h;
+    hf_load(&h, path);
+    ck_assert_int_eq(h.m.qk_layernorm, 1);
     hf_done(&h);
 }
 END_TEST
@@ -411,6 +428,7 @@ int main(void)
     tcase_add_test(t_hf, hf_llama3_70b);
     tcase_add_test(t_hf, hf_mixtral_8x7b);
     tcase_add_test(t_hf, hf_qwen_moe);
+    tcase_add_test(t_hf, hf_qwen3_qk_norms);
     tcase_add_test(t_hf, hf_deepseek_v3);
     tcase_add_test(t_hf, hf_matches_presets);
     tcase_add_test(t_hf, hf_default_name_keeps_dots);

@@ -711,7 +711,21 @@ START_TEST(resume_and_shards)
     snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet --no-plots --out '%s/o' --merge '%s'",
              CS_BINARY, file, dir, bad);
     ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
-    ck_assert_msg(strstr(err, "fields (a file cut short?)") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "fields, not 32 (a file cut short?)") != NULL, "%s", err);
+    free(err);
+    /* a number search never writes: refused, not ranked */
+    char *nan_text = tu_read(path);
+    char *field = strstr(nan_text, ",evaluated,");
+    ck_assert_ptr_nonnull(field);
+    field = strstr(field, ",analytic,");
+    ck_assert_ptr_nonnull(field);
+    memcpy(field + strlen(",analytic,"), "nan", 3);
+    bad = tu_write("nan.csv", nan_text);
+    free(nan_text);
+    snprintf(cmd, sizeof cmd, "'%s' search '%s' --quiet --no-plots --out '%s/o' --merge '%s'",
+             CS_BINARY, file, dir, bad);
+    ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
+    ck_assert_msg(strstr(err, "a number that does not read") != NULL, "%s", err);
     free(err);
     *strchr(text, ',') = ';';
     bad = tu_write("header.csv", text);

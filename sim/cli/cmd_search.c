@@ -46,7 +46,8 @@ static const char help[] =
     "  --network-model M    of the last stage: ideal, analytic (one stage only),\n"
     "                       flow (default: the scenario's)\n"
     "  --out DIR            where search.csv, search.json and pareto.png go\n"
-    "                       (default out/<scenario name>/)\n"
+    "                       (default out/<scenario name>/, a shard's\n"
+    "                       out/<scenario name>/shard-K-of-N/)\n"
     "  --format F           what to print: text (default), json, csv\n"
     "  --budget SECONDS     evaluate no new candidate after this long (the rest\n"
     "                       are marked skipped; the result then depends on the\n"
@@ -205,6 +206,16 @@ static void show_progress(long done, long total, void *arg)
         b->stage++;
 }
 
+/* Whether candidates that passed the checks were left to other shards: a
+ * shard without one of its own has still run well. */
+static int others_left(const cs_search *r)
+{
+    for (long i = 0; i < r->count; i++)
+        if (r->c[i].fate == CS_FATE_SKIPPED && r->c[i].why[0])
+            return 1;
+    return 0;
+}
+
 /* The numbers of earlier runs: DIR/search.csv with --resume (none yet is
  * no error: the search starts afresh), and every --merge file. */
 static int read_prior(const search_args *a, const char *dir, const cs_scenario *s,
@@ -249,7 +260,12 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
         return EXIT_BAD_INPUT;
     }
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s%s", a.out ? a.out : "out/", a.out ? "" : scn.name);
+    if (a.out)
+        snprintf(dir, sizeof dir, "%s", a.out);
+    else if (a.shards > 1) /* each shard its own, so that they can run side by side */
+        snprintf(dir, sizeof dir, "out/%s/shard-%ld-of-%ld", scn.name, a.shard + 1, a.shards);
+    else
+        snprintf(dir, sizeof dir, "out/%s", scn.name);
     int status = EXIT_OK;
     cs_search r;
     if (!a.has_top && scn.search.top > 0)
@@ -283,7 +299,7 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
         if (write_file(dir, "search.csv", &scn, &r, 1) != 0 ||
             write_file(dir, "search.json", &scn, &r, 0) != 0)
             status = EXIT_BAD_INPUT;
-        else if (r.evaluated == 0)
+        else if (r.evaluated == 0 && !others_left(&r))
             status = EXIT_INVALID;
         else if (a.plots)
             draw_pareto(dir, paths, &scn, &r);

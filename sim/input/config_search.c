@@ -129,8 +129,11 @@ int cs_search_gpu_counts(const cs_search_config *k, long world, long gpus_per_no
     }
     int n = 0;
     for (long g = k->gpus.min > 1 ? k->gpus.min : gpus_per_node;
-         g <= k->gpus.max && n < CS_SEARCH_MAX_VALUES; g *= 2)
+         g <= k->gpus.max && n < CS_SEARCH_MAX_VALUES; g *= 2) {
         out[n++] = g;
+        if (g > k->gpus.max / 2)
+            break; /* the next would pass max (or overflow) */
+    }
     return n;
 }
 

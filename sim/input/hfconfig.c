@@ -146,6 +146,11 @@ int cs_hf_apply(cs_yfile *f, yaml_node_t *root, cs_model *m, cs_diags *d)
     m->swiglu = 1;
     m->normalization = CS_NORM_RMSNORM;
     m->position_embedding_type = CS_POS_ROPE;
+    /* Qwen3's attention norms each query and key head (q_norm, k_norm in
+     * modeling_qwen3.py); the file says so only by its model_type. */
+    yaml_node_t *type = cs_ymap_get(h.f, h.root, "model_type");
+    const char *t = type ? cs_ynode_text(type) : NULL;
+    m->qk_layernorm = t && (!strcmp(t, "qwen3") || !strcmp(t, "qwen3_moe"));
     read_moe(&h, m);
     read_mla(&h, m);
     return h.rc;

@@ -646,7 +646,7 @@ void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
         }
         return;
     }
-    if (aux_loss(o->t)) { /* the loss's gradient broadcast over the scores, through their backward */
+    if (aux_loss(o->t)) { /* the loss's gradient over the scores, through their backward */
         memory(out, "router.aux_loss.backward", CS_SLOT_CORE_B, 16 * e, 6);
         host(out, 6);
     }

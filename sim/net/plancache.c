@@ -14,9 +14,10 @@
 
 typedef struct entry {
     uint64_t hash; /* 0: empty */
-    /* An uneven all-to-all's n x n byte table, as two independent 64-bit
-     * hashes (spec.pair_bytes is not kept): tables that differ share both
-     * with a chance of about 2^-128. */
+    /* An uneven all-to-all's n x n byte table, as two 64-bit hashes of
+     * different construction (spec.pair_bytes is not kept): two tables that
+     * agree on both would share a plan, which is not expected in practice
+     * (the tables of one replay number in the thousands). */
     uint64_t pairs[2];
     cs_coll_spec spec;
     long *gpus; /* owned copy of spec.gpus */

@@ -164,7 +164,8 @@ static int alloc_builder(cs_builder *B)
         !B->combine || !B->prob || !B->counts || !B->received || !B->draws || !B->members ||
         !B->rng || !B->noise ||
         !B->slowdown || !B->members_last || !B->deferred || !B->ndeferred || !B->carry_s ||
-        !B->carry_flops || !B->carry_n || !B->carry_ops || !B->host_wait || !B->carry_class || !B->carry_mb ||
+        !B->carry_flops || !B->carry_n || !B->carry_ops || !B->host_wait || !B->carry_class ||
+        !B->carry_mb ||
         !B->carry_layer ||
         !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
         !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li ||

@@ -186,8 +186,8 @@ static void print_rules(FILE *out, const cs_search *r)
     long counts[MAX_RULES], n = 0, other = 0;
     for (long i = 0; i < r->count; i++) {
         const cs_search_candidate *c = &r->c[i];
-        if (c->fate >= CS_FATE_EVALUATED)
-            continue;
+        if (c->fate >= CS_FATE_EVALUATED || c->fate == CS_FATE_SKIPPED)
+            continue; /* not pruned: evaluated, or left to the budget or another shard */
         char rule[256];
         rule_of(c->why, rule, sizeof rule);
         long k = 0;
@@ -320,7 +320,7 @@ static void print_row(FILE *out, const cs_search_candidate *c, int cost)
         fprintf(out, " %9.3f", c->cost_per_mtoken_usd);
     fprintf(out, " %s", stage_name(c));
     if (c->repeats > 1)
-        fprintf(out, ", mean of %ld (p5-p95 %.4f-%.4f s)", c->repeats, c->iteration_time_p5_s,
+        fprintf(out, ", mean of %ld (p5-p95 %.6g-%.6g s)", c->repeats, c->iteration_time_p5_s,
                 c->iteration_time_p95_s);
     fputc('\n', out);
 }

@@ -42,7 +42,7 @@
 #include "model/layout.h"
 
 typedef enum {
-    CS_FATE_SKIPPED, /* not evaluated: the budget ran out first */
+    CS_FATE_SKIPPED, /* not evaluated: the budget ran out first, or another shard's (why) */
     CS_FATE_INVALID, /* a layout rule refuses it (why: the rule's message) */
     CS_FATE_NO_FIT,  /* the analytic memory estimate exceeds the GPU's memory */
     CS_FATE_EVALUATED,

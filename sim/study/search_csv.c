@@ -39,17 +39,18 @@ enum {
     COLS
 };
 
-/* A number of the file, or NaN for an empty field; -1 when not a number. */
-static int number(const char *f, double *out)
+/* A number of the file: finite and not negative, or NaN for an empty field
+ * when `empty` allows it; -1 otherwise (what search writes never is). */
+static int number(const char *f, int empty, double *out)
 {
     char *end;
     if (!*f) {
         *out = NAN;
-        return 0;
+        return empty ? 0 : -1;
     }
     errno = 0;
     *out = strtod(f, &end);
-    return *end || errno ? -1 : 0;
+    return *end || errno || !isfinite(*out) || *out < 0 ? -1 : 0;
 }
 
 static int row_of(char **f, cs_search_prior_row *r)
@@ -58,12 +59,16 @@ static int row_of(char **f, cs_search_prior_row *r)
         return -1;
     strcpy(r->name, f[COL_NAME]);
     r->memory_fits = !strcmp(f[COL_FITS], "true");
-    if (number(f[COL_TIME], &r->iteration_time_s) || number(f[COL_THROUGHPUT], &r->throughput) ||
-        number(f[COL_MFU], &r->mfu) || number(f[COL_MEMORY], &r->memory_peak_bytes) ||
-        number(f[COL_OBJECTIVE], &r->objective) || number(f[COL_COST], &r->cost_per_mtoken_usd) ||
-        number(f[COL_TTT], &r->time_to_train_s))
+    if (!r->memory_fits && strcmp(f[COL_FITS], "false"))
         return -1;
-    return isnan(r->iteration_time_s) || isnan(r->objective) ? -1 : 0;
+    return number(f[COL_TIME], 0, &r->iteration_time_s) ||
+                   number(f[COL_THROUGHPUT], 0, &r->throughput) || number(f[COL_MFU], 0, &r->mfu) ||
+                   number(f[COL_MEMORY], 0, &r->memory_peak_bytes) ||
+                   number(f[COL_OBJECTIVE], 0, &r->objective) ||
+                   number(f[COL_COST], 1, &r->cost_per_mtoken_usd) ||
+                   number(f[COL_TTT], 1, &r->time_to_train_s)
+               ? -1
+               : 0;
 }
 
 static int add_row(cs_search_prior *p, const cs_search_prior_row *r)
@@ -129,9 +134,11 @@ int cs_search_prior_read(const char *path, const char *id, cs_search_prior *p, F
         char *fields[COLS + 1];
         cs_search_prior_row r;
         lineno++;
-        if (cs_csv_split(line, fields, COLS + 1) != COLS) {
-            fprintf(err, "clustersim search: %s:%ld: not %d fields (a file cut short?)\n", path,
-                    lineno, (int)COLS);
+        int n = cs_csv_split(line, fields, COLS + 1);
+        if (n != COLS) {
+            fprintf(err, "clustersim search: %s:%ld: %s%d fields, not %d%s\n", path, lineno,
+                    n < 0 ? "more than " : "", n < 0 ? (int)COLS : n, (int)COLS,
+                    n >= 0 && n < COLS ? " (a file cut short?)" : "");
             rc = -1;
         } else if (strcmp(fields[COL_SEARCH], id)) {
             fprintf(err,
@@ -142,8 +149,10 @@ int cs_search_prior_read(const char *path, const char *id, cs_search_prior *p, F
         } else if (strcmp(fields[COL_FATE], "evaluated") || strcmp(fields[COL_STAGE], "analytic")) {
             continue; /* what another stage replayed, or did not evaluate */
         } else if (row_of(fields, &r) != 0) {
-            fprintf(err, "clustersim search: %s:%ld: a number that does not read\n", path,
-                    lineno);
+            fprintf(err,
+                    "clustersim search: %s:%ld: a number that does not read (each must be finite "
+                    "and not negative) or memory_fits not true or false\n",
+                    path, lineno);
             rc = -1;
         } else if (add_row(p, &r) != 0) {
             fprintf(err, "clustersim search: out of memory\n");
