@@ -224,6 +224,9 @@ START_TEST(block_errors)
         {"  top: 0\n", NULL, "'top' must be at least 1, got 0", 7, 8},
         {"  bogus: 1\n", NULL, "unknown key 'bogus' in search", 7, 3},
         {"  repeats: 0\n", NULL, "'repeats' must be at least 1, got 0", 7, 12},
+        {"  global_batch_size: { min: 1024 }\n", NULL, "'global_batch_size' bounds need a max", 7,
+         22},
+        {"  global_batch_size: [16, 16]\n", NULL, "'global_batch_size' lists 16 twice", 7, 27},
         {"  repeats: 1001\n", "uncertainty: { compute_jitter: 0.05 }\n",
          "repeats: at most 1000, got 1001", 7, 12},
         {"  repeats: 3\n", NULL, "repeats: 3 replays would all be the same", 7, 12},
@@ -472,6 +475,40 @@ START_TEST(gpu_count_bounds)
     ck_assert_int_eq(r.variant_count, 2);
     ck_assert_int_eq(r.count, 2);
     ck_assert(r.c[0].gpus == 8 && r.c[1].gpus == 16);
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+}
+END_TEST
+
+/* Global batch sizes as a dimension (a minimum global batch is bounds'
+ * min): each a variant named -gbsN, whose cost per token is its own, and
+ * ranked per million tokens, iterations of different batches being no
+ * measure of each other. */
+START_TEST(global_batch_sizes)
+{
+    cs_scenario s;
+    load_block("  global_batch_size: { min: 16, max: 40 }\n  pp: 1\n  tp: 2\n  ep: 2\n  etp: 1\n"
+               "  micro_batch_size: 1\n  recompute: none\n  schedule: 1f1b\n"
+               "  sequence_parallel: true\n",
+               NULL, &s);
+    cs_search r;
+    cs_search_options o = {.jobs = 2, .top = 1, .model = CS_NET_ANALYTIC};
+    ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
+    ck_assert_int_eq(r.variant_count, 2); /* 16 and 32 */
+    ck_assert_int_eq(r.evaluated, 2);
+    for (long i = 0; i < r.count; i++) {
+        const cs_search_candidate *c = &r.c[i];
+        long gbs = r.variants[c->variant].training.global_batch_size;
+        ck_assert(gbs == 16 || gbs == 32);
+        char suffix[16];
+        snprintf(suffix, sizeof suffix, "-gbs%ld", gbs);
+        ck_assert_ptr_nonnull(strstr(c->layout.name, suffix));
+        assert_close(c->objective, c->iteration_time_s * 1e6 / ((double)gbs * 1024), 1e-12);
+    }
+    /* the larger batch amortizes the pipeline and the gradient reduction:
+     * fewer seconds per token */
+    const cs_search_candidate *best = &r.c[r.ranked[0]];
+    ck_assert_int_eq(r.variants[best->variant].training.global_batch_size, 32);
     cs_search_free(&r);
     cs_scenario_free(&s);
 }
@@ -768,6 +805,7 @@ int main(void)
     tcase_add_test(tc, resume_and_shards);
     tcase_add_test(tc, repeats_are_means);
     tcase_add_test(tc, gpu_count_bounds);
+    tcase_add_test(tc, global_batch_sizes);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

@@ -379,7 +379,7 @@ typedef enum {
 
 typedef struct cs_search_config {
     int present;
-    cs_search_dim tp, pp, ep, etp, vpp, micro_batch_size, gpus;
+    cs_search_dim tp, pp, ep, etp, vpp, micro_batch_size, gpus, global_batch_size;
     unsigned schedules;  /* a bit per cs_schedule; 0: 1f1b and interleaved */
     unsigned recomputes; /* a bit per cs_recompute; 0: all */
     unsigned sequence_parallel, distributed_optimizer; /* bit 0 false, bit 1 true; 0: training's */
@@ -395,6 +395,11 @@ typedef struct cs_search_config {
  * listed ones, those doubling from min (one node when not given) up to max,
  * else the cluster's `world`. Returns how many. */
 int cs_search_gpu_counts(const cs_search_config *k, long world, long gpus_per_node, long *out);
+/* The same for the global batch sizes (the training's when not given). */
+int cs_search_batch_sizes(const cs_search_config *k, long training, long *out);
+/* Whether a search tries more than one global batch size: it then ranks
+ * per million tokens. */
+int cs_search_per_token(const cs_search_config *k);
 
 /* A published measurement the scenario reproduces (validation/): one of the
  * metrics, the error allowed, and where it comes from. */

@@ -117,24 +117,54 @@ static int dim_gpus(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return rc;
 }
 
-int cs_search_gpu_counts(const cs_search_config *k, long world, long gpus_per_node, long *out)
+/* Global batch sizes: the same forms; bounds double from min. A minimum
+ * global batch is {min: M, max: ...}. */
+static int dim_global_batch_size(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    if (k->gpus.count > 0) {
-        memcpy(out, k->gpus.v, (size_t)k->gpus.count * sizeof *out);
-        return k->gpus.count;
+    cs_search_dim *d = &((cs_search_config *)obj)->global_batch_size;
+    int rc = dim(c, f, n, "global_batch_size", d);
+    if (rc == 0 && n->type == YAML_MAPPING_NODE && !d->max) {
+        REPORT(c, f, n, "'global_batch_size' bounds need a max, e.g. { min: 1024, max: 4096 }");
+        rc = -1;
     }
-    if (!k->gpus.max) {
-        out[0] = world;
+    return rc;
+}
+
+/* A dimension's values: listed, doubling from `from` within its bounds, or
+ * `otherwise` alone. */
+static int doubling(const cs_search_dim *d, long from, long otherwise, long *out)
+{
+    if (d->count > 0) {
+        memcpy(out, d->v, (size_t)d->count * sizeof *out);
+        return d->count;
+    }
+    if (!d->max) {
+        out[0] = otherwise;
         return 1;
     }
     int n = 0;
-    for (long g = k->gpus.min > 1 ? k->gpus.min : gpus_per_node;
-         g <= k->gpus.max && n < CS_SEARCH_MAX_VALUES; g *= 2) {
+    for (long g = from; g <= d->max && n < CS_SEARCH_MAX_VALUES; g *= 2) {
         out[n++] = g;
-        if (g > k->gpus.max / 2)
+        if (g > d->max / 2)
             break; /* the next would pass max (or overflow) */
     }
     return n;
+}
+
+int cs_search_gpu_counts(const cs_search_config *k, long world, long gpus_per_node, long *out)
+{
+    return doubling(&k->gpus, k->gpus.min > 1 ? k->gpus.min : gpus_per_node, world, out);
+}
+
+int cs_search_batch_sizes(const cs_search_config *k, long training, long *out)
+{
+    return doubling(&k->global_batch_size, k->global_batch_size.min, training, out);
+}
+
+int cs_search_per_token(const cs_search_config *k)
+{
+    long v[CS_SEARCH_MAX_VALUES];
+    return cs_search_batch_sizes(k, 1, v) > 1;
 }
 
 /* A set of choices (one name or a list) as a bit per choice. */
@@ -201,6 +231,7 @@ static const cs_field search_fields[] = {
     CUSTOM("vpp", dim_vpp),
     CUSTOM("micro_batch_size", dim_micro_batch_size),
     CUSTOM("gpus", dim_gpus),
+    CUSTOM("global_batch_size", dim_global_batch_size),
     CUSTOM("schedule", set_schedule),
     CUSTOM("recompute", set_recompute),
     CUSTOM("sequence_parallel", set_sp),

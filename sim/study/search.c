@@ -72,10 +72,11 @@ static int powers_of_two(long top, long of, long *out)
 static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
 {
     const cs_scenario *x = &out->variants[v], *first = &out->variants[0];
-    int gpus = 0, sp = 0, dopt = 0;
+    int gpus = 0, sp = 0, dopt = 0, gbs = 0;
     for (int i = 0; i < out->variant_count; i++) {
         const cs_scenario *y = &out->variants[i];
         gpus |= y->cluster.nodes != first->cluster.nodes;
+        gbs |= y->training.global_batch_size != first->training.global_batch_size;
         sp |= y->training.sequence_parallel != first->training.sequence_parallel;
         dopt |= y->training.distributed_optimizer != first->training.distributed_optimizer;
     }
@@ -84,6 +85,8 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
     if (gpus)
         n += snprintf(buf + n, size - (size_t)n, "-g%ld",
                       x->cluster.nodes * x->cluster.gpus_per_node);
+    if (gbs && n >= 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - (size_t)n, "-gbs%ld", x->training.global_batch_size);
     if (sp && n >= 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, "-sp%d", x->training.sequence_parallel);
     if (dopt && n >= 0 && (size_t)n < size)
@@ -112,8 +115,8 @@ static cs_layout layout_of(long tp, long pp, long ep, long etp, long vpp, long m
     return l;
 }
 
-/* The scenario's variants: every GPU count, sequence parallelism and
- * distributed optimizer asked for. Switches that need what a variant turns
+/* The scenario's variants: every GPU count, global batch size, sequence
+ * parallelism and distributed optimizer asked for. Switches that need what a variant turns
  * off go off with it, as they would have to in Megatron: tp_comm_overlap
  * without sequence parallelism, overlap_param_gather and fp8_param_gather
  * without the distributed optimizer. */
@@ -121,29 +124,30 @@ static int make_variants(const cs_scenario *s, cs_search *out)
 {
     const cs_search_config *k = &s->search;
     long world = s->cluster.nodes * s->cluster.gpus_per_node;
-    long gpus[CS_SEARCH_MAX_VALUES];
+    long gpus[CS_SEARCH_MAX_VALUES], gbs[CS_SEARCH_MAX_VALUES];
     int ng = cs_search_gpu_counts(k, world, s->cluster.gpus_per_node, gpus);
+    int nb = cs_search_batch_sizes(k, s->training.global_batch_size, gbs);
     unsigned sps = k->sequence_parallel ? k->sequence_parallel
                                         : 1u << (s->training.sequence_parallel ? 1 : 0);
     unsigned dos = k->distributed_optimizer ? k->distributed_optimizer
                                             : 1u << (s->training.distributed_optimizer ? 1 : 0);
-    out->variants = calloc((size_t)ng * 4, sizeof *out->variants);
+    out->variants = calloc((size_t)ng * (size_t)nb * 4, sizeof *out->variants);
     if (!out->variants)
         return -1;
-    for (int g = 0; g < ng; g++)
-        for (int sp = 1; sp >= 0; sp--)
-            for (int dopt = 1; dopt >= 0; dopt--) {
-                if (!(sps & (1u << sp)) || !(dos & (1u << dopt)))
-                    continue;
-                cs_scenario *v = &out->variants[out->variant_count++];
-                *v = *s;
-                v->cluster.nodes = gpus[g] / s->cluster.gpus_per_node;
-                v->training.sequence_parallel = sp;
-                v->training.tp_comm_overlap &= sp;
-                v->training.distributed_optimizer = dopt;
-                v->training.overlap_param_gather &= dopt;
-                v->training.fp8_param_gather &= dopt;
-            }
+    for (int i = 0; i < ng * nb * 4; i++) {
+        int g = i / (nb * 4), b = i / 4 % nb, sp = 1 - i / 2 % 2, dopt = 1 - i % 2;
+        if (!(sps & (1u << sp)) || !(dos & (1u << dopt)))
+            continue;
+        cs_scenario *v = &out->variants[out->variant_count++];
+        *v = *s;
+        v->cluster.nodes = gpus[g] / s->cluster.gpus_per_node;
+        v->training.global_batch_size = gbs[b];
+        v->training.sequence_parallel = sp;
+        v->training.tp_comm_overlap &= sp;
+        v->training.distributed_optimizer = dopt;
+        v->training.overlap_param_gather &= dopt;
+        v->training.fp8_param_gather &= dopt;
+    }
     return 0;
 }
 
@@ -294,15 +298,19 @@ static double price_per_gpu_s(const cs_cost_config *k)
 }
 
 /* The numbers search derives from a replay: the objective, cost per
- * million tokens and time-to-train. */
+ * million tokens and time-to-train. With several global batch sizes the
+ * objective is per million tokens, iterations of different batches being
+ * no measure of each other. */
 static void derive(const cs_scenario *s, cs_search_candidate *c, double tokens_per_s)
 {
     cs_search_objective o = s->search.objective;
     double gpu_s = (double)c->gpus * c->iteration_time_s;
+    double tokens = (double)s->training.global_batch_size * (double)s->training.seq_length;
     c->objective = o == CS_OBJECTIVE_COST || o == CS_OBJECTIVE_THROUGHPUT_PER_GPU
                        ? gpu_s
                        : c->iteration_time_s;
-    double tokens = (double)s->training.global_batch_size * (double)s->training.seq_length;
+    if (cs_search_per_token(&s->search))
+        c->objective *= 1e6 / tokens;
     c->cost_per_mtoken_usd =
         s->cost.present ? gpu_s * price_per_gpu_s(&s->cost) / tokens * 1e6 : NAN;
     c->time_to_train_s =
@@ -552,8 +560,13 @@ static int mark_pareto(cs_search *out)
         return -1;
     for (long i = 0; i < out->count; i++) {
         const cs_search_candidate *c = &out->c[i];
+        const cs_training *t = &out->variants[c->variant].training;
+        /* per token when the global batches differ (cs_search_per_token) */
+        double per = cs_search_per_token(&out->variants[c->variant].search)
+                         ? (double)t->global_batch_size * (double)t->seq_length
+                         : 1;
         if (c->fate >= CS_FATE_EVALUATED && c->memory_fits)
-            pts[n++] = (point){c->iteration_time_s, c->memory_peak_bytes, c->gpus, i};
+            pts[n++] = (point){c->iteration_time_s / per, c->memory_peak_bytes, c->gpus, i};
     }
     qsort(pts, (size_t)n, sizeof *pts, by_time);
     long gpus[CS_SEARCH_MAX_VALUES];
