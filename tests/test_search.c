@@ -514,6 +514,49 @@ START_TEST(global_batch_sizes)
 }
 END_TEST
 
+/* Precision as a dimension: a variant per precision named -bf16 / -fp8,
+ * what needs FP8 off without it; refused where the GPU has no FP8. */
+START_TEST(precision_variants)
+{
+    cs_scenario s;
+    load_block("  precision: [bf16, fp8]\n  pp: 1\n  tp: 2\n  ep: 2\n  etp: 1\n"
+               "  micro_batch_size: 1\n  recompute: none\n  schedule: 1f1b\n"
+               "  sequence_parallel: true\n",
+               NULL, &s);
+    cs_search r;
+    cs_search_options o = {.jobs = 2, .top = 1, .model = CS_NET_ANALYTIC};
+    ck_assert_int_eq(cs_search_run(&s, &o, &r), 0);
+    ck_assert_int_eq(r.variant_count, 2);
+    ck_assert_int_eq(r.evaluated, 2);
+    double t[3] = {0, 0, 0};
+    for (long i = 0; i < r.count; i++) {
+        const cs_search_candidate *c = &r.c[i];
+        cs_precision p = r.variants[c->variant].training.precision;
+        ck_assert(p == CS_BF16 || p == CS_FP8);
+        ck_assert_ptr_nonnull(strstr(c->layout.name, p == CS_FP8 ? "-fp8" : "-bf16"));
+        t[p] = c->iteration_time_s;
+    }
+    ck_assert(t[CS_BF16] > 0 && t[CS_FP8] > 0 && t[CS_BF16] != t[CS_FP8]);
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml, "%ssearch:\n  precision: [bf16, fp8]\n", scenarios[1]);
+    char *base = strstr(yaml, "dgx-h100");
+    ck_assert_ptr_nonnull(base);
+    memmove(base + strlen("dgx-a100-80gb"), base + strlen("dgx-h100"),
+            strlen(base + strlen("dgx-h100")) + 1);
+    memcpy(base, "dgx-a100-80gb", strlen("dgx-a100-80gb"));
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), -1);
+    const cs_diag *g = tu_find(&d, "precision: fp8 needs FP8 tensor cores, and GPU");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_msg(g->line == 7 && g->col == 14, "at %d:%d", g->line, g->col);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 /* With search.repeats the last stage's numbers are means over replays with
  * the scenario's seed and seeds derived from it and the candidate's place
  * (as a sweep derives them), the iteration time's p5 and p95 their
@@ -806,6 +849,7 @@ int main(void)
     tcase_add_test(tc, repeats_are_means);
     tcase_add_test(tc, gpu_count_bounds);
     tcase_add_test(tc, global_batch_sizes);
+    tcase_add_test(tc, precision_variants);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

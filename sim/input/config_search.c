@@ -208,6 +208,13 @@ static int set_recompute(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
                       &((cs_search_config *)obj)->recomputes);
 }
 
+static int set_precision(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_search_config *k = obj;
+    k->loc_precision = cs_yfile_loc(f, n);
+    return choice_set(c, f, n, "precision", cs_precision_choices, &k->precisions);
+}
+
 static int set_sp(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     return choice_set(c, f, n, "sequence_parallel", NULL,
@@ -234,6 +241,7 @@ static const cs_field search_fields[] = {
     CUSTOM("global_batch_size", dim_global_batch_size),
     CUSTOM("schedule", set_schedule),
     CUSTOM("recompute", set_recompute),
+    CUSTOM("precision", set_precision),
     CUSTOM("sequence_parallel", set_sp),
     CUSTOM("distributed_optimizer", set_dopt),
     BOOL(cs_search_config, tp_within_node),
@@ -284,6 +292,17 @@ int cs_search_consistent(cs_ctx *c, const cs_scenario *s)
         rc = cs_ctx_error(c, k->loc_objective,
                           "objective: time_to_train needs training.tokens (the tokens to train "
                           "on)");
+    if ((k->precisions & (1u << CS_FP8)) && !s->cluster.gpu.fp8)
+        rc = cs_ctx_error(c, k->loc_precision,
+                          "precision: fp8 needs FP8 tensor cores, and GPU '%s' has none "
+                          "(cluster.gpu.fp8 is false)",
+                          s->cluster.gpu.name);
+    if ((k->precisions & (1u << CS_FP8)) && s->training.fp8_recipe == CS_FP8_MXFP8 &&
+        !s->cluster.gpu.mxfp8)
+        rc = cs_ctx_error(c, k->loc_precision,
+                          "precision: fp8 with fp8_recipe mxfp8 needs MXFP8 tensor cores "
+                          "(Blackwell), and GPU '%s' has none",
+                          s->cluster.gpu.name);
     if (k->repeats > CS_SEARCH_MAX_REPEATS)
         rc = cs_ctx_error(c, k->loc_repeats, "repeats: at most %d, got %ld",
                           CS_SEARCH_MAX_REPEATS, k->repeats);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const precision_choices[] = {"bf16", "fp16", "fp8", NULL};
+const char *const cs_precision_choices[] = {"bf16", "fp16", "fp8", NULL};
 static const char *const fp8_recipe_choices[] = {"delayed", "tensorwise", "blockwise", "mxfp8",
                                                   NULL};
 const char *const cs_schedule_choices[] = {"gpipe", "1f1b", "interleaved", "zb-h1", NULL};
@@ -57,7 +57,7 @@ static const cs_field training_fields[] = {
     INT(cs_training, seq_length, 1, REQUIRED),
     INT(cs_training, global_batch_size, 1, REQUIRED),
     INT(cs_training, micro_batch_size, 1, 0),
-    ENUM(cs_training, precision, precision_choices),
+    ENUM(cs_training, precision, cs_precision_choices),
     ENUM(cs_training, fp8_recipe, fp8_recipe_choices),
     BOOL(cs_training, fp8_param_gather),
     BOOL(cs_training, first_last_layers_bf16),
@@ -375,6 +375,8 @@ int cs_training_layer_fp8(const cs_training *t, long num_layers, long i)
 }
 
 const char *cs_fp8_recipe_name(cs_fp8_recipe r) { return fp8_recipe_choices[r]; }
+
+const char *cs_precision_name(cs_precision p) { return cs_precision_choices[p]; }
 
 cs_attention_backend cs_training_attention_backend(const cs_training *t)
 {

@@ -72,11 +72,12 @@ static int powers_of_two(long top, long of, long *out)
 static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
 {
     const cs_scenario *x = &out->variants[v], *first = &out->variants[0];
-    int gpus = 0, sp = 0, dopt = 0, gbs = 0;
+    int gpus = 0, sp = 0, dopt = 0, gbs = 0, prec = 0;
     for (int i = 0; i < out->variant_count; i++) {
         const cs_scenario *y = &out->variants[i];
         gpus |= y->cluster.nodes != first->cluster.nodes;
         gbs |= y->training.global_batch_size != first->training.global_batch_size;
+        prec |= y->training.precision != first->training.precision;
         sp |= y->training.sequence_parallel != first->training.sequence_parallel;
         dopt |= y->training.distributed_optimizer != first->training.distributed_optimizer;
     }
@@ -87,6 +88,8 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
                       x->cluster.nodes * x->cluster.gpus_per_node);
     if (gbs && n >= 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, "-gbs%ld", x->training.global_batch_size);
+    if (prec && n >= 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - (size_t)n, "-%s", cs_precision_name(x->training.precision));
     if (sp && n >= 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, "-sp%d", x->training.sequence_parallel);
     if (dopt && n >= 0 && (size_t)n < size)
@@ -131,12 +134,13 @@ static int make_variants(const cs_scenario *s, cs_search *out)
                                         : 1u << (s->training.sequence_parallel ? 1 : 0);
     unsigned dos = k->distributed_optimizer ? k->distributed_optimizer
                                             : 1u << (s->training.distributed_optimizer ? 1 : 0);
-    out->variants = calloc((size_t)ng * (size_t)nb * 4, sizeof *out->variants);
+    unsigned precs = k->precisions ? k->precisions : 1u << s->training.precision;
+    out->variants = calloc((size_t)ng * (size_t)nb * 12, sizeof *out->variants);
     if (!out->variants)
         return -1;
-    for (int i = 0; i < ng * nb * 4; i++) {
-        int g = i / (nb * 4), b = i / 4 % nb, sp = 1 - i / 2 % 2, dopt = 1 - i % 2;
-        if (!(sps & (1u << sp)) || !(dos & (1u << dopt)))
+    for (int i = 0; i < ng * nb * 12; i++) {
+        int g = i / (nb * 12), b = i / 12 % nb, p = i / 4 % 3, sp = 1 - i / 2 % 2, dopt = 1 - i % 2;
+        if (!(precs & (1u << p)) || !(sps & (1u << sp)) || !(dos & (1u << dopt)))
             continue;
         cs_scenario *v = &out->variants[out->variant_count++];
         *v = *s;
@@ -147,6 +151,9 @@ static int make_variants(const cs_scenario *s, cs_search *out)
         v->training.distributed_optimizer = dopt;
         v->training.overlap_param_gather &= dopt;
         v->training.fp8_param_gather &= dopt;
+        v->training.precision = (cs_precision)p;
+        v->training.fp8_param_gather &= p == CS_FP8; /* what needs FP8 goes off without */
+        v->training.first_last_layers_bf16 &= p == CS_FP8;
     }
     return 0;
 }
