@@ -681,7 +681,9 @@ START_TEST(command_on_the_seed)
         "\"candidates\": [", "\"name\":", "\"tp\":", "\"pp\":", "\"ep\":", "\"etp\":", "\"dp\":",
         "\"vpp\":", "\"micro_batch_size\":", "\"schedule\":", "\"recompute\":",
         "\"iteration_time_s\":", "\"throughput_seq_per_s\":", "\"memory_peak_bytes\":",
-        "\"memory_fits\":", "\"gpus\": 512", "\"pareto\":", "\"stage\": \"analytic\""};
+        "\"memory_fits\":", "\"gpus\": 512", "\"pareto\":", "\"stage\": \"analytic\"",
+        "\"throughput_tokens_per_s\":", "\"model_tflops_per_gpu\":", "\"bubble_fraction\":",
+        "\"time_breakdown_s\": {", "\"memory_breakdown_bytes\": {", "\"compute_breakdown_s\": {"};
     for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
         ck_assert_msg(strstr(out, keys[k]) != NULL, "no %s in %s", keys[k], out);
     ck_assert_ptr_null(strstr(strstr(out, "\"rank\": 2") + 1, "\"rank\": 3"));
@@ -707,6 +709,20 @@ START_TEST(command_on_the_seed)
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 2);
 }
 END_TEST
+
+/* DIR/SUB/search.json without its "resumed" line (owned). */
+static char *json_without_resumed(const char *dir, const char *sub)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/search.json", dir, sub);
+    char *text = tu_read(path);
+    ck_assert_ptr_nonnull(text);
+    char *line = strstr(text, "  \"resumed\": ");
+    ck_assert_ptr_nonnull(line);
+    char *end = strchr(line, '\n');
+    memmove(line, end + 1, strlen(end + 1) + 1);
+    return text;
+}
 
 /* search.csv of a search run in `dir`/`sub` with `extra` options; the
  * file's text (owned), NULL when the command failed. */
@@ -738,6 +754,7 @@ START_TEST(resume_and_shards)
         char *fresh = search_csv(file, dir, "fresh", models[m]);
         ck_assert_ptr_nonnull(fresh);
         ck_assert_ptr_nonnull(strstr(fresh, ",evaluated,"));
+        char *fresh_json = json_without_resumed(dir, "fresh");
         /* resumed from itself (its replayed rows evaluated again) */
         char *again = search_csv(file, dir, "fresh", (snprintf(extra, sizeof extra, "%s --resume",
                                                                models[m]),
@@ -745,6 +762,9 @@ START_TEST(resume_and_shards)
         ck_assert_ptr_nonnull(again);
         ck_assert_str_eq(again, fresh);
         free(again);
+        char *again_json = json_without_resumed(dir, "fresh"); /* every metric of the best too */
+        ck_assert_str_eq(again_json, fresh_json);
+        free(again_json);
         /* three shards, each evaluating a third and no last stage */
         for (int k = 1; k <= 3; k++) {
             char sub[16];
@@ -765,6 +785,10 @@ START_TEST(resume_and_shards)
         ck_assert_ptr_nonnull(merged);
         ck_assert_str_eq(merged, fresh);
         free(merged);
+        char *merged_json = json_without_resumed(dir, "merged");
+        ck_assert_str_eq(merged_json, fresh_json);
+        free(merged_json);
+        free(fresh_json);
         free(fresh);
     }
     /* Refused, with the reason: another search's rows, a cut row, another

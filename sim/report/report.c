@@ -366,6 +366,27 @@ static int targets_of(const cs_scenario *s, const cs_replay_result *r, target_ro
 static const char *const time_names[CS_TIME_KINDS] = {"compute", "tp_exposed", "ep_exposed",
                                                       "pp_exposed", "dp_exposed", "bubble"};
 
+void cs_report_json_breakdowns(cs_json *j, const cs_memory_breakdown *m, const double *time_s,
+                               const double *compute_s)
+{
+    cs_json_object_begin(j, "memory_breakdown_bytes");
+    cs_json_number(j, "weights", m->weights);
+    cs_json_number(j, "gradients", m->gradients);
+    cs_json_number(j, "optimizer", m->optimizer);
+    cs_json_number(j, "activations", m->activations);
+    cs_json_number(j, "buffers", m->buffers);
+    cs_json_number(j, "reserved", m->reserved);
+    cs_json_object_end(j);
+    cs_json_object_begin(j, "time_breakdown_s");
+    for (int k = 0; k < CS_TIME_KINDS; k++)
+        cs_json_number(j, time_names[k], time_s[k]);
+    cs_json_object_end(j);
+    cs_json_object_begin(j, "compute_breakdown_s");
+    for (int k = 0; k < CS_OP_END; k++)
+        cs_json_number(j, cs_op_class_name((cs_op_class)k), compute_s[k]);
+    cs_json_object_end(j);
+}
+
 #define COL 16
 
 static void row_label(FILE *out, const char *label) { fprintf(out, "  %-26s", label); }
@@ -535,22 +556,7 @@ static void json_run_layout(cs_json *j, const cs_scenario *s, const cs_layout_ru
     cs_json_int(j, "memory_peak_stage", r->memory_peak_stage);
     cs_json_number(j, "memory_peak_time_s", r->memory_peak_time_s);
     cs_json_bool(j, "memory_fits", r->memory_fits);
-    cs_json_object_begin(j, "memory_breakdown_bytes");
-    cs_json_number(j, "weights", r->memory.weights);
-    cs_json_number(j, "gradients", r->memory.gradients);
-    cs_json_number(j, "optimizer", r->memory.optimizer);
-    cs_json_number(j, "activations", r->memory.activations);
-    cs_json_number(j, "buffers", r->memory.buffers);
-    cs_json_number(j, "reserved", r->memory.reserved);
-    cs_json_object_end(j);
-    cs_json_object_begin(j, "time_breakdown_s");
-    for (int k = 0; k < CS_TIME_KINDS; k++)
-        cs_json_number(j, time_names[k], r->time_s[k]);
-    cs_json_object_end(j);
-    cs_json_object_begin(j, "compute_breakdown_s");
-    for (int k = 0; k < CS_OP_END; k++)
-        cs_json_number(j, cs_op_class_name((cs_op_class)k), r->compute_s[k]);
-    cs_json_object_end(j);
+    cs_report_json_breakdowns(j, &r->memory, r->time_s, r->compute_s);
     if (s->model.moe.num_experts > 0) {
         cs_json_number(j, "moe_routed_tokens", r->moe_routed_tokens);
         cs_json_number(j, "moe_dropped_tokens", r->moe_dropped_tokens);

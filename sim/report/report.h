@@ -37,4 +37,11 @@ void cs_report_run(FILE *out, cs_format format, const cs_scenario *s, const cs_r
 
 void cs_report_check(FILE *out, cs_format format, const char *path, const cs_check *c);
 
+struct cs_json;
+/* The JSON objects memory_breakdown_bytes, time_breakdown_s and
+ * compute_breakdown_s of a replay (time_s: CS_TIME_KINDS entries,
+ * compute_s: CS_OP_END), as `run` prints them. */
+void cs_report_json_breakdowns(struct cs_json *j, const cs_memory_breakdown *m,
+                               const double *time_s, const double *compute_s);
+
 #endif

@@ -7,6 +7,7 @@
 #include "base/strutil.h"
 #include "model/layout.h"
 #include "report/json.h"
+#include "report/report.h"
 
 static const char *const fate_names[] = {"skipped", "invalid", "does_not_fit", "evaluated",
                                          "replayed"};
@@ -47,6 +48,12 @@ static void json_candidate(cs_json *j, const cs_search *s, const cs_search_candi
     if (!isnan(c->time_to_train_s))
         cs_json_number(j, "time_to_train_s", c->time_to_train_s);
     cs_json_bool(j, "pareto", c->pareto);
+    if (c->rank >= 1 && c->rank <= s->top) { /* the best: every metric of `run` */
+        cs_json_number(j, "throughput_tokens_per_s", c->throughput_tokens_per_s);
+        cs_json_number(j, "model_tflops_per_gpu", c->model_tflops_per_gpu);
+        cs_json_number(j, "bubble_fraction", c->bubble_fraction);
+        cs_report_json_breakdowns(j, &c->memory, c->time_s, c->compute_s);
+    }
     if (c->repeats > 1) { /* the numbers above are means */
         cs_json_int(j, "repeats", c->repeats);
         cs_json_number(j, "iteration_time_p5_s", c->iteration_time_p5_s);

@@ -324,12 +324,34 @@ static void derive(const cs_scenario *s, cs_search_candidate *c, double tokens_p
         s->training.tokens > 0 && tokens_per_s > 0 ? s->training.tokens / tokens_per_s : NAN;
 }
 
+/* The rest of a replay's report, added to c weighted by w (1: one replay;
+ * 1/n: one of n repeats). */
+static void add_report(cs_search_candidate *c, const cs_replay_result *r, double w)
+{
+    c->throughput_tokens_per_s += w * r->throughput_tokens_per_s;
+    c->model_tflops_per_gpu += w * r->model_tflops_per_gpu;
+    for (int k = 0; k < CS_TIME_KINDS; k++)
+        c->time_s[k] += w * r->time_s[k];
+    for (int k = 0; k < CS_OP_END; k++)
+        c->compute_s[k] += w * r->compute_s[k];
+}
+
+static void clear_report(cs_search_candidate *c)
+{
+    c->throughput_tokens_per_s = c->model_tflops_per_gpu = 0;
+    memset(c->time_s, 0, sizeof c->time_s);
+    memset(c->compute_s, 0, sizeof c->compute_s);
+}
+
 /* Replays candidate c in scenario s under `model`; 0 or -1. */
 static int replay(const cs_scenario *s, cs_search_candidate *c, cs_network_model model)
 {
     cs_replay_result r;
     int rc = cs_replay(s, &c->layout, &c->sizes, model, s->seed, &r);
     if (rc == 0) {
+        clear_report(c);
+        add_report(c, &r, 1);
+        c->memory = r.memory;
         c->stage = model;
         c->iteration_time_s = r.iteration_time_s;
         c->throughput_seq_per_s = r.throughput_seq_per_s;
@@ -355,8 +377,9 @@ static int replay_repeats(const cs_scenario *s, cs_search_candidate *c, long i,
     if (n <= 1)
         return replay(s, c, model);
     double *times = malloc((size_t)n * sizeof *times), seq = 0, tokens = 0, mfu = 0, bubble = 0;
-    double peak = 0;
+    double peak = -1;
     int fits = 1, rc = times ? 0 : -1;
+    clear_report(c);
     for (long k = 0; k < n && rc == 0; k++) {
         cs_replay_result r;
         unsigned long seed = k == 0 ? s->seed : cs_sweep_seed(s->seed, i, k);
@@ -367,8 +390,12 @@ static int replay_repeats(const cs_scenario *s, cs_search_candidate *c, long i,
             tokens += r.throughput_tokens_per_s / (double)n;
             mfu += r.mfu / (double)n;
             bubble += r.bubble_fraction / (double)n;
-            peak = r.memory_peak_bytes > peak ? r.memory_peak_bytes : peak;
+            if (r.memory_peak_bytes > peak) {
+                peak = r.memory_peak_bytes;
+                c->memory = r.memory;
+            }
             fits &= r.memory_fits;
+            add_report(c, &r, 1.0 / (double)n);
         }
         cs_replay_result_free(&r);
     }
@@ -617,6 +644,7 @@ int cs_search_run(const cs_scenario *s, const cs_search_options *o, cs_search *o
     cs_sweep_fingerprint(s, out->id);
     out->shard = o->shards > 1 ? o->shard : 0;
     out->shards = o->shards > 1 ? o->shards : 1;
+    out->top = o->top;
     pool p = {.out = out, .o = o, .todo = todo, .count = out->count};
     if (o->budget_s > 0)
         p.deadline = cs_progress_clock() + o->budget_s;

@@ -40,6 +40,7 @@
 
 #include "input/config.h"
 #include "model/layout.h"
+#include "replay/replay.h"
 
 typedef enum {
     CS_FATE_SKIPPED, /* not evaluated: the budget ran out first, or another shard's (why) */
@@ -65,6 +66,12 @@ typedef struct cs_search_candidate {
      * and 95th percentiles of the iteration time; NaN otherwise. */
     double iteration_time_p5_s, iteration_time_p95_s;
     long repeats; /* replays behind the numbers (1) */
+    /* The rest of what `run` reports, from a replay of this run (not read
+     * back from search.csv: see cs_search.top); with repeats the means, the
+     * memory breakdown the highest peak's. */
+    double throughput_tokens_per_s, model_tflops_per_gpu;
+    double time_s[CS_TIME_KINDS], compute_s[CS_OP_END];
+    cs_memory_breakdown memory;
     double memory_peak_bytes;
     int memory_fits;   /* the replay fits, within search's max_memory */
     double objective;  /* what ranks it (lower is better): time, or GPU-seconds */
@@ -116,6 +123,7 @@ typedef struct cs_search {
     long count;
     long invalid, no_fit, skipped, evaluated, replayed, pareto, resumed;
     char id[17];          /* the fingerprint of its scenario (cs_sweep_fingerprint) */
+    long top;             /* the best this many have every metric from a replay of this run */
     long shard, shards;   /* as in its options */
     cs_scenario *variants; /* shallow copies of the scenario (owned array) */
     int variant_count;
