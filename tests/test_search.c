@@ -557,6 +557,33 @@ START_TEST(precision_variants)
 }
 END_TEST
 
+/* --network-model M makes every stage use M: the evaluation replays with
+ * M, giving each candidate exactly what a last-stage replay with M gives
+ * it, and nothing is replayed again. */
+START_TEST(every_stage_uses_the_model)
+{
+    cs_scenario s;
+    load(1, &s);
+    cs_search staged, every;
+    cs_search_options a = {.jobs = 2, .top = 1000000, .model = CS_NET_FLOW};
+    cs_search_options b = {.jobs = 2, .top = 1000000, .model = CS_NET_FLOW, .every_stage = 1};
+    ck_assert_int_eq(cs_search_run(&s, &a, &staged), 0);
+    ck_assert_int_eq(cs_search_run(&s, &b, &every), 0);
+    ck_assert_int_eq(every.replayed, 0);
+    ck_assert_int_eq(every.evaluated, staged.evaluated);
+    for (long i = 0; i < every.count; i++) {
+        if (every.c[i].fate < CS_FATE_EVALUATED)
+            continue;
+        ck_assert_int_eq(every.c[i].stage, CS_NET_FLOW);
+        ck_assert(every.c[i].iteration_time_s == staged.c[i].iteration_time_s);
+        ck_assert_int_eq(every.c[i].rank, staged.c[i].rank);
+    }
+    cs_search_free(&staged);
+    cs_search_free(&every);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 /* With search.repeats the last stage's numbers are means over replays with
  * the scenario's seed and seeds derived from it and the candidate's place
  * (as a sweep derives them), the iteration time's p5 and p95 their
@@ -874,6 +901,7 @@ int main(void)
     tcase_add_test(tc, gpu_count_bounds);
     tcase_add_test(tc, global_batch_sizes);
     tcase_add_test(tc, precision_variants);
+    tcase_add_test(tc, every_stage_uses_the_model);
     suite_add_tcase(s, tc);
     return tu_main(s);
 }

@@ -31,8 +31,10 @@ static const char help[] =
     "everything else as the scenario trains. Each candidate is\n"
     "  1. checked by the layout rules, the block's constraints and the analytic\n"
     "     memory estimate (what `check` does); what fails is pruned, by rule;\n"
-    "  2. replayed with the analytic network model;\n"
-    "  3. and the best N replayed again with the network model M.\n"
+    "  2. replayed with the analytic network model (with --network-model M,\n"
+    "     with M);\n"
+    "  3. and the best N replayed again with the scenario's network model\n"
+    "     (with --network-model M, only for search.repeats).\n"
     "Prints the best N with the model that produced their numbers, the Pareto\n"
     "front of iteration time, memory per GPU and GPUs, where the scenario's own\n"
     "layouts rank, and the best as a layouts: entry and as Megatron-LM\n"
@@ -43,8 +45,9 @@ static const char help[] =
     "                       search: block's top, else 10)\n"
     "  --jobs N             worker threads (default: every core); the output does\n"
     "                       not depend on it\n"
-    "  --network-model M    of the last stage: ideal, analytic (one stage only),\n"
-    "                       flow (default: the scenario's)\n"
+    "  --network-model M    every stage replays with M: ideal, analytic, flow\n"
+    "                       (default: analytic, then the scenario's for the\n"
+    "                       best N)\n"
     "  --out DIR            where search.csv, search.json and pareto.png go\n"
     "                       (default out/<scenario name>/, a shard's\n"
     "                       out/<scenario name>/shard-K-of-N/)\n"
@@ -224,10 +227,13 @@ static int read_prior(const search_args *a, const char *dir, const cs_scenario *
     char id[17], path[4200];
     cs_sweep_fingerprint(s, id);
     snprintf(path, sizeof path, "%s/search.csv", dir);
-    if (a->resume && access(path, F_OK) == 0 && cs_search_prior_read(path, id, p, stderr) != 0)
+    /* rows evaluated by the model this search evaluates with */
+    cs_network_model first = a->has_model ? a->model : CS_NET_ANALYTIC;
+    if (a->resume && access(path, F_OK) == 0 &&
+        cs_search_prior_read(path, id, first, p, stderr) != 0)
         return -1;
     for (int i = 0; i < a->merges; i++)
-        if (cs_search_prior_read(a->merge[i], id, p, stderr) != 0)
+        if (cs_search_prior_read(a->merge[i], id, first, p, stderr) != 0)
             return -1;
     return 0;
 }
@@ -274,6 +280,7 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
     cs_search_options o = {.jobs = a.jobs,
                            .top = a.top,
                            .model = a.has_model ? a.model : scn.network_model,
+                           .every_stage = a.has_model,
                            .budget_s = a.budget,
                            .progress = a.progress ? show_progress : NULL,
                            .progress_arg = &b};

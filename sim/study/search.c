@@ -441,13 +441,19 @@ static long take(pool *p)
     return i;
 }
 
+/* The network model of the evaluation stage. */
+static cs_network_model first_model(const cs_search_options *o)
+{
+    return o->every_stage ? o->model : CS_NET_ANALYTIC;
+}
+
 /* A candidate that passed the checks: its numbers of an earlier run, else
  * its analytic replay, if it is this shard's. */
 static int evaluate(pool *p, const cs_scenario *s, cs_search_candidate *c, long i)
 {
     const cs_search_prior_row *r = cs_search_prior_find(p->o->prior, c->layout.name);
     if (r) {
-        c->stage = CS_NET_ANALYTIC;
+        c->stage = first_model(p->o);
         c->iteration_time_s = r->iteration_time_s;
         c->throughput_seq_per_s = r->throughput;
         c->mfu = r->mfu;
@@ -467,7 +473,7 @@ static int evaluate(pool *p, const cs_scenario *s, cs_search_candidate *c, long 
                  p->o->shards);
         return 0;
     }
-    return replay(s, c, CS_NET_ANALYTIC);
+    return replay(s, c, first_model(p->o));
 }
 
 static void *worker(void *arg)
@@ -486,7 +492,7 @@ static void *worker(void *arg)
             rc = replay_repeats(s, c, i, p->o->model, n);
             /* under the analytic model again: for a resumed one's numbers,
              * whole, or the repeats */
-            if (p->o->model != CS_NET_ANALYTIC || n > 1)
+            if (p->o->model != first_model(p->o) || n > 1)
                 c->fate = CS_FATE_REPLAYED;
             c->resumed = 0;
         }
@@ -658,7 +664,7 @@ int cs_search_run(const cs_scenario *s, const cs_search_options *o, cs_search *o
      * search.csv does not keep). A shard has none: the ranking is the
      * merge's. */
     long top = o->top < out->evaluated ? o->top : out->evaluated, n = 0;
-    int all = o->model != CS_NET_ANALYTIC || s->search.repeats > 1;
+    int all = o->model != first_model(o) || s->search.repeats > 1;
     for (long k = 0; k < top && !all; k++)
         if (out->c[out->ranked[k]].resumed)
             todo[n++] = out->ranked[k];

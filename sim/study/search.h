@@ -12,7 +12,8 @@
  *      the rule), by search's own constraints (TP inside a node) and by
  *      the analytic memory estimate against the memory a candidate may use;
  *   3. evaluate every survivor with the analytic network model (one GPU
- *      per stage where the stage's GPUs are alike: replay/symmetry.h);
+ *      per stage where the stage's GPUs are alike: replay/symmetry.h), or
+ *      with the asked model when every stage is to use it;
  *   4. replay the best `top` again with the network model asked for, each
  *      search.repeats times with seeds derived from the scenario's seed and
  *      the candidate's place in the space (the first with the seed itself).
@@ -97,11 +98,13 @@ typedef struct cs_search_prior {
 /* search.csv's header line (with its newline). */
 extern const char cs_search_csv_header[];
 
-/* Adds the evaluated rows of search.csv at path to p, which must all be of
- * the search whose fingerprint is id (cs_sweep_fingerprint of its
- * scenario). Returns 0, or -1 with the reason on err: the file does not
- * read, has another header, a row of another search or a bad number. */
-int cs_search_prior_read(const char *path, const char *id, cs_search_prior *p, FILE *err);
+/* Adds the rows of search.csv at path evaluated by network model `model`
+ * to p; every row must be of the search whose fingerprint is id
+ * (cs_sweep_fingerprint of its scenario). Returns 0, or -1 with the reason
+ * on err: the file does not read, has another header, a row of another
+ * search or a bad number. */
+int cs_search_prior_read(const char *path, const char *id, cs_network_model model,
+                         cs_search_prior *p, FILE *err);
 /* The row of candidate `name`, or NULL (p may be NULL). */
 const cs_search_prior_row *cs_search_prior_find(const cs_search_prior *p, const char *name);
 void cs_search_prior_free(cs_search_prior *p);
@@ -110,6 +113,7 @@ typedef struct cs_search_options {
     int jobs;               /* worker threads, at least 1 */
     long top;               /* candidates replayed again with `model` */
     cs_network_model model; /* of the last stage (analytic: one stage only) */
+    int every_stage;        /* 1: the evaluation too replays with `model` */
     double budget_s;        /* > 0: evaluate no new candidate after this long */
     long shard, shards;     /* evaluate the candidates i with i % shards == shard */
     const cs_search_prior *prior; /* numbers of earlier runs, or NULL */

@@ -112,8 +112,10 @@ static char *read_line(FILE *f, char **buf, size_t *cap)
     return *buf;
 }
 
-int cs_search_prior_read(const char *path, const char *id, cs_search_prior *p, FILE *err)
+int cs_search_prior_read(const char *path, const char *id, cs_network_model model,
+                         cs_search_prior *p, FILE *err)
 {
+    const char *stage = cs_network_model_name(model);
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(err, "clustersim search: cannot read %s: %s\n", path, strerror(errno));
@@ -146,7 +148,7 @@ int cs_search_prior_read(const char *path, const char *id, cs_search_prior *p, F
                     "scenario or a file it reads changed); remove it or run without it\n",
                     path, lineno, fields[COL_SEARCH], id);
             rc = -1;
-        } else if (strcmp(fields[COL_FATE], "evaluated") || strcmp(fields[COL_STAGE], "analytic")) {
+        } else if (strcmp(fields[COL_FATE], "evaluated") || strcmp(fields[COL_STAGE], stage)) {
             continue; /* what another stage replayed, or did not evaluate */
         } else if (row_of(fields, &r) != 0) {
             fprintf(err,
