@@ -328,8 +328,25 @@ START_TEST(missing_file_and_usage_errors)
     free(out);
     free(err);
     ck_assert_int_eq(tu_run(BIN " frobnicate", NULL, &err), 2);
-    ck_assert_ptr_nonnull(strstr(err, "unknown command 'frobnicate'"));
+    ck_assert_ptr_nonnull(strstr(err, "unknown command 'frobnicate'\n")); /* nothing near */
     free(err);
+    /* a near miss names what was meant: commands, and each command's
+     * options as its help names them (--name=VALUE by its name) */
+    static const char *const near[][2] = {
+        {" serch x.yaml", "unknown command 'serch'; did you mean 'search'?"},
+        {" help sweeep", "unknown command 'sweeep'; did you mean 'sweep'?"},
+        {" search --rsume x.yaml", "unknown option '--rsume'; did you mean '--resume'?"},
+        {" run --no-plot x.yaml", "unknown option '--no-plot'; did you mean '--no-plots'?"},
+        {" sweep --jbos=2 x.yaml", "unknown option '--jbos=2'; did you mean '--jobs'?"},
+        {" check --fromat json x.yaml", "unknown option '--fromat'; did you mean '--format'?"},
+    };
+    for (size_t k = 0; k < sizeof near / sizeof *near; k++) {
+        char line[256];
+        snprintf(line, sizeof line, BIN "%s", near[k][0]);
+        ck_assert_int_eq(tu_run(line, NULL, &err), 2);
+        ck_assert_msg(strstr(err, near[k][1]) != NULL, "%s: %s", near[k][0], err);
+        free(err);
+    }
     ck_assert_int_eq(tu_run(BIN " check --format xml " SEED, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "unknown format 'xml'"));
     free(err);

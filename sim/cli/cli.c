@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/strutil.h"
+
 /* Option value: "--name VALUE" or "--name=VALUE"; advances *i past it. */
 const char *cs_cli_option(int argc, char **argv, int *i, const char *name)
 {
@@ -24,6 +26,36 @@ int cs_cli_wants_help(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
             return 1;
     return 0;
+}
+
+void cs_cli_unknown_option(const char *cmd, const char *arg, const char *help)
+{
+    enum { MOST = 64 };
+    char words[MOST][32];
+    const char *list[MOST + 1];
+    int n = 0;
+    for (const char *p = strstr(help, "--"); p && n < MOST; p = strstr(p + 2, "--")) {
+        size_t len = 2 + strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+        if (len < 3 || len >= sizeof words[0])
+            continue;
+        memcpy(words[n], p, len);
+        words[n][len] = '\0';
+        int seen = 0;
+        for (int k = 0; k < n; k++)
+            seen |= !strcmp(words[k], words[n]);
+        if (!seen) {
+            list[n] = words[n];
+            n++;
+        }
+    }
+    list[n] = NULL;
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg); /* --name=VALUE */
+    const char *near = cs_did_you_mean(name, list);
+    fprintf(stderr, "clustersim %s: unknown option '%s'", cmd, arg);
+    if (near)
+        fprintf(stderr, "; did you mean '%s'?", near);
+    fputc('\n', stderr);
 }
 
 int cs_cli_format(const char *s, cs_format *out)

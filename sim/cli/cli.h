@@ -30,6 +30,10 @@ const char *cs_cli_option(int argc, char **argv, int *i, const char *name);
 /* True when the arguments ask for help (-h or --help). */
 int cs_cli_wants_help(int argc, char **argv);
 
+/* Prints "clustersim CMD: unknown option 'ARG'" to stderr, with a "did you
+ * mean" among the options its help text names (each "--word" in it). */
+void cs_cli_unknown_option(const char *cmd, const char *arg, const char *help);
+
 /* text | json | csv, ideal | analytic | flow. Return 0, or -1 when unknown. */
 int cs_cli_format(const char *s, cs_format *out);
 int cs_cli_network_model(const char *v, cs_network_model *out);

@@ -41,7 +41,8 @@ static int cmd_check(int argc, char **argv, const cs_paths *paths)
             fputs(help, stdout);
             return EXIT_OK;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "clustersim check: unknown option '%s'\n%s", argv[i], help);
+            cs_cli_unknown_option("check", argv[i], help);
+            fputs(help, stderr);
             return EXIT_BAD_INPUT;
         } else if (!file) {
             file = argv[i];

@@ -29,7 +29,8 @@ static int cmd_merge(int argc, char **argv, const cs_paths *paths)
         } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             out = argv[++i];
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "clustersim merge: unknown option '%s'\n%s", argv[i], help);
+            cs_cli_unknown_option("merge", argv[i], help);
+            fputs(help, stderr);
             return EXIT_BAD_INPUT;
         } else if (n < 1024) {
             files[n++] = argv[i];

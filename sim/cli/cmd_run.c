@@ -137,7 +137,7 @@ static int parse_run_args(int argc, char **argv, run_args *a)
         } else if (!strcmp(argv[i], "--no-symmetry")) {
             a->no_symmetry = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "clustersim run: unknown option '%s'\n", argv[i]);
+            cs_cli_unknown_option("run", argv[i], help);
             return -1;
         } else if (!a->file) {
             a->file = argv[i];

@@ -58,8 +58,8 @@ static const char help[] =
     "  --quiet              no progress bar (it shows only on a terminal anyway)\n"
     "  --no-plots           no pareto.png\n"
     "  --resume             take the candidates DIR/search.csv holds as evaluated\n"
-    "                       by the analytic model (of this same search) instead\n"
-    "                       of replaying them; evaluate the rest\n"
+    "                       (by this search's evaluation model, of this same\n"
+    "                       search) instead of replaying them; evaluate the rest\n"
     "  --shard K/N          evaluate only every N-th candidate (K from 1 to N),\n"
     "                       e.g. one Slurm array task each, with no last stage\n"
     "  --merge FILE         take FILE's evaluated candidates too (a shard's\n"
@@ -157,7 +157,7 @@ static int parse_args(int argc, char **argv, search_args *a)
                 return -1;
             }
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "clustersim search: unknown option '%s'\n", argv[i]);
+            cs_cli_unknown_option("search", argv[i], help);
             return -1;
         } else if (!a->file) {
             a->file = argv[i];

@@ -76,7 +76,8 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
         } else if (!strcmp(argv[i], "--no-symmetry")) {
             no_symmetry = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "clustersim sweep: unknown option '%s'\n%s", argv[i], help);
+            cs_cli_unknown_option("sweep", argv[i], help);
+            fputs(help, stderr);
             return EXIT_BAD_INPUT;
         } else if (!file) {
             file = argv[i];

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strutil.h"
+
 #ifndef CS_VERSION
 #define CS_VERSION "0.0.0"
 #endif
@@ -33,6 +35,7 @@ static const char usage[] =
     "      replay the scenario's sweep: one CSV row per point, layout and statistic\n"
     "  merge CSV... [-o FILE]   join the CSVs of a sharded sweep in point order\n"
     "  search FILE [--top N] [--jobs N] [--network-model M] [--format text|json|csv]\n"
+    "              [--resume] [--shard K/N] [--merge FILE]\n"
     "      find and rank the layouts the model could train with on the cluster\n"
     "  collective --cluster FILE --op OP [--gpus N] [--sizes 8B:1GiB] [--algo A]\n"
     "             [--network-model M] [--format text|csv|json]\n"
@@ -61,11 +64,27 @@ static const cs_command *find_command(const char *name)
     return NULL;
 }
 
+/* "unknown command 'NAME'", with a "did you mean" among the commands. */
+static void unknown_command(const char *who, const char *name)
+{
+    const char *names[sizeof commands / sizeof *commands + 2];
+    size_t n = 0;
+    for (; n < sizeof commands / sizeof *commands; n++)
+        names[n] = commands[n]->name;
+    names[n++] = "help";
+    names[n] = NULL;
+    const char *near = cs_did_you_mean(name, names);
+    fprintf(stderr, "%s: unknown command '%s'", who, name);
+    if (near)
+        fprintf(stderr, "; did you mean '%s'?", near);
+    fprintf(stderr, "\n\n%s", usage);
+}
+
 static int help(int argc, char **argv)
 {
     const cs_command *c = argc > 0 ? find_command(argv[0]) : NULL;
     if (argc > 0 && !c) {
-        fprintf(stderr, "clustersim help: unknown command '%s'\n\n%s", argv[0], usage);
+        unknown_command("clustersim help", argv[0]);
         return EXIT_BAD_INPUT;
     }
     fputs(c ? c->help : usage, stdout);
@@ -98,6 +117,6 @@ int main(int argc, char **argv)
     const cs_command *c = find_command(name);
     if (c)
         return c->run(argc - 2, argv + 2, &paths);
-    fprintf(stderr, "clustersim: unknown command '%s'\n\n%s", name, usage);
+    unknown_command("clustersim", name);
     return EXIT_BAD_INPUT;
 }
