@@ -191,7 +191,8 @@ static void bad_args(const char *args, const char *needle)
 
 START_TEST(cli_bad_arguments_exit_2)
 {
-    bad_args("--op allreduce", "unknown op 'allreduce'");
+    bad_args("--op allreduce", "unknown op 'allreduce'; did you mean 'all_reduce'?");
+    bad_args("--op all_reduce --algo rng", "unknown algo 'rng'; did you mean 'ring'?");
     bad_args("--gpus 9", "--gpus 9");
     bad_args("--gpus 1", "--gpus wants a count of 2 or more");
     bad_args("--gpus many", "--gpus");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/strutil.h"
 #include "input/nccltests.h"
 #include "input/units.h"
 #include "net/collective.h"
@@ -84,6 +85,24 @@ static const collective_args defaults = {
 
 /* Parses options over what *a holds already (the defaults, or a measurement
  * file's options). */
+static const char *op_name(int i) { return cs_coll_op_name((cs_coll_op)i); }
+static const char *algo_name(int i) { return cs_coll_algo_name((cs_coll_algo)i); }
+
+/* "unknown WHAT 'V'", with a "did you mean" among the n names. */
+static void unknown_name(const char *what, const char *v, int n, const char *(*name)(int))
+{
+    const char *names[32];
+    int k = 0;
+    for (; k < n && k < 31; k++)
+        names[k] = name(k);
+    names[k] = NULL;
+    const char *near = cs_did_you_mean(v, names);
+    fprintf(stderr, "clustersim collective: unknown %s '%s'", what, v);
+    if (near)
+        fprintf(stderr, "; did you mean '%s'?", near);
+    fputc('\n', stderr);
+}
+
 static int parse_collective_args(int argc, char **argv, collective_args *a)
 {
     for (int i = 0; i < argc; i++) {
@@ -93,7 +112,7 @@ static int parse_collective_args(int argc, char **argv, collective_args *a)
             a->cluster = v;
         } else if ((v = cs_cli_option(argc, argv, &i, "--op"))) {
             if ((k = cs_coll_op_parse(v)) < 0) {
-                fprintf(stderr, "clustersim collective: unknown op '%s'\n", v);
+                unknown_name("op", v, CS_COLL_OP_COUNT, op_name);
                 return -1;
             }
             a->op = (cs_coll_op)k;
@@ -110,7 +129,7 @@ static int parse_collective_args(int argc, char **argv, collective_args *a)
             a->sizes_given = 1;
         } else if ((v = cs_cli_option(argc, argv, &i, "--algo"))) {
             if ((k = cs_coll_algo_parse(v)) < 0) {
-                fprintf(stderr, "clustersim collective: unknown algo '%s'\n", v);
+                unknown_name("algo", v, CS_ALGO_COUNT, algo_name);
                 return -1;
             }
             a->algo = (cs_coll_algo)k;
