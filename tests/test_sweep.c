@@ -182,6 +182,17 @@ START_TEST(shards_merge_into_the_whole)
              dir, dir);
     ck_assert_int_eq(tu_run(cmd, &merged, NULL), 0);
     ck_assert_str_eq(merged, whole);
+    /* the printed table names each swept key whole, values under it */
+    snprintf(cmd, sizeof cmd, "%s/whole/sweep.csv", dir);
+    FILE *table = tmpfile();
+    ck_assert_ptr_nonnull(table);
+    ck_assert_int_eq(cs_sweep_print(cmd, table), 0);
+    rewind(table);
+    char head[512];
+    ck_assert_ptr_nonnull(fgets(head, sizeof head, table));
+    ck_assert_ptr_nonnull(strstr(head, " cluster.scale_out.nic_bandwidth "));
+    ck_assert_ptr_nonnull(strstr(head, " training.micro_batch_size "));
+    fclose(table);
     /* -o writes the same; a CSV of another sweep is refused. */
     snprintf(cmd, sizeof cmd, BIN " merge %s/s1/sweep.csv %s/s2/sweep.csv %s/s3/sweep.csv -o %s/m.csv",
              dir, dir, dir, dir);

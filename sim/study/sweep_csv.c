@@ -37,9 +37,15 @@ int cs_sweep_print(const char *csv_path, FILE *out)
         free(buf);
         return -1;
     }
+    /* each swept key's column as wide as its name (cluster.scale_out.nic_bandwidth) */
+    int width[128];
+    for (int i = 3; i < valid; i++) {
+        int w = (int)strlen(fields[i]);
+        width[i] = w < 18 ? 18 : w > 64 ? 64 : w;
+    }
     fprintf(out, "%6s  %-12s %-9s", "point", "layout", "stat");
     for (int i = 3; i < valid; i++)
-        fprintf(out, " %18.18s", fields[i]);
+        fprintf(out, " %*.*s", width[i], width[i], fields[i]);
     fprintf(out, " %11s %11s %7s %9s  %s\n", "iter (s)", "seq/s", "MFU", "peak GB", "valid");
     while ((line = strtok_r(NULL, "\n", &save))) {
         char *f[128];
@@ -48,7 +54,7 @@ int cs_sweep_print(const char *csv_path, FILE *out)
             continue;
         fprintf(out, "%6s  %-12.12s %-9s", f[0], f[1], f[2]);
         for (int i = 3; i < valid; i++)
-            fprintf(out, " %18.18s", f[i]);
+            fprintf(out, " %*.*s", width[i], width[i], f[i]);
         if (!strcmp(f[valid], "true"))
             fprintf(out, " %11.5g %11.5g %6.1f%% %9.2f  yes\n", atof(f[time]), atof(f[seq]),
                     100 * atof(f[mfu]), atof(f[peak]) / 1e9);
