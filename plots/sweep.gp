@@ -21,6 +21,7 @@ if (mode eq "lines") {
     set ylabel ARG4 noenhanced
     set key outside right top noenhanced
     set offsets 0.3, 0.3, 0, 0
+    set yrange [0:*]  # from 0, so that differences look as large as they are
     layouts = int(ARG6)
     plot for [i=0:layouts-1] data index i using 1:3:4:5:xtic(2) with yerrorlines lw 2 pt 7 title columnheader(1)
 } else {

@@ -430,6 +430,13 @@ START_TEST(seeds_fix_the_results)
     struct stat st;
     snprintf(png, sizeof png, "%.*s/seed1/sweep.png", (int)(strrchr(path, '/') - path), path);
     ck_assert_msg(stat(png, &st) == 0 && st.st_size > 1000, "no plot %s", png);
+    /* its labels in words and units, the bars named */
+    snprintf(png, sizeof png, "%.*s/seed1/plots.txt", (int)(strrchr(path, '/') - path), path);
+    char *list = tu_read(png);
+    ck_assert_ptr_nonnull(list);
+    ck_assert_ptr_nonnull(strstr(list, ": iteration time (s)\titeration time (s); bars: p5 to p95 "
+                                       "of the repeats\tlines\t"));
+    free(list);
     ck_assert(cs_sweep_seed(7, 0, 0) == cs_sweep_seed(7, 0, 0));
     ck_assert(cs_sweep_seed(7, 0, 0) != cs_sweep_seed(7, 0, 1));
     ck_assert(cs_sweep_seed(7, 0, 1) != cs_sweep_seed(7, 1, 0));

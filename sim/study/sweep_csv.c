@@ -300,6 +300,33 @@ typedef struct cell {
     double mean, lo, hi;
 } cell;
 
+/* A metric column's name as a picture labels it: words and units. */
+static const char *metric_label(const char *metric)
+{
+    static const char *const labels[][2] = {
+        {"iteration_time_s", "iteration time (s)"},
+        {"throughput_seq_per_s", "throughput (sequences/s)"},
+        {"throughput_tokens_per_s", "throughput (tokens/s)"},
+        {"model_tflops_per_gpu", "model TFLOP/s per GPU"},
+        {"mfu", "MFU (share of peak)"},
+        {"bubble_fraction", "pipeline bubble (share of the iteration)"},
+        {"memory_peak_bytes", "memory peak per GPU (bytes)"},
+        {"compute_s", "compute time per GPU (s)"},
+        {"tp_exposed_s", "exposed TP communication (s)"},
+        {"ep_exposed_s", "exposed EP communication (s)"},
+        {"pp_exposed_s", "exposed PP communication (s)"},
+        {"dp_exposed_s", "exposed DP communication (s)"},
+        {"bubble_s", "bubble time per GPU (s)"},
+        {"cost_per_iteration_usd", "cost per iteration (USD)"},
+        {"time_to_train_s", "time to train (s)"},
+        {"total_cost_usd", "total cost (USD)"},
+    };
+    for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
+        if (!strcmp(labels[i][0], metric))
+            return labels[i][1];
+    return metric;
+}
+
 /* Reads the metric of every (point, layout) from the CSV into cells. */
 static int read_cells(const char *csv, const cs_scenario *base, const char *metric,
                       const long *layouts, long nl, long points, cell *cells)
@@ -383,15 +410,20 @@ int cs_sweep_plot_data(const char *dir, const cs_scenario *base, const char *met
         }
     }
     const char *xlabel = sw->param_count ? sw->params[0].path : "point";
+    char ylabel[160];
+    snprintf(ylabel, sizeof ylabel, "%s%s", metric_label(metric),
+             sw->repeats > 1 ? "; bars: p5 to p95 of the repeats" : "");
     if (list && !heat)
         fprintf(list, "plots/sweep.gp\tsweep.dat\tsweep.png\t%s: %s\t%s\tlines\t%ld\t%s\n",
-                base->name, metric, metric, nl, sw->param_count == 1 ? xlabel : "point");
+                base->name, metric_label(metric), ylabel, nl,
+                sw->param_count == 1 ? xlabel : "point");
     for (long k = 0; list && heat && k < nl; k++)
         fprintf(list,
                 "plots/sweep.gp\tsweep.dat\tsweep-%s.png\t%s: %s, layout "
                 "%s\t%s\theatmap\t%ld\t%s\t%s\n",
-                base->layouts[layouts[k]].name, base->name, metric, base->layouts[layouts[k]].name,
-                metric, k, sw->params[0].path, sw->params[1].path);
+                base->layouts[layouts[k]].name, base->name, metric_label(metric),
+                base->layouts[layouts[k]].name, metric_label(metric), k, sw->params[0].path,
+                sw->params[1].path);
     int rc = out && list ? 0 : -1;
     if (out && fclose(out) != 0)
         rc = -1;
