@@ -153,7 +153,19 @@ START_TEST(files_match_the_replay)
     ck_assert_int_eq(row, fx.c.span_count);
     snprintf(path, sizeof path, "%s/l/trace.json", root);
     char *trace = tu_read(path);
-    ck_assert_int_eq(count(trace, "\"ph\": \"X\""), fx.c.op_count);
+    /* every op, and every wait of the compute stream on its own thread */
+    long waits = 0;
+    for (long i = 0; i < fx.c.span_count; i++)
+        waits += fx.c.spans[i].kind >= CS_SPAN_TP && fx.c.spans[i].end > fx.c.spans[i].start;
+    ck_assert(waits > 0);
+    ck_assert_int_eq(count(trace, "\"ph\": \"X\""), fx.c.op_count + waits);
+    ck_assert_int_eq(count(trace, "\"cat\": \"wait\""), waits);
+    /* GPUs are processes from 1 (Perfetto reserves 0); no thread is named
+     * without events: here neither previous-stage pipeline stream */
+    ck_assert_int_eq(count(trace, "\"pid\": 0,"), 0);
+    ck_assert_int_eq(count(trace, "\"name\": \"compute stream waits\""), fx.c.gpu_count);
+    long named = count(trace, "\"name\": \"thread_name\"");
+    ck_assert(named > fx.c.gpu_count && named < fx.c.gpu_count * (CS_STREAMS + 1));
     ck_assert_int_eq(count(trace, "\"ph\": \"s\""), count(trace, "\"ph\": \"f\""));
     ck_assert(count(trace, "\"ph\": \"s\"") > 0);
     free(trace);

@@ -129,6 +129,86 @@ static int traced(const cs_plot_options *o, long gpu)
     return 0;
 }
 
+/* Trace processes are GPUs numbered from 1 (Perfetto reserves pid 0); a
+ * thread per stream that has ops, and one more for what the compute stream
+ * waited for (the timeline's gap colours). */
+#define TRACE_PID(gpu) ((gpu) + 1)
+#define WAIT_TID CS_STREAMS
+
+static void trace_meta(cs_json *j, const char *what, long pid, long tid, const char *name)
+{
+    cs_json_object_begin(j, NULL);
+    cs_json_string(j, "name", what);
+    cs_json_string(j, "ph", "M");
+    cs_json_int(j, "pid", pid);
+    if (tid >= 0)
+        cs_json_int(j, "tid", tid);
+    cs_json_object_begin(j, "args");
+    cs_json_string(j, "name", name);
+    cs_json_object_end(j);
+    cs_json_object_end(j);
+}
+
+static int by_gpu(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Marks used[k * (WAIT_TID + 1) + s] when the k-th captured GPU has an op
+ * on stream s (or, s = WAIT_TID, a wait): one pass over ops and spans, each
+ * GPU found by bisection in a sorted copy of the captured ones (pairs of
+ * GPU and index). NULL when out of memory. */
+static unsigned char *streams_used(const cs_capture *c)
+{
+    size_t g = (size_t)c->gpu_count, w = WAIT_TID + 1;
+    unsigned char *used = calloc(g * w + 1, 1);
+    long *sorted = malloc((2 * g + 1) * sizeof *sorted);
+    if (!used || !sorted) {
+        free(used);
+        free(sorted);
+        return NULL;
+    }
+    for (size_t k = 0; k < g; k++) {
+        sorted[2 * k] = c->gpus[k];
+        sorted[2 * k + 1] = (long)k;
+    }
+    qsort(sorted, g, 2 * sizeof *sorted, by_gpu);
+    for (long i = 0; i < c->op_count + c->span_count; i++) {
+        int op = i < c->op_count;
+        long gpu = op ? c->ops[i].gpu : c->spans[i - c->op_count].gpu;
+        if (!op && c->spans[i - c->op_count].kind < CS_SPAN_TP)
+            continue;
+        const long *hit = bsearch(&gpu, sorted, g, 2 * sizeof *sorted, by_gpu);
+        if (hit)
+            used[(size_t)hit[1] * w + (op ? (size_t)c->ops[i].stream : WAIT_TID)] = 1;
+    }
+    free(sorted);
+    return used;
+}
+
+/* The compute stream's waits, by what they waited for. */
+static void trace_waits(cs_json *j, const cs_capture *c, const cs_plot_options *o)
+{
+    char name[64];
+    for (long i = 0; i < c->span_count; i++) {
+        const cs_span *sp = &c->spans[i];
+        if (sp->kind < CS_SPAN_TP || !traced(o, sp->gpu) || !(sp->end > sp->start))
+            continue;
+        const char *kind = cs_span_kind_name((cs_span_kind)sp->kind);
+        snprintf(name, sizeof name, sp->kind == CS_SPAN_BUBBLE ? "%s" : "waiting: %s", kind);
+        cs_json_object_begin(j, NULL);
+        cs_json_string(j, "name", name);
+        cs_json_string(j, "cat", "wait");
+        cs_json_string(j, "ph", "X");
+        cs_json_int(j, "pid", TRACE_PID(sp->gpu));
+        cs_json_int(j, "tid", WAIT_TID);
+        cs_json_number(j, "ts", sp->start * 1e6);
+        cs_json_number(j, "dur", (sp->end - sp->start) * 1e6);
+        cs_json_object_end(j);
+    }
+}
+
 void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
 {
     cs_json j;
@@ -137,30 +217,19 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
     cs_json_string(&j, "displayTimeUnit", "ms");
     cs_json_array_begin(&j, "traceEvents");
     char name[128];
+    unsigned char *used = streams_used(c);
     for (long i = 0; i < c->gpu_count; i++) {
         if (!traced(o, c->gpus[i]))
             continue;
-        cs_json_object_begin(&j, NULL);
-        cs_json_string(&j, "name", "process_name");
-        cs_json_string(&j, "ph", "M");
-        cs_json_int(&j, "pid", c->gpus[i]);
-        cs_json_object_begin(&j, "args");
         snprintf(name, sizeof name, "GPU %ld (stage %ld)", c->gpus[i], c->stages[i]);
-        cs_json_string(&j, "name", name);
-        cs_json_object_end(&j);
-        cs_json_object_end(&j);
-        for (int s = 0; s < CS_STREAMS; s++) {
-            cs_json_object_begin(&j, NULL);
-            cs_json_string(&j, "name", "thread_name");
-            cs_json_string(&j, "ph", "M");
-            cs_json_int(&j, "pid", c->gpus[i]);
-            cs_json_int(&j, "tid", s);
-            cs_json_object_begin(&j, "args");
-            cs_json_string(&j, "name", stream_names[s]);
-            cs_json_object_end(&j);
-            cs_json_object_end(&j);
-        }
+        trace_meta(&j, "process_name", TRACE_PID(c->gpus[i]), -1, name);
+        for (int s = 0; s <= WAIT_TID; s++)
+            if (!used || used[i * (WAIT_TID + 1) + s]) /* out of memory: name them all */
+                trace_meta(&j, "thread_name", TRACE_PID(c->gpus[i]), s,
+                           s == WAIT_TID ? "compute stream waits" : stream_names[s]);
     }
+    free(used);
+    trace_waits(&j, c, o);
     for (long i = 0; i < c->op_count; i++) {
         const cs_trace_op *t = &c->ops[i];
         if (!traced(o, t->gpu))
@@ -176,7 +245,7 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
         cs_json_string(&j, "name", name);
         cs_json_string(&j, "cat", kind);
         cs_json_string(&j, "ph", "X");
-        cs_json_int(&j, "pid", t->gpu);
+        cs_json_int(&j, "pid", TRACE_PID(t->gpu));
         cs_json_int(&j, "tid", t->stream);
         cs_json_number(&j, "ts", t->ready * 1e6);
         cs_json_number(&j, "dur", (t->end - t->ready) * 1e6);
@@ -198,7 +267,7 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
             if (!sending)
                 cs_json_string(&j, "bp", "e");
             cs_json_int(&j, "id", (long)t->flow);
-            cs_json_int(&j, "pid", t->gpu);
+            cs_json_int(&j, "pid", TRACE_PID(t->gpu));
             cs_json_int(&j, "tid", t->stream);
             cs_json_number(&j, "ts", (sending ? t->begin : t->end) * 1e6);
             cs_json_object_end(&j);
