@@ -268,8 +268,16 @@ START_TEST(check_seed_reports_invalid_original)
     ck_assert_ptr_nonnull(strstr(out, "layout option1: tp 4, pp 4, ep 8, dp 4 -> valid"));
     ck_assert_ptr_nonnull(strstr(out, "layout option2: tp 2, pp 8, ep 8, dp 4 -> valid"));
     ck_assert_ptr_nonnull(strstr(out, "dense DP 32, expert DP 4, 8 experts per GPU"));
-    ck_assert_ptr_nonnull(strstr(out, "2 of 3 layouts valid"));
+    ck_assert_ptr_nonnull(strstr(out, "2 of 3 layouts valid\n"));
+    ck_assert_ptr_null(strstr(out, "DOES NOT FIT in GPU memory"));
     ck_assert_str_eq(err, "");
+    free(out);
+    free(err);
+    /* a valid layout the estimate does not fit says so on its first line */
+    ck_assert_int_eq(tu_run(BIN " check " CS_SOURCE_DIR "/validation/megatron/b4.yaml", &out, &err),
+                     0);
+    ck_assert_ptr_nonnull(strstr(out, "-> valid, but DOES NOT FIT in GPU memory\n"));
+    ck_assert_ptr_nonnull(strstr(out, "1 of 1 layouts valid (1 of them do not fit in GPU memory)"));
     free(out);
     free(err);
 }

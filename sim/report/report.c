@@ -127,7 +127,11 @@ static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict
         fprintf(out, ", etp %ld", z->etp);
     if (z->vpp > 1)
         fprintf(out, ", vpp %ld", z->vpp);
-    fprintf(out, " -> %s\n", r->valid ? "valid" : "INVALID");
+    /* a valid layout the memory estimate does not fit is said so at once */
+    fprintf(out, " -> %s\n",
+            !r->valid                                     ? "INVALID"
+            : r->has_memory && !r->memory_fits ? "valid, but DOES NOT FIT in GPU memory"
+                                               : "valid");
     for (size_t i = 0; i < r->problems.count; i++) {
         const cs_diag *p = &r->problems.items[i];
         fprintf(out, "  %s:%d:%d: %s: %s\n", p->file, p->line, p->col,
@@ -147,13 +151,18 @@ static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict
 
 static void report_text(FILE *out, const char *path, const cs_check *c)
 {
-    size_t valid = 0;
+    size_t valid = 0, unfit = 0;
     text_header(out, path, c);
     for (size_t i = 0; i < c->count; i++) {
-        text_layout(out, c->scenario, &c->layouts[i]);
-        valid += c->layouts[i].valid != 0;
+        const cs_layout_verdict *v = &c->layouts[i];
+        text_layout(out, c->scenario, v);
+        valid += v->valid != 0;
+        unfit += v->valid && v->has_memory && !v->memory_fits;
     }
-    fprintf(out, "\n%zu of %zu layouts valid\n", valid, c->count);
+    fprintf(out, "\n%zu of %zu layouts valid", valid, c->count);
+    if (unfit)
+        fprintf(out, " (%zu of them do not fit in GPU memory)", unfit);
+    fputc('\n', out);
 }
 
 static void json_problems(cs_json *j, const char *key, const cs_diags *d, cs_severity sev)
