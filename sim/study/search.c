@@ -448,7 +448,7 @@ static cs_network_model first_model(const cs_search_options *o)
 }
 
 /* A candidate that passed the checks: its numbers of an earlier run, else
- * its analytic replay, if it is this shard's. */
+ * its replay with the evaluation's model, if it is this shard's. */
 static int evaluate(pool *p, const cs_scenario *s, cs_search_candidate *c, long i)
 {
     const cs_search_prior_row *r = cs_search_prior_find(p->o->prior, c->layout.name);
@@ -490,8 +490,8 @@ static void *worker(void *arg)
         } else {
             long n = s->search.repeats > 1 ? s->search.repeats : 1;
             rc = replay_repeats(s, c, i, p->o->model, n);
-            /* under the analytic model again: for a resumed one's numbers,
-             * whole, or the repeats */
+            /* under the evaluation's model again: for a resumed one's
+             * numbers, whole, or the repeats */
             if (p->o->model != first_model(p->o) || n > 1)
                 c->fate = CS_FATE_REPLAYED;
             c->resumed = 0;
@@ -659,10 +659,10 @@ int cs_search_run(const cs_scenario *s, const cs_search_options *o, cs_search *o
         out->resumed += out->c[i].resumed;
     if (rc == 0)
         rc = rank(out);
-    /* The last stage: the best replayed with the asked model; under the
-     * analytic one only those whose numbers were read back (for what
-     * search.csv does not keep). A shard has none: the ranking is the
-     * merge's. */
+    /* The last stage: the best replayed with the asked model (each
+     * search.repeats times); when that is the evaluation's, only those whose
+     * numbers were read back (for what search.csv does not keep). A shard
+     * has none: the ranking is the merge's. */
     long top = o->top < out->evaluated ? o->top : out->evaluated, n = 0;
     int all = o->model != first_model(o) || s->search.repeats > 1;
     for (long k = 0; k < top && !all; k++)
