@@ -409,6 +409,32 @@ START_TEST(unknown_enum_values)
 END_TEST
 
 
+/* Megatron's names: enum values in its spelling load (RMSNorm, 1F1B); an
+ * argument clustersim names otherwise is refused with its name here. */
+START_TEST(megatron_spellings)
+{
+    run r;
+    load_ok(&r, "model: { base: moe-30b, normalization: RMSNorm }\n"
+                "cluster: cluster-512-64gb\n"
+                "training: {seq_length: 2048, global_batch_size: 128, schedule: 1F1B}\n" LAYOUTS);
+    ck_assert_int_eq(r.s.model.normalization, CS_NORM_RMSNORM);
+    ck_assert_int_eq(r.s.training.schedule, CS_1F1B);
+    done(&r);
+    load_bad(&r, "model: { base: moe-30b, num_experts: 64 }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING
+                 "layouts:\n  - {tensor_model_parallel_size: 4, pp: 4}\n",
+             2);
+    assert_message(&r.d, "'num_experts'",
+                   "unknown key 'num_experts' in model; Megatron's num_experts is "
+                   "'moe.num_experts' here");
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "unknown key 'tensor_model_parallel_size' in layout; Megatron's "
+                   "tensor_model_parallel_size is 'tp' here",
+                   5, 6);
+    done(&r);
+}
+END_TEST
+
 /* Limits of this session's keys, each at its position: more MTP depths
  * than layers (at the model mapping), a sequence beyond 2^24 tokens (at the
  * key). */
@@ -570,6 +596,7 @@ int main(void)
     tcase_add_test(t_errors, unknown_enum_values);
     tcase_add_test(t_errors, fp8_settings_checked);
     tcase_add_test(t_errors, mtp_and_sequence_limits);
+    tcase_add_test(t_errors, megatron_spellings);
     suite_add_tcase(s, t_errors);
     return tu_main(s);
 }

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/strutil.h"
 
@@ -78,7 +79,7 @@ int cs_parse_enum(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
         return -1;
     }
     for (int i = 0; choices[i]; i++)
-        if (!strcmp(t, choices[i]))
+        if (!strcasecmp(t, choices[i])) /* RMSNorm, 1F1B as Megatron writes them */
             return *out = i, 0;
     const char *hint = cs_did_you_mean(t, choices);
     if (hint)
@@ -331,10 +332,47 @@ int cs_schema_check_required(cs_ctx *c, const cs_schema *s, const void *obj, cs_
 /* ------------------------------------------------------------------------ */
 /* Key paths and unknown keys                                                */
 
+/* Megatron-LM's names of keys that clustersim names otherwise, and ours
+ * (the arguments' dest names: tensor_model_parallel_size for
+ * --tensor-model-parallel-size). */
+static const char *const *megatron_alias(const char *key)
+{
+    static const char *const aliases[][3] = {
+        {"tensor_model_parallel_size", "tp", ""},
+        {"pipeline_model_parallel_size", "pp", ""},
+        {"expert_model_parallel_size", "ep", ""},
+        {"expert_tensor_parallel_size", "etp", ""},
+        {"virtual_pipeline_model_parallel_size", "vpp", ""},
+        {"num_layers_per_virtual_pipeline_stage", "vpp", " (virtual stages per pipeline rank)"},
+        {"data_parallel_size", "dp", ""},
+        {"num_experts", "moe.num_experts", ""},
+        {"moe_router_topk", "moe.router_topk", ""},
+        {"moe_ffn_hidden_size", "moe.ffn_hidden_size", ""},
+        {"moe_shared_expert_intermediate_size", "moe.shared_expert_ffn_hidden_size", ""},
+        {"moe_layer_freq", "moe.layer_freq", ""},
+        {"use_distributed_optimizer", "distributed_optimizer", ""},
+        {"recompute_granularity", "recompute", ""},
+        {"group_query_attention", "num_query_groups", " (give the groups)"},
+        {"bf16", "precision", ": bf16"},
+        {"fp16", "precision", ": fp16"},
+        {"fp8_format", "precision", ": fp8 (with fp8_recipe)"},
+    };
+    for (size_t i = 0; key && i < sizeof aliases / sizeof *aliases; i++)
+        if (!strcmp(key, aliases[i][0]))
+            return aliases[i];
+    return NULL;
+}
+
 void cs_report_unknown(cs_ctx *c, cs_yfile *f, yaml_node_t *kn, const char *what,
                        const char *const *keys)
 {
     const char *key = cs_ynode_text(kn);
+    const char *const *alias = megatron_alias(key);
+    if (alias) {
+        REPORT(c, f, kn, "unknown key '%.80s' in %s; Megatron's %s is '%s' here%s", key, what,
+               key, alias[1], alias[2]);
+        return;
+    }
     const char *hint = key ? cs_did_you_mean(key, keys) : NULL;
     if (hint)
         REPORT(c, f, kn, "unknown key '%.80s' in %s; did you mean '%s'?", key, what, hint);
