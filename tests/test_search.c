@@ -871,7 +871,7 @@ START_TEST(resume_and_shards)
     ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "cannot read"));
     free(err);
-    static const char *const shards[] = {"0/3", "4/3", "1", "a/b"};
+    static const char *const shards[] = {"0/3", "4/3", "1", "a/b", "1/1025"};
     for (size_t k = 0; k < sizeof shards / sizeof *shards; k++) {
         snprintf(cmd, sizeof cmd, "'%s' search '%s' --shard %s", CS_BINARY, file, shards[k]);
         ck_assert_int_eq(tu_run(cmd, NULL, &err), 2);

@@ -60,8 +60,9 @@ static const char help[] =
     "  --resume             take the candidates DIR/search.csv holds as evaluated\n"
     "                       (by this search's evaluation model, of this same\n"
     "                       search) instead of replaying them; evaluate the rest\n"
-    "  --shard K/N          evaluate only every N-th candidate (K from 1 to N),\n"
-    "                       e.g. one Slurm array task each, with no last stage\n"
+    "  --shard K/N          evaluate only every N-th candidate (K from 1 to N,\n"
+    "                       N at most 1024), e.g. one Slurm array task each,\n"
+    "                       with no last stage\n"
     "  --merge FILE         take FILE's evaluated candidates too (a shard's\n"
     "                       search.csv; repeatable): after the shards, one\n"
     "                       search with a --merge per shard ranks them all,\n"
@@ -122,8 +123,11 @@ static int parse_args(int argc, char **argv, search_args *a)
         } else if (!strcmp(argv[i], "--resume")) {
             a->resume = 1;
         } else if ((v = cs_cli_option(argc, argv, &i, "--shard"))) {
-            if (cs_parse_shard(v, 1000000, &a->shard, &a->shards) != 0) {
-                fprintf(stderr, "clustersim search: --shard wants K/N, 1 <= K <= N\n");
+            if (cs_parse_shard(v, MAX_MERGE, &a->shard, &a->shards) != 0) {
+                fprintf(stderr,
+                        "clustersim search: --shard wants K/N, 1 <= K <= N <= %d (the shards "
+                        "one search can --merge)\n",
+                        MAX_MERGE);
                 return -1;
             }
             a->shard--;
