@@ -669,6 +669,29 @@ static double host_ops(const cs_kernel_list *l)
     return n;
 }
 
+/* What `tally` (launches, host_ops) counts of one iteration's kernel lists
+ * on a 4-layer dense run: embedding, 4 layers, output and loss, forward and
+ * backward, per micro-batch. */
+static double per_iteration(const built *b, double (*tally)(const cs_kernel_list *))
+{
+    cs_shape sh;
+    cs_shape_init(&sh, &b->s.model, &b->s.training, &b->z);
+    double n = 0;
+    for (int bw = 0; bw < 2; bw++) {
+        cs_kernel_opts o = {&b->s.training, b->z.recompute, b->z.attention, bw, 0};
+        cs_kernel_list l;
+        cs_kernels_attention(&sh, &o, &l);
+        n += 4 * tally(&l);
+        cs_kernels_mlp(&sh, &o, sh.T, sh.ffn, sh.t, 1, 1, &l);
+        n += 4 * tally(&l);
+        cs_kernels_output(&sh, &o, &l);
+        n += tally(&l);
+        cs_kernels_embedding(&sh, &o, &b->s.model, &l);
+        n += tally(&l);
+    }
+    return n * (double)b->z.microbatches;
+}
+
 /* The same with `op` seconds per framework op that launches no kernel. */
 static double host_run_ops(const char *model, const char *training, const char *layout,
                            double launch, double op, built *b)
@@ -704,22 +727,7 @@ START_TEST(host_bound_iteration_counts_launches)
     const char *training = "micro_batch_size: 1, optimizer: none";
     built b1, b2;
     double t1 = host_run(model, training, 1e-3, &b1), t2 = host_run(model, training, 2e-3, &b2);
-    cs_shape sh;
-    cs_shape_init(&sh, &b1.s.model, &b1.s.training, &b1.z);
-    double n = 0;
-    for (int bw = 0; bw < 2; bw++) {
-        cs_kernel_opts o = {&b1.s.training, b1.z.recompute, b1.z.attention, bw, 0};
-        cs_kernel_list l;
-        cs_kernels_attention(&sh, &o, &l);
-        n += 4 * launches(&l);
-        cs_kernels_mlp(&sh, &o, sh.T, sh.ffn, sh.t, 1, 1, &l);
-        n += 4 * launches(&l);
-        cs_kernels_output(&sh, &o, &l);
-        n += launches(&l);
-        cs_kernels_embedding(&sh, &o, &b1.s.model, &l);
-        n += launches(&l);
-    }
-    n *= (double)b1.z.microbatches;
+    double n = per_iteration(&b1, launches);
     ck_assert(n > 50 * 2);
     assert_close((t2 - t1) / 1e-3, n, 1e-9);
     done(&b1);
@@ -740,22 +748,7 @@ START_TEST(host_bound_iteration_counts_ops)
     double t0 = host_run_ops(model, training, layout, 1e-3, 0, &b0);
     double t1 = host_run_ops(model, training, layout, 1e-3, 1e-3, &b1);
     double t2 = host_run_ops(model, training, layout, 1e-3, 2e-3, &b2);
-    cs_shape sh;
-    cs_shape_init(&sh, &b1.s.model, &b1.s.training, &b1.z);
-    double n = 0;
-    for (int bw = 0; bw < 2; bw++) {
-        cs_kernel_opts o = {&b1.s.training, b1.z.recompute, b1.z.attention, bw, 0};
-        cs_kernel_list l;
-        cs_kernels_attention(&sh, &o, &l);
-        n += 4 * host_ops(&l);
-        cs_kernels_mlp(&sh, &o, sh.T, sh.ffn, sh.t, 1, 1, &l);
-        n += 4 * host_ops(&l);
-        cs_kernels_output(&sh, &o, &l);
-        n += host_ops(&l);
-        cs_kernels_embedding(&sh, &o, &b1.s.model, &l);
-        n += host_ops(&l);
-    }
-    n *= (double)b1.z.microbatches;
+    double n = per_iteration(&b1, host_ops);
     /* per layer and micro-batch: the attention's LayerNormLinear, split,
      * DotProductAttention, Linear and BDA, the MLP's two linears */
     ck_assert(n > 4 * 100 * (double)b1.z.microbatches);
