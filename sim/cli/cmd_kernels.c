@@ -41,8 +41,7 @@ typedef struct printer {
  * per expert) and its other ops. */
 static double host_seconds(const printer *p, const cs_kernel *k)
 {
-    double launches = k->group_tokens > 0 ? k->batch : k->launches;
-    return launches * p->host->launch_overhead + k->host_ops * p->host->op_overhead;
+    return cs_kernel_launches(k) * p->host->launch_overhead + k->host_ops * p->host->op_overhead;
 }
 
 /* A CSV field, quoted (quotes doubled) when it holds a comma or a quote. */

@@ -934,38 +934,42 @@ void cs_kernels_embedding(const cs_shape *sh, const cs_kernel_opts *o, const cs_
         memory(out, "position_embeddings.backward", CS_SLOT_IN_B, A * el + 8 * sh->s * sh->h, 1);
 }
 
-double cs_kernels_flops(const cs_kernel_list *l, cs_kernel_slot slot)
+double cs_kernel_launches(const cs_kernel *k)
+{
+    return k->group_tokens > 0 ? k->batch : k->launches;
+}
+
+static double flops_of(const cs_kernel *k) { return k->flops; }
+static double bytes_of(const cs_kernel *k) { return k->bytes; }
+static double host_ops_of(const cs_kernel *k) { return k->host_ops; }
+
+/* The sum of `of` over the kernels of one slot. */
+static double slot_sum(const cs_kernel_list *l, cs_kernel_slot slot,
+                       double (*of)(const cs_kernel *))
 {
     double sum = 0;
     for (int i = 0; i < l->n; i++)
         if (l->k[i].slot == slot)
-            sum += l->k[i].flops;
+            sum += of(&l->k[i]);
     return sum;
+}
+
+double cs_kernels_flops(const cs_kernel_list *l, cs_kernel_slot slot)
+{
+    return slot_sum(l, slot, flops_of);
 }
 
 double cs_kernels_launches(const cs_kernel_list *l, cs_kernel_slot slot)
 {
-    double sum = 0;
-    for (int i = 0; i < l->n; i++)
-        if (l->k[i].slot == slot)
-            sum += l->k[i].group_tokens > 0 ? l->k[i].batch : l->k[i].launches;
-    return sum;
+    return slot_sum(l, slot, cs_kernel_launches);
 }
 
 double cs_kernels_host_ops(const cs_kernel_list *l, cs_kernel_slot slot)
 {
-    double sum = 0;
-    for (int i = 0; i < l->n; i++)
-        if (l->k[i].slot == slot)
-            sum += l->k[i].host_ops;
-    return sum;
+    return slot_sum(l, slot, host_ops_of);
 }
 
 double cs_kernels_bytes(const cs_kernel_list *l, cs_kernel_slot slot)
 {
-    double sum = 0;
-    for (int i = 0; i < l->n; i++)
-        if (l->k[i].slot == slot)
-            sum += l->k[i].bytes;
-    return sum;
+    return slot_sum(l, slot, bytes_of);
 }

@@ -224,6 +224,8 @@ double cs_kernels_bytes(const cs_kernel_list *l, cs_kernel_slot slot);
  * issues one cuBLAS GEMM per expert, round-robin over its compute streams:
  * multi_stream_cublas_gemm, the default backend of general_grouped_gemm). */
 double cs_kernels_launches(const cs_kernel_list *l, cs_kernel_slot slot);
+/* The same for one kernel. */
+double cs_kernel_launches(const cs_kernel *k);
 /* Host ops of one slot that launch no kernel (cs_kernel.host_ops). */
 double cs_kernels_host_ops(const cs_kernel_list *l, cs_kernel_slot slot);
 
