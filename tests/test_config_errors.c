@@ -446,6 +446,14 @@ START_TEST(mtp_and_sequence_limits)
              1);
     tu_assert_diag(&r.d, CS_ERROR, "mtp_num_layers 17 is more than the model's 16 layers", 1, 8);
     done(&r);
+    /* The new model keys' bad values, at their positions. */
+    load_bad(&r, "model: { base: moe-30b, activation_func_clamp_value: -1, qk_layernorm: maybe }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             2);
+    tu_assert_diag(&r.d, CS_ERROR, "'activation_func_clamp_value' must be positive, got '-1'", 1,
+                   54);
+    tu_assert_diag(&r.d, CS_ERROR, "'qk_layernorm' must be true or false, got 'maybe'", 1, 72);
+    done(&r);
     /* Two gated activations at once (Megatron asserts not args.swiglu). */
     load_bad(&r, "model: { base: moe-30b, swiglu: true, quick_geglu: true }\n"
                  "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
