@@ -274,8 +274,12 @@ START_TEST(check_seed_reports_invalid_original)
     free(out);
     free(err);
     /* a valid layout the estimate does not fit says so on its first line */
-    ck_assert_int_eq(tu_run(BIN " check " CS_SOURCE_DIR "/validation/megatron/b4.yaml", &out, &err),
-                     0);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, BIN " check %s",
+             tu_write("unfit.yaml", "model: moe-30b\ncluster: { base: dgx-h100, nodes: 1 }\n"
+                                    "training: { seq_length: 4096, global_batch_size: 64, "
+                                    "micro_batch_size: 8 }\nlayouts: [{ tp: 1, pp: 1, ep: 8 }]\n"));
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
     ck_assert_ptr_nonnull(strstr(out, "-> valid, but DOES NOT FIT in GPU memory\n"));
     ck_assert_ptr_nonnull(strstr(out, "1 of 1 layouts valid (1 of them do not fit in GPU memory)"));
     free(out);
@@ -303,6 +307,24 @@ START_TEST(check_json_and_determinism)
     ck_assert_str_eq(t1, t2);
     free(t1);
     free(t2);
+}
+END_TEST
+
+/* Megatron's recompute modules, in the text and the JSON. */
+START_TEST(check_names_the_recompute_modules)
+{
+    char *out;
+    const char *b4 = BIN " check %s " CS_SOURCE_DIR "/validation/megatron/b4.yaml";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, b4, "");
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "recompute selective of moe_act, layernorm,"));
+    free(out);
+    snprintf(cmd, sizeof cmd, b4, "--format json");
+    ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\"recompute_modules\": [\n        \"moe_act\",\n"
+                                      "        \"layernorm\"\n      ]"));
+    free(out);
 }
 END_TEST
 
@@ -515,6 +537,7 @@ static Suite *suite(void)
     tcase_add_test(t, help_and_merge_edges);
     tcase_add_test(t, temporaries_do_not_follow_links);
     tcase_add_test(t, check_json_and_determinism);
+    tcase_add_test(t, check_names_the_recompute_modules);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);
     tcase_add_test(t, valid_scenario_exits_0);

@@ -10,6 +10,7 @@
 
 #include "model/cost.h"
 #include "model/kernels.h"
+#include "model/memory.h"
 #include "model/model.h"
 #include "model/routing.h"
 #include "net/engine.h"
@@ -545,6 +546,25 @@ START_TEST(positioned_errors)
                    "1.25",
                    8, 31);
     cs_diags_free(&d);
+    /* recompute_modules: Megatron's names, what TransformerConfig asserts,
+     * and the modules not modelled refused at the list. */
+    load_error("  recompute_modules: [mlp]\n", "layer_freq: 1", &d);
+    tu_assert_diag(&d, CS_ERROR, "recompute module mlp is Megatron's but not modelled yet", 8, 22);
+    cs_diags_free(&d);
+    load_error("  recompute_modules: [moe_ac]\n", "layer_freq: 1", &d);
+    tu_assert_diag(&d, CS_ERROR, "unknown recompute module 'moe_ac'; did you mean 'moe_act'?", 8,
+                   23);
+    cs_diags_free(&d);
+    load_error("  recompute_modules: [layernorm, layernorm]\n", "layer_freq: 1", &d);
+    tu_assert_diag(&d, CS_ERROR, "lists layernorm twice", 8, 34);
+    cs_diags_free(&d);
+    load_error("  moe_grouped_gemm: false\n  recompute_modules: [moe_act]\n", "layer_freq: 1", &d);
+    tu_assert_diag(&d, CS_ERROR, "recompute module moe_act needs moe_grouped_gemm: true", 9, 22);
+    cs_diags_free(&d);
+    load_error("  precision: fp8\n  moe_grouped_gemm: true\n  recompute_modules: [layernorm]\n",
+               "layer_freq: 1", &d);
+    tu_assert_diag(&d, CS_ERROR, "do not work with fp8_recipe delayed", 10, 22);
+    cs_diags_free(&d);
     load_error("  moe_token_dispatcher_type: deepep\n", "layer_freq: 1", &d);
     ck_assert_ptr_nonnull(tu_find(&d, "deepep"));
     cs_diags_free(&d);
@@ -557,6 +577,62 @@ START_TEST(positioned_errors)
                    "moe_token_dispatcher_type flex",
                    10, 37);
     cs_diags_free(&d);
+}
+END_TEST
+
+/* Selective recompute of Megatron's recompute_modules, by hand (s 4096,
+ * b 1, tp 1: T = 4096 tokens of h = 1024; 2 T routed tokens of 2048).
+ * moe_act reruns the activation and the probabilities' product before
+ * fc2's backward and copies the output back into its freed storage: the
+ * bias-GeLU's 2 + 2 bytes per element, the product's 2 + 2 and 4 per
+ * token, the copy's 2 + 2; layernorm reruns the pre-MLP norm (2 + 2 bytes
+ * per element) and copies it back. Memory: the activation's output (fc2's
+ * input, 2 bytes per routed element) and the norm's (2 T h) are gone. */
+START_TEST(recompute_modules)
+{
+    const char *base = "moe_grouped_gemm: true, recompute: selective, attention_backend: local";
+    char training[256];
+    double bytes[2][3], recomputed[2], hosts[2];
+    for (int on = 0; on < 2; on++) {
+        snprintf(training, sizeof training, "%s, recompute_modules: %s", base,
+                 on ? "[layernorm, moe_act]" : "[]");
+        setup u;
+        load(&u, 64, 0, training, "{ tp: 1, pp: 1, ep: 8, dp: 1 }");
+        double tokens = K * T, e = tokens * 2048;
+        cs_kernel_list l;
+        cs_kernel_opts b = opts(&u, 1);
+        cs_kernels_experts(&u.sh, &b, tokens, 8, &l);
+        recomputed[on] = cs_kernels_bytes(&l, CS_SLOT_RECOMPUTE);
+        hosts[on] = cs_kernels_host_ops(&l, CS_SLOT_RECOMPUTE);
+        if (on) {
+            ck_assert(recomputed[on] == 2 * 2 * e + (2 * 2 * e + 4 * tokens) + 2 * 2 * e);
+            ck_assert(find(&l, "experts.act_restore")->slot == CS_SLOT_RECOMPUTE);
+        }
+        cs_kernels_moe_edges(&u.sh, &b, &l);
+        if (on) {
+            const cs_kernel *n = find(&l, "pre_mlp_layernorm.recompute");
+            ck_assert(n->slot == CS_SLOT_POST_B && n->bytes == 2 * 2 * T * H);
+            ck_assert(find(&l, "pre_mlp_layernorm.restore")->bytes == 2 * 2 * T * H);
+        }
+        /* The attention is not rerun: core_attn is not listed. */
+        cs_kernels_attention(&u.sh, &b, &l);
+        ck_assert(cs_kernels_bytes(&l, CS_SLOT_RECOMPUTE) == 0);
+        bytes[on][0] = cs_memory_layer_activations(&u.s.model, &u.s.training, &u.z, 0);
+        u.z.recompute = CS_RECOMPUTE_NONE; /* the same switches, nothing rerun */
+        bytes[on][1] = cs_memory_layer_activations(&u.s.model, &u.s.training, &u.z, 0);
+        u.z.recompute = CS_RECOMPUTE_SELECTIVE;
+        u.s.training.recompute_modules |= CS_RC_CORE_ATTN;
+        bytes[on][2] = cs_memory_layer_activations(&u.s.model, &u.s.training, &u.z, 0);
+        cs_scenario_free(&u.s);
+    }
+    ck_assert(recomputed[0] == 0 && hosts[0] == 0);
+    ck_assert(hosts[1] == 5 + 12); /* the compiled activation and the checkpoint's backward */
+    /* Nothing listed keeps what no recompute keeps, the s x s scores too. */
+    ck_assert(bytes[0][0] == bytes[0][1] && bytes[1][1] == bytes[0][1]);
+    ck_assert(bytes[0][1] - bytes[1][0] == 2 * T * H + 2 * K * T * 2048);
+    /* core_attn drops the scores (local attention: 2 + 3 bytes per score of
+     * 16 heads, with attention dropout). */
+    ck_assert(bytes[0][1] - bytes[0][2] == 5.0 * 16 * 4096 * 4096);
 }
 END_TEST
 
@@ -600,6 +676,7 @@ int main(void)
     tcase_add_test(t, padded_capacity);
     tcase_add_test(t, dispatchers_balance_memory);
     tcase_add_test(t, positioned_errors);
+    tcase_add_test(t, recompute_modules);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

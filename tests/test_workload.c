@@ -814,6 +814,15 @@ START_TEST(host_ahead_of_the_gpu_costs_little)
         assert_close(tq - tw, 4 * 2 * 1e-6, 1e-6);
         done(&bq);
         done(&bw);
+        /* moe_act recompute reruns the activation in the backward, and its
+         * wait with it: one launch more per layer and micro-batch again. */
+        char gr[512];
+        snprintf(gr, sizeof gr, "%s, recompute: selective, recompute_modules: [moe_act]", g);
+        tq = host_run_on(q, gr, ep, 1e-6, &bq);
+        tw = host_run_on(w, gr, ep, 1e-6, &bw);
+        assert_close(tq - tw, 2 * 4 * 2 * 1e-6, 1e-6);
+        done(&bq);
+        done(&bw);
     }
     /* Unfused, the permute's masked_select waits before the permute: the
      * GPU idles for its first launch, as allgather's. */

@@ -202,6 +202,22 @@ typedef enum { CS_BF16, CS_FP16, CS_FP8 } cs_precision;
 typedef enum { CS_FP8_DELAYED, CS_FP8_TENSORWISE, CS_FP8_BLOCKWISE, CS_FP8_MXFP8 } cs_fp8_recipe;
 typedef enum { CS_GPIPE, CS_1F1B, CS_INTERLEAVED, CS_ZB_H1 } cs_schedule;
 typedef enum { CS_RECOMPUTE_NONE, CS_RECOMPUTE_SELECTIVE, CS_RECOMPUTE_FULL } cs_recompute;
+/* Megatron-Core's --recompute-modules, what selective recompute reruns, a
+ * bit each in the order of cs_recompute_module_choices: core_attn (the
+ * core attention), moe_act (the routed experts' activation), layernorm (the
+ * norms that are modules of their own: a MoE layer's pre-MLP norm, MLA's
+ * input norm); mla_up_proj, mlp, moe and shared_experts are Megatron's too,
+ * refused as not modelled yet. */
+typedef enum {
+    CS_RC_CORE_ATTN = 1u << 0,
+    CS_RC_MOE_ACT = 1u << 1,
+    CS_RC_LAYERNORM = 1u << 2,
+    CS_RC_MLA_UP_PROJ = 1u << 3,
+    CS_RC_MLP = 1u << 4,
+    CS_RC_MOE = 1u << 5,
+    CS_RC_SHARED_EXPERTS = 1u << 6,
+} cs_recompute_module;
+#define CS_RC_MODELLED (CS_RC_CORE_ATTN | CS_RC_MOE_ACT | CS_RC_LAYERNORM)
 typedef enum { CS_OPTIMIZER_ADAM, CS_OPTIMIZER_NONE } cs_optimizer;
 typedef enum { CS_ROUTING_BALANCED, CS_ROUTING_RANDOM, CS_ROUTING_SKEWED } cs_routing_mode;
 typedef enum { CS_NET_IDEAL, CS_NET_ANALYTIC, CS_NET_FLOW } cs_network_model;
@@ -252,6 +268,8 @@ typedef struct cs_training {
     long decoder_first_pipeline_num_layers, decoder_last_pipeline_num_layers;
     int account_for_embedding_in_pipeline_split, account_for_loss_in_pipeline_split;
     cs_recompute recompute;
+    unsigned recompute_modules; /* cs_recompute_module bits; core_attn by default */
+    cs_loc loc_recompute_modules;
     int sequence_parallel;
     int distributed_optimizer;
     int overlap_grad_reduce;
@@ -496,6 +514,9 @@ void cs_config_keys(cs_key_fn fn, void *arg);
 /* Effective per-layout settings (layout override or training default). */
 cs_schedule cs_layout_schedule(const cs_layout *l, const cs_training *t);
 cs_recompute cs_layout_recompute(const cs_layout *l, const cs_training *t);
+/* True when recompute mode r reruns `module` (selective, and the module in
+ * training.recompute_modules). */
+int cs_recomputes(cs_recompute r, const cs_training *t, cs_recompute_module module);
 long cs_layout_micro_batch(const cs_layout *l, const cs_training *t);
 long cs_layout_vpp(const cs_layout *l, const cs_training *t);
 
@@ -526,6 +547,11 @@ int cs_model_gated(const cs_model *m);
 /* Names for printing. */
 const char *cs_schedule_name(cs_schedule s);
 const char *cs_recompute_name(cs_recompute r);
+/* The names of the modules of `bits` joined by `sep` into buf, in
+ * Megatron's order ("core_attn, moe_act"); "nothing" for none. */
+void cs_recompute_modules_text(unsigned bits, const char *sep, char *buf, size_t len);
+/* The name of cs_recompute_module bit i, NULL past the last. */
+const char *cs_recompute_module_name(int i);
 const char *cs_search_objective_name(cs_search_objective o);
 const char *cs_attention_backend_name(cs_attention_backend b);
 const char *cs_fp8_recipe_name(cs_fp8_recipe r);

@@ -167,44 +167,15 @@ int cs_search_per_token(const cs_search_config *k)
     return cs_search_batch_sizes(k, 1, v) > 1;
 }
 
-/* A set of choices (one name or a list) as a bit per choice. */
-static int choice_set(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
-                      const char *const *choices, unsigned *out)
-{
-    int one = n->type != YAML_SEQUENCE_NODE;
-    long count = one ? 1 : (long)(n->data.sequence.items.top - n->data.sequence.items.start);
-    if (count < 1) {
-        REPORT(c, f, n, "'%s' must name one or more values", key);
-        return -1;
-    }
-    int rc = 0;
-    *out = 0;
-    for (long i = 0; i < count; i++) {
-        yaml_node_t *item = one ? n : cs_yfile_node(f, n->data.sequence.items.start[i]);
-        int v;
-        if (choices ? cs_parse_enum(c, f, item, key, choices, &v)
-                    : cs_parse_bool(c, f, item, key, &v)) {
-            rc = -1;
-            continue;
-        }
-        if (*out & (1u << v)) {
-            REPORT(c, f, item, "'%s' lists %s twice", key, cs_ynode_text(item));
-            rc = -1;
-        }
-        *out |= 1u << v;
-    }
-    return rc;
-}
-
 static int set_schedule(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    return choice_set(c, f, n, "schedule", cs_schedule_choices,
+    return cs_parse_choices(c, f, n, 1, "schedule", cs_schedule_choices,
                       &((cs_search_config *)obj)->schedules);
 }
 
 static int set_recompute(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    return choice_set(c, f, n, "recompute", cs_recompute_choices,
+    return cs_parse_choices(c, f, n, 1, "recompute", cs_recompute_choices,
                       &((cs_search_config *)obj)->recomputes);
 }
 
@@ -212,18 +183,18 @@ static int set_precision(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_search_config *k = obj;
     k->loc_precision = cs_yfile_loc(f, n);
-    return choice_set(c, f, n, "precision", cs_precision_choices, &k->precisions);
+    return cs_parse_choices(c, f, n, 1, "precision", cs_precision_choices, &k->precisions);
 }
 
 static int set_sp(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    return choice_set(c, f, n, "sequence_parallel", NULL,
+    return cs_parse_choices(c, f, n, 1, "sequence_parallel", NULL,
                       &((cs_search_config *)obj)->sequence_parallel);
 }
 
 static int set_dopt(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    return choice_set(c, f, n, "distributed_optimizer", NULL,
+    return cs_parse_choices(c, f, n, 1, "distributed_optimizer", NULL,
                       &((cs_search_config *)obj)->distributed_optimizer);
 }
 

@@ -12,6 +12,9 @@ static const char *const fp8_recipe_choices[] = {"delayed", "tensorwise", "block
                                                   NULL};
 const char *const cs_schedule_choices[] = {"gpipe", "1f1b", "interleaved", "zb-h1", NULL};
 const char *const cs_recompute_choices[] = {"none", "selective", "full", NULL};
+/* In the order of cs_recompute_module's bits. */
+static const char *const module_choices[] = {
+    "core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts", NULL};
 static const char *const optimizer_choices[] = {"adam", "none", NULL};
 static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
 static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused", "local", NULL};
@@ -53,6 +56,27 @@ static int routing_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return cs_schema_apply(c, f, n, &cs_routing_schema, &t->moe_routing);
 }
 
+/* A list of Megatron's module names ([] reruns nothing); a module Megatron
+ * has but the model does not is refused rather than ignored. */
+static int recompute_modules_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_training *t = obj;
+    t->loc_recompute_modules = cs_yfile_loc(f, n);
+    if (cs_parse_choices(c, f, n, 0, "recompute module", module_choices, &t->recompute_modules))
+        return -1;
+    unsigned missing = t->recompute_modules & ~(unsigned)CS_RC_MODELLED;
+    if (missing) {
+        char names[128];
+        cs_recompute_modules_text(missing, ", ", names, sizeof names);
+        REPORT(c, f, n,
+               "recompute module %s is Megatron's but not modelled yet (core_attn, moe_act and "
+               "layernorm are)",
+               names);
+        return -1;
+    }
+    return 0;
+}
+
 static const cs_field training_fields[] = {
     INT(cs_training, seq_length, 1, REQUIRED),
     INT(cs_training, global_batch_size, 1, REQUIRED),
@@ -70,6 +94,7 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, account_for_embedding_in_pipeline_split),
     BOOL(cs_training, account_for_loss_in_pipeline_split),
     ENUM(cs_training, recompute, cs_recompute_choices),
+    CUSTOM("recompute_modules", recompute_modules_custom),
     BOOL(cs_training, sequence_parallel),
     BOOL(cs_training, distributed_optimizer),
     BOOL(cs_training, overlap_grad_reduce),
@@ -209,6 +234,7 @@ void cs_training_defaults(cs_training *t)
      * and num_layers_at_end_in_bf16 1. */
     t->fp8_recipe = CS_FP8_DELAYED;
     t->num_layers_at_start_in_bf16 = t->num_layers_at_end_in_bf16 = 1;
+    t->recompute_modules = CS_RC_CORE_ATTN; /* transformer_config.py's default */
 }
 
 void cs_layout_defaults(cs_layout *l)
@@ -297,6 +323,21 @@ static int fp8_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_train
 }
 
 /* Switches Megatron refuses together (arguments.py's validate_args). */
+/* What TransformerConfig asserts of recompute_modules. */
+static int modules_consistent(cs_ctx *c, const cs_training *t)
+{
+    unsigned m = t->recompute_modules;
+    if ((m & CS_RC_MOE_ACT) && !t->moe_grouped_gemm)
+        return cs_ctx_error(c, t->loc_recompute_modules,
+                            "recompute module moe_act needs moe_grouped_gemm: true (as in Megatron)");
+    if ((m & (CS_RC_MOE_ACT | CS_RC_LAYERNORM)) && t->precision == CS_FP8 &&
+        t->fp8_recipe == CS_FP8_DELAYED)
+        return cs_ctx_error(c, t->loc_recompute_modules,
+                            "recompute modules moe_act and layernorm do not work with fp8_recipe "
+                            "delayed (as in Megatron)");
+    return 0;
+}
+
 static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_training *t)
 {
     yaml_node_t *at;
@@ -344,7 +385,7 @@ static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_
                "Megatron)");
         rc = -1;
     }
-    return rc | fp8_consistent(c, f, n, t);
+    return rc | fp8_consistent(c, f, n, t) | modules_consistent(c, t);
 }
 
 int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
@@ -445,6 +486,28 @@ cs_schedule cs_layout_schedule(const cs_layout *l, const cs_training *t)
 cs_recompute cs_layout_recompute(const cs_layout *l, const cs_training *t)
 {
     return l->recompute >= 0 ? (cs_recompute)l->recompute : t->recompute;
+}
+
+int cs_recomputes(cs_recompute r, const cs_training *t, cs_recompute_module module)
+{
+    return r == CS_RECOMPUTE_SELECTIVE && (t->recompute_modules & (unsigned)module) != 0;
+}
+
+const char *cs_recompute_module_name(int i)
+{
+    return i >= 0 && i < (int)(COUNT(module_choices) - 1) ? module_choices[i] : NULL;
+}
+
+void cs_recompute_modules_text(unsigned bits, const char *sep, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; module_choices[i] && used < len; i++)
+        if (bits & (1u << i))
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? sep : "",
+                                     module_choices[i]);
+    if (!bits)
+        snprintf(buf, len, "nothing");
 }
 
 long cs_layout_micro_batch(const cs_layout *l, const cs_training *t)

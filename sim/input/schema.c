@@ -89,6 +89,34 @@ int cs_parse_enum(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
     return -1;
 }
 
+int cs_parse_choices(cs_ctx *c, cs_yfile *f, yaml_node_t *n, long min, const char *key,
+                     const char *const *choices, unsigned *out)
+{
+    int one = n->type != YAML_SEQUENCE_NODE;
+    long count = one ? 1 : (long)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count < min) {
+        REPORT(c, f, n, "'%s' must name one or more values", key);
+        return -1;
+    }
+    int rc = 0;
+    *out = 0;
+    for (long i = 0; i < count; i++) {
+        yaml_node_t *item = one ? n : cs_yfile_node(f, n->data.sequence.items.start[i]);
+        int v;
+        if (choices ? cs_parse_enum(c, f, item, key, choices, &v)
+                    : cs_parse_bool(c, f, item, key, &v)) {
+            rc = -1;
+            continue;
+        }
+        if (*out & (1u << v)) {
+            REPORT(c, f, item, "'%s' lists %s twice", key, cs_ynode_text(item));
+            rc = -1;
+        }
+        *out |= 1u << v;
+    }
+    return rc;
+}
+
 int cs_parse_qty(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_unit_kind unit,
                  unsigned flags, cs_quantity *q)
 {

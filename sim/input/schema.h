@@ -141,6 +141,10 @@ int cs_parse_enum(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
 int cs_parse_qty(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_unit_kind unit,
                  unsigned flags, cs_quantity *q);
 int cs_parse_name(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, char *out);
+/* A set of choices, one name or a list of at least `min` (none twice), as
+ * a bit per choice; `choices` NULL: booleans (bit 0 false, bit 1 true). */
+int cs_parse_choices(cs_ctx *c, cs_yfile *f, yaml_node_t *n, long min, const char *key,
+                     const char *const *choices, unsigned *out);
 
 /* Applies every key of `map` to obj, on top of what obj already holds (its
  * defaults, or a base). Reports every problem; returns -1 if there was one. */

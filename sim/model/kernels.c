@@ -43,6 +43,7 @@ void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const 
     sh->V = m->vocab_size > 0 ? ceil((double)m->vocab_size / unit) * unit : 0;
     sh->rope = m->position_embedding_type == CS_POS_ROPE;
     sh->qk_norm = m->qk_layernorm && !m->mla.enabled;
+    sh->mla = m->mla.enabled;
 }
 
 cs_attention_backend cs_kernels_backend(const cs_training *t, const cs_gpu_config *gpu)
@@ -140,6 +141,14 @@ static void memory(cs_kernel_list *l, const char *name, cs_kernel_slot slot, dou
  * 12 + 7 L (weights, splits, casts, saves) and 2 per GEMM (TensorWrapper
  * creations and ~20 cuBLASLt descriptor calls, cublaslt_gemm.cu:454-777);
  * each backward GEMM pass 5 + 6 L and the same 2 per GEMM. */
+/* CheckpointWithoutOutput (tensor_parallel/random.py:579-760), the
+ * output-discarding checkpoint of moe_act and layernorm recompute: forward
+ * the RNG states taken, its autograd Function, the output's storage freed
+ * and a hook registered; backward the hook, the RNG states set, the inputs
+ * detached, the storage resized and copied back, and the nested
+ * autograd.backward of its Function. */
+#define HOST_CHECKPOINT_F 8
+#define HOST_CHECKPOINT_B 12
 #define HOST_GROUPED(L) (12 + 9 * (L))
 #define HOST_GROUPED_B(L) (5 + 8 * (L))
 
@@ -315,6 +324,38 @@ static void residual_add(cs_kernel_list *l, const cs_shape *sh)
     memory(l, "residual.grad_add", CS_SLOT_PRE_B, 3 * A * sh->Tl * sh->h, 1);
 }
 
+static int reruns(const cs_kernel_opts *o, cs_recompute_module module)
+{
+    return cs_recomputes(o->recompute, o->t, module);
+}
+
+/* What an output-discarding checkpoint does when its output's gradient
+ * arrives: the kernels added since `from` moved to `slot`, then the
+ * recomputed output copied into the freed storage (`bytes` read and
+ * written). */
+static void rerun_end(cs_kernel_list *l, int from, cs_kernel_slot slot, const char *restore,
+                      double bytes)
+{
+    for (int i = from; i < l->n; i++)
+        l->k[i].slot = slot;
+    memory(l, restore, slot, 2 * bytes, 1);
+    host(l, HOST_CHECKPOINT_B);
+}
+
+/* layernorm recompute: a norm that is a module of its own reruns before
+ * the backward of the block it feeds (the hook on that block's output,
+ * transformer_layer.py:611-614, 797-800). */
+static void norm_rerun(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
+                       const char *name, const char *restore)
+{
+    cs_kernel_opts f = *o;
+    f.backward = 0;
+    int from = l->n;
+    norm(l, sh, name, NULL, &f, CS_SLOT_POST_B, CS_SLOT_POST_B);
+    host(l, HOST_TENORM);
+    rerun_end(l, from, CS_SLOT_POST_B, restore, A * sh->Tl * sh->h);
+}
+
 /* ---- core attention ----------------------------------------------------------------- */
 
 /* FlashAttention or cuDNN: one kernel each way, FLOPs as FlashAttention
@@ -452,6 +493,8 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
     out->n = 0;
     if (!o->backward) {
         norm(out, sh, "input_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
+        if (sh->mla && reruns(o, CS_RC_LAYERNORM))
+            host(out, HOST_CHECKPOINT_F);
         linear(out, o, &te_qkv, CS_SLOT_IN, 1, sh->T, w_qkv, sh->h, sh->sp, sh->t);
         host(out, HOST_LN_LINEAR + HOST_QKV_SPLIT); /* the norm is fused into it */
         qk_norms(out, sh, o, CS_SLOT_CORE);
@@ -467,11 +510,13 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
         return;
     }
     bda(out, sh, o, NULL, "self_attn_bda.backward");
+    if (sh->mla && reruns(o, CS_RC_LAYERNORM))
+        norm_rerun(out, sh, o, "input_layernorm.recompute", "input_layernorm.restore");
     linear_dgrad(out, o, &te_proj, CS_SLOT_OUT_B, 1, sh->T, w_o, sh->h);
     linear_wgrad(out, o, &te_proj, CS_SLOT_OUT_W, 1, sh->h, w_o, sh->T, 0);
-    /* Selective recompute ("core_attn") reruns the core attention forward
+    /* Selective recompute of core_attn reruns the core attention forward
      * just before its backward. */
-    if (o->recompute == CS_RECOMPUTE_SELECTIVE) {
+    if (reruns(o, CS_RC_CORE_ATTN)) {
         cs_kernel_opts f = *o;
         f.backward = 0;
         if (is_flash(o->backend))
@@ -584,10 +629,12 @@ void cs_kernels_moe_edges(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
      * (transformer_layer.py:666-681), with MoELayer's wrappers around it. */
     if (!o->backward) {
         norm(out, sh, "pre_mlp_layernorm", NULL, o, CS_SLOT_PRE, CS_SLOT_PRE_B);
-        host(out, HOST_TENORM + 6);
+        host(out, HOST_TENORM + 6 + (reruns(o, CS_RC_LAYERNORM) ? HOST_CHECKPOINT_F : 0));
         bda(out, sh, o, "mlp_bda", NULL);
     } else {
         bda(out, sh, o, NULL, "mlp_bda.backward");
+        if (reruns(o, CS_RC_LAYERNORM))
+            norm_rerun(out, sh, o, "pre_mlp_layernorm.recompute", "pre_mlp_layernorm.restore");
         norm(out, sh, NULL, "pre_mlp_layernorm.backward", o, CS_SLOT_PRE, CS_SLOT_PRE_B);
         host(out, HOST_TENORM);
         residual_add(out, sh);
@@ -816,11 +863,29 @@ void cs_kernels_experts(const cs_shape *sh, const cs_kernel_opts *o, double toke
      * its own (and two backward: the input's and the probabilities'
      * gradients). */
     double e = tokens * sh->ffn_e / sh->etp;
-    if (!(sh->f == 3 && activation_fused(sh, o->t))) {
+    int probs_apart = !(sh->f == 3 && activation_fused(sh, o->t));
+    if (probs_apart) {
         if (!o->backward)
             memory(out, "experts.probs_mul", CS_SLOT_CORE, 2 * A * e + 4 * tokens, 1);
         else
             memory(out, "experts.probs_mul.backward", CS_SLOT_CORE_B, 4 * A * e + 4 * tokens, 2);
+    }
+    /* moe_act recompute: the activation (with its clamp and the
+     * probabilities' product, experts.py bias_act_func) runs under an
+     * output-discarding checkpoint whose hook is on fc2's output: it reruns
+     * before fc2's backward. */
+    if (reruns(o, CS_RC_MOE_ACT)) {
+        if (!o->backward) {
+            host(out, HOST_CHECKPOINT_F);
+        } else {
+            cs_kernel_opts f = *o;
+            f.backward = 0;
+            int from = out->n;
+            activation(out, sh, &f, e);
+            if (probs_apart)
+                memory(out, "experts.probs_mul", CS_SLOT_CORE, 2 * A * e + 4 * tokens, 1);
+            rerun_end(out, from, CS_SLOT_RECOMPUTE, "experts.act_restore", A * e);
+        }
     }
     /* TEGroupedMLP with biases adds fc2's itself, per local expert in a
      * Python loop (experts.py _apply_bias): the bias times the

@@ -35,6 +35,7 @@ typedef struct cs_shape {
     double experts, topk;
     double V; /* vocabulary, padded to a multiple of 128 x tp as Megatron pads it */
     int sp, rope, qk_norm; /* qk_norm: model.qk_layernorm (not with MLA) */
+    int mla;               /* multi-latent attention: its input norm is a module of its own */
     int quick_geglu;       /* the gated activation is quick-GELU, not SiLU */
     int bias;              /* the linear layers have biases (add_bias_linear) */
     double clamp;          /* the GLU's inputs clamped (activation_func_clamp_value); 0: not */

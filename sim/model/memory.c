@@ -57,15 +57,20 @@ static double fp8_activation_delta(const cs_model *m, const cs_training *t,
     int flash = z->attention == CS_ATTN_FLASH || z->attention == CS_ATTN_FUSED;
     double q = m->mla.enabled ? (double)(m->num_attention_heads * m->mla.v_head_dim)
                               : (double)(m->num_attention_heads * m->kv_channels);
-    double delta = -save * sb * h / (sp ? tp : 1);          /* QKV input */
+    /* A discarded norm output or activation saves nothing, in FP8 or not
+     * (Megatron has the linear layers keep the discarded tensor itself:
+     * set_save_original_input). */
+    int norms = cs_recomputes(z->recompute, t, CS_RC_LAYERNORM);
+    int act = cs_recomputes(z->recompute, t, CS_RC_MOE_ACT);
+    double delta = m->mla.enabled && norms ? 0 : -save * sb * h / (sp ? tp : 1); /* QKV input */
     delta += (flash ? e : -save) * sb * q / tp;              /* projection input */
     if (cs_model_is_moe_layer(m, layer)) {
         double k = (double)m->moe.router_topk, etp = (double)z->etp;
         double routed = k * sb * etp / tp;
         double ffn_e = (double)m->moe.ffn_hidden_size, ffn_s = (double)m->moe.shared_expert_ffn_hidden_size;
-        delta -= save * routed * (h + ffn_e / etp);          /* experts' fc1 and fc2 inputs */
+        delta -= save * routed * (h + (act ? 0 : ffn_e / etp)); /* experts' fc1 and fc2 inputs */
         if (ffn_s > 0)
-            delta += e * sb * h / (sp ? tp : 1) - save * sb * ffn_s / tp;
+            delta += (norms ? 0 : e * sb * h / (sp ? tp : 1)) - save * sb * ffn_s / tp;
     } else {
         delta -= save * sb * h / (sp ? tp : 1);              /* fc1 input */
         delta -= save * sb * (double)m->ffn_hidden_size / tp; /* fc2 input */
@@ -86,10 +91,20 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
     double replicated = (8.0 + (t->hidden_dropout > 0 ? 2.0 : 0.0)) * s * b * h;
     double split = s * b * attention_split_bytes(m);
     double routed = 0; /* bytes of routed expert tokens, already per GPU */
-    if (cs_model_is_moe_layer(m, layer)) {
+    int moe = cs_model_is_moe_layer(m, layer);
+    /* layernorm recompute discards the output of each norm that is a module
+     * of its own: a MoE layer's pre-MLP norm (the router's input), MLA's
+     * input norm (the down projections'), 2 bytes per element each. */
+    if (cs_recomputes(z->recompute, t, CS_RC_LAYERNORM))
+        replicated -= 2.0 * s * b * h * ((moe ? 1 : 0) + (m->mla.enabled ? 1 : 0));
+    if (moe) {
         double k = (double)m->moe.router_topk, etp = (double)z->etp;
         double tokens = k * s * b * etp / tp;
-        routed = tokens * (2.0 * h + mlp_split_bytes(m, (double)m->moe.ffn_hidden_size) / etp);
+        double ffn_e = (double)m->moe.ffn_hidden_size;
+        routed = tokens * (2.0 * h + mlp_split_bytes(m, ffn_e) / etp);
+        /* moe_act recompute discards the activation's output, fc2's input */
+        if (cs_recomputes(z->recompute, t, CS_RC_MOE_ACT))
+            routed -= tokens * 2.0 * ffn_e / etp;
         split += s * b * mlp_split_bytes(m, (double)m->moe.shared_expert_ffn_hidden_size);
         split += 4.0 * s * b * (double)m->moe.num_experts;
     } else {
@@ -98,7 +113,9 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
     /* FlashAttention and cuDNN keep the fp32 log-sum-exp per head and token. */
     int flash = z->attention == CS_ATTN_FLASH || z->attention == CS_ATTN_FUSED;
     double lse = flash ? 4.0 * a * s * b / tp : 0;
-    double scores = z->recompute == CS_RECOMPUTE_NONE ? cs_memory_attention_scores(m, t, z) : 0;
+    double scores = z->recompute == CS_RECOMPUTE_FULL || cs_recomputes(z->recompute, t, CS_RC_CORE_ATTN)
+                        ? 0
+                        : cs_memory_attention_scores(m, t, z);
     double fp8 = cs_training_layer_fp8(t, m->num_layers, layer)
                      ? fp8_activation_delta(m, t, z, layer)
                      : 0;

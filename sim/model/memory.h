@@ -17,8 +17,9 @@
  *   attention scores 5 a s^2 b  with the unfused backends (softmax output 2,
  *                    dropout mask 1 and output 2; 4 + 3 with torch's fp32
  *                    softmax fallback, 2 without attention dropout); dropped
- *                    by selective recompute; FlashAttention and cuDNN keep a
- *                    4-byte log-sum-exp per head and token instead
+ *                    by selective recompute of core_attn; FlashAttention
+ *                    and cuDNN keep a 4-byte log-sum-exp per head and token
+ *                    instead
  * giving sbh(10 + 24/t + 5as/(ht)) for GPT shapes (without hidden dropout the
  * two masks go: 8 instead of 10); with sequence parallelism
  * the replicated part is divided by t too; full recompute keeps only the layer
@@ -26,7 +27,10 @@
  * split part by its experts': each token reaches top-k experts, so a GPU holds
  * k s b (etp/t) routed tokens, each with its 2h input and 4 ffn_e/etp (6 with
  * SwiGLU) intermediate bytes, plus fp32 router probabilities 4 s b E / t and a
- * shared expert as a dense MLP of its width.
+ * shared expert as a dense MLP of its width. Selective recompute of
+ * layernorm drops a MoE layer's pre-MLP norm output (2sbh, /t with sequence
+ * parallelism) and MLA's input norm output; of moe_act the activation's
+ * output, fc2's 2 ffn_e/etp input bytes per routed token.
  *
  * In flight at the peak, per stage i of p with m micro-batches: GPipe m; 1F1B
  * and ZB-H1 min(p - i, m); interleaved min(2(p - i - 1) + (v - 1)p + 1, m v)

@@ -461,7 +461,7 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     int full = B->z->recompute == CS_RECOMPUTE_FULL;
     double total = full ? layer_full(B, layer) : layer_keep(B, layer);
     double free_b = with_w ? 0 : -(total - layer_w_part(B, layer));
-    double scores = B->z->recompute == CS_RECOMPUTE_SELECTIVE
+    double scores = cs_recomputes(B->z->recompute, B->t, CS_RC_CORE_ATTN)
                         ? cs_memory_attention_scores(B->m, B->t, B->z)
                         : 0;
     if (is_mtp(B, layer))

@@ -639,6 +639,14 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, edge_slot(&B->edges_b, CS_SLOT_POST_B));
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     dispatch_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
+    /* moe_act recompute reruns the activation, and with it the quick-GeGLU's
+     * synchronizing copy: the host waits for what it issued before the
+     * experts' backward (in Megatron after the rerun's clamp, a few memory
+     * kernels later: the GPU idles for one launch either way). */
+    if (activation_waits(B) && cs_recomputes(B->z->recompute, B->t, CS_RC_MOE_ACT)) {
+        cs_build_host_mark(B);
+        cs_build_host_sync(B);
+    }
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (with_w)
         moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);

@@ -28,9 +28,16 @@ static void text_header(FILE *out, const char *path, const cs_check *c)
     fprintf(out, "  cluster   %s: %ld nodes x %ld %s = %ld GPUs, %.1f GB each\n", k->name,
             k->nodes, k->gpus_per_node, k->gpu.name[0] ? k->gpu.name : "GPUs",
             k->nodes * k->gpus_per_node, k->gpu.memory / GB);
-    fprintf(out, "  training  seq %ld, global batch %ld, micro-batch %ld, %s, recompute %s%s%s\n",
+    char modules[160] = "";
+    if (t->recompute_modules != CS_RC_CORE_ATTN) {
+        char names[128];
+        cs_recompute_modules_text(t->recompute_modules, ", ", names, sizeof names);
+        snprintf(modules, sizeof modules,
+                 t->recompute == CS_RECOMPUTE_SELECTIVE ? " of %s" : " (selective: %s)", names);
+    }
+    fprintf(out, "  training  seq %ld, global batch %ld, micro-batch %ld, %s, recompute %s%s%s%s\n",
             t->seq_length, t->global_batch_size, t->micro_batch_size,
-            cs_schedule_name(t->schedule), cs_recompute_name(t->recompute),
+            cs_schedule_name(t->schedule), cs_recompute_name(t->recompute), modules,
             t->sequence_parallel ? ", sequence parallel" : "",
             t->distributed_optimizer ? ", distributed optimizer" : "");
 }
@@ -174,6 +181,15 @@ static void json_problems(cs_json *j, const char *key, const cs_diags *d, cs_sev
     cs_json_array_end(j);
 }
 
+static void json_recompute_modules(cs_json *j, unsigned bits)
+{
+    cs_json_array_begin(j, "recompute_modules");
+    for (int i = 0; cs_recompute_module_name(i); i++)
+        if (bits & (1u << i))
+            cs_json_string(j, NULL, cs_recompute_module_name(i));
+    cs_json_array_end(j);
+}
+
 static void json_memory(cs_json *j, const cs_scenario *s, const cs_layout_verdict *r)
 {
     const cs_memory_breakdown *b = &r->peak;
@@ -228,6 +244,8 @@ static void json_layout(cs_json *j, const cs_scenario *s, const cs_layout_verdic
         cs_json_int(j, "experts_per_gpu", z->experts_per_gpu);
         cs_json_string(j, "schedule", cs_schedule_name(z->schedule));
         cs_json_string(j, "recompute", cs_recompute_name(z->recompute));
+        if (z->recompute == CS_RECOMPUTE_SELECTIVE)
+            json_recompute_modules(j, s->training.recompute_modules);
         json_memory(j, s, r);
     }
     cs_json_object_end(j);

@@ -269,8 +269,14 @@ static void print_megatron(FILE *out, const cs_scenario *s, const cs_layout_size
         fputs(" --sequence-parallel", out);
     if (s->training.distributed_optimizer)
         fputs(" --use-distributed-optimizer", out);
-    if (z->recompute == CS_RECOMPUTE_SELECTIVE)
+    if (z->recompute == CS_RECOMPUTE_SELECTIVE) {
         fputs(" --recompute-granularity selective", out);
+        if (s->training.recompute_modules != CS_RC_CORE_ATTN) {
+            char names[128];
+            cs_recompute_modules_text(s->training.recompute_modules, " ", names, sizeof names);
+            fprintf(out, " --recompute-modules %s", s->training.recompute_modules ? names : "");
+        }
+    }
     else if (z->recompute == CS_RECOMPUTE_FULL)
         fputs(" --recompute-granularity full --recompute-method uniform --recompute-num-layers 1",
               out);
