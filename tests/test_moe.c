@@ -611,7 +611,7 @@ START_TEST(recompute_modules)
         cs_kernels_moe_edges(&u.sh, &b, &l);
         if (on) {
             const cs_kernel *n = find(&l, "pre_mlp_layernorm.recompute");
-            ck_assert(n->slot == CS_SLOT_POST_B && n->bytes == 2 * 2 * T * H);
+            ck_assert(n->slot == CS_SLOT_RECOMPUTE && n->bytes == 2 * 2 * T * H);
             ck_assert(find(&l, "pre_mlp_layernorm.restore")->bytes == 2 * 2 * T * H);
         }
         /* The attention is not rerun: core_attn is not listed. */

@@ -344,16 +344,18 @@ static void rerun_end(cs_kernel_list *l, int from, cs_kernel_slot slot, const ch
 
 /* layernorm recompute: a norm that is a module of its own reruns before
  * the backward of the block it feeds (the hook on that block's output,
- * transformer_layer.py:611-614, 797-800). */
+ * transformer_layer.py:611-614, 797-800), in the recompute slot: MLA's input
+ * norm with the core attention's rerun, after the projection's dgrad, a
+ * kernel later than Megatron's. */
 static void norm_rerun(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
                        const char *name, const char *restore)
 {
     cs_kernel_opts f = *o;
     f.backward = 0;
     int from = l->n;
-    norm(l, sh, name, NULL, &f, CS_SLOT_POST_B, CS_SLOT_POST_B);
+    norm(l, sh, name, NULL, &f, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE);
     host(l, HOST_TENORM);
-    rerun_end(l, from, CS_SLOT_POST_B, restore, A * sh->Tl * sh->h);
+    rerun_end(l, from, CS_SLOT_RECOMPUTE, restore, A * sh->Tl * sh->h);
 }
 
 /* ---- core attention ----------------------------------------------------------------- */

@@ -138,14 +138,16 @@ typedef struct cs_builder {
  * dispatcher's work either side of them, the dispatcher's work after the
  * combine (the shared experts are a dense block of their own). */
 /* BLOCK_EXPERTS_FC1 and _REST: the experts' forward in two, where the host
- * waits between them (moe.c, activation_waits). */
+ * waits between them (moe.c, activation_waits); BLOCK_EXPERTS_RECOMPUTE: the
+ * experts' recompute slot (moe_act), booked before their backward. */
 typedef enum {
     BLOCK_ROUTER,
     BLOCK_PERMUTE,
     BLOCK_EXPERTS,
     BLOCK_UNPERMUTE,
     BLOCK_EXPERTS_FC1,
-    BLOCK_EXPERTS_REST
+    BLOCK_EXPERTS_REST,
+    BLOCK_EXPERTS_RECOMPUTE
 } cs_block;
 
 /* build.c: ranks and the primitives that add ops. A GPU's local index is

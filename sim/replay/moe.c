@@ -273,7 +273,7 @@ static cs_work slots_w(cs_builder *B, const cs_kernel_list *l, cs_kernel_slot fi
 {
     cs_work w = {0, 0, 0, 0};
     for (int s = first; s <= (int)last; s++)
-        if (s != CS_SLOT_RECOMPUTE) {
+        if (s != CS_SLOT_RECOMPUTE || first == CS_SLOT_RECOMPUTE) {
             w.seconds += cs_cost_slot(&B->cost, l, (cs_kernel_slot)s);
             w.launches += cs_kernels_launches(l, (cs_kernel_slot)s);
             w.ops += cs_kernels_host_ops(l, (cs_kernel_slot)s);
@@ -294,21 +294,30 @@ static const cs_kernel_opts *pass_opts(const cs_builder *B, int pass)
     return pass == CS_PASS_F ? &B->fwd : &B->bwd;
 }
 
-/* The forward's slots of one experts block: all (IN to OUT), fc1 (IN), or
- * what follows it (CORE to OUT). */
-static void forward_slots(cs_block which, cs_kernel_slot *first, cs_kernel_slot *last)
+/* The slots of one experts block in a pass: forward all (IN to OUT), fc1
+ * (IN), or what follows it (CORE to OUT); backward the recompute slot alone
+ * or the input-gradient work (OUT_B to IN_B, recompute left out); the
+ * weight gradients. */
+static void block_slots(cs_block which, int pass, cs_kernel_slot *first, cs_kernel_slot *last)
 {
-    *first = which == BLOCK_EXPERTS_REST ? CS_SLOT_CORE : CS_SLOT_IN;
-    *last = which == BLOCK_EXPERTS_FC1 ? CS_SLOT_IN : CS_SLOT_OUT;
+    if (pass == CS_PASS_F) {
+        *first = which == BLOCK_EXPERTS_REST ? CS_SLOT_CORE : CS_SLOT_IN;
+        *last = which == BLOCK_EXPERTS_FC1 ? CS_SLOT_IN : CS_SLOT_OUT;
+    } else if (pass == CS_PASS_B) {
+        int rc = which == BLOCK_EXPERTS_RECOMPUTE;
+        *first = rc ? CS_SLOT_RECOMPUTE : CS_SLOT_OUT_B;
+        *last = rc ? CS_SLOT_RECOMPUTE : CS_SLOT_IN_B;
+    } else {
+        *first = CS_SLOT_OUT_W;
+        *last = CS_SLOT_IN_W;
+    }
 }
 
 static cs_work expert_slots(cs_builder *B, const cs_kernel_list *l, int pass, cs_block which)
 {
     cs_kernel_slot first, last;
-    forward_slots(which, &first, &last);
-    return pass == CS_PASS_F   ? slots_w(B, l, first, last)
-           : pass == CS_PASS_B ? slots_w(B, l, CS_SLOT_OUT_B, CS_SLOT_IN_B)
-                               : slots_w(B, l, CS_SLOT_OUT_W, CS_SLOT_IN_W);
+    block_slots(which, pass, &first, &last);
+    return slots_w(B, l, first, last);
 }
 
 /* The experts' GEMMs of a pass with the dispatcher's work either side of
@@ -335,10 +344,9 @@ static cs_work experts_work(cs_builder *B, cs_block which, int pass, long local,
     if (pass == CS_PASS_W)
         return w;
     cs_kernel_slot first, last;
-    forward_slots(which, &first, &last);
+    block_slots(which, pass, &first, &last);
     cs_kernels_dispatch(&B->sh, o, &r, &l);
-    add_work(&w, pass == CS_PASS_F ? slots_w(B, &l, first, last)
-                                   : slots_w(B, &l, CS_SLOT_OUT_B, CS_SLOT_IN_B));
+    add_work(&w, slots_w(B, &l, first, last));
     return w;
 }
 
@@ -386,6 +394,7 @@ cs_work cs_moe_block_work(cs_builder *B, cs_block which, int pass, long local, l
     case BLOCK_EXPERTS:
     case BLOCK_EXPERTS_FC1:
     case BLOCK_EXPERTS_REST:
+    case BLOCK_EXPERTS_RECOMPUTE:
         return experts_work(B, which, pass, local, layer, mb);
     default: /* unpermute */
         return edge_work(B, 0, pass, local, layer, mb);
@@ -637,12 +646,15 @@ void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
 {
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, edge_slot(&B->edges_b, CS_SLOT_POST_B));
+    /* layernorm recompute: the pre-MLP norm reruns first */
+    cs_build_carry(B, -1, CS_OP_RECOMPUTE, mb, layer, edge_slot(&B->edges_b, CS_SLOT_RECOMPUTE));
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     dispatch_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
     /* moe_act recompute reruns the activation, and with it the quick-GeGLU's
-     * synchronizing copy: the host waits for what it issued before the
-     * experts' backward (in Megatron after the rerun's clamp, a few memory
-     * kernels later: the GPU idles for one launch either way). */
+     * synchronizing copy: the host waits for the rerun (in Megatron for its
+     * clamp, a few memory kernels earlier: the GPU idles for one launch
+     * either way). */
+    moe_ops(B, BLOCK_EXPERTS_RECOMPUTE, CS_PASS_B, CS_OP_RECOMPUTE, mb, layer);
     if (activation_waits(B) && cs_recomputes(B->z->recompute, B->t, CS_RC_MOE_ACT)) {
         cs_build_host_mark(B);
         cs_build_host_sync(B);
