@@ -229,6 +229,7 @@ START_TEST(flex_sends_a_token_once_per_rank)
             if (cs_exec_gpu(x, id) == 0 && w.info[id].klass == CS_OP_EP)
                 bytes[v] = w.info[id].work;
         ck_assert_int_eq(count(&w, x, CS_OP_EP, bytes[v]), 4 * u.z.microbatches * 2);
+        ck_assert_int_eq(w.tables, 0); /* in one node: rank to rank, even */
         unbuild(&u, &f, e, net, x, &w);
     }
     assert_close(bytes[0], 2 * T * K * H, 1e-12);
@@ -237,6 +238,59 @@ START_TEST(flex_sends_a_token_once_per_rank)
      * probability (56/64)(55/63). */
     assert_close(cs_kernels_flex_share(64, 2, 8), (1 - 56.0 / 64 * 55.0 / 63) / (2 * 8.0 / 64),
                  1e-12);
+}
+END_TEST
+
+/* Across nodes flex sends a token once per node, then forwards it over
+ * NVLink (DeepEP's and HybridEP's internode dispatch): EP 16 over two
+ * 8-GPU nodes, E 64 (4 per rank), top-2, balanced. Rank to rank a pair
+ * carries R = 2 T h p_rank bytes, p_rank = 1 - (60/64)(59/63) the chance a
+ * token has an expert on a given rank; in two hops a GPU sends its peer
+ * (same place) on the other node 2 T h p_node, p_node = 1 - (32/64)(31/63),
+ * and nothing to the other GPUs there, and each GPU of its own node 2R: its
+ * own tokens and those its peer sent it. */
+START_TEST(flex_across_nodes_sends_once_per_node)
+{
+    char model[512], yaml[2048];
+    snprintf(model, sizeof model, MODEL, 64, 0);
+    snprintf(yaml, sizeof yaml,
+             "model: %s\ncluster: { base: dgx-h100, nodes: 2 }\n"
+             "training: { seq_length: 4096, global_batch_size: 16, optimizer: none, "
+             "moe_token_dispatcher_type: flex }\nlayouts:\n  - { tp: 1, pp: 1, ep: 16 }\n",
+             model);
+    setup u;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &u.s, &d), 0);
+    ck_assert_int_eq(cs_layout_check(&u.s, &u.s.layouts[0], &u.z, &d), 0);
+    cs_diags_free(&d);
+    cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+    cs_fabric f;
+    cs_engine *e;
+    cs_net *net;
+    cs_exec *x;
+    cs_workload w;
+    build(&u, &f, &e, &net, &x, &w);
+    ck_assert_int_eq(w.tables, 1); /* balanced: one table, for dispatch and combine */
+    const double *hops = w.pair_tables[0];
+    double p_rank = 1 - 60.0 / 64 * 59.0 / 63, p_node = 1 - 32.0 / 64 * 31.0 / 63;
+    double R = 2 * T * H * p_rank, total = 0;
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            double want = i == j ? 0 : i / 8 == j / 8 ? 2 * R : i % 8 == j % 8 ? 2 * T * H * p_node : 0;
+            assert_close(hops[i * 16 + j] + 1, want + 1, 1e-12);
+            total += hops[i * 16 + j];
+        }
+    /* What crosses the network: 16 GPUs x one node's share, against 16 x 8
+     * ranks' rank to rank. */
+    double across = 0;
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++)
+            across += i / 8 != j / 8 ? hops[i * 16 + j] : 0;
+    assert_close(across, 16 * 2 * T * H * p_node, 1e-12);
+    ck_assert(across < 16 * 8 * R); /* 0.754 against 8 x 0.122 of 2 T h per GPU */
+    ck_assert(total > 0);
+    unbuild(&u, &f, e, net, x, &w);
 }
 END_TEST
 
@@ -677,6 +731,7 @@ int main(void)
     tcase_add_test(t, dispatchers_balance_memory);
     tcase_add_test(t, positioned_errors);
     tcase_add_test(t, recompute_modules);
+    tcase_add_test(t, flex_across_nodes_sends_once_per_node);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -155,6 +155,104 @@ static double *table(cs_builder *B, long n)
     return t;
 }
 
+/* ---- flex across nodes: once per node, then NVLink ------------------------------------- */
+
+/* The probability that a token's top-k of E experts hits one of `held`
+ * given experts (balanced routing, no repeats). */
+static double hit(double E, double k, double held)
+{
+    double miss = 1;
+    for (double i = 0; i < k; i++)
+        miss *= E - held - i > 0 ? (E - held - i) / (E - i) : 0;
+    return 1 - miss;
+}
+
+/* DeepEP's internode dispatch and HybridEP's send a token once to each
+ * other node holding one of its experts, to the GPU there that has the
+ * sender's place among the group's GPUs of its node (RDMA), which forwards
+ * it over NVLink to the GPUs of its experts (DeepEP csrc/deep_ep.cpp:
+ * rdma_rank = rank / NUM_MAX_NVL_PEERS, nvl_rank = rank % NUM_MAX_NVL_PEERS;
+ * HybridEP docs/Hybrid-EP_Implementation.md: rdma_token_buffer holds
+ * max_tokens_per_rank x (num_nodes - 1) rows). The two hops are pipelined,
+ * so the exchange is one all-to-all of both hops' bytes. */
+typedef struct flex_map {
+    long n, nodes, g;       /* members, their nodes, members per node */
+    long *node, *place;     /* per member: its node (0..nodes-1), its place there */
+    long *peer;             /* [node * g + place] -> member */
+    double rho;             /* a node's tokens per token of its ranks (balanced) */
+} flex_map;
+
+static void flex_map_free(flex_map *f)
+{
+    free(f->node);
+    f->node = f->place = f->peer = NULL;
+}
+
+/* The map of a group of the stage, or f->g = 0 (sent rank to rank) when
+ * the group sits in one node or its nodes hold unequal shares of it. */
+static int flex_map_init(const cs_builder *B, const long *members, long n, flex_map *f)
+{
+    f->n = n;
+    f->nodes = f->g = 0;
+    f->node = malloc(3 * (size_t)n * sizeof *f->node);
+    if (!f->node)
+        return -1;
+    f->place = f->node + n;
+    f->peer = f->place + n;
+    long per_node = B->s->cluster.gpus_per_node;
+    long *ids = f->peer; /* scratch until the counts are known */
+    for (long i = 0; i < n; i++) {
+        long id = members[i] / per_node, r = 0;
+        while (r < f->nodes && ids[r] != id)
+            r++;
+        if (r == f->nodes)
+            ids[f->nodes++] = id;
+        f->node[i] = r;
+        f->place[i] = 0;
+        for (long j = 0; j < i; j++)
+            f->place[i] += f->node[j] == r;
+    }
+    if (f->nodes < 2 || n % f->nodes)
+        return 0;
+    long g = n / f->nodes;
+    for (long i = 0; i < n; i++)
+        if (f->place[i] >= g)
+            return 0;
+    for (long i = 0; i < n; i++)
+        f->peer[f->node[i] * g + f->place[i]] = i;
+    const cs_shape *sh = &B->sh;
+    double m = (double)B->z->experts_per_gpu;
+    f->rho = hit(sh->experts, sh->topk, (double)g * m) / ((double)g * hit(sh->experts, sh->topk, m));
+    f->g = g;
+    return 0;
+}
+
+/* The two hops' bytes H of a rank-to-rank table R ([i * n + j]: member i to
+ * member j, each token once per rank): what i sends a member of its own
+ * node, directly; for a member j of another node, the peer p of i on j's
+ * node forwards R[i][j] to j, and i sends p its share of R[i][j] once per
+ * node (R[i][j] rho). */
+static void flex_hops(const flex_map *f, const double *R, double *H)
+{
+    long n = f->n;
+    for (long x = 0; x < n * n; x++)
+        H[x] = 0;
+    for (long i = 0; i < n; i++)
+        for (long j = 0; j < n; j++) {
+            double b = R[i * n + j];
+            if (b <= 0 || i == j)
+                continue;
+            if (f->node[i] == f->node[j]) {
+                H[i * n + j] += b;
+                continue;
+            }
+            long p = f->peer[f->node[j] * f->g + f->place[i]];
+            if (p != j)
+                H[p * n + j] += b;
+            H[i * n + p] += f->rho * b;
+        }
+}
+
 /* Adds what EP member j (rank `rank`) of a group receives to the expert
  * tokens (and per-expert rows) of j and, with etp > 1, of its expert-TP
  * peers, which see their whole group's tokens. */
@@ -170,66 +268,163 @@ static void add_expert_tokens(cs_builder *B, long rank, long li, long mb, long j
     }
 }
 
+/* Balanced routing's two-hop table of group map f, made once per group
+ * (*made), from `even` bytes per pair; NULL when out of memory. */
+static double *hop_even(cs_builder *B, const flex_map *f, double even, double **made)
+{
+    if (*made)
+        return *made;
+    double *R = malloc((size_t)(f->n * f->n) * sizeof *R), *H = table(B, f->n);
+    if (R && H) {
+        for (long x = 0; x < f->n * f->n; x++)
+            R[x] = even;
+        flex_hops(f, R, H);
+        *made = H;
+    }
+    free(R);
+    return *made;
+}
+
+/* Flex's groups spread over nodes (flex_map), and their balanced tables. */
+typedef struct flex_hop_set {
+    flex_map *maps; /* per EP group of the stage; NULL: not flex over EP */
+    double **even;
+} flex_hop_set;
+
+static int flex_hop_set_init(cs_builder *B, long groups, flex_hop_set *h)
+{
+    h->maps = NULL;
+    h->even = NULL;
+    if (B->t->moe_token_dispatcher_type != CS_DISPATCH_FLEX || flex_over_tp_ep(B) || B->z->ep < 2)
+        return 0;
+    h->maps = calloc((size_t)groups, sizeof *h->maps);
+    h->even = calloc((size_t)groups, sizeof *h->even);
+    if (!h->maps || !h->even)
+        return -1;
+    for (long g = 0; g < groups; g++) {
+        cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
+        if (flex_map_init(B, B->members, B->z->ep, &h->maps[g]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void flex_hop_set_free(flex_hop_set *h, long groups)
+{
+    for (long g = 0; h->maps && g < groups; g++)
+        flex_map_free(&h->maps[g]);
+    free(h->maps);
+    free(h->even);
+}
+
+/* Group g's dispatch and combine tables as flex sends them (out and back
+ * rank to rank, NULL for even): unchanged within a node, else the two
+ * hops'; -1 when out of memory. */
+static int flex_hop_tables(cs_builder *B, flex_hop_set *h, long g, double **out, double **back)
+{
+    if (!h->maps || !h->maps[g].g)
+        return 0;
+    const flex_map *f = &h->maps[g];
+    if (!*out) {
+        const cs_shape *sh = &B->sh;
+        double even = DT * sh->Tl * sh->topk * sh->h * flex_share(B) / (double)f->n;
+        *out = *back = hop_even(B, f, even, &h->even[g]);
+        return *out ? 0 : -1;
+    }
+    double *H = table(B, f->n);
+    if (!H)
+        return -1;
+    flex_hops(f, *out, H);
+    for (long i = 0; i < f->n; i++)
+        for (long j = 0; j < f->n; j++)
+            (*back)[j * f->n + i] = H[i * f->n + j];
+    *out = H;
+    return 0;
+}
+
+/* Draws the routing of EP group g (its members in B->members) for one
+ * layer and micro-batch: its dispatch and combine tables and its GPUs'
+ * expert tokens; returns the tokens dropped, or -1 when out of memory. */
+static double route_group(cs_builder *B, flex_hop_set *h, long li, long mb, long g)
+{
+    const cs_layout_sizes *z = B->z;
+    const cs_shape *sh = &B->sh;
+    long E = B->m->moe.num_experts, m = z->microbatches, per_rank = E / z->ep;
+    long layer = B->stage_layer[li], at = (li * m + mb) * cs_place_groups(z, CS_EXPERT, CS_DIM_EP) + g;
+    double capacity = cs_moe_capacity_factor(B->m, B->t), share = flex_share(B);
+    double dropped = cs_routing_draw(B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
+                                     B->prob + layer * E, B->rng, B->counts, B->draws);
+    double *out = NULL, *back = NULL;
+    if (B->t->moe_routing.mode != CS_ROUTING_BALANCED || capacity > 0) {
+        out = table(B, z->ep);
+        back = table(B, z->ep);
+        if (!out || !back)
+            return -1;
+    }
+    for (long j = 0; j < z->ep; j++) {
+        double received = 0;
+        for (long i = 0; i < z->ep; i++) {
+            double tokens = 0;
+            for (long e = j * per_rank; e < (j + 1) * per_rank; e++)
+                tokens += B->counts[i * E + e];
+            received += tokens;
+            if (out) {
+                out[i * z->ep + j] = DT * tokens * sh->h * share;
+                back[j * z->ep + i] = DT * tokens * sh->h * share;
+            }
+        }
+        B->received[j] = received;
+        add_expert_tokens(B, B->members[j], li, mb, j, received);
+    }
+    if (flex_hop_tables(B, h, g, &out, &back) != 0)
+        return -1;
+    B->dispatch[at] = out;
+    B->combine[at] = back;
+    return dropped;
+}
+
 /* Draws the routing of every (layer, micro-batch, EP group) of the stage and
  * derives the all-to-all byte tables and each GPU's expert tokens. */
 void cs_moe_route_stage(cs_builder *B)
 {
     const cs_layout_sizes *z = B->z;
-    long E = B->m->moe.num_experts, Ls = B->Ls, m = z->microbatches;
-    long groups = cs_place_groups(z, CS_EXPERT, CS_DIM_EP), per_rank = E / z->ep;
+    long Ls = B->Ls, m = z->microbatches;
+    long groups = cs_place_groups(z, CS_EXPERT, CS_DIM_EP);
     const cs_shape *sh = &B->sh;
-    double capacity = cs_moe_capacity_factor(B->m, B->t), share = flex_share(B);
-    for (long li = 0; li < Ls; li++) {
-        long layer = B->stage_layer[li];
-        if (!cs_build_is_moe(B, layer))
+    flex_hop_set h;
+    if (flex_hop_set_init(B, groups, &h) != 0)
+        B->failed = 1;
+    for (long li = 0; li < Ls && !B->failed; li++) {
+        if (!cs_build_is_moe(B, B->stage_layer[li]))
             continue;
-        for (long mb = 0; mb < m; mb++) {
+        for (long mb = 0; mb < m && !B->failed; mb++) {
             double dropped = 0;
-            for (long g = 0; g < groups; g++) {
+            for (long g = 0; g < groups && !B->failed; g++) {
                 cs_build_group(B, CS_EXPERT, CS_DIM_EP, g, B->members);
+                B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
                 /* A reduced build draws the first group only: balanced
                  * routing gives the others its counts (and their expert-TP
                  * peers, the live GPU among them, their tokens). */
                 if (B->reduced && g > 0) {
                     B->w->dropped_tokens += dropped;
-                    B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
                     for (long j = 0; j < z->ep; j++)
                         add_expert_tokens(B, B->members[j], li, mb, j, B->received[j]);
+                    double *none = NULL, *back = NULL;
+                    if (flex_hop_tables(B, &h, g, &none, &back) != 0)
+                        B->failed = 1;
+                    B->dispatch[(li * m + mb) * groups + g] = none;
+                    B->combine[(li * m + mb) * groups + g] = back;
                     continue;
                 }
-                dropped = cs_routing_draw(B->t, capacity, z->ep, E, B->m->moe.router_topk, sh->Tl,
-                                          B->prob + layer * E, B->rng, B->counts, B->draws);
-                B->w->dropped_tokens += dropped;
-                B->w->routed_tokens += sh->Tl * sh->topk * (double)z->ep;
-                double *out = NULL, *back = NULL;
-                if (B->t->moe_routing.mode != CS_ROUTING_BALANCED || capacity > 0) {
-                    out = table(B, z->ep);
-                    back = table(B, z->ep);
-                    if (!out || !back) {
-                        B->failed = 1;
-                        return;
-                    }
-                }
-                for (long j = 0; j < z->ep; j++) {
-                    double received = 0;
-                    for (long i = 0; i < z->ep; i++) {
-                        double tokens = 0;
-                        for (long e = j * per_rank; e < (j + 1) * per_rank; e++)
-                            tokens += B->counts[i * E + e];
-                        received += tokens;
-                        if (out) {
-                            out[i * z->ep + j] = DT * tokens * sh->h * share;
-                            back[j * z->ep + i] = DT * tokens * sh->h * share;
-                        }
-                    }
-                    B->received[j] = received;
-                    add_expert_tokens(B, B->members[j], li, mb, j, received);
-                }
-                B->dispatch[(li * m + mb) * groups + g] = out;
-                B->combine[(li * m + mb) * groups + g] = back;
+                dropped = route_group(B, &h, li, mb, g);
+                if (dropped < 0)
+                    B->failed = 1;
+                else
+                    B->w->dropped_tokens += dropped;
             }
         }
     }
+    flex_hop_set_free(&h, groups);
 }
 
 /* ---- the dispatcher's rows and the blocks' kernel times ------------------------------ */
