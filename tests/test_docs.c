@@ -265,6 +265,11 @@ START_TEST(every_check_and_collective_field_is_in_output_md)
     csv_columns(out, &fields);
     free(out);
     ck_assert(names_has(&fields, "busbw_bytes_per_s"));
+    out = run_out("{ " BIN " compare " SEED " --network-model analytic --format json --out "
+                  "\"$TMPDIR/cmp\" && rm -rf \"$TMPDIR/cmp\"; }");
+    json_keys(out, &fields);
+    free(out);
+    ck_assert(names_has(&fields, "attribution_s"));
     char *text = doc("output.md");
     assert_documented(text, &fields, "output.md", "field");
     free(text);

@@ -30,6 +30,9 @@ static const char usage[] =
     "  run FILE [--out DIR] [--format text|json|csv] [--seed N] [--network-model M]\n"
     "      replay one training iteration of every valid layout; side-by-side report;\n"
     "      results.json, results.csv and report.txt under DIR (default out/NAME/)\n"
+    "  compare FILE [--repeats N] [--format text|json] [--out DIR]\n"
+    "      every pair of layouts, replay against replay: the difference with its\n"
+    "      95% interval, where it comes from, and a summary\n"
     "  plot DIR          draw again the pictures of an earlier run\n"
     "  sweep FILE [--jobs N] [--shard K/N] [--out DIR] [--resume]\n"
     "      replay the scenario's sweep: one CSV row per point, layout and statistic\n"
@@ -54,7 +57,7 @@ static const char usage[] =
 static const cs_command *const commands[] = {&cs_cmd_check,   &cs_cmd_run,   &cs_cmd_plot,
                                              &cs_cmd_sweep,   &cs_cmd_merge, &cs_cmd_collective,
                                              &cs_cmd_validate, &cs_cmd_kernels,
-                                             &cs_cmd_search};
+                                             &cs_cmd_search,  &cs_cmd_compare};
 
 static const cs_command *find_command(const char *name)
 {

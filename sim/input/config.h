@@ -482,6 +482,11 @@ int cs_scenario_load(const char *path, const cs_paths *paths, cs_scenario *out,
                      cs_diags *d);
 void cs_scenario_free(cs_scenario *s);
 
+/* True when a replay of the scenario draws at random (kernel jitter,
+ * stragglers, or MoE routing that is not balanced), so that replays with
+ * other seeds differ. */
+int cs_scenario_draws(const cs_scenario *s);
+
 /* Same, with values put at key paths before each part is completed (a sweep
  * point): model.*, cluster.*, training.*, layouts.FIELD (every layout),
  * layouts.NAME.FIELD, network_model, seed, targets.*. */

@@ -277,9 +277,7 @@ int cs_search_consistent(cs_ctx *c, const cs_scenario *s)
     if (k->repeats > CS_SEARCH_MAX_REPEATS)
         rc = cs_ctx_error(c, k->loc_repeats, "repeats: at most %d, got %ld",
                           CS_SEARCH_MAX_REPEATS, k->repeats);
-    else if (k->repeats > 1 && !(s->uncertainty.compute_jitter > 0) &&
-             !(s->uncertainty.stragglers.probability > 0) &&
-             !(s->model.moe.num_experts > 0 && s->training.moe_routing.mode != CS_ROUTING_BALANCED))
+    else if (k->repeats > 1 && !cs_scenario_draws(s))
         rc = cs_ctx_error(c, k->loc_repeats,
                           "repeats: %ld replays would all be the same: nothing in the scenario is "
                           "drawn at random (uncertainty:, or MoE routing not balanced)",

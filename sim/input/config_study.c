@@ -222,3 +222,9 @@ int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     }
     return 0;
 }
+
+int cs_scenario_draws(const cs_scenario *s)
+{
+    return s->uncertainty.compute_jitter > 0 || s->uncertainty.stragglers.probability > 0 ||
+           (s->model.moe.num_experts > 0 && s->training.moe_routing.mode != CS_ROUTING_BALANCED);
+}
