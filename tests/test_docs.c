@@ -270,6 +270,11 @@ START_TEST(every_check_and_collective_field_is_in_output_md)
     json_keys(out, &fields);
     free(out);
     ck_assert(names_has(&fields, "attribution_s"));
+    out = run_out("{ " BIN " sensitivity " SEED " --network-model analytic --format json "
+                  "--no-plots --out \"$TMPDIR/sens\" && rm -rf \"$TMPDIR/sens\"; }");
+    json_keys(out, &fields);
+    free(out);
+    ck_assert(names_has(&fields, "ranking_can_flip"));
     char *text = doc("output.md");
     assert_documented(text, &fields, "output.md", "field");
     free(text);

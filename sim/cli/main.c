@@ -33,6 +33,9 @@ static const char usage[] =
     "  compare FILE [--repeats N] [--format text|json] [--out DIR]\n"
     "      every pair of layouts, replay against replay: the difference with its\n"
     "      95% interval, where it comes from, and a summary\n"
+    "  sensitivity FILE [--by 10%] [--layouts A,B] [--format text|json] [--out DIR]\n"
+    "      each hardware figure lower and higher: how the winner's margin moves\n"
+    "      (a tornado chart), and whether the ranking can flip\n"
     "  plot DIR          draw again the pictures of an earlier run\n"
     "  sweep FILE [--jobs N] [--shard K/N] [--out DIR] [--resume]\n"
     "      replay the scenario's sweep: one CSV row per point, layout and statistic\n"
@@ -57,7 +60,8 @@ static const char usage[] =
 static const cs_command *const commands[] = {&cs_cmd_check,   &cs_cmd_run,   &cs_cmd_plot,
                                              &cs_cmd_sweep,   &cs_cmd_merge, &cs_cmd_collective,
                                              &cs_cmd_validate, &cs_cmd_kernels,
-                                             &cs_cmd_search,  &cs_cmd_compare};
+                                             &cs_cmd_search,  &cs_cmd_compare,
+                                             &cs_cmd_sensitivity};
 
 static const cs_command *find_command(const char *name)
 {

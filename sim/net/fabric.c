@@ -83,6 +83,17 @@ static void coll_consts(cs_fabric *f, const cs_cluster *c)
     memcpy(k->op_efficiency, ops, sizeof ops);
 }
 
+void cs_fabric_resolve_latencies(cs_cluster *c)
+{
+    double out[CS_PROTOS];
+    proto_times(c->collectives.base_latency, nccl_base, out);
+    memcpy(c->collectives.base_latency, out, sizeof out);
+    proto_times(c->scale_up.latency, nccl_nvlink_step, out);
+    memcpy(c->scale_up.latency, out, sizeof out);
+    proto_times(c->scale_out.latency, nccl_net_step, out);
+    memcpy(c->scale_out.latency, out, sizeof out);
+}
+
 static void set_link(cs_fabric *f, long i, double cap, double lat, cs_link_class k)
 {
     f->capacity[i] = cap;

@@ -69,6 +69,10 @@ typedef struct cs_fabric {
 
 /* Builds the fabric. Returns 0, or -1 when out of memory. */
 int cs_fabric_init(cs_fabric *f, const cs_cluster *c);
+/* Writes into c the latencies the fabric would use where c leaves them
+ * out (NCCL's, or in proportion to a Simple figure given alone): the
+ * collectives' base latency and the steps inside and between nodes. */
+void cs_fabric_resolve_latencies(cs_cluster *c);
 void cs_fabric_free(cs_fabric *f);
 
 /* The links from GPU src to GPU dst (src != dst) in order; returns their
