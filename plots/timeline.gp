@@ -20,6 +20,11 @@ set offsets 0, 0, 0.6, 0.6
 set key outside bottom center horizontal noenhanced
 set grid xtics
 set style fill solid 1.0 noborder
-plot for [k=0:9] data using ((column(3) == k) ? (column(5) + column(6)) / 2 : NaN):1:((column(6) - column(5)) / 2):(0.38):ytic(2) \
-         with boxxyerror lc rgb word(colours, k + 1) title word(names, k + 1), \
+# One pass over the data (a run of many micro-batches writes a large file):
+# each bar takes its kind's colour from rgb (the colours above, as numbers);
+# the key comes from keyentry lines.
+array rgb[10] = [0x4C72B0, 0x55A868, 0x8172B2, 0xCCB974, 0x64B5CD, 0xDD8452, 0xC44E52, 0x937860, 0xDA8BC3, 0xDDDDDD]
+plot data using ((column(5) + column(6)) / 2):1:((column(6) - column(5)) / 2):(0.38):(rgb[int(column(3)) + 1]):ytic(2) \
+         with boxxyerror lc rgb variable notitle, \
+     for [k=0:9] keyentry with boxes lc rgb word(colours, k + 1) title word(names, k + 1), \
      data using ((column(5) + column(6)) / 2):1:9 with labels font ",7" textcolor rgb "white" notitle

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model/layout.h"
 #include "replay/replay.h"
 #include "testutil.h"
 #include "report/timeline.h"
@@ -118,7 +119,21 @@ static long count(const char *text, const char *needle)
     return n;
 }
 
-/* The files hold what the capture holds: a row per span, an event per op. */
+/* The span of GPU `gpu` starting (end = 0) or ending at t ms, or NULL. */
+static const cs_span *span_at(const cs_capture *c, long gpu, double t, int end)
+{
+    for (long k = 0; k < c->span_count; k++) {
+        const cs_span *sp = &c->spans[k];
+        if (sp->gpu == gpu && fabs((end ? sp->end : sp->start) * 1e3 - t) <= 1e-8)
+            return sp;
+    }
+    return NULL;
+}
+
+/* The files hold what the capture holds: timeline.dat's bars are the spans
+ * with a micro-batch's consecutive pieces joined (each bar starts where a
+ * span starts and ends where one ends, of its kind or a backward's, and a
+ * GPU's bars cover what its spans cover), trace.json an event per op. */
 START_TEST(files_match_the_replay)
 {
     fixture fx;
@@ -134,23 +149,35 @@ START_TEST(files_match_the_replay)
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     char line[512];
-    long row = 0;
+    long rows = 0;
+    double covered[64] = {0}, spans[64] = {0};
+    ck_assert(fx.c.gpu_count <= 64);
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#')
             continue;
-        long r, kind;
+        long r, kind, gpu;
         char name[64];
         double start, end;
-        ck_assert_int_eq(sscanf(line, "%ld\t\"stage %*d GPU %*d\"\t%ld\t%63s\t%lf\t%lf", &r,
-                                &kind, name, &start, &end),
-                         5);
-        const cs_span *sp = &fx.c.spans[row++];
-        ck_assert_int_eq(kind, sp->kind);
-        ck_assert_str_eq(name, cs_span_kind_name((cs_span_kind)sp->kind));
-        ck_assert(fabs(start - sp->start * 1e3) <= 1e-8 && fabs(end - sp->end * 1e3) <= 1e-8);
+        ck_assert_int_eq(sscanf(line, "%ld\t\"stage %*d GPU %ld\"\t%ld\t%63s\t%lf\t%lf", &r,
+                                &gpu, &kind, name, &start, &end),
+                         6);
+        rows++;
+        const cs_span *first = span_at(&fx.c, gpu, start, 0), *last = span_at(&fx.c, gpu, end, 1);
+        ck_assert_msg(first && last, "bar %s %f-%f of GPU %ld", name, start, end, gpu);
+        int backward = kind == CS_SPAN_BACKWARD_INPUT &&
+                       (first->kind == CS_SPAN_BACKWARD_WEIGHT || first->kind == CS_SPAN_RECOMPUTE);
+        ck_assert(kind == first->kind || backward);
+        ck_assert_str_eq(name, cs_span_kind_name((cs_span_kind)kind));
+        covered[r] += end - start;
     }
     fclose(f);
-    ck_assert_int_eq(row, fx.c.span_count);
+    for (long k = 0; k < fx.c.span_count; k++)
+        for (long r = 0; r < fx.c.gpu_count; r++)
+            if (fx.c.gpus[r] == fx.c.spans[k].gpu)
+                spans[r] += (fx.c.spans[k].end - fx.c.spans[k].start) * 1e3;
+    for (long r = 0; r < fx.c.gpu_count; r++)
+        assert_close(covered[r], spans[r], 1e-9);
+    ck_assert(rows > 0 && rows <= fx.c.span_count);
     snprintf(path, sizeof path, "%s/l/trace.json", root);
     char *trace = tu_read(path);
     /* every op, and every wait of the compute stream on its own thread */
@@ -263,6 +290,36 @@ START_TEST(run_without_gnuplot)
 }
 END_TEST
 
+/* By default the first GPU of at most 8 stages is captured: with 16
+ * stages the first, the last and the six nearest to even spacing,
+ * (i 15 + 3) / 7 for i = 0..7. */
+START_TEST(default_capture_is_bounded)
+{
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario("model: { name: g, num_layers: 16, hidden_size: 256, "
+                                      "num_attention_heads: 4, ffn_hidden_size: 1024, "
+                                      "vocab_size: 1024 }\n"
+                                      "cluster: { base: dgx-h100, nodes: 2 }\n"
+                                      "training: { seq_length: 256, global_batch_size: 16 }\n"
+                                      "layouts: [{ tp: 1, pp: 16, dp: 1 }]\n",
+                                      &s, &d),
+                     0);
+    cs_layout_sizes z;
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
+    cs_diags_free(&d);
+    cs_capture c;
+    ck_assert_int_eq(cs_capture_init(&c, &s.layouts[0], &z, NULL, 0), 0);
+    long want[8] = {0, 2, 4, 6, 9, 11, 13, 15};
+    ck_assert_int_eq(c.gpu_count, 8);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(c.stages[i], want[i]);
+    cs_capture_free(&c);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("timeline");
@@ -271,6 +328,7 @@ static Suite *suite(void)
     tcase_add_test(t, spans_tile_the_iteration);
     tcase_add_test(t, bars_are_the_ops);
     tcase_add_test(t, files_match_the_replay);
+    tcase_add_test(t, default_capture_is_bounded);
     tcase_add_test(t, gnuplot_renders_and_plot_redraws);
     tcase_add_test(t, run_without_gnuplot);
     tcase_add_test(t, plot_list_must_be_a_regular_file);

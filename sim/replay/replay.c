@@ -458,7 +458,8 @@ int cs_capture_init(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
                     const long *ranks, long n)
 {
     memset(c, 0, sizeof *c);
-    long count = ranks ? n : z->pp;
+    long stages = z->pp < CS_CAPTURE_DEFAULT_STAGES ? z->pp : CS_CAPTURE_DEFAULT_STAGES;
+    long count = ranks ? n : stages;
     c->gpus = malloc((size_t)(count > 0 ? count : 1) * sizeof *c->gpus);
     c->stages = malloc((size_t)(count > 0 ? count : 1) * sizeof *c->stages);
     if (!c->gpus || !c->stages) {
@@ -466,7 +467,9 @@ int cs_capture_init(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
         return -1;
     }
     for (long i = 0; i < count; i++) {
-        long g = ranks ? ranks[i] : cs_place_at(l, z, 0, i);
+        /* stage i of `stages` spread over pp, first and last included */
+        long st = stages > 1 ? (i * (z->pp - 1) + (stages - 1) / 2) / (stages - 1) : 0;
+        long g = ranks ? ranks[i] : cs_place_at(l, z, 0, st);
         if (g < 0 || g >= z->world) {
             cs_capture_free(c);
             return -1;

@@ -107,8 +107,15 @@ typedef struct cs_capture {
     long memory_count, memory_cap;
 } cs_capture;
 
+/* The most stages captured by default: beyond a screen's worth of rows a
+ * timeline is unreadable and its files grow past any use (a 64-stage run
+ * wrote 460 MB of trace). */
+#define CS_CAPTURE_DEFAULT_STAGES 8
+
 /* Picks the GPUs to capture: `ranks` (count n, each below the world size) or,
- * when NULL, the first GPU of every stage. Returns 0 or -1. */
+ * when NULL, the first GPU of each of at most CS_CAPTURE_DEFAULT_STAGES
+ * stages: all of them, or the first, the last and evenly spaced ones between.
+ * Returns 0 or -1. */
 int cs_capture_init(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
                     const long *ranks, long n);
 void cs_capture_free(cs_capture *c);

@@ -74,27 +74,89 @@ static long row_of(const cs_capture *c, long gpu)
     return -1;
 }
 
+static void span_row(FILE *out, const cs_capture *c, const cs_span *sp, double T)
+{
+    /* Micro-batch numbers on bars wide enough to hold them. */
+    int labelled = sp->mb >= 0 && sp->kind < CS_SPAN_TP && (sp->end - sp->start) > T / 120;
+    long row = row_of(c, sp->gpu);
+    fprintf(out, "%ld\t\"stage %ld GPU %d\"\t%d\t%s\t%.9f\t%.9f\t%d\t%d\t\"", row,
+            c->stages[row], sp->gpu, sp->kind, cs_span_kind_name((cs_span_kind)sp->kind),
+            sp->start * 1e3, sp->end * 1e3, sp->mb, sp->layer);
+    if (labelled)
+        fprintf(out, "%d", sp->mb);
+    fprintf(out, "\"\n");
+}
+
+/* A picture of 1000-odd pixels across the iteration cannot show what
+ * lasts under a tenth of one. */
+#define TIMELINE_RESOLUTION 1e-4
+
+/* Below this share of the iteration (about 3 pixels) a micro-batch's
+ * backward pieces are drawn as one bar. */
+#define TIMELINE_THIN 2e-3
+
+static int backward_family(int kind)
+{
+    return kind == CS_SPAN_BACKWARD_INPUT || kind == CS_SPAN_BACKWARD_WEIGHT ||
+           kind == CS_SPAN_RECOMPUTE;
+}
+
+/* Whether span b continues span a on one bar: the same kind and
+ * micro-batch starting where a ends, a gap too short to see, or a thin
+ * piece of the same micro-batch's backward (B, W, recompute). */
+static int continues(const cs_span *a, const cs_span *b, double T)
+{
+    int adjacent = b->start - a->end <= T * 1e-6;
+    int same = a->kind == b->kind && a->mb == b->mb;
+    int unseen = b->kind >= CS_SPAN_TP && b->end - b->start < T * TIMELINE_RESOLUTION;
+    int backward = a->mb == b->mb && backward_family(a->kind) && backward_family(b->kind) &&
+                   b->end - b->start < T * TIMELINE_THIN;
+    return adjacent && (same || unseen || backward);
+}
+
+/* Rows are aggregated for the picture: consecutive spans of one GPU with
+ * the same kind and micro-batch (a micro-batch's layers, one after the
+ * other) become one bar, its layer the first's, and so do the waits too
+ * short to see between them (under TIMELINE_RESOLUTION of the iteration)
+ * and a micro-batch's backward pieces thinner than TIMELINE_THIN (one
+ * backward_input bar when they are of several kinds).
+ * A run of a thousand micro-batches then draws a bar per micro-batch and
+ * pass, not one per layer and block; trace.json keeps every op and gap. */
 static void timeline_dat(FILE *out, const void *ctx)
 {
     const layout_files *lf = ctx;
     const cs_capture *c = lf->c;
     double T = lf->r->iteration_time_s;
     fprintf(out, "# clustersim timeline of layout %s, scenario %s: the compute stream of each "
-                 "captured GPU,\n# op by op, and each gap charged to what it waited for.\n",
+                 "captured GPU,\n# op by op (a micro-batch's consecutive ops of one kind as one "
+                 "bar, with the waits\n# between them under 1e-4 of the iteration; its backward "
+                 "pieces under 2e-3 as one\n# backward_input bar), and each gap charged to what "
+                 "it waited for.\n",
             lf->layout, lf->s->name);
     fprintf(out, "# row\trow_label\tkind\tkind_name\tstart_ms\tend_ms\tmb\tlayer\tlabel\n");
+    cs_span *open = calloc((size_t)(c->gpu_count > 0 ? c->gpu_count : 1), sizeof *open);
     for (long i = 0; i < c->span_count; i++) {
         const cs_span *sp = &c->spans[i];
-        /* Micro-batch numbers on bars wide enough to hold them. */
-        int labelled = sp->mb >= 0 && sp->kind < CS_SPAN_TP && (sp->end - sp->start) > T / 120;
         long row = row_of(c, sp->gpu);
-        fprintf(out, "%ld\t\"stage %ld GPU %d\"\t%d\t%s\t%.9f\t%.9f\t%d\t%d\t\"", row,
-                c->stages[row], sp->gpu, sp->kind, cs_span_kind_name((cs_span_kind)sp->kind),
-                sp->start * 1e3, sp->end * 1e3, sp->mb, sp->layer);
-        if (labelled)
-            fprintf(out, "%d", sp->mb);
-        fprintf(out, "\"\n");
+        if (!open) { /* out of memory: every span as it is */
+            span_row(out, c, sp, T);
+            continue;
+        }
+        cs_span *o = &open[row];
+        if (o->end > o->start && continues(o, sp, T)) {
+            if (backward_family(sp->kind) && sp->kind != o->kind)
+                o->kind = CS_SPAN_BACKWARD_INPUT; /* a backward of mixed pieces */
+            o->end = sp->end;
+            continue;
+        }
+        if (o->end > o->start)
+            span_row(out, c, o, T);
+        *o = *sp;
     }
+    for (long r = 0; open && r < c->gpu_count; r++)
+        if (open[r].end > open[r].start)
+            span_row(out, c, &open[r], T);
+    free(open);
 }
 
 static void memory_dat(FILE *out, const void *ctx)
