@@ -279,9 +279,22 @@ START_TEST(check_seed_reports_invalid_original)
              tu_write("unfit.yaml", "model: moe-30b\ncluster: { base: dgx-h100, nodes: 1 }\n"
                                     "training: { seq_length: 4096, global_batch_size: 64, "
                                     "micro_batch_size: 8 }\nlayouts: [{ tp: 1, pp: 1, ep: 8 }]\n"));
-    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 1); /* it cannot run as it is */
     ck_assert_ptr_nonnull(strstr(out, "-> valid, but DOES NOT FIT in GPU memory\n"));
     ck_assert_ptr_nonnull(strstr(out, "1 of 1 layouts valid (1 of them do not fit in GPU memory)"));
+    /* the first change that fits (the distributed optimizer and selective
+     * recompute do not: the experts' optimizer state, flash attention),
+     * with the estimate the changed scenario itself gets */
+    ck_assert_ptr_nonnull(strstr(out, "            it fits with recompute: full: 77.49 GB\n"));
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, BIN " check %s",
+             tu_write("fit.yaml", "model: moe-30b\ncluster: { base: dgx-h100, nodes: 1 }\n"
+                                  "training: { seq_length: 4096, global_batch_size: 64, "
+                                  "micro_batch_size: 8, recompute: full }\n"
+                                  "layouts: [{ tp: 1, pp: 1, ep: 8 }]\n"));
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "total            77.49 GB of 80.0 GB: fits"));
     free(out);
     free(err);
 }

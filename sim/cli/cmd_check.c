@@ -14,12 +14,16 @@ static const char help[] =
     "sizes (dense and expert data parallelism, micro-batches, layers per stage,\n"
     "experts per GPU) and an analytic per-GPU memory estimate per pipeline stage\n"
     "(weights, gradients, optimizer state, activations, reserved) against the\n"
-    "GPU's memory.\n"
+    "GPU's memory. A layout the estimate does not fit cannot run as it is: check\n"
+    "says so, and which one change would make it fit (the distributed optimizer,\n"
+    "sequence parallelism, selective or full recompute, a smaller micro-batch, or\n"
+    "twice the pipeline stages), the first that does.\n"
     "\n"
     "  --format text|json   output format (default text)\n"
     "\n"
-    "Exit status: 0 every layout valid, 1 some layout invalid, 2 the input could\n"
-    "not be read (its errors are printed as FILE:LINE:COL: error: MESSAGE).\n";
+    "Exit status: 0 every layout valid and fits, 1 some layout invalid or does not\n"
+    "fit, 2 the input could not be read (its errors are printed as\n"
+    "FILE:LINE:COL: error: MESSAGE).\n";
 
 static int cmd_check(int argc, char **argv, const cs_paths *paths)
 {
@@ -69,7 +73,11 @@ static int cmd_check(int argc, char **argv, const cs_paths *paths)
         return EXIT_BAD_INPUT;
     }
     cs_report_check(stdout, format, file, &check);
+    /* A layout the estimate does not fit cannot run as it is either. */
     int status = check.all_valid ? EXIT_OK : EXIT_INVALID;
+    for (size_t i = 0; i < check.count; i++)
+        if (check.layouts[i].valid && check.layouts[i].has_memory && !check.layouts[i].memory_fits)
+            status = EXIT_INVALID;
     cs_check_free(&check);
     cs_scenario_free(&scn);
     return status;

@@ -1,7 +1,54 @@
 #include "model/check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The estimate's peak of layout l in scenario s, or -1 when invalid. */
+static double peak_of(const cs_scenario *s, const cs_layout *l)
+{
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_layout_check(s, l, &z, &d);
+    cs_diags_free(&d);
+    if (rc != 0)
+        return -1;
+    cs_memory_breakdown b;
+    cs_memory_peak(s, &z, &b);
+    return b.total;
+}
+
+/* Tries one change of a layout that does not fit, cheapest first: what
+ * Megatron users reach for (the distributed optimizer, sequence
+ * parallelism, selective then full recompute, a smaller micro-batch, twice
+ * the pipeline stages); keeps the first whose estimate fits. */
+static void find_fix(const cs_scenario *s, const cs_layout *l, cs_layout_verdict *r)
+{
+    cs_scenario t = *s; /* a shallow copy: only read, never freed */
+    cs_layout c = *l;
+    double cap = s->cluster.gpu.memory, got;
+    cs_recompute rc = cs_layout_recompute(l, &s->training);
+    long mb = cs_layout_micro_batch(l, &s->training);
+#define TRY(cond, text, prepare, undo)                                                                 do {                                                                                                   if (cond) {                                                                                            prepare;                                                                                           got = peak_of(&t, &c);                                                                             undo;                                                                                              if (got >= 0 && got <= cap) {                                                                          snprintf(r->fix, sizeof r->fix, "%s", text);                                                      r->fix_total = got;                                                                                return;                                                                                        }                                                                                              }                                                                                              } while (0)
+    TRY(!s->training.distributed_optimizer, "distributed_optimizer: true",
+        t.training.distributed_optimizer = 1, t.training.distributed_optimizer = 0);
+    TRY(!s->training.sequence_parallel && r->sizes.tp > 1, "sequence_parallel: true",
+        t.training.sequence_parallel = 1, t.training.sequence_parallel = 0);
+    TRY(rc == CS_RECOMPUTE_NONE, "recompute: selective", c.recompute = CS_RECOMPUTE_SELECTIVE,
+        c.recompute = l->recompute);
+    TRY(rc != CS_RECOMPUTE_FULL, "recompute: full", c.recompute = CS_RECOMPUTE_FULL,
+        c.recompute = l->recompute);
+    char text[64];
+    for (long m = mb / 2; m >= 1; m /= 2) {
+        snprintf(text, sizeof text, "micro_batch_size: %ld", m);
+        TRY(1, text, c.micro_batch_size = m, c.micro_batch_size = l->micro_batch_size);
+    }
+    snprintf(text, sizeof text, "pp: %ld", 2 * r->sizes.pp);
+    TRY(r->sizes.pp < s->model.num_layers, text,
+        (c.pp = 2 * r->sizes.pp, c.dp = l->dp > 1 ? l->dp / 2 : l->dp), (c.pp = l->pp, c.dp = l->dp));
+#undef TRY
+}
 
 static int check_one(const cs_scenario *s, const cs_layout *l, cs_layout_verdict *r)
 {
@@ -22,6 +69,8 @@ static int check_one(const cs_scenario *s, const cs_layout *l, cs_layout_verdict
     r->peak_stage = cs_memory_peak(s, &r->sizes, &r->peak);
     r->has_memory = 1;
     r->memory_fits = r->peak.total <= s->cluster.gpu.memory;
+    if (!r->memory_fits)
+        find_fix(s, l, r);
     return 0;
 }
 

@@ -19,6 +19,11 @@ typedef struct cs_layout_verdict {
     cs_memory_breakdown peak;
     double *stage_totals; /* pp entries (owned), NULL without memory */
     int memory_fits;
+    /* When it does not fit: the smallest single change that makes the
+     * estimate fit, as a key: value a user would write ("recompute: full"),
+     * and the estimate with it; fix[0] == 0 when no single change does. */
+    char fix[96];
+    double fix_total;
 } cs_layout_verdict;
 
 typedef struct cs_check {

@@ -60,6 +60,11 @@ static void text_memory(FILE *out, const cs_scenario *s, const cs_layout_verdict
     for (long i = 0; i < r->sizes.pp; i++)
         fprintf(out, "%s %.2f", i ? "," : "", r->stage_totals[i] / GB);
     fprintf(out, " GB\n");
+    if (!r->memory_fits && r->fix[0])
+        fprintf(out, "            it fits with %s: %.2f GB\n", r->fix, r->fix_total / GB);
+    else if (!r->memory_fits)
+        fprintf(out, "            no single change fits it (distributed optimizer, sequence "
+                     "parallelism, recompute, a smaller micro-batch, twice the stages)\n");
 }
 
 /* Rank 0's group along dim: "0-31", "0, 2, ..., 30" or the few members;
@@ -197,6 +202,12 @@ static void json_memory(cs_json *j, const cs_scenario *s, const cs_layout_verdic
     cs_json_number(j, "memory_peak_bytes", b->total);
     cs_json_int(j, "memory_peak_stage", r->peak_stage);
     cs_json_bool(j, "memory_fits", r->memory_fits);
+    if (!r->memory_fits && r->fix[0]) {
+        cs_json_string(j, "fits_with", r->fix);
+        cs_json_number(j, "fits_with_bytes", r->fix_total);
+    } else if (!r->memory_fits) {
+        cs_json_null(j, "fits_with");
+    }
     cs_json_number(j, "gpu_memory_bytes", s->cluster.gpu.memory);
     cs_json_number(j, "inflight_microbatches", b->inflight);
     cs_json_object_begin(j, "memory_breakdown_bytes");
