@@ -341,6 +341,29 @@ START_TEST(check_names_the_recompute_modules)
 }
 END_TEST
 
+/* presets: every shipped model and cluster, one line each with its figures. */
+START_TEST(presets_lists_one_line_each)
+{
+    char *out, *err;
+    ck_assert_int_eq(tu_run(BIN " presets", &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "models (model: NAME), "));
+    ck_assert_ptr_nonnull(strstr(out, "\n  moe-30b              16 layers, hidden 1024, 64 experts "
+                                      "(top-2), 30.2 B parameters: "));
+    ck_assert_ptr_nonnull(strstr(out, "\n  dgx-h100             64 x 8 H100-SXM5-80GB, 80 GB, 989 "
+                                      "TFLOP/s; 450 GB/s in a node, 8 x 400 Gb/s out: "));
+    free(out);
+    free(err);
+    ck_assert_int_eq(tu_run(BIN " presets models", &out, &err), 0);
+    ck_assert_ptr_null(strstr(out, "dgx-h100"));
+    free(out);
+    free(err);
+    ck_assert_int_eq(tu_run(BIN " presets gpus", &out, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "models or topologies, not 'gpus'"));
+    free(out);
+    free(err);
+}
+END_TEST
+
 START_TEST(bad_input_exits_2_with_position_and_no_stdout)
 {
     const char *path = tu_write("bad.yaml", "model: moe-30b\n"
@@ -551,6 +574,7 @@ static Suite *suite(void)
     tcase_add_test(t, temporaries_do_not_follow_links);
     tcase_add_test(t, check_json_and_determinism);
     tcase_add_test(t, check_names_the_recompute_modules);
+    tcase_add_test(t, presets_lists_one_line_each);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);
     tcase_add_test(t, valid_scenario_exits_0);

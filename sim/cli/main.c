@@ -50,6 +50,7 @@ static const char usage[] =
     "  validate [DIR]    published training runs against the model (validation/)\n"
     "  kernels FILE [--layout NAME] [--format text|csv]\n"
     "      the kernels of one layer of a layout, with shapes, FLOPs, bytes and times\n"
+    "  presets [models|topologies]   the models and clusters named by a bare name\n"
     "  help [COMMAND]    this text\n"
     "  --version         print the version\n"
     "\n"
@@ -61,7 +62,7 @@ static const cs_command *const commands[] = {&cs_cmd_check,   &cs_cmd_run,   &cs
                                              &cs_cmd_sweep,   &cs_cmd_merge, &cs_cmd_collective,
                                              &cs_cmd_validate, &cs_cmd_kernels,
                                              &cs_cmd_search,  &cs_cmd_compare,
-                                             &cs_cmd_sensitivity};
+                                             &cs_cmd_sensitivity, &cs_cmd_presets};
 
 static const cs_command *find_command(const char *name)
 {
