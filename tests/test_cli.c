@@ -364,6 +364,72 @@ START_TEST(presets_lists_one_line_each)
 }
 END_TEST
 
+/* The number after `key": ` in text (the first one), or NaN. */
+static double json_number(const char *text, const char *key)
+{
+    char want[128];
+    snprintf(want, sizeof want, "\"%s\": ", key);
+    const char *p = strstr(text, want);
+    return p ? strtod(p + strlen(want), NULL) : NAN;
+}
+
+/* Under the analytic model run checks each layout against the flow model
+ * on a 2-micro-batch iteration: with one NIC per node the models part (the
+ * analytic one prices each collective as if it had the NIC to itself) and
+ * run warns; the check's times are those of that shorter iteration replayed
+ * by itself under each model. */
+START_TEST(analytic_runs_are_checked_against_flow)
+{
+    const char *yaml = "model: moe-30b\n"
+                       "cluster: { base: cluster-512-64gb, scale_out: { nics_per_node: %s } }\n"
+                       "training: { seq_length: 2048, global_batch_size: %d, "
+                       "sequence_parallel: true, moe_token_dispatcher_type: alltoall, "
+                       "moe_grouped_gemm: true, distributed_optimizer: true, "
+                       "overlap_grad_reduce: true }\n"
+                       "network_model: analytic\n"
+                       "layouts: [{ name: a, tp: 4, pp: 4, ep: 8, dp: 4 }]\n";
+    char text[1024], cmd[4096], *out, *err;
+    snprintf(text, sizeof text, yaml, "1", 512);
+    snprintf(cmd, sizeof cmd, BIN " run %s --no-plots --out %s/fc", tu_write("fc.yaml", text),
+             tu_temp_dir());
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "warning: replayed on 2 micro-batches, the flow network "
+                                      "model takes +"));
+    free(out);
+    free(err);
+    strcat(cmd, " --format json");
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    double analytic = json_number(out, "analytic_s"), flow = json_number(out, "flow_s");
+    ck_assert(flow > 1.1 * analytic);
+    ck_assert_ptr_nonnull(strstr(out, "\"warned\": true"));
+    free(out);
+    free(err);
+    /* the same iteration by itself: dense DP 32 x 1 x 2 micro-batches */
+    snprintf(text, sizeof text, yaml, "1", 64);
+    for (int model = 0; model < 2; model++) {
+        snprintf(cmd, sizeof cmd, BIN " run %s --no-plots --format json --network-model %s --out "
+                                      "%s/fc --no-flow-check",
+                 tu_write("fc2.yaml", text), model ? "flow" : "analytic", tu_temp_dir());
+        ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+        ck_assert(json_number(out, "iteration_time_s") == (model ? flow : analytic));
+        ck_assert_ptr_null(strstr(out, "flow_check"));
+        free(out);
+        free(err);
+    }
+    /* eight NICs per node: they agree, no warning */
+    snprintf(text, sizeof text, yaml, "8", 512);
+    snprintf(cmd, sizeof cmd, BIN " run %s --no-plots --out %s/fc", tu_write("fc.yaml", text),
+             tu_temp_dir());
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_null(strstr(out, "warning: replayed on"));
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "rm -rf %s/fc %s/fc.yaml %s/fc2.yaml", tu_temp_dir(), tu_temp_dir(),
+             tu_temp_dir());
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(bad_input_exits_2_with_position_and_no_stdout)
 {
     const char *path = tu_write("bad.yaml", "model: moe-30b\n"
@@ -575,6 +641,7 @@ static Suite *suite(void)
     tcase_add_test(t, check_json_and_determinism);
     tcase_add_test(t, check_names_the_recompute_modules);
     tcase_add_test(t, presets_lists_one_line_each);
+    tcase_add_test(t, analytic_runs_are_checked_against_flow);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);
     tcase_add_test(t, valid_scenario_exits_0);

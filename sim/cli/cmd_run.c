@@ -31,6 +31,9 @@ static const char help[] =
     "                       they are added to the captured GPUs\n"
     "  --svg                also draw .svg pictures\n"
     "  --no-plots           no timelines, traces or pictures (faster)\n"
+    "  --no-flow-check      under the analytic network model, do not replay each\n"
+    "                       layout on a 2-micro-batch iteration with both models\n"
+    "                       (a warning says where they part by more than 10%)\n"
     "  --no-symmetry        replay every GPU, even where the first GPU of each\n"
     "                       pipeline stage stands for its stage (same results,\n"
     "                       slower; docs/model.md, \"Symmetry\")\n"
@@ -67,7 +70,7 @@ static int write_report(const char *dir, const char *name, cs_format format, con
 typedef struct run_args {
     const char *file, *out;
     cs_format format;
-    int has_seed, has_model, no_plots, svg, no_symmetry;
+    int has_seed, has_model, no_plots, svg, no_symmetry, no_flow_check;
     unsigned long seed;
     cs_network_model model;
     long ranks[2 * MAX_RANKS]; /* timeline ranks, then trace ranks */
@@ -137,6 +140,8 @@ static int parse_run_args(int argc, char **argv, run_args *a)
             a->svg = 1;
         } else if (!strcmp(argv[i], "--no-symmetry")) {
             a->no_symmetry = 1;
+        } else if (!strcmp(argv[i], "--no-flow-check")) {
+            a->no_flow_check = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cs_cli_unknown_option("run", argv[i], help);
             return -1;
@@ -225,7 +230,7 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
     long gpus[2 * MAX_RANKS];
     long world = scn.cluster.nodes * scn.cluster.gpus_per_node;
     long ngpus = captured_gpus(&a, world, gpus);
-    cs_run_options ro = {!a.no_plots, ngpus > 0 ? gpus : NULL, ngpus};
+    cs_run_options ro = {!a.no_plots, ngpus > 0 ? gpus : NULL, ngpus, !a.no_flow_check};
     if (ngpus < 0) {
         fprintf(stderr, "clustersim run: a timeline or trace rank is not below %ld GPUs\n", world);
         memset(&run, 0, sizeof run);

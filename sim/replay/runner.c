@@ -3,6 +3,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+double cs_flow_check_gap(const cs_layout_run *r)
+{
+    return r->check_analytic_s > 0 ? r->check_flow_s / r->check_analytic_s - 1 : 0;
+}
+
+/* The flow check (runner.h): the same layout with a global batch of at most
+ * CS_FLOW_CHECK_MICROBATCHES micro-batches per pipeline, replayed under
+ * both network models. Returns 0 or -1. */
+static int flow_check(const cs_scenario *s, long i, unsigned long seed, cs_layout_run *r)
+{
+    const cs_layout_sizes *z = &r->verdict->sizes;
+    if (z->world > CS_FLOW_CHECK_MAX_GPUS) {
+        r->flow_skipped = 1;
+        return 0;
+    }
+    cs_scenario t = *s; /* a shallow copy: only read, never freed */
+    long m = z->microbatches < CS_FLOW_CHECK_MICROBATCHES ? z->microbatches
+                                                          : CS_FLOW_CHECK_MICROBATCHES;
+    t.training.global_batch_size = z->dense_dp * z->micro_batch * m;
+    cs_layout_sizes zt;
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_layout_check(&t, &s->layouts[i], &zt, &d);
+    cs_diags_free(&d);
+    if (rc != 0) /* a shorter iteration this layout cannot take: no check */
+        return 0;
+    cs_replay_result a, f;
+    memset(&f, 0, sizeof f);
+    rc = cs_replay(&t, &s->layouts[i], &zt, CS_NET_ANALYTIC, seed, &a);
+    if (rc == 0)
+        rc = cs_replay(&t, &s->layouts[i], &zt, CS_NET_FLOW, seed, &f);
+    if (rc == 0) {
+        r->flow_checked = 1;
+        r->check_microbatches = zt.microbatches;
+        r->check_analytic_s = a.iteration_time_s;
+        r->check_flow_s = f.iteration_time_s;
+    }
+    cs_replay_result_free(&f);
+    cs_replay_result_free(&a);
+    return rc;
+}
+
 int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long seed,
                     const cs_run_options *o, cs_run *out)
 {
@@ -32,6 +74,8 @@ int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long 
         if (cs_replay_capture(s, &s->layouts[i], z, model, seed, &r->result, capture) != 0)
             return -1;
         r->replayed = 1;
+        if (o && o->flow_check && model == CS_NET_ANALYTIC && flow_check(s, (long)i, seed, r) != 0)
+            return -1;
     }
     return 0;
 }

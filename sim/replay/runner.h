@@ -12,6 +12,12 @@ typedef struct cs_layout_run {
     cs_replay_result result;
     int captured;
     cs_capture capture; /* when asked for */
+    /* The flow check of an analytic run (cs_run_options.flow_check): the
+     * layout replayed on a shortened iteration of `check_microbatches`
+     * micro-batches under both network models. */
+    int flow_checked, flow_skipped; /* skipped: above CS_FLOW_CHECK_MAX_GPUS */
+    long check_microbatches;
+    double check_analytic_s, check_flow_s;
 } cs_layout_run;
 
 /* What to keep beyond the summary. */
@@ -19,7 +25,23 @@ typedef struct cs_run_options {
     int capture;       /* keep spans, ops and memory of some GPUs */
     const long *gpus;  /* which (NULL: the first GPU of each stage) */
     long gpu_count;
+    /* Under the analytic network model, also replay each layout on an
+     * iteration of at most CS_FLOW_CHECK_MICROBATCHES micro-batches with
+     * both models: where their times part by more than CS_FLOW_CHECK_GAP,
+     * links the analytic model prices alone are shared, and its time is
+     * optimistic. */
+    int flow_check;
 } cs_run_options;
+
+#define CS_FLOW_CHECK_MICROBATCHES 2
+#define CS_FLOW_CHECK_GAP 0.10
+/* Above this many GPUs the check's flow replay costs tens of times the
+ * analytic run (7 s against 0.2 s on 16,384 GPUs): it is skipped, and said. */
+#define CS_FLOW_CHECK_MAX_GPUS 4096
+
+/* The flow check's relative gap of a checked layout run (flow over
+ * analytic, less 1). */
+double cs_flow_check_gap(const cs_layout_run *r);
 
 typedef struct cs_run {
     cs_check check;

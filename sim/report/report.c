@@ -495,6 +495,31 @@ static void text_targets(FILE *out, const cs_scenario *s, const cs_run *r)
     }
 }
 
+/* The flow check's warning, when the two network models part. */
+static void text_flow_check(FILE *out, const cs_layout_run *lr, int first)
+{
+    double gap = cs_flow_check_gap(lr);
+    if (lr->flow_skipped) {
+        if (first)
+            fprintf(out, "\n%s:\n", lr->verdict->layout->name);
+        fprintf(out, "  note: the analytic result is not checked against the flow network model "
+                     "above %d GPUs (it would cost far more than the run): --network-model "
+                     "flow where links may be shared\n",
+                CS_FLOW_CHECK_MAX_GPUS);
+        return;
+    }
+    if (!lr->flow_checked || fabs(gap) <= CS_FLOW_CHECK_GAP)
+        return;
+    if (first)
+        fprintf(out, "\n%s:\n", lr->verdict->layout->name);
+    fprintf(out,
+            "  warning: replayed on %ld micro-batches, the flow network model takes %+.0f%% "
+            "against the analytic one (%.4f s, %.4f s): links are shared, so this analytic "
+            "result is %s; --network-model flow gives the truth under contention\n",
+            lr->check_microbatches, 100 * gap, lr->check_flow_s, lr->check_analytic_s,
+            gap > 0 ? "optimistic" : "pessimistic");
+}
+
 static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
 {
     fprintf(out, "scenario %s: %s on %s (%ld GPUs), network model %s, seed %lu\n\n", s->name,
@@ -557,6 +582,7 @@ static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
             fprintf(out, "  %s:%d:%d: %s: %s\n", p->file, p->line, p->col,
                     problem_word[p->severity], p->message);
         }
+        text_flow_check(out, &r->layouts[i], v->problems.count == 0);
     }
 }
 
@@ -594,6 +620,15 @@ static void json_run_layout(cs_json *j, const cs_scenario *s, const cs_layout_ru
     cs_json_int(j, "memory_peak_stage", r->memory_peak_stage);
     cs_json_number(j, "memory_peak_time_s", r->memory_peak_time_s);
     cs_json_bool(j, "memory_fits", r->memory_fits);
+    if (lr->flow_checked) {
+        cs_json_object_begin(j, "flow_check");
+        cs_json_int(j, "microbatches", lr->check_microbatches);
+        cs_json_number(j, "analytic_s", lr->check_analytic_s);
+        cs_json_number(j, "flow_s", lr->check_flow_s);
+        cs_json_number(j, "gap", cs_flow_check_gap(lr));
+        cs_json_bool(j, "warned", fabs(cs_flow_check_gap(lr)) > CS_FLOW_CHECK_GAP);
+        cs_json_object_end(j);
+    }
     cs_report_json_breakdowns(j, &r->memory, r->time_s, r->compute_s);
     if (s->model.moe.num_experts > 0) {
         cs_json_number(j, "moe_routed_tokens", r->moe_routed_tokens);
