@@ -1,6 +1,6 @@
 # Pipeline timeline: one row per captured GPU (one per stage by default), its
 # compute stream op by op and each gap coloured by what it waited for.
-# usage: gnuplot -c timeline.gp DATA OUTPUT TITLE [png|svg]
+# usage: gnuplot -c timeline.gp DATA OUTPUT TITLE [png|svg [FROM_MS TO_MS]]
 # DATA is a clustersim timeline.dat: row, row label, kind, kind name,
 # start (ms), end (ms), micro-batch, layer, bar label.
 data = ARG1
@@ -15,6 +15,7 @@ set title ARG3 noenhanced
 names = "forward backward_input backward_weight recompute optimizer tp_exposed ep_exposed pp_exposed dp_exposed bubble"
 colours = "#4C72B0 #55A868 #8172B2 #CCB974 #64B5CD #DD8452 #C44E52 #937860 #DA8BC3 #DDDDDD"
 set xlabel "time (ms)"
+if (ARGC >= 6) { set xrange [real(ARG5):real(ARG6)] }
 set yrange [*:*] reverse
 set offsets 0, 0, 0.6, 0.6
 set key outside bottom center horizontal noenhanced

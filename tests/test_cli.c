@@ -430,6 +430,50 @@ START_TEST(analytic_runs_are_checked_against_flow)
 }
 END_TEST
 
+/* --timeline-window: timeline.dat holds only the window's bars; bad
+ * windows are refused. */
+START_TEST(timeline_window)
+{
+    char cmd[4096], path[4096], *out, *err;
+    snprintf(cmd, sizeof cmd,
+             BIN " run " SEED " --network-model analytic --no-flow-check --timeline-window "
+                 "30ms:45ms --out %s/tw",
+             tu_temp_dir());
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    snprintf(path, sizeof path, "%s/tw/option1/timeline.dat", tu_temp_dir());
+    char *dat = tu_read(path);
+    ck_assert_ptr_nonnull(dat);
+    long rows = 0;
+    for (char *line = strtok(dat, "\n"); line; line = strtok(NULL, "\n")) {
+        double start, end;
+        if (line[0] == '#' ||
+            sscanf(line, "%*d\t\"stage %*d GPU %*d\"\t%*d\t%*s\t%lf\t%lf", &start, &end) != 2)
+            continue;
+        rows++;
+        ck_assert_msg(end >= 30 && start <= 45, "%s", line);
+    }
+    ck_assert(rows > 0);
+    free(dat);
+    snprintf(path, sizeof path, "%s/tw/plots.txt", tu_temp_dir());
+    char *plots = tu_read(path);
+    ck_assert_ptr_nonnull(strstr(plots, ", 30.000 to 45.000 ms\tpng\t30.000000000\t45.000000000\n"));
+    free(plots);
+    const char *bad[] = {"45ms:30ms", "30ms", "a:b", "-1ms:2ms"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(cmd, sizeof cmd, BIN " run " SEED " --timeline-window %s --out %s/tw", bad[i],
+                 tu_temp_dir());
+        ck_assert_int_eq(tu_run(cmd, &out, &err), 2);
+        ck_assert_ptr_nonnull(strstr(err, "--timeline-window wants FROM:TO"));
+        free(out);
+        free(err);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s/tw", tu_temp_dir());
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(bad_input_exits_2_with_position_and_no_stdout)
 {
     const char *path = tu_write("bad.yaml", "model: moe-30b\n"
@@ -642,6 +686,7 @@ static Suite *suite(void)
     tcase_add_test(t, check_names_the_recompute_modules);
     tcase_add_test(t, presets_lists_one_line_each);
     tcase_add_test(t, analytic_runs_are_checked_against_flow);
+    tcase_add_test(t, timeline_window);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);
     tcase_add_test(t, valid_scenario_exits_0);

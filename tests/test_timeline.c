@@ -141,7 +141,7 @@ START_TEST(files_match_the_replay)
     char root[256];
     const char *marker = tu_write("marker", "");
     snprintf(root, sizeof root, "%.*s", (int)(strrchr(marker, '/') - marker), marker);
-    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0};
+    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0, 0, 0};
     ck_assert_int_eq(cs_plot_copy_scripts(root, o.scripts), 0);
     ck_assert_int_eq(cs_timeline_write_layout(root, "l", &fx.s, &fx.r, &fx.c, &o), 0);
     char path[512];
@@ -178,6 +178,21 @@ START_TEST(files_match_the_replay)
     for (long r = 0; r < fx.c.gpu_count; r++)
         assert_close(covered[r], spans[r], 1e-9);
     ck_assert(rows > 0 && rows <= fx.c.span_count);
+    /* memory.dat: every row's total is the sum of its kinds */
+    snprintf(path, sizeof path, "%s/l/memory.dat", root);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    long samples = 0;
+    while (fgets(line, sizeof line, f)) {
+        double v[8];
+        if (sscanf(line, "%lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7]) != 8)
+            continue;
+        samples++;
+        assert_close(v[1], v[2] + v[3] + v[4] + v[5] + v[6] + v[7], 1e-9);
+    }
+    fclose(f);
+    ck_assert(samples > fx.c.gpu_count);
     snprintf(path, sizeof path, "%s/l/trace.json", root);
     char *trace = tu_read(path);
     /* every op, and every wait of the compute stream on its own thread */
@@ -193,6 +208,7 @@ START_TEST(files_match_the_replay)
     ck_assert_int_eq(count(trace, "\"name\": \"compute stream waits\""), fx.c.gpu_count);
     long named = count(trace, "\"name\": \"thread_name\"");
     ck_assert(named > fx.c.gpu_count && named < fx.c.gpu_count * (CS_STREAMS + 1));
+    ck_assert_int_eq(count(trace, "\"ph\": \"C\""), fx.c.memory_count); /* memory counters */
     ck_assert_int_eq(count(trace, "\"ph\": \"s\""), count(trace, "\"ph\": \"f\""));
     ck_assert(count(trace, "\"ph\": \"s\"") > 0);
     free(trace);

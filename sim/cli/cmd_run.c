@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/fileio.h"
+#include "input/units.h"
 #include "replay/runner.h"
 #include "report/timeline.h"
 
@@ -29,6 +30,8 @@ static const char help[] =
     "                       most 8 stages: the first, the last and evenly spaced)\n"
     "  --trace-ranks L      GPUs written to trace.json (default: the timeline's);\n"
     "                       they are added to the captured GPUs\n"
+    "  --timeline-window W  draw only FROM:TO of the iteration in timelines, e.g.\n"
+    "                       20ms:45ms (bars joined at that window's resolution)\n"
     "  --svg                also draw .svg pictures\n"
     "  --no-plots           no timelines, traces or pictures (faster)\n"
     "  --no-flow-check      under the analytic network model, do not replay each\n"
@@ -76,7 +79,26 @@ typedef struct run_args {
     long ranks[2 * MAX_RANKS]; /* timeline ranks, then trace ranks */
     long nranks, ntrace;
     int has_ranks, has_trace;
+    double window_start, window_end; /* s; end <= start: none */
 } run_args;
+
+/* "20ms:45ms" -> seconds; 0 or -1. */
+static int parse_window(const char *text, double *from, double *to)
+{
+    const char *colon = strchr(text, ':');
+    char first[64], err[128];
+    cs_quantity a, b;
+    if (!colon || (size_t)(colon - text) >= sizeof first)
+        return -1;
+    snprintf(first, sizeof first, "%.*s", (int)(colon - text), text);
+    if (cs_units_parse(first, CS_UNIT_TIME, &a, err, sizeof err) != 0 ||
+        cs_units_parse(colon + 1, CS_UNIT_TIME, &b, err, sizeof err) != 0 || !(a.value >= 0) ||
+        !(b.value > a.value))
+        return -1;
+    *from = a.value;
+    *to = b.value;
+    return 0;
+}
 
 /* "0,8,16" -> ranks; returns the count or -1. */
 static long parse_ranks(const char *text, long *out, long cap)
@@ -134,6 +156,13 @@ static int parse_run_args(int argc, char **argv, run_args *a)
                 return -1;
             }
             a->has_trace = 1;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--timeline-window"))) {
+            if (parse_window(v, &a->window_start, &a->window_end) != 0) {
+                fprintf(stderr, "clustersim run: --timeline-window wants FROM:TO, times like "
+                                "20ms:45ms, FROM below TO, got '%s'\n",
+                        v);
+                return -1;
+            }
         } else if (!strcmp(argv[i], "--no-plots")) {
             a->no_plots = 1;
         } else if (!strcmp(argv[i], "--svg")) {
@@ -190,7 +219,7 @@ static int write_plots(const char *dir, const run_args *a, const cs_scenario *s,
         return -1;
     }
     cs_plot_options o = {a->svg, scripts, a->has_trace ? a->ranks + MAX_RANKS : NULL,
-                         a->has_trace ? a->ntrace : 0};
+                         a->has_trace ? a->ntrace : 0, a->window_start, a->window_end};
     if (cs_plot_copy_scripts(dir, scripts))
         return -1;
     for (size_t i = 0; i < run->count; i++) {

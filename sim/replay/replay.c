@@ -45,7 +45,11 @@ static void sample_memory(ledger *L, long gpu, double time, double total)
     if (!m)
         return;
     c->memory = m;
-    c->memory[c->memory_count++] = (cs_memory_sample){(int32_t)gpu, time, total};
+    const cs_static_memory *st = &L->w->static_mem[L->stage_of[gpu]];
+    c->memory[c->memory_count++] =
+        (cs_memory_sample){(int32_t)gpu,       time,           total,
+                           st->weights,        st->gradients,  st->optimizer,
+                           st->reserved,       L->activations[gpu], L->buffers[gpu]};
 }
 
 static double static_bytes(const cs_static_memory *m)

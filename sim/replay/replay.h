@@ -88,9 +88,12 @@ typedef struct cs_trace_op {
     int64_t flow; /* pipeline transfers: an id shared by sender and receiver; else -1 */
 } cs_trace_op;
 
+/* A captured GPU's memory after a change: the total and its parts. */
 typedef struct cs_memory_sample {
     int32_t gpu;
     double time, bytes;
+    double weights, gradients, optimizer, reserved; /* its stage's static state */
+    double activations, buffers;
 } cs_memory_sample;
 
 /* What to keep of a replay beyond its summary: spans, ops and memory of some

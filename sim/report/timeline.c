@@ -126,7 +126,10 @@ static void timeline_dat(FILE *out, const void *ctx)
 {
     const layout_files *lf = ctx;
     const cs_capture *c = lf->c;
-    double T = lf->r->iteration_time_s;
+    const cs_plot_options *po = lf->o;
+    int zoom = po->window_end > po->window_start;
+    /* what the picture spans: the iteration, or the window */
+    double T = zoom ? po->window_end - po->window_start : lf->r->iteration_time_s;
     fprintf(out, "# clustersim timeline of layout %s, scenario %s: the compute stream of each "
                  "captured GPU,\n# op by op (a micro-batch's consecutive ops of one kind as one "
                  "bar, with the waits\n# between them under 1e-4 of the iteration; its backward "
@@ -138,6 +141,8 @@ static void timeline_dat(FILE *out, const void *ctx)
     for (long i = 0; i < c->span_count; i++) {
         const cs_span *sp = &c->spans[i];
         long row = row_of(c, sp->gpu);
+        if (zoom && (sp->end < po->window_start || sp->start > po->window_end))
+            continue; /* outside the window */
         if (!open) { /* out of memory: every span as it is */
             span_row(out, c, sp, T);
             continue;
@@ -159,25 +164,47 @@ static void timeline_dat(FILE *out, const void *ctx)
     free(open);
 }
 
+static void memory_row(FILE *out, double t, const cs_memory_sample *m)
+{
+    fprintf(out, "%.9f\t%.9f\t%.9f\t%.9f\t%.9f\t%.9f\t%.9f\t%.9f\n", t * 1e3, m->bytes / 1e9,
+            m->weights / 1e9, m->gradients / 1e9, m->optimizer / 1e9, m->reserved / 1e9,
+            m->activations / 1e9, m->buffers / 1e9);
+}
+
+/* The captured GPU (block of memory.dat) whose memory rises highest. */
+static long highest_block(const cs_capture *c)
+{
+    long best = 0;
+    double top = -1;
+    for (long k = 0; k < c->memory_count; k++)
+        if (c->memory[k].bytes > top) {
+            top = c->memory[k].bytes;
+            best = row_of(c, c->memory[k].gpu);
+        }
+    return best;
+}
+
 static void memory_dat(FILE *out, const void *ctx)
 {
     const layout_files *lf = ctx;
     const cs_capture *c = lf->c;
     fprintf(out, "# clustersim memory of layout %s, scenario %s: bytes held by each captured "
                  "GPU after every change;\n# one block per GPU (blocks apart by two blank "
-                 "lines), time_ms and GB (1e9 bytes).\n",
+                 "lines), in GB (1e9 bytes): time_ms, total,\n# weights, gradients, optimizer, "
+                 "reserved, activations, buffers.\n",
             lf->layout, lf->s->name);
     for (long i = 0; i < c->gpu_count; i++) {
         if (i)
             fprintf(out, "\n\n");
         fprintf(out, "\"stage %ld GPU %ld\"\n", c->stages[i], c->gpus[i]);
-        double last = 0;
+        const cs_memory_sample *last = NULL;
         for (long k = 0; k < c->memory_count; k++)
             if (c->memory[k].gpu == c->gpus[i]) {
-                fprintf(out, "%.9f\t%.9f\n", c->memory[k].time * 1e3, c->memory[k].bytes / 1e9);
-                last = c->memory[k].bytes;
+                memory_row(out, c->memory[k].time, &c->memory[k]);
+                last = &c->memory[k];
             }
-        fprintf(out, "%.9f\t%.9f\n", lf->r->iteration_time_s * 1e3, last / 1e9);
+        if (last)
+            memory_row(out, lf->r->iteration_time_s, last);
     }
 }
 
@@ -271,6 +298,28 @@ static void trace_waits(cs_json *j, const cs_capture *c, const cs_plot_options *
     }
 }
 
+/* A counter track per traced GPU: its memory after every change, in GB, by
+ * kind (Perfetto stacks a counter's series). */
+static void trace_memory(cs_json *j, const cs_capture *c, const cs_plot_options *o)
+{
+    for (long k = 0; k < c->memory_count; k++) {
+        const cs_memory_sample *m = &c->memory[k];
+        if (!traced(o, m->gpu))
+            continue;
+        cs_json_object_begin(j, NULL);
+        cs_json_string(j, "name", "memory (GB)");
+        cs_json_string(j, "ph", "C");
+        cs_json_int(j, "pid", TRACE_PID(m->gpu));
+        cs_json_number(j, "ts", m->time * 1e6);
+        cs_json_object_begin(j, "args");
+        cs_json_number(j, "static", (m->weights + m->gradients + m->optimizer + m->reserved) / 1e9);
+        cs_json_number(j, "activations", m->activations / 1e9);
+        cs_json_number(j, "buffers", m->buffers / 1e9);
+        cs_json_object_end(j);
+        cs_json_object_end(j);
+    }
+}
+
 void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
 {
     cs_json j;
@@ -292,6 +341,7 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
     }
     free(used);
     trace_waits(&j, c, o);
+    trace_memory(&j, c, o);
     for (long i = 0; i < c->op_count; i++) {
         const cs_trace_op *t = &c->ops[i];
         if (!traced(o, t->gpu))
@@ -361,15 +411,20 @@ int cs_timeline_write_layout(const char *root, const char *layout, const cs_scen
         const char *term = svg ? "svg" : "png";
         snprintf(data, sizeof data, "%s/timeline.dat", layout);
         snprintf(out, sizeof out, "%s/timeline.%s", layout, term);
-        snprintf(args, sizeof args, "%s: %s, iteration %.4f s\t%s", s->name, layout,
-                 r->iteration_time_s, term);
+        if (o->window_end > o->window_start)
+            snprintf(args, sizeof args, "%s: %s, iteration %.4f s, %.3f to %.3f ms\t%s\t%.9f\t%.9f",
+                     s->name, layout, r->iteration_time_s, o->window_start * 1e3,
+                     o->window_end * 1e3, term, o->window_start * 1e3, o->window_end * 1e3);
+        else
+            snprintf(args, sizeof args, "%s: %s, iteration %.4f s\t%s", s->name, layout,
+                     r->iteration_time_s, term);
         if (list_plot(root, "plots/timeline.gp", data, out, args))
             return -1;
         snprintf(data, sizeof data, "%s/memory.dat", layout);
         snprintf(out, sizeof out, "%s/memory.%s", layout, term);
-        snprintf(args, sizeof args, "%s: %s, memory per GPU\t%.6f\t%.9f\t%.9f\t%ld\t%s", s->name,
-                 layout, s->cluster.gpu.memory / 1e9, r->memory_peak_time_s * 1e3,
-                 r->memory_peak_bytes / 1e9, c->gpu_count, term);
+        snprintf(args, sizeof args, "%s: %s, memory per GPU\t%.6f\t%.9f\t%.9f\t%ld\t%s\t%ld",
+                 s->name, layout, s->cluster.gpu.memory / 1e9, r->memory_peak_time_s * 1e3,
+                 r->memory_peak_bytes / 1e9, c->gpu_count, term, highest_block(c));
         if (list_plot(root, "plots/memory.gp", data, out, args))
             return -1;
     }

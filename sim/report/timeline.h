@@ -25,6 +25,10 @@ typedef struct cs_plot_options {
     const char *scripts;  /* folder holding timeline.gp, memory.gp, compare.gp */
     const long *trace_gpus; /* GPUs in trace.json (NULL: every captured GPU) */
     long trace_count;
+    /* The part of the iteration timeline.png shows, in seconds (a zoom;
+     * window_end <= window_start: all of it). Bars are joined at this
+     * window's resolution. */
+    double window_start, window_end;
 } cs_plot_options;
 
 /* Writes the data files of one layout into dir (created) and adds its plots
