@@ -15,10 +15,13 @@ static void text(FILE *out, const cs_scenario *s, const cs_sensitivity *r)
             s->name, a, b, cs_network_model_name(r->model), r->seed, 100 * r->by);
     fprintf(out, "  as given: %s %.2f ms, %s %.2f ms, margin %.2f ms\n\n", a, 1e3 * r->base_s[0],
             b, 1e3 * r->base_s[1], 1e3 * r->margin_s);
-    fprintf(out, "  %-28s %14s %14s %8s\n", "figure", "margin low", "margin high", "flips");
+    fprintf(out, "  %-28s %14s %14s %8s\n", "figure (* an estimate)", "margin low", "margin high",
+            "flips");
     for (int i = 0; i < CS_SENS_FIGURES; i++) {
         const cs_sens_row *row = &r->rows[i];
-        const char *name = cs_sensitivity_figure_name(row->figure);
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", cs_sensitivity_figure_name(row->figure),
+                 row->estimate ? " *" : "");
         if (!row->applies) {
             fprintf(out, "  %-28s %14s %14s %8s\n", name, "-", "-", "(unused)");
             continue;
@@ -54,6 +57,7 @@ static void json(FILE *out, const cs_scenario *s, const cs_sensitivity *r)
         cs_json_string(&j, "figure", cs_sensitivity_figure_name(row->figure));
         cs_json_string(&j, "keys", cs_sensitivity_figure_key(row->figure));
         cs_json_bool(&j, "applies", row->applies);
+        cs_json_bool(&j, "estimate", row->estimate);
         if (row->applies) {
             cs_json_number(&j, "margin_low_s", row->margin_low_s);
             cs_json_number(&j, "margin_high_s", row->margin_high_s);

@@ -49,6 +49,9 @@ static int apply(cs_cluster *k, int which, double f)
                             &g->grouped_matmul_efficiency, &g->fp8_grouped_matmul_efficiency};
     switch (which) {
     case 0:
+        g->peak_compute *= f;
+        return 1;
+    case 1:
         scale_table(&g->matmul_efficiency, f);
         if (g->fp8_matmul_efficiency.n > 0)
             scale_table(&g->fp8_matmul_efficiency, f);
@@ -56,31 +59,31 @@ static int apply(cs_cluster *k, int which, double f)
             for (int i = 0; i < ceilings[t]->n; i++)
                 ceilings[t]->y[i] = fmin(1, ceilings[t]->y[i] * f);
         return 1;
-    case 1:
+    case 2:
         scale_attention(&g->attention_efficiency.flash, f);
         scale_attention(&g->attention_efficiency.fused, f);
         return g->attention_efficiency.flash.n + g->attention_efficiency.fused.n > 0;
-    case 2:
+    case 3:
         g->memory_bandwidth *= f;
         return 1;
-    case 3:
+    case 4:
         g->kernel_launch *= f;
         return g->kernel_launch > 0;
-    case 4:
+    case 5:
         k->host.launch_overhead *= f;
         k->host.op_overhead *= f;
         k->host.collective_overhead *= f;
         return k->host.launch_overhead + k->host.op_overhead + k->host.collective_overhead > 0;
-    case 5:
+    case 6:
         k->scale_up.bandwidth *= f;
         return k->gpus_per_node > 1;
-    case 6:
+    case 7:
         scale3(k->scale_up.latency, f);
         return k->gpus_per_node > 1;
-    case 7:
+    case 8:
         k->scale_out.nic_bandwidth *= f;
         return k->nodes > 1;
-    case 8:
+    case 9:
         scale3(k->scale_out.latency, f);
         return k->nodes > 1;
     default:
@@ -90,19 +93,96 @@ static int apply(cs_cluster *k, int which, double f)
 }
 
 /* The efficiencies of HBM and the links are not figures of their own: they
- * multiply the bandwidths, whose rows show what they move. */
+ * multiply the bandwidths, whose rows show what they move (and whose keys
+ * name them, for the estimate marks). */
 static const char *const keys[CS_SENS_FIGURES] = {
-    "cluster.gpu.*matmul*efficiency",  "cluster.gpu.attention_efficiency",
-    "cluster.gpu.memory_bandwidth",    "cluster.gpu.kernel_launch",
-    "cluster.host.*",                  "cluster.scale_up.bandwidth",
-    "cluster.scale_up.latency",        "cluster.scale_out.nic_bandwidth",
-    "cluster.scale_out.latency",       "cluster.collectives.base_latency"};
+    "cluster.gpu.peak_compute",
+    "cluster.gpu.*matmul*efficiency",
+    "cluster.gpu.attention_efficiency",
+    "cluster.gpu.memory_bandwidth, cluster.gpu.memory_efficiency",
+    "cluster.gpu.kernel_launch",
+    "cluster.host.*",
+    "cluster.scale_up.bandwidth, cluster.scale_up.efficiency",
+    "cluster.scale_up.latency",
+    "cluster.scale_out.nic_bandwidth, cluster.scale_out.efficiency",
+    "cluster.scale_out.latency",
+    "cluster.collectives.base_latency"};
+
+/* The key paths (below cluster.) each figure scales, for its estimate
+ * marks; NULL-terminated. */
+static const char *const marks[CS_SENS_FIGURES][8] = {
+    {"gpu.peak_compute", NULL},
+    {"gpu.matmul_efficiency", "gpu.matmul_shape_efficiency", "gpu.fp8_matmul_efficiency",
+     "gpu.fp8_matmul_shape_efficiency", "gpu.grouped_matmul_efficiency",
+     "gpu.fp8_grouped_matmul_efficiency", NULL},
+    {"gpu.attention_efficiency", NULL},
+    {"gpu.memory_bandwidth", "gpu.memory_efficiency", NULL},
+    {"gpu.kernel_launch", NULL},
+    {"host.launch_overhead", "host.op_overhead", "host.collective_overhead", NULL},
+    {"scale_up.bandwidth", "scale_up.efficiency", NULL},
+    {"scale_up.latency", NULL},
+    {"scale_out.nic_bandwidth", "scale_out.efficiency", NULL},
+    {"scale_out.latency", NULL},
+    {"collectives.base_latency", NULL}};
 
 static const char *const names[CS_SENS_FIGURES] = {
-    "GEMM efficiency",     "attention-kernel efficiency", "HBM bandwidth",
-    "gap between kernels", "host overheads",              "scale-up bandwidth",
-    "scale-up step latency", "NIC bandwidth",             "scale-out step latency",
-    "collective base latency"};
+    "peak compute",          "GEMM efficiency",     "attention-kernel efficiency",
+    "HBM bandwidth",         "gap between kernels", "host overheads",
+    "scale-up bandwidth",    "scale-up step latency", "NIC bandwidth",
+    "scale-out step latency", "collective base latency"};
+
+/* ---- estimate marks --------------------------------------------------------------- */
+
+/* Whether a line of a block-style YAML file sets key path `want` (the end
+ * of the path of keys its indentation nests it under) with "ESTIMATE" in
+ * its comment, as the presets mark their estimates. */
+static int marked_in(const char *text, const char *want)
+{
+    char stack[16][64];
+    int indent[16], depth = 0;
+    for (const char *line = text; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        int ind = 0;
+        while ((size_t)ind < len && line[ind] == ' ')
+            ind++;
+        const char *key = line + ind, *colon = memchr(key, ':', len - (size_t)ind);
+        if (colon && *key != '#' && *key != '-' && colon - key < 64) {
+            while (depth > 0 && indent[depth - 1] >= ind)
+                depth--;
+            if (depth < 16) {
+                snprintf(stack[depth], sizeof stack[depth], "%.*s", (int)(colon - key), key);
+                indent[depth++] = ind;
+            }
+            char path[1100] = "";
+            for (int i = 0; i < depth; i++)
+                snprintf(path + strlen(path), sizeof path - strlen(path), "%s%s", i ? "." : "",
+                         stack[i]);
+            size_t pl = strlen(path), wl = strlen(want);
+            const char *hash = memchr(colon, '#', len - (size_t)(colon - line));
+            int ends = pl >= wl && !strcmp(path + pl - wl, want) &&
+                       (pl == wl || path[pl - wl - 1] == '.');
+            if (ends && hash) {
+                size_t rest = len - (size_t)(hash - line);
+                for (size_t i = 0; i + 8 <= rest; i++)
+                    if (!strncmp(hash + i, "ESTIMATE", 8))
+                        return 1;
+            }
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Whether any file the scenario read marks one of figure i's keys. */
+static int figure_marked(const cs_scenario *s, int i)
+{
+    for (size_t f = 0; f < s->sources.count; f++)
+        for (int k = 0; marks[i][k]; k++)
+            if (marked_in(s->sources.files[f]->text, marks[i][k]))
+                return 1;
+    return 0;
+}
 
 const char *cs_sensitivity_figure_key(int figure) { return keys[figure]; }
 const char *cs_sensitivity_figure_name(int figure) { return names[figure]; }
@@ -207,6 +287,7 @@ static void sort_rows(cs_sensitivity *r)
 static int figure_row(pair_ctx *p, const cs_cluster *given, double by, int which, cs_sens_row *row)
 {
     row->figure = which;
+    row->estimate = figure_marked(p->s, which);
     for (int end = 0; end < 2; end++) {
         double *t = end ? row->high_s : row->low_s;
         p->s->cluster = *given;
@@ -257,10 +338,10 @@ void cs_sensitivity_summary(const cs_scenario *s, const cs_sensitivity *r, char 
     size_t used = 0;
     used += (size_t)snprintf(buf, len,
                              "%s leads %s by %.1f ms per iteration (%.1f%%). Of the hardware "
-                             "figures %.0f%% off, %s moves the margin most (%.1f to %.1f ms)",
+                             "figures %.0f%% off, %s%s moves the margin most (%.1f to %.1f ms)",
                              fast, slow, 1e3 * r->margin_s, 100 * r->margin_s / r->base_s[0],
-                             100 * r->by, names[top->figure], 1e3 * top->margin_low_s,
-                             1e3 * top->margin_high_s);
+                             100 * r->by, names[top->figure], top->estimate ? " (an estimate)" : "",
+                             1e3 * top->margin_low_s, 1e3 * top->margin_high_s);
     if (used < len && r->rows[1].applies)
         used += (size_t)snprintf(buf + used, len - used, ", then %s (%.1f to %.1f ms)",
                                  names[r->rows[1].figure], 1e3 * r->rows[1].margin_low_s,

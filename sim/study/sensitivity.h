@@ -11,7 +11,7 @@
  * from the baseline's), largest first, the tornado chart's order. The
  * ranking flips where a margin reaches 0 or below.
  *
- * Figures (cs_sensitivity_figure_name): GEMM efficiency (every matmul
+ * Figures (cs_sensitivity_figure_name): peak compute, GEMM efficiency (every matmul
  * table, BF16 and FP8, plain, by shape and grouped), attention-kernel
  * efficiency, HBM bandwidth, the GPU's gap between kernels, the host's
  * overheads, the scale-up bandwidth and step latency, the NIC bandwidth,
@@ -20,13 +20,17 @@
  * bandwidths'). Efficiencies stay at most 1 (a figure already at 1 has no
  * higher end); latencies left to NCCL's defaults are scaled from them. A
  * figure the cluster does not use (no attention table, no host model, one
- * node's NIC) is a row marked as not applying. */
+ * node's NIC) is a row marked as not applying. A row is marked as an
+ * estimate where a file the scenario read sets one of the figure's keys with
+ * "ESTIMATE" in the line's comment, the presets' convention for figures no
+ * measurement backs (estimates that do not enter the time, as
+ * reserved_memory, or are counts, as leaf_radix, are not figures here). */
 #ifndef CS_SENSITIVITY_H
 #define CS_SENSITIVITY_H
 
 #include "input/config.h"
 
-#define CS_SENS_FIGURES 10
+#define CS_SENS_FIGURES 11
 
 /* The figure's key (as in docs/input.md's cluster block, or a group of
  * keys: "cluster.gpu.*matmul*efficiency") and its label for people. */
@@ -36,6 +40,7 @@ const char *cs_sensitivity_figure_name(int figure);
 typedef struct cs_sens_row {
     int figure;
     int applies;           /* the figure changes anything in this cluster */
+    int estimate;          /* a file the scenario read marks one of its keys ESTIMATE */
     double low_s[2];       /* the two layouts' times with the figure (1 - by) */
     double high_s[2];      /* ... and (1 + by) */
     double margin_low_s;   /* second's time minus first's, low end */
