@@ -9,6 +9,7 @@
 
 #include "base/fileio.h"
 #include "report/compare_report.h"
+#include "report/plot.h"
 
 static const char help[] =
     "usage: clustersim compare FILE [options]\n"
@@ -25,11 +26,16 @@ static const char help[] =
     "  --repeats N          paired replays per layout (default 10 when the scenario\n"
     "                       draws at random, else 1; at most 1000)\n"
     "  --format F           what to print: text (default) or json\n"
-    "  --out DIR            where compare.json and compare.txt go (default\n"
-    "                       out/<scenario name>/)\n"
+    "  --out DIR            where the files go (default out/<scenario name>/compare/)\n"
     "  --seed N             the first replay's seed (default: the scenario's)\n"
     "  --network-model M    override the scenario's: ideal, analytic, flow\n"
+    "  --no-plots           no pair pictures\n"
+    "  --svg                also draw .svg pictures\n"
     "  --no-symmetry        replay every GPU (see `clustersim run --help`)\n"
+    "\n"
+    "DIR (default out/<scenario name>/compare/) gets compare.json, compare.txt and,\n"
+    "per pair N, pairN.dat and (with gnuplot) pairN.png: the difference's parts and\n"
+    "the difference with its interval.\n"
     "\n"
     "Exit status: 0 compared, 1 fewer than two valid layouts, 2 bad input.\n";
 
@@ -39,7 +45,7 @@ typedef struct compare_args {
     const char *file, *out;
     cs_format format;
     long repeats; /* 0: the default */
-    int has_seed, has_model, no_symmetry;
+    int has_seed, has_model, no_symmetry, no_plots, svg;
     unsigned long seed;
     cs_network_model model;
 } compare_args;
@@ -88,6 +94,10 @@ static int parse_args(int argc, char **argv, compare_args *a)
             a->has_model = 1;
         } else if (!strcmp(argv[i], "--no-symmetry")) {
             a->no_symmetry = 1;
+        } else if (!strcmp(argv[i], "--no-plots")) {
+            a->no_plots = 1;
+        } else if (!strcmp(argv[i], "--svg")) {
+            a->svg = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cs_cli_unknown_option("compare", argv[i], help);
             return -1;
@@ -116,6 +126,22 @@ static int write_file(const char *dir, const char *name, cs_format format, const
         fprintf(stderr, "clustersim compare: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+static int write_plots(const char *dir, const compare_args *a, const cs_scenario *s,
+                       const cs_compare *c, const cs_paths *paths)
+{
+    char buf[4096];
+    const char *scripts = cs_cli_scripts_dir(paths, buf, sizeof buf);
+    if (!scripts) {
+        fprintf(stderr, "clustersim compare: no plots/pair.gp in the preset directories\n");
+        return -1;
+    }
+    if (cs_plot_copy_scripts(dir, scripts) || cs_report_compare_plots(dir, s, c, a->svg))
+        return -1;
+    if (cs_plot_render(dir, stderr) == -2)
+        fprintf(stderr, "clustersim compare: gnuplot failed on some plots in %s\n", dir);
     return 0;
 }
 
@@ -157,7 +183,10 @@ static int cmd_compare(int argc, char **argv, const cs_paths *paths)
     cs_compare c;
     memset(&c, 0, sizeof c);
     char dir[4096];
-    snprintf(dir, sizeof dir, a.out ? "%s" : "out/%s", a.out ? a.out : scn.name);
+    if (a.out)
+        snprintf(dir, sizeof dir, "%s", a.out);
+    else
+        snprintf(dir, sizeof dir, "out/%s/compare", scn.name);
     if (repeats < 0) {
         status = EXIT_BAD_INPUT;
     } else if (cs_compare_run(&scn, a.has_model ? a.model : scn.network_model,
@@ -168,7 +197,8 @@ static int cmd_compare(int argc, char **argv, const cs_paths *paths)
         fprintf(stderr, "clustersim compare: cannot create %s: %s\n", dir, strerror(errno));
         status = EXIT_BAD_INPUT;
     } else if (write_file(dir, "compare.json", CS_FORMAT_JSON, &scn, &c) ||
-               write_file(dir, "compare.txt", CS_FORMAT_TEXT, &scn, &c)) {
+               write_file(dir, "compare.txt", CS_FORMAT_TEXT, &scn, &c) ||
+               (!a.no_plots && c.npairs > 0 && write_plots(dir, &a, &scn, &c, paths))) {
         status = EXIT_BAD_INPUT;
     } else {
         cs_report_compare(stdout, a.format, &scn, &c);

@@ -1,6 +1,10 @@
 /* compare_report: a comparison as text and JSON. */
 #include "report/compare_report.h"
 
+#include <errno.h>
+#include <string.h>
+
+#include "base/fileio.h"
 #include "report/json.h"
 
 static const char *layout_name(const cs_scenario *s, const cs_compare *c, long i)
@@ -168,4 +172,43 @@ void cs_report_compare(FILE *out, cs_format format, const cs_scenario *s, const 
     cs_json_array_end(&j);
     cs_json_object_end(&j);
     fputc('\n', out);
+}
+
+/* pairN.dat: the attribution's kinds, then the difference with its interval. */
+static void pair_dat(FILE *f, const cs_compare *c, const cs_compare_pair *p)
+{
+    (void)c;
+    fprintf(f, "# kind\tms (second layout less the first)\n");
+    for (int k = 0; k < CS_ATTR_KINDS; k++)
+        fprintf(f, "\"%s\"\t%.9f\n", cs_attr_name((cs_attr_kind)k), 1e3 * p->attr_s[k]);
+    fprintf(f, "\n\n# difference\tmean ms\tlow\thigh\n\"difference\"\t%.9f\t%.9f\t%.9f\n",
+            1e3 * p->time_s.mean, 1e3 * p->time_s.lo, 1e3 * p->time_s.hi);
+}
+
+int cs_report_compare_plots(const char *dir, const cs_scenario *s, const cs_compare *c, int svg)
+{
+    char path[4096], tmp[4300];
+    snprintf(path, sizeof path, "%s/plots.txt", dir);
+    FILE *l = fopen(path, "a");
+    if (!l) {
+        fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (long i = 0; i < c->npairs && rc == 0; i++) {
+        const cs_compare_pair *p = &c->pairs[i];
+        snprintf(path, sizeof path, "%s/pair%ld.dat", dir, i + 1);
+        FILE *f = cs_file_temp(path, tmp, sizeof tmp);
+        if (!f || (pair_dat(f, c, p), cs_file_commit(f, tmp, path, 1) != 0)) {
+            fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
+            rc = -1;
+            break;
+        }
+        for (int v = 0; v <= svg; v++)
+            fprintf(l, "plots/pair.gp\tpair%ld.dat\tpair%ld.%s\t%s: %s against %s, where %.1f ms "
+                       "of difference come from\t%s\n",
+                    i + 1, i + 1, v ? "svg" : "png", s->name, layout_name(s, c, p->b),
+                    layout_name(s, c, p->a), 1e3 * p->time_s.mean, v ? "svg" : "png");
+    }
+    return fclose(l) == 0 ? rc : -1;
 }

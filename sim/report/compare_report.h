@@ -13,4 +13,9 @@
 /* Text or JSON (CSV is not offered: a pair is not a row). */
 void cs_report_compare(FILE *out, cs_format format, const cs_scenario *s, const cs_compare *c);
 
+/* DIR/pairN.dat for every pair N (from 1) and their lines in DIR/plots.txt
+ * (png, and svg with `svg`; the scripts already copied into DIR/plots/),
+ * drawn by plots/pair.gp. Returns 0 or -1 with a message on stderr. */
+int cs_report_compare_plots(const char *dir, const cs_scenario *s, const cs_compare *c, int svg);
+
 #endif

@@ -43,7 +43,7 @@ static int copy_file(const char *from, const char *to)
 int cs_plot_copy_scripts(const char *root, const char *scripts)
 {
     static const char *const names[] = {"timeline.gp", "memory.gp", "compare.gp", "sweep.gp",
-                                        "pareto.gp",   "tornado.gp"};
+                                        "pareto.gp",   "tornado.gp", "pair.gp"};
     char dir[4096], from[4200], to[4200];
     snprintf(dir, sizeof dir, "%s/plots", root);
     if (make_dir(dir))
