@@ -138,6 +138,21 @@ START_TEST(command)
     ck_assert_ptr_nonnull(strstr(file, "option1 vs option2"));
     ck_assert_ptr_nonnull(strstr(file, "nothing is drawn at random"));
     free(file);
+    /* pair1.dat: the kinds add up to the difference */
+    snprintf(path, sizeof path, "%s/c/pair1.dat", dir);
+    file = tu_read(path);
+    ck_assert_ptr_nonnull(file);
+    double sum = 0, mean = NAN, v, lo, hi;
+    char name[64];
+    for (char *line = strtok(file, "\n"); line; line = strtok(NULL, "\n")) {
+        if (sscanf(line, "\"difference\"\t%lf\t%lf\t%lf", &mean, &lo, &hi) == 3)
+            ck_assert(lo == mean && hi == mean); /* one exact replay */
+        else if (sscanf(line, "\"%63[a-z]\"\t%lf", name, &v) == 2)
+            sum += v;
+    }
+    assert_close(sum, mean, 1e-6);
+    ck_assert(mean > 0); /* option2 is the slower */
+    free(file);
     snprintf(cmd, sizeof cmd, "rm -rf '%s/c'", dir);
     ck_assert_int_eq(system(cmd), 0);
     /* More than one replay of a scenario that draws nothing: refused. */
