@@ -416,6 +416,25 @@ START_TEST(analytic_runs_are_checked_against_flow)
         free(out);
         free(err);
     }
+    /* sweep and search warn too (the sweep at the scenario's own values,
+     * the search for its best) */
+    snprintf(text, sizeof text, yaml, "1", 512);
+    strcat(text, "sweep: { mode: grid, parameters: { training.seq_length: [2048] } }\n"
+                 "search: { tp: [4], pp: [4], ep: [8], micro_batch_size: 1, schedule: 1f1b, "
+                 "recompute: none, top: 1 }\n");
+    const char *cmds[] = {"sweep %s --quiet --no-plots --out %s/fc",
+                          "search %s --no-plots --jobs 1 --out %s/fc"};
+    const char *want[] = {"warning: a at the scenario's own values: replayed on 2 micro-batches",
+                          "warning: rank 1 (tp4-pp4-ep8-"};
+    for (int k = 0; k < 2; k++) {
+        char line[2048];
+        snprintf(line, sizeof line, cmds[k], tu_write("fc.yaml", text), tu_temp_dir());
+        snprintf(cmd, sizeof cmd, BIN " %s", line);
+        ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+        ck_assert_msg(strstr(out, want[k]), "%s: %s%s", cmds[k], out, err);
+        free(out);
+        free(err);
+    }
     /* eight NICs per node: they agree, no warning */
     snprintf(text, sizeof text, yaml, "8", 512);
     snprintf(cmd, sizeof cmd, BIN " run %s --no-plots --out %s/fc", tu_write("fc.yaml", text),

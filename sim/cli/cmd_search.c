@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "base/progress.h"
 #include "base/strutil.h"
 #include "report/plot.h"
+#include "replay/runner.h"
 #include "report/search_report.h"
 #include "study/search.h"
 #include "study/sweep.h"
@@ -253,6 +255,39 @@ static void draw_pareto(const char *dir, const cs_paths *paths, const cs_scenari
         cs_plot_render(dir, stderr);
 }
 
+/* The best FLOW_CHECKED candidates under the analytic model checked against
+ * the flow model (runner.h, cs_flow_check): a warning where they part. */
+#define FLOW_CHECKED 3
+
+static int flow_warnings(const cs_scenario *s, const cs_search *r)
+{
+    int header = 0;
+    for (long rank = 1; rank <= FLOW_CHECKED; rank++)
+        for (long i = 0; i < r->count; i++) {
+            const cs_search_candidate *c = &r->c[i];
+            if (c->rank != rank)
+                continue;
+            long m;
+            double an, fl;
+            int rc = cs_flow_check(&r->variants[c->variant], &c->layout, &c->sizes, s->seed, &m,
+                                   &an, &fl);
+            if (rc < 0) {
+                fprintf(stderr, "clustersim search: a flow check's replay could not finish\n");
+                return -1;
+            }
+            if (rc == 1 && fabs(fl / an - 1) > CS_FLOW_CHECK_GAP) {
+                if (!header++)
+                    putchar('\n');
+                printf("warning: rank %ld (%s): replayed on %ld micro-batches, the flow network "
+                       "model takes %+.0f%% against the analytic one: links are shared, so its "
+                       "analytic time is %s; --network-model flow replays the best with it\n",
+                       rank, c->layout.name, m, 100 * (fl / an - 1),
+                       fl > an ? "optimistic" : "pessimistic");
+            }
+        }
+    return 0;
+}
+
 static int cmd_search(int argc, char **argv, const cs_paths *paths)
 {
     if (cs_cli_wants_help(argc, argv)) {
@@ -307,6 +342,9 @@ static int cmd_search(int argc, char **argv, const cs_paths *paths)
         status = EXIT_BAD_INPUT;
     } else {
         cs_report_search(stdout, a.format, &scn, &r, a.top);
+        if (o.model == CS_NET_ANALYTIC && a.format == CS_FORMAT_TEXT &&
+            flow_warnings(&scn, &r) != 0)
+            status = EXIT_BAD_INPUT;
         if (write_file(dir, "search.csv", &scn, &r, 1) != 0 ||
             write_file(dir, "search.json", &scn, &r, 0) != 0)
             status = EXIT_BAD_INPUT;

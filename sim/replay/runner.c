@@ -10,14 +10,12 @@ double cs_flow_check_gap(const cs_layout_run *r)
 
 /* The flow check (runner.h): the same layout with a global batch of at most
  * CS_FLOW_CHECK_MICROBATCHES micro-batches per pipeline, replayed under
- * both network models. Returns 0 or -1. */
-static int flow_check(const cs_scenario *s, long i, unsigned long seed, cs_layout_run *r)
+ * both network models. */
+int cs_flow_check(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+                  unsigned long seed, long *microbatches, double *analytic_s, double *flow_s)
 {
-    const cs_layout_sizes *z = &r->verdict->sizes;
-    if (z->world > CS_FLOW_CHECK_MAX_GPUS) {
-        r->flow_skipped = 1;
+    if (z->world > CS_FLOW_CHECK_MAX_GPUS)
         return 0;
-    }
     cs_scenario t = *s; /* a shallow copy: only read, never freed */
     long m = z->microbatches < CS_FLOW_CHECK_MICROBATCHES ? z->microbatches
                                                           : CS_FLOW_CHECK_MICROBATCHES;
@@ -25,24 +23,32 @@ static int flow_check(const cs_scenario *s, long i, unsigned long seed, cs_layou
     cs_layout_sizes zt;
     cs_diags d;
     cs_diags_init(&d);
-    int rc = cs_layout_check(&t, &s->layouts[i], &zt, &d);
+    int rc = cs_layout_check(&t, l, &zt, &d);
     cs_diags_free(&d);
     if (rc != 0) /* a shorter iteration this layout cannot take: no check */
         return 0;
     cs_replay_result a, f;
     memset(&f, 0, sizeof f);
-    rc = cs_replay(&t, &s->layouts[i], &zt, CS_NET_ANALYTIC, seed, &a);
+    rc = cs_replay(&t, l, &zt, CS_NET_ANALYTIC, seed, &a);
     if (rc == 0)
-        rc = cs_replay(&t, &s->layouts[i], &zt, CS_NET_FLOW, seed, &f);
+        rc = cs_replay(&t, l, &zt, CS_NET_FLOW, seed, &f);
     if (rc == 0) {
-        r->flow_checked = 1;
-        r->check_microbatches = zt.microbatches;
-        r->check_analytic_s = a.iteration_time_s;
-        r->check_flow_s = f.iteration_time_s;
+        *microbatches = zt.microbatches;
+        *analytic_s = a.iteration_time_s;
+        *flow_s = f.iteration_time_s;
     }
     cs_replay_result_free(&f);
     cs_replay_result_free(&a);
-    return rc;
+    return rc == 0 ? 1 : -1;
+}
+
+static int flow_check(const cs_scenario *s, long i, unsigned long seed, cs_layout_run *r)
+{
+    int rc = cs_flow_check(s, &s->layouts[i], &r->verdict->sizes, seed, &r->check_microbatches,
+                           &r->check_analytic_s, &r->check_flow_s);
+    r->flow_checked = rc == 1;
+    r->flow_skipped = rc == 0 && r->verdict->sizes.world > CS_FLOW_CHECK_MAX_GPUS;
+    return rc < 0 ? -1 : 0;
 }
 
 int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long seed,

@@ -43,6 +43,14 @@ typedef struct cs_run_options {
  * analytic, less 1). */
 double cs_flow_check_gap(const cs_layout_run *r);
 
+/* The flow check of one layout (l, checked into z) by itself, for sweep and
+ * search: the shortened iteration under both models into *analytic_s and
+ * *flow_s, its micro-batches into *microbatches. Returns 1 checked, 0 not
+ * (above CS_FLOW_CHECK_MAX_GPUS, or no shorter iteration fits the layout),
+ * -1 when a replay failed. */
+int cs_flow_check(const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+                  unsigned long seed, long *microbatches, double *analytic_s, double *flow_s);
+
 typedef struct cs_run {
     cs_check check;
     cs_layout_run *layouts; /* one per scenario layout (owned) */
