@@ -87,13 +87,13 @@ static void span_row(FILE *out, const cs_capture *c, const cs_span *sp, double T
     fprintf(out, "\"\n");
 }
 
-/* A picture of 1000-odd pixels across the iteration cannot show what
- * lasts under a tenth of one. */
-#define TIMELINE_RESOLUTION 1e-4
-
-/* Below this share of the iteration (about 3 pixels) a micro-batch's
- * backward pieces are drawn as one bar. */
+/* Below this share of what the picture spans (about 3 of its 1500 pixels)
+ * a micro-batch's backward pieces are drawn as one bar; below the second
+ * (a pixel and a half) so are the communication waits between its pieces:
+ * drawn apart they blend into a colour of neither (forward and
+ * expert-parallel waits look purple, the weight gradients' colour). */
 #define TIMELINE_THIN 2e-3
+#define TIMELINE_WAIT 1e-3
 
 static int backward_family(int kind)
 {
@@ -102,13 +102,14 @@ static int backward_family(int kind)
 }
 
 /* Whether span b continues span a on one bar: the same kind and
- * micro-batch starting where a ends, a gap too short to see, or a thin
- * piece of the same micro-batch's backward (B, W, recompute). */
+ * micro-batch starting where a ends, a communication wait too thin to draw,
+ * or a thin piece of the same micro-batch's backward (B, W, recompute). */
 static int continues(const cs_span *a, const cs_span *b, double T)
 {
     int adjacent = b->start - a->end <= T * 1e-6;
     int same = a->kind == b->kind && a->mb == b->mb;
-    int unseen = b->kind >= CS_SPAN_TP && b->end - b->start < T * TIMELINE_RESOLUTION;
+    int unseen = b->kind >= CS_SPAN_TP && b->kind != CS_SPAN_BUBBLE &&
+                 b->end - b->start < T * TIMELINE_WAIT;
     int backward = a->mb == b->mb && backward_family(a->kind) && backward_family(b->kind) &&
                    b->end - b->start < T * TIMELINE_THIN;
     return adjacent && (same || unseen || backward);
@@ -116,10 +117,10 @@ static int continues(const cs_span *a, const cs_span *b, double T)
 
 /* Rows are aggregated for the picture: consecutive spans of one GPU with
  * the same kind and micro-batch (a micro-batch's layers, one after the
- * other) become one bar, its layer the first's, and so do the waits too
- * short to see between them (under TIMELINE_RESOLUTION of the iteration)
- * and a micro-batch's backward pieces thinner than TIMELINE_THIN (one
- * backward_input bar when they are of several kinds).
+ * other) become one bar, its layer the first's, and so do the
+ * communication waits between them thinner than TIMELINE_WAIT of what the
+ * picture spans and a micro-batch's backward pieces thinner than
+ * TIMELINE_THIN (one backward_input bar when they are of several kinds).
  * A run of a thousand micro-batches then draws a bar per micro-batch and
  * pass, not one per layer and block; trace.json keeps every op and gap. */
 static void timeline_dat(FILE *out, const void *ctx)
@@ -132,9 +133,9 @@ static void timeline_dat(FILE *out, const void *ctx)
     double T = zoom ? po->window_end - po->window_start : lf->r->iteration_time_s;
     fprintf(out, "# clustersim timeline of layout %s, scenario %s: the compute stream of each "
                  "captured GPU,\n# op by op (a micro-batch's consecutive ops of one kind as one "
-                 "bar, with the waits\n# between them under 1e-4 of the iteration; its backward "
-                 "pieces under 2e-3 as one\n# backward_input bar), and each gap charged to what "
-                 "it waited for.\n",
+                 "bar, with the communication\n# waits between them under 1e-3 of the picture's "
+                 "span; its backward pieces under 2e-3\n# as one backward_input bar), and each "
+                 "gap charged to what it waited for.\n",
             lf->layout, lf->s->name);
     fprintf(out, "# row\trow_label\tkind\tkind_name\tstart_ms\tend_ms\tmb\tlayer\tlabel\n");
     cs_span *open = calloc((size_t)(c->gpu_count > 0 ? c->gpu_count : 1), sizeof *open);
