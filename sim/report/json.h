@@ -27,10 +27,16 @@ void cs_json_object_end(cs_json *j);
 void cs_json_array_begin(cs_json *j, const char *key);
 /* An array whose elements are all scalars, written on one line. */
 void cs_json_inline_array_begin(cs_json *j, const char *key);
+/* An object written on one line, what it holds too (a trace's events). */
+void cs_json_inline_object_begin(cs_json *j, const char *key);
 void cs_json_array_end(cs_json *j);
 
 void cs_json_string(cs_json *j, const char *key, const char *value);
 void cs_json_number(cs_json *j, const char *key, double value);
+/* A number with `decimals` digits after the point ("%.*f"): for the many
+ * timestamps of a trace, where the shortest exact form costs twice as much
+ * and reads no better (NaN and infinities become null). */
+void cs_json_fixed(cs_json *j, const char *key, double value, int decimals);
 void cs_json_int(cs_json *j, const char *key, long value);
 void cs_json_bool(cs_json *j, const char *key, int value);
 void cs_json_null(cs_json *j, const char *key);

@@ -33,8 +33,15 @@ static int write_whole(const char *dir, const char *name, writer_fn fn, const vo
         fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
+    /* traces run to tens of MB in small writes: a larger buffer (it lives
+     * until the commit closes the file) */
+    char *buffer = malloc(1 << 20);
+    if (buffer)
+        setvbuf(f, buffer, _IOFBF, 1 << 20);
     fn(f, ctx);
-    if (cs_file_commit(f, tmp, path, 1) != 0) {
+    int rc = cs_file_commit(f, tmp, path, 1);
+    free(buffer);
+    if (rc != 0) {
         fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
@@ -227,13 +234,13 @@ static int traced(const cs_plot_options *o, long gpu)
 
 static void trace_meta(cs_json *j, const char *what, long pid, long tid, const char *name)
 {
-    cs_json_object_begin(j, NULL);
+    cs_json_inline_object_begin(j, NULL);
     cs_json_string(j, "name", what);
     cs_json_string(j, "ph", "M");
     cs_json_int(j, "pid", pid);
     if (tid >= 0)
         cs_json_int(j, "tid", tid);
-    cs_json_object_begin(j, "args");
+    cs_json_inline_object_begin(j, "args");
     cs_json_string(j, "name", name);
     cs_json_object_end(j);
     cs_json_object_end(j);
@@ -287,14 +294,14 @@ static void trace_waits(cs_json *j, const cs_capture *c, const cs_plot_options *
             continue;
         const char *kind = cs_span_kind_name((cs_span_kind)sp->kind);
         snprintf(name, sizeof name, sp->kind == CS_SPAN_BUBBLE ? "%s" : "waiting: %s", kind);
-        cs_json_object_begin(j, NULL);
+        cs_json_inline_object_begin(j, NULL);
         cs_json_string(j, "name", name);
         cs_json_string(j, "cat", "wait");
         cs_json_string(j, "ph", "X");
         cs_json_int(j, "pid", TRACE_PID(sp->gpu));
         cs_json_int(j, "tid", WAIT_TID);
-        cs_json_number(j, "ts", sp->start * 1e6);
-        cs_json_number(j, "dur", (sp->end - sp->start) * 1e6);
+        cs_json_fixed(j, "ts", sp->start * 1e6, 3);
+        cs_json_fixed(j, "dur", (sp->end - sp->start) * 1e6, 3);
         cs_json_object_end(j);
     }
 }
@@ -307,15 +314,15 @@ static void trace_memory(cs_json *j, const cs_capture *c, const cs_plot_options 
         const cs_memory_sample *m = &c->memory[k];
         if (!traced(o, m->gpu))
             continue;
-        cs_json_object_begin(j, NULL);
+        cs_json_inline_object_begin(j, NULL);
         cs_json_string(j, "name", "memory (GB)");
         cs_json_string(j, "ph", "C");
         cs_json_int(j, "pid", TRACE_PID(m->gpu));
-        cs_json_number(j, "ts", m->time * 1e6);
-        cs_json_object_begin(j, "args");
-        cs_json_number(j, "static", (m->weights + m->gradients + m->optimizer + m->reserved) / 1e9);
-        cs_json_number(j, "activations", m->activations / 1e9);
-        cs_json_number(j, "buffers", m->buffers / 1e9);
+        cs_json_fixed(j, "ts", m->time * 1e6, 3);
+        cs_json_inline_object_begin(j, "args");
+        cs_json_fixed(j, "static", (m->weights + m->gradients + m->optimizer + m->reserved) / 1e9, 6);
+        cs_json_fixed(j, "activations", m->activations / 1e9, 6);
+        cs_json_fixed(j, "buffers", m->buffers / 1e9, 6);
         cs_json_object_end(j);
         cs_json_object_end(j);
     }
@@ -354,26 +361,26 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
             snprintf(name, sizeof name, "%s mb%d", kind, t->mb);
         else
             snprintf(name, sizeof name, "%s", kind);
-        cs_json_object_begin(&j, NULL);
+        cs_json_inline_object_begin(&j, NULL);
         cs_json_string(&j, "name", name);
         cs_json_string(&j, "cat", kind);
         cs_json_string(&j, "ph", "X");
         cs_json_int(&j, "pid", TRACE_PID(t->gpu));
         cs_json_int(&j, "tid", t->stream);
-        cs_json_number(&j, "ts", t->ready * 1e6);
-        cs_json_number(&j, "dur", (t->end - t->ready) * 1e6);
-        cs_json_object_begin(&j, "args");
+        cs_json_fixed(&j, "ts", t->ready * 1e6, 3);
+        cs_json_fixed(&j, "dur", (t->end - t->ready) * 1e6, 3);
+        cs_json_inline_object_begin(&j, "args");
         cs_json_int(&j, "mb", t->mb);
         cs_json_int(&j, "layer", t->layer);
         if (t->klass >= CS_OP_TP) {
             cs_json_number(&j, "bytes", t->work);
-            cs_json_number(&j, "transfer_start_us", t->begin * 1e6);
+            cs_json_fixed(&j, "transfer_start_us", t->begin * 1e6, 3);
         }
         cs_json_object_end(&j);
         cs_json_object_end(&j);
         if (t->flow >= 0) { /* pipeline send -> receive arrow */
             int sending = t->stream == CS_STREAM_SEND_NEXT || t->stream == CS_STREAM_SEND_PREV;
-            cs_json_object_begin(&j, NULL);
+            cs_json_inline_object_begin(&j, NULL);
             cs_json_string(&j, "name", "pipeline");
             cs_json_string(&j, "cat", "pp");
             cs_json_string(&j, "ph", sending ? "s" : "f");
@@ -382,7 +389,7 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
             cs_json_int(&j, "id", (long)t->flow);
             cs_json_int(&j, "pid", TRACE_PID(t->gpu));
             cs_json_int(&j, "tid", t->stream);
-            cs_json_number(&j, "ts", (sending ? t->begin : t->end) * 1e6);
+            cs_json_fixed(&j, "ts", (sending ? t->begin : t->end) * 1e6, 3);
             cs_json_object_end(&j);
         }
     }
