@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model/layout.h"
 #include "replay/replay.h"
 #include "study/sweep.h"
 #include "testutil.h"
@@ -417,6 +418,46 @@ START_TEST(invalid_points_are_rows)
 }
 END_TEST
 
+/* cluster.base sweeps the hardware: each point loads the preset under the
+ * scenario's own cluster keys (its two nodes stay); a name no preset has is
+ * that point's row, positioned at the value. Each point's figures are those
+ * of a scenario naming the preset itself. */
+START_TEST(cluster_base_sweeps_the_hardware)
+{
+    const char *path = scenario("sweep:\n  parameters:\n    cluster.base: [dgx-a100-80gb, dgx-b200, "
+                                "nope]\n");
+    char *csv = sweep_csv(path, "--jobs 2", "hw");
+    ck_assert_ptr_nonnull(strstr(csv, "\n0,a,value,dgx-a100-80gb,true,,"));
+    ck_assert_ptr_nonnull(strstr(csv, "\n1,a,value,dgx-b200,true,,"));
+    ck_assert_ptr_nonnull(strstr(csv, "\n2,a,value,nope,false,"));
+    ck_assert_ptr_nonnull(strstr(csv, "no cluster preset named 'nope'"));
+    /* the B200 point against a scenario that names dgx-b200 */
+    const char *own = strstr(csv, "\n1,a,value,dgx-b200,true,,");
+    double swept = strtod(own + strlen("\n1,a,value,dgx-b200,true,,"), NULL);
+    char *text = tu_read(path);
+    char *at = strstr(text, "base: dgx-h100");
+    ck_assert_ptr_nonnull(at);
+    memcpy(at, "base: dgx-b200", 14);
+    char *cut = strstr(text, "sweep:");
+    *cut = '\0';
+    cs_scenario *s = load(tu_write("b200.yaml", text));
+    ck_assert_str_eq(s->cluster.gpu.name, "B200");
+    ck_assert_int_eq(s->cluster.nodes, 2);
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_layout_check(s, &s->layouts[0], &z, &d), 0);
+    cs_diags_free(&d);
+    cs_replay_result r;
+    ck_assert_int_eq(cs_replay(s, &s->layouts[0], &z, CS_NET_ANALYTIC, 7, &r), 0);
+    assert_close(r.iteration_time_s, swept, 1e-9);
+    cs_replay_result_free(&r);
+    cs_scenario_free(s);
+    free(text);
+    free(csv);
+}
+END_TEST
+
 /* Same seed, same numbers; another seed, other routing draws. */
 START_TEST(seeds_fix_the_results)
 {
@@ -459,6 +500,7 @@ static Suite *suite(void)
     tcase_add_test(t, merge_and_resume_check_their_origin);
     tcase_add_test(t, repeat_statistics);
     tcase_add_test(t, invalid_points_are_rows);
+    tcase_add_test(t, cluster_base_sweeps_the_hardware);
     tcase_add_test(t, seeds_fix_the_results);
     suite_add_tcase(s, t);
     return s;

@@ -10,11 +10,34 @@
 
 static const char *const network_choices[] = {"ideal", "analytic", "flow", NULL};
 
+/* The model or cluster at n of file f, loaded into obj; a sweep point's
+ * PREFIX.base (a preset or file) takes the place of the one the file names:
+ * of its reference, or of its mapping's base, whose other keys then apply
+ * on top of the swept base. */
+static int ref_with_base(cs_ctx *c, cs_yfile *f, yaml_node_t *n, cs_doc_kind kind, void *obj,
+                         const char *prefix)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%s.base", prefix);
+    for (int i = 0; i < c->override_count; i++) {
+        if (strcmp(c->overrides[i].path, want))
+            continue;
+        yaml_node_t *base = cs_yfile_node(c->scenario_file, c->overrides[i].node);
+        if (cs_ref_load(c, c->scenario_file, base, kind, obj) != 0)
+            return -1;
+        if (n->type != YAML_MAPPING_NODE)
+            return 0;
+        const cs_schema *s = kind == KIND_MODEL ? &cs_model_schema : &cs_cluster_schema;
+        return cs_schema_apply(c, f, n, s, obj);
+    }
+    return cs_ref_load(c, f, n, kind, obj);
+}
+
 static int model_ref_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_scenario *s = obj;
     cs_model_defaults(&s->model);
-    if (cs_ref_load(c, f, n, KIND_MODEL, &s->model) != 0 ||
+    if (ref_with_base(c, f, n, KIND_MODEL, &s->model, "model") != 0 ||
         cs_schema_overrides(c, "model", &cs_model_schema, &s->model) != 0)
         return -1;
     return cs_model_finish(c, &s->model);
@@ -24,7 +47,7 @@ static int cluster_ref_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_scenario *s = obj;
     cs_cluster_defaults(&s->cluster);
-    if (cs_ref_load(c, f, n, KIND_CLUSTER, &s->cluster) != 0 ||
+    if (ref_with_base(c, f, n, KIND_CLUSTER, &s->cluster, "cluster") != 0 ||
         cs_schema_overrides(c, "cluster", &cs_cluster_schema, &s->cluster) != 0)
         return -1;
     return cs_cluster_finish(c, &s->cluster);

@@ -15,6 +15,8 @@ static int check_sweep_path(cs_ctx *c, cs_yfile *f, yaml_node_t *where, const ch
                  {"cluster.", &cs_cluster_schema},
                  {"training.", &cs_training_schema},
                  {"targets.", &cs_targets_schema}};
+    if (!strcmp(path, "cluster.base") || !strcmp(path, "model.base"))
+        return 0; /* a preset or file each: the hardware or the model as a what-if */
     for (size_t i = 0; i < COUNT(roots); i++) {
         size_t n = strlen(roots[i].prefix);
         if (!strncmp(path, roots[i].prefix, n))
@@ -30,7 +32,8 @@ static int check_sweep_path(cs_ctx *c, cs_yfile *f, yaml_node_t *where, const ch
         return 0;
     REPORT(c, f, where,
            "'%s' is not a key path a sweep can change (model.*, cluster.*, training.*, "
-           "layouts.*, targets.*, network_model, seed)",
+           "layouts.*, targets.*, network_model, seed; cluster.base and model.base name "
+           "presets)",
            path);
     return -1;
 }

@@ -455,7 +455,8 @@ int cs_schema_overrides(cs_ctx *c, const char *prefix, const cs_schema *s, void 
     size_t plen = strlen(prefix);
     for (int i = 0; i < c->override_count; i++) {
         const char *path = c->overrides[i].path;
-        if (!strncmp(path, prefix, plen) && path[plen] == '.' &&
+        /* PREFIX.base is applied before the block's keys (config_scenario.c) */
+        if (!strncmp(path, prefix, plen) && path[plen] == '.' && strcmp(path + plen, ".base") &&
             cs_schema_override_one(c, s, obj, i, path + plen + 1) != 0)
             rc = -1;
     }

@@ -1,6 +1,7 @@
 /* sweep: many replays of one scenario, varying key paths, and their table.
  *
- * Points come from the scenario's sweep: block: a grid (the product of the
+ * Points come from the scenario's sweep: block (cluster.base and model.base
+ * among its key paths: presets in place of the scenario's): a grid (the product of the
  * lists, the last parameter varying fastest) or a zip (the i-th value of
  * every list). Each point is loaded like a scenario with its values put at
  * their key paths (so units and errors are as in the file) and every chosen
