@@ -458,6 +458,37 @@ START_TEST(cluster_base_sweeps_the_hardware)
 }
 END_TEST
 
+/* Without cost: each swept preset pays its own price: (dgx-h100's 6.155 USD
+ * per GPU-hour), and one without a price leaves its cost cells empty. */
+START_TEST(swept_presets_bring_their_prices)
+{
+    const char *path =
+        tu_write("price.yaml",
+                 "model: { name: e, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+                 "vocab_size: 32000 }\n"
+                 "cluster: { base: dgx-h100, nodes: 2 }\n"
+                 "training: { seq_length: 1024, global_batch_size: 32, tokens: 1B }\n"
+                 "network_model: analytic\n"
+                 "layouts: [{ name: a, tp: 2, pp: 2, dp: 4 }]\n"
+                 "sweep: { parameters: { cluster.base: [dgx-h100, cluster-512-64gb] } }\n");
+    char *csv = sweep_csv(path, "--jobs 1", "price");
+    char *row = strstr(csv, "\n0,a,value,dgx-h100,true,,");
+    ck_assert_ptr_nonnull(row);
+    double time = strtod(row + strlen("\n0,a,value,dgx-h100,true,,"), NULL);
+    /* the cost column: 22nd of the metrics (after moe_dropped_tokens) */
+    const char *p = row + 1;
+    for (int commas = 0; commas < 6 + 16; p++)
+        commas += *p == ',';
+    assert_close(strtod(p, NULL), 16 * time * 6.155 / 3600, 1e-6);
+    ck_assert_ptr_nonnull(strstr(csv, "\n1,a,value,cluster-512-64gb,true,,"));
+    const char *none = strstr(csv, "\n1,a,value,cluster-512-64gb,true,,") + 1;
+    for (int commas = 0; commas < 6 + 16; none++)
+        commas += *none == ',';
+    ck_assert(*none == ','); /* empty cost cell */
+    free(csv);
+}
+END_TEST
+
 /* Same seed, same numbers; another seed, other routing draws. */
 START_TEST(seeds_fix_the_results)
 {
@@ -501,6 +532,7 @@ static Suite *suite(void)
     tcase_add_test(t, repeat_statistics);
     tcase_add_test(t, invalid_points_are_rows);
     tcase_add_test(t, cluster_base_sweeps_the_hardware);
+    tcase_add_test(t, swept_presets_bring_their_prices);
     tcase_add_test(t, seeds_fix_the_results);
     suite_add_tcase(s, t);
     return s;

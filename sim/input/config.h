@@ -179,6 +179,13 @@ typedef struct cs_host_config {
     double collective_overhead; /* s of host time per collective call (NCCL enqueue) */
 } cs_host_config;
 
+typedef struct cs_cost_config {
+    int present;
+    double gpu_hour;  /* USD per GPU-hour; 0 when purchase is given */
+    double purchase;  /* USD per GPU */
+    double lifetime;  /* s over which the purchase is written off */
+} cs_cost_config;
+
 typedef struct cs_cluster {
     char name[CS_NAME_MAX];
     cs_gpu_config gpu;
@@ -188,6 +195,9 @@ typedef struct cs_cluster {
     cs_scale_up_config scale_up;
     cs_scale_out_config scale_out;
     cs_collectives_config collectives;
+    /* What a GPU of it costs (price:), the scenario's cost: when it has
+     * none; present 0: not given. */
+    cs_cost_config price;
     cs_loc loc;
     cs_loc loc_nodes;
 } cs_cluster;
@@ -367,12 +377,6 @@ typedef struct cs_uncertainty {
     cs_stragglers stragglers;
 } cs_uncertainty;
 
-typedef struct cs_cost_config {
-    int present;
-    double gpu_hour;  /* USD per GPU-hour; 0 when purchase is given */
-    double purchase;  /* USD per GPU */
-    double lifetime;  /* s over which the purchase is written off */
-} cs_cost_config;
 
 /* search: (study/search.h): the space, constraints and objective of
  * `clustersim search`. A dimension left out takes search's default values. */

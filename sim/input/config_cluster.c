@@ -282,6 +282,11 @@ static const cs_field host_fields[] = {
 };
 const cs_schema cs_host_schema = {"host", host_fields, COUNT(host_fields)};
 
+static int price_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return cs_parse_cost(c, f, n, "price", &((cs_cluster *)obj)->price);
+}
+
 static const cs_field cluster_fields[] = {
     NAME(cs_cluster, name),
     IGNORE("base"),
@@ -292,6 +297,7 @@ static const cs_field cluster_fields[] = {
     SUB(cs_cluster, scale_up, cs_scale_up_schema),
     SUB(cs_cluster, scale_out, cs_scale_out_schema),
     SUB(cs_cluster, collectives, cs_collectives_schema),
+    CUSTOM_OF("price", price_custom, cs_cost_schema),
 };
 const cs_schema cs_cluster_schema = {"cluster", cluster_fields, COUNT(cluster_fields)};
 

@@ -193,6 +193,10 @@ static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
         rc = -1;
     if (top_overrides(c, f, out) != 0)
         rc = -1;
+    /* Without a cost: of its own the scenario pays the cluster's price (so a
+     * sweep over cluster.base prices each preset as itself). */
+    if (!out->cost.present && out->cluster.price.present)
+        out->cost = out->cluster.price;
     if (rc == 0 && (fp8_consistent(c, out) != 0 || moe_consistent(c, out) != 0 ||
                     cs_search_consistent(c, out) != 0))
         rc = -1;

@@ -207,11 +207,16 @@ const cs_schema cs_cost_schema = {"cost", cost_fields, COUNT(cost_fields)};
  * lifetime. */
 int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    cs_cost_config *k = &((cs_scenario *)obj)->cost;
+    return cs_parse_cost(c, f, n, "cost", &((cs_scenario *)obj)->cost);
+}
+
+int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_cost_config *k)
+{
     if (n->type != YAML_MAPPING_NODE) {
-        REPORT(c, f, n, "'cost' must be a mapping, got %s", cs_ynode_describe(n));
+        REPORT(c, f, n, "'%s' must be a mapping, got %s", key, cs_ynode_describe(n));
         return -1;
     }
+    *k = (cs_cost_config){0}; /* a base's price is replaced, not merged */
     k->present = 1;
     if (cs_schema_apply(c, f, n, &cs_cost_schema, k) != 0)
         return -1;

@@ -192,6 +192,8 @@ int cs_targets_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_sweep_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_uncertainty_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+/* A cost: or price: mapping (gpu_hour, or purchase with lifetime) into k. */
+int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_cost_config *k);
 int cs_measured_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_search_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 void cs_training_defaults(cs_training *t);

@@ -117,8 +117,16 @@ static const char *const metric_names[M_COUNT] = {"iteration_time_s",
                                                   "time_to_train_s",
                                                   "total_cost_usd"};
 
-/* Metrics written: the cost columns only with a cost: block. */
-static int metric_count(const cs_scenario *s) { return s->cost.present ? M_COUNT : M_COST_ITER; }
+/* Metrics written: the cost columns only with a cost: block, or a price: of
+ * the scenario's cluster, or when the sweep varies the cluster (each preset
+ * brings its price; a point without one leaves its cost cells empty). */
+static int metric_count(const cs_scenario *s)
+{
+    int priced = s->cost.present;
+    for (int i = 0; i < s->sweep.param_count; i++)
+        priced |= !strcmp(s->sweep.params[i].path, "cluster.base");
+    return priced ? M_COUNT : M_COST_ITER;
+}
 
 static void metrics_of(const cs_scenario *s, long gpus, const cs_replay_result *r, double *m)
 {
@@ -135,9 +143,11 @@ static void metrics_of(const cs_scenario *s, long gpus, const cs_replay_result *
         m[M_COMPUTE + k] = r->time_s[k];
     m[M_DROPPED] = r->moe_dropped_tokens;
     const cs_cost_config *c = &s->cost;
-    double per_gpu_s = c->gpu_hour > 0   ? c->gpu_hour / 3600
-                       : c->lifetime > 0 ? c->purchase / c->lifetime
-                                         : 0;
+    /* a point without a price (a swept cluster with none) has no cost */
+    double per_gpu_s = !c->present         ? NAN
+                       : c->gpu_hour > 0   ? c->gpu_hour / 3600
+                       : c->lifetime > 0   ? c->purchase / c->lifetime
+                                           : 0;
     m[M_COST_ITER] = (double)gpus * r->iteration_time_s * per_gpu_s;
     double train = s->training.tokens > 0 && r->throughput_tokens_per_s > 0
                        ? s->training.tokens / r->throughput_tokens_per_s
