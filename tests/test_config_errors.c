@@ -420,17 +420,41 @@ START_TEST(megatron_spellings)
     ck_assert_int_eq(r.s.model.normalization, CS_NORM_RMSNORM);
     ck_assert_int_eq(r.s.training.schedule, CS_1F1B);
     done(&r);
-    load_bad(&r, "model: { base: moe-30b, num_experts: 64 }\n"
-                 "cluster: cluster-512-64gb\n" TRAINING
-                 "layouts:\n  - {tensor_model_parallel_size: 4, pp: 4}\n",
-             2);
-    assert_message(&r.d, "'num_experts'",
-                   "unknown key 'num_experts' in model; Megatron's num_experts is "
-                   "'moe.num_experts' here");
+    /* Megatron's names of our keys are read as ours, each with a note */
+    load_ok(&r, "model: { base: moe-30b, num_experts: 32, moe_router_topk: 4 }\n"
+                "cluster: cluster-512-64gb\n"
+                "training: {seq_length: 2048, global_batch_size: 128, sequence_parallel: true, "
+                "use_distributed_optimizer: true, recompute_granularity: full}\n"
+                "layouts:\n  - {tensor_model_parallel_size: 4, pipeline_model_parallel_size: 4, "
+                "expert_model_parallel_size: 8, dp: 4}\n");
+    ck_assert_int_eq(r.s.model.moe.num_experts, 32);
+    ck_assert_int_eq(r.s.model.moe.router_topk, 4);
+    ck_assert(r.s.training.distributed_optimizer && r.s.training.recompute == CS_RECOMPUTE_FULL);
+    ck_assert(r.s.layouts[0].tp == 4 && r.s.layouts[0].pp == 4 && r.s.layouts[0].ep == 8);
+    tu_assert_diag(&r.d, CS_NOTE, "read Megatron's num_experts as model.moe.num_experts", 1, 25);
+    tu_assert_diag(&r.d, CS_NOTE, "read Megatron's tensor_model_parallel_size as layout.tp", 5,
+                   6);
+    done(&r);
+    /* ours and Megatron's both, either way round: refused */
+    load_bad(&r, "model: moe-30b\ncluster: cluster-512-64gb\n" TRAINING
+                 "layouts:\n  - {tensor_model_parallel_size: 4, tp: 2, pp: 4}\n",
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "key 'tp' appears twice in layout (or with its Megatron name)",
+                   5, 37);
+    done(&r);
+    load_bad(&r, "model: moe-30b\ncluster: cluster-512-64gb\n" TRAINING
+                 "layouts:\n  - {tp: 2, tensor_model_parallel_size: 4, pp: 4}\n",
+             1);
     tu_assert_diag(&r.d, CS_ERROR,
-                   "unknown key 'tensor_model_parallel_size' in layout; Megatron's "
-                   "tensor_model_parallel_size is 'tp' here",
-                   5, 6);
+                   "'tensor_model_parallel_size' is Megatron's name of 'tp', which layout also sets",
+                   5, 13);
+    done(&r);
+    /* a Megatron flag with no key of the same meaning keeps its hint */
+    load_bad(&r, "model: moe-30b\ncluster: cluster-512-64gb\n"
+                 "training: {seq_length: 2048, global_batch_size: 128, bf16: true}\n" LAYOUTS,
+             1);
+    assert_message(&r.d, "'bf16'", "unknown key 'bf16' in training; Megatron's bf16 is "
+                                   "'precision' here: bf16");
     done(&r);
 }
 END_TEST

@@ -290,6 +290,57 @@ int cs_schema_apply_field(cs_ctx *c, cs_yfile *f, const cs_field *fd, yaml_node_
     return 0;
 }
 
+/* Megatron-LM's names (its arguments' dest names) read as ours where the
+ * value means the same: in the schema `what`, Megatron's key, then our key
+ * path below that schema. */
+static const char *const read_as[][3] = {
+    {"layout", "tensor_model_parallel_size", "tp"},
+    {"layout", "pipeline_model_parallel_size", "pp"},
+    {"layout", "expert_model_parallel_size", "ep"},
+    {"layout", "expert_tensor_parallel_size", "etp"},
+    {"layout", "virtual_pipeline_model_parallel_size", "vpp"},
+    {"layout", "data_parallel_size", "dp"},
+    {"training", "use_distributed_optimizer", "distributed_optimizer"},
+    {"training", "recompute_granularity", "recompute"},
+    {"model", "num_experts", "moe.num_experts"},
+    {"model", "moe_router_topk", "moe.router_topk"},
+    {"model", "moe_ffn_hidden_size", "moe.ffn_hidden_size"},
+    {"model", "moe_shared_expert_intermediate_size", "moe.shared_expert_ffn_hidden_size"},
+    {"model", "moe_layer_freq", "moe.layer_freq"},
+};
+
+/* Applies key kn of a mapping of schema s as the key of ours Megatron's
+ * name stands for, with a note saying which it read. Returns 1 read, 0 no
+ * such alias, -1 read with an error (the value, or ours given too). */
+static int apply_alias(cs_ctx *c, cs_yfile *f, yaml_node_t *kn, yaml_node_t *vn,
+                       const cs_schema *s, void *obj, unsigned long long *seen)
+{
+    const char *key = cs_ynode_text(kn);
+    for (size_t i = 0; i < COUNT(read_as); i++) {
+        if (strcmp(s->what, read_as[i][0]) || strcmp(key, read_as[i][1]))
+            continue;
+        const char *ours = read_as[i][2];
+        const cs_field *top = cs_schema_field(s, ours, strcspn(ours, "."));
+        if (top && !strchr(ours, '.')) {
+            unsigned long long bit = 1ull << (top - s->fields);
+            if (*seen & bit) {
+                REPORT(c, f, kn, "'%s' is Megatron's name of '%s', which %s also sets", key,
+                       ours, s->what);
+                return -1;
+            }
+            *seen |= bit;
+        }
+        void *at = obj;
+        const cs_field *fd = cs_schema_resolve(c, f, kn, s, &at, ours, ours);
+        if (!fd)
+            return -1;
+        cs_yfile_report(f, c->diags, CS_NOTE, kn, "read Megatron's %s as %s.%s", key, s->what,
+                        ours);
+        return cs_schema_apply_field(c, f, fd, vn, at) == 0 ? 1 : -1;
+    }
+    return 0;
+}
+
 int cs_schema_apply(cs_ctx *c, cs_yfile *f, yaml_node_t *map, const cs_schema *s, void *obj)
 {
     if (map->type != YAML_MAPPING_NODE) {
@@ -310,6 +361,11 @@ int cs_schema_apply(cs_ctx *c, cs_yfile *f, yaml_node_t *map, const cs_schema *s
         }
         const cs_field *fd = cs_schema_field(s, key, strlen(key));
         if (!fd) {
+            int read = apply_alias(c, f, kn, vn, s, obj, &seen);
+            if (read < 0)
+                rc = -1;
+            if (read != 0)
+                continue;
             const char *names[64];
             key_names(s, names, COUNT(names));
             cs_report_unknown(c, f, kn, s->what, names);
@@ -318,7 +374,8 @@ int cs_schema_apply(cs_ctx *c, cs_yfile *f, yaml_node_t *map, const cs_schema *s
         }
         unsigned long long bit = 1ull << (fd - s->fields);
         if (seen & bit) {
-            REPORT(c, f, kn, "key '%s' appears twice in %s", key, s->what);
+            REPORT(c, f, kn, "key '%s' appears twice in %s (or with its Megatron name)", key,
+                   s->what);
             rc = -1;
             continue;
         }
