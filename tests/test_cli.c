@@ -297,6 +297,17 @@ START_TEST(check_seed_reports_invalid_original)
     ck_assert_ptr_nonnull(strstr(out, "total            77.49 GB of 80.0 GB: fits"));
     free(out);
     free(err);
+    /* doubling the stages of a layout that names its dp halves the dp too */
+    snprintf(cmd, sizeof cmd, BIN " check %s",
+             tu_write("fit.yaml", "model: gpt3-175b\ncluster: { base: dgx-h100, nodes: 8 }\n"
+                                  "training: { seq_length: 2048, global_batch_size: 64, "
+                                  "distributed_optimizer: true, sequence_parallel: true, "
+                                  "recompute: full }\n"
+                                  "layouts: [{ tp: 8, pp: 2, dp: 4 }]\n"));
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(out, "it fits with pp: 4, dp: 2:"));
+    free(out);
+    free(err);
 }
 END_TEST
 
@@ -435,6 +446,15 @@ START_TEST(analytic_runs_are_checked_against_flow)
         free(out);
         free(err);
     }
+    /* interleaved takes a multiple of pp micro-batches: checked on pp of them */
+    snprintf(cmd, sizeof cmd,
+             BIN " run " CS_SOURCE_DIR "/examples/schedules/interleaved.yaml --network-model "
+                 "analytic --no-plots --format json --out %s/fc",
+             tu_temp_dir());
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\"flow_check\": {\n        \"microbatches\": 4,"));
+    free(out);
+    free(err);
     /* eight NICs per node: they agree, no warning */
     snprintf(text, sizeof text, yaml, "8", 512);
     snprintf(cmd, sizeof cmd, BIN " run %s --no-plots --out %s/fc", tu_write("fc.yaml", text),

@@ -108,6 +108,31 @@ START_TEST(pairs_add_up)
 }
 END_TEST
 
+/* Two copies of one layout: with the same seeds every paired difference is
+ * 0, the interval is the point 0, and neither is faster. */
+START_TEST(neither_is_faster)
+{
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "%.*s  - { name: a2, tp: 1, pp: 2, ep: 8 }\n",
+             (int)(strstr(scenario, "  - { name: big") - scenario), scenario);
+    ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), 0);
+    cs_diags_free(&d);
+    cs_compare c;
+    ck_assert_int_eq(cs_compare_run(&s, CS_NET_ANALYTIC, 3, 3, &c), 0);
+    ck_assert_int_eq(c.npairs, 1);
+    const cs_compare_pair *p = &c.pairs[0];
+    ck_assert(p->time_s.mean == 0 && p->time_s.lo == 0 && p->time_s.hi == 0 && p->faster == -1);
+    char text[1024];
+    cs_compare_summary(&s, &c, p, text, sizeof text);
+    ck_assert_msg(!strncmp(text, "Neither a nor a2 is faster at 95% confidence", 44), "%s", text);
+    cs_compare_free(&c);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 /* The command on the seed (nothing drawn at random: one exact replay), its
  * JSON, its files, and its errors. */
 START_TEST(command)
@@ -197,6 +222,7 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, paired_interval_by_hand);
     tcase_add_test(t, pairs_add_up);
+    tcase_add_test(t, neither_is_faster);
     tcase_add_test(t, command);
     suite_add_tcase(s, t);
     return tu_main(s);

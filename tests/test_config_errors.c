@@ -449,6 +449,14 @@ START_TEST(megatron_spellings)
                    "'tensor_model_parallel_size' is Megatron's name of 'tp', which layout also sets",
                    5, 13);
     done(&r);
+    /* a flat MoE name and the moe: block's own key: refused */
+    load_bad(&r, "model: {base: moe-30b, num_experts: 8, moe: {num_experts: 64}}\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "'num_experts' is Megatron's name of 'moe.num_experts', which model also sets",
+                   1, 24);
+    done(&r);
     /* a Megatron flag with no key of the same meaning keeps its hint */
     load_bad(&r, "model: moe-30b\ncluster: cluster-512-64gb\n"
                  "training: {seq_length: 2048, global_batch_size: 128, bf16: true}\n" LAYOUTS,

@@ -211,7 +211,6 @@ START_TEST(block_errors)
          "'sequence_parallel' must be true or false, got 'maybe'", 7, 29},
         {"  max_memory: 120%\n", NULL, "'max_memory' must be a ratio", 7, 15},
         {"  objective: speed\n", NULL, "unknown objective 'speed'", 7, 14},
-        {"  objective: cost\n", NULL, "objective: cost needs a cost: block", 7, 14},
         {"  objective: time_to_train\n", NULL, "objective: time_to_train needs training.tokens",
          7, 14},
         {"  gpus: [8, 12]\n", NULL, "gpus: 12 is not a whole number of nodes of 8 GPUs", 7, 13},
@@ -247,6 +246,15 @@ START_TEST(block_errors)
         snprintf(rest, sizeof rest, "%s", cl + strlen("cluster: { base: dgx-h100, nodes: 1 }"));
         snprintf(cl, sizeof yaml - (size_t)(cl - yaml), "%s%ssearch:\n  gpus: [8, 16]\n", one,
                  rest);
+        char priced[4096]; /* the same cluster has no price: objective cost has nothing to use */
+        snprintf(priced, sizeof priced, "%.*ssearch:\n  objective: cost\n",
+                 (int)(strstr(yaml, "search:") - yaml), yaml);
+        ck_assert_int_eq(tu_load_scenario(priced, &s, &d), -1);
+        tu_assert_diag(&d, CS_ERROR, "objective: cost needs a cost: block", 7, 14);
+        ck_assert_ptr_nonnull(tu_find(&d, "or a cluster with a price:"));
+        cs_diags_free(&d);
+        cs_scenario_free(&s);
+        cs_diags_init(&d);
         ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), -1);
         const cs_diag *g = tu_find(&d, "gpus: 16 spans nodes, and the cluster has no network "
                                        "between nodes (cluster.scale_out)");

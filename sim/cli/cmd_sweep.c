@@ -161,7 +161,8 @@ static int cmd_sweep(int argc, char **argv, const cs_paths *paths)
             cs_plot_render(dir, stderr);
     }
     cs_sweep_print(csv, stdout);
-    if (scn.network_model == CS_NET_ANALYTIC && flow_warnings(&scn) != 0)
+    /* once per sweep: the first shard says it */
+    if (scn.network_model == CS_NET_ANALYTIC && o.shard == 0 && flow_warnings(&scn) != 0)
         status = EXIT_BAD_INPUT;
 done:
     cs_scenario_free(&scn);

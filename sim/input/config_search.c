@@ -258,7 +258,7 @@ int cs_search_consistent(cs_ctx *c, const cs_scenario *s)
     if (k->objective == CS_OBJECTIVE_COST && !s->cost.present)
         rc = cs_ctx_error(c, k->loc_objective,
                           "objective: cost needs a cost: block (gpu_hour, or purchase with "
-                          "lifetime)");
+                          "lifetime), or a cluster with a price:");
     if (k->objective == CS_OBJECTIVE_TIME_TO_TRAIN && !(s->training.tokens > 0))
         rc = cs_ctx_error(c, k->loc_objective,
                           "objective: time_to_train needs training.tokens (the tokens to train "

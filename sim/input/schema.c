@@ -312,8 +312,8 @@ static const char *const read_as[][3] = {
 /* Applies key kn of a mapping of schema s as the key of ours Megatron's
  * name stands for, with a note saying which it read. Returns 1 read, 0 no
  * such alias, -1 read with an error (the value, or ours given too). */
-static int apply_alias(cs_ctx *c, cs_yfile *f, yaml_node_t *kn, yaml_node_t *vn,
-                       const cs_schema *s, void *obj, unsigned long long *seen)
+static int apply_alias(cs_ctx *c, cs_yfile *f, yaml_node_t *map, yaml_node_t *kn,
+                       yaml_node_t *vn, const cs_schema *s, void *obj, unsigned long long *seen)
 {
     const char *key = cs_ynode_text(kn);
     for (size_t i = 0; i < COUNT(read_as); i++) {
@@ -329,6 +329,18 @@ static int apply_alias(cs_ctx *c, cs_yfile *f, yaml_node_t *kn, yaml_node_t *vn,
                 return -1;
             }
             *seen |= bit;
+        }
+        /* moe.num_experts also given in the mapping's own moe: block */
+        const char *dot = strchr(ours, '.');
+        if (dot) {
+            char block[32];
+            snprintf(block, sizeof block, "%.*s", (int)(dot - ours), ours);
+            yaml_node_t *sub = cs_ymap_get(f, map, block);
+            if (sub && sub->type == YAML_MAPPING_NODE && cs_ymap_get(f, sub, dot + 1)) {
+                REPORT(c, f, kn, "'%s' is Megatron's name of '%s', which %s also sets", key,
+                       ours, s->what);
+                return -1;
+            }
         }
         void *at = obj;
         const cs_field *fd = cs_schema_resolve(c, f, kn, s, &at, ours, ours);
@@ -361,7 +373,7 @@ int cs_schema_apply(cs_ctx *c, cs_yfile *f, yaml_node_t *map, const cs_schema *s
         }
         const cs_field *fd = cs_schema_field(s, key, strlen(key));
         if (!fd) {
-            int read = apply_alias(c, f, kn, vn, s, obj, &seen);
+            int read = apply_alias(c, f, map, kn, vn, s, obj, &seen);
             if (read < 0)
                 rc = -1;
             if (read != 0)

@@ -44,7 +44,12 @@ static void find_fix(const cs_scenario *s, const cs_layout *l, cs_layout_verdict
         snprintf(text, sizeof text, "micro_batch_size: %ld", m);
         TRY(1, text, c.micro_batch_size = m, c.micro_batch_size = l->micro_batch_size);
     }
-    snprintf(text, sizeof text, "pp: %ld", 2 * r->sizes.pp);
+    /* twice the stages on as many GPUs: half the data parallelism, when
+     * the layout names it */
+    if (l->dp > 1)
+        snprintf(text, sizeof text, "pp: %ld, dp: %ld", 2 * r->sizes.pp, l->dp / 2);
+    else
+        snprintf(text, sizeof text, "pp: %ld", 2 * r->sizes.pp);
     TRY(r->sizes.pp < s->model.num_layers, text,
         (c.pp = 2 * r->sizes.pp, c.dp = l->dp > 1 ? l->dp / 2 : l->dp), (c.pp = l->pp, c.dp = l->dp));
 #undef TRY

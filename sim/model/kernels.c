@@ -344,9 +344,10 @@ static void rerun_end(cs_kernel_list *l, int from, cs_kernel_slot slot, const ch
 
 /* layernorm recompute: a norm that is a module of its own reruns before
  * the backward of the block it feeds (the hook on that block's output,
- * transformer_layer.py:611-614, 797-800), in the recompute slot: MLA's input
- * norm with the core attention's rerun, after the projection's dgrad, a
- * kernel later than Megatron's. */
+ * transformer_layer.py:611-614, 797-800), in the recompute slot, which the
+ * replay runs after the block's OUT_B slot: MLA's input norm with the core
+ * attention's rerun, after the projection's dgrad, a kernel later than
+ * Megatron's. */
 static void norm_rerun(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
                        const char *name, const char *restore)
 {

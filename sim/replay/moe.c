@@ -331,14 +331,18 @@ static int flex_hop_tables(cs_builder *B, flex_hop_set *h, long g, double **out,
         *out = *back = hop_even(B, f, even, &h->even[g]);
         return *out ? 0 : -1;
     }
-    double *H = table(B, f->n);
+    /* the two hops into the rank-to-rank tables' own room: combine is
+     * dispatch transposed */
+    double *H = malloc((size_t)(f->n * f->n) * sizeof *H);
     if (!H)
         return -1;
     flex_hops(f, *out, H);
     for (long i = 0; i < f->n; i++)
-        for (long j = 0; j < f->n; j++)
+        for (long j = 0; j < f->n; j++) {
+            (*out)[i * f->n + j] = H[i * f->n + j];
             (*back)[j * f->n + i] = H[i * f->n + j];
-    *out = H;
+        }
+    free(H);
     return 0;
 }
 

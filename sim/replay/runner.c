@@ -17,8 +17,9 @@ int cs_flow_check(const cs_scenario *s, const cs_layout *l, const cs_layout_size
     if (z->world > CS_FLOW_CHECK_MAX_GPUS)
         return 0;
     cs_scenario t = *s; /* a shallow copy: only read, never freed */
-    long m = z->microbatches < CS_FLOW_CHECK_MICROBATCHES ? z->microbatches
-                                                          : CS_FLOW_CHECK_MICROBATCHES;
+    /* the interleaved schedule takes a multiple of pp micro-batches */
+    long want = z->schedule == CS_INTERLEAVED ? z->pp : CS_FLOW_CHECK_MICROBATCHES;
+    long m = z->microbatches < want ? z->microbatches : want;
     t.training.global_batch_size = z->dense_dp * z->micro_batch * m;
     cs_layout_sizes zt;
     cs_diags d;
@@ -47,7 +48,7 @@ static int flow_check(const cs_scenario *s, long i, unsigned long seed, cs_layou
     int rc = cs_flow_check(s, &s->layouts[i], &r->verdict->sizes, seed, &r->check_microbatches,
                            &r->check_analytic_s, &r->check_flow_s);
     r->flow_checked = rc == 1;
-    r->flow_skipped = rc == 0 && r->verdict->sizes.world > CS_FLOW_CHECK_MAX_GPUS;
+    r->flow_skipped = rc == 0; /* above CS_FLOW_CHECK_MAX_GPUS, or no shorter iteration fits */
     return rc < 0 ? -1 : 0;
 }
 

@@ -15,7 +15,7 @@ typedef struct cs_layout_run {
     /* The flow check of an analytic run (cs_run_options.flow_check): the
      * layout replayed on a shortened iteration of `check_microbatches`
      * micro-batches under both network models. */
-    int flow_checked, flow_skipped; /* skipped: above CS_FLOW_CHECK_MAX_GPUS */
+    int flow_checked, flow_skipped; /* skipped: too large, or no shorter iteration fits */
     long check_microbatches;
     double check_analytic_s, check_flow_s;
 } cs_layout_run;
@@ -26,8 +26,8 @@ typedef struct cs_run_options {
     const long *gpus;  /* which (NULL: the first GPU of each stage) */
     long gpu_count;
     /* Under the analytic network model, also replay each layout on an
-     * iteration of at most CS_FLOW_CHECK_MICROBATCHES micro-batches with
-     * both models: where their times part by more than CS_FLOW_CHECK_GAP,
+     * iteration of at most CS_FLOW_CHECK_MICROBATCHES micro-batches (pp
+     * with the interleaved schedule) with both models: where their times part by more than CS_FLOW_CHECK_GAP,
      * links the analytic model prices alone are shared, and its time is
      * optimistic. */
     int flow_check;

@@ -62,7 +62,8 @@ typedef struct cs_compare_pair {
     long faster;       /* a or b, or -1 when the interval of b - a holds 0 */
     cs_paired time_s;  /* b - a */
     cs_paired seq_per_s;
-    cs_paired speedup; /* the faster's throughput over the slower's, less 1 (of a when none) */
+    cs_paired speedup; /* the faster's throughput over the slower's, less 1; with none
+                          faster, of the one with the lower mean time */
     double attr_s[CS_ATTR_KINDS]; /* b - a, adding up to time_s.mean */
 } cs_compare_pair;
 

@@ -133,19 +133,34 @@ static const char *const names[CS_SENS_FIGURES] = {
 
 /* ---- estimate marks --------------------------------------------------------------- */
 
-/* Whether a line of a block-style YAML file sets key path `want` (the end
- * of the path of keys its indentation nests it under) with "ESTIMATE" in
- * its comment, as the presets mark their estimates. */
+/* Whether text[0..len) holds the word ESTIMATE (or ESTIMATES). */
+static int says_estimate(const char *text, size_t len)
+{
+    for (size_t i = 0; i + 8 <= len; i++)
+        if (!strncmp(text + i, "ESTIMATE", 8))
+            return 1;
+    return 0;
+}
+
+/* Whether a block-style YAML file sets key path `want` (the end of the
+ * path of keys its indentation nests it under) with "ESTIMATE" in the
+ * line's comment or in the comment lines right above it, as the presets
+ * mark their estimates. */
 static int marked_in(const char *text, const char *want)
 {
     char stack[16][64];
-    int indent[16], depth = 0;
+    int indent[16], depth = 0, above = 0;
     for (const char *line = text; line && *line;) {
         const char *eol = strchr(line, '\n');
         size_t len = eol ? (size_t)(eol - line) : strlen(line);
         int ind = 0;
         while ((size_t)ind < len && line[ind] == ' ')
             ind++;
+        if ((size_t)ind < len && line[ind] == '#') { /* a comment line: it may mark the next key */
+            above |= says_estimate(line + ind, len - (size_t)ind);
+            line = eol ? eol + 1 : NULL;
+            continue;
+        }
         const char *key = line + ind, *colon = memchr(key, ':', len - (size_t)ind);
         if (colon && *key != '#' && *key != '-' && colon - key < 64) {
             while (depth > 0 && indent[depth - 1] >= ind)
@@ -162,13 +177,11 @@ static int marked_in(const char *text, const char *want)
             const char *hash = memchr(colon, '#', len - (size_t)(colon - line));
             int ends = pl >= wl && !strcmp(path + pl - wl, want) &&
                        (pl == wl || path[pl - wl - 1] == '.');
-            if (ends && hash) {
-                size_t rest = len - (size_t)(hash - line);
-                for (size_t i = 0; i + 8 <= rest; i++)
-                    if (!strncmp(hash + i, "ESTIMATE", 8))
-                        return 1;
-            }
+            int here = hash && says_estimate(hash, len - (size_t)(hash - line));
+            if (ends && (here || above))
+                return 1;
         }
+        above = 0; /* a comment marks the key right below it only */
         line = eol ? eol + 1 : NULL;
     }
     return 0;

@@ -22,7 +22,9 @@
  * figure the cluster does not use (no attention table, no host model, one
  * node's NIC) is a row marked as not applying. A row is marked as an
  * estimate where a file the scenario read sets one of the figure's keys with
- * "ESTIMATE" in the line's comment, the presets' convention for figures no
+ * "ESTIMATE" in the line's comment or in the comment lines right above it
+ * (a value the scenario sets over the preset's keeps the preset's mark),
+ * the presets' convention for figures no
  * measurement backs (estimates that do not enter the time, as
  * reserved_memory, or are counts, as leaf_radix, are not figures here). */
 #ifndef CS_SENSITIVITY_H
