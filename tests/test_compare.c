@@ -63,7 +63,7 @@ START_TEST(pairs_add_up)
     cs_scenario s;
     load(&s);
     cs_compare c;
-    ck_assert_int_eq(cs_compare_run(&s, CS_NET_ANALYTIC, 7, 4, &c), 0);
+    ck_assert_int_eq(cs_compare_run(&s, CS_NET_ANALYTIC, 7, 4, 2, &c), 0);
     ck_assert(c.draws && c.repeats == 4 && c.count == 3);
     ck_assert(c.layouts[0].valid && !c.layouts[1].valid && c.layouts[2].valid);
     ck_assert_ptr_nonnull(strstr(c.layouts[1].reason, "does not divide"));
@@ -95,6 +95,13 @@ START_TEST(pairs_add_up)
     ck_assert(run.layouts[0].result.iteration_time_s == A->times[0]);
     ck_assert(run.layouts[2].result.iteration_time_s == B->times[0]);
     cs_run_free(&run);
+    /* the same numbers on one worker as on two */
+    cs_compare one;
+    ck_assert_int_eq(cs_compare_run(&s, CS_NET_ANALYTIC, 7, 4, 1, &one), 0);
+    for (int k = 0; k < 4; k++)
+        ck_assert(one.layouts[0].times[k] == A->times[k] && one.layouts[2].times[k] == B->times[k]);
+    ck_assert(one.pairs[0].time_s.lo == p->time_s.lo && one.pairs[0].time_s.hi == p->time_s.hi);
+    cs_compare_free(&one);
     char text[1024];
     cs_compare_summary(&s, &c, p, text, sizeof text);
     if (p->faster >= 0) {
@@ -121,7 +128,7 @@ START_TEST(neither_is_faster)
     ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), 0);
     cs_diags_free(&d);
     cs_compare c;
-    ck_assert_int_eq(cs_compare_run(&s, CS_NET_ANALYTIC, 3, 3, &c), 0);
+    ck_assert_int_eq(cs_compare_run(&s, CS_NET_ANALYTIC, 3, 3, 1, &c), 0);
     ck_assert_int_eq(c.npairs, 1);
     const cs_compare_pair *p = &c.pairs[0];
     ck_assert(p->time_s.mean == 0 && p->time_s.lo == 0 && p->time_s.hi == 0 && p->faster == -1);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 #include "report/compare_report.h"
@@ -23,6 +24,8 @@ static const char help[] =
     "the scenario is drawn at random (no uncertainty: block, balanced MoE routing)\n"
     "one replay is exact and the interval a point.\n"
     "\n"
+    "  --jobs N             worker threads for the repeats (default: every core, at\n"
+    "                       most 64); the result does not depend on it\n"
     "  --repeats N          paired replays per layout (default 10 when the scenario\n"
     "                       draws at random, else 1; at most 1000)\n"
     "  --format F           what to print: text (default) or json\n"
@@ -45,6 +48,7 @@ typedef struct compare_args {
     const char *file, *out;
     cs_format format;
     long repeats; /* 0: the default */
+    long jobs;
     int has_seed, has_model, no_symmetry, no_plots, svg;
     unsigned long seed;
     cs_network_model model;
@@ -64,10 +68,17 @@ static int parse_number(const char *v, long max, long *out)
 static int parse_args(int argc, char **argv, compare_args *a)
 {
     memset(a, 0, sizeof *a);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    a->jobs = cores > 0 ? (cores < 64 ? cores : 64) : 1;
     for (int i = 0; i < argc; i++) {
         const char *v;
         long n;
-        if ((v = cs_cli_option(argc, argv, &i, "--repeats"))) {
+        if ((v = cs_cli_option(argc, argv, &i, "--jobs"))) {
+            if (parse_number(v, 64, &a->jobs) != 0) {
+                fprintf(stderr, "clustersim compare: --jobs wants 1 to 64, got '%s'\n", v);
+                return -1;
+            }
+        } else if ((v = cs_cli_option(argc, argv, &i, "--repeats"))) {
             if (parse_number(v, MAX_REPEATS, &a->repeats) != 0) {
                 fprintf(stderr, "clustersim compare: --repeats wants 1 to %d, got '%s'\n",
                         MAX_REPEATS, v);
@@ -190,7 +201,7 @@ static int cmd_compare(int argc, char **argv, const cs_paths *paths)
     if (repeats < 0) {
         status = EXIT_BAD_INPUT;
     } else if (cs_compare_run(&scn, a.has_model ? a.model : scn.network_model,
-                              a.has_seed ? a.seed : scn.seed, repeats, &c) != 0) {
+                              a.has_seed ? a.seed : scn.seed, repeats, (int)a.jobs, &c) != 0) {
         fprintf(stderr, "clustersim compare: out of memory or a replay could not finish\n");
         status = EXIT_BAD_INPUT;
     } else if (cs_cli_make_dirs(dir) != 0) {

@@ -3,6 +3,7 @@
 #include "study/compare.h"
 
 #include <gsl/gsl_cdf.h>
+#include <pthread.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
@@ -135,8 +136,52 @@ static int make_pairs(cs_compare *c)
     return 0;
 }
 
+/* The replays, shared by the workers: repeat r is taken by whoever comes
+ * first, and its runs land at index r, so the result does not depend on
+ * the number of workers. */
+typedef struct pool {
+    const cs_scenario *s;
+    cs_network_model model;
+    unsigned long seed;
+    long repeats, next;
+    cs_run *runs;
+    int *ok;
+    pthread_mutex_t lock;
+} pool;
+
+static void *worker(void *arg)
+{
+    pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        long r = p->next++;
+        pthread_mutex_unlock(&p->lock);
+        if (r >= p->repeats)
+            return NULL;
+        unsigned long sr = r == 0 ? p->seed : cs_sweep_seed(p->seed, 0, r);
+        p->ok[r] = cs_run_scenario(p->s, p->model, sr, NULL, &p->runs[r]) == 0;
+    }
+}
+
+/* Runs every repeat on `jobs` threads (the caller's among them). */
+static int run_all(pool *p, int jobs)
+{
+    pthread_t threads[64];
+    int started = 0;
+    for (int i = 1; i < jobs && i < 64; i++)
+        if (pthread_create(&threads[started], NULL, worker, p) == 0)
+            started++;
+    worker(p);
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    for (long r = 0; r < p->repeats; r++)
+        if (!p->ok[r])
+            return -1;
+    return 0;
+}
+
 int cs_compare_run(const cs_scenario *s, cs_network_model model, unsigned long seed,
-                   long repeats, cs_compare *out)
+                   long repeats, int jobs, cs_compare *out)
 {
     memset(out, 0, sizeof *out);
     out->repeats = repeats > 0 ? repeats : 1;
@@ -146,17 +191,17 @@ int cs_compare_run(const cs_scenario *s, cs_network_model model, unsigned long s
     out->count = (long)s->layout_count;
     if (alloc_layouts(out) != 0)
         return -1;
-    for (long r = 0; r < out->repeats; r++) {
-        cs_run run;
-        unsigned long sr = r == 0 ? seed : cs_sweep_seed(seed, 0, r);
-        if (cs_run_scenario(s, model, sr, NULL, &run) != 0) {
-            cs_run_free(&run);
-            return -1;
-        }
-        record(out, &run, r);
-        cs_run_free(&run);
+    pool p = {s, model, seed, out->repeats, 0, calloc((size_t)out->repeats, sizeof(cs_run)),
+              calloc((size_t)out->repeats, sizeof(int)), PTHREAD_MUTEX_INITIALIZER};
+    int rc = p.runs && p.ok ? run_all(&p, jobs > 0 ? jobs : 1) : -1;
+    for (long r = 0; p.runs && r < out->repeats; r++) {
+        if (rc == 0)
+            record(out, &p.runs[r], r);
+        cs_run_free(&p.runs[r]);
     }
-    return make_pairs(out);
+    free(p.runs);
+    free(p.ok);
+    return rc == 0 ? make_pairs(out) : -1;
 }
 
 void cs_compare_free(cs_compare *c)

@@ -78,11 +78,12 @@ typedef struct cs_compare {
     long npairs;
 } cs_compare;
 
-/* Replays the scenario's layouts and compares every pair of the valid ones.
- * Repeat 0 uses `seed`, repeat r > 0 cs_sweep_seed(seed, 0, r). Returns 0, or
- * -1 when out of memory or a replay could not finish. */
+/* Replays the scenario's layouts and compares every pair of the valid ones,
+ * the repeats spread over `jobs` threads (the same result whatever their
+ * number). Repeat 0 uses `seed`, repeat r > 0 cs_sweep_seed(seed, 0, r).
+ * Returns 0, or -1 when out of memory or a replay could not finish. */
 int cs_compare_run(const cs_scenario *s, cs_network_model model, unsigned long seed,
-                   long repeats, cs_compare *out);
+                   long repeats, int jobs, cs_compare *out);
 void cs_compare_free(cs_compare *c);
 
 /* The pair's summary, two or three sentences, into buf. */
