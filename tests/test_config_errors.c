@@ -409,6 +409,35 @@ START_TEST(unknown_enum_values)
 END_TEST
 
 
+/* A cluster's price: as cost: is written, refused at its position; a price
+ * of its own stands in for the scenario's cost. */
+START_TEST(cluster_price)
+{
+    run r;
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: { base: cluster-512-64gb, price: 3 USD }\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "'price' must be a mapping", 2, 43);
+    done(&r);
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: { base: cluster-512-64gb, price: { purchase: 25000 USD } }\n" TRAINING
+                     LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "a purchase price needs a lifetime", 2, 43);
+    done(&r);
+    load_bad(&r, "model: moe-30b\n"
+                 "cluster: { base: cluster-512-64gb, price: { gpu_hour: 2 GB } }\n" TRAINING
+                     LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "'gpu_hour'", 2, 55);
+    done(&r);
+    load_ok(&r, "model: moe-30b\n"
+                "cluster: { base: cluster-512-64gb, price: { gpu_hour: 3 USD } }\n" TRAINING LAYOUTS);
+    ck_assert(r.s.cost.present && r.s.cost.gpu_hour == 3);
+    done(&r);
+}
+END_TEST
+
 /* Megatron's names: enum values in its spelling load (RMSNorm, 1F1B); an
  * argument clustersim names otherwise is refused with its name here. */
 START_TEST(megatron_spellings)
@@ -637,6 +666,7 @@ int main(void)
     tcase_add_test(t_errors, fp8_settings_checked);
     tcase_add_test(t_errors, mtp_and_sequence_limits);
     tcase_add_test(t_errors, megatron_spellings);
+    tcase_add_test(t_errors, cluster_price);
     suite_add_tcase(s, t_errors);
     return tu_main(s);
 }

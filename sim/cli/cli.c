@@ -5,7 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/fileio.h"
 #include "base/strutil.h"
+#include "report/plot.h"
 
 /* Option value: "--name VALUE" or "--name=VALUE"; advances *i past it. */
 const char *cs_cli_option(int argc, char **argv, int *i, const char *name)
@@ -109,6 +111,36 @@ int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *s
 int cs_cli_load_scenario_to_search(const char *file, const cs_paths *paths, cs_scenario *scn)
 {
     return load(file, paths, scn, 0);
+}
+
+int cs_cli_write_whole(const char *cmd, const char *dir, const char *name, cs_cli_print_fn fn,
+                       const void *ctx)
+{
+    char path[4096], tmp[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = cs_file_temp(path, tmp, sizeof tmp);
+    if (!f || (fn(f, ctx), cs_file_commit(f, tmp, path, 1) != 0)) {
+        fprintf(stderr, "clustersim %s: cannot write %s: %s\n", cmd, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cs_cli_draw(const char *cmd, const char *dir, const cs_paths *paths, cs_cli_list_fn list,
+                const void *ctx)
+{
+    char buf[4096];
+    const char *scripts = cs_cli_scripts_dir(paths, buf, sizeof buf);
+    if (!scripts) {
+        fprintf(stderr, "clustersim %s: no gnuplot scripts (plots/) in the preset directories\n",
+                cmd);
+        return -1;
+    }
+    if (cs_plot_copy_scripts(dir, scripts) || list(dir, ctx))
+        return -1;
+    if (cs_plot_render(dir, stderr) == -2)
+        fprintf(stderr, "clustersim %s: gnuplot failed on some plots in %s\n", cmd, dir);
+    return 0;
 }
 
 /* mkdir -p. Returns 0 or -1 with errno set. */

@@ -8,6 +8,7 @@
 #define CS_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "input/config.h"
 #include "report/report.h"
@@ -45,6 +46,20 @@ int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *s
 
 /* Same, for search: the layouts may be left out. */
 int cs_cli_load_scenario_to_search(const char *file, const cs_paths *paths, cs_scenario *scn);
+
+/* Writes DIR/NAME whole or not at all (into a temporary file, renamed into
+ * place), fn printing it; "clustersim CMD: cannot write PATH" on failure.
+ * Returns 0 or -1. */
+typedef void (*cs_cli_print_fn)(FILE *out, const void *ctx);
+int cs_cli_write_whole(const char *cmd, const char *dir, const char *name, cs_cli_print_fn fn,
+                       const void *ctx);
+
+/* The pictures of a command's DIR: the gnuplot scripts copied into it, the
+ * lines `list` adds to DIR/plots.txt, then every one drawn (gnuplot's
+ * failure is said, not fatal). Returns 0 or -1 with a message. */
+typedef int (*cs_cli_list_fn)(const char *dir, const void *ctx);
+int cs_cli_draw(const char *cmd, const char *dir, const cs_paths *paths, cs_cli_list_fn list,
+                const void *ctx);
 
 /* mkdir -p. Returns 0 or -1 with errno set. */
 int cs_cli_make_dirs(const char *path);

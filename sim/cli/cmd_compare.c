@@ -8,9 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/fileio.h"
 #include "report/compare_report.h"
-#include "report/plot.h"
 
 static const char help[] =
     "usage: clustersim compare FILE [options]\n"
@@ -126,34 +124,38 @@ static int parse_args(int argc, char **argv, compare_args *a)
     return 0;
 }
 
-/* DIR/NAME whole or not at all. */
-static int write_file(const char *dir, const char *name, cs_format format, const cs_scenario *s,
-                      const cs_compare *c)
+/* What the files print: the comparison in a format (svg: the pictures too
+ * as .svg). */
+typedef struct printed {
+    cs_format format;
+    int svg;
+    const cs_scenario *s;
+    const cs_compare *c;
+} printed;
+
+static void print_compare(FILE *out, const void *ctx)
 {
-    char path[4096], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = cs_file_temp(path, tmp, sizeof tmp);
-    if (!f || (cs_report_compare(f, format, s, c), cs_file_commit(f, tmp, path, 1) != 0)) {
-        fprintf(stderr, "clustersim compare: cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    const printed *p = ctx;
+    cs_report_compare(out, p->format, p->s, p->c);
 }
 
-static int write_plots(const char *dir, const compare_args *a, const cs_scenario *s,
+static int list_pairs(const char *dir, const void *ctx)
+{
+    const printed *p = ctx;
+    return cs_report_compare_plots(dir, p->s, p->c, p->svg);
+}
+
+/* compare.json, compare.txt and the pair pictures (svg too with `svg`). */
+static int write_files(const char *dir, const compare_args *a, const cs_scenario *s,
                        const cs_compare *c, const cs_paths *paths)
 {
-    char buf[4096];
-    const char *scripts = cs_cli_scripts_dir(paths, buf, sizeof buf);
-    if (!scripts) {
-        fprintf(stderr, "clustersim compare: no plots/pair.gp in the preset directories\n");
+    printed json = {CS_FORMAT_JSON, a->svg, s, c}, text = {CS_FORMAT_TEXT, a->svg, s, c};
+    if (cs_cli_write_whole("compare", dir, "compare.json", print_compare, &json) ||
+        cs_cli_write_whole("compare", dir, "compare.txt", print_compare, &text))
         return -1;
-    }
-    if (cs_plot_copy_scripts(dir, scripts) || cs_report_compare_plots(dir, s, c, a->svg))
-        return -1;
-    if (cs_plot_render(dir, stderr) == -2)
-        fprintf(stderr, "clustersim compare: gnuplot failed on some plots in %s\n", dir);
-    return 0;
+    if (a->no_plots || c->npairs == 0)
+        return 0;
+    return cs_cli_draw("compare", dir, paths, list_pairs, &json);
 }
 
 /* The replays per layout: as asked, else 10 when the scenario draws at
@@ -207,9 +209,7 @@ static int cmd_compare(int argc, char **argv, const cs_paths *paths)
     } else if (cs_cli_make_dirs(dir) != 0) {
         fprintf(stderr, "clustersim compare: cannot create %s: %s\n", dir, strerror(errno));
         status = EXIT_BAD_INPUT;
-    } else if (write_file(dir, "compare.json", CS_FORMAT_JSON, &scn, &c) ||
-               write_file(dir, "compare.txt", CS_FORMAT_TEXT, &scn, &c) ||
-               (!a.no_plots && c.npairs > 0 && write_plots(dir, &a, &scn, &c, paths))) {
+    } else if (write_files(dir, &a, &scn, &c, paths) != 0) {
         status = EXIT_BAD_INPUT;
     } else {
         cs_report_compare(stdout, a.format, &scn, &c);

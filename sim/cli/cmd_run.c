@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/fileio.h"
 #include "input/units.h"
 #include "replay/runner.h"
 #include "report/timeline.h"
@@ -49,23 +48,24 @@ static const char help[] =
     "\n"
     "Exit status: 0 ran (even if targets are missed), 1 no layout valid, 2 bad input.\n";
 
-/* Writes DIR/NAME whole or not at all: into a temporary file, then renamed. */
+typedef struct printed {
+    cs_format format;
+    const cs_scenario *s;
+    const cs_run *r;
+} printed;
+
+static void print_run(FILE *out, const void *ctx)
+{
+    const printed *p = ctx;
+    cs_report_run(out, p->format, p->s, p->r);
+}
+
+/* Writes DIR/NAME whole or not at all. */
 static int write_report(const char *dir, const char *name, cs_format format, const cs_scenario *s,
                         const cs_run *r)
 {
-    char path[4096], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = cs_file_temp(path, tmp, sizeof tmp);
-    if (!f) {
-        fprintf(stderr, "clustersim run: cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    cs_report_run(f, format, s, r);
-    if (cs_file_commit(f, tmp, path, 1) != 0) {
-        fprintf(stderr, "clustersim run: cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    printed p = {format, s, r};
+    return cs_cli_write_whole("run", dir, name, print_run, &p);
 }
 
 #define MAX_RANKS 256

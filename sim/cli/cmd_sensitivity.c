@@ -7,9 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/fileio.h"
 #include "input/units.h"
-#include "report/plot.h"
 #include "report/sensitivity_report.h"
 
 static const char help[] =
@@ -146,33 +144,35 @@ static int pick_layouts(const char *text, const cs_scenario *s, long *a, long *b
     return 0;
 }
 
-static int write_file(const char *dir, const char *name, cs_format format, const cs_scenario *s,
-                      const cs_sensitivity *r)
+/* What the files print: the study in a format (svg: the tornado too as .svg). */
+typedef struct printed {
+    cs_format format;
+    int svg;
+    const cs_scenario *s;
+    const cs_sensitivity *r;
+} printed;
+
+static void print_study(FILE *out, const void *ctx)
 {
-    char path[4096], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = cs_file_temp(path, tmp, sizeof tmp);
-    if (!f || (cs_report_sensitivity(f, format, s, r), cs_file_commit(f, tmp, path, 1) != 0)) {
-        fprintf(stderr, "clustersim sensitivity: cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    const printed *p = ctx;
+    cs_report_sensitivity(out, p->format, p->s, p->r);
 }
 
-static int write_plot(const char *dir, const sens_args *a, const cs_scenario *s,
-                      const cs_sensitivity *r, const cs_paths *paths)
+static int list_tornado(const char *dir, const void *ctx)
 {
-    char buf[4096];
-    const char *scripts = cs_cli_scripts_dir(paths, buf, sizeof buf);
-    if (!scripts) {
-        fprintf(stderr, "clustersim sensitivity: no plots/tornado.gp in the preset directories\n");
+    const printed *p = ctx;
+    return cs_report_tornado(dir, p->s, p->r, p->svg);
+}
+
+/* sensitivity.json, sensitivity.txt and (unless --no-plots) the tornado. */
+static int write_files(const char *dir, const sens_args *a, const cs_scenario *s,
+                       const cs_sensitivity *r, const cs_paths *paths)
+{
+    printed json = {CS_FORMAT_JSON, a->svg, s, r}, text = {CS_FORMAT_TEXT, a->svg, s, r};
+    if (cs_cli_write_whole("sensitivity", dir, "sensitivity.json", print_study, &json) ||
+        cs_cli_write_whole("sensitivity", dir, "sensitivity.txt", print_study, &text))
         return -1;
-    }
-    if (cs_plot_copy_scripts(dir, scripts) || cs_report_tornado(dir, s, r, a->svg))
-        return -1;
-    if (cs_plot_render(dir, stderr) == -2)
-        fprintf(stderr, "clustersim sensitivity: gnuplot failed on %s/tornado.dat\n", dir);
-    return 0;
+    return a->no_plots ? 0 : cs_cli_draw("sensitivity", dir, paths, list_tornado, &json);
 }
 
 static int cmd_sensitivity(int argc, char **argv, const cs_paths *paths)
@@ -217,9 +217,7 @@ static int cmd_sensitivity(int argc, char **argv, const cs_paths *paths)
     } else if (cs_cli_make_dirs(dir) != 0) {
         fprintf(stderr, "clustersim sensitivity: cannot create %s: %s\n", dir, strerror(errno));
         status = EXIT_BAD_INPUT;
-    } else if (write_file(dir, "sensitivity.json", CS_FORMAT_JSON, &scn, &r) ||
-               write_file(dir, "sensitivity.txt", CS_FORMAT_TEXT, &scn, &r) ||
-               (!a.no_plots && write_plot(dir, &a, &scn, &r, paths))) {
+    } else if (write_files(dir, &a, &scn, &r, paths) != 0) {
         status = EXIT_BAD_INPUT;
     } else {
         cs_report_sensitivity(stdout, a.format, &scn, &r);
