@@ -175,9 +175,8 @@ void cs_report_compare(FILE *out, cs_format format, const cs_scenario *s, const 
 }
 
 /* pairN.dat: the attribution's kinds, then the difference with its interval. */
-static void pair_dat(FILE *f, const cs_compare *c, const cs_compare_pair *p)
+static void pair_dat(FILE *f, const cs_compare_pair *p)
 {
-    (void)c;
     fprintf(f, "# kind\tms (second layout less the first)\n");
     for (int k = 0; k < CS_ATTR_KINDS; k++)
         fprintf(f, "\"%s\"\t%.9f\n", cs_attr_name((cs_attr_kind)k), 1e3 * p->attr_s[k]);
@@ -199,7 +198,7 @@ int cs_report_compare_plots(const char *dir, const cs_scenario *s, const cs_comp
         const cs_compare_pair *p = &c->pairs[i];
         snprintf(path, sizeof path, "%s/pair%ld.dat", dir, i + 1);
         FILE *f = cs_file_temp(path, tmp, sizeof tmp);
-        if (!f || (pair_dat(f, c, p), cs_file_commit(f, tmp, path, 1) != 0)) {
+        if (!f || (pair_dat(f, p), cs_file_commit(f, tmp, path, 1) != 0)) {
             fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
             rc = -1;
             break;

@@ -88,9 +88,8 @@ void cs_report_sensitivity(FILE *out, cs_format format, const cs_scenario *s,
 /* tornado.dat: a row per figure that applies, smallest swing first (the
  * chart draws the first row at the bottom): label, margin at the low and
  * the high end less the baseline's, in ms. */
-static void tornado_dat(FILE *f, const cs_scenario *s, const cs_sensitivity *r)
+static void tornado_dat(FILE *f, const cs_sensitivity *r)
 {
-    (void)s;
     fprintf(f, "# figure\tlow_minus_base_ms\thigh_minus_base_ms\n");
     for (int i = CS_SENS_FIGURES - 1; i >= 0; i--) {
         const cs_sens_row *row = &r->rows[i];
@@ -106,7 +105,7 @@ int cs_report_tornado(const char *dir, const cs_scenario *s, const cs_sensitivit
     char path[4096], tmp[4300];
     snprintf(path, sizeof path, "%s/tornado.dat", dir);
     FILE *f = cs_file_temp(path, tmp, sizeof tmp);
-    if (!f || (tornado_dat(f, s, r), cs_file_commit(f, tmp, path, 1) != 0)) {
+    if (!f || (tornado_dat(f, r), cs_file_commit(f, tmp, path, 1) != 0)) {
         fprintf(stderr, "clustersim: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
