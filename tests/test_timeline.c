@@ -144,6 +144,7 @@ START_TEST(files_match_the_replay)
     cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0, 0, 0};
     ck_assert_int_eq(cs_plot_copy_scripts(root, o.scripts), 0);
     ck_assert_int_eq(cs_timeline_write_layout(root, "l", &fx.s, &fx.r, &fx.c, &o), 0);
+    ck_assert_int_eq(cs_timeline_write_trace(root, "l", &fx.c, &o), 0);
     char path[512];
     snprintf(path, sizeof path, "%s/l/timeline.dat", root);
     FILE *f = fopen(path, "r");
@@ -212,6 +213,58 @@ START_TEST(files_match_the_replay)
     ck_assert_int_eq(count(trace, "\"ph\": \"s\""), count(trace, "\"ph\": \"f\""));
     ck_assert(count(trace, "\"ph\": \"s\"") > 0);
     free(trace);
+    done(&fx);
+}
+END_TEST
+
+/* memory.dat past 1000 changes on a GPU: at most one row per 1/1000 of the
+ * iteration, the highest of each, so the peak stays (here a spike among
+ * 5000 changes), in time order, ending with the state at the end. */
+START_TEST(memory_rows_bounded_peak_kept)
+{
+    fixture fx;
+    replay_dense(&fx, "analytic");
+    double T = fx.r.iteration_time_s;
+    long n = 5000, gpu = fx.c.gpus[0];
+    cs_memory_sample *m = calloc((size_t)n, sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    for (long k = 0; k < n; k++) {
+        m[k].gpu = (int32_t)gpu;
+        m[k].time = T * (double)k / (double)n;
+        m[k].activations = 1e9 * (1 + (double)(k % 7)) + (k == 3217 ? 5e9 : 0);
+        m[k].bytes = m[k].activations;
+    }
+    free(fx.c.memory);
+    fx.c.memory = m;
+    fx.c.memory_count = fx.c.memory_cap = n;
+    char root[256];
+    const char *marker = tu_write("marker", "");
+    snprintf(root, sizeof root, "%.*s", (int)(strrchr(marker, '/') - marker), marker);
+    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0, 0, 0};
+    ck_assert_int_eq(cs_plot_copy_scripts(root, o.scripts), 0);
+    ck_assert_int_eq(cs_timeline_write_layout(root, "l", &fx.s, &fx.r, &fx.c, &o), 0);
+    char path[512], line[512];
+    snprintf(path, sizeof path, "%s/l/memory.dat", root);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    long rows = 0;
+    double top = 0, last_t = -1, last_total = 0;
+    while (fgets(line, sizeof line, f)) {
+        double v[8];
+        if (sscanf(line, "%lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7]) != 8)
+            continue;
+        rows++;
+        ck_assert(v[0] >= last_t);
+        last_t = v[0];
+        last_total = v[1];
+        top = v[1] > top ? v[1] : top;
+    }
+    fclose(f);
+    ck_assert_msg(rows <= 1000 + 1 && rows >= 900, "%ld rows", rows);
+    assert_close(top, 1 + 3217 % 7 + 5, 1e-9);
+    assert_close(last_t, T * 1e3, 1e-9);
+    assert_close(last_total, 1 + (n - 1) % 7, 1e-9);
     done(&fx);
 }
 END_TEST
@@ -344,6 +397,7 @@ static Suite *suite(void)
     tcase_add_test(t, spans_tile_the_iteration);
     tcase_add_test(t, bars_are_the_ops);
     tcase_add_test(t, files_match_the_replay);
+    tcase_add_test(t, memory_rows_bounded_peak_kept);
     tcase_add_test(t, default_capture_is_bounded);
     tcase_add_test(t, gnuplot_renders_and_plot_redraws);
     tcase_add_test(t, run_without_gnuplot);

@@ -1,6 +1,7 @@
 #include "base/strutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,8 +99,74 @@ const char *cs_did_you_mean(const char *word, const char *const *candidates)
     return best;
 }
 
+/* The digits of u, at least `min` of them (zeros in front), into buf from
+ * its end backwards; returns where they start. */
+static char *digits_back(char *end, unsigned long long u, int min)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u || end - p < min);
+    return p;
+}
+
+size_t cs_decimal(char *buf, long n)
+{
+    char tmp[24];
+    unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+    char *p = digits_back(tmp + sizeof tmp, u, 1);
+    if (n < 0)
+        *--p = '-';
+    size_t len = (size_t)(tmp + sizeof tmp - p);
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return len;
+}
+
+size_t cs_fixed(char *buf, size_t size, double v, int decimals)
+{
+    static const double scale[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double scaled = decimals >= 0 && decimals <= 9 ? v * scale[decimals] : HUGE_VAL;
+    if (size < 40 || !(fabs(scaled) < 9007199254740992.0)) { /* 2^53 */
+        int len = snprintf(buf, size, "%.*f", decimals, v);
+        if (len < 0 || (size_t)len >= size)
+            len = snprintf(buf, size, "%.17g", v); /* too long to hold: exact, shorter */
+        return len < 0 ? 0 : (size_t)len;
+    }
+    /* v * 10^d = scaled + err exactly (fma), and scaled - r is exact: only
+     * where the product landed on a half does err decide, as printf's exact
+     * rounding (ties to even) would. */
+    double r = nearbyint(scaled), half = scaled - r;
+    if (half == 0.5 || half == -0.5) {
+        double err = fma(v, scale[decimals], -scaled);
+        r += half > 0 ? (err > 0) : -(err < 0);
+    }
+    char tmp[40], *end = tmp + sizeof tmp;
+    double mag = fabs(r);
+    char *p = digits_back(end, (unsigned long long)mag, decimals + 1);
+    size_t whole = (size_t)(end - p) - (size_t)decimals, len = 0;
+    if (signbit(v)) /* printf writes -0.000 for a small negative, and for -0 */
+        buf[len++] = '-';
+    memcpy(buf + len, p, whole);
+    len += whole;
+    if (decimals > 0) {
+        buf[len++] = '.';
+        memcpy(buf + len, p + whole, (size_t)decimals);
+        len += (size_t)decimals;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
 void cs_exact_number(char *buf, size_t size, double v)
 {
+    /* Non-negative whole numbers below 10^15 (byte counts, mostly): as %.15g
+     * prints them, without its cost. */
+    if (size >= 24 && v == floor(v) && fabs(v) < 1e15 && !signbit(v)) {
+        cs_decimal(buf, (long)v);
+        return;
+    }
     snprintf(buf, size, "%.15g", v);
     if (strtod(buf, NULL) != v)
         snprintf(buf, size, "%.17g", v);

@@ -230,9 +230,19 @@ static int write_plots(const char *dir, const run_args *a, const cs_scenario *s,
     }
     if (run->valid && cs_timeline_write_compare(dir, s, run, &o))
         return -1;
-    if (cs_plot_render(dir, stderr) == -2)
+    /* The traces are written while gnuplot draws the pictures. */
+    cs_plot_drawing *drawing;
+    int drawn = cs_plot_start(dir, stderr, &drawing), failed = 0;
+    for (size_t i = 0; i < run->count && !failed; i++) {
+        const cs_layout_run *lr = &run->layouts[i];
+        failed = lr->replayed &&
+                 cs_timeline_write_trace(dir, lr->verdict->layout->name, &lr->capture, &o);
+    }
+    if (drawn == 0)
+        drawn = cs_plot_wait(drawing);
+    if (drawn == -2)
         fprintf(stderr, "clustersim run: gnuplot failed on some plots in %s\n", dir);
-    return 0;
+    return failed ? -1 : 0;
 }
 
 static int cmd_run(int argc, char **argv, const cs_paths *paths)

@@ -12,47 +12,72 @@ void cs_json_init(cs_json *j, FILE *out)
     j->out = out;
 }
 
-static void write_string(FILE *out, const char *s)
+static void flush(cs_json *j)
 {
-    fputc('"', out);
-    size_t plain = 0; /* the run of characters that need no escape, written at once */
-    while (s[plain] && s[plain] != '"' && s[plain] != '\\' && (unsigned char)s[plain] >= 0x20)
-        plain++;
-    fwrite(s, 1, plain, out);
-    for (const unsigned char *p = (const unsigned char *)s + plain; *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", out);
-            break;
-        case '\\':
-            fputs("\\\\", out);
-            break;
-        case '\n':
-            fputs("\\n", out);
-            break;
-        case '\t':
-            fputs("\\t", out);
-            break;
-        case '\r':
-            fputs("\\r", out);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
+    fwrite(j->buf, 1, j->used, j->out);
+    j->used = 0;
+}
+
+static void put(cs_json *j, const char *s, size_t n)
+{
+    if (j->used + n > sizeof j->buf) {
+        flush(j);
+        if (n > sizeof j->buf) {
+            fwrite(s, 1, n, j->out);
+            return;
         }
     }
-    fputc('"', out);
+    memcpy(j->buf + j->used, s, n);
+    j->used += n;
+}
+
+static void put_char(cs_json *j, char c) { put(j, &c, 1); }
+static void put_text(cs_json *j, const char *s) { put(j, s, strlen(s)); }
+
+static void write_string(cs_json *j, const char *s)
+{
+    put_char(j, '"');
+    for (const char *p = s; *p;) {
+        size_t plain = 0; /* a run of characters that need no escape, put at once */
+        while (p[plain] && p[plain] != '"' && p[plain] != '\\' &&
+               (unsigned char)p[plain] >= 0x20)
+            plain++;
+        put(j, p, plain);
+        p += plain;
+        if (!*p)
+            break;
+        unsigned char c = (unsigned char)*p++;
+        char esc[8];
+        switch (c) {
+        case '"':
+            put_text(j, "\\\"");
+            break;
+        case '\\':
+            put_text(j, "\\\\");
+            break;
+        case '\n':
+            put_text(j, "\\n");
+            break;
+        case '\t':
+            put_text(j, "\\t");
+            break;
+        case '\r':
+            put_text(j, "\\r");
+            break;
+        default: /* the other control characters */
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            put_text(j, esc);
+        }
+    }
+    put_char(j, '"');
 }
 
 /* A newline and two spaces per level. */
-static void indent(FILE *out, int depth)
+static void indent(cs_json *j, int depth)
 {
     static const char spaces[2 * CS_JSON_MAX_DEPTH + 2] = "\n                                "
                                                           "                                ";
-    fwrite(spaces, 1, (size_t)(1 + 2 * (depth < CS_JSON_MAX_DEPTH ? depth : CS_JSON_MAX_DEPTH)),
-           out);
+    put(j, spaces, (size_t)(1 + 2 * (depth < CS_JSON_MAX_DEPTH ? depth : CS_JSON_MAX_DEPTH)));
 }
 
 /* Separator, newline and indentation before a member, then its key. */
@@ -61,20 +86,20 @@ static void member(cs_json *j, const char *key)
     if (j->depth > 0) {
         int compact = j->compact[j->depth - 1];
         if (j->count[j->depth - 1]++)
-            fputs(compact ? ", " : ",", j->out);
+            put_text(j, compact ? ", " : ",");
         if (!compact)
-            indent(j->out, j->depth);
+            indent(j, j->depth);
     }
     if (key) {
-        write_string(j->out, key);
-        fputs(": ", j->out);
+        write_string(j, key);
+        put_text(j, ": ");
     }
 }
 
 static void open(cs_json *j, const char *key, char c, int compact)
 {
     member(j, key);
-    fputc(c, j->out);
+    put_char(j, c);
     if (j->depth < CS_JSON_MAX_DEPTH) {
         j->count[j->depth] = 0;
         j->compact[j->depth] = compact;
@@ -86,10 +111,12 @@ static void close(cs_json *j, char c)
 {
     j->depth--;
     if (j->depth < CS_JSON_MAX_DEPTH && j->count[j->depth] && !j->compact[j->depth])
-        indent(j->out, j->depth);
-    fputc(c, j->out);
-    if (j->depth == 0)
-        fputc('\n', j->out);
+        indent(j, j->depth);
+    put_char(j, c);
+    if (j->depth == 0) {
+        put_char(j, '\n');
+        flush(j);
+    }
 }
 
 void cs_json_object_begin(cs_json *j, const char *key) { open(j, key, '{', 0); }
@@ -102,44 +129,47 @@ void cs_json_array_end(cs_json *j) { close(j, ']'); }
 void cs_json_string(cs_json *j, const char *key, const char *value)
 {
     member(j, key);
-    write_string(j->out, value);
+    write_string(j, value);
 }
 
 void cs_json_number(cs_json *j, const char *key, double value)
 {
     member(j, key);
     if (!isfinite(value)) {
-        fputs("null", j->out);
+        put_text(j, "null");
         return;
     }
     char buf[40];
     cs_exact_number(buf, sizeof buf, value);
-    fputs(buf, j->out);
+    put_text(j, buf);
 }
 
 void cs_json_fixed(cs_json *j, const char *key, double value, int decimals)
 {
     member(j, key);
-    if (!isfinite(value))
-        fputs("null", j->out);
-    else
-        fprintf(j->out, "%.*f", decimals, value);
+    if (!isfinite(value)) {
+        put_text(j, "null");
+        return;
+    }
+    char buf[48];
+    put(j, buf, cs_fixed(buf, sizeof buf, value, decimals));
 }
 
 void cs_json_int(cs_json *j, const char *key, long value)
 {
     member(j, key);
-    fprintf(j->out, "%ld", value);
+    char buf[24];
+    put(j, buf, cs_decimal(buf, value));
 }
 
 void cs_json_bool(cs_json *j, const char *key, int value)
 {
     member(j, key);
-    fputs(value ? "true" : "false", j->out);
+    put_text(j, value ? "true" : "false");
 }
 
 void cs_json_null(cs_json *j, const char *key)
 {
     member(j, key);
-    fputs("null", j->out);
+    put_text(j, "null");
 }

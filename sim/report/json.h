@@ -4,19 +4,25 @@
  * numbers use the shortest of %.15g / %.17g that reads back to the same double
  * (so output is byte-identical across runs), NaN and infinities become null,
  * and strings are escaped per RFC 8259. Nesting depth is bounded by
- * CS_JSON_MAX_DEPTH; deeper calls are ignored. */
+ * CS_JSON_MAX_DEPTH; deeper calls are ignored. Output is gathered in the
+ * writer's own buffer and handed to the stream when it fills and when the
+ * top-level value closes (a trace writes millions of small pieces, which one
+ * stdio call each made the slowest part of writing it). */
 #ifndef CS_JSON_H
 #define CS_JSON_H
 
 #include <stdio.h>
 
 #define CS_JSON_MAX_DEPTH 32
+#define CS_JSON_BUFFER 8192
 
 typedef struct cs_json {
     FILE *out;
     int depth;
     int count[CS_JSON_MAX_DEPTH]; /* members written at each level */
     int compact[CS_JSON_MAX_DEPTH]; /* arrays of scalars stay on one line */
+    size_t used;                    /* bytes of buf not yet on out */
+    char buf[CS_JSON_BUFFER];
 } cs_json;
 
 void cs_json_init(cs_json *j, FILE *out);

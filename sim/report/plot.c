@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/fileio.h"
 
@@ -60,57 +61,158 @@ int cs_plot_copy_scripts(const char *root, const char *scripts)
     return 0;
 }
 
-/* Runs gnuplot -c SCRIPT ARGS... with paths under root; returns its status,
- * or -1 when gnuplot cannot be started. The picture is drawn into a new
+/* One gnuplot drawing one picture. The picture is drawn into a new
  * temporary file and renamed to its name only when gnuplot succeeds, so an
  * interrupted run leaves no empty or half-drawn picture. */
-static int gnuplot(const char *root, char **fields, int n)
+typedef struct {
+    pid_t pid;
+    char final[4200];   /* root/picture */
+    char picture[4300]; /* the temporary file gnuplot draws into */
+} drawing;
+
+/* Starts gnuplot -c SCRIPT DATA PICTURE ARGS... with paths under root:
+ * 0, 1 when the picture cannot be written (a failure of this picture), or
+ * -1 when gnuplot cannot be started. */
+static int gnuplot_start(drawing *d, const char *root, char **fields, int n)
 {
-    char paths[3][4200], picture[4300];
-    picture[0] = '\0';
+    char paths[2][4200];
     char *argv[16];
     int argc = 0;
     argv[argc++] = "gnuplot";
     argv[argc++] = "-c";
-    for (int i = 0; i < n && argc < 15; i++) {
-        if (i < 3) {
-            snprintf(paths[i], sizeof paths[i], "%s/%s", root, fields[i]);
-            argv[argc++] = paths[i];
-            if (i == 2) {
-                FILE *f = cs_file_temp(paths[2], picture, sizeof picture);
-                if (!f || fclose(f) != 0)
-                    return 1; /* cannot write next to the picture: a failure */
-                argv[argc - 1] = picture;
-            }
-        } else {
-            argv[argc++] = fields[i];
-        }
+    for (int i = 0; i < 2; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/%s", root, fields[i]);
+        argv[argc++] = paths[i];
     }
+    snprintf(d->final, sizeof d->final, "%s/%s", root, fields[2]);
+    FILE *f = cs_file_temp(d->final, d->picture, sizeof d->picture);
+    if (!f || fclose(f) != 0)
+        return 1;
+    argv[argc++] = d->picture;
+    for (int i = 3; i < n && argc < 15; i++)
+        argv[argc++] = fields[i];
     argv[argc] = NULL;
-    pid_t pid;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     /* gnuplot's chatter goes nowhere; clustersim reports failures itself. */
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", 1, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", 1, 0);
-    int rc = posix_spawnp(&pid, "gnuplot", &actions, NULL, argv, environ);
+    int rc = posix_spawnp(&d->pid, "gnuplot", &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
-    int status = 0;
-    if (rc == 0 && waitpid(pid, &status, 0) < 0)
+    if (rc != 0) {
+        cs_file_commit(NULL, d->picture, d->final, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits for a started gnuplot and keeps its picture if it succeeded: its
+ * exit status (0 drawn), or -1 when gnuplot could not be run. */
+static int gnuplot_finish(drawing *d)
+{
+    int status = 0, rc;
+    if (waitpid(d->pid, &status, 0) < 0)
         rc = -1;
-    if (rc != 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 127))
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
         rc = -1; /* gnuplot could not be started */
     else
         rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-    if (picture[0] && cs_file_commit(NULL, picture, paths[2], rc == 0) != 0 && rc == 0)
+    if (cs_file_commit(NULL, d->picture, d->final, rc == 0) != 0 && rc == 0)
         rc = 1;
     return rc;
 }
 
+/* Pictures drawn at once: one gnuplot per core, up to this many (a run draws
+ * a timeline, a memory plot and a comparison; each gnuplot is one thread). */
+#define DRAWING_MAX 4
+
+static int drawings_at_once(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > DRAWING_MAX ? DRAWING_MAX : (int)cores;
+}
+
+/* A list of pictures being drawn, DRAWING_MAX at most at once. */
+struct cs_plot_drawing {
+    char root[4096];
+    FILE *note;
+    char *text, *save; /* plots.txt, cut into lines by strtok_r */
+    int begun;         /* text given to strtok_r once */
+    int started, finished, at_once;
+    int rendered, failed, missing;
+    drawing running[DRAWING_MAX];
+};
+
+static void tally(cs_plot_drawing *d, int rc)
+{
+    if (rc < 0)
+        d->missing = 1;
+    else if (rc == 0)
+        d->rendered++;
+    else
+        d->failed++;
+}
+
+/* Splits a line of plots.txt into its tab-separated fields: how many (at
+ * most 12), after checking that its paths stay inside root (0 when not, or
+ * when the line is too short). */
+static int plot_fields(cs_plot_drawing *d, char *line, char **fields)
+{
+    int n = 0;
+    for (char *p = line; p && n < 12;) {
+        fields[n++] = p;
+        p = strchr(p, '\t');
+        if (p)
+            *p++ = '\0';
+    }
+    if (n < 3)
+        return 0;
+    int outside = 0;
+    for (int i = 0; i < 3; i++)
+        outside |= fields[i][0] == '/' || !strncmp(fields[i], "../", 3) ||
+                   strstr(fields[i], "/../") != NULL || !strcmp(fields[i], "..");
+    if (outside) {
+        if (d->note)
+            fprintf(d->note, "clustersim: %s/plots.txt names a path outside %s: %s\n", d->root,
+                    d->root, fields[2]);
+        d->failed++;
+        return 0;
+    }
+    return n;
+}
+
+/* Starts the list's next pictures until `at_once` are being drawn (when
+ * `all`, waits for the oldest as needed and goes on to the list's end). */
+static void draw_more(cs_plot_drawing *d, int all)
+{
+    for (;;) {
+        if (d->started - d->finished == d->at_once) {
+            if (!all)
+                return;
+            /* the oldest first: a fixed order */
+            tally(d, gnuplot_finish(&d->running[d->finished++ % DRAWING_MAX]));
+        }
+        char *line = strtok_r(d->begun ? NULL : d->text, "\n", &d->save);
+        d->begun = 1;
+        if (!line)
+            return;
+        char *fields[12];
+        int n = plot_fields(d, line, fields);
+        if (!n || d->missing)
+            continue;
+        int rc = gnuplot_start(&d->running[d->started % DRAWING_MAX], d->root, fields, n);
+        if (rc == 0)
+            d->started++;
+        else
+            tally(d, rc);
+    }
+}
+
 #define PLOTS_MAX ((size_t)1 << 20) /* plots.txt: a line per picture */
 
-int cs_plot_render(const char *root, FILE *note)
+int cs_plot_start(const char *root, FILE *note, cs_plot_drawing **out)
 {
+    *out = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/plots.txt", root);
     size_t len;
@@ -124,46 +226,41 @@ int cs_plot_render(const char *root, FILE *note)
                     cs_file_error(errno, PLOTS_MAX, buf, sizeof buf));
         return -3;
     }
-    int rendered = 0, failed = 0, missing = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *fields[12];
-        int n = 0;
-        for (char *p = line; p && n < 12;) {
-            fields[n++] = p;
-            p = strchr(p, '\t');
-            if (p)
-                *p++ = '\0';
-        }
-        if (n < 3)
-            continue;
-        /* Every path of the list stays inside root. */
-        int outside = 0;
-        for (int i = 0; i < 3; i++)
-            outside |= fields[i][0] == '/' || !strncmp(fields[i], "../", 3) ||
-                       strstr(fields[i], "/../") != NULL || !strcmp(fields[i], "..");
-        if (outside) {
-            if (note)
-                fprintf(note, "clustersim: %s/plots.txt names a path outside %s: %s\n", root, root,
-                        fields[2]);
-            failed++;
-            continue;
-        }
-        int rc = missing ? -1 : gnuplot(root, fields, n);
-        if (rc < 0) {
-            missing = 1;
-            continue;
-        }
-        if (rc == 0)
-            rendered++;
-        else
-            failed++;
+    cs_plot_drawing *d = calloc(1, sizeof *d);
+    if (!d) {
+        free(text);
+        if (note)
+            fprintf(note, "clustersim: out of memory\n");
+        return -3;
     }
-    free(text);
-    if (missing && note)
-        fprintf(note, "clustersim: gnuplot is not installed, so no pictures were drawn; the "
-                      "data are in %s. Install gnuplot (Debian: gnuplot-nox) and run "
-                      "'clustersim plot %s', or see %s/plots.txt for the gnuplot commands.\n",
-                root, root, root);
-    return failed ? -2 : rendered;
+    snprintf(d->root, sizeof d->root, "%s", root);
+    d->note = note;
+    d->text = text;
+    d->at_once = drawings_at_once();
+    draw_more(d, 0);
+    *out = d;
+    return 0;
+}
+
+int cs_plot_wait(cs_plot_drawing *d)
+{
+    draw_more(d, 1);
+    while (d->finished < d->started)
+        tally(d, gnuplot_finish(&d->running[d->finished++ % DRAWING_MAX]));
+    if (d->missing && d->note)
+        fprintf(d->note, "clustersim: gnuplot is not installed, so no pictures were drawn; the "
+                         "data are in %s. Install gnuplot (Debian: gnuplot-nox) and run "
+                         "'clustersim plot %s', or see %s/plots.txt for the gnuplot commands.\n",
+                d->root, d->root, d->root);
+    int rc = d->failed ? -2 : d->rendered;
+    free(d->text);
+    free(d);
+    return rc;
+}
+
+int cs_plot_render(const char *root, FILE *note)
+{
+    cs_plot_drawing *d;
+    int rc = cs_plot_start(root, note, &d);
+    return rc ? rc : cs_plot_wait(d);
 }

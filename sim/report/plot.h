@@ -21,4 +21,14 @@ int cs_plot_copy_scripts(const char *root, const char *scripts);
  * most 1 MiB. */
 int cs_plot_render(const char *root, FILE *note);
 
+/* The same in two steps, so that a caller can go on writing (a run writes
+ * its traces) while gnuplot draws: cs_plot_start begins drawing root's list,
+ * one gnuplot per core, and returns 0 with *d set, or -1 / -3 as
+ * cs_plot_render (then *d is NULL); cs_plot_wait draws the rest, waits for
+ * all, frees d and returns as cs_plot_render. Nothing may be added to the
+ * list between the two. */
+typedef struct cs_plot_drawing cs_plot_drawing;
+int cs_plot_start(const char *root, FILE *note, cs_plot_drawing **d);
+int cs_plot_wait(cs_plot_drawing *d);
+
 #endif

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "base/fileio.h"
+#include "base/strutil.h"
 #include "report/json.h"
 #include "replay/workload.h"
 
@@ -81,17 +82,27 @@ static long row_of(const cs_capture *c, long gpu)
     return -1;
 }
 
+/* A tab and v with `decimals` digits (printf's "\t%.*f", faster). */
+static void put_fixed(FILE *out, double v, int decimals)
+{
+    char buf[48];
+    buf[0] = '\t';
+    fwrite(buf, 1, 1 + cs_fixed(buf + 1, sizeof buf - 1, v, decimals), out);
+}
+
 static void span_row(FILE *out, const cs_capture *c, const cs_span *sp, double T)
 {
     /* Micro-batch numbers on bars wide enough to hold them. */
     int labelled = sp->mb >= 0 && sp->kind < CS_SPAN_TP && (sp->end - sp->start) > T / 120;
     long row = row_of(c, sp->gpu);
-    fprintf(out, "%ld\t\"stage %ld GPU %d\"\t%d\t%s\t%.9f\t%.9f\t%d\t%d\t\"", row,
-            c->stages[row], sp->gpu, sp->kind, cs_span_kind_name((cs_span_kind)sp->kind),
-            sp->start * 1e3, sp->end * 1e3, sp->mb, sp->layer);
+    fprintf(out, "%ld\t\"stage %ld GPU %d\"\t%d\t%s", row, c->stages[row], sp->gpu, sp->kind,
+            cs_span_kind_name((cs_span_kind)sp->kind));
+    put_fixed(out, sp->start * 1e3, 9);
+    put_fixed(out, sp->end * 1e3, 9);
+    fprintf(out, "\t%d\t%d\t\"", sp->mb, sp->layer);
     if (labelled)
         fprintf(out, "%d", sp->mb);
-    fprintf(out, "\"\n");
+    fputs("\"\n", out);
 }
 
 /* Below this share of what the picture spans (about 3 of its 1500 pixels)
@@ -174,9 +185,55 @@ static void timeline_dat(FILE *out, const void *ctx)
 
 static void memory_row(FILE *out, double t, const cs_memory_sample *m)
 {
-    fprintf(out, "%.9f\t%.9f\t%.9f\t%.9f\t%.9f\t%.9f\t%.9f\t%.9f\n", t * 1e3, m->bytes / 1e9,
-            m->weights / 1e9, m->gradients / 1e9, m->optimizer / 1e9, m->reserved / 1e9,
-            m->activations / 1e9, m->buffers / 1e9);
+    const double v[8] = {t * 1e3,         m->bytes / 1e9,    m->weights / 1e9,
+                         m->gradients / 1e9, m->optimizer / 1e9, m->reserved / 1e9,
+                         m->activations / 1e9, m->buffers / 1e9};
+    char buf[8 * 48], *p = buf;
+    for (int i = 0; i < 8; i++) {
+        p += cs_fixed(p, 48, v[i], 9);
+        *p++ = i < 7 ? '\t' : '\n';
+    }
+    fwrite(buf, 1, (size_t)(p - buf), out);
+}
+
+/* A picture spans about 1100 pixels of plot: more samples than this per GPU
+ * are drawn as the highest of each bin of the iteration (a run of 512
+ * micro-batches changes memory 3000 times on every GPU, and gnuplot's
+ * time grows with the rows; trace.json keeps every change). */
+#define MEMORY_BINS 1000
+
+/* One GPU's samples: every change, or, past MEMORY_BINS of them, the
+ * highest of each 1/MEMORY_BINS of the iteration, then the last state at
+ * the iteration's end. */
+static void memory_block(FILE *out, const cs_capture *c, long gpu, double T)
+{
+    long n = 0;
+    for (long k = 0; k < c->memory_count; k++)
+        n += c->memory[k].gpu == gpu;
+    const cs_memory_sample *last = NULL, *best = NULL;
+    long best_bin = -1;
+    for (long k = 0; k < c->memory_count; k++) {
+        const cs_memory_sample *m = &c->memory[k];
+        if (m->gpu != gpu)
+            continue;
+        last = m;
+        if (n <= MEMORY_BINS || !(T > 0)) {
+            memory_row(out, m->time, m);
+            continue;
+        }
+        long bin = (long)(m->time / T * MEMORY_BINS);
+        if (bin != best_bin && best) {
+            memory_row(out, best->time, best);
+            best = NULL;
+        }
+        best_bin = bin;
+        if (!best || m->bytes > best->bytes)
+            best = m;
+    }
+    if (best)
+        memory_row(out, best->time, best);
+    if (last)
+        memory_row(out, T, last);
 }
 
 /* The captured GPU (block of memory.dat) whose memory rises highest. */
@@ -205,14 +262,7 @@ static void memory_dat(FILE *out, const void *ctx)
         if (i)
             fprintf(out, "\n\n");
         fprintf(out, "\"stage %ld GPU %ld\"\n", c->stages[i], c->gpus[i]);
-        const cs_memory_sample *last = NULL;
-        for (long k = 0; k < c->memory_count; k++)
-            if (c->memory[k].gpu == c->gpus[i]) {
-                memory_row(out, c->memory[k].time, &c->memory[k]);
-                last = &c->memory[k];
-            }
-        if (last)
-            memory_row(out, lf->r->iteration_time_s, last);
+        memory_block(out, c, c->gpus[i], lf->r->iteration_time_s);
     }
 }
 
@@ -403,6 +453,15 @@ static void trace_json(FILE *out, const void *ctx)
     cs_timeline_trace(out, lf->c, lf->o);
 }
 
+int cs_timeline_write_trace(const char *root, const char *layout, const cs_capture *c,
+                            const cs_plot_options *o)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", root, layout);
+    layout_files lf = {NULL, layout, NULL, c, o};
+    return make_dir(dir) || write_whole(dir, "trace.json", trace_json, &lf) ? -1 : 0;
+}
+
 int cs_timeline_write_layout(const char *root, const char *layout, const cs_scenario *s,
                              const cs_replay_result *r, const cs_capture *c,
                              const cs_plot_options *o)
@@ -411,8 +470,7 @@ int cs_timeline_write_layout(const char *root, const char *layout, const cs_scen
     snprintf(dir, sizeof dir, "%s/%s", root, layout);
     layout_files lf = {s, layout, r, c, o};
     if (make_dir(dir) || write_whole(dir, "timeline.dat", timeline_dat, &lf) ||
-        write_whole(dir, "memory.dat", memory_dat, &lf) ||
-        write_whole(dir, "trace.json", trace_json, &lf))
+        write_whole(dir, "memory.dat", memory_dat, &lf))
         return -1;
     char data[512], out[512];
     for (int svg = 0; svg <= o->svg; svg++) {

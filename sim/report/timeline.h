@@ -37,6 +37,12 @@ int cs_timeline_write_layout(const char *root, const char *layout, const cs_scen
                              const cs_replay_result *r, const cs_capture *c,
                              const cs_plot_options *o);
 
+/* Writes dir/trace.json, the Chrome trace of one layout's captured ops
+ * (apart from cs_timeline_write_layout, so that it can be written while
+ * gnuplot draws). Returns 0, or -1 with a message on stderr. */
+int cs_timeline_write_trace(const char *root, const char *layout, const cs_capture *c,
+                            const cs_plot_options *o);
+
 /* Writes compare.dat and the scenario's plot list entry. */
 int cs_timeline_write_compare(const char *root, const cs_scenario *s, const cs_run *run,
                               const cs_plot_options *o);
