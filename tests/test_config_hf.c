@@ -147,6 +147,8 @@ START_TEST(hf_deepseek_v3)
     ck_assert_int_eq(m->moe.router_topk, 8);
     ck_assert_int_eq(m->moe.ffn_hidden_size, 2048);
     ck_assert_int_eq(m->moe.shared_expert_ffn_hidden_size, 2048); /* 1 x 2048 */
+    ck_assert_int_eq(m->moe.router_num_groups, 8); /* n_group */
+    ck_assert_int_eq(m->moe.router_group_topk, 4); /* topk_group */
     /* first_k_dense_replace 3: layers 0-2 dense, 3-60 MoE. */
     ck_assert_int_eq(m->moe.pattern_len, 61);
     for (long i = 0; i < 3; i++)
@@ -199,6 +201,8 @@ START_TEST(hf_matches_presets)
             ck_assert_int_eq(x->moe.ffn_hidden_size, y->moe.ffn_hidden_size);
             ck_assert_int_eq(x->moe.shared_expert_ffn_hidden_size,
                              y->moe.shared_expert_ffn_hidden_size);
+            ck_assert_int_eq(x->moe.router_num_groups, y->moe.router_num_groups);
+            ck_assert_int_eq(x->moe.router_group_topk, y->moe.router_group_topk);
             for (long l = 0; l < x->num_layers; l++)
                 ck_assert_int_eq(cs_model_is_moe_layer(x, l), cs_model_is_moe_layer(y, l));
         }

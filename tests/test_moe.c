@@ -103,6 +103,19 @@ START_TEST(router_flops_and_kernels)
     ck_assert_int_eq(l.n, plain + 2); /* the aux loss, the top-k normalization */
     find(&l, "router.sigmoid");
     find(&l, "router.aux_loss (scores, top-k, map, sums)");
+    /* Group-limited routing adds group_limited_topk's nine passes over the
+     * fp32 [T x E] scores and mask (24 T E bytes), and its masked_fill's
+     * gradient backward (9 T E). */
+    int scored = l.n;
+    u.sh.router_groups = 1;
+    cs_kernels_router(&u.sh, &f, &l);
+    ck_assert_int_eq(l.n, scored + 1);
+    const cs_kernel *gl = find(&l, "router.group_limited_topk (group scores, mask, masked_fill)");
+    ck_assert(gl->bytes == 24 * T * E && gl->launches == 9 && gl->slot == CS_SLOT_CORE);
+    b = opts(&u, 1);
+    cs_kernels_router(&u.sh, &b, &l);
+    gl = find(&l, "router.group_limited_topk.backward (masked_fill)");
+    ck_assert(gl->bytes == 9 * T * E && gl->launches == 1);
     cs_scenario_free(&u.s);
 }
 END_TEST
@@ -236,8 +249,53 @@ START_TEST(flex_sends_a_token_once_per_rank)
     assert_close(bytes[1] / bytes[0], flex / alltoall, 1e-12);
     /* The share itself, for 64 experts over 8 ranks: a rank is missed with
      * probability (56/64)(55/63). */
-    assert_close(cs_kernels_flex_share(64, 2, 8), (1 - 56.0 / 64 * 55.0 / 63) / (2 * 8.0 / 64),
+    cs_moe_config moe = {.num_experts = 64, .router_topk = 2};
+    assert_close(cs_kernels_flex_share(&moe, 8), (1 - 56.0 / 64 * 55.0 / 63) / (2 * 8.0 / 64),
                  1e-12);
+}
+END_TEST
+
+static double choose(double n, double k)
+{
+    double c = 1;
+    for (double i = 0; i < k; i++)
+        c = c * (n - i) / (i + 1);
+    return c;
+}
+
+/* Group-limited routing (DeepSeek-V3: 256 experts in 8 groups, a token's
+ * top-8 from its best 4, 2 from each): a rank or node holding whole groups
+ * is hit when one of its groups is chosen, 1 - C(G - h, 4) / C(8, 4) for h
+ * of its groups; part of a group is hit with the chance the group is chosen
+ * times that its 2 picks fall there. k not a multiple of the groups chosen:
+ * any k of the chosen groups' experts. */
+START_TEST(group_limited_hits)
+{
+    cs_moe_config moe = {.num_experts = 256, .router_topk = 8};
+    double C84 = 70; /* C(8, 4) */
+    assert_close(cs_routing_hit(&moe, 0, 32), 1 - choose(224, 8) / choose(256, 8), 1e-12);
+    moe.router_num_groups = 8;
+    moe.router_group_topk = 4;
+    assert_close(cs_routing_hit(&moe, 0, 32), 1 - 35 / C84, 1e-12);  /* EP 8: one group */
+    assert_close(cs_routing_hit(&moe, 0, 64), 1 - 15 / C84, 1e-12);  /* two groups */
+    assert_close(cs_routing_hit(&moe, 0, 128), 1 - 1 / C84, 1e-12);  /* a node at EP 16 */
+    assert_close(cs_routing_hit(&moe, 0, 256), 1, 1e-12);
+    /* EP 64: 4 experts, an eighth of group 0: chosen half the time, then
+     * its 2 picks of 32 miss these 4 with C(28, 2) / C(32, 2) */
+    assert_close(cs_routing_hit(&moe, 0, 4), 0.5 * (1 - 378.0 / 496), 1e-12);
+    /* straddling two groups: 16 of group 0 and 16 of group 1 */
+    double m16 = 120.0 / 496; /* C(16, 2) / C(32, 2) */
+    double both = 15 / C84, one = 2 * 20 / C84, none = 15 / C84; /* groups 0 and 1 chosen */
+    assert_close(cs_routing_hit(&moe, 16, 32), 1 - (both * m16 * m16 + one * m16 + none), 1e-12);
+    /* flex's share at EP 8: half the tokens reach a rank, once each, against
+     * k m / E = 1 row per token from the other dispatchers */
+    assert_close(cs_kernels_flex_share(&moe, 8), 0.5, 1e-12);
+    /* 3 of 4 groups with top-4: not split evenly, any 4 of the 96 experts */
+    moe.router_topk = 4;
+    moe.router_group_topk = 3;
+    double miss = 0; /* group 0 chosen with 3/8: 32 of the 96 held */
+    miss = (5.0 / 8) * 1 + (3.0 / 8) * choose(64, 4) / choose(96, 4);
+    assert_close(cs_routing_hit(&moe, 0, 32), 1 - miss, 1e-12);
 }
 END_TEST
 
@@ -619,6 +677,23 @@ START_TEST(positioned_errors)
                "layer_freq: 1", &d);
     tu_assert_diag(&d, CS_ERROR, "do not work with fp8_recipe delayed", 10, 22);
     cs_diags_free(&d);
+    /* group-limited routing as Megatron checks it (moe-30b: 64 experts, top-2) */
+    load_error("", "router_num_groups: 8", &d);
+    tu_assert_diag(&d, CS_ERROR, "moe.router_num_groups and moe.router_group_topk go together", 2,
+                   3);
+    cs_diags_free(&d);
+    load_error("", "router_num_groups: 6, router_group_topk: 2", &d);
+    tu_assert_diag(&d, CS_ERROR, "moe.num_experts 64 is not a multiple of moe.router_num_groups 6",
+                   2, 3);
+    cs_diags_free(&d);
+    load_error("", "router_num_groups: 4, router_group_topk: 5", &d);
+    tu_assert_diag(&d, CS_ERROR, "moe.router_group_topk 5 is more than moe.router_num_groups 4", 2,
+                   3);
+    cs_diags_free(&d);
+    load_error("", "router_num_groups: 32, router_group_topk: 1, router_topk: 3", &d);
+    tu_assert_diag(&d, CS_ERROR, "moe.router_topk 3 is more than the 2 experts of a token's 1 groups",
+                   2, 3);
+    cs_diags_free(&d);
     load_error("  moe_token_dispatcher_type: deepep\n", "layer_freq: 1", &d);
     ck_assert_ptr_nonnull(tu_find(&d, "deepep"));
     cs_diags_free(&d);
@@ -722,6 +797,7 @@ int main(void)
     tcase_add_test(t, permute_bytes);
     tcase_add_test(t, allgather_dispatcher_bytes);
     tcase_add_test(t, flex_sends_a_token_once_per_rank);
+    tcase_add_test(t, group_limited_hits);
     tcase_add_test(t, sequential_and_grouped_gemms);
     tcase_add_test(t, host_ops_of_the_moe_blocks);
     tcase_add_test(t, grouped_experts_fc2_bias);

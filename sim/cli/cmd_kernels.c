@@ -119,7 +119,7 @@ static void even_dispatch(const cs_scenario *s, const cs_layout_sizes *z, const 
     r->expert = r->sent / E * r->local_experts * (double)z->ep * sh->etp;
     r->arrived = s->training.moe_token_dispatcher_type == CS_DISPATCH_ALLGATHER
                      ? sh->Tl * (double)z->ep * sh->etp
-                     : r->expert * cs_kernels_flex_share(E, sh->topk, (double)z->ep);
+                     : r->expert * cs_kernels_flex_share(&s->model.moe, z->ep);
 }
 
 static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes *z)

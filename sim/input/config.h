@@ -58,6 +58,11 @@ typedef struct cs_moe_config {
     unsigned char layer_pattern[CS_MAX_LAYERS];
     long shared_expert_ffn_hidden_size;
     double capacity_factor; /* 0: dropless */
+    /* Group-limited routing (Megatron's moe_router_num_groups and
+     * moe_router_group_topk; DeepSeek-V3's n_group and topk_group): the
+     * experts in num_groups equal runs, a token's top-k taken from its
+     * best group_topk groups. 0: not limited. */
+    long router_num_groups, router_group_topk;
 } cs_moe_config;
 
 /* Multi-latent attention (DeepSeek-V2/V3), Megatron's argument names. */

@@ -11,6 +11,39 @@ static const char *const pos_choices[] = {"rope", "learned_absolute", NULL};
 
 static int layer_freq_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 
+/* Group-limited routing as Megatron's TransformerConfig checks it: both
+ * keys or neither, the experts split evenly into the groups, and enough
+ * experts in a token's groups for its top-k. */
+static int check_router_groups(const cs_moe_config *moe, cs_loc loc, const char *txt, size_t len,
+                               cs_diags *d)
+{
+    long G = moe->router_num_groups, g = moe->router_group_topk;
+    const char *why = NULL;
+    char buf[160];
+    if (!G && !g)
+        return 0;
+    if (!G || !g)
+        why = "moe.router_num_groups and moe.router_group_topk go together: give both";
+    else if (moe->num_experts % G) {
+        snprintf(buf, sizeof buf, "moe.num_experts %ld is not a multiple of moe.router_num_groups %ld",
+                 moe->num_experts, G);
+        why = buf;
+    } else if (g > G) {
+        snprintf(buf, sizeof buf, "moe.router_group_topk %ld is more than moe.router_num_groups %ld",
+                 g, G);
+        why = buf;
+    } else if (moe->router_topk > g * (moe->num_experts / G)) {
+        snprintf(buf, sizeof buf,
+                 "moe.router_topk %ld is more than the %ld experts of a token's %ld groups",
+                 moe->router_topk, g * (moe->num_experts / G), g);
+        why = buf;
+    }
+    if (!why)
+        return 0;
+    cs_diags_add(d, CS_ERROR, loc, txt, len, "%s", why);
+    return -1;
+}
+
 static const cs_field moe_fields[] = {
     INT(cs_moe_config, num_experts, 0, 0),
     INT(cs_moe_config, router_topk, 1, 0),
@@ -18,6 +51,8 @@ static const cs_field moe_fields[] = {
     CUSTOM("layer_freq", layer_freq_custom),
     INT(cs_moe_config, shared_expert_ffn_hidden_size, 0, 0),
     QTY(cs_moe_config, capacity_factor, CS_UNIT_RATIO, NULLABLE | POSITIVE),
+    INT(cs_moe_config, router_num_groups, 0, 0),
+    INT(cs_moe_config, router_group_topk, 0, 0),
 };
 const cs_schema cs_moe_schema = {"moe", moe_fields, COUNT(moe_fields)};
 
@@ -201,6 +236,7 @@ static int model_derive(cs_ctx *c, cs_model *m, const cs_yfile *f)
                          m->moe.router_topk, m->moe.num_experts);
             rc = -1;
         }
+        rc |= check_router_groups(&m->moe, m->loc, txt, len, d);
         if (m->moe.pattern_len && m->moe.pattern_len != m->num_layers) {
             cs_diags_add(d, CS_ERROR, m->loc, txt, len,
                          "moe.layer_freq lists %ld layers; the model has %ld", m->moe.pattern_len,

@@ -79,6 +79,12 @@ static void read_moe(hf *h, cs_model *m)
         m->moe.ffn_hidden_size = v;
     if (hf_int(h, "shared_expert_intermediate_size", &v))
         m->moe.shared_expert_ffn_hidden_size = v;
+    /* DeepSeek's node-limited routing; one group is no limit */
+    long groups = 0, group_topk = 0;
+    if (hf_int(h, "n_group", &groups) && hf_int(h, "topk_group", &group_topk) && groups > 1) {
+        m->moe.router_num_groups = groups;
+        m->moe.router_group_topk = group_topk;
+    }
     long shared = 0;
     if (hf_int(h, "n_shared_experts", &shared))
         m->moe.shared_expert_ffn_hidden_size = shared * m->moe.ffn_hidden_size;

@@ -307,6 +307,8 @@ static const char *const read_as[][3] = {
     {"model", "moe_ffn_hidden_size", "moe.ffn_hidden_size"},
     {"model", "moe_shared_expert_intermediate_size", "moe.shared_expert_ffn_hidden_size"},
     {"model", "moe_layer_freq", "moe.layer_freq"},
+    {"model", "moe_router_num_groups", "moe.router_num_groups"},
+    {"model", "moe_router_group_topk", "moe.router_group_topk"},
 };
 
 /* Applies key kn of a mapping of schema s as the key of ours Megatron's
@@ -447,6 +449,8 @@ static const char *const *megatron_alias(const char *key)
         {"moe_ffn_hidden_size", "moe.ffn_hidden_size", ""},
         {"moe_shared_expert_intermediate_size", "moe.shared_expert_ffn_hidden_size", ""},
         {"moe_layer_freq", "moe.layer_freq", ""},
+        {"moe_router_num_groups", "moe.router_num_groups", ""},
+        {"moe_router_group_topk", "moe.router_group_topk", ""},
         {"use_distributed_optimizer", "distributed_optimizer", ""},
         {"recompute_granularity", "recompute", ""},
         {"group_query_attention", "num_query_groups", " (give the groups)"},

@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/routing.h"
+
 #define A CS_ACT_BYTES
 
 void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const cs_layout_sizes *z)
@@ -37,6 +39,7 @@ void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const 
     sh->clamp = m->activation_func_clamp_value > 0 ? m->activation_func_clamp_value : 0;
     sh->experts = (double)m->moe.num_experts;
     sh->topk = (double)m->moe.router_topk;
+    sh->router_groups = m->moe.router_num_groups > 0;
     /* Megatron pads the vocabulary to a multiple of
      * make_vocab_size_divisible_by (128) x tp (training/tokenizer). */
     double unit = 128.0 * (double)z->tp;
@@ -682,6 +685,16 @@ void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
          * views, and _apply_expert_bias, a jit_fuser function called even
          * without an expert bias (router.py:531-543, 639-661) */
         host(out, 8 + HOST_COMPILED);
+        if (sh->router_groups) {
+            /* moe_utils.py group_limited_topk: the groups' top scores and
+             * sums, their top-k, a zeroed mask and its scatter, the mask
+             * expanded to every expert (reshape of an expanded view: a
+             * copy), .bool(), ~, and masked_fill of the scores, fp32; the
+             * top-k below then ranks the masked scores */
+            memory(out, "router.group_limited_topk (group scores, mask, masked_fill)",
+                   CS_SLOT_CORE, 24 * e, 9);
+            host(out, 5); /* view, the two topk outputs' indexing, unsqueeze, expand */
+        }
         router_scores(out, o, CS_SLOT_CORE, e, c);
         /* compute_routing_scores_for_aux_loss scores and ranks the logits
          * again, then the loss sums the routing map and the scores over
@@ -699,6 +712,10 @@ void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
     if (aux_loss(o->t)) { /* the loss's gradient over the scores, through their backward */
         memory(out, "router.aux_loss.backward", CS_SLOT_CORE_B, 16 * e, 6);
         host(out, 6);
+    }
+    if (sh->router_groups) { /* MaskedFillBackward: the gradient's masked_fill */
+        memory(out, "router.group_limited_topk.backward (masked_fill)", CS_SLOT_CORE_B, 9 * e, 1);
+        host(out, 2);
     }
     /* ScatterBackward's gather, SoftmaxBackward, TopkBackward's zeros and
      * scatter_; the autograd nodes and the gating's views */
@@ -829,17 +846,13 @@ static void dispatch_backward(const cs_shape *sh, const cs_kernel_opts *o,
     host(out, 4);
 }
 
-/* None of a rank's m = E / ep experts is among a token's k with probability
- * C(E - m, k) / C(E, k); the rank gets one row per hit against k m / E
- * rows per token from the per-expert dispatchers. */
-double cs_kernels_flex_share(double experts, double topk, double ep)
+double cs_kernels_flex_share(const cs_moe_config *moe, long ep)
 {
-    double m = experts / ep, miss = 1;
-    if (experts <= 0 || topk <= 0)
+    if (moe->num_experts <= 0 || moe->router_topk <= 0 || ep <= 0)
         return 1;
-    for (double i = 0; i < topk; i++)
-        miss *= experts - m - i > 0 ? (experts - m - i) / (experts - i) : 0;
-    return (1 - miss) / (topk * m / experts);
+    long m = moe->num_experts / ep;
+    double per_token = (double)moe->router_topk * (double)m / (double)moe->num_experts;
+    return cs_routing_hit(moe, 0, m) / per_token;
 }
 
 void cs_kernels_dispatch(const cs_shape *sh, const cs_kernel_opts *o, const cs_dispatch_rows *r,

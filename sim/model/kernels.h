@@ -33,6 +33,7 @@ typedef struct cs_shape {
     double q, kv;                   /* query and key/value widths */
     double ffn, ffn_e, ffn_s, f;    /* f: 2 matrices, or 3 with SwiGLU (fc1 is f-1 wide) */
     double experts, topk;
+    int router_groups; /* group-limited routing (moe.router_num_groups > 0) */
     double V; /* vocabulary, padded to a multiple of 128 x tp as Megatron pads it */
     int sp, rope, qk_norm; /* qk_norm: model.qk_layernorm (not with MLA) */
     int mla;               /* multi-latent attention: its input norm is a module of its own */
@@ -180,8 +181,10 @@ typedef struct cs_dispatch_rows {
 /* Flex (DeepEP) sends a token once to every rank holding any of its
  * experts, where the other dispatchers send one row per expert choice: the
  * rows a rank receives per row they send it, with each token's k distinct
- * experts drawn evenly from E over ep ranks. */
-double cs_kernels_flex_share(double experts, double topk, double ep);
+ * experts drawn evenly from the E over ep ranks (the first rank's m = E / ep,
+ * by cs_routing_hit, and so with the model's group-limited routing; every
+ * rank's when its groups and the ranks align): hit(m) / (k m / E). */
+double cs_kernels_flex_share(const cs_moe_config *moe, long ep);
 
 /* The dispatcher's own kernels (token_dispatcher.py, moe_utils.py permute /
  * unpermute / sort_chunks_by_idxs), by moe_token_dispatcher_type and

@@ -26,6 +26,65 @@ void cs_routing_popularity(const cs_training *t, long experts, gsl_rng *rng, dou
     free(order);
 }
 
+/* C(n - u, k) / C(n, k): k of n picked without any of u given ones. */
+static double miss_of(double n, double u, double k)
+{
+    double miss = 1;
+    for (double i = 0; i < k; i++)
+        miss *= n - u - i > 0 ? (n - u - i) / (n - i) : 0;
+    return miss;
+}
+
+double cs_routing_hit(const cs_moe_config *moe, long first, long held)
+{
+    long E = moe->num_experts, k = moe->router_topk, G = moe->router_num_groups;
+    long g = moe->router_group_topk;
+    if (E <= 0 || k <= 0 || held <= 0)
+        return E > 0 && k > 0 ? 0 : 1;
+    if (G <= 0 || g <= 0 || E % G || g > G)
+        return 1 - miss_of((double)E, (double)held, (double)k);
+    long per = E / G;
+    double each = (double)k / (double)g;
+    int split = k % g == 0; /* each chosen group gives the token k / g experts */
+    /* f[j]: over the choices of j of the groups seen so far, the sum of the
+     * chance to miss (split: the product of each group's own chance; else
+     * the held count, as ways[j][x] with x held experts chosen). */
+    size_t width = split ? 1 : (size_t)held + 1;
+    double *f = calloc((size_t)(g + 1) * width, sizeof *f);
+    if (!f)
+        return 1 - miss_of((double)E, (double)held, (double)k); /* out of memory: ungrouped */
+    f[0] = 1;
+    for (long q = 0; q < G; q++) {
+        long lo = q * per > first ? q * per : first;
+        long hi = (q + 1) * per < first + held ? (q + 1) * per : first + held;
+        long o = hi > lo ? hi - lo : 0; /* held experts in group q */
+        double m = split ? miss_of((double)per, (double)o, each) : 0;
+        for (long j = (q + 1 < g ? q + 1 : g); j >= 1; j--) {
+            if (split) {
+                f[j] += f[j - 1] * m;
+                continue;
+            }
+            for (long x = held; x >= o; x--)
+                f[(size_t)j * width + (size_t)x] += f[(size_t)(j - 1) * width + (size_t)(x - o)];
+        }
+    }
+    double choices = 0, miss = 0;
+    if (split) {
+        choices = 1;
+        for (long i = 0; i < g; i++)
+            choices = choices * (double)(G - i) / (double)(i + 1);
+        miss = f[g];
+    } else {
+        for (long x = 0; x <= held; x++) {
+            double w = f[(size_t)g * width + (size_t)x];
+            choices += w;
+            miss += w * miss_of((double)(g * per), (double)x, (double)k);
+        }
+    }
+    free(f);
+    return choices > 0 ? 1 - miss / choices : 1;
+}
+
 double cs_routing_draw(const cs_training *t, double capacity_factor, long n, long experts,
                        long topk, double tokens_per_rank, const double *prob, gsl_rng *rng,
                        double *counts, unsigned int *draws)

@@ -29,4 +29,19 @@ double cs_routing_draw(const cs_training *t, double capacity_factor, long n, lon
                        long topk, double tokens_per_rank, const double *prob, gsl_rng *rng,
                        double *counts, unsigned int *draws);
 
+/* The probability that a token's top-k experts include one of the `held`
+ * experts first .. first + held - 1 (a rank's, or a node's), every expert
+ * equally popular and no expert chosen twice: 1 - C(E - held, k) / C(E, k).
+ * With group-limited routing (moe.router_num_groups G > 0) a token's
+ * group_topk groups are any of the C(G, group_topk) equally likely, and
+ * when k is a multiple of group_topk each gives it k / group_topk of its
+ * experts, as Megatron's group_limited_topk ranks groups by the sum of
+ * their top k / group_topk scores (with independent scores the final top-k
+ * still hits 3.97 of its 4 groups on average, DeepSeek-V3's 8 of 256 in 8
+ * groups, by a 20,000-token simulation); otherwise any k of the chosen
+ * groups' experts. A rank of DeepSeek-V3 at EP 8 holds one group of 32:
+ * hit 1/2 with its groups, 1 - C(224, 8) / C(256, 8) = 0.662 without.
+ * Returns 1 when there are no experts. */
+double cs_routing_hit(const cs_moe_config *moe, long first, long held);
+
 #endif

@@ -157,16 +157,6 @@ static double *table(cs_builder *B, long n)
 
 /* ---- flex across nodes: once per node, then NVLink ------------------------------------- */
 
-/* The probability that a token's top-k of E experts hits one of `held`
- * given experts (balanced routing, no repeats). */
-static double hit(double E, double k, double held)
-{
-    double miss = 1;
-    for (double i = 0; i < k; i++)
-        miss *= E - held - i > 0 ? (E - held - i) / (E - i) : 0;
-    return 1 - miss;
-}
-
 /* DeepEP's internode dispatch and HybridEP's send a token once to each
  * other node holding one of its experts, to the GPU there that has the
  * sender's place among the group's GPUs of its node (RDMA), which forwards
@@ -220,9 +210,8 @@ static int flex_map_init(const cs_builder *B, const long *members, long n, flex_
             return 0;
     for (long i = 0; i < n; i++)
         f->peer[f->node[i] * g + f->place[i]] = i;
-    const cs_shape *sh = &B->sh;
-    double m = (double)B->z->experts_per_gpu;
-    f->rho = hit(sh->experts, sh->topk, (double)g * m) / ((double)g * hit(sh->experts, sh->topk, m));
+    long m = B->z->experts_per_gpu;
+    f->rho = cs_routing_hit(&B->m->moe, 0, g * m) / ((double)g * cs_routing_hit(&B->m->moe, 0, m));
     f->g = g;
     return 0;
 }
@@ -437,10 +426,9 @@ void cs_moe_route_stage(cs_builder *B)
  * keeps the even share). */
 static double flex_share(const cs_builder *B)
 {
-    const cs_shape *sh = &B->sh;
     if (B->t->moe_token_dispatcher_type != CS_DISPATCH_FLEX)
         return 1;
-    return cs_kernels_flex_share(sh->experts, sh->topk, (double)B->z->ep);
+    return cs_kernels_flex_share(&B->m->moe, B->z->ep);
 }
 
 static double local_experts(const cs_builder *B)

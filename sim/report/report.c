@@ -19,7 +19,11 @@ static void text_header(FILE *out, const char *path, const cs_check *c)
     fprintf(out, "scenario %s (%s)\n", s->name, path);
     fprintf(out, "  model     %s: %ld layers, hidden %ld, %ld heads", m->name, m->num_layers,
             m->hidden_size, m->num_attention_heads);
-    if (m->moe.num_experts > 0)
+    if (m->moe.num_experts > 0 && m->moe.router_num_groups > 0)
+        fprintf(out, ", %ld experts (top-%ld from the best %ld of %ld groups) in %ld layers",
+                m->moe.num_experts, m->moe.router_topk, m->moe.router_group_topk,
+                m->moe.router_num_groups, c->params.moe_layers);
+    else if (m->moe.num_experts > 0)
         fprintf(out, ", %ld experts (top-%ld) in %ld layers", m->moe.num_experts,
                 m->moe.router_topk, c->params.moe_layers);
     fprintf(out, ", vocab %ld\n", m->vocab_size);
