@@ -109,6 +109,13 @@ START_TEST(pairs_add_up)
         snprintf(want, sizeof want, "%s is ", s.layouts[p->faster].name);
         ck_assert_msg(!strncmp(text, want, strlen(want)), "%s", text);
         ck_assert_ptr_nonnull(strstr(text, "95% CI"));
+        /* memory: what each holds at its peak, of the GPU's */
+        char mem[128];
+        long fi = p->faster, si = fi == p->a ? p->b : p->a;
+        snprintf(mem, sizeof mem, "holds %.1f GB per GPU and %s %.1f GB, of %.0f GB.",
+                 c.layouts[fi].memory_peak_bytes / 1e9, s.layouts[c.layouts[si].index].name,
+                 c.layouts[si].memory_peak_bytes / 1e9, s.cluster.gpu.memory / 1e9);
+        ck_assert_msg(strstr(text, mem) != NULL, "%s", text);
     }
     cs_compare_free(&c);
     cs_scenario_free(&s);

@@ -102,6 +102,31 @@ START_TEST(rows_recomputed_directly)
     cs_sensitivity_summary(&s, &r, text, sizeof text);
     ck_assert_msg(strstr(text, r.flips ? "flips if" : "No single figure 20% off flips"), "%s",
                   text);
+    /* Memory: each layout's replayed peak, and whether it fits 20% higher. */
+    for (int i = 0; i < 2; i++) {
+        cs_layout_sizes z;
+        cs_diags d;
+        cs_diags_init(&d);
+        ck_assert_int_eq(cs_layout_check(&s, &s.layouts[r.layout[i]], &z, &d), 0);
+        cs_diags_free(&d);
+        cs_replay_result rr;
+        ck_assert_int_eq(cs_replay(&s, &s.layouts[r.layout[i]], &z, CS_NET_ANALYTIC, 1, &rr), 0);
+        ck_assert(r.peak_bytes[i] == rr.memory_peak_bytes && r.peak_bytes[i] > 0);
+        ck_assert_int_eq(r.fits_high[i], rr.memory_peak_bytes * 1.2 <= s.cluster.gpu.memory);
+        cs_replay_result_free(&rr);
+    }
+    ck_assert(r.capacity_bytes == s.cluster.gpu.memory);
+    ck_assert_msg(strstr(text, "with memory 20% above the estimate both still fit"), "%s", text);
+    /* A GPU just big enough for the faster's peak: 20% more memory and it
+     * no longer fits, which turns the ranking. */
+    s.cluster.gpu.memory = r.peak_bytes[0] * 1.05;
+    cs_sensitivity m;
+    int rc = cs_sensitivity_run(&s, CS_NET_ANALYTIC, 1, 0.2, fast, slow, &m);
+    ck_assert_int_eq(rc, 0); /* check's own estimate still fits it */
+    ck_assert(!m.fits_high[0] && m.flips);
+    cs_sensitivity_summary(&s, &m, text, sizeof text);
+    ck_assert_msg(strstr(text, "no longer fits, which turns the ranking"), "%s", text);
+    s.cluster = before;
     /* An invalid layout asked for: -2. */
     ck_assert_int_eq(cs_sensitivity_run(&s, CS_NET_ANALYTIC, 1, 0.1, 0, 1, &t), -2);
     cs_scenario_free(&s);

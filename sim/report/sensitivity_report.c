@@ -69,6 +69,13 @@ static void json(FILE *out, const cs_scenario *s, const cs_sensitivity *r)
         cs_json_object_end(&j);
     }
     cs_json_array_end(&j);
+    cs_json_object_begin(&j, "memory");
+    cs_json_number(&j, "capacity_bytes", r->capacity_bytes);
+    cs_json_number(&j, "faster_peak_bytes", r->peak_bytes[0]);
+    cs_json_number(&j, "slower_peak_bytes", r->peak_bytes[1]);
+    cs_json_bool(&j, "faster_fits_high", r->fits_high[0]);
+    cs_json_bool(&j, "slower_fits_high", r->fits_high[1]);
+    cs_json_object_end(&j);
     char summary[1024];
     cs_sensitivity_summary(s, r, summary, sizeof summary);
     cs_json_string(&j, "summary", summary);

@@ -217,7 +217,7 @@ void cs_compare_free(cs_compare *c)
 
 static const char *const attr_phrases[CS_ATTR_KINDS] = {
     "compute",
-    "recomputation",
+    "recomputation (time paid to hold less memory)",
     "exposed tensor-parallel communication",
     "exposed expert-parallel all-to-alls",
     "exposed pipeline transfers",
@@ -297,7 +297,14 @@ void cs_compare_summary(const cs_scenario *s, const cs_compare *c, const cs_comp
     }
     if (nc > 0)
         PUT(" %s spends %.1f ms more on %s.", fast, -1e3 * attr[con[0]], attr_phrases[con[0]]);
-    if (!c->layouts[fi].memory_fits)
+    /* Memory is the price of the other side: what each holds at its peak
+     * (the recompute term above is the time paid to hold less). */
+    const cs_compare_layout *F = &c->layouts[fi], *S = &c->layouts[si];
+    if (F->memory_peak_bytes > 0 && S->memory_peak_bytes > 0)
+        PUT(" At its peak %s holds %.1f GB per GPU and %s %.1f GB, of %.0f GB.", fast,
+            F->memory_peak_bytes / 1e9, slow, S->memory_peak_bytes / 1e9,
+            s->cluster.gpu.memory / 1e9);
+    if (!F->memory_fits)
         PUT(" But %s does not fit in GPU memory.", fast);
 #undef PUT
 }

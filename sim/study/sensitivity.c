@@ -210,15 +210,20 @@ typedef struct pair_ctx {
     unsigned long seed;
 } pair_ctx;
 
-static int time_of(pair_ctx *p, int i, double *out)
+static int replay_of(pair_ctx *p, int i, double *time, double *peak)
 {
     cs_replay_result r;
     int rc = cs_replay(p->s, &p->s->layouts[p->layout[i]], &p->z[i], p->model, p->seed, &r);
-    if (rc == 0)
-        *out = r.iteration_time_s;
+    if (rc == 0) {
+        *time = r.iteration_time_s;
+        if (peak)
+            *peak = r.memory_peak_bytes;
+    }
     cs_replay_result_free(&r);
     return rc;
 }
+
+static int time_of(pair_ctx *p, int i, double *out) { return replay_of(p, i, out, NULL); }
 
 /* Sizes of layout i, or -1 when it is invalid. */
 static int sizes_of(cs_scenario *s, long i, cs_layout_sizes *z)
@@ -331,6 +336,13 @@ int cs_sensitivity_run(cs_scenario *s, cs_network_model model, unsigned long see
     out->layout[0] = p.layout[0];
     out->layout[1] = p.layout[1];
     out->margin_s = out->base_s[1] - out->base_s[0];
+    out->capacity_bytes = s->cluster.gpu.memory;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        double t;
+        rc = replay_of(&p, i, &t, &out->peak_bytes[i]);
+        out->fits_high[i] = out->peak_bytes[i] * (1 + by) <= out->capacity_bytes;
+    }
+    out->flips |= !out->fits_high[0];
     cs_cluster given = s->cluster;
     cs_cluster resolved = given;
     cs_fabric_resolve_latencies(&resolved);
@@ -361,18 +373,34 @@ void cs_sensitivity_summary(const cs_scenario *s, const cs_sensitivity *r, char 
                                  1e3 * r->rows[1].margin_high_s);
     if (used >= len)
         return;
-    if (!r->flips) {
-        snprintf(buf + used, len - used, ". No single figure %.0f%% off flips the ranking.",
-                 100 * r->by);
-        return;
-    }
-    for (int i = 0; i < CS_SENS_FIGURES; i++) {
+    int flipped = 0;
+    for (int i = 0; i < CS_SENS_FIGURES && !flipped; i++) {
         const cs_sens_row *row = &r->rows[i];
         if (row->applies && (row->margin_low_s <= 0 || row->margin_high_s <= 0)) {
-            snprintf(buf + used, len - used, ". The ranking flips if the %s is %.0f%% %s.",
-                     names[row->figure], 100 * r->by,
-                     row->margin_low_s <= 0 ? "lower" : "higher");
-            return;
+            used += (size_t)snprintf(buf + used, len - used,
+                                     ". The ranking flips if the %s is %.0f%% %s", names[row->figure],
+                                     100 * r->by, row->margin_low_s <= 0 ? "lower" : "higher");
+            flipped = 1;
         }
+    }
+    if (used < len && !flipped)
+        used += (size_t)snprintf(buf + used, len - used, ". No single figure %.0f%% off flips the ranking",
+                                 100 * r->by);
+    if (used >= len)
+        return;
+    /* memory: the peaks (the ledger's estimate) by% higher */
+    if (!r->fits_high[0] || !r->fits_high[1]) {
+        int i = r->fits_high[0] ? 1 : 0;
+        snprintf(buf + used, len - used,
+                 "; with memory %.0f%% above the estimate, %s (peak %.1f GB of %.0f) no longer "
+                 "fits%s.",
+                 100 * r->by, i ? slow : fast, r->peak_bytes[i] / 1e9, r->capacity_bytes / 1e9,
+                 i ? "" : ", which turns the ranking");
+    } else {
+        snprintf(buf + used, len - used,
+                 "; with memory %.0f%% above the estimate both still fit (peaks %.1f and %.1f GB "
+                 "of %.0f).",
+                 100 * r->by, r->peak_bytes[0] / 1e9, r->peak_bytes[1] / 1e9,
+                 r->capacity_bytes / 1e9);
     }
 }

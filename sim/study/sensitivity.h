@@ -26,7 +26,14 @@
  * (a value the scenario sets over the preset's keeps the preset's mark),
  * the presets' convention for figures no
  * measurement backs (estimates that do not enter the time, as
- * reserved_memory, or are counts, as leaf_radix, are not figures here). */
+ * reserved_memory, or are counts, as leaf_radix, are not figures here).
+ *
+ * Memory does not move the margin but can turn the ranking: each layout's
+ * peak (the replay's memory ledger, itself an estimate, and the presets'
+ * reserved_memory marked one) is also taken `by` higher, and a layout that
+ * then no longer fits its GPU is flagged; the ranking flips where the
+ * faster is. Prices (gpu_hour) do not enter the time, and the topology's
+ * counts (NICs per node, switch radix) take whole values: sweep them. */
 #ifndef CS_SENSITIVITY_H
 #define CS_SENSITIVITY_H
 
@@ -55,7 +62,10 @@ typedef struct cs_sensitivity {
     double base_s[2];  /* their times at the given figures */
     double margin_s;   /* base_s[1] - base_s[0] */
     cs_sens_row rows[CS_SENS_FIGURES]; /* sorted by swing, largest first */
-    int flips;         /* some margin <= 0 */
+    int flips;         /* some margin <= 0, or the faster stops fitting at memory_high */
+    double capacity_bytes;      /* one GPU's memory */
+    double peak_bytes[2];       /* the two layouts' memory peaks */
+    int fits_high[2];           /* each still fits with its peak (1 + by) */
     cs_network_model model;
     unsigned long seed;
 } cs_sensitivity;
