@@ -165,6 +165,46 @@ START_TEST(every_hugging_face_key_is_in_input_md)
 }
 END_TEST
 
+/* Every Megatron-LM flag the import reads (the table of input/megatron.c
+ * and its flags read by code) is in input.md's "Megatron-LM arguments". */
+START_TEST(every_megatron_flag_is_in_input_md)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/sim/input/megatron.c", CS_SOURCE_DIR);
+    char *src = tu_read(path);
+    ck_assert_ptr_nonnull(src);
+    const char *from = strstr(src, "static const arg_map table[]");
+    const char *harmless = strstr(src, "static const char *const harmless[]");
+    ck_assert(from && harmless && from < harmless);
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, "\"([a-z0-9]+(-[a-z0-9]+)+|bf16|fp16)\"", REG_EXTENDED), 0);
+    char *text = doc("input.md"), needle[160];
+    int flags = 0, missing = 0;
+    regmatch_t m[2];
+    for (const char *p = from; p < harmless && regexec(&re, p, 2, m, 0) == 0; p += m[0].rm_eo) {
+        if (p + m[0].rm_so >= harmless)
+            break;
+        int n = (int)(m[1].rm_eo - m[1].rm_so);
+        flags++;
+        int found = 0;
+        for (const char *end = " `,"; *end && !found; end++) {
+            snprintf(needle, sizeof needle, "`--%.*s%c", n, p + m[1].rm_so, *end);
+            found = strstr(text, needle) != NULL;
+        }
+        if (!found) {
+            fprintf(stderr, "docs/input.md does not describe Megatron's --%.*s\n", n,
+                    p + m[1].rm_so);
+            missing++;
+        }
+    }
+    regfree(&re);
+    ck_assert_int_gt(flags, 80);
+    ck_assert_msg(missing == 0, "%d Megatron flags missing from docs/input.md", missing);
+    free(text);
+    free(src);
+}
+END_TEST
+
 /* ---- output ------------------------------------------------------------ */
 
 /* Every object key of a JSON text: a string followed by a colon. */
@@ -332,6 +372,7 @@ int main(void)
     tcase_add_test(t, every_loader_key_is_in_input_md);
     tcase_add_test(t, every_key_in_input_md_is_accepted);
     tcase_add_test(t, every_hugging_face_key_is_in_input_md);
+    tcase_add_test(t, every_megatron_flag_is_in_input_md);
     suite_add_tcase(s, t);
     t = tcase_create("output");
     tcase_set_timeout(t, 120);

@@ -23,7 +23,7 @@ typedef struct cs_command {
 
 extern const cs_command cs_cmd_check, cs_cmd_run, cs_cmd_plot, cs_cmd_sweep, cs_cmd_merge,
     cs_cmd_collective, cs_cmd_validate, cs_cmd_kernels, cs_cmd_search, cs_cmd_compare,
-    cs_cmd_sensitivity, cs_cmd_presets;
+    cs_cmd_sensitivity, cs_cmd_presets, cs_cmd_import, cs_cmd_export;
 
 /* Option value: "--name VALUE" or "--name=VALUE"; advances *i past it.
  * NULL when argv[*i] is not that option (or its value is missing). */

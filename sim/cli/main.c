@@ -51,6 +51,10 @@ static const char usage[] =
     "  kernels FILE [--layout NAME] [--format text|csv]\n"
     "      the kernels of one layer of a layout, with shapes, FLOPs, bytes and times\n"
     "  presets [models|topologies]   the models and clusters named by a bare name\n"
+    "  import megatron --cluster PRESET --gpus N [-o FILE] (--args-file F | -- ARGS...)\n"
+    "      a scenario from Megatron-LM's command-line arguments\n"
+    "  export megatron FILE [--layout NAME]\n"
+    "      the Megatron-LM arguments of a layout\n"
     "  help [COMMAND]    this text\n"
     "  --version         print the version\n"
     "\n"
@@ -62,7 +66,8 @@ static const cs_command *const commands[] = {&cs_cmd_check,   &cs_cmd_run,   &cs
                                              &cs_cmd_sweep,   &cs_cmd_merge, &cs_cmd_collective,
                                              &cs_cmd_validate, &cs_cmd_kernels,
                                              &cs_cmd_search,  &cs_cmd_compare,
-                                             &cs_cmd_sensitivity, &cs_cmd_presets};
+                                             &cs_cmd_sensitivity, &cs_cmd_presets,
+                                             &cs_cmd_import,  &cs_cmd_export};
 
 static const cs_command *find_command(const char *name)
 {

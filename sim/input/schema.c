@@ -536,6 +536,59 @@ int cs_schema_overrides(cs_ctx *c, const char *prefix, const cs_schema *s, void 
     return rc;
 }
 
+int cs_schema_get(const cs_schema *s, const void *obj, const char *path, char *buf, size_t len)
+{
+    const char *base = obj;
+    for (;;) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        const cs_field *fd = cs_schema_field(s, path, n);
+        if (!fd)
+            return -1;
+        if (dot) {
+            if (fd->type != F_SUB)
+                return -1;
+            base += fd->off;
+            s = fd->sub;
+            path = dot + 1;
+            continue;
+        }
+        const void *at = base + fd->off;
+        switch (fd->type) {
+        case F_INT: {
+            long v = *(const long *)at;
+            if (v < 0)
+                return 1;
+            snprintf(buf, len, "%ld", v);
+            return 0;
+        }
+        case F_BOOL: {
+            int v = *(const int *)at;
+            if (v < 0)
+                return 1;
+            snprintf(buf, len, "%s", v ? "true" : "false");
+            return 0;
+        }
+        case F_ENUM: {
+            int v = *(const int *)at;
+            if (v < 0)
+                return 1;
+            snprintf(buf, len, "%s", fd->choices[v]);
+            return 0;
+        }
+        case F_QTY: {
+            double v = *(const double *)at;
+            if (v < 0)
+                return 1;
+            cs_exact_number(buf, len, v);
+            return 0;
+        }
+        default:
+            return -1;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Listing every key                                                         */
 

@@ -116,6 +116,13 @@ typedef struct cs_schema {
         k, F_IGNORE, 0, 0, 0, 0, NULL, NULL, NULL, NO_LOC                                          \
     }
 
+/* The value at key `path` below schema s in obj (nested mappings by dots) as
+ * YAML writes it: 0; 1 when the field holds its "not given" mark (a
+ * negative count, choice or switch, or a negative ratio); -1 when the path
+ * names no integer, switch, choice or quantity. Quantities are in their
+ * unit's base (ratios as fractions). */
+int cs_schema_get(const cs_schema *s, const void *obj, const char *path, char *buf, size_t len);
+
 #define REPORT(c, f, node, ...) cs_yfile_report((f), (c)->diags, CS_ERROR, (node), __VA_ARGS__)
 
 /* The schemas of each document kind and block (config_*.c). */

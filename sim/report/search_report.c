@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/strutil.h"
+#include "input/megatron.h"
 #include "model/layout.h"
 #include "report/json.h"
 #include "report/report.h"
@@ -253,36 +254,6 @@ static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layo
     return -1;
 }
 
-static void print_megatron(FILE *out, const cs_scenario *s, const cs_layout_sizes *z)
-{
-    fprintf(out, "  # on %ld GPUs\n", s->cluster.nodes * s->cluster.gpus_per_node);
-    fprintf(out, "  --tensor-model-parallel-size %ld --pipeline-model-parallel-size %ld", z->tp,
-            z->pp);
-    if (s->model.moe.num_experts > 0)
-        fprintf(out, " --expert-model-parallel-size %ld --expert-tensor-parallel-size %ld",
-                z->ep, z->etp);
-    if (z->schedule == CS_INTERLEAVED)
-        fprintf(out, " --num-virtual-stages-per-pipeline-rank %ld", z->vpp);
-    fprintf(out, " --micro-batch-size %ld --global-batch-size %ld", z->micro_batch,
-            s->training.global_batch_size);
-    if (s->training.sequence_parallel && z->tp > 1)
-        fputs(" --sequence-parallel", out);
-    if (s->training.distributed_optimizer)
-        fputs(" --use-distributed-optimizer", out);
-    if (z->recompute == CS_RECOMPUTE_SELECTIVE) {
-        fputs(" --recompute-granularity selective", out);
-        if (s->training.recompute_modules != CS_RC_CORE_ATTN) {
-            char names[128];
-            cs_recompute_modules_text(s->training.recompute_modules, " ", names, sizeof names);
-            fprintf(out, " --recompute-modules %s", s->training.recompute_modules ? names : "");
-        }
-    }
-    else if (z->recompute == CS_RECOMPUTE_FULL)
-        fputs(" --recompute-granularity full --recompute-method uniform --recompute-num-layers 1",
-              out);
-    fputc('\n', out);
-}
-
 static const char *objective_text(cs_search_objective o)
 {
     switch (o) {
@@ -415,7 +386,7 @@ static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, lon
             b->layout.name, z->tp, z->pp, z->ep, z->etp, z->vpp, z->micro_batch,
             cs_schedule_name(z->schedule), cs_recompute_name(z->recompute));
     fputs("\n  and as Megatron-LM arguments:\n", out);
-    print_megatron(out, &r->variants[b->variant], z);
+    cs_megatron_export(out, &r->variants[b->variant], &b->layout, world);
 }
 
 void cs_report_search(FILE *out, cs_format format, const cs_scenario *s, const cs_search *r,

@@ -1,0 +1,369 @@
+/* Megatron-LM arguments, both ways: every valid layout of every shipped
+ * scenario exports, imports and exports again to the same arguments; the
+ * GPT-3 175B and Mixtral 8x7B launch scripts of Megatron-LM's examples
+ * import to scenarios that check accepts, with Megatron's defaults where
+ * they are not ours; bad arguments fail at their position; the argument
+ * file splitter keeps positions, quotes, comments and continuations. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "input/megatron.h"
+#include "model/layout.h"
+#include "testutil.h"
+
+/* What a function wrote on a stream, as a malloc'd string. */
+typedef struct capture {
+    char *text;
+    size_t len;
+    FILE *f;
+} capture;
+
+static void cap_open(capture *c)
+{
+    c->text = NULL;
+    c->len = 0;
+    c->f = open_memstream(&c->text, &c->len);
+    ck_assert_ptr_nonnull(c->f);
+}
+
+static char *cap_close(capture *c)
+{
+    fclose(c->f);
+    return c->text;
+}
+
+/* Imports arguments text (as an argument file named `source`): 0 with the
+ * scenario text in *yaml, or -1 with the errors in *err. */
+static int import_text(const char *args, const char *cluster, long nodes, char **yaml, char **err)
+{
+    cs_arg *a;
+    char *store;
+    long n = cs_megatron_split(args, &a, &store);
+    ck_assert(n >= 0);
+    cs_import in = {a, n, "args", cluster, nodes, "imported"};
+    capture out, e;
+    cap_open(&out);
+    cap_open(&e);
+    int rc = cs_megatron_import(out.f, &in, e.f);
+    *yaml = cap_close(&out);
+    *err = cap_close(&e);
+    free(a);
+    free(store);
+    return rc;
+}
+
+static void load_yaml(const char *yaml, cs_scenario *s)
+{
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_scenario_load_text("imported.yaml", yaml, strlen(yaml), &tu_paths, s, &d);
+    if (rc)
+        cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_msg(rc == 0, "%s", yaml);
+}
+
+/* The export's arguments, without its header comments. */
+static char *export_args(const cs_scenario *s, long layout, long world)
+{
+    capture c;
+    cap_open(&c);
+    cs_megatron_export(c.f, s, &s->layouts[layout], world);
+    char *text = cap_close(&c), *w = text;
+    for (char *line = text; *line;) {
+        char *eol = strchr(line, '\n');
+        size_t n = eol ? (size_t)(eol - line) + 1 : strlen(line);
+        if (line[0] != '#') {
+            memmove(w, line, n);
+            w += n;
+        }
+        line += n;
+    }
+    *w = '\0';
+    return text;
+}
+
+/* Export, import into the same cluster, export again: the same arguments.
+ * Returns 1 when the layout was round-tripped, 0 when it is not valid. */
+static int round_trip(const cs_scenario *s, long i)
+{
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    int valid = cs_layout_check(s, &s->layouts[i], &z, &d) == 0;
+    cs_diags_free(&d);
+    long gpn = s->cluster.gpus_per_node;
+    if (!valid)
+        return 0;
+    ck_assert_msg(z.world % gpn == 0, "%s: %ld GPUs are not whole nodes", s->name, z.world);
+    char *first = export_args(s, i, z.world), *yaml, *err;
+    int rc = import_text(first, s->cluster.name, z.world / gpn, &yaml, &err);
+    ck_assert_msg(rc == 0, "%s layout %s: %s\n%s", s->name, s->layouts[i].name, err, first);
+    cs_scenario back;
+    load_yaml(yaml, &back);
+    char *second = export_args(&back, 0, z.world);
+    ck_assert_msg(!strcmp(first, second), "%s layout %s:\n%s\nagainst\n%s", s->name,
+                  s->layouts[i].name, first, second);
+    cs_scenario_free(&back);
+    free(first);
+    free(second);
+    free(yaml);
+    free(err);
+    return 1;
+}
+
+START_TEST(shipped_scenarios_round_trip)
+{
+    static const char *const dirs[] = {CS_SOURCE_DIR "/scenarios", CS_SOURCE_DIR "/examples",
+                                       CS_SOURCE_DIR "/validation/megatron"};
+    int files = 0, layouts = 0;
+    for (size_t k = 0; k < sizeof dirs / sizeof *dirs; k++) {
+        DIR *h = opendir(dirs[k]);
+        ck_assert_ptr_nonnull(h);
+        for (struct dirent *e; (e = readdir(h));) {
+            size_t n = strlen(e->d_name);
+            if (n < 6 || strcmp(e->d_name + n - 5, ".yaml"))
+                continue;
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dirs[k], e->d_name);
+            cs_scenario s;
+            cs_diags d;
+            cs_diags_init(&d);
+            int rc = cs_scenario_load(path, &tu_paths, &s, &d);
+            cs_diags_free(&d);
+            ck_assert_msg(rc == 0, "%s does not load", path);
+            int before = layouts;
+            for (long i = 0; i < (long)s.layout_count; i++)
+                layouts += round_trip(&s, i);
+            files += layouts > before;
+            cs_scenario_free(&s);
+        }
+        closedir(h);
+    }
+    /* every valid layout: the 27 validation runs, the seed's scenarios
+     * and the 16k one (2026-12-02: 31 files, 34 layouts) */
+    ck_assert_msg(files >= 31 && layouts >= 34, "%d files, %d layouts", files, layouts);
+}
+END_TEST
+
+static char *read_data(const char *name)
+{
+    char *text = tu_read(name);
+    ck_assert_ptr_nonnull(text);
+    return text;
+}
+
+/* GPT-3 175B as Megatron-LM's example launches it, on 128 DGX A100 (1024
+ * GPUs): fp16, biases and learned absolute positions (Megatron's defaults),
+ * GPT-2's vocabulary from its vocab and merge files, TP 8 x PP 16. */
+START_TEST(gpt3_175b_example)
+{
+    char *args = read_data(DATA("megatron/gpt3-175b.args")), *yaml, *err;
+    ck_assert_int_eq(import_text(args, "dgx-a100-80gb", 128, &yaml, &err), 0);
+    cs_scenario s;
+    load_yaml(yaml, &s);
+    ck_assert_int_eq(s.model.num_layers, 96);
+    ck_assert_int_eq(s.model.hidden_size, 12288);
+    ck_assert_int_eq(s.model.num_attention_heads, 96);
+    ck_assert_int_eq(s.model.vocab_size, 50257);
+    ck_assert_int_eq(s.model.add_bias_linear, 1);
+    ck_assert_int_eq(s.model.position_embedding_type, CS_POS_LEARNED_ABSOLUTE);
+    ck_assert_int_eq(s.training.precision, CS_FP16);
+    ck_assert_int_eq(s.training.global_batch_size, 1536);
+    ck_assert(s.training.tokens == 500000.0 * 1536 * 2048); /* --train-iters */
+    ck_assert(s.layout_count == 1 && s.layouts[0].tp == 8 && s.layouts[0].pp == 16);
+    /* nothing dropped silently: the learning rate as harmless, the batch
+     * ramp-up as not converted */
+    ck_assert_ptr_nonnull(strstr(yaml, "change neither time nor memory: --weight-decay 0.1"));
+    ck_assert_ptr_nonnull(strstr(yaml, "(not modelled, or not known here): --rampup-batch-size "
+                                       "16 16 5859375"));
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
+    cs_diags_free(&d);
+    ck_assert_int_eq(z.dp, 8);
+    cs_scenario_free(&s);
+    free(args);
+    free(yaml);
+    free(err);
+}
+END_TEST
+
+/* Mixtral 8x7B on 8 DGX H100: RMSNorm, SwiGLU, 8 query groups, 8 experts of
+ * top-2 with the aux loss, Llama 2's vocabulary, TP 1 PP 4 EP 8. */
+START_TEST(mixtral_8x7b_example)
+{
+    char *args = read_data(DATA("megatron/mixtral-8x7b.args")), *yaml, *err;
+    ck_assert_int_eq(import_text(args, "dgx-h100", 8, &yaml, &err), 0);
+    cs_scenario s;
+    load_yaml(yaml, &s);
+    ck_assert_int_eq(s.model.normalization, CS_NORM_RMSNORM);
+    ck_assert_int_eq(s.model.swiglu, 1);
+    ck_assert_int_eq(s.model.num_query_groups, 8);
+    ck_assert_int_eq(s.model.add_bias_linear, 0);
+    ck_assert_int_eq(s.model.vocab_size, 32000);
+    ck_assert_int_eq(s.model.moe.num_experts, 8);
+    ck_assert_int_eq(s.model.moe.router_topk, 2);
+    assert_close(s.training.moe_aux_loss_coeff, 0.01, 1e-12);
+    ck_assert_int_eq(s.training.moe_token_dispatcher_type, CS_DISPATCH_ALLTOALL);
+    ck_assert_int_eq(s.training.masked_softmax_fusion, 0);
+    ck_assert(s.training.hidden_dropout == 0 && s.training.attention_dropout == 0);
+    ck_assert(s.layouts[0].tp == 1 && s.layouts[0].pp == 4 && s.layouts[0].ep == 8);
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    free(args);
+    free(yaml);
+    free(err);
+}
+END_TEST
+
+static void must_fail(const char *args, const char *want)
+{
+    char *yaml, *err;
+    ck_assert_int_eq(import_text(args, "dgx-h100", 1, &yaml, &err), -1);
+    ck_assert_msg(strstr(err, want) != NULL, "wanted '%s' in: %s", want, err);
+    free(yaml);
+    free(err);
+}
+
+#define BASE "--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 128\n" \
+             "--global-batch-size 8 --vocab-size 1000 --bf16\n"
+
+START_TEST(bad_arguments_at_their_position)
+{
+    must_fail(BASE "--num-layers x\n", "args:3:14: error: 'x' is not a whole number of at least 1");
+    must_fail(BASE "--sequence-parallel 4\n", "args:3:21: error: --sequence-parallel takes no value");
+    must_fail(BASE "--context-parallel-size 2\n",
+              "args:3:1: error: context parallelism (--context-parallel-size 2) is not modelled");
+    must_fail(BASE "--normalization Batch\n", "'Batch' is not one of the values");
+    must_fail(BASE "--hidden-size\n", "--hidden-size needs a value");
+    must_fail(BASE "stray\n", "'stray' is not a --flag");
+    must_fail("--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 128 "
+              "--global-batch-size 8 --bf16 --tokenizer-type HuggingFaceTokenizer",
+              "no --vocab-size and no tokenizer whose size is known");
+    must_fail(BASE "--moe-layer-freq ([0]*2+[2]*3)\n", "is not a count, a list of 0 and 1");
+    /* the command line: the argument's number */
+    cs_arg a[] = {{"--num-layers", 0, 0}, {"two", 0, 1}};
+    cs_import in = {a, 2, NULL, "dgx-h100", 1, "x"};
+    capture out, e;
+    cap_open(&out);
+    cap_open(&e);
+    ck_assert_int_eq(cs_megatron_import(out.f, &in, e.f), -1);
+    char *o = cap_close(&out), *t = cap_close(&e);
+    ck_assert_msg(strstr(t, "argument 2 (two): 'two' is not a whole number") != NULL, "%s", t);
+    free(o);
+    free(t);
+}
+END_TEST
+
+/* Megatron's layer pattern forms, virtual stages from layers per stage,
+ * and the grouped-query switch needed for the groups to count. */
+START_TEST(special_forms)
+{
+    char *yaml, *err;
+    ck_assert_int_eq(import_text(BASE "--num-layers 4 --num-experts 4 "
+                                      "--moe-layer-freq ([0]*1+[1]*3)\n"
+                                      "--pipeline-model-parallel-size 2 "
+                                      "--num-layers-per-virtual-pipeline-stage 1\n"
+                                      "--num-query-groups 2 --position-embedding-type rope\n",
+                                 "dgx-h100", 1, &yaml, &err),
+                     0);
+    cs_scenario s;
+    load_yaml(yaml, &s);
+    ck_assert(s.model.moe.pattern_len == 4 && !s.model.moe.layer_pattern[0] &&
+              s.model.moe.layer_pattern[1] && s.model.moe.layer_pattern[3]);
+    /* 4 layers over 2 stages, 1 per virtual stage: 2 virtual stages */
+    ck_assert(s.training.schedule == CS_INTERLEAVED && s.training.virtual_pipeline_stages == 2);
+    ck_assert_int_eq(s.model.num_query_groups, 4); /* no --group-query-attention: heads */
+    cs_scenario_free(&s);
+    free(yaml);
+    free(err);
+}
+END_TEST
+
+START_TEST(splitter)
+{
+    cs_arg *a;
+    char *store;
+    long n = cs_megatron_split("  --a 1 \\\n--b 'x y' # note\n\t--c\"d\"\n", &a, &store);
+    ck_assert_int_eq(n, 5);
+    ck_assert_str_eq(a[0].text, "--a");
+    ck_assert(a[0].line == 1 && a[0].col == 3);
+    ck_assert_str_eq(a[1].text, "1");
+    ck_assert_str_eq(a[2].text, "--b");
+    ck_assert(a[2].line == 2 && a[2].col == 1);
+    ck_assert_str_eq(a[3].text, "x y");
+    ck_assert_str_eq(a[4].text, "--cd");
+    ck_assert(a[4].line == 3 && a[4].col == 2);
+    free(a);
+    free(store);
+}
+END_TEST
+
+/* The commands: export to a file, import it back with -o (written whole,
+ * loadable), and their exit statuses on bad input. */
+START_TEST(commands)
+{
+    char cmd[2048], *out, *err;
+    /* tu_run sends standard output to its own file: the export is read there */
+    ck_assert_int_eq(tu_run(CS_BINARY " export megatron " CS_SOURCE_DIR
+                                      "/scenarios/seed-options.yaml --layout option2",
+                            &out, NULL),
+                     0);
+    char args[1024];
+    snprintf(args, sizeof args, "%s", tu_write("o2.args", out));
+    free(out);
+    const char *dir = tu_temp_dir();
+    snprintf(cmd, sizeof cmd,
+             CS_BINARY " import megatron --cluster cluster-512-64gb --gpus 512 --args-file %s "
+                       "-o %s/o2.yaml --name seed-o2",
+             args, dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, CS_BINARY " check %s/o2.yaml", dir);
+    int rc = tu_run(cmd, &out, &err);
+    ck_assert_msg(rc == 0, "%s: %s", cmd, err);
+    ck_assert_msg(strstr(out, "layout tp2-pp8-ep8: tp 2, pp 8, ep 8, dp 4 -> valid"), "%s%s", out,
+                  err);
+    free(out);
+    free(err);
+    /* the first layout of the seed needs 2048 GPUs: not valid, exit 1 */
+    ck_assert_int_eq(tu_run(CS_BINARY " export megatron " CS_SOURCE_DIR
+                                      "/scenarios/seed-options.yaml",
+                            NULL, NULL),
+                     1);
+    static const char *const bad[] = {
+        CS_BINARY " import tensorflow --cluster dgx-h100 --gpus 8 -- --num-layers 2",
+        CS_BINARY " import megatron --gpus 8 -- --num-layers 2",
+        CS_BINARY " import megatron --cluster dgx-h100 --gpus 12 -- --num-layers 2",
+        CS_BINARY " import megatron --cluster dgx-h100 --gpus 8",
+        CS_BINARY " import megatron --cluster dgx-h100 --gpus 8 -- --num-layers 2",
+        CS_BINARY " export megatron " CS_SOURCE_DIR "/scenarios/seed-options.yaml --layout nope"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(tu_run(bad[i], NULL, NULL) == 2, "%s", bad[i]);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("megatron");
+    TCase *t = tcase_create("args");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, shipped_scenarios_round_trip);
+    tcase_add_test(t, gpt3_175b_example);
+    tcase_add_test(t, mixtral_8x7b_example);
+    tcase_add_test(t, bad_arguments_at_their_position);
+    tcase_add_test(t, special_forms);
+    tcase_add_test(t, splitter);
+    tcase_add_test(t, commands);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return tu_main(suite()); }
