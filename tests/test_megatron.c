@@ -288,6 +288,56 @@ START_TEST(special_forms)
 }
 END_TEST
 
+/* What Megatron-LM derives that the flags do not say: SwiGLU's width,
+ * grouped-query attention's default of 1 group; "--flag=value"; the
+ * effective capacity factor and the p2p switch exported; MLA without its
+ * sizes refused. */
+START_TEST(megatron_semantics)
+{
+    char *yaml, *err;
+    ck_assert_int_eq(import_text(BASE "--swiglu --group-query-attention "
+                                      "--tensor-model-parallel-size=2 --position-embedding-type=rope\n"
+                                      "--no-overlap-p2p-communication\n",
+                                 "dgx-h100", 1, &yaml, &err),
+                     0);
+    cs_scenario s;
+    load_yaml(yaml, &s);
+    ck_assert_int_eq(s.model.ffn_hidden_size, 128); /* int(4 x 64 x 2/3 / 64) x 64 */
+    ck_assert_int_eq(s.model.num_query_groups, 1);
+    ck_assert_int_eq(s.layouts[0].tp, 2);
+    ck_assert_int_eq(s.model.position_embedding_type, CS_POS_ROPE);
+    ck_assert_int_eq(s.training.overlap_p2p_comm, 0);
+    char *args = export_args(&s, 0, 8);
+    ck_assert_ptr_nonnull(strstr(args, "--no-overlap-p2p-communication"));
+    ck_assert_ptr_nonnull(strstr(args, "--group-query-attention \\\n--num-query-groups 1"));
+    free(args);
+    cs_scenario_free(&s);
+    free(yaml);
+    free(err);
+    /* a capacity factor given on the model is exported too */
+    cs_scenario m;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario("model: { base: moe-30b, moe: { capacity_factor: 1.25 } }\n"
+                                      "cluster: { base: dgx-h100, nodes: 1 }\n"
+                                      "training: { seq_length: 1024, global_batch_size: 8 }\n"
+                                      "layouts: [ { tp: 1, pp: 1, ep: 8 } ]\n",
+                                      &m, &d),
+                     0);
+    cs_diags_free(&d);
+    args = export_args(&m, 0, 8);
+    ck_assert_msg(strstr(args, "--moe-expert-capacity-factor 1.25") != NULL, "%s", args);
+    free(args);
+    cs_scenario_free(&m);
+    must_fail(BASE "--multi-latent-attention --q-lora-rank 16\n",
+              "args:3:1: error: --multi-latent-attention needs --kv-lora-rank");
+    must_fail(BASE "--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 3\n",
+              "2 layers over 2 pipeline stages do not split into virtual stages of 3");
+    must_fail(BASE "--recompute-modules core_attn mlp:x\n", "'mlp:x' is not a name");
+    must_fail(BASE "--lr 'a\tb'\n", "args:3:6: error: an argument holds a control character");
+}
+END_TEST
+
 START_TEST(splitter)
 {
     cs_arg *a;
@@ -302,6 +352,16 @@ START_TEST(splitter)
     ck_assert_str_eq(a[3].text, "x y");
     ck_assert_str_eq(a[4].text, "--cd");
     ck_assert(a[4].line == 3 && a[4].col == 2);
+    free(a);
+    free(store);
+    /* a continuation joined to a word, CRLF ends, a quote ended by its line */
+    n = cs_megatron_split("--a 64\\\r\n--b \"x y\n--c\n", &a, &store);
+    ck_assert_int_eq(n, 5);
+    ck_assert_str_eq(a[1].text, "64");
+    ck_assert_str_eq(a[2].text, "--b");
+    ck_assert_str_eq(a[3].text, "x y");
+    ck_assert_str_eq(a[4].text, "--c");
+    ck_assert(a[4].line == 3);
     free(a);
     free(store);
 }
@@ -360,6 +420,7 @@ static Suite *suite(void)
     tcase_add_test(t, mixtral_8x7b_example);
     tcase_add_test(t, bad_arguments_at_their_position);
     tcase_add_test(t, special_forms);
+    tcase_add_test(t, megatron_semantics);
     tcase_add_test(t, splitter);
     tcase_add_test(t, commands);
     suite_add_tcase(s, t);

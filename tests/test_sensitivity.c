@@ -117,15 +117,37 @@ START_TEST(rows_recomputed_directly)
     }
     ck_assert(r.capacity_bytes == s.cluster.gpu.memory);
     ck_assert_msg(strstr(text, "with memory 20% above the estimate both still fit"), "%s", text);
-    /* A GPU just big enough for the faster's peak: 20% more memory and it
-     * no longer fits, which turns the ranking. */
-    s.cluster.gpu.memory = r.peak_bytes[0] * 1.05;
+    /* GPUs just big enough for both peaks: 20% more memory and neither fits,
+     * which turns nothing. */
+    double p0 = r.peak_bytes[0], p1 = r.peak_bytes[1];
+    ck_assert(p0 != p1);
+    s.cluster.gpu.memory = fmax(p0, p1) * 1.05;
     cs_sensitivity m;
-    int rc = cs_sensitivity_run(&s, CS_NET_ANALYTIC, 1, 0.2, fast, slow, &m);
-    ck_assert_int_eq(rc, 0); /* check's own estimate still fits it */
-    ck_assert(!m.fits_high[0] && m.flips);
+    ck_assert_int_eq(cs_sensitivity_run(&s, CS_NET_ANALYTIC, 1, 0.2, fast, slow, &m), 0);
+    ck_assert(m.fits[0] && m.fits[1] && !m.fits_high[0] && !m.fits_high[1]);
     cs_sensitivity_summary(&s, &m, text, sizeof text);
-    ck_assert_msg(strstr(text, "no longer fits, which turns the ranking"), "%s", text);
+    ck_assert_msg(strstr(text, "with memory 20% above the estimate neither layout fits"), "%s",
+                  text);
+    /* Room for the smaller peak 20% higher, not the larger: the layout with
+     * the larger peak alone stops fitting; that turns the ranking only when
+     * it is the faster. */
+    s.cluster.gpu.memory = fmax(fmax(p0, p1), fmin(p0, p1) * 1.2);
+    ck_assert_int_eq(cs_sensitivity_run(&s, CS_NET_ANALYTIC, 1, 0.2, fast, slow, &m), 0);
+    ck_assert(m.fits_high[0] == (p0 < p1) && m.fits_high[1] == (p1 < p0));
+    ck_assert_int_eq(m.flips, p0 > p1 || r.flips);
+    cs_sensitivity_summary(&s, &m, text, sizeof text);
+    char want[160];
+    snprintf(want, sizeof want, "with memory 20%% above the estimate %s no longer fits",
+             s.layouts[p0 > p1 ? fast : slow].name);
+    ck_assert_msg(strstr(text, want), "%s", text);
+    ck_assert_int_eq(strstr(text, "which turns the ranking") != NULL, p0 > p1);
+    /* a GPU smaller than a peak (check's own estimate still fits it): said
+     * so, whatever the margin */
+    s.cluster.gpu.memory = fmin(p0, p1) * 1.01;
+    ck_assert_int_eq(cs_sensitivity_run(&s, CS_NET_ANALYTIC, 1, 0.2, fast, slow, &m), 0);
+    ck_assert(!m.fits[0] || !m.fits[1]);
+    cs_sensitivity_summary(&s, &m, text, sizeof text);
+    ck_assert_msg(strstr(text, "does not fit even at the memory estimate"), "%s", text);
     s.cluster = before;
     /* An invalid layout asked for: -2. */
     ck_assert_int_eq(cs_sensitivity_run(&s, CS_NET_ANALYTIC, 1, 0.1, 0, 1, &t), -2);

@@ -188,7 +188,7 @@ static int import_megatron(int argc, char **argv, const cs_paths *paths)
         count = argc - a.first;
         args = malloc((size_t)(count + 1) * sizeof *args);
         for (long i = 0; args && i < count; i++)
-            args[i] = (cs_arg){argv[a.first + i], 0, a.first + i};
+            args[i] = (cs_arg){argv[a.first + i], 0, i}; /* numbered from the first after -- */
     }
     int status = EXIT_BAD_INPUT;
     if (count < 0 || !args)

@@ -95,6 +95,7 @@ static const arg_map table[] = {
     {"hidden-dropout", "training.hidden_dropout", A_VALUE, NULL, NULL},
     {"attention-dropout", "training.attention_dropout", A_VALUE, NULL, NULL},
     {"tp-comm-overlap", "training.tp_comm_overlap", A_TRUE, NULL, NULL},
+    {"no-overlap-p2p-communication", "training.overlap_p2p_comm", A_FALSE, NULL, NULL},
     {"clip-grad", "training.clip_grad", A_VALUE, NULL, NULL},
     {"accumulate-allreduce-grads-in-fp32", "training.accumulate_allreduce_grads_in_fp32", A_TRUE,
      NULL, NULL},
@@ -242,9 +243,13 @@ static void export_table(printer *p, const cs_scenario *s)
         const char *rest;
         char v[64];
         const cs_schema *sc = schema_of(s, a->key, &obj, &rest);
-        if (!applies(s, a) || !sc || cs_schema_get(sc, obj, rest, v, sizeof v) != 0)
+        int got = sc ? cs_schema_get(sc, obj, rest, v, sizeof v) : -1;
+        if (!applies(s, a) || got < 0 ||
+            (got && strcmp(a->key, "training.moe_expert_capacity_factor")))
             continue;
         const cs_field *fd = cs_schema_field(sc, rest, strlen(rest));
+        if (!strcmp(a->key, "training.moe_expert_capacity_factor")) /* or the model's */
+            cs_exact_number(v, sizeof v, cs_moe_capacity_factor(&s->model, &s->training));
         /* a count of 0 is Megatron's "none" (no shared experts, no MTP), a
          * capacity of 0 dropless: said by leaving the flag out */
         if (a->form == A_VALUE && !strcmp(v, "0") &&
@@ -317,7 +322,7 @@ static void export_layout(printer *p, const cs_scenario *s, const cs_layout *l)
         put_long(p, "expert-tensor-parallel-size", l->etp > 0 ? l->etp : l->tp);
     }
     if (cs_layout_schedule(l, t) == CS_INTERLEAVED)
-        put_long(p, "virtual-pipeline-model-parallel-size", cs_layout_vpp(l, t));
+        put_long(p, "num-virtual-stages-per-pipeline-rank", cs_layout_vpp(l, t));
 }
 
 void cs_megatron_export(FILE *out, const cs_scenario *s, const cs_layout *l, long world)
@@ -345,7 +350,8 @@ void cs_megatron_export(FILE *out, const cs_scenario *s, const cs_layout *l, lon
 typedef struct entry {
     char key[64];
     char value[4 * CS_MAX_LAYERS + 8];
-    char from[160];
+    char from[512];
+    long at; /* the argument it came from, or -1 */
 } entry;
 
 #define MAX_ENTRIES 128
@@ -355,6 +361,7 @@ typedef struct importer {
     FILE *err;
     entry e[MAX_ENTRIES];
     int n;
+    long cur;                /* the argument being read, or -1 */
     char *skipped, *unknown; /* "--flag v, ..." (owned) */
     size_t skipped_len, unknown_len;
     int failed;
@@ -395,6 +402,16 @@ static void set(importer *im, const char *key, const char *value, const char *fr
     snprintf(im->e[i].key, sizeof im->e[i].key, "%s", key);
     snprintf(im->e[i].value, sizeof im->e[i].value, "%s", value);
     snprintf(im->e[i].from, sizeof im->e[i].from, "%s", from);
+    im->e[i].at = im->cur;
+}
+
+/* Where our key's value came from: its argument, or `otherwise`. */
+static long where(const importer *im, const char *key, long otherwise)
+{
+    for (int i = 0; i < im->n; i++)
+        if (!strcmp(im->e[i].key, key) && im->e[i].at >= 0)
+            return im->e[i].at;
+    return otherwise;
 }
 
 static const char *get(const importer *im, const char *key)
@@ -536,12 +553,12 @@ static long tokenizer_vocab(const char *type)
 }
 
 typedef struct layout_args {
-    long tp, pp, ep, etp, vpp, layers_per_virtual;
+    long tp, pp, ep, etp, vpp, layers_per_virtual, at_layers_per_virtual;
     char from[512];
 } layout_args;
 
 /* One special flag at `at` with its n values. */
-static void special_flag(importer *im, long at, long n, layout_args *L, char *what, size_t wlen)
+static void special_flag(importer *im, long at, long n, layout_args *L)
 {
     const char *flag = im->in->args[at].text + 2, *v = n > 0 ? im->in->args[at + 1].text : NULL;
     char from[160];
@@ -571,6 +588,8 @@ static void special_flag(importer *im, long at, long n, layout_args *L, char *wh
     }
     if (size) {
         *size = x;
+        if (size == &L->layers_per_virtual)
+            L->at_layers_per_virtual = at;
         size_t used = strlen(L->from);
         snprintf(L->from + used, sizeof L->from - used, "%s%s", used ? ", " : "", from);
     } else if (!strcmp(flag, "context-parallel-size")) {
@@ -590,8 +609,11 @@ static void special_flag(importer *im, long at, long n, layout_args *L, char *wh
             set(im, "training.recompute", v, from);
     } else if (!strcmp(flag, "recompute-method") || !strcmp(flag, "recompute-num-layers")) {
         if ((!strcmp(flag, "recompute-method") && strcmp(v, "uniform")) ||
-            (!strcmp(flag, "recompute-num-layers") && x != 1))
-            snprintf(what, wlen, "%s: read as full recompute of every layer", from);
+            (!strcmp(flag, "recompute-num-layers") && x != 1)) {
+            char note[224];
+            snprintf(note, sizeof note, "%s (read as full recompute of every layer)", from);
+            append(&im->unknown, &im->unknown_len, note);
+        }
     } else if (!strcmp(flag, "group-query-attention")) {
         set(im, "_gqa", "1", from);
     } else if (!strcmp(flag, "num-query-groups")) {
@@ -625,6 +647,13 @@ static void table_flag(importer *im, long at, long n, const arg_map *a)
         return;
     }
     if (a->form == A_LIST) {
+        for (long k = 1; k <= n; k++) {
+            const char *t = im->in->args[at + k].text;
+            if (strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(t)) {
+                fail(im, at + k, "'%s' is not a name %s takes", t, im->in->args[at].text);
+                return;
+            }
+        }
         char list[256];
         size_t used = (size_t)snprintf(list, sizeof list, "[");
         for (long k = 1; k <= n && used < sizeof list; k++)
@@ -645,16 +674,38 @@ static void table_flag(importer *im, long at, long n, const arg_map *a)
 }
 
 /* What the special flags leave to settle once all are read. */
-static void settle(importer *im, const layout_args *L, long at_end)
+static void settle(importer *im, const layout_args *L)
 {
     if (!get(im, "training.precision"))
         set(im, "training.precision", "bf16",
             "neither --bf16 nor --fp16: Megatron-LM would train in fp32, not modelled");
-    if (get(im, "_groups")) {
-        if (get(im, "_gqa"))
-            set(im, "model.num_query_groups", get(im, "_groups"), "--group-query-attention, --num-query-groups");
+    im->cur = -1;
+    /* Megatron's num_query_groups counts only with --group-query-attention,
+     * and defaults to 1 with it (multi-query attention) */
+    if (get(im, "_gqa"))
+        set(im, "model.num_query_groups", get(im, "_groups") ? get(im, "_groups") : "1",
+            get(im, "_groups") ? "--group-query-attention, --num-query-groups"
+                               : "--group-query-attention (Megatron-LM's default: 1 group)");
+    /* SwiGLU without a width: Megatron-LM's 2/3 of 4h, a multiple of 64 */
+    const char *hidden = get(im, "model.hidden_size");
+    if (hidden && !get(im, "model.ffn_hidden_size") && get(im, "model.swiglu") &&
+        !strcmp(get(im, "model.swiglu"), "true")) {
+        char v[24];
+        cs_decimal(v, (long)(4.0 * (double)strtol(hidden, NULL, 10) * 2 / 3 / 64) * 64);
+        set(im, "model.ffn_hidden_size", v, "--swiglu without --ffn-hidden-size: "
+                                            "int(4 h 2/3 / 64) 64, as Megatron-LM");
     }
-    if (!get(im, "_mla"))
+    if (get(im, "_mla")) {
+        static const char *const needed[] = {"model.mla.kv_lora_rank", "model.mla.qk_head_dim",
+                                             "model.mla.v_head_dim"};
+        for (size_t i = 0; i < COUNT(needed); i++)
+            if (!get(im, needed[i])) {
+                fail(im, where(im, "_mla", 0),
+                     "--multi-latent-attention needs --kv-lora-rank, --qk-head-dim and "
+                     "--v-head-dim (their defaults are not read)");
+                break;
+            }
+    } else
         for (int i = 0; i < im->n; i++)
             if (!strncmp(im->e[i].key, "model.mla.", 10))
                 im->e[i].key[0] = '_'; /* the MLA sizes mean nothing without the flag */
@@ -669,13 +720,21 @@ static void settle(importer *im, const layout_args *L, long at_end)
             snprintf(from, sizeof from, "the %s vocabulary", type);
             set(im, "model.vocab_size", v, from);
         } else
-            fail(im, at_end, "no --vocab-size and no tokenizer whose size is known "
+            fail(im, where(im, "_tokenizer", 0),
+                 "no --vocab-size and no tokenizer whose size is known "
                  "(GPT2BPETokenizer, Llama2Tokenizer): give --vocab-size");
     }
     long layers = get(im, "model.num_layers") ? strtol(get(im, "model.num_layers"), NULL, 10) : 0;
     long vpp = L->vpp;
-    if (L->layers_per_virtual > 0 && layers > 0 && L->pp > 0)
-        vpp = layers / L->pp / L->layers_per_virtual;
+    if (L->layers_per_virtual > 0 && layers > 0 && L->pp > 0) {
+        if (layers % L->pp || (layers / L->pp) % L->layers_per_virtual)
+            fail(im, L->at_layers_per_virtual,
+                 "%ld layers over %ld pipeline stages do not split into virtual stages of %ld "
+                 "layers (as Megatron-LM asserts)",
+                 layers, L->pp, L->layers_per_virtual);
+        else
+            vpp = layers / L->pp / L->layers_per_virtual;
+    }
     if (vpp > 1) {
         char v[24];
         cs_decimal(v, vpp);
@@ -748,27 +807,100 @@ static void write_scenario(FILE *out, const importer *im, const layout_args *L)
     fprintf(out, "# layout from: %s\n", L->from[0] ? L->from : "Megatron-LM's defaults (1)");
 }
 
-int cs_megatron_import(FILE *out, const cs_import *in, FILE *err)
+/* The arguments with each "--flag=value" as "--flag" "value", as argparse
+ * reads it (the value's column past the '='); NULL when out of memory. The
+ * texts live in *store. */
+static cs_arg *split_equals(const cs_import *in, long *count, char **store)
 {
-    importer *im = calloc(1, sizeof *im);
-    if (!im) {
-        fprintf(err, "clustersim import megatron: out of memory\n");
+    size_t bytes = 0;
+    long n = in->count;
+    for (long i = 0; i < in->count; i++) {
+        bytes += strlen(in->args[i].text) + 2;
+        n += is_flag(in->args[i].text) && strchr(in->args[i].text, '=') != NULL;
+    }
+    cs_arg *out = malloc((size_t)n * sizeof *out);
+    char *buf = malloc(bytes + 1), *w = buf;
+    if (!out || !buf) {
+        free(out);
+        free(buf);
+        return NULL;
+    }
+    long k = 0;
+    for (long i = 0; i < in->count; i++) {
+        const cs_arg *a = &in->args[i];
+        const char *eq = is_flag(a->text) ? strchr(a->text, '=') : NULL;
+        size_t len = eq ? (size_t)(eq - a->text) : strlen(a->text);
+        memcpy(w, a->text, len);
+        w[len] = '\0';
+        out[k++] = (cs_arg){w, a->line, a->col};
+        w += len + 1;
+        if (eq) {
+            size_t rest = strlen(eq + 1);
+            memcpy(w, eq + 1, rest + 1);
+            out[k++] = (cs_arg){w, a->line, a->line ? a->col + (long)len + 1 : a->col};
+            w += rest + 1;
+        }
+    }
+    *count = k;
+    *store = buf;
+    return out;
+}
+
+/* An argument with a control character (a newline in a quoted value):
+ * refused, as it could not be written into the scenario's comments. */
+static int has_control(const char *t)
+{
+    for (; *t; t++)
+        if ((unsigned char)*t < 0x20 || *t == 0x7f)
+            return 1;
+    return 0;
+}
+
+static int import_args(importer *im, FILE *out);
+
+int cs_megatron_import(FILE *out, const cs_import *given, FILE *err)
+{
+    if (given->count < 1) {
+        fprintf(err, "clustersim import megatron: no arguments to import\n");
         return -1;
     }
-    im->in = in;
-    im->err = err;
-    if (in->count < 1) {
-        fprintf(err, "clustersim import megatron: no arguments to import\n");
+    importer *im = calloc(1, sizeof *im);
+    cs_import in = *given;
+    char *store = NULL;
+    cs_arg *args = im ? split_equals(given, &in.count, &store) : NULL;
+    if (!args) {
+        fprintf(err, "clustersim import megatron: out of memory\n");
         free(im);
         return -1;
     }
-    layout_args L = {1, 1, 1, 0, 0, 0, ""};
-    char what[256] = "";
+    in.args = args;
+    im->in = &in;
+    im->err = err;
+    im->cur = -1;
+    int rc = import_args(im, out);
+    free(im->skipped);
+    free(im->unknown);
+    free(im);
+    free(args);
+    free(store);
+    return rc;
+}
+
+static int import_args(importer *im, FILE *out)
+{
+    const cs_import *in = im->in;
+    layout_args L = {1, 1, 1, 0, 0, 0, 0, ""};
+    for (long at = 0; at < in->count; at++)
+        if (has_control(in->args[at].text))
+            fail(im, at, "an argument holds a control character (a line break in quotes?)");
+    if (im->failed)
+        return -1;
     for (long at = 0; at < in->count; at++) {
         const char *text = in->args[at].text;
         long n = values_after(im, at);
+        im->cur = at;
         if (!is_flag(text)) {
-            fail(im, at, "'%s' is not a --flag (nor the value of one)%s", text, "");
+            fail(im, at, "'%s' is not a --flag (nor the value of one)", text);
             continue;
         }
         const char *flag = text + 2;
@@ -789,15 +921,13 @@ int cs_megatron_import(FILE *out, const cs_import *in, FILE *err)
         if (a)
             table_flag(im, at, n, a);
         else if (in_list(special, flag))
-            special_flag(im, at, n, &L, what, sizeof what);
+            special_flag(im, at, n, &L);
         else
             append(in_list(harmless, flag) ? &im->skipped : &im->unknown,
                    in_list(harmless, flag) ? &im->skipped_len : &im->unknown_len, from);
         at += n;
     }
-    if (what[0])
-        append(&im->unknown, &im->unknown_len, what);
-    settle(im, &L, in->count - 1);
+    settle(im, &L);
     /* Megatron's defaults where ours differ and the flag is absent */
     for (size_t i = 0; i < COUNT(table) && !im->failed; i++)
         if (table[i].absent && !get(im, table[i].key)) {
@@ -808,10 +938,14 @@ int cs_megatron_import(FILE *out, const cs_import *in, FILE *err)
     int rc = im->failed ? -1 : 0;
     if (!rc)
         write_scenario(out, im, &L);
-    free(im->skipped);
-    free(im->unknown);
-    free(im);
     return rc;
+}
+
+/* A '\\' ending its line (before "\n", "\r\n" or the text's end): a
+ * continuation, as in a launch script. */
+static int continuation(const char *p)
+{
+    return p[0] == '\\' && (p[1] == '\n' || !p[1] || (p[1] == '\r' && p[2] == '\n'));
 }
 
 long cs_megatron_split(const char *text, cs_arg **out, char **store)
@@ -832,7 +966,7 @@ long cs_megatron_split(const char *text, cs_arg **out, char **store)
             line++, col = 1, p++;
             continue;
         }
-        if (isspace((unsigned char)*p) || (*p == '\\' && (p[1] == '\n' || !p[1]))) {
+        if (isspace((unsigned char)*p) || continuation(p)) {
             p++, col++;
             continue;
         }
@@ -853,8 +987,10 @@ long cs_megatron_split(const char *text, cs_arg **out, char **store)
         args[n].line = line;
         args[n].col = col;
         args[n].text = (const char *)(uintptr_t)w; /* an offset until buf is final */
+        /* a quote ends at its match, or at the end of its line (a shell
+         * would refuse it; here the word simply ends there) */
         char quote = 0;
-        while (*p && (quote || !isspace((unsigned char)*p))) {
+        while (*p && *p != '\n' && (quote || (!isspace((unsigned char)*p) && !continuation(p)))) {
             if (!quote && (*p == '"' || *p == '\'')) {
                 quote = *p++;
                 col++;
@@ -864,8 +1000,6 @@ long cs_megatron_split(const char *text, cs_arg **out, char **store)
                 quote = 0, p++, col++;
                 continue;
             }
-            if (*p == '\n')
-                line++, col = 0;
             buf[w++] = *p++;
             col++;
         }

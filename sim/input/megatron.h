@@ -27,7 +27,7 @@
 void cs_megatron_export(FILE *out, const cs_scenario *s, const cs_layout *l, long world);
 
 /* One argument and where it was read: line and column of a file, or line 0
- * and its index on the command line. */
+ * and its index among the Megatron-LM arguments (from 0) of a command line. */
 typedef struct cs_arg {
     const char *text;
     long line, col;
@@ -45,8 +45,9 @@ typedef struct cs_import {
 } cs_import;
 
 /* Writes the scenario to out. Returns 0, or -1 after an error on err
- * ("FILE:LINE:COL: error: ..." for a file, "argument N (--flag): ..." for
- * the command line). */
+ * ("FILE:LINE:COL: error: ..." for a file, "argument N (TEXT): ..." for
+ * the command line, N counted from 1 after the "--"). "--flag=value" is
+ * read as argparse reads it. */
 int cs_megatron_import(FILE *out, const cs_import *in, FILE *err);
 
 /* Splits text (an argument file) into arguments with their positions:

@@ -1,6 +1,8 @@
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "report/plot.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +131,11 @@ static int gnuplot_finish(drawing *d)
 static int drawings_at_once(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+    cpu_set_t set; /* the cores this process may run on (affinity, cgroup cpusets) */
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cores = CPU_COUNT(&set);
+#endif
     return cores < 1 ? 1 : cores > DRAWING_MAX ? DRAWING_MAX : (int)cores;
 }
 

@@ -73,6 +73,8 @@ static void json(FILE *out, const cs_scenario *s, const cs_sensitivity *r)
     cs_json_number(&j, "capacity_bytes", r->capacity_bytes);
     cs_json_number(&j, "faster_peak_bytes", r->peak_bytes[0]);
     cs_json_number(&j, "slower_peak_bytes", r->peak_bytes[1]);
+    cs_json_bool(&j, "faster_fits", r->fits[0]);
+    cs_json_bool(&j, "slower_fits", r->fits[1]);
     cs_json_bool(&j, "faster_fits_high", r->fits_high[0]);
     cs_json_bool(&j, "slower_fits_high", r->fits_high[1]);
     cs_json_object_end(&j);

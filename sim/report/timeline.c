@@ -254,10 +254,11 @@ static void memory_dat(FILE *out, const void *ctx)
     const layout_files *lf = ctx;
     const cs_capture *c = lf->c;
     fprintf(out, "# clustersim memory of layout %s, scenario %s: bytes held by each captured "
-                 "GPU after every change;\n# one block per GPU (blocks apart by two blank "
+                 "GPU after every change\n# (past %d changes, the highest of each 1/%d of the "
+                 "iteration), then at its end;\n# one block per GPU (blocks apart by two blank "
                  "lines), in GB (1e9 bytes): time_ms, total,\n# weights, gradients, optimizer, "
                  "reserved, activations, buffers.\n",
-            lf->layout, lf->s->name);
+            lf->layout, lf->s->name, MEMORY_BINS, MEMORY_BINS);
     for (long i = 0; i < c->gpu_count; i++) {
         if (i)
             fprintf(out, "\n\n");

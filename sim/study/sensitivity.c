@@ -236,8 +236,8 @@ static int sizes_of(cs_scenario *s, long i, cs_layout_sizes *z)
 }
 
 /* The two fastest valid layouts into p (a, b given: those), their times
- * into base. */
-static int choose(pair_ctx *p, long a, long b, double *base)
+ * into base and their memory peaks into peak. */
+static int choose(pair_ctx *p, long a, long b, double *base, double *peak)
 {
     cs_scenario *s = p->s;
     long want[2] = {a, b};
@@ -252,18 +252,20 @@ static int choose(pair_ctx *p, long a, long b, double *base)
         pair_ctx one = *p;
         one.layout[0] = i;
         one.z[0] = z;
-        double t;
-        if (time_of(&one, 0, &t) != 0)
+        double t, m;
+        if (replay_of(&one, 0, &t, &m) != 0)
             return -1;
         int slot = a >= 0 ? (i == want[0] ? 0 : 1) : t < best[0] ? 0 : t < best[1] ? 1 : -1;
         if (slot < 0)
             continue;
         if (a < 0 && slot == 0) {
             best[1] = best[0];
+            peak[1] = peak[0];
             p->layout[1] = p->layout[0];
             p->z[1] = p->z[0];
         }
         best[slot] = t;
+        peak[slot] = m;
         p->layout[slot] = i;
         p->z[slot] = z;
     }
@@ -272,13 +274,15 @@ static int choose(pair_ctx *p, long a, long b, double *base)
     if (best[1] < best[0]) { /* asked for: the faster first */
         long l = p->layout[0];
         cs_layout_sizes z = p->z[0];
-        double t = best[0];
+        double t = best[0], m = peak[0];
         p->layout[0] = p->layout[1];
         p->z[0] = p->z[1];
         best[0] = best[1];
+        peak[0] = peak[1];
         p->layout[1] = l;
         p->z[1] = z;
         best[1] = t;
+        peak[1] = m;
     }
     base[0] = best[0];
     base[1] = best[1];
@@ -330,19 +334,19 @@ int cs_sensitivity_run(cs_scenario *s, cs_network_model model, unsigned long see
     out->model = model;
     out->seed = seed;
     pair_ctx p = {s, {{0}}, {-1, -1}, model, seed};
-    int rc = choose(&p, a, b, out->base_s);
+    int rc = choose(&p, a, b, out->base_s, out->peak_bytes);
     if (rc != 0)
         return rc;
     out->layout[0] = p.layout[0];
     out->layout[1] = p.layout[1];
     out->margin_s = out->base_s[1] - out->base_s[0];
     out->capacity_bytes = s->cluster.gpu.memory;
-    for (int i = 0; i < 2 && rc == 0; i++) {
-        double t;
-        rc = replay_of(&p, i, &t, &out->peak_bytes[i]);
+    for (int i = 0; i < 2; i++) {
+        out->fits[i] = out->peak_bytes[i] <= out->capacity_bytes;
         out->fits_high[i] = out->peak_bytes[i] * (1 + by) <= out->capacity_bytes;
     }
-    out->flips |= !out->fits_high[0];
+    /* the ranking turns when only the faster stops fitting */
+    out->flips |= !out->fits_high[0] && out->fits_high[1];
     cs_cluster given = s->cluster;
     cs_cluster resolved = given;
     cs_fabric_resolve_latencies(&resolved);
@@ -389,18 +393,23 @@ void cs_sensitivity_summary(const cs_scenario *s, const cs_sensitivity *r, char 
     if (used >= len)
         return;
     /* memory: the peaks (the ledger's estimate) by% higher */
-    if (!r->fits_high[0] || !r->fits_high[1]) {
-        int i = r->fits_high[0] ? 1 : 0;
+    const char *who[2] = {fast, slow};
+    char peaks[96];
+    snprintf(peaks, sizeof peaks, "peaks %.1f and %.1f GB of %.0f", r->peak_bytes[0] / 1e9,
+             r->peak_bytes[1] / 1e9, r->capacity_bytes / 1e9);
+    if (!r->fits[0] || !r->fits[1])
+        snprintf(buf + used, len - used, "; %s does not fit even at the memory estimate (%s).",
+                 !r->fits[0] && !r->fits[1] ? "neither layout" : who[r->fits[0]], peaks);
+    else if (!r->fits_high[0] && !r->fits_high[1])
         snprintf(buf + used, len - used,
-                 "; with memory %.0f%% above the estimate, %s (peak %.1f GB of %.0f) no longer "
-                 "fits%s.",
-                 100 * r->by, i ? slow : fast, r->peak_bytes[i] / 1e9, r->capacity_bytes / 1e9,
-                 i ? "" : ", which turns the ranking");
-    } else {
+                 "; with memory %.0f%% above the estimate neither layout fits (%s).", 100 * r->by,
+                 peaks);
+    else if (!r->fits_high[0] || !r->fits_high[1])
         snprintf(buf + used, len - used,
-                 "; with memory %.0f%% above the estimate both still fit (peaks %.1f and %.1f GB "
-                 "of %.0f).",
-                 100 * r->by, r->peak_bytes[0] / 1e9, r->peak_bytes[1] / 1e9,
-                 r->capacity_bytes / 1e9);
-    }
+                 "; with memory %.0f%% above the estimate %s no longer fits (%s)%s.", 100 * r->by,
+                 who[r->fits_high[0]], peaks, r->fits_high[0] ? "" : ", which turns the ranking");
+    else
+        snprintf(buf + used, len - used,
+                 "; with memory %.0f%% above the estimate both still fit (%s).", 100 * r->by,
+                 peaks);
 }

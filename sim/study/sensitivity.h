@@ -31,8 +31,8 @@
  * Memory does not move the margin but can turn the ranking: each layout's
  * peak (the replay's memory ledger, itself an estimate, and the presets'
  * reserved_memory marked one) is also taken `by` higher, and a layout that
- * then no longer fits its GPU is flagged; the ranking flips where the
- * faster is. Prices (gpu_hour) do not enter the time, and the topology's
+ * then no longer fits its GPU is flagged; the ranking flips where only the
+ * faster stops fitting. Prices (gpu_hour) do not enter the time, and the topology's
  * counts (NICs per node, switch radix) take whole values: sweep them. */
 #ifndef CS_SENSITIVITY_H
 #define CS_SENSITIVITY_H
@@ -65,6 +65,7 @@ typedef struct cs_sensitivity {
     int flips;         /* some margin <= 0, or the faster stops fitting at memory_high */
     double capacity_bytes;      /* one GPU's memory */
     double peak_bytes[2];       /* the two layouts' memory peaks */
+    int fits[2];                /* each fits at its peak */
     int fits_high[2];           /* each still fits with its peak (1 + by) */
     cs_network_model model;
     unsigned long seed;
