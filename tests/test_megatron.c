@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input/bridge.h"
 #include "input/megatron.h"
 #include "model/layout.h"
 #include "testutil.h"
@@ -338,6 +339,75 @@ START_TEST(megatron_semantics)
 }
 END_TEST
 
+/* A Megatron-Bridge run's printed ConfigContainer (Llama 3.2 1B): its
+ * TransformerConfig, train, dataset, ddp, optimizer and mixed_precision read
+ * as the arguments they stand for; the run's sequence (dataset), not the
+ * model's longest; tied embeddings; switches on that are not read listed. */
+START_TEST(bridge_config)
+{
+    cs_arg *a;
+    char *store;
+    cs_diags d;
+    cs_diags_init(&d);
+    long n = cs_bridge_args(DATA("megatron/bridge-llama32-1b.yaml"), &a, &store, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert(n > 40);
+    cs_import in = {a, n, "bridge.yaml", "dgx-h100", 1, "llama32-1b"};
+    capture out, e;
+    cap_open(&out);
+    cap_open(&e);
+    ck_assert_int_eq(cs_megatron_import(out.f, &in, e.f), 0);
+    char *yaml = cap_close(&out), *err = cap_close(&e);
+    cs_scenario s;
+    load_yaml(yaml, &s);
+    ck_assert(s.model.num_layers == 16 && s.model.hidden_size == 2048 &&
+              s.model.num_attention_heads == 32 && s.model.num_query_groups == 8 &&
+              s.model.ffn_hidden_size == 8192 && s.model.kv_channels == 64);
+    ck_assert(s.model.swiglu && !s.model.add_bias_linear && s.model.vocab_size == 128256);
+    ck_assert_int_eq(s.model.normalization, CS_NORM_RMSNORM);
+    ck_assert_int_eq(s.model.untie_embeddings_and_output_weights, 0);
+    ck_assert_int_eq(s.model.moe.num_experts, 0);
+    ck_assert(s.training.seq_length == 1024 && s.training.global_batch_size == 512 &&
+              s.training.micro_batch_size == 1);
+    ck_assert(s.training.distributed_optimizer && s.training.overlap_grad_reduce &&
+              s.training.overlap_param_gather && s.training.cross_entropy_loss_fusion);
+    ck_assert_int_eq(s.training.precision, CS_BF16);
+    ck_assert(s.training.tokens == 10.0 * 512 * 1024);
+    ck_assert(strstr(yaml, "(not modelled, or not known here): --barrier-with-L1-time") != NULL);
+    ck_assert(strstr(yaml, "change neither time nor memory: --manual-gc") != NULL);
+    ck_assert(!strstr(yaml, "131072")); /* the model's longest sequence is not the run's */
+    cs_scenario_free(&s);
+    free(yaml);
+    free(err);
+    free(a);
+    free(store);
+    /* not a ConfigContainer: a positioned error */
+    const char *bad = tu_write("bad.yaml", "train:\n  global_batch_size: 8\n");
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_bridge_args(bad, &a, &store, &d), -1);
+    ck_assert_ptr_nonnull(tu_find(&d, "not a Megatron-Bridge ConfigContainer: no model: section"));
+    cs_diags_free(&d);
+    /* a wrong value fails at its line and column in the YAML */
+    const char *wrong = tu_write("wrong.yaml", "model:\n  num_layers: many\n  hidden_size: 64\n");
+    cs_diags_init(&d);
+    n = cs_bridge_args(wrong, &a, &store, &d);
+    cs_diags_free(&d);
+    ck_assert(n >= 2);
+    in = (cs_import){a, n, wrong, "dgx-h100", 1, "x"};
+    cap_open(&out);
+    cap_open(&e);
+    ck_assert_int_eq(cs_megatron_import(out.f, &in, e.f), -1);
+    yaml = cap_close(&out);
+    err = cap_close(&e);
+    ck_assert_msg(strstr(err, "wrong.yaml:2:15: error: 'many' is not a whole number"), "%s", err);
+    free(yaml);
+    free(err);
+    free(a);
+    free(store);
+}
+END_TEST
+
 START_TEST(splitter)
 {
     cs_arg *a;
@@ -393,6 +463,11 @@ START_TEST(commands)
                   err);
     free(out);
     free(err);
+    ck_assert_int_eq(tu_run(CS_BINARY " import megatron --cluster dgx-h100 --gpus 8 "
+                                      "--bridge-config " CS_TEST_DATA
+                                      "/megatron/bridge-llama32-1b.yaml",
+                            NULL, NULL),
+                     0);
     /* the first layout of the seed needs 2048 GPUs: not valid, exit 1 */
     ck_assert_int_eq(tu_run(CS_BINARY " export megatron " CS_SOURCE_DIR
                                       "/scenarios/seed-options.yaml",
@@ -404,6 +479,9 @@ START_TEST(commands)
         CS_BINARY " import megatron --cluster dgx-h100 --gpus 12 -- --num-layers 2",
         CS_BINARY " import megatron --cluster dgx-h100 --gpus 8",
         CS_BINARY " import megatron --cluster dgx-h100 --gpus 8 -- --num-layers 2",
+        CS_BINARY " import megatron --cluster dgx-h100 --gpus 8 --bridge-config "
+                  CS_TEST_DATA "/megatron/bridge-llama32-1b.yaml -- --num-layers 2",
+        CS_BINARY " import megatron --cluster dgx-h100 --gpus 8 --bridge-config /no/such.yaml",
         CS_BINARY " export megatron " CS_SOURCE_DIR "/scenarios/seed-options.yaml --layout nope"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         ck_assert_msg(tu_run(bad[i], NULL, NULL) == 2, "%s", bad[i]);
@@ -421,6 +499,7 @@ static Suite *suite(void)
     tcase_add_test(t, bad_arguments_at_their_position);
     tcase_add_test(t, special_forms);
     tcase_add_test(t, megatron_semantics);
+    tcase_add_test(t, bridge_config);
     tcase_add_test(t, splitter);
     tcase_add_test(t, commands);
     suite_add_tcase(s, t);

@@ -9,12 +9,13 @@
 #include <string.h>
 
 #include "base/fileio.h"
+#include "input/bridge.h"
 #include "input/megatron.h"
 #include "model/layout.h"
 
 static const char import_help[] =
     "usage: clustersim import megatron --cluster PRESET --gpus N [-o FILE] [--name NAME]\n"
-    "                                  (--args-file F | -- ARGS...)\n"
+    "                                  (--args-file F | --bridge-config F | -- ARGS...)\n"
     "\n"
     "Writes a scenario from Megatron-LM's command-line arguments: the model,\n"
     "training and one layout, each key with the arguments it came from as a\n"
@@ -32,6 +33,9 @@ static const char import_help[] =
     "  --args-file F        read the arguments from F ('#' comments and '\\'\n"
     "                       line ends allowed, as a launch script's), else they\n"
     "                       follow '--'\n"
+    "  --bridge-config F    read a Megatron-Bridge (NeMo) ConfigContainer YAML (a\n"
+    "                       run's printed \"Task Configuration\", a --config-file)\n"
+    "                       as the arguments it stands for\n"
     "\n"
     "The scenario is loaded before it is written; docs/input.md, \"Megatron-LM\n"
     "arguments\", lists the flags read.\n"
@@ -52,14 +56,14 @@ static const char export_help[] =
 #define ARGS_MAX ((size_t)1 << 20)
 
 typedef struct import_args {
-    const char *cluster, *out, *name, *file;
+    const char *cluster, *out, *name, *file, *bridge;
     long gpus;
     int first; /* argv index of the first Megatron argument, or -1 */
 } import_args;
 
 static int parse_import(int argc, char **argv, import_args *a)
 {
-    *a = (import_args){NULL, NULL, "imported", NULL, 0, -1};
+    *a = (import_args){NULL, NULL, "imported", NULL, NULL, 0, -1};
     const char *v;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--")) {
@@ -74,6 +78,8 @@ static int parse_import(int argc, char **argv, import_args *a)
             a->name = v;
         else if ((v = cs_cli_option(argc, argv, &i, "--args-file")))
             a->file = v;
+        else if ((v = cs_cli_option(argc, argv, &i, "--bridge-config")))
+            a->bridge = v;
         else if ((v = cs_cli_option(argc, argv, &i, "--gpus"))) {
             char *end;
             a->gpus = strtol(v, &end, 10);
@@ -91,9 +97,9 @@ static int parse_import(int argc, char **argv, import_args *a)
         fprintf(stderr, "clustersim import megatron: %s is needed\n%s", missing, import_help);
         return -1;
     }
-    if ((a->first >= 0) == (a->file != NULL)) {
-        fprintf(stderr, "clustersim import megatron: give the arguments after '--' or in "
-                        "--args-file, one of the two\n");
+    if ((a->first >= 0) + (a->file != NULL) + (a->bridge != NULL) != 1) {
+        fprintf(stderr, "clustersim import megatron: give the arguments after '--', in "
+                        "--args-file or as --bridge-config, one of the three\n");
         return -1;
     }
     return 0;
@@ -174,7 +180,15 @@ static int import_megatron(int argc, char **argv, const cs_paths *paths)
     cs_arg *args = NULL;
     char *store = NULL, *text = NULL;
     long count;
-    if (a.file) {
+    if (a.bridge) {
+        cs_diags d;
+        cs_diags_init(&d);
+        count = cs_bridge_args(a.bridge, &args, &store, &d);
+        cs_diags_print(&d, stderr);
+        cs_diags_free(&d);
+        if (count < 0)
+            return EXIT_BAD_INPUT;
+    } else if (a.file) {
         size_t len;
         text = cs_file_read(a.file, ARGS_MAX, &len);
         if (!text) {
@@ -194,7 +208,7 @@ static int import_megatron(int argc, char **argv, const cs_paths *paths)
     if (count < 0 || !args)
         fprintf(stderr, "clustersim import megatron: out of memory\n");
     else {
-        cs_import in = {args, count, a.file, a.cluster, nodes, a.name};
+        cs_import in = {args, count, a.bridge ? a.bridge : a.file, a.cluster, nodes, a.name};
         status = emit(&a, &in, paths);
     }
     free(args);

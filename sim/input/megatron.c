@@ -164,6 +164,19 @@ static const arg_map *find_flag(const char *flag)
     return NULL;
 }
 
+cs_mflag cs_megatron_flag(const char *flag)
+{
+    const arg_map *a = find_flag(flag);
+    if (a)
+        return a->form == A_VALUE  ? CS_MFLAG_VALUE
+               : a->form == A_TRUE ? CS_MFLAG_SWITCH
+               : a->form == A_LIST ? CS_MFLAG_LIST
+                                   : CS_MFLAG_CLEAR;
+    if (in_list(switches, flag))
+        return CS_MFLAG_SWITCH;
+    return in_list(special, flag) ? CS_MFLAG_VALUE : CS_MFLAG_UNKNOWN;
+}
+
 /* Megatron's spelling of our value v (or ours of Megatron's, back = 1). */
 static const char *spelled(const arg_map *a, const char *v, int back)
 {

@@ -50,6 +50,18 @@ typedef struct cs_import {
  * read as argparse reads it. */
 int cs_megatron_import(FILE *out, const cs_import *in, FILE *err);
 
+/* How the import reads Megatron-LM flag `flag` (without "--"): as a flag
+ * with one value, a switch that sets a key, a switch that clears one
+ * (--no-..., --disable-...), a flag with a list of values, or not at all. */
+typedef enum {
+    CS_MFLAG_UNKNOWN,
+    CS_MFLAG_VALUE,
+    CS_MFLAG_SWITCH,
+    CS_MFLAG_CLEAR,
+    CS_MFLAG_LIST
+} cs_mflag;
+cs_mflag cs_megatron_flag(const char *flag);
+
 /* Splits text (an argument file) into arguments with their positions:
  * whitespace-separated words, '#' to the end of a line a comment, a '\' at
  * the end of a line a continuation, single and double quotes grouping.
