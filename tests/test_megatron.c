@@ -330,10 +330,23 @@ START_TEST(megatron_semantics)
     ck_assert_msg(strstr(args, "--moe-expert-capacity-factor 1.25") != NULL, "%s", args);
     free(args);
     cs_scenario_free(&m);
+    /* the embedding and loss counted in the split count in the virtual
+     * stages too: 30 layers + 2 over 4 stages of 2-layer virtual stages */
+    ck_assert_int_eq(import_text(BASE "--num-layers 30 --pipeline-model-parallel-size 4 "
+                                      "--num-layers-per-virtual-pipeline-stage 2 "
+                                      "--account-for-embedding-in-pipeline-split "
+                                      "--account-for-loss-in-pipeline-split "
+                                      "--position-embedding-type rope\n",
+                                 "dgx-h100", 1, &yaml, &err),
+                     0);
+    ck_assert_msg(strstr(yaml, "virtual_pipeline_stages: 4") != NULL, "%s", yaml);
+    free(yaml);
+    free(err);
     must_fail(BASE "--multi-latent-attention --q-lora-rank 16\n",
               "args:3:1: error: --multi-latent-attention needs --kv-lora-rank");
     must_fail(BASE "--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 3\n",
-              "2 layers over 2 pipeline stages do not split into virtual stages of 3");
+              "2 layers (with the embedding and loss if counted) over 2 pipeline stages do not "
+              "split into virtual stages of 3");
     must_fail(BASE "--recompute-modules core_attn mlp:x\n", "'mlp:x' is not a name");
     must_fail(BASE "--lr 'a\tb'\n", "args:3:6: error: an argument holds a control character");
 }
@@ -386,8 +399,65 @@ START_TEST(bridge_config)
     const char *bad = tu_write("bad.yaml", "train:\n  global_batch_size: 8\n");
     cs_diags_init(&d);
     ck_assert_int_eq(cs_bridge_args(bad, &a, &store, &d), -1);
-    ck_assert_ptr_nonnull(tu_find(&d, "not a Megatron-Bridge ConfigContainer: no model: section"));
+    ck_assert_ptr_nonnull(tu_find(&d, "not a Megatron-Bridge ConfigContainer: no model: mapping"));
     cs_diags_free(&d);
+    /* Bridge's own forms: a precision recipe by name, quick-GELU GLUs, the
+     * fused bias activation off for either activation, the model's longest
+     * sequence as the positions', the optimizer's distributed switch, and
+     * what is not read (comm_overlap, FSDP, a setting with a value) listed */
+    const char *forms = tu_write(
+        "forms.yaml",
+        "model:\n  num_layers: 2\n  hidden_size: 64\n  num_attention_heads: 4\n"
+        "  vocab_size: 1000\n  seq_length: 256\n  position_embedding_type: learned_absolute\n"
+        "  gated_linear_unit: true\n"
+        "  activation_func: { _call_: false, _target_: megatron.core.fusions.fused_bias_geglu.quick_gelu }\n"
+        "  bias_activation_fusion: false\n  window_size: [128, 0]\n"
+        "train: { global_batch_size: 8, micro_batch_size: 1 }\n"
+        "optimizer: { use_distributed_optimizer: true }\n"
+        "ddp: { data_parallel_sharding_strategy: optim_grads_params }\n"
+        "mixed_precision: bf16_with_mxfp8_mixed\n"
+        "comm_overlap: { tp_comm_overlap: true }\n");
+    cs_diags_init(&d);
+    n = cs_bridge_args(forms, &a, &store, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert(n > 10);
+    in = (cs_import){a, n, forms, "dgx-b200", 1, "forms"};
+    cap_open(&out);
+    cap_open(&e);
+    ck_assert_int_eq(cs_megatron_import(out.f, &in, e.f), 0);
+    yaml = cap_close(&out);
+    err = cap_close(&e);
+    load_yaml(yaml, &s);
+    ck_assert(s.model.quick_geglu && !s.model.swiglu);
+    ck_assert(!s.training.bias_gelu_fusion && !s.training.bias_swiglu_fusion);
+    ck_assert(s.model.max_position_embeddings == 256 && s.training.seq_length == 256);
+    ck_assert(s.training.precision == CS_FP8 && s.training.fp8_recipe == CS_FP8_MXFP8);
+    ck_assert(s.training.distributed_optimizer);
+    ck_assert_msg(strstr(yaml, "--data-parallel-sharding-strategy optim_grads_params") &&
+                      strstr(yaml, "--comm-overlap") && strstr(yaml, "--window-size [128,0]"),
+                  "%s", yaml);
+    cs_scenario_free(&s);
+    free(yaml);
+    free(err);
+    free(a);
+    free(store);
+    /* single values where a list or mapping stands: positioned errors, no
+     * crash; a key too long to be a setting */
+    static const char *const wrongs[][2] = {
+        {"model:\n  num_query_groups: [1]\n", "num_query_groups: a single value was expected"},
+        {"model:\n  num_moe_experts: { a: 1 }\n", "num_moe_experts: a single value was expected"},
+        {"model:\n  moe_layer_freq: [[1]]\n  num_moe_experts: 4\n", "a list of single values"},
+        {"model:\n  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: true\n",
+         "the key is too long"}};
+    for (size_t i = 0; i < sizeof wrongs / sizeof *wrongs; i++) {
+        const char *w = tu_write("w.yaml", wrongs[i][0]);
+        cs_diags_init(&d);
+        ck_assert_int_eq(cs_bridge_args(w, &a, &store, &d), -1);
+        ck_assert_msg(tu_find(&d, wrongs[i][1]) != NULL, "%s", wrongs[i][0]);
+        cs_diags_free(&d);
+    }
     /* a wrong value fails at its line and column in the YAML */
     const char *wrong = tu_write("wrong.yaml", "model:\n  num_layers: many\n  hidden_size: 64\n");
     cs_diags_init(&d);

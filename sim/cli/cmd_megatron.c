@@ -188,6 +188,13 @@ static int import_megatron(int argc, char **argv, const cs_paths *paths)
         cs_diags_free(&d);
         if (count < 0)
             return EXIT_BAD_INPUT;
+        if (count == 0) {
+            fprintf(stderr, "clustersim import megatron: %s sets nothing the import reads\n",
+                    a.bridge);
+            free(args);
+            free(store);
+            return EXIT_BAD_INPUT;
+        }
     } else if (a.file) {
         size_t len;
         text = cs_file_read(a.file, ARGS_MAX, &len);

@@ -2,17 +2,17 @@
  * `--config-file` YAML write it, read as the Megatron-LM arguments it stands
  * for, so that `import megatron` turns it into a scenario (megatron.h).
  *
- * Its sections model (Megatron-Core's TransformerConfig names, most of them
- * Megatron-LM's arguments with '_' for '-'), train, dataset, ddp, optimizer
- * and mixed_precision are read; the names that differ are renamed
- * (num_moe_experts is --num-experts, gated_linear_unit --swiglu,
- * share_embeddings_and_output_weights: false --untie-embeddings-and-output-
- * weights, add_bias_linear: false --disable-bias-linear, the fusions' false
- * their --no-... switches, dataset.sequence_length --seq-length, the DDP
- * config's switches, mixed_precision's bf16, fp16 and fp8). A key that names
- * no flag the import reads is listed, not dropped: as an argument of its own
- * ("--key value"), which the import then lists as not converted. Objects
- * (_target_: ...) are skipped, but for the attention backend's enum. */
+ * The model, train and ddp sections hold Megatron-Core's TransformerConfig
+ * and Megatron-LM's names, read as the flags of the same names ('-' for
+ * '_'); the names that differ, and dataset's, optimizer's and
+ * mixed_precision's (or a precision recipe's name) are renamed. What
+ * changes time or memory but is not read (switches on, FSDP, listed
+ * settings, a comm_overlap section) is passed on as arguments, which the
+ * import then lists as not converted. Objects (_target_: ...) are skipped,
+ * but for the attention backend's enum and the activation's name. The
+ * config a run prints comes before Bridge's run-time updates (comm_overlap's
+ * overlaps), which are not applied here. docs/input.md, "Megatron-LM
+ * arguments", lists the renames. */
 #ifndef CS_BRIDGE_H
 #define CS_BRIDGE_H
 

@@ -739,11 +739,16 @@ static void settle(importer *im, const layout_args *L)
     }
     long layers = get(im, "model.num_layers") ? strtol(get(im, "model.num_layers"), NULL, 10) : 0;
     long vpp = L->vpp;
+    /* Megatron-LM counts the embedding and the loss as a layer each when
+     * they are accounted for in the split */
+    const char *emb = get(im, "training.account_for_embedding_in_pipeline_split");
+    const char *loss = get(im, "training.account_for_loss_in_pipeline_split");
+    layers += (emb && !strcmp(emb, "true")) + (loss && !strcmp(loss, "true"));
     if (L->layers_per_virtual > 0 && layers > 0 && L->pp > 0) {
         if (layers % L->pp || (layers / L->pp) % L->layers_per_virtual)
             fail(im, L->at_layers_per_virtual,
-                 "%ld layers over %ld pipeline stages do not split into virtual stages of %ld "
-                 "layers (as Megatron-LM asserts)",
+                 "%ld layers (with the embedding and loss if counted) over %ld pipeline stages "
+                 "do not split into virtual stages of %ld layers (as Megatron-LM asserts)",
                  layers, L->pp, L->layers_per_virtual);
         else
             vpp = layers / L->pp / L->layers_per_virtual;

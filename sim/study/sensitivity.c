@@ -345,8 +345,9 @@ int cs_sensitivity_run(cs_scenario *s, cs_network_model model, unsigned long see
         out->fits[i] = out->peak_bytes[i] <= out->capacity_bytes;
         out->fits_high[i] = out->peak_bytes[i] * (1 + by) <= out->capacity_bytes;
     }
-    /* the ranking turns when only the faster stops fitting */
-    out->flips |= !out->fits_high[0] && out->fits_high[1];
+    /* the ranking turns when only the faster does not fit, at the estimate
+     * or above it */
+    out->flips |= (!out->fits[0] && out->fits[1]) || (!out->fits_high[0] && out->fits_high[1]);
     cs_cluster given = s->cluster;
     cs_cluster resolved = given;
     cs_fabric_resolve_latencies(&resolved);
