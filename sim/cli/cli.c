@@ -7,6 +7,7 @@
 
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "model/layout.h"
 #include "report/plot.h"
 
 /* Option value: "--name VALUE" or "--name=VALUE"; advances *i past it. */
@@ -106,6 +107,25 @@ static int load(const char *file, const cs_paths *paths, cs_scenario *scn, int n
 int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn)
 {
     return load(file, paths, scn, 1);
+}
+
+long cs_cli_pick_layout(const char *cmd, const char *file, const cs_scenario *s,
+                        const char *name, cs_layout_sizes *z)
+{
+    size_t which = 0;
+    while (name && which < s->layout_count && strcmp(s->layouts[which].name, name))
+        which++;
+    if (which == s->layout_count) {
+        fprintf(stderr, "clustersim %s: %s has no layout '%s'\n", cmd, file, name ? name : "");
+        return -EXIT_BAD_INPUT;
+    }
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = cs_layout_check(s, &s->layouts[which], z, &d);
+    if (rc != 0)
+        cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    return rc != 0 ? -EXIT_INVALID : (long)which;
 }
 
 int cs_cli_load_scenario_to_search(const char *file, const cs_paths *paths, cs_scenario *scn)

@@ -44,6 +44,12 @@ int cs_cli_network_model(const char *v, cs_network_model *out);
  * without layouts (which a search: block allows) is refused. */
 int cs_cli_load_scenario(const char *file, const cs_paths *paths, cs_scenario *scn);
 
+/* The layout of s named `name` (the first when NULL), checked: its index
+ * with its sizes in z, or -EXIT_BAD_INPUT (no such layout) or -EXIT_INVALID
+ * (not valid) after saying why on stderr, as command `cmd` of `file`. */
+long cs_cli_pick_layout(const char *cmd, const char *file, const cs_scenario *s,
+                        const char *name, cs_layout_sizes *z);
+
 /* Same, for search: the layouts may be left out. */
 int cs_cli_load_scenario_to_search(const char *file, const cs_paths *paths, cs_scenario *scn);
 

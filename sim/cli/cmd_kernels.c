@@ -197,24 +197,14 @@ static int cmd_kernels(int argc, char **argv, const cs_paths *paths)
         cs_scenario_free(&s);
         return EXIT_BAD_INPUT;
     }
-    size_t which = 0;
-    while (name && which < s.layout_count && strcmp(s.layouts[which].name, name))
-        which++;
-    int status = EXIT_OK;
     cs_layout_sizes z;
-    cs_diags d;
-    cs_diags_init(&d);
+    long which = cs_cli_pick_layout("kernels", file, &s, name, &z);
+    int status = which < 0 ? (int)-which : EXIT_OK;
     cs_cost cost;
-    if (which == s.layout_count) {
-        fprintf(stderr, "clustersim kernels: %s has no layout '%s'\n", file, name ? name : "");
-        status = EXIT_BAD_INPUT;
-    } else if (cs_layout_check(&s, &s.layouts[which], &z, &d) != 0) {
-        cs_diags_print(&d, stderr);
-        status = EXIT_INVALID;
-    } else if (cs_cost_init(&cost, &s.cluster.gpu, s.training.precision) != 0) {
+    if (which >= 0 && cs_cost_init(&cost, &s.cluster.gpu, s.training.precision) != 0) {
         fprintf(stderr, "clustersim kernels: out of memory\n");
         status = EXIT_BAD_INPUT;
-    } else {
+    } else if (which >= 0) {
         printer p = {&cost, &s.cluster.host, format == CS_FORMAT_CSV, {0, 0}, {0, 0}, {0, 0}};
         if (p.csv)
             printf("block,pass,kernel,slot,shape,flops,bytes,time_s,efficiency,host_s\n");
@@ -227,7 +217,6 @@ static int cmd_kernels(int argc, char **argv, const cs_paths *paths)
         list_layout(&p, &s, &z);
         cs_cost_free(&cost);
     }
-    cs_diags_free(&d);
     cs_scenario_free(&s);
     return status;
 }

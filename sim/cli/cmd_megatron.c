@@ -245,22 +245,11 @@ static int export_megatron(int argc, char **argv, const cs_paths *paths)
         cs_scenario_free(&s);
         return EXIT_BAD_INPUT;
     }
-    size_t which = 0;
-    while (name && which < s.layout_count && strcmp(s.layouts[which].name, name))
-        which++;
-    int status = EXIT_OK;
     cs_layout_sizes z;
-    cs_diags d;
-    cs_diags_init(&d);
-    if (which == s.layout_count) {
-        fprintf(stderr, "clustersim export megatron: %s has no layout '%s'\n", file, name);
-        status = EXIT_BAD_INPUT;
-    } else if (cs_layout_check(&s, &s.layouts[which], &z, &d) != 0) {
-        cs_diags_print(&d, stderr);
-        status = EXIT_INVALID;
-    } else
+    long which = cs_cli_pick_layout("export megatron", file, &s, name, &z);
+    int status = which < 0 ? (int)-which : EXIT_OK;
+    if (which >= 0)
         cs_megatron_export(stdout, &s, &s.layouts[which], z.world);
-    cs_diags_free(&d);
     cs_scenario_free(&s);
     return status;
 }
