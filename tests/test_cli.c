@@ -660,11 +660,11 @@ START_TEST(run_seed_writes_results)
         ck_assert_msg(strstr(json, fields[i]), "missing %s", fields[i]);
     snprintf(path, sizeof path, "%s/results.csv", dir);
     char *csv = tu_read(path);
-    ck_assert_ptr_nonnull(strstr(csv, "layout,tp,pp,ep,dp,etp,dense_dp,expert_dp,gpus,valid,"
+    ck_assert_ptr_nonnull(strstr(csv, "layout,tp,pp,ep,dp,etp,cp,dense_dp,expert_dp,gpus,valid,"
                                       "error,microbatches,iteration_time_s"));
     /* The original asks for 2048 GPUs: dense DP 2048 / (8 x 4), expert DP
      * 2048 / (4 x 8 x 16). */
-    ck_assert_ptr_nonnull(strstr(csv, "\noriginal,8,4,16,4,8,64,4,2048,false,"));
+    ck_assert_ptr_nonnull(strstr(csv, "\noriginal,8,4,16,4,8,1,64,4,2048,false,"));
     free(out);
     free(err);
     free(report);

@@ -148,10 +148,12 @@ START_TEST(minimal_scenario_values)
     ck_assert_int_eq(l->micro_batch_size, -1);
     ck_assert_int_eq(l->schedule, -1);
     ck_assert_int_eq(l->recompute, -1);
-    ck_assert_int_eq(l->order[0], CS_DIM_TP);
-    ck_assert_int_eq(l->order[1], CS_DIM_EP);
-    ck_assert_int_eq(l->order[2], CS_DIM_DP);
-    ck_assert_int_eq(l->order[3], CS_DIM_PP);
+    ck_assert_int_eq(l->cp, 1);
+    ck_assert_int_eq(l->order[0], CS_DIM_TP); /* Megatron's tp-cp-ep-dp-pp */
+    ck_assert_int_eq(l->order[1], CS_DIM_CP);
+    ck_assert_int_eq(l->order[2], CS_DIM_EP);
+    ck_assert_int_eq(l->order[3], CS_DIM_DP);
+    ck_assert_int_eq(l->order[4], CS_DIM_PP);
     ck_assert_int_eq(cs_layout_schedule(l, t), CS_1F1B);
     ck_assert_int_eq(cs_layout_recompute(l, t), CS_RECOMPUTE_NONE);
     ck_assert_int_eq(cs_layout_micro_batch(l, t), 1);
@@ -423,7 +425,7 @@ START_TEST(many_errors_all_reported)
                    22);
     tu_assert_diag(&r.d, CS_ERROR, "unknown network_model 'flwo'; did you mean 'flow'?", 16, 16);
     tu_assert_diag(&r.d, CS_ERROR, "'throughput': expected a throughput", 19, 15);
-    tu_assert_diag(&r.d, CS_ERROR, "'order' must name tp, ep, dp and pp once each", 21, 41);
+    tu_assert_diag(&r.d, CS_ERROR, "'order' must name tp, cp, ep, dp and pp once each", 21, 41);
     tu_assert_diag(&r.d, CS_ERROR, "'tp' must be at least 1, got 0", 22, 19);
     tu_assert_diag(&r.d, CS_ERROR, "two layouts are named 'b'", 23, 5);
     /* Every record points into the scenario file. */

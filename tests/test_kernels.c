@@ -145,9 +145,9 @@ START_TEST(selective_recompute_reruns_core_attention)
         cs_kernels_attention(&u.sh, &f, &fwd);
         cs_kernels_attention(&u.sh, &bw, &back);
         ck_assert(cs_kernels_flops(&back, CS_SLOT_RECOMPUTE) ==
-                  cs_kernels_flops(&fwd, CS_SLOT_CORE));
+                  cs_kernels_flops(&fwd, CS_SLOT_ATTN));
         ck_assert(cs_kernels_bytes(&back, CS_SLOT_RECOMPUTE) ==
-                  cs_kernels_bytes(&fwd, CS_SLOT_CORE));
+                  cs_kernels_bytes(&fwd, CS_SLOT_ATTN));
         cs_scenario_free(&u.s);
     }
 }

@@ -26,9 +26,9 @@ static const char help[] =
     "  --layout NAME        the layout (default: the first)\n"
     "  --format text|csv    output format (default text)\n";
 
-static const char *const slot_names[CS_SLOTS] = {"pre",    "in",    "core",      "out",    "post",
-                                                 "post_b", "out_b", "recompute", "core_b", "in_b",
-                                                 "out_w",  "in_w",  "pre_b"};
+static const char *const slot_names[CS_SLOTS] = {
+    "pre",   "in",        "core",   "attn",   "out",  "post",  "post_b", "out_b",
+    "recompute", "attn_b", "core_b", "in_b", "out_w", "in_w", "pre_b"};
 
 typedef struct printer {
     cs_cost *cost;

@@ -258,6 +258,12 @@ typedef struct cs_moe_routing {
     double skew;
 } cs_moe_routing;
 
+/* Context parallelism's exchange (--cp-comm-type, Transformer Engine's
+ * attention with CP): K/V passed around a ring and overlapped with the
+ * attention steps, all-to-alls that trade the sequence split for a head
+ * split (Ulysses), K/V all-gathered; a2a+p2p (hierarchical) is refused. */
+typedef enum { CS_CP_P2P, CS_CP_A2A, CS_CP_ALLGATHER, CS_CP_A2A_P2P } cs_cp_comm;
+
 /* Megatron-Core's token dispatchers (--moe-token-dispatcher-type). */
 typedef enum { CS_DISPATCH_ALLGATHER, CS_DISPATCH_ALLTOALL, CS_DISPATCH_FLEX } cs_dispatcher;
 typedef enum { CS_DROP_PROBS, CS_DROP_POSITION } cs_drop_policy;
@@ -307,6 +313,7 @@ typedef struct cs_training {
     cs_optimizer optimizer;
     cs_moe_routing moe_routing;
     /* MoE switches, Megatron's names and defaults (transformer_config.py). */
+    cs_cp_comm cp_comm_type;                 /* p2p (Megatron's default) */
     cs_dispatcher moe_token_dispatcher_type; /* allgather */
     int moe_grouped_gemm;                    /* false: SequentialMLP */
     int moe_permute_fusion;
@@ -317,24 +324,26 @@ typedef struct cs_training {
     cs_score_function moe_router_score_function;      /* softmax */
     cs_load_balancing moe_router_load_balancing_type; /* aux_loss */
     double moe_aux_loss_coeff;                        /* 0: no aux loss computed */
-    cs_loc loc_moe_capacity, loc_moe_pad, loc_moe_overlap, loc_moe_dispatcher;
+    cs_loc loc_moe_capacity, loc_moe_pad, loc_moe_overlap, loc_moe_dispatcher, loc_cp_comm;
     double tokens; /* tokens to train on (time-to-train and cost); 0: not given */
     cs_loc loc;
 } cs_training;
 
-/* Placement order of the parallel dimensions, innermost first. */
-typedef enum { CS_DIM_TP, CS_DIM_EP, CS_DIM_DP, CS_DIM_PP, CS_DIM_COUNT } cs_dim;
+/* Placement order of the parallel dimensions, innermost first; the enum's
+ * order is the default, Megatron-Core's tp-cp-ep-dp-pp. */
+typedef enum { CS_DIM_TP, CS_DIM_CP, CS_DIM_EP, CS_DIM_DP, CS_DIM_PP, CS_DIM_COUNT } cs_dim;
 
 typedef struct cs_layout {
     char name[CS_NAME_MAX];
     long tp, pp, ep, dp; /* dp < 0: derive from the cluster size */
     long etp;            /* expert tensor parallel; < 0: = tp */
+    long cp;             /* context parallel (the sequence split cp ways); 1 by default */
     long vpp;            /* virtual stages; < 0: training's */
     long micro_batch_size; /* < 0: training's */
     long schedule;         /* < 0: training's, else a cs_schedule */
     long recompute;        /* < 0: training's, else a cs_recompute */
     cs_dim order[CS_DIM_COUNT];
-    cs_loc loc, loc_tp, loc_pp, loc_ep, loc_dp, loc_etp, loc_vpp, loc_order;
+    cs_loc loc, loc_tp, loc_pp, loc_ep, loc_dp, loc_etp, loc_cp, loc_vpp, loc_order;
 } cs_layout;
 
 typedef struct cs_targets {

@@ -18,7 +18,8 @@ static const char *const module_choices[] = {
 static const char *const optimizer_choices[] = {"adam", "none", NULL};
 static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
 static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused", "local", NULL};
-static const char *const dim_names[] = {"tp", "ep", "dp", "pp", NULL};
+static const char *const dim_names[] = {"tp", "cp", "ep", "dp", "pp", NULL};
+static const char *const cp_comm_choices[] = {"p2p", "a2a", "allgather", "a2a+p2p", NULL};
 static const char *const dispatcher_choices[] = {"allgather", "alltoall", "flex", NULL};
 static const char *const drop_choices[] = {"probs", "position", NULL};
 static const char *const ce_impl_choices[] = {"native", "te", NULL};
@@ -119,6 +120,7 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, accumulate_allreduce_grads_in_fp32),
     ENUM(cs_training, optimizer, optimizer_choices),
     CUSTOM_OF("moe_routing", routing_custom, cs_routing_schema),
+    LOCATED(cp_comm_type, F_ENUM, 0, 0, cp_comm_choices, loc_cp_comm),
     LOCATED(moe_token_dispatcher_type, F_ENUM, 0, 0, dispatcher_choices, loc_moe_dispatcher),
     BOOL(cs_training, moe_grouped_gemm),
     BOOL(cs_training, moe_permute_fusion),
@@ -145,6 +147,7 @@ static const cs_field layout_fields[] = {
     INTL(cs_layout, ep, 1, 0, loc_ep),
     INTL(cs_layout, dp, 1, 0, loc_dp),
     INTL(cs_layout, etp, 1, 0, loc_etp),
+    INTL(cs_layout, cp, 1, 0, loc_cp),
     INTL(cs_layout, vpp, 1, 0, loc_vpp),
     INT(cs_layout, micro_batch_size, 1, 0),
     CUSTOM("schedule", layout_schedule_custom),
@@ -183,10 +186,21 @@ static int order_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         if (*p == '-')
             p++;
     }
+    /* An order written before context parallelism (without cp) keeps
+     * meaning what it meant: cp sits right outside tp, where Megatron's
+     * default puts it. */
+    if (t && count == CS_DIM_COUNT - 1 && !seen[CS_DIM_CP] && !(p && *p)) {
+        int at = 0;
+        while (order[at] != CS_DIM_TP)
+            at++;
+        memmove(&order[at + 2], &order[at + 1], (size_t)(count - at - 1) * sizeof *order);
+        order[at + 1] = CS_DIM_CP;
+        count++;
+    }
     if (!t || count != CS_DIM_COUNT || (p && *p)) {
         REPORT(c, f, n,
-               "'order' must name tp, ep, dp and pp once each, innermost first, "
-               "e.g. 'tp-ep-dp-pp'");
+               "'order' must name tp, cp, ep, dp and pp once each (cp may be left out), "
+               "innermost first, e.g. 'tp-cp-ep-dp-pp'");
         return -1;
     }
     memcpy(l->order, order, sizeof order);
@@ -241,7 +255,7 @@ void cs_layout_defaults(cs_layout *l)
 {
     memset(l, 0, sizeof *l);
     l->tp = l->pp = UNSET_INT;
-    l->ep = 1;
+    l->ep = l->cp = 1;
     l->dp = l->etp = l->vpp = l->micro_batch_size = l->schedule = l->recompute = -1;
     for (int i = 0; i < CS_DIM_COUNT; i++)
         l->order[i] = (cs_dim)i;

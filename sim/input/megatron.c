@@ -112,6 +112,7 @@ static const arg_map table[] = {
     {"moe-router-load-balancing-type", "training.moe_router_load_balancing_type", A_VALUE, NULL,
      NULL},
     {"moe-aux-loss-coeff", "training.moe_aux_loss_coeff", A_VALUE, NULL, NULL},
+    {"cp-comm-type", "training.cp_comm_type", A_VALUE, NULL, NULL},
 };
 
 /* Flags read by the code below, not the table: precision, the pipeline
@@ -245,6 +246,8 @@ static int applies(const cs_scenario *s, const arg_map *a)
         return s->training.precision == CS_FP8;
     if (!strcmp(a->key, "training.recompute_modules"))
         return 0; /* with the recompute flags */
+    if (!strcmp(a->key, "training.cp_comm_type"))
+        return s->training.cp_comm_type != CS_CP_P2P; /* Megatron's default */
     return 1;
 }
 
@@ -334,6 +337,8 @@ static void export_layout(printer *p, const cs_scenario *s, const cs_layout *l)
         put_long(p, "expert-model-parallel-size", l->ep);
         put_long(p, "expert-tensor-parallel-size", l->etp > 0 ? l->etp : l->tp);
     }
+    if (l->cp > 1)
+        put_long(p, "context-parallel-size", l->cp);
     if (cs_layout_schedule(l, t) == CS_INTERLEAVED)
         put_long(p, "num-virtual-stages-per-pipeline-rank", cs_layout_vpp(l, t));
 }
@@ -566,7 +571,7 @@ static long tokenizer_vocab(const char *type)
 }
 
 typedef struct layout_args {
-    long tp, pp, ep, etp, vpp, layers_per_virtual, at_layers_per_virtual;
+    long tp, pp, ep, etp, cp, vpp, layers_per_virtual, at_layers_per_virtual;
     char from[512];
 } layout_args;
 
@@ -581,6 +586,7 @@ static void special_flag(importer *im, long at, long n, layout_args *L)
                  : !strcmp(flag, "pipeline-model-parallel-size") ? &L->pp
                  : !strcmp(flag, "expert-model-parallel-size")   ? &L->ep
                  : !strcmp(flag, "expert-tensor-parallel-size")  ? &L->etp
+                 : !strcmp(flag, "context-parallel-size")        ? &L->cp
                  : !strcmp(flag, "virtual-pipeline-model-parallel-size") ? &L->vpp
                  : !strcmp(flag, "num-virtual-stages-per-pipeline-rank") ? &L->vpp
                  : !strcmp(flag, "num-layers-per-virtual-pipeline-stage") ? &L->layers_per_virtual
@@ -589,7 +595,7 @@ static void special_flag(importer *im, long at, long n, layout_args *L)
         fail(im, at, "%s needs a value", im->in->args[at].text);
         return;
     }
-    if (size || !strcmp(flag, "context-parallel-size") || !strcmp(flag, "micro-batch-size") ||
+    if (size || !strcmp(flag, "micro-batch-size") ||
         !strcmp(flag, "num-query-groups") || !strcmp(flag, "recompute-num-layers") ||
         !strcmp(flag, "train-samples") || !strcmp(flag, "train-iters")) {
         char *end;
@@ -605,9 +611,6 @@ static void special_flag(importer *im, long at, long n, layout_args *L)
             L->at_layers_per_virtual = at;
         size_t used = strlen(L->from);
         snprintf(L->from + used, sizeof L->from - used, "%s%s", used ? ", " : "", from);
-    } else if (!strcmp(flag, "context-parallel-size")) {
-        if (x > 1)
-            fail(im, at, "context parallelism (%s) is not modelled yet", from);
     } else if (!strcmp(flag, "bf16") || !strcmp(flag, "fp16")) {
         if (!get(im, "training.precision") || strcmp(get(im, "training.precision"), "fp8"))
             set(im, "training.precision", flag, from);
@@ -816,12 +819,16 @@ static void write_scenario(FILE *out, const importer *im, const layout_args *L)
     if (L->ep > 1)
         used += snprintf(name + used, sizeof name - (size_t)used, "-ep%ld", L->ep);
     if (L->etp > 0 && L->etp != L->tp)
-        snprintf(name + used, sizeof name - (size_t)used, "-etp%ld", L->etp);
+        used += snprintf(name + used, sizeof name - (size_t)used, "-etp%ld", L->etp);
+    if (L->cp > 1)
+        snprintf(name + used, sizeof name - (size_t)used, "-cp%ld", L->cp);
     fprintf(out, "layouts:\n  - name: %s\n    tp: %ld\n    pp: %ld\n", name, L->tp, L->pp);
     if (L->ep > 1 || L->etp > 0)
         fprintf(out, "    ep: %ld\n", L->ep);
     if (L->etp > 0)
         fprintf(out, "    etp: %ld\n", L->etp);
+    if (L->cp > 1)
+        fprintf(out, "    cp: %ld\n", L->cp);
     fprintf(out, "# layout from: %s\n", L->from[0] ? L->from : "Megatron-LM's defaults (1)");
 }
 
@@ -907,7 +914,7 @@ int cs_megatron_import(FILE *out, const cs_import *given, FILE *err)
 static int import_args(importer *im, FILE *out)
 {
     const cs_import *in = im->in;
-    layout_args L = {1, 1, 1, 0, 0, 0, 0, ""};
+    layout_args L = {.tp = 1, .pp = 1, .ep = 1, .cp = 1, .from = ""};
     for (long at = 0; at < in->count; at++)
         if (has_control(in->args[at].text))
             fail(im, at, "an argument holds a control character (a line break in quotes?)");

@@ -13,7 +13,9 @@ void cs_shape_init(cs_shape *sh, const cs_model *m, const cs_training *t, const 
     sh->s = (double)t->seq_length;
     sh->b = (double)z->micro_batch;
     sh->h = (double)m->hidden_size;
-    sh->T = sh->s * sh->b;
+    sh->cp = z->cp > 1 ? (double)z->cp : 1;
+    sh->cp_comm = (int)t->cp_comm_type;
+    sh->T = sh->s * sh->b / sh->cp;
     sh->t = (double)z->tp;
     sh->etp = (double)z->etp;
     sh->sp = t->sequence_parallel && z->tp > 1;
@@ -367,23 +369,71 @@ static void norm_rerun(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_op
 /* FlashAttention or cuDNN: one kernel each way, FLOPs as FlashAttention
  * counts them (causal: half of 4 b heads s^2 d); it reads Q, K, V and writes
  * O (and the fp32 log-sum-exp), backward reads them and dO, writes dQ, dK,
- * dV. */
+ * dV. With context parallelism (cs_kernels_attention()) each rank does 1/cp
+ * of the causal work: p2p in cp kernels of s/cp queries each reading one K/V
+ * block, allgather in two (the rank's chunks) reading the gathered K/V, a2a
+ * in one over the whole sequence on heads / cp. */
 static void flash(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
                   cs_kernel_slot slot, int backward)
 {
-    double at = sh->heads / sh->t, qkv = sh->T * (sh->q + 2 * sh->kv) / sh->t;
-    double fwd = 4 * sh->b * at * sh->s * sh->s * sh->head_dim / 2;
+    double at = sh->heads / sh->t, q = sh->T * sh->q / sh->t, kv = cs_kernels_cp_kv_bytes(sh) / A;
+    double fwd = 4 * sh->b * at * sh->s * sh->s * sh->head_dim / 2 / sh->cp;
     cs_kernel *k = add(l, backward ? "core_attention.backward" : "core_attention.forward",
                        CS_KERNEL_ATTENTION, slot);
     if (!k)
         return;
     k->backend = o->backend;
-    k->seq = sh->s;
+    k->seq = sh->s / sh->cp;
     k->head_dim = sh->head_dim;
     k->backward = backward;
     k->flops = backward ? 2.5 * fwd : fwd;
-    double o_bytes = A * sh->T * sh->q / sh->t, lse = 4 * sh->b * at * sh->s;
-    k->bytes = backward ? 2 * A * qkv + 3 * o_bytes + lse : A * qkv + o_bytes + lse;
+    double reads = 1; /* K/V blocks each kernel reads */
+    if (sh->cp > 1 && sh->cp_comm == CS_CP_P2P) {
+        k->launches = sh->cp;
+        reads = sh->cp;
+    } else if (sh->cp > 1 && sh->cp_comm == CS_CP_ALLGATHER) {
+        k->launches = 2;
+        reads = sh->cp;
+    } else if (sh->cp > 1) {
+        k->seq = sh->s; /* a2a: the whole sequence, heads / cp */
+    }
+    double o_bytes = A * sh->T * sh->q / sh->t, lse = 4 * sh->b * at * sh->s / sh->cp;
+    double qkv = A * (k->launches * q + reads * kv);
+    k->bytes = backward ? 2 * qkv + 3 * o_bytes + lse : qkv + o_bytes + lse;
+}
+
+double cs_kernels_cp_kv_bytes(const cs_shape *sh)
+{
+    /* MLA's keys are as wide as its queries (nope + rope per head), its
+     * values sh->kv; otherwise K and V are sh->kv each. */
+    double k = sh->mla ? sh->q : sh->kv;
+    return A * sh->T * (k + sh->kv) / sh->t;
+}
+
+/* What Transformer Engine's context-parallel attention adds around the
+ * kernels (attention/dot_product_attention/context_parallel.py): p2p merges
+ * each later step's output into the fp32 result by its log-sum-exp
+ * (forward: read the step's O, read and write the fp32 sum) and accumulates
+ * dQ and dK/dV per step (backward: read, add, write); a2a reorders Q, K, V
+ * before its all-to-all and the output after (read and write each), and
+ * the gradients the other way; allgather reorders the gathered K/V (and in
+ * backward its gradient before the reduce-scatter). */
+static void cp_kernels(cs_kernel_list *l, const cs_shape *sh, cs_kernel_slot slot, int backward)
+{
+    if (sh->cp <= 1)
+        return;
+    double q = A * sh->T * sh->q / sh->t, kv = cs_kernels_cp_kv_bytes(sh);
+    if (sh->cp_comm == CS_CP_P2P && !backward)
+        memory(l, "core_attention.cp_out_correction", slot, (sh->cp - 1) * (q + 8 * q / A), sh->cp - 1);
+    else if (sh->cp_comm == CS_CP_P2P)
+        memory(l, "core_attention.cp_grad_accumulate (dq, dkv)", slot, 3 * sh->cp * (q + kv),
+               2 * sh->cp);
+    else if (sh->cp_comm == CS_CP_A2A)
+        memory(l, backward ? "core_attention.cp_a2a_reorder.backward" : "core_attention.cp_a2a_reorder",
+               slot, 2 * (2 * q + kv), 4);
+    else
+        memory(l, backward ? "core_attention.cp_kv_reorder.backward" : "core_attention.cp_kv_reorder",
+               slot, (backward ? 4 : 2) * sh->cp * kv, backward ? 2 : 1);
 }
 
 /* Softmax over the b x heads/t x s x s scores: Megatron's fused
@@ -436,7 +486,7 @@ static void unfused_backward(cs_kernel_list *l, const cs_shape *sh, const cs_ker
 {
     double at = sh->heads / sh->t, bh = sh->b * at, E = bh * sh->s * sh->s;
     double qt = sh->T * sh->q / sh->t, kvt = sh->T * sh->kv / sh->t;
-    cs_kernel_slot s = CS_SLOT_CORE_B;
+    cs_kernel_slot s = CS_SLOT_ATTN_B;
     memory(l, "core_attention.context_permute.backward", s, 2 * A * qt, 1);
     gemm(l, "core_attention.bmm_pv.dgrad_probs", s, bh, sh->s, sh->s, sh->head_dim, 0);
     gemm(l, "core_attention.bmm_pv.dgrad_v", s, bh, sh->s, sh->head_dim, sh->s, 0);
@@ -506,9 +556,10 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
         qk_norms(out, sh, o, CS_SLOT_CORE);
         rotary(out, sh, o, CS_SLOT_CORE);
         if (is_flash(o->backend))
-            flash(out, sh, o, CS_SLOT_CORE, 0);
+            flash(out, sh, o, CS_SLOT_ATTN, 0);
         else
-            unfused_forward(out, sh, o, CS_SLOT_CORE);
+            unfused_forward(out, sh, o, CS_SLOT_ATTN);
+        cp_kernels(out, sh, CS_SLOT_ATTN, 0);
         host(out, HOST_DPA);
         linear(out, o, &te_proj, CS_SLOT_OUT, 1, sh->T, sh->h, w_o, 0, 1);
         host(out, HOST_LINEAR);
@@ -529,11 +580,13 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
             flash(out, sh, &f, CS_SLOT_RECOMPUTE, 0);
         else
             unfused_forward(out, sh, &f, CS_SLOT_RECOMPUTE);
+        cp_kernels(out, sh, CS_SLOT_RECOMPUTE, 0);
     }
     if (is_flash(o->backend))
-        flash(out, sh, o, CS_SLOT_CORE_B, 1);
+        flash(out, sh, o, CS_SLOT_ATTN_B, 1);
     else
         unfused_backward(out, sh, o);
+    cp_kernels(out, sh, CS_SLOT_ATTN_B, 1);
     host(out, HOST_DPA_B);
     rotary(out, sh, o, CS_SLOT_CORE_B);
     qk_norms(out, sh, o, CS_SLOT_CORE_B);
@@ -1012,7 +1065,7 @@ void cs_kernels_embedding(const cs_shape *sh, const cs_kernel_opts *o, const cs_
     memory(out, "word_embeddings.backward (scatter-add into main_grad)", CS_SLOT_IN_B,
            A * e + 8 * e, 2);
     if (learned)
-        memory(out, "position_embeddings.backward", CS_SLOT_IN_B, A * el + 8 * sh->s * sh->h, 1);
+        memory(out, "position_embeddings.backward", CS_SLOT_IN_B, A * el + 8 * sh->s / sh->cp * sh->h, 1);
 }
 
 double cs_kernel_launches(const cs_kernel *k)

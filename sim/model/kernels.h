@@ -27,8 +27,10 @@
 
 /* Shapes of one micro-batch on one GPU. */
 typedef struct cs_shape {
-    double s, b, h, T, Tl; /* T tokens; Tl the tokens a rank holds between TP regions */
+    double s, b, h, T, Tl; /* T tokens of the rank (s b / cp); Tl those it holds between TP regions */
     double t, etp;
+    double cp;     /* context parallel size (1: none) */
+    int cp_comm;   /* a cs_cp_comm */
     double heads, groups, head_dim; /* attention heads, query groups, kv_channels */
     double q, kv;                   /* query and key/value widths */
     double ffn, ffn_e, ffn_s, f;    /* f: 2 matrices, or 3 with SwiGLU (fc1 is f-1 wide) */
@@ -48,21 +50,25 @@ typedef enum { CS_KERNEL_GEMM, CS_KERNEL_ATTENTION, CS_KERNEL_MEMORY } cs_kernel
 
 /* Where a kernel sits in its block. Forward: PRE (the norm, before the
  * block's TP gather), IN (the column-parallel GEMM), CORE (what runs between
- * the two GEMMs), OUT (the row-parallel GEMM), POST (after the block's TP
- * reduction). Backward: POST_B (before the gradient's gather), OUT_B, CORE_B,
- * IN_B (the input-gradient work in order), RECOMPUTE (selective recompute,
- * just before CORE_B), OUT_W and IN_W (the weight gradients), PRE_B (the norm
+ * the two GEMMs), ATTN (the core attention, last of it: what context
+ * parallelism splits into steps between its exchanges), OUT (the
+ * row-parallel GEMM), POST (after the block's TP reduction). Backward:
+ * POST_B (before the gradient's gather), OUT_B, ATTN_B, CORE_B, IN_B (the
+ * input-gradient work in order), RECOMPUTE (selective recompute, just
+ * before ATTN_B), OUT_W and IN_W (the weight gradients), PRE_B (the norm
  * backward and the residual-gradient add, after the block's TP reduction of
  * the input gradient). */
 typedef enum {
     CS_SLOT_PRE,
     CS_SLOT_IN,
     CS_SLOT_CORE,
+    CS_SLOT_ATTN,
     CS_SLOT_OUT,
     CS_SLOT_POST,
     CS_SLOT_POST_B,
     CS_SLOT_OUT_B,
     CS_SLOT_RECOMPUTE,
+    CS_SLOT_ATTN_B,
     CS_SLOT_CORE_B,
     CS_SLOT_IN_B,
     CS_SLOT_OUT_W,
@@ -150,8 +156,22 @@ double cs_kernels_fp8_weight_bytes(const cs_training *t);
 cs_attention_backend cs_kernels_backend(const cs_training *t, const cs_gpu_config *gpu);
 
 /* The attention block (norm, QKV, rotary, core attention, projection,
- * bias-dropout-add). */
+ * bias-dropout-add). With context parallelism (sh->cp > 1) the core
+ * attention is Transformer Engine's: each rank's T tokens are two of the
+ * sequence's 2 cp chunks, one from either end, so every rank does 1/cp of
+ * the causal work. p2p runs it as cp steps of a (2c x c) or (c x 2c)
+ * unmasked block (c = s / 2cp; the first step the causal diagonal), each
+ * reading Q and one K/V block, with an output correction (forward) and the
+ * dQ and dK/dV accumulations (backward) per step; a2a runs one kernel over
+ * the whole sequence on heads / cp after reordering Q, K, V (and the output
+ * after it); allgather runs the rank's two chunks against the gathered K/V,
+ * reordered first. */
 void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_list *out);
+
+/* Bytes of one rank's K and V for one micro-batch (T tokens, its tp share
+ * of the heads): what context parallelism's p2p passes at each step, and
+ * allgather gathers cp of. */
+double cs_kernels_cp_kv_bytes(const cs_shape *sh);
 
 /* An MLP block of `tokens` tokens and hidden width `width` split `split`
  * ways, as `groups` equal GEMMs (a grouped GEMM of that many local experts;

@@ -31,64 +31,119 @@ static void problem(checker *c, cs_severity sev, cs_loc at, const char *fmt, ...
         c->errors++;
 }
 
-/* A layout with dp written out: world = tp x pp x ep x dp, each at most
- * 2^20 (so tp x pp x ep fits a long; the last product is checked). */
+/* A layout with dp written out: world = tp x cp x pp x ep x dp, each at
+ * most 2^20 (so tp x cp x pp x ep fits a long; the last product is
+ * checked). */
 static void check_explicit_world(checker *c, const cs_layout *l, cs_layout_sizes *z)
 {
-    long inner = z->tp * z->pp * z->ep;
+    long inner = z->tp * z->cp * z->pp * z->ep, tcp = z->tp * z->cp * z->pp;
     int overflow = __builtin_mul_overflow(inner, z->dp, &z->world);
     if (!overflow && z->world == z->cluster_gpus)
         return;
     if (overflow)
-        problem(c, CS_ERROR, l->loc_dp, "tp %ld x pp %ld x ep %ld x dp %ld GPUs is beyond any "
-                "cluster; this one has %ld", z->tp, z->pp, z->ep, z->dp, z->cluster_gpus);
+        problem(c, CS_ERROR, l->loc_dp, "tp %ld x cp %ld x pp %ld x ep %ld x dp %ld GPUs is "
+                "beyond any cluster; this one has %ld", z->tp, z->cp, z->pp, z->ep, z->dp,
+                z->cluster_gpus);
+    else if (z->cp > 1)
+        problem(c, CS_ERROR, l->loc_dp,
+                "needs %ld GPUs (tp %ld x cp %ld x pp %ld x ep %ld x dp %ld); the cluster has %ld",
+                z->world, z->tp, z->cp, z->pp, z->ep, z->dp, z->cluster_gpus);
     else
         problem(c, CS_ERROR, l->loc_dp,
                 "needs %ld GPUs (tp %ld x pp %ld x ep %ld x dp %ld); the cluster has %ld",
                 z->world, z->tp, z->pp, z->ep, z->dp, z->cluster_gpus);
     if (overflow)
         z->world = 0; /* the other checks see no data-parallel size */
-    if (z->ep > 1 && z->tp * z->pp * z->dp == z->cluster_gpus && z->dp % z->ep == 0)
+    if (z->ep > 1 && tcp * z->dp == z->cluster_gpus && z->dp % z->ep == 0)
         problem(c, CS_NOTE, l->loc_dp,
                 "dp %ld looks like Megatron's data-parallel size, which already contains "
                 "ep; here dp counts the replicas of each expert shard (dense DP = ep x dp): "
                 "use dp %ld",
                 z->dp, z->dp / z->ep);
     else if (z->cluster_gpus % inner == 0)
-        problem(c, CS_NOTE, l->loc_dp, "with tp %ld, pp %ld and ep %ld the cluster fits dp %ld",
-                z->tp, z->pp, z->ep, z->cluster_gpus / inner);
-    else if (z->cluster_gpus % (z->tp * z->pp) == 0)
+        problem(c, CS_NOTE, l->loc_dp, "with tp %ld, cp %ld, pp %ld and ep %ld the cluster "
+                "fits dp %ld", z->tp, z->cp, z->pp, z->ep, z->cluster_gpus / inner);
+    else if (z->cluster_gpus % tcp == 0)
         problem(c, CS_NOTE, l->loc_dp,
-                "tp x pp x ep = %ld does not divide %ld GPUs; to fold ep over tp (Megatron's "
-                "MoE parallel folding), leave dp out",
+                "tp x cp x pp x ep = %ld does not divide %ld GPUs; to fold ep over tp "
+                "(Megatron's MoE parallel folding), leave dp out",
                 inner, z->cluster_gpus);
     else
-        problem(c, CS_NOTE, l->loc_tp, "tp x pp x ep = %ld does not divide %ld GPUs; no dp fits",
-                inner, z->cluster_gpus);
+        problem(c, CS_NOTE, l->loc_tp,
+                "tp x cp x pp x ep = %ld does not divide %ld GPUs; no dp fits", inner,
+                z->cluster_gpus);
 }
 
-/* The world and the dense data-parallel size dp_dense = world / (tp x pp).
- * Without dp the layout fills the cluster, as Megatron derives its DP size;
- * z->dp (ranks per expert shard, tp x pp x ep x dp = world) is then 0 when
- * ep x tp does not divide a stage's GPUs: ep is folded over tp. */
+/* The world and the dense data-parallel size dp_dense = world / (tp x cp x
+ * pp), Megatron's data-parallel size (its gradient and optimizer groups
+ * are dp x cp). Without dp the layout fills the cluster, as Megatron
+ * derives its DP size; z->dp (ranks per expert shard, tp x cp x pp x ep x
+ * dp = world) is then 0 when ep does not divide the dense DP: ep is folded
+ * over tp and cp. */
 static void check_world(checker *c, const cs_layout *l, cs_layout_sizes *z)
 {
+    long tcp = z->tp * z->cp * z->pp;
     if (l->dp > 0) {
         check_explicit_world(c, l, z);
     } else {
         z->world = z->cluster_gpus;
-        long inner = z->tp * z->pp * z->ep;
+        long inner = tcp * z->ep;
         z->dp = z->world % inner ? 0 : z->world / inner;
     }
-    if (z->world % (z->tp * z->pp)) {
-        problem(c, CS_ERROR, l->loc_tp,
-                "tp %ld x pp %ld = %ld does not divide the cluster's %ld GPUs, so no "
-                "data-parallel size fits",
-                z->tp, z->pp, z->tp * z->pp, z->world);
+    if (z->world % tcp) {
+        if (z->cp > 1)
+            problem(c, CS_ERROR, l->loc_cp.file ? l->loc_cp : l->loc_tp,
+                    "tp %ld x cp %ld x pp %ld = %ld does not divide the cluster's %ld GPUs, so "
+                    "no data-parallel size fits",
+                    z->tp, z->cp, z->pp, tcp, z->world);
+        else
+            problem(c, CS_ERROR, l->loc_tp,
+                    "tp %ld x pp %ld = %ld does not divide the cluster's %ld GPUs, so no "
+                    "data-parallel size fits",
+                    z->tp, z->pp, tcp, z->world);
         z->dense_dp = 0;
         return;
     }
-    z->dense_dp = z->world / (z->tp * z->pp);
+    z->dense_dp = z->world / tcp;
+}
+
+/* Context parallelism as Megatron-Core and Transformer Engine allow it:
+ * the sequence in 2 x cp chunks (each rank a chunk from either end, which
+ * balances the causal mask), so seq_length divisible by 2 cp, and by tp x
+ * cp with sequence parallelism; only Transformer Engine's attention
+ * (flash or fused) runs it; a2a splits the heads and query groups cp ways
+ * too. */
+static void check_context(checker *c, const cs_model *m, const cs_layout *l,
+                          const cs_layout_sizes *z, const cs_training *t)
+{
+    if (z->cp <= 1)
+        return;
+    if (t->seq_length % (2 * z->cp))
+        problem(c, CS_ERROR, l->loc_cp,
+                "seq_length %ld is not divisible by 2 x cp = %ld (context parallelism splits "
+                "the sequence into 2 x cp chunks)",
+                t->seq_length, 2 * z->cp);
+    else if (t->sequence_parallel && z->tp > 1 && (t->seq_length / z->cp) % z->tp)
+        problem(c, CS_ERROR, l->loc_cp,
+                "seq_length / cp = %ld is not divisible by tp %ld (needed by "
+                "sequence_parallel)",
+                t->seq_length / z->cp, z->tp);
+    if (z->attention != CS_ATTN_FLASH && z->attention != CS_ATTN_FUSED)
+        problem(c, CS_ERROR, l->loc_cp,
+                "context parallelism runs only in Transformer Engine's attention (backend "
+                "flash or fused), as Megatron-Core requires");
+    if (t->cp_comm_type == CS_CP_A2A_P2P)
+        problem(c, CS_ERROR, t->loc_cp_comm,
+                "cp_comm_type a2a+p2p (hierarchical) is not modelled yet; use p2p, a2a or "
+                "allgather");
+    if (t->cp_comm_type == CS_CP_A2A) {
+        long groups = m->mla.enabled ? m->num_attention_heads : m->num_query_groups;
+        if ((m->num_attention_heads / z->tp) % z->cp || (groups / z->tp) % z->cp)
+            problem(c, CS_ERROR, t->loc_cp_comm.file ? t->loc_cp_comm : l->loc_cp,
+                    "cp_comm_type a2a splits each tensor-parallel rank's heads cp ways: "
+                    "%ld heads and %ld query groups over tp %ld are not divisible by cp %ld",
+                    m->num_attention_heads, groups, z->tp, z->cp);
+    }
 }
 
 static void check_tensor_split(checker *c, const cs_model *m, const cs_layout *l,
@@ -154,7 +209,7 @@ static void check_experts(checker *c, const cs_model *m, const cs_layout *l,
         if (l->etp > 0 && l->etp != z->tp)
             problem(c, CS_WARNING, l->loc_etp, "etp is ignored for a dense model");
         z->etp = z->tp;
-        z->expert_dp = z->dense_dp;
+        z->expert_dp = z->dense_dp * z->cp;
         return;
     }
     if (m->moe.num_experts % z->ep)
@@ -409,16 +464,19 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
     z->ep = l->ep;
     z->dp = l->dp;
     z->etp = l->etp > 0 ? l->etp : l->tp;
+    z->cp = l->cp > 0 ? l->cp : 1;
     z->vpp = cs_layout_vpp(l, t);
     z->micro_batch = cs_layout_micro_batch(l, t);
     /* Products of these must not overflow: a million of anything is beyond
      * any cluster clustersim models. */
     static const long limit = 1L << 20;
     if (z->tp > limit || z->pp > limit || z->ep > limit || (z->dp > limit) || z->etp > limit ||
+        z->cp > limit || z->tp * z->cp > limit ||
         z->vpp > limit || z->micro_batch > limit || z->cluster_gpus > limit ||
         z->cluster_gpus <= 0) {
-        problem(&c, CS_ERROR, l->loc, "tp, pp, ep, dp, etp, vpp, micro_batch_size and the "
-                                      "cluster's GPUs must each be at most %ld", limit);
+        problem(&c, CS_ERROR, l->loc, "tp, pp, ep, dp, etp, cp, tp x cp, vpp, "
+                                      "micro_batch_size and the cluster's GPUs must each be "
+                                      "at most %ld", limit);
         return -1;
     }
     z->schedule = cs_layout_schedule(l, t);
@@ -426,6 +484,7 @@ int cs_layout_check(const cs_scenario *s, const cs_layout *l, cs_layout_sizes *z
     z->attention = cs_kernels_backend(t, &s->cluster.gpu);
     check_world(&c, l, z);
     check_tensor_split(&c, &s->model, l, z, t);
+    check_context(&c, &s->model, l, z, t);
     check_experts(&c, &s->model, l, z);
     check_pipeline(&c, s, l, z);
     check_batch(&c, s, l, z);

@@ -2,12 +2,12 @@
  * training settings, and the sizes it implies.
  *
  * Semantics (docs/input.md, "Layouts"), as Megatron-Core's: the attention
- * and dense layers are split tp x dp_dense x pp over the world, the experts
- * etp x ep x edp x pp over the same GPUs (MoE parallel folding); where
- * they sit is model/placement.h. A layout may write dp, the ranks holding
- * each expert shard per tp rank (world = tp x pp x ep x dp, so dp_dense =
- * ep x dp), or leave it out to fill the cluster as Megatron derives its
- * DP size; then ep x etp may exceed dp_dense. */
+ * and dense layers are split tp x cp x dp_dense x pp over the world, the
+ * experts etp x ep x edp x pp over the same GPUs (MoE parallel folding);
+ * where they sit is model/placement.h. A layout may write dp, the ranks
+ * holding each expert shard per tp and cp rank (world = tp x cp x pp x ep
+ * x dp, so dp_dense = ep x dp), or leave it out to fill the cluster as
+ * Megatron derives its DP size; then ep x etp may exceed dp_dense. */
 #ifndef CS_LAYOUT_H
 #define CS_LAYOUT_H
 
@@ -22,8 +22,9 @@ typedef struct cs_layout_sizes {
     long cluster_gpus;
     long world; /* the cluster's GPUs once valid */
     long tp, pp, ep, etp, vpp;
-    long dp;        /* world / (tp x pp x ep), as given or derived; 0 if not whole (folded) */
-    long dense_dp;  /* world / (tp x pp): Megatron's data-parallel size */
+    long cp;        /* context parallel: each rank holds seq_length / cp of a sequence */
+    long dp;        /* world / (tp x cp x pp x ep), as given or derived; 0 if not whole (folded) */
+    long dense_dp;  /* world / (tp x cp x pp): Megatron's data-parallel size (without cp) */
     long expert_dp; /* world / (pp x etp x ep): Megatron's expert data-parallel size */
     long micro_batch;
     long microbatches; /* per iteration and pipeline: gbs / (dense_dp x mbs) */

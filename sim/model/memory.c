@@ -47,10 +47,18 @@ double cs_memory_attention_scores(const cs_model *m, const cs_training *t,
 
 /* What FP8 changes in one FP8 layer's saved activations (memory.h): per
  * element of a linear layer's saved input, 1 + sf bytes instead of 2. */
+/* Tokens of a sequence one rank holds: context parallelism splits it cp
+ * ways (Megatron's get_batch_on_this_cp_rank), and every saved activation
+ * with it. */
+static double local_seq(const cs_training *t, const cs_layout_sizes *z)
+{
+    return (double)t->seq_length / (double)(z->cp > 1 ? z->cp : 1);
+}
+
 static double fp8_activation_delta(const cs_model *m, const cs_training *t,
                                    const cs_layout_sizes *z, long layer)
 {
-    double s = (double)t->seq_length, b = (double)z->micro_batch, h = (double)m->hidden_size;
+    double s = local_seq(t, z), b = (double)z->micro_batch, h = (double)m->hidden_size;
     double tp = (double)z->tp, sb = s * b, e = 1 + cs_kernels_fp8_scale_bytes(t->fp8_recipe);
     double save = 2 - e; /* saved per element where FP8 replaces 16-bit */
     int sp = t->sequence_parallel && z->tp > 1;
@@ -81,7 +89,7 @@ static double fp8_activation_delta(const cs_model *m, const cs_training *t,
 double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
                                    const cs_layout_sizes *z, long layer)
 {
-    double s = (double)t->seq_length, b = (double)z->micro_batch;
+    double s = local_seq(t, z), b = (double)z->micro_batch;
     double h = (double)m->hidden_size, a = (double)m->num_attention_heads;
     double tp = (double)z->tp;
     int sp = t->sequence_parallel && z->tp > 1;
@@ -217,7 +225,7 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
         for (long i = first; i < first + n; i++)
             per_mb += cs_memory_layer_activations(m, t, z, i);
     }
-    double s_ = (double)t->seq_length, b = (double)z->micro_batch, h = (double)m->hidden_size;
+    double s_ = local_seq(t, z), b = (double)z->micro_batch, h = (double)m->hidden_size;
     double tp_div = t->sequence_parallel && z->tp > 1 ? (double)z->tp : 1.0;
     /* vocab_size 0: no embedding. Token ids (8 bytes, all of them on every
      * TP rank) and the embedding dropout's mask over the rank's tokens. */
@@ -249,7 +257,10 @@ void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
         out->weights += fp8_weight_bytes(t) * stage_fp8_params(s, z, stage);
     out->gradients = cs_training_grad_bytes(t) * (dense + expert);
     if (t->optimizer == CS_OPTIMIZER_ADAM) {
-        double dense_share = t->distributed_optimizer ? (double)z->dense_dp : 1.0;
+        /* The distributed optimizer shards over the data-parallel group
+         * with context parallelism, dp x cp ranks. */
+        double dense_share =
+            t->distributed_optimizer ? (double)z->dense_dp * (double)(z->cp > 1 ? z->cp : 1) : 1.0;
         double expert_share = t->distributed_optimizer && z->expert_dp > 0 ? (double)z->expert_dp : 1.0;
         out->optimizer = 12.0 * (dense / dense_share + expert / expert_share);
     }

@@ -5,6 +5,8 @@ long cs_place_size(const cs_layout_sizes *z, cs_decomp which, cs_dim dim)
     switch (dim) {
     case CS_DIM_TP:
         return which == CS_EXPERT ? z->etp : z->tp;
+    case CS_DIM_CP:
+        return which == CS_EXPERT || z->cp < 1 ? 1 : z->cp;
     case CS_DIM_EP:
         return which == CS_EXPERT ? z->ep : 1;
     case CS_DIM_DP:
@@ -52,14 +54,16 @@ long cs_place_local(const cs_layout *l, const cs_layout_sizes *z, long rank)
 {
     long c[CS_DIM_COUNT];
     cs_place_coords(l, z, CS_DENSE, rank, c);
-    return c[CS_DIM_TP] + z->tp * c[CS_DIM_DP];
+    long cp = cs_place_size(z, CS_DENSE, CS_DIM_CP);
+    return c[CS_DIM_TP] + z->tp * (c[CS_DIM_CP] + cp * c[CS_DIM_DP]);
 }
 
 long cs_place_at(const cs_layout *l, const cs_layout_sizes *z, long local, long stage)
 {
-    long c[CS_DIM_COUNT] = {0};
+    long c[CS_DIM_COUNT] = {0}, cp = cs_place_size(z, CS_DENSE, CS_DIM_CP);
     c[CS_DIM_TP] = local % z->tp;
-    c[CS_DIM_DP] = local / z->tp;
+    c[CS_DIM_CP] = local / z->tp % cp;
+    c[CS_DIM_DP] = local / z->tp / cp;
     c[CS_DIM_PP] = stage;
     return cs_place_rank(l, z, CS_DENSE, c);
 }
@@ -102,6 +106,18 @@ long cs_place_group_of(const cs_layout *l, const cs_layout_sizes *z, cs_decomp w
     long c[CS_DIM_COUNT];
     cs_place_coords(l, z, which, rank, c);
     return members(l, z, which, dim, c, out);
+}
+
+long cs_place_dp_cp_group(const cs_layout *l, const cs_layout_sizes *z, long tp, long stage,
+                           long *out)
+{
+    long c[CS_DIM_COUNT] = {0}, n = 0, cp = cs_place_size(z, CS_DENSE, CS_DIM_CP);
+    c[CS_DIM_TP] = tp;
+    c[CS_DIM_PP] = stage;
+    for (c[CS_DIM_DP] = 0; c[CS_DIM_DP] < z->dense_dp; c[CS_DIM_DP]++)
+        for (c[CS_DIM_CP] = 0; c[CS_DIM_CP] < cp; c[CS_DIM_CP]++)
+            out[n++] = cs_place_rank(l, z, CS_DENSE, c);
+    return n;
 }
 
 long cs_place_expert_tp_ep_group(const cs_layout *l, const cs_layout_sizes *z, long edp,

@@ -151,7 +151,8 @@ typedef enum {
 } cs_block;
 
 /* build.c: ranks and the primitives that add ops. A GPU's local index is
- * its index in its stage (placement.h: tp + tp_size x dense dp). */
+ * its index in its stage (placement.h: tp + tp_size x (cp + cp_size x
+ * dense dp)). */
 long cs_build_at(const cs_builder *B, long local, long stage); /* its rank */
 long cs_build_local_of(const cs_builder *B, long gpu);
 long cs_build_layer_in_stage(const cs_builder *B, long layer);
@@ -170,6 +171,7 @@ typedef long (*cs_group_fn)(cs_builder *B, long g, long *out);
 /* The kinds of group a loop builds collectives over (cs_build_copies). */
 enum {
     CS_SITE_DENSE_TP,
+    CS_SITE_DENSE_CP,
     CS_SITE_DENSE_DP,
     CS_SITE_EXPERT_TP,
     CS_SITE_EXPERT_EP,

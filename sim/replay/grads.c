@@ -19,10 +19,18 @@ typedef struct bucket {
     int output, embedding;        /* holds the output layer's / embedding's gradients */
 } bucket;
 
-/* Dense data-parallel group g (the GPUs of one tp rank of the stage). */
+/* Dense data-parallel group g (the GPUs of tp rank g of the stage: every
+ * dp and cp rank, Megatron's data-parallel group with context
+ * parallelism). */
 static long dense_dp_members(cs_builder *B, long g, long *out)
 {
-    return cs_build_group(B, CS_DENSE, CS_DIM_DP, g, out);
+    return cs_place_dp_cp_group(B->l, B->z, g, B->stage, out);
+}
+
+/* Ranks of that group: dp x cp, what the distributed optimizer shards over. */
+static double dense_share(const cs_layout_sizes *z)
+{
+    return (double)cs_place_groups(z, CS_DENSE, CS_DIM_TP);
 }
 
 /* Expert data-parallel group g (one etp rank of one EP rank of the stage). */
@@ -77,7 +85,7 @@ static long make_buckets(const cs_builder *B, bucket *out)
     cs_model_params(B->m, &pc);
     long Ls = B->Ls, n = 0;
     double size =
-        BUCKET_PARAMS > 1e6 * (double)B->z->dense_dp ? BUCKET_PARAMS : 1e6 * (double)B->z->dense_dp;
+        BUCKET_PARAMS > 1e6 * dense_share(B->z) ? BUCKET_PARAMS : 1e6 * dense_share(B->z);
     if (!B->t->overlap_grad_reduce || B->stage > 0)
         size = INFINITY;
     bucket cur = {0, 0, 0, 0, Ls - 1, Ls - 1, 0, 0};
@@ -261,7 +269,7 @@ static long embedding_group(cs_builder *B, long g, long *out)
     return 2;
 }
 
-/* Group g (a dense dp rank) of the model-parallel group: every tp and stage. */
+/* Group g (a dense dp x cp rank) of the model-parallel group: every tp and stage. */
 static long model_parallel_group(cs_builder *B, long g, long *out)
 {
     const cs_layout_sizes *z = B->z;
@@ -298,7 +306,8 @@ void cs_grads_finalize(cs_builder *B)
         if (B->t->distributed_optimizer)
             all_reduce_groups(B, 1, world_group, CS_SITE_MODEL, 4);
         else
-            all_reduce_groups(B, z->dense_dp, model_parallel_group, CS_SITE_MODEL, 4);
+            all_reduce_groups(B, cs_place_groups(z, CS_DENSE, CS_DIM_TP), model_parallel_group,
+                              CS_SITE_MODEL, 4);
     }
 }
 
@@ -315,7 +324,8 @@ static double gather_bytes(const cs_builder *B, double params, double fp8)
 static void gather_groups(cs_builder *B, cs_decomp which, double bytes, int async)
 {
     cs_group_fn fn = which == CS_DENSE ? dense_dp_members : expert_dp_members;
-    long groups = cs_build_copies(B, fn, cs_place_groups(B->z, which, CS_DIM_DP),
+    long count = which == CS_DENSE ? B->z->tp : cs_place_groups(B->z, which, CS_DIM_DP);
+    long groups = cs_build_copies(B, fn, count,
                                   which == CS_DENSE ? CS_SITE_DENSE_DP : CS_SITE_EXPERT_DP, 0,
                                   CS_COLL_ALL_GATHER, bytes, NULL);
     for (long g = 0; g < groups; g++) {
@@ -366,9 +376,9 @@ void cs_grads_step(cs_builder *B)
     }
     int distributed = B->t->distributed_optimizer;
     double edp = (double)(z->expert_dp > 0 ? z->expert_dp : 1);
-    double owned = distributed ? dense / (double)z->dense_dp + expert / edp : dense + expert;
+    double owned = distributed ? dense / dense_share(z) + expert / edp : dense + expert;
     /* fp8_param_gather: the step writes the FP8 weights it owns as FP8 (1 byte, not 2). */
-    double owned_fp8 = B->t->fp8_param_gather ? fp8_dense / (double)z->dense_dp + fp8_expert / edp
+    double owned_fp8 = B->t->fp8_param_gather ? fp8_dense / dense_share(z) + fp8_expert / edp
                                               : 0;
     /* Launches: the multi-tensor Adam's (left out: a few per iteration). */
     cs_work w = {cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8), 0, 0, 0};

@@ -135,6 +135,15 @@ static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_
     edge_ops(B, c, first, last, k, mb, layer, mem_begin, mem_end, NULL);
 }
 
+/* One compute op per live GPU of the stage doing w. */
+static void edge_ops_work(cs_builder *B, cs_work w, cs_op_class k, long mb, long layer)
+{
+    if (w.seconds <= 0)
+        return;
+    for (long local = 0; local < B->locals; local++)
+        cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, 0, 0);
+}
+
 static void carry(cs_builder *B, const cs_block_cost *c, cs_kernel_slot slot, cs_op_class k,
                   long mb, long layer)
 {
@@ -153,8 +162,8 @@ static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double by
 {
     if (B->z->tp <= 1)
         return;
-    long groups =
-        cs_build_copies(B, dense_tp_group, B->z->dense_dp, CS_SITE_DENSE_TP, 0, op, bytes, NULL);
+    long groups = cs_build_copies(B, dense_tp_group, cs_place_groups(B->z, CS_DENSE, CS_DIM_TP),
+                                  CS_SITE_DENSE_TP, 0, op, bytes, NULL);
     for (long g = 0; g < groups; g++) {
         long n = cs_build_group(B, CS_DENSE, CS_DIM_TP, g, B->members);
         if (async)
@@ -175,6 +184,90 @@ static cs_coll_op reduction(const cs_builder *B)
 
 static int overlapped(const cs_builder *B) { return B->z->tp > 1 && B->t->tp_comm_overlap; }
 
+/* ---- context parallelism ------------------------------------------------------------ */
+
+static long dense_cp_group(cs_builder *B, long g, long *out)
+{
+    return cs_build_group(B, CS_DENSE, CS_DIM_CP, g, out);
+}
+
+/* One collective per CP group of the stage, `bytes` each (booked as TP
+ * communication). */
+static void cp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async)
+{
+    long groups = cs_build_copies(B, dense_cp_group, cs_place_groups(B->z, CS_DENSE, CS_DIM_CP),
+                                  CS_SITE_DENSE_CP, 0, op, bytes, NULL);
+    for (long g = 0; g < groups; g++) {
+        long n = cs_build_group(B, CS_DENSE, CS_DIM_CP, g, B->members);
+        if (async)
+            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
+                                      bytes);
+        else
+            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
+                                NULL);
+    }
+}
+
+/* Whether slot ATTN / ATTN_B of block c is core attention that context
+ * parallelism runs between its exchanges. */
+static int cp_block(const cs_builder *B, const cs_block_cost *c)
+{
+    return B->z->cp > 1 && (c->n[CS_SLOT_ATTN] > 0 || c->n[CS_SLOT_ATTN_B] > 0);
+}
+
+static cs_work work_part(cs_work w, double share)
+{
+    return (cs_work){w.seconds * share, w.launches * share, w.flops * share, w.ops * share};
+}
+
+/* The core attention of slot `slot` (forward, its recompute, or backward)
+ * with its context-parallel exchange over each CP group, as Transformer
+ * Engine's attention runs it (context_parallel.py):
+ *   p2p        cp steps; each step's send/receive of a K/V block to the
+ *              next rank of the ring is issued before the step's kernel
+ *              and overlaps it, the next step waiting for it. Forward
+ *              sends K/V at each step but the last; backward sends K/V at
+ *              the first step, K/V and the dK/dV accumulated so far in
+ *              between, dK/dV at the last (2 (cp - 1) blocks in all).
+ *   a2a        an all-to-all of Q, K, V before the kernel and of the output
+ *              after it, blocking (backward: the output's gradient, then
+ *              dQ, dK, dV).
+ *   allgather  the K/V all-gathered before the kernel (backward again,
+ *              and the dK/dV reduce-scattered after it).
+ * Sizes are nccl-tests': the rank's buffer for all-to-all, the total for
+ * all-gather and reduce-scatter, the message for send/receive. */
+static void cp_attention(cs_builder *B, const cs_block_cost *c, cs_kernel_slot slot, cs_op_class k,
+                         long mb, long layer, int backward)
+{
+    const cs_shape *sh = &B->sh;
+    cs_work w = span(c, slot, slot);
+    double kv = cs_kernels_cp_kv_bytes(sh), cp = sh->cp;
+    double q = DT * sh->T * sh->q / sh->t, o = DT * sh->T * (sh->mla ? sh->kv : sh->q) / sh->t;
+    if (sh->cp_comm == CS_CP_P2P) {
+        long steps = B->z->cp;
+        for (long i = 0; i < steps; i++) {
+            double bytes = !backward ? (i < steps - 1 ? kv : 0)
+                                     : (i == 0 || i == steps - 1 ? kv : 2 * kv);
+            if (bytes > 0)
+                cp_comm(B, CS_COLL_SENDRECV, mb, layer, bytes, 1);
+            edge_ops_work(B, work_part(w, 1.0 / cp), k, mb, layer);
+            if (bytes > 0)
+                cs_build_release(B, 0);
+        }
+        return;
+    }
+    if (sh->cp_comm == CS_CP_A2A) {
+        cp_comm(B, CS_COLL_ALLTOALL, mb, layer, backward ? o : q + kv, 0);
+        edge_ops_work(B, w, k, mb, layer);
+        cp_comm(B, CS_COLL_ALLTOALL, mb, layer, backward ? q + kv : o, 0);
+        return;
+    }
+    cp_comm(B, CS_COLL_ALL_GATHER, mb, layer, cp * kv, 0);
+    edge_ops_work(B, w, k, mb, layer);
+    if (backward)
+        cp_comm(B, CS_COLL_REDUCE_SCATTER, mb, layer, cp * kv, 0);
+}
+
 /* ---- a block, forward and backward --------------------------------------------------- */
 
 /* Bytes of the sequence-parallel all-gather of a block's input (forward, and
@@ -192,19 +285,31 @@ static void block_forward(cs_builder *B, const cs_block_cost *c, cs_op_class k, 
                           double mem)
 {
     double act = DT * B->sh.T * B->sh.h, in = input_gather_bytes(B, layer);
+    int cp = cp_block(B, c);
     carry(B, c, CS_SLOT_PRE, k, mb, layer);
     if (overlapped(B)) { /* userbuffers: AG beside the column GEMM, RS beside the row GEMM */
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, in, 1);
         ops(B, c, CS_SLOT_IN, CS_SLOT_IN, k, mb, layer, mem, 0);
         cs_build_release(B, 0);
-        ops(B, c, CS_SLOT_CORE, CS_SLOT_CORE, k, mb, layer, 0, 0);
+        if (cp) {
+            ops(B, c, CS_SLOT_CORE, CS_SLOT_CORE, k, mb, layer, 0, 0);
+            cp_attention(B, c, CS_SLOT_ATTN, k, mb, layer, 0);
+        } else {
+            ops(B, c, CS_SLOT_CORE, CS_SLOT_ATTN, k, mb, layer, 0, 0);
+        }
         tp_comm(B, CS_COLL_REDUCE_SCATTER, mb, layer, act, 1);
         ops(B, c, CS_SLOT_OUT, CS_SLOT_OUT, k, mb, layer, 0, 0);
         cs_build_release(B, 0);
     } else {
         if (B->sh.sp)
             tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, in, 0);
-        ops(B, c, CS_SLOT_IN, CS_SLOT_OUT, k, mb, layer, mem, 0);
+        if (cp) {
+            ops(B, c, CS_SLOT_IN, CS_SLOT_CORE, k, mb, layer, mem, 0);
+            cp_attention(B, c, CS_SLOT_ATTN, k, mb, layer, 0);
+            ops(B, c, CS_SLOT_OUT, CS_SLOT_OUT, k, mb, layer, 0, 0);
+        } else {
+            ops(B, c, CS_SLOT_IN, CS_SLOT_OUT, k, mb, layer, mem, 0);
+        }
         tp_comm(B, reduction(B), mb, layer, act, 0);
     }
     carry(B, c, CS_SLOT_POST, k, mb, layer);
@@ -217,7 +322,7 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
                            double recomputed, double free_b, double free_w)
 {
     double act = DT * B->sh.T * B->sh.h;
-    int ov = overlapped(B), sp = B->sh.sp, tp = B->z->tp > 1;
+    int ov = overlapped(B), sp = B->sh.sp, tp = B->z->tp > 1, cp = cp_block(B, c);
     carry(B, c, CS_SLOT_POST_B, CS_OP_BACKWARD_INPUT, mb, layer);
     /* The gradient of the block's reduce-scatter is an all-gather (of an
      * all-reduce, nothing); userbuffers run it beside the row GEMM's dgrad. */
@@ -226,19 +331,24 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
     ops(B, c, CS_SLOT_OUT_B, CS_SLOT_OUT_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
     if (sp && ov)
         cs_build_release(B, 1);
-    ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer, recomputed, 0);
+    if (cp && c->n[CS_SLOT_RECOMPUTE] > 0)
+        cp_attention(B, c, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer, 0);
+    else
+        ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer, recomputed, 0);
+    if (cp)
+        cp_attention(B, c, CS_SLOT_ATTN_B, CS_OP_BACKWARD_INPUT, mb, layer, 1);
+    cs_kernel_slot core = cp ? CS_SLOT_CORE_B : CS_SLOT_ATTN_B;
     /* The column GEMM's backward: the saved input shard gathered again for
      * its wgrad, launched beside its dgrad (when the wgrads are deferred, as
      * ZB-H1 defers them, the gathered input is kept for them, as the
      * zero-bubble implementation's WeightGradStore does). */
     if (sp) {
-        ops(B, c, CS_SLOT_CORE_B, CS_SLOT_CORE_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
+        ops(B, c, core, CS_SLOT_CORE_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
         tp_comm(B, CS_COLL_ALL_GATHER, mb, layer, input_gather_bytes(B, layer), 1);
         ops(B, c, CS_SLOT_IN_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
             free_b - recomputed);
     } else {
-        ops(B, c, CS_SLOT_CORE_B, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
-            free_b - recomputed);
+        ops(B, c, core, CS_SLOT_IN_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, free_b - recomputed);
     }
     if (tp)
         tp_comm(B, reduction(B), mb, layer, act, 1);

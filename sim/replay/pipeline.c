@@ -97,7 +97,7 @@ static void gate(cs_builder *B, long op, long on)
         o->gate[o->ngate++] = (int32_t)on;
 }
 
-/* The TP group of dense DP rank g on the stage in B->peer_stage. */
+/* The TP group g (a dense dp x cp rank) on the stage in B->peer_stage. */
 static long peer_tp_group(cs_builder *B, long g, long *out)
 {
     for (long tp = 0; tp < B->z->tp; tp++)
@@ -121,7 +121,8 @@ static void gather_received(cs_builder *B, long to_stage, long to_slot_base, con
 {
     const cs_layout_sizes *z = B->z;
     B->peer_stage = to_stage;
-    long groups = cs_build_copies(B, peer_tp_group, z->dense_dp, CS_SITE_DENSE_TP, to_stage,
+    long groups = cs_build_copies(B, peer_tp_group, cs_place_groups(z, CS_DENSE, CS_DIM_TP),
+                                  CS_SITE_DENSE_TP, to_stage,
                                   CS_COLL_ALL_GATHER, bytes * (double)z->tp, NULL);
     for (long dp = 0; dp < groups; dp++) {
         long *members = B->members_last;

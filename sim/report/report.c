@@ -117,15 +117,22 @@ static void text_stage_layers(FILE *out, const cs_layout_sizes *z)
 static void text_decompositions(FILE *out, const cs_scenario *s, const cs_layout *l,
                                 const cs_layout_sizes *z)
 {
-    fprintf(out, "  dense     tp %ld x dp %ld x pp %ld: rank 0's groups", z->tp, z->dense_dp, z->pp);
+    if (z->cp > 1)
+        fprintf(out, "  dense     tp %ld x cp %ld x dp %ld x pp %ld: rank 0's groups", z->tp, z->cp,
+                z->dense_dp, z->pp);
+    else
+        fprintf(out, "  dense     tp %ld x dp %ld x pp %ld: rank 0's groups", z->tp, z->dense_dp,
+                z->pp);
     text_group(out, l, z, CS_DENSE, CS_DIM_TP, "TP");
+    if (z->cp > 1)
+        text_group(out, l, z, CS_DENSE, CS_DIM_CP, "CP");
     text_group(out, l, z, CS_DENSE, CS_DIM_DP, "DP");
     text_group(out, l, z, CS_DENSE, CS_DIM_PP, "PP");
     fputc('\n', out);
     if (s->model.moe.num_experts <= 0)
         return;
     fprintf(out, "  experts   etp %ld x ep %ld x edp %ld x pp %ld%s: rank 0's groups", z->etp,
-            z->ep, z->expert_dp, z->pp, z->dp ? "" : " (ep folded over tp)");
+            z->ep, z->expert_dp, z->pp, z->dp ? "" : z->cp > 1 ? " (ep folded over tp and cp)" : " (ep folded over tp)");
     text_group(out, l, z, CS_EXPERT, CS_DIM_TP, "ETP");
     text_group(out, l, z, CS_EXPERT, CS_DIM_EP, "EP");
     text_group(out, l, z, CS_EXPERT, CS_DIM_DP, "EDP");
@@ -141,6 +148,8 @@ static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict
         fprintf(out, ", dp %ld", z->dp);
     if (z->etp != z->tp)
         fprintf(out, ", etp %ld", z->etp);
+    if (z->cp > 1)
+        fprintf(out, ", cp %ld", z->cp);
     if (z->vpp > 1)
         fprintf(out, ", vpp %ld", z->vpp);
     /* a valid layout the memory estimate does not fit is said so at once */
@@ -156,6 +165,8 @@ static void text_layout(FILE *out, const cs_scenario *s, const cs_layout_verdict
     if (!r->valid)
         return;
     fprintf(out, "  sizes     %ld GPUs; dense DP %ld", z->world, z->dense_dp);
+    if (z->cp > 1)
+        fprintf(out, " (gradients over dp x cp = %ld)", z->dense_dp * z->cp);
     if (s->model.moe.num_experts > 0)
         fprintf(out, ", expert DP %ld, %ld experts per GPU", z->expert_dp, z->experts_per_gpu);
     fprintf(out, "; %ld micro-batches of %ld; ", z->microbatches, z->micro_batch);
@@ -239,6 +250,7 @@ static void json_layout(cs_json *j, const cs_scenario *s, const cs_layout_verdic
     cs_json_int(j, "ep", z->ep);
     cs_json_int(j, "dp", z->dp);
     cs_json_int(j, "etp", z->etp);
+    cs_json_int(j, "cp", z->cp);
     cs_json_int(j, "vpp", z->vpp);
     cs_json_int(j, "gpus", z->world);
     cs_json_bool(j, "valid", r->valid);
@@ -548,6 +560,15 @@ static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
         fprintf(out, "%*s", COL, cell);
     }
     fputc('\n', out);
+    int any_cp = 0;
+    for (size_t i = 0; i < r->count; i++)
+        any_cp |= r->layouts[i].verdict->sizes.cp > 1;
+    if (any_cp) {
+        row_label(out, "cp");
+        for (size_t i = 0; i < r->count; i++)
+            fprintf(out, "%*ld", COL, r->layouts[i].verdict->sizes.cp);
+        fputc('\n', out);
+    }
     row_label(out, "valid");
     for (size_t i = 0; i < r->count; i++)
         fprintf(out, "%*s", COL, r->layouts[i].verdict->valid ? "yes" : "NO");
@@ -606,6 +627,7 @@ static void json_run_layout(cs_json *j, const cs_scenario *s, const cs_layout_ru
     cs_json_int(j, "ep", z->ep);
     cs_json_int(j, "dp", z->dp);
     cs_json_int(j, "etp", z->etp);
+    cs_json_int(j, "cp", z->cp);
     cs_json_int(j, "dense_dp", z->dense_dp);
     cs_json_int(j, "expert_dp", z->expert_dp);
     cs_json_int(j, "gpus", z->world);
@@ -701,7 +723,7 @@ static void csv_field(FILE *out, const char *text)
 static void csv_run(FILE *out, const cs_scenario *s, const cs_run *r)
 {
     (void)s;
-    fprintf(out, "layout,tp,pp,ep,dp,etp,dense_dp,expert_dp,gpus,valid,error,microbatches,"
+    fprintf(out, "layout,tp,pp,ep,dp,etp,cp,dense_dp,expert_dp,gpus,valid,error,microbatches,"
                  "iteration_time_s,"
                  "throughput_seq_per_s,throughput_tokens_per_s,model_tflops_per_gpu,mfu,"
                  "bubble_fraction,memory_peak_bytes,memory_peak_stage,memory_fits");
@@ -713,8 +735,9 @@ static void csv_run(FILE *out, const cs_scenario *s, const cs_run *r)
         const cs_layout_sizes *z = &v->sizes;
         const cs_replay_result *x = &r->layouts[i].result;
         csv_field(out, v->layout->name);
-        fprintf(out, ",%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%s,", z->tp, z->pp, z->ep, z->dp, z->etp,
-                z->dense_dp, z->expert_dp, z->world, v->valid ? "true" : "false");
+        fprintf(out, ",%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%s,", z->tp, z->pp, z->ep, z->dp,
+                z->etp, z->cp > 0 ? z->cp : 1, z->dense_dp, z->expert_dp, z->world,
+                v->valid ? "true" : "false");
         const char *err = "";
         for (size_t k = 0; k < v->problems.count && !*err; k++)
             if (v->problems.items[k].severity == CS_ERROR)
