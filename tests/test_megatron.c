@@ -241,8 +241,9 @@ START_TEST(bad_arguments_at_their_position)
 {
     must_fail(BASE "--num-layers x\n", "args:3:14: error: 'x' is not a whole number of at least 1");
     must_fail(BASE "--sequence-parallel 4\n", "args:3:21: error: --sequence-parallel takes no value");
-    must_fail(BASE "--context-parallel-size 2\n",
-              "args:3:1: error: context parallelism (--context-parallel-size 2) is not modelled");
+    must_fail(BASE "--context-parallel-size 0\n",
+              "args:3:25: error: '0' is not a whole number of at least 1");
+    must_fail(BASE "--cp-comm-type ring\n", "'ring' is not one of the values");
     must_fail(BASE "--normalization Batch\n", "'Batch' is not one of the values");
     must_fail(BASE "--hidden-size\n", "--hidden-size needs a value");
     must_fail(BASE "stray\n", "'stray' is not a --flag");
@@ -261,6 +262,38 @@ START_TEST(bad_arguments_at_their_position)
     ck_assert_msg(strstr(t, "argument 2 (two): 'two' is not a whole number") != NULL, "%s", t);
     free(o);
     free(t);
+}
+END_TEST
+
+/* --context-parallel-size and --cp-comm-type: the layout's cp and the
+ * training's exchange, checked, and exported back the same. */
+START_TEST(context_parallel_round_trip)
+{
+    char *yaml, *err;
+    ck_assert_int_eq(import_text(BASE "--context-parallel-size 2 --cp-comm-type a2a "
+                                      "--position-embedding-type rope "
+                                      "--tensor-model-parallel-size 2\n",
+                                 "dgx-h100", 1, &yaml, &err),
+                     0);
+    cs_scenario s;
+    load_yaml(yaml, &s);
+    ck_assert_int_eq(s.layouts[0].cp, 2);
+    ck_assert_str_eq(s.layouts[0].name, "tp2-pp1-cp2");
+    ck_assert_int_eq(s.training.cp_comm_type, CS_CP_A2A);
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
+    cs_diags_free(&d);
+    ck_assert_int_eq(z.dense_dp, 2);
+    ck_assert_int_eq(round_trip(&s, 0), 1);
+    char *args = export_args(&s, 0, 8);
+    ck_assert_ptr_nonnull(strstr(args, "--context-parallel-size 2"));
+    ck_assert_ptr_nonnull(strstr(args, "--cp-comm-type a2a"));
+    free(args);
+    cs_scenario_free(&s);
+    free(yaml);
+    free(err);
 }
 END_TEST
 
@@ -568,6 +601,7 @@ static Suite *suite(void)
     tcase_add_test(t, mixtral_8x7b_example);
     tcase_add_test(t, bad_arguments_at_their_position);
     tcase_add_test(t, special_forms);
+    tcase_add_test(t, context_parallel_round_trip);
     tcase_add_test(t, megatron_semantics);
     tcase_add_test(t, bridge_config);
     tcase_add_test(t, splitter);

@@ -323,6 +323,48 @@ START_TEST(block_space)
 }
 END_TEST
 
+/* Context parallelism in the space: by default the powers of two that
+ * leave each rank 4096 tokens or more (cp 1, 2 and 4 for 16k tokens; cp 1
+ * alone for 4k), or as listed; a cp over 1 names itself. */
+START_TEST(cp_in_the_space)
+{
+    static const long seqs[] = {16384, 4096, 16384};
+    static const char *const blocks[] = {"  tp: 1\n", "  tp: 1\n", "  tp: 1\n  cp: [8]\n"};
+    static const int want[][4] = {{1, 1, 1, 0}, {1, 0, 0, 0}, {0, 0, 0, 1}}; /* cp 1, 2, 4, 8 */
+    for (int k = 0; k < 3; k++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof yaml,
+                 "model: { name: d, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+                 "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 16384 }\n"
+                 "cluster: { base: dgx-h100, nodes: 1 }\n"
+                 "training: { seq_length: %ld, global_batch_size: 16 }\n"
+                 "layouts:\n  - { tp: 1, pp: 1 }\nsearch:\n%s",
+                 seqs[k], blocks[k]);
+        cs_scenario s;
+        cs_diags d;
+        cs_diags_init(&d);
+        ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), 0);
+        cs_diags_free(&d);
+        cs_search r;
+        ck_assert_int_eq(cs_search_space(&s, &r), 0);
+        int seen[4] = {0};
+        for (long i = 0; i < r.count; i++) {
+            long cp = r.c[i].layout.cp;
+            ck_assert(cp == 1 || cp == 2 || cp == 4 || cp == 8);
+            seen[cp == 1 ? 0 : cp == 2 ? 1 : cp == 4 ? 2 : 3] = 1;
+            char tag[8];
+            snprintf(tag, sizeof tag, "-cp%ld-", cp);
+            ck_assert_int_eq(strstr(r.c[i].layout.name, tag) != NULL, cp > 1);
+        }
+        for (int c = 0; c < 4; c++)
+            ck_assert_msg(seen[c] == want[k][c], "seq %ld: cp %d seen %d", seqs[k], 1 << c,
+                          seen[c]);
+        cs_search_free(&r);
+        cs_scenario_free(&s);
+    }
+}
+END_TEST
+
 /* A GPU count of the block gives what the scenario written with that many
  * nodes gives, candidate for candidate; sequence parallelism off turns
  * tp_comm_overlap off with it; TP across nodes is refused by name. */
@@ -900,6 +942,7 @@ int main(void)
     tcase_add_test(tc, command_on_the_seed);
     tcase_add_test(tc, block_errors);
     tcase_add_test(tc, block_space);
+    tcase_add_test(tc, cp_in_the_space);
     tcase_add_test(tc, block_variants);
     tcase_add_test(tc, block_objective_front_and_headroom);
     tcase_add_test(tc, budget_skips);

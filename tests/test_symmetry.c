@@ -213,6 +213,17 @@ static const struct variant {
      "sequence_parallel: false, scatter_gather_tensors_in_pipeline: true, "
      "distributed_optimizer: true, overlap_grad_reduce: true, overlap_param_gather: true",
      "{ name: a, tp: 4, pp: 2 }"},
+    {"context parallelism: p2p ring with TP and selective recompute", DENSE_MODEL, "",
+     "cp_comm_type: p2p, sequence_parallel: true, recompute: selective, "
+     "distributed_optimizer: true, overlap_grad_reduce: true",
+     "{ name: a, tp: 2, cp: 2, pp: 2 }"},
+    {"context parallelism: a2a, interleaved", DENSE_MODEL, "",
+     "cp_comm_type: a2a, schedule: interleaved, virtual_pipeline_stages: 2",
+     "{ name: a, tp: 1, cp: 4, pp: 2 }"},
+    {"context parallelism: allgather, experts folded over tp and cp", MOE_MODEL, "",
+     "cp_comm_type: allgather, moe_token_dispatcher_type: alltoall, moe_routing: balanced, "
+     "sequence_parallel: true",
+     "{ name: a, tp: 2, cp: 2, pp: 2, ep: 4, etp: 1 }"},
 };
 
 START_TEST(variants_reduce_exactly)

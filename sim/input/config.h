@@ -415,7 +415,7 @@ typedef enum {
 
 typedef struct cs_search_config {
     int present;
-    cs_search_dim tp, pp, ep, etp, vpp, micro_batch_size, gpus, global_batch_size;
+    cs_search_dim tp, pp, ep, etp, cp, vpp, micro_batch_size, gpus, global_batch_size;
     unsigned schedules;  /* a bit per cs_schedule; 0: 1f1b and interleaved */
     unsigned recomputes; /* a bit per cs_recompute; 0: all */
     unsigned sequence_parallel, distributed_optimizer; /* bit 0 false, bit 1 true; 0: training's */

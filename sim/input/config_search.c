@@ -101,6 +101,7 @@ DIM_FN(tp)
 DIM_FN(pp)
 DIM_FN(ep)
 DIM_FN(etp)
+DIM_FN(cp)
 DIM_FN(vpp)
 DIM_FN(micro_batch_size)
 
@@ -206,6 +207,7 @@ static const cs_field search_fields[] = {
     CUSTOM("pp", dim_pp),
     CUSTOM("ep", dim_ep),
     CUSTOM("etp", dim_etp),
+    CUSTOM("cp", dim_cp),
     CUSTOM("vpp", dim_vpp),
     CUSTOM("micro_batch_size", dim_micro_batch_size),
     CUSTOM("gpus", dim_gpus),

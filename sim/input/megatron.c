@@ -601,7 +601,7 @@ static void special_flag(importer *im, long at, long n, layout_args *L)
         char *end;
         x = strtol(v, &end, 10);
         if (*end || end == v || x < 1) {
-            fail(im, at, "'%s' is not a whole number of at least 1", v);
+            fail(im, at + 1, "'%s' is not a whole number of at least 1", v);
             return;
         }
     }

@@ -31,6 +31,7 @@ static void json_candidate(cs_json *j, const cs_search *s, const cs_search_candi
     cs_json_int(j, "pp", z->pp);
     cs_json_int(j, "ep", z->ep);
     cs_json_int(j, "etp", z->etp);
+    cs_json_int(j, "cp", z->cp);
     cs_json_int(j, "dp", z->dense_dp);
     cs_json_int(j, "vpp", z->vpp);
     cs_json_int(j, "micro_batch_size", z->micro_batch);
@@ -246,7 +247,8 @@ static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layo
         return -1;
     for (long i = 0; i < r->count; i++) {
         const cs_layout *c = &r->c[i].layout;
-        if (r->c[i].variant == own && c->tp == z.tp && c->pp == z.pp && c->ep == z.ep && c->etp == z.etp &&
+        if (r->c[i].variant == own && c->tp == z.tp && c->pp == z.pp && c->ep == z.ep &&
+            c->etp == z.etp && (c->cp > 1 ? c->cp : 1) == z.cp &&
             c->vpp == z.vpp && c->micro_batch_size == z.micro_batch &&
             c->schedule == (long)z.schedule && c->recompute == (long)z.recompute)
             return i;
@@ -381,9 +383,12 @@ static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, lon
     const cs_search_candidate *b = &r->c[r->ranked[0]];
     const cs_layout_sizes *z = &b->sizes;
     fputs("\n  the best, as a layouts: entry:\n", out);
-    fprintf(out, "  - { name: %s, tp: %ld, pp: %ld, ep: %ld, etp: %ld, vpp: %ld, "
+    char cp[32] = "";
+    if (z->cp > 1)
+        snprintf(cp, sizeof cp, " cp: %ld,", z->cp);
+    fprintf(out, "  - { name: %s, tp: %ld, pp: %ld, ep: %ld, etp: %ld,%s vpp: %ld, "
                  "micro_batch_size: %ld, schedule: %s, recompute: %s }\n",
-            b->layout.name, z->tp, z->pp, z->ep, z->etp, z->vpp, z->micro_batch,
+            b->layout.name, z->tp, z->pp, z->ep, z->etp, cp, z->vpp, z->micro_batch,
             cs_schedule_name(z->schedule), cs_recompute_name(z->recompute));
     fputs("\n  and as Megatron-LM arguments:\n", out);
     cs_megatron_export(out, &r->variants[b->variant], &b->layout, world);

@@ -96,7 +96,7 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
         snprintf(buf + n, size - (size_t)n, "-dopt%d", x->training.distributed_optimizer);
 }
 
-static cs_layout layout_of(long tp, long pp, long ep, long etp, long vpp, long mbs,
+static cs_layout layout_of(long tp, long cp, long pp, long ep, long etp, long vpp, long mbs,
                            cs_schedule sched, cs_recompute rc, const char *suffix)
 {
     cs_layout l;
@@ -105,6 +105,7 @@ static cs_layout layout_of(long tp, long pp, long ep, long etp, long vpp, long m
     l.pp = pp;
     l.ep = ep;
     l.etp = etp;
+    l.cp = cp;
     l.dp = -1; /* what fills the cluster */
     l.vpp = vpp;
     l.micro_batch_size = mbs;
@@ -112,9 +113,9 @@ static cs_layout layout_of(long tp, long pp, long ep, long etp, long vpp, long m
     l.recompute = rc;
     for (int i = 0; i < CS_DIM_COUNT; i++)
         l.order[i] = (cs_dim)i;
-    snprintf(l.name, sizeof l.name, "tp%ld-pp%ld-ep%ld-etp%ld%s%.0ld-mb%ld-%s-%s%s", tp, pp, ep,
-             etp, vpp > 1 ? "-vpp" : "", vpp > 1 ? vpp : 0L, mbs, cs_schedule_name(sched),
-             cs_recompute_name(rc), suffix);
+    snprintf(l.name, sizeof l.name, "tp%ld-pp%ld-ep%ld-etp%ld%s%.0ld%s%.0ld-mb%ld-%s-%s%s", tp, pp,
+             ep, etp, cp > 1 ? "-cp" : "", cp > 1 ? cp : 0L, vpp > 1 ? "-vpp" : "",
+             vpp > 1 ? vpp : 0L, mbs, cs_schedule_name(sched), cs_recompute_name(rc), suffix);
     return l;
 }
 
@@ -158,6 +159,36 @@ static int make_variants(const cs_scenario *s, cs_search *out)
     return 0;
 }
 
+/* Every schedule, virtual-stage count, micro-batch size and recompute of
+ * one (tp, cp, pp, ep, etp). */
+static int layouts_of(space *sp, const cs_search_config *k, int variant, long world, long tp,
+                      long cp, long pp, long ep, long etp, const long *vpps, int nvpp,
+                      const long *mbss, int nmbs, const char *suffix)
+{
+    unsigned scheds = k->schedules ? k->schedules : (1u << CS_1F1B) | (1u << CS_INTERLEAVED);
+    unsigned rcs = k->recomputes ? k->recomputes : 7u;
+    for (int sc = 0; sc < 4; sc++) {
+        if (!(scheds & (1u << sc)))
+            continue;
+        int inter = sc == CS_INTERLEAVED;
+        for (int v = 0; v < (inter ? nvpp : 1); v++) {
+            long vpp = inter ? vpps[v] : 1;
+            if (inter && (vpp < 2 || pp < 2))
+                continue;
+            for (int m = 0; m < nmbs; m++)
+                for (int r = 0; r < 3; r++) {
+                    if (!(rcs & (1u << r)))
+                        continue;
+                    cs_layout l = layout_of(tp, cp, pp, ep, etp, vpp, mbss[m], (cs_schedule)sc,
+                                            (cs_recompute)r, suffix);
+                    if (add(sp, &l, variant, world) != 0)
+                        return -1;
+                }
+        }
+    }
+    return 0;
+}
+
 /* The layouts of one variant. */
 static int enumerate(const cs_scenario *s, int variant, space *sp)
 {
@@ -166,7 +197,7 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
     long layers = s->model.num_layers, experts = s->model.moe.num_experts;
     long d[CS_SEARCH_MAX_VALUES], tps[CS_SEARCH_MAX_VALUES], pps[CS_SEARCH_MAX_VALUES],
         eps[CS_SEARCH_MAX_VALUES], etps[CS_SEARCH_MAX_VALUES], vpps[CS_SEARCH_MAX_VALUES],
-        mbss[CS_SEARCH_MAX_VALUES];
+        mbss[CS_SEARCH_MAX_VALUES], cps[CS_SEARCH_MAX_VALUES];
     int n = powers_of_two(k->tp_within_node ? (gpn < world ? gpn : world) : world, 0, d);
     int ntp = values(&k->tp, d, n, tps);
     n = 0;
@@ -184,46 +215,37 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
     int netp = values(&etp_dim, etp_defaults, experts > 0 ? 2 : 1, etps);
     if (experts == 0) /* a dense model's experts' TP is its TP */
         netp = (etps[0] = 0, 1);
+    /* Context parallelism pays off on long sequences: by default the powers
+     * of two that leave each rank at least 4096 tokens of a sequence (and
+     * its 2 cp chunks whole), so a 4k-token model tries cp 1 alone. */
+    n = 0;
+    for (long cp = 1; cp <= world && n < CS_SEARCH_MAX_VALUES; cp *= 2)
+        if (cp == 1 || (s->training.seq_length / cp >= 4096 &&
+                        s->training.seq_length % (2 * cp) == 0))
+            d[n++] = cp;
+    int ncp = values(&k->cp, d, n, cps);
     long vpp_default = 2, mbs_defaults[] = {1, 2};
     int nvpp = values(&k->vpp, &vpp_default, 1, vpps);
     int nmbs = values(&k->micro_batch_size, mbs_defaults, 2, mbss);
-    unsigned scheds = k->schedules ? k->schedules : (1u << CS_1F1B) | (1u << CS_INTERLEAVED);
-    unsigned rcs = k->recomputes ? k->recomputes : 7u;
     char suffix[64];
     variant_suffix(sp->out, variant, suffix, sizeof suffix);
     for (int a = 0; a < ntp; a++)
-        for (int b = 0; b < npp; b++)
-            for (int e = 0; e < nep; e++)
-                for (int x = 0; x < netp; x++) {
-                    long tp = tps[a], etp = etps[x] ? etps[x] : tp;
-                    if (!k->pp.count && world % (tp * pps[b]) != 0)
-                        continue; /* the defaults keep only pipelines that fit */
-                    if (x > 0 && etp == (etps[0] ? etps[0] : tp))
-                        continue; /* etp 1 and tp when tp is 1 */
-                    if (!k->etp.count &&
-                        (etp < k->etp.min || (k->etp.max && etp > k->etp.max)))
-                        continue;
-                    for (int sc = 0; sc < 4; sc++) {
-                        if (!(scheds & (1u << sc)))
+        for (int c = 0; c < ncp; c++)
+            for (int b = 0; b < npp; b++)
+                for (int e = 0; e < nep; e++)
+                    for (int x = 0; x < netp; x++) {
+                        long tp = tps[a], cp = cps[c], etp = etps[x] ? etps[x] : tp;
+                        if (!k->pp.count && world % (tp * cp * pps[b]) != 0)
+                            continue; /* the defaults keep only pipelines that fit */
+                        if (x > 0 && etp == (etps[0] ? etps[0] : tp))
+                            continue; /* etp 1 and tp when tp is 1 */
+                        if (!k->etp.count &&
+                            (etp < k->etp.min || (k->etp.max && etp > k->etp.max)))
                             continue;
-                        int inter = sc == CS_INTERLEAVED;
-                        for (int v = 0; v < (inter ? nvpp : 1); v++) {
-                            long vpp = inter ? vpps[v] : 1;
-                            if (inter && (vpp < 2 || pps[b] < 2))
-                                continue;
-                            for (int m = 0; m < nmbs; m++)
-                                for (int r = 0; r < 3; r++) {
-                                    if (!(rcs & (1u << r)))
-                                        continue;
-                                    cs_layout l =
-                                        layout_of(tp, pps[b], eps[e], etp, vpp, mbss[m],
-                                                  (cs_schedule)sc, (cs_recompute)r, suffix);
-                                    if (add(sp, &l, variant, world) != 0)
-                                        return -1;
-                                }
-                        }
+                        if (layouts_of(sp, k, variant, world, tp, cp, pps[b], eps[e], etp,
+                                       vpps, nvpp, mbss, nmbs, suffix) != 0)
+                            return -1;
                     }
-                }
     return 0;
 }
 

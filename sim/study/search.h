@@ -3,7 +3,7 @@
  *
  * Staged so that it stays fast:
  *   1. enumerate the space (the scenario's search: block, else search's
- *      defaults; cs_search_space below): tp, pp, ep, etp, vpp, micro-batch
+ *      defaults; cs_search_space below): tp, cp, pp, ep, etp, vpp, micro-batch
  *      size, schedule and recompute, and as variants of the scenario the
  *      GPU count, sequence parallelism and the distributed optimizer; the
  *      data-parallel size fills the GPUs, everything else as the scenario
@@ -52,7 +52,7 @@ typedef enum {
 } cs_search_fate;
 
 typedef struct cs_search_candidate {
-    cs_layout layout; /* named tpT-ppP-epE-etpX[-vppV]-mbM-SCHEDULE-RECOMPUTE */
+    cs_layout layout; /* named tpT-ppP-epE-etpX[-cpC][-vppV]-mbM-SCHEDULE-RECOMPUTE */
     cs_layout_sizes sizes; /* once valid */
     int variant;           /* the scenario it runs in: cs_search.variants */
     long gpus;
