@@ -132,8 +132,15 @@ START_TEST(kernels_take_a_cp_share)
     ck_assert(a->slot == CS_SLOT_ATTN);
     ck_assert(a->flops == 4.0 * 16 * 1024 * 1024 * 64 / 2 / 4);
     ck_assert(a->launches == 4 && a->seq == 256);
-    /* the output corrections of the three later steps sit in the same slot */
-    ck_assert(cs_kernels_launches(&l, CS_SLOT_ATTN) == 4 + 3);
+    /* the steps alone in the slot the ring splits; the output corrections of
+     * the three later steps after it (Transformer Engine corrects once the
+     * ring is done) */
+    ck_assert(cs_kernels_launches(&l, CS_SLOT_ATTN) == 4);
+    const cs_kernel *fix = NULL;
+    for (int i = 0; i < l.n; i++)
+        if (!strcmp(l.k[i].name, "core_attention.cp_out_correction"))
+            fix = &l.k[i];
+    ck_assert(fix && fix->slot == CS_SLOT_OUT && fix->launches == 3);
     f.s.training.cp_comm_type = CS_CP_A2A;
     cs_shape_init(&sh, &f.s.model, &f.s.training, &f.z);
     cs_kernels_attention(&sh, &o, &l);
@@ -221,6 +228,38 @@ START_TEST(p2p_ring_bytes_per_layer)
 }
 END_TEST
 
+/* MLA's input-norm rerun (recompute_modules: [layernorm]) sits in the
+ * recompute slot, but it is no attention: no exchange is run for it. */
+START_TEST(norm_rerun_sends_nothing)
+{
+    for (int rerun = 0; rerun < 2; rerun++) {
+        fixture f;
+        load(&f, ", position_embedding_type: rope, mla: { q_lora_rank: 256, kv_lora_rank: 128, "
+                 "qk_head_dim: 64, qk_pos_emb_head_dim: 32, v_head_dim: 64 }",
+             1, rerun ? "recompute: selective, recompute_modules: [layernorm]" : "recompute: none",
+             "{ tp: 1, cp: 4, pp: 1 }");
+        ck_assert_int_eq(f.rc, 0);
+        cs_fabric fab;
+        ck_assert_int_eq(cs_fabric_init(&fab, &f.s.cluster), 0);
+        cs_engine *e = cs_engine_create();
+        cs_net *net = cs_net_create(e, &fab, CS_NET_ANALYTIC);
+        cs_exec *x = cs_exec_create(net, f.z.world, CS_STREAMS);
+        cs_workload w;
+        ck_assert_int_eq(cs_workload_build(&w, x, &f.s, &f.s.layouts[0], &f.z, 1), 0);
+        long n = 0;
+        for (long id = 0; id < w.count; id++)
+            n += cs_exec_gpu(x, id) == 0 && w.info[id].klass == CS_OP_TP;
+        ck_assert_int_eq(n, f.z.microbatches * 4 * (3 + 4)); /* the forward's and backward's */
+        cs_workload_free(&w);
+        cs_exec_destroy(x);
+        cs_net_destroy(net);
+        cs_engine_destroy(e);
+        cs_fabric_free(&fab);
+        unload(&f);
+    }
+}
+END_TEST
+
 /* a2a: Q, K, V's all-to-all (2 T (q + k + v) bytes) and the output's (2 T
  * q) forward, the same two backward. allgather: cp x kv gathered forward,
  * gathered again and reduce-scattered backward. */
@@ -235,6 +274,7 @@ START_TEST(a2a_and_allgather_bytes_per_layer)
     ck_assert_int_eq(count_all(&b), 4 * mL);
     done(&b);
     build(&b, "cp_comm_type: allgather", "{ tp: 1, cp: 4, pp: 1 }", 0);
+    ck_assert_int_eq(b.f.s.training.cp_comm_type, CS_CP_ALLGATHER); /* Megatron's spelling */
     ck_assert_int_eq(count(&b, 4 * kv), 3 * mL);
     ck_assert_int_eq(count_all(&b), 3 * mL);
     done(&b);
@@ -289,6 +329,7 @@ START_TEST(activations_and_optimizer_per_gpu)
     double one = cs_memory_layer_activations(&a.s.model, &a.s.training, &a.z, 0);
     double four = cs_memory_layer_activations(&c.s.model, &c.s.training, &c.z, 0);
     assert_close(four, one / 4, 1e-15);
+    ck_assert(cs_memory_cp_buffers(&a.s.model, &a.s.training, &a.z) == 0);
     cs_memory_breakdown ma, mc;
     cs_memory_stage(&a.s, &a.z, 0, &ma);
     cs_memory_stage(&c.s, &c.z, 0, &mc);
@@ -299,6 +340,34 @@ START_TEST(activations_and_optimizer_per_gpu)
     assert_close(mc.optimizer, ma.optimizer, 1e-15);
     unload(&a);
     unload(&c);
+}
+END_TEST
+
+/* The exchange's buffers while a layer's attention runs: p2p the larger of
+ * forward's cp - 1 received blocks and backward's 4, all_gather 2 cp; the
+ * replay books them and frees them, so nothing is left at the end. */
+START_TEST(exchange_buffers)
+{
+    double kv = 2.0 * 256 * 2048; /* cp 4, T 256 */
+    static const char *const types[] = {"p2p", "all_gather", "a2a"};
+    double want[] = {4 * kv, 2 * 4 * kv, 0};
+    for (int i = 0; i < 3; i++) {
+        char training[64];
+        snprintf(training, sizeof training, "cp_comm_type: %s", types[i]);
+        fixture f;
+        load(&f, "", 1, training, "{ tp: 1, cp: 4, pp: 1 }");
+        ck_assert_int_eq(f.rc, 0);
+        ck_assert(cs_memory_cp_buffers(&f.s.model, &f.s.training, &f.z) == want[i]);
+        cs_replay_result r;
+        ck_assert_int_eq(cs_replay(&f.s, &f.s.layouts[0], &f.z, CS_NET_ANALYTIC, 1, &r), 0);
+        ck_assert(r.memory_left_bytes < 1);
+        cs_replay_result_free(&r);
+        unload(&f);
+    }
+    fixture f;
+    load(&f, "", 1, "cp_comm_type: p2p", "{ tp: 1, cp: 8, pp: 1 }"); /* 7 received blocks */
+    ck_assert(cs_memory_cp_buffers(&f.s.model, &f.s.training, &f.z) == 7 * 2.0 * 128 * 2048);
+    unload(&f);
 }
 END_TEST
 
@@ -377,11 +446,13 @@ int main(void)
     TCase *k = tcase_create("kernels");
     tcase_add_test(k, kernels_take_a_cp_share);
     tcase_add_test(k, activations_and_optimizer_per_gpu);
+    tcase_add_test(k, exchange_buffers);
     suite_add_tcase(s, k);
     TCase *x = tcase_create("exchanges");
     tcase_set_timeout(x, 120);
     tcase_add_test(x, p2p_ring_bytes_per_layer);
     tcase_add_test(x, a2a_and_allgather_bytes_per_layer);
+    tcase_add_test(x, norm_rerun_sends_nothing);
     tcase_add_test(x, p2p_exchange_hidden_a2a_exposed);
     suite_add_tcase(s, x);
     TCase *c = tcase_create("checks");

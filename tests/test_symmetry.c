@@ -221,7 +221,7 @@ static const struct variant {
      "cp_comm_type: a2a, schedule: interleaved, virtual_pipeline_stages: 2",
      "{ name: a, tp: 1, cp: 4, pp: 2 }"},
     {"context parallelism: allgather, experts folded over tp and cp", MOE_MODEL, "",
-     "cp_comm_type: allgather, moe_token_dispatcher_type: alltoall, moe_routing: balanced, "
+     "cp_comm_type: all_gather, moe_token_dispatcher_type: alltoall, moe_routing: balanced, "
      "sequence_parallel: true",
      "{ name: a, tp: 2, cp: 2, pp: 2, ep: 4, etp: 1 }"},
 };

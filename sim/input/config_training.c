@@ -19,7 +19,10 @@ static const char *const optimizer_choices[] = {"adam", "none", NULL};
 static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
 static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused", "local", NULL};
 static const char *const dim_names[] = {"tp", "cp", "ep", "dp", "pp", NULL};
-static const char *const cp_comm_choices[] = {"p2p", "a2a", "allgather", "a2a+p2p", NULL};
+/* Transformer Engine's names (Megatron passes them on); Megatron-LM's help
+ * text spells all_gather "allgather", read as the same. */
+static const char *const cp_comm_choices[] = {"p2p", "a2a", "all_gather", "a2a+p2p", "allgather",
+                                              NULL};
 static const char *const dispatcher_choices[] = {"allgather", "alltoall", "flex", NULL};
 static const char *const drop_choices[] = {"probs", "position", NULL};
 static const char *const ce_impl_choices[] = {"native", "te", NULL};
@@ -415,6 +418,8 @@ int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     yaml_node_t *recipe = cs_ymap_get(f, n, "fp8_recipe");
     if (recipe)
         s->training.loc_fp8_recipe = cs_yfile_loc(f, recipe);
+    if ((int)s->training.cp_comm_type == CS_CP_A2A_P2P + 1) /* "allgather" */
+        s->training.cp_comm_type = CS_CP_ALLGATHER;
     return training_consistent(c, f, n, &s->training);
 }
 

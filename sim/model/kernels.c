@@ -412,9 +412,11 @@ double cs_kernels_cp_kv_bytes(const cs_shape *sh)
 
 /* What Transformer Engine's context-parallel attention adds around the
  * kernels (attention/dot_product_attention/context_parallel.py): p2p merges
- * each later step's output into the fp32 result by its log-sum-exp
- * (forward: read the step's O, read and write the fp32 sum) and accumulates
- * dQ and dK/dV per step (backward: read, add, write); a2a reorders Q, K, V
+ * each later step's output into the fp32 result by its log-sum-exp once the
+ * ring is done (forward: read each step's O, read and write the fp32 sum;
+ * in the OUT slot, before the projection, so that the replay runs it after
+ * the last step; a rerun keeps it in RECOMPUTE) and accumulates dQ and
+ * dK/dV per step (backward: read, add, write); a2a reorders Q, K, V
  * before its all-to-all and the output after (read and write each), and
  * the gradients the other way; allgather reorders the gathered K/V (and in
  * backward its gradient before the reduce-scatter). */
@@ -423,8 +425,9 @@ static void cp_kernels(cs_kernel_list *l, const cs_shape *sh, cs_kernel_slot slo
     if (sh->cp <= 1)
         return;
     double q = A * sh->T * sh->q / sh->t, kv = cs_kernels_cp_kv_bytes(sh);
-    if (sh->cp_comm == CS_CP_P2P && !backward)
-        memory(l, "core_attention.cp_out_correction", slot, (sh->cp - 1) * (q + 8 * q / A), sh->cp - 1);
+    if (sh->cp_comm == CS_CP_P2P && !backward) /* after the ring: the replay's OUT */
+        memory(l, "core_attention.cp_out_correction", slot == CS_SLOT_ATTN ? CS_SLOT_OUT : slot,
+               (sh->cp - 1) * (q + 8 * q / A), sh->cp - 1);
     else if (sh->cp_comm == CS_CP_P2P)
         memory(l, "core_attention.cp_grad_accumulate (dq, dkv)", slot, 3 * sh->cp * (q + kv),
                2 * sh->cp);

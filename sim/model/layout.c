@@ -135,7 +135,12 @@ static void check_context(checker *c, const cs_model *m, const cs_layout *l,
     if (t->cp_comm_type == CS_CP_A2A_P2P)
         problem(c, CS_ERROR, t->loc_cp_comm,
                 "cp_comm_type a2a+p2p (hierarchical) is not modelled yet; use p2p, a2a or "
-                "allgather");
+                "all_gather");
+    if (m->mla.enabled && (t->cp_comm_type == CS_CP_A2A || t->cp_comm_type == CS_CP_ALLGATHER))
+        problem(c, CS_WARNING, t->loc_cp_comm.file ? t->loc_cp_comm : l->loc_cp,
+                "multi-latent attention with cp_comm_type %s needs Transformer Engine v2.16 or "
+                "later (v2.14 and earlier run it with p2p only)",
+                t->cp_comm_type == CS_CP_A2A ? "a2a" : "all_gather");
     if (t->cp_comm_type == CS_CP_A2A) {
         long groups = m->mla.enabled ? m->num_attention_heads : m->num_query_groups;
         if ((m->num_attention_heads / z->tp) % z->cp || (groups / z->tp) % z->cp)

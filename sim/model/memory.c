@@ -214,6 +214,26 @@ static void stage_params(const cs_scenario *s, const cs_layout_sizes *z, long st
     *expert /= (double)(z->ep * z->etp);
 }
 
+double cs_memory_cp_buffers(const cs_model *m, const cs_training *t, const cs_layout_sizes *z)
+{
+    if (z->cp <= 1)
+        return 0;
+    double T = local_seq(t, z) * (double)z->micro_batch, heads = (double)m->num_attention_heads;
+    double k = m->mla.enabled ? heads * (double)(m->mla.qk_head_dim + m->mla.qk_pos_emb_head_dim)
+                              : (double)(m->num_query_groups * m->kv_channels);
+    double v = m->mla.enabled ? heads * (double)m->mla.v_head_dim
+                              : (double)(m->num_query_groups * m->kv_channels);
+    double kv = 2.0 * T * (k + v) / (double)z->tp, cp = (double)z->cp;
+    switch (t->cp_comm_type) {
+    case CS_CP_P2P: /* forward: a receive buffer per later step; backward: two of K/V and dK/dV */
+        return (cp - 1) * kv > 4 * kv ? (cp - 1) * kv : 4 * kv;
+    case CS_CP_ALLGATHER: /* backward: the gathered K/V and the dK/dV to reduce-scatter */
+        return 2 * cp * kv;
+    default:
+        return 0;
+    }
+}
+
 static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, long stage,
                                 double inflight)
 {
@@ -240,7 +260,7 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
                       (double)z->tp +
                   depths * (8.0 * s_ * b * h / tp_div + 8.0 * s_ * b +
                             (t->hidden_dropout > 0 ? s_ * b * h / tp_div : 0));
-    return per_mb * inflight;
+    return per_mb * inflight + cs_memory_cp_buffers(m, t, z);
 }
 
 void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,

@@ -81,6 +81,13 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
 void cs_memory_layer_fp8_params(const cs_model *m, const cs_training *t, long i, double *dense,
                                 double *expert);
 
+/* Context parallelism's exchange buffers while one layer's attention runs
+ * (Transformer Engine's, beside the saved activations): p2p the K/V blocks
+ * received in forward (cp - 1 of the rank's K/V bytes) or backward's two
+ * K/V and dK/dV buffers (4), whichever is more; allgather the gathered K/V
+ * and the dK/dV to reduce-scatter (2 cp); a2a none counted. 0 without cp. */
+double cs_memory_cp_buffers(const cs_model *m, const cs_training *t, const cs_layout_sizes *z);
+
 double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage);
 
 /* The estimate for one GPU of pipeline stage `stage`. */

@@ -84,8 +84,11 @@ static long make_buckets(const cs_builder *B, bucket *out)
     cs_param_counts pc;
     cs_model_params(B->m, &pc);
     long Ls = B->Ls, n = 0;
+    /* DDP's bucket: max(40M, 1M x the data-parallel size without cp)
+     * (distributed_data_parallel.py). */
+    double dp = (double)B->z->dense_dp;
     double size =
-        BUCKET_PARAMS > 1e6 * dense_share(B->z) ? BUCKET_PARAMS : 1e6 * dense_share(B->z);
+        BUCKET_PARAMS > 1e6 * dp ? BUCKET_PARAMS : 1e6 * dp;
     if (!B->t->overlap_grad_reduce || B->stage > 0)
         size = INFINITY;
     bucket cur = {0, 0, 0, 0, Ls - 1, Ls - 1, 0, 0};

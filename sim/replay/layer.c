@@ -135,13 +135,15 @@ static void ops(cs_builder *B, const cs_block_cost *c, cs_kernel_slot first, cs_
     edge_ops(B, c, first, last, k, mb, layer, mem_begin, mem_end, NULL);
 }
 
-/* One compute op per live GPU of the stage doing w. */
-static void edge_ops_work(cs_builder *B, cs_work w, cs_op_class k, long mb, long layer)
+/* One compute op per live GPU of the stage doing w, booking mem_begin and
+ * mem_end as cs_build_compute's. */
+static void work_ops(cs_builder *B, cs_work w, cs_op_class k, long mb, long layer,
+                     double mem_begin, double mem_end)
 {
-    if (w.seconds <= 0)
+    if (w.seconds <= 0 && mem_begin == 0 && mem_end == 0)
         return;
     for (long local = 0; local < B->locals; local++)
-        cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, 0, 0);
+        cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, mem_begin, mem_end);
 }
 
 static void carry(cs_builder *B, const cs_block_cost *c, cs_kernel_slot slot, cs_op_class k,
@@ -243,14 +245,18 @@ static void cp_attention(cs_builder *B, const cs_block_cost *c, cs_kernel_slot s
     cs_work w = span(c, slot, slot);
     double kv = cs_kernels_cp_kv_bytes(sh), cp = sh->cp;
     double q = DT * sh->T * sh->q / sh->t, o = DT * sh->T * (sh->mla ? sh->kv : sh->q) / sh->t;
+    /* The exchange's buffers live from the first step to the last
+     * (cs_memory_cp_buffers()). */
     if (sh->cp_comm == CS_CP_P2P) {
         long steps = B->z->cp;
+        double held = backward ? 4 * kv : (cp - 1) * kv;
         for (long i = 0; i < steps; i++) {
             double bytes = !backward ? (i < steps - 1 ? kv : 0)
                                      : (i == 0 || i == steps - 1 ? kv : 2 * kv);
             if (bytes > 0)
                 cp_comm(B, CS_COLL_SENDRECV, mb, layer, bytes, 1);
-            edge_ops_work(B, work_part(w, 1.0 / cp), k, mb, layer);
+            work_ops(B, work_part(w, 1.0 / cp), k, mb, layer, i == 0 ? held : 0,
+                     i == steps - 1 ? -held : 0);
             if (bytes > 0)
                 cs_build_release(B, 0);
         }
@@ -258,12 +264,13 @@ static void cp_attention(cs_builder *B, const cs_block_cost *c, cs_kernel_slot s
     }
     if (sh->cp_comm == CS_CP_A2A) {
         cp_comm(B, CS_COLL_ALLTOALL, mb, layer, backward ? o : q + kv, 0);
-        edge_ops_work(B, w, k, mb, layer);
+        work_ops(B, w, k, mb, layer, 0, 0);
         cp_comm(B, CS_COLL_ALLTOALL, mb, layer, backward ? q + kv : o, 0);
         return;
     }
+    double held = (backward ? 2 : 1) * cp * kv;
     cp_comm(B, CS_COLL_ALL_GATHER, mb, layer, cp * kv, 0);
-    edge_ops_work(B, w, k, mb, layer);
+    work_ops(B, w, k, mb, layer, held, -held);
     if (backward)
         cp_comm(B, CS_COLL_REDUCE_SCATTER, mb, layer, cp * kv, 0);
 }
@@ -331,7 +338,7 @@ static void block_backward(cs_builder *B, const cs_block_cost *c, int with_w, lo
     ops(B, c, CS_SLOT_OUT_B, CS_SLOT_OUT_B, CS_OP_BACKWARD_INPUT, mb, layer, 0, 0);
     if (sp && ov)
         cs_build_release(B, 1);
-    if (cp && c->n[CS_SLOT_RECOMPUTE] > 0)
+    if (cp && cs_recomputes(B->z->recompute, B->t, CS_RC_CORE_ATTN))
         cp_attention(B, c, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer, 0);
     else
         ops(B, c, CS_SLOT_RECOMPUTE, CS_SLOT_RECOMPUTE, CS_OP_RECOMPUTE, mb, layer, recomputed, 0);
