@@ -467,9 +467,40 @@ START_TEST(bridge_config)
     ck_assert(s.model.max_position_embeddings == 256 && s.training.seq_length == 256);
     ck_assert(s.training.precision == CS_FP8 && s.training.fp8_recipe == CS_FP8_MXFP8);
     ck_assert(s.training.distributed_optimizer);
-    ck_assert_msg(strstr(yaml, "--data-parallel-sharding-strategy optim_grads_params") &&
+    ck_assert_msg(strstr(yaml, "--data-parallel-sharding-strategy optim_grads_params (read only "
+                               "with --use-megatron-fsdp)") &&
                       strstr(yaml, "--comm-overlap") && strstr(yaml, "--window-size [128,0]"),
                   "%s", yaml);
+    ck_assert(!s.training.use_megatron_fsdp);
+    cs_scenario_free(&s);
+    free(yaml);
+    free(err);
+    free(a);
+    free(store);
+    /* ddp's Megatron-FSDP switch and strategy, read */
+    const char *fsdp = tu_write(
+        "fsdp.yaml",
+        "model:\n  num_layers: 2\n  hidden_size: 64\n  num_attention_heads: 4\n"
+        "  vocab_size: 1000\n  seq_length: 256\n  position_embedding_type: rope\n"
+        "train: { global_batch_size: 8, micro_batch_size: 1 }\n"
+        "ddp: { use_megatron_fsdp: true, data_parallel_sharding_strategy: optim_grads, "
+        "use_distributed_optimizer: true }\n"
+        "mixed_precision: bf16_mixed\n");
+    cs_diags_init(&d);
+    n = cs_bridge_args(fsdp, &a, &store, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    in = (cs_import){a, n, fsdp, "dgx-h100", 1, "fsdp"};
+    cap_open(&out);
+    cap_open(&e);
+    ck_assert_int_eq(cs_megatron_import(out.f, &in, e.f), 0);
+    yaml = cap_close(&out);
+    err = cap_close(&e);
+    load_yaml(yaml, &s);
+    ck_assert(s.training.use_megatron_fsdp);
+    ck_assert_int_eq(s.training.data_parallel_sharding_strategy, CS_SHARD_OPTIM_GRADS);
+    ck_assert_int_eq(cs_training_zero(&s.training), 2);
+    ck_assert_int_eq(round_trip(&s, 0), 1);
     cs_scenario_free(&s);
     free(yaml);
     free(err);

@@ -365,6 +365,32 @@ START_TEST(cp_in_the_space)
 }
 END_TEST
 
+/* Megatron-FSDP as a variant: both tried, named -fsdp0 and -fsdp1, the
+ * FSDP ones with the training's strategy's optimizer sharding. */
+START_TEST(fsdp_in_the_space)
+{
+    cs_scenario s;
+    load_block("  tp: 2\n  pp: 1\n  micro_batch_size: 1\n  recompute: none\n"
+               "  schedule: 1f1b\n  use_megatron_fsdp: [false, true]\n",
+               NULL, &s);
+    cs_search r;
+    ck_assert_int_eq(cs_search_space(&s, &r), 0);
+    ck_assert_int_eq(r.variant_count, 2);
+    long with = 0;
+    for (long i = 0; i < r.count; i++) {
+        const cs_scenario *v = &r.variants[r.c[i].variant];
+        int fsdp = v->training.use_megatron_fsdp;
+        with += fsdp;
+        ck_assert_ptr_nonnull(strstr(r.c[i].layout.name, fsdp ? "-fsdp1" : "-fsdp0"));
+        if (fsdp)
+            ck_assert_int_eq(cs_training_zero(&v->training), 3);
+    }
+    ck_assert_int_eq(2 * with, r.count);
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 /* A GPU count of the block gives what the scenario written with that many
  * nodes gives, candidate for candidate; sequence parallelism off turns
  * tp_comm_overlap off with it; TP across nodes is refused by name. */
@@ -943,6 +969,7 @@ int main(void)
     tcase_add_test(tc, block_errors);
     tcase_add_test(tc, block_space);
     tcase_add_test(tc, cp_in_the_space);
+    tcase_add_test(tc, fsdp_in_the_space);
     tcase_add_test(tc, block_variants);
     tcase_add_test(tc, block_objective_front_and_headroom);
     tcase_add_test(tc, budget_skips);

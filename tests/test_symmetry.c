@@ -213,6 +213,15 @@ static const struct variant {
      "sequence_parallel: false, scatter_gather_tensors_in_pipeline: true, "
      "distributed_optimizer: true, overlap_grad_reduce: true, overlap_param_gather: true",
      "{ name: a, tp: 4, pp: 2 }"},
+    {"Megatron-FSDP ZeRO-3: layer gathers and reduce-scatters, interleaved", DENSE_MODEL, "",
+     "use_megatron_fsdp: true, data_parallel_sharding_strategy: optim_grads_params, "
+     "overlap_grad_reduce: true, schedule: interleaved, virtual_pipeline_stages: 2",
+     "{ name: a, tp: 2, pp: 2 }"},
+    {"Megatron-FSDP ZeRO-2 with MoE experts, full recompute", MOE_MODEL, "",
+     "use_megatron_fsdp: true, data_parallel_sharding_strategy: optim_grads, "
+     "moe_token_dispatcher_type: alltoall, moe_routing: balanced, sequence_parallel: true, "
+     "recompute: full",
+     "{ name: a, tp: 2, pp: 2, ep: 2 }"},
     {"context parallelism: p2p ring with TP and selective recompute", DENSE_MODEL, "",
      "cp_comm_type: p2p, sequence_parallel: true, recompute: selective, "
      "distributed_optimizer: true, overlap_grad_reduce: true",

@@ -324,13 +324,11 @@ static void key(builder *b, const char *section, const char *k, yaml_node_t *v)
     } else if (form == CS_MFLAG_SWITCH && is_true(v))
         add_flag(b, flag, at);
     else if (form == CS_MFLAG_UNKNOWN &&
-             (is_true(v) ||
-              (!strcmp(k, "data_parallel_sharding_strategy") && strcmp(scalar(v), "no_shard")) ||
-              (!strcmp(k, "optimizer") && strcmp(scalar(v), "adam")) ||
+             (is_true(v) || (!strcmp(k, "optimizer") && strcmp(scalar(v), "adam")) ||
               (in(listed, k) && strcmp(scalar(v), "0") && strcmp(scalar(v), "0.0") &&
                !(!strcmp(k, "num_distributed_optimizer_instances") && !strcmp(scalar(v), "1"))))) {
-        /* a switch on, FSDP, another optimizer, a setting not read: the
-         * import lists them */
+        /* a switch on, another optimizer, a setting not read: the import
+         * lists them */
         add_flag(b, flag, at);
         if (!is_true(v))
             add_text(b, scalar(v), at);

@@ -258,6 +258,13 @@ typedef struct cs_moe_routing {
     double skew;
 } cs_moe_routing;
 
+typedef enum {
+    CS_SHARD_NONE,
+    CS_SHARD_OPTIM,
+    CS_SHARD_OPTIM_GRADS,
+    CS_SHARD_OPTIM_GRADS_PARAMS
+} cs_sharding;
+
 /* Context parallelism's exchange (--cp-comm-type, Transformer Engine's
  * attention with CP): K/V passed around a ring and overlapped with the
  * attention steps, all-to-alls that trade the sequence split for a head
@@ -293,6 +300,12 @@ typedef struct cs_training {
     cs_loc loc_recompute_modules;
     int sequence_parallel;
     int distributed_optimizer;
+    /* Megatron-FSDP (--use-megatron-fsdp) and its sharding: no_shard (DDP),
+     * optim (ZeRO-1: the distributed optimizer), optim_grads (ZeRO-2),
+     * optim_grads_params (ZeRO-3, Megatron's default); cs_training_zero(). */
+    int use_megatron_fsdp;
+    cs_sharding data_parallel_sharding_strategy;
+    cs_loc loc_sharding;
     int overlap_grad_reduce;
     int use_flash_attn;    /* legacy alias of attention_backend: flash */
     int attention_backend; /* a cs_attention_backend; -1 until given */
@@ -419,6 +432,7 @@ typedef struct cs_search_config {
     unsigned schedules;  /* a bit per cs_schedule; 0: 1f1b and interleaved */
     unsigned recomputes; /* a bit per cs_recompute; 0: all */
     unsigned sequence_parallel, distributed_optimizer; /* bit 0 false, bit 1 true; 0: training's */
+    unsigned use_megatron_fsdp;                        /* the same */
     unsigned precisions; /* a bit per cs_precision; 0: the training's */
     cs_loc loc_precision;
     int tp_within_node;  /* 1 (default): TP only inside a node */
@@ -552,6 +566,10 @@ cs_attention_backend cs_training_attention_backend(const cs_training *t);
  * which Megatron turns on for bf16 (and we for fp8); 2 for fp16 unless
  * asked, as in Megatron. */
 double cs_training_grad_bytes(const cs_training *t);
+/* What data parallelism shards, as a ZeRO stage: 0 nothing, 1 the optimizer
+ * (the distributed optimizer, or Megatron-FSDP's optim), 2 also the
+ * gradients (optim_grads), 3 also the parameters (optim_grads_params). */
+int cs_training_zero(const cs_training *t);
 /* The MoE capacity factor in force: training.moe_expert_capacity_factor,
  * else model.moe.capacity_factor; 0 dropless. */
 double cs_moe_capacity_factor(const cs_model *m, const cs_training *t);

@@ -199,6 +199,12 @@ static int set_dopt(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
                       &((cs_search_config *)obj)->distributed_optimizer);
 }
 
+static int set_fsdp(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return cs_parse_choices(c, f, n, 1, "use_megatron_fsdp", NULL,
+                      &((cs_search_config *)obj)->use_megatron_fsdp);
+}
+
 static const char *const objective_choices[] = {
     "time", "throughput", "time_to_train", "cost", "throughput_per_gpu", NULL};
 
@@ -217,6 +223,7 @@ static const cs_field search_fields[] = {
     CUSTOM("precision", set_precision),
     CUSTOM("sequence_parallel", set_sp),
     CUSTOM("distributed_optimizer", set_dopt),
+    CUSTOM("use_megatron_fsdp", set_fsdp),
     BOOL(cs_search_config, tp_within_node),
     QTY(cs_search_config, max_memory, CS_UNIT_RATIO, POSITIVE | AT_MOST_1),
     {"objective", F_ENUM, offsetof(cs_search_config, objective), 0, 0, 0, objective_choices,

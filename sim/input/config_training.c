@@ -19,6 +19,8 @@ static const char *const optimizer_choices[] = {"adam", "none", NULL};
 static const char *const routing_choices[] = {"balanced", "random", "skewed", NULL};
 static const char *const backend_choices[] = {"auto", "flash", "fused", "unfused", "local", NULL};
 static const char *const dim_names[] = {"tp", "cp", "ep", "dp", "pp", NULL};
+static const char *const sharding_choices[] = {"no_shard", "optim", "optim_grads",
+                                               "optim_grads_params", NULL};
 /* Transformer Engine's names (Megatron passes them on); Megatron-LM's help
  * text spells all_gather "allgather", read as the same. */
 static const char *const cp_comm_choices[] = {"p2p", "a2a", "all_gather", "a2a+p2p", "allgather",
@@ -101,6 +103,8 @@ static const cs_field training_fields[] = {
     CUSTOM("recompute_modules", recompute_modules_custom),
     BOOL(cs_training, sequence_parallel),
     BOOL(cs_training, distributed_optimizer),
+    BOOL(cs_training, use_megatron_fsdp),
+    LOCATED(data_parallel_sharding_strategy, F_ENUM, 0, 0, sharding_choices, loc_sharding),
     BOOL(cs_training, overlap_grad_reduce),
     BOOL(cs_training, use_flash_attn),
     ENUM(cs_training, attention_backend, backend_choices),
@@ -252,6 +256,7 @@ void cs_training_defaults(cs_training *t)
     t->fp8_recipe = CS_FP8_DELAYED;
     t->num_layers_at_start_in_bf16 = t->num_layers_at_end_in_bf16 = 1;
     t->recompute_modules = CS_RC_CORE_ATTN; /* transformer_config.py's default */
+    t->data_parallel_sharding_strategy = CS_SHARD_OPTIM_GRADS_PARAMS; /* arguments.py's */
 }
 
 void cs_layout_defaults(cs_layout *l)
@@ -355,6 +360,35 @@ static int modules_consistent(cs_ctx *c, const cs_training *t)
     return 0;
 }
 
+/* Megatron-FSDP as arguments.py takes it: the sharding strategy means
+ * something only with it; Megatron-FSDP v1 runs with the distributed
+ * optimizer (it turns --use-distributed-optimizer on), and the strategy
+ * decides what is sharded; fp8_param_gather is not modelled with it. */
+static int fsdp_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_training *t)
+{
+    yaml_node_t *at;
+    if (!t->use_megatron_fsdp) {
+        if (t->loc_sharding.file)
+            return cs_ctx_error(c, t->loc_sharding,
+                                "data_parallel_sharding_strategy needs use_megatron_fsdp: true "
+                                "(Megatron-LM reads it only with --use-megatron-fsdp)");
+        return 0;
+    }
+    at = cs_ymap_get(f, n, "distributed_optimizer");
+    if (at && !strcmp(cs_ynode_text(at) ? cs_ynode_text(at) : "", "false")) {
+        REPORT(c, f, at,
+               "use_megatron_fsdp runs with the distributed optimizer (Megatron-FSDP v1 turns "
+               "it on); what is sharded is data_parallel_sharding_strategy's");
+        return -1;
+    }
+    if (t->fp8_param_gather) {
+        at = cs_ymap_get(f, n, "fp8_param_gather");
+        REPORT(c, f, at ? at : n, "fp8_param_gather with use_megatron_fsdp is not modelled yet");
+        return -1;
+    }
+    return 0;
+}
+
 static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_training *t)
 {
     yaml_node_t *at;
@@ -402,7 +436,7 @@ static int training_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_
                "Megatron)");
         rc = -1;
     }
-    return rc | fp8_consistent(c, f, n, t) | modules_consistent(c, t);
+    return rc | fp8_consistent(c, f, n, t) | modules_consistent(c, t) | fsdp_consistent(c, f, n, t);
 }
 
 int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
@@ -420,6 +454,12 @@ int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         s->training.loc_fp8_recipe = cs_yfile_loc(f, recipe);
     if ((int)s->training.cp_comm_type == CS_CP_A2A_P2P + 1) /* "allgather" */
         s->training.cp_comm_type = CS_CP_ALLGATHER;
+    /* Megatron-FSDP shards the optimizer unless no_shard: the distributed
+     * optimizer's paths (sharded state, reduce-scatter, parameter gather)
+     * are its own. */
+    if (s->training.use_megatron_fsdp)
+        s->training.distributed_optimizer =
+            s->training.data_parallel_sharding_strategy != CS_SHARD_NONE;
     return training_consistent(c, f, n, &s->training);
 }
 
@@ -446,6 +486,13 @@ cs_attention_backend cs_training_attention_backend(const cs_training *t)
 }
 
 const char *cs_attention_backend_name(cs_attention_backend b) { return backend_choices[b]; }
+
+int cs_training_zero(const cs_training *t)
+{
+    if (t->use_megatron_fsdp)
+        return (int)t->data_parallel_sharding_strategy;
+    return t->distributed_optimizer ? 1 : 0;
+}
 
 double cs_training_grad_bytes(const cs_training *t)
 {

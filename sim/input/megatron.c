@@ -113,6 +113,9 @@ static const arg_map table[] = {
      NULL},
     {"moe-aux-loss-coeff", "training.moe_aux_loss_coeff", A_VALUE, NULL, NULL},
     {"cp-comm-type", "training.cp_comm_type", A_VALUE, NULL, NULL},
+    {"use-megatron-fsdp", "training.use_megatron_fsdp", A_TRUE, NULL, NULL},
+    {"data-parallel-sharding-strategy", "training.data_parallel_sharding_strategy", A_VALUE, NULL,
+     NULL},
 };
 
 /* Flags read by the code below, not the table: precision, the pipeline
@@ -248,6 +251,8 @@ static int applies(const cs_scenario *s, const arg_map *a)
         return 0; /* with the recompute flags */
     if (!strcmp(a->key, "training.cp_comm_type"))
         return s->training.cp_comm_type != CS_CP_P2P; /* Megatron's default */
+    if (!strcmp(a->key, "training.data_parallel_sharding_strategy"))
+        return s->training.use_megatron_fsdp;
     return 1;
 }
 
@@ -725,6 +730,19 @@ static void settle(importer *im, const layout_args *L)
         for (int i = 0; i < im->n; i++)
             if (!strncmp(im->e[i].key, "model.mla.", 10))
                 im->e[i].key[0] = '_'; /* the MLA sizes mean nothing without the flag */
+    /* Megatron-LM reads the sharding strategy only with Megatron-FSDP (a
+     * Bridge config prints its default, no_shard, either way). */
+    if (!get(im, "training.use_megatron_fsdp"))
+        for (int i = 0; i < im->n; i++)
+            if (!strcmp(im->e[i].key, "training.data_parallel_sharding_strategy")) {
+                char note[160];
+                snprintf(note, sizeof note,
+                         "--data-parallel-sharding-strategy %.40s (read only with "
+                         "--use-megatron-fsdp)",
+                         im->e[i].value);
+                im->e[i].key[0] = '_';
+                append(&im->skipped, &im->skipped_len, note);
+            }
     if (!get(im, "model.vocab_size")) {
         const char *type = get(im, "_tokenizer");
         if (!type && get(im, "_vocab_file") && get(im, "_merge_file"))

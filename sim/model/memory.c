@@ -263,6 +263,23 @@ static double stage_activations(const cs_scenario *s, const cs_layout_sizes *z, 
     return per_mb * inflight + cs_memory_cp_buffers(m, t, z);
 }
 
+double cs_memory_fsdp_unit(const cs_scenario *s, const cs_layout_sizes *z, long stage)
+{
+    cs_param_counts pc;
+    cs_model_params(&s->model, &pc);
+    double most = 0;
+    for (long j = 0; j < z->vpp; j++) {
+        long first, n = cs_layout_chunk_layers(z, stage, j, &first);
+        for (long i = first; i < first + n; i++) {
+            double u = cs_model_layer_dense_params(&s->model, &pc, i) / (double)z->tp +
+                       cs_model_layer_expert_params(&s->model, &pc, i) /
+                           (double)(z->ep * z->etp);
+            most = u > most ? u : most;
+        }
+    }
+    return most;
+}
+
 void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
                      cs_memory_breakdown *out)
 {
@@ -272,18 +289,35 @@ void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
     double dense, expert;
     stage_params(s, z, stage, &pc, &dense, &expert);
     memset(out, 0, sizeof *out);
-    out->weights = 2.0 * (dense + expert);
+    /* The data-parallel shards: the dense parts over dp x cp ranks, the
+     * experts' over the expert DP (cs_training_zero() says what is
+     * sharded). Megatron-FSDP shards the layers' parameters (ZeRO-3) and
+     * gradients (ZeRO-2 and 3) and gathers a layer's parameters (holding
+     * its unsharded gradients) only while the layer runs: the running
+     * layer's and the prefetched one's, the largest layer of the stage
+     * priced; the embedding and output layer stay whole, as the
+     * distributed optimizer keeps them. */
+    int zero = cs_training_zero(t);
+    double dense_share = (double)z->dense_dp * (double)(z->cp > 1 ? z->cp : 1);
+    double expert_share = z->expert_dp > 0 ? (double)z->expert_dp : 1.0;
+    double sharded = dense / dense_share + expert / expert_share;
+    double ldense = 0, lexpert = 0;
+    for (long j = 0; zero >= 2 && j < z->vpp; j++) {
+        long first, n = cs_layout_chunk_layers(z, stage, j, &first);
+        for (long i = first; i < first + n; i++) {
+            ldense += cs_model_layer_dense_params(&s->model, &pc, i) / (double)z->tp;
+            lexpert += cs_model_layer_expert_params(&s->model, &pc, i) / (double)(z->ep * z->etp);
+        }
+    }
+    double edges = dense - ldense, unit = zero >= 2 ? cs_memory_fsdp_unit(s, z, stage) : 0;
+    double layers_sharded = ldense / dense_share + lexpert / expert_share;
+    out->weights = 2.0 * (zero >= 3 ? layers_sharded + edges + 2 * unit : dense + expert);
     if (t->precision == CS_FP8)
         out->weights += fp8_weight_bytes(t) * stage_fp8_params(s, z, stage);
-    out->gradients = cs_training_grad_bytes(t) * (dense + expert);
-    if (t->optimizer == CS_OPTIMIZER_ADAM) {
-        /* The distributed optimizer shards over the data-parallel group
-         * with context parallelism, dp x cp ranks. */
-        double dense_share =
-            t->distributed_optimizer ? (double)z->dense_dp * (double)(z->cp > 1 ? z->cp : 1) : 1.0;
-        double expert_share = t->distributed_optimizer && z->expert_dp > 0 ? (double)z->expert_dp : 1.0;
-        out->optimizer = 12.0 * (dense / dense_share + expert / expert_share);
-    }
+    out->gradients = cs_training_grad_bytes(t) *
+                     (zero >= 2 ? layers_sharded + edges + unit : dense + expert);
+    if (t->optimizer == CS_OPTIMIZER_ADAM)
+        out->optimizer = 12.0 * (zero >= 1 ? sharded : dense + expert);
     out->inflight = cs_memory_inflight(z->schedule, z->pp, z->vpp, z->microbatches, stage);
     out->activations = stage_activations(s, z, stage, out->inflight);
     out->reserved = s->cluster.gpu.reserved_memory;

@@ -90,6 +90,11 @@ double cs_memory_cp_buffers(const cs_model *m, const cs_training *t, const cs_la
 
 double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage);
 
+/* Megatron-FSDP's unit: the parameters of the largest transformer layer of
+ * `stage` on one GPU (dense over tp, experts over ep x etp), before
+ * sharding; what one gathered layer holds. */
+double cs_memory_fsdp_unit(const cs_scenario *s, const cs_layout_sizes *z, long stage);
+
 /* The estimate for one GPU of pipeline stage `stage`. */
 void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
                      cs_memory_breakdown *out);

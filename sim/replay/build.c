@@ -260,6 +260,36 @@ long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n,
     return first;
 }
 
+long cs_build_collective_detached(cs_builder *B, const long *members, long n, cs_coll_op op,
+                                  int stream, cs_op_class k, double bytes, long *ids)
+{
+    for (long i = 0; i < n; i++) {
+        long g = members[i];
+        if (!cs_build_live(B, g))
+            continue;
+        flush_gpu(B, g);
+        B->members_last[i] = B->last[g];
+        B->npending_save[g] = B->npending[g];
+        memcpy(B->pending_save[g], B->pending[g], sizeof B->pending[g]);
+        B->npending[g] = 0; /* it follows the member's last op, not its gates */
+    }
+    long first = cs_build_collective(B, members, n, op, stream, k, -1, -1, bytes, NULL);
+    if (first < 0)
+        return -1;
+    for (long i = 0, id = first; i < n; i++) {
+        long g = members[i];
+        if (!cs_build_live(B, g))
+            continue;
+        B->last[g] = B->members_last[i];
+        B->npending[g] = B->npending_save[g];
+        memcpy(B->pending[g], B->pending_save[g], sizeof B->pending[g]);
+        if (B->capture[g] == id)
+            B->capture[g] = -1;
+        ids[cs_build_local_of(B, g)] = id++;
+    }
+    return first;
+}
+
 void cs_build_release(cs_builder *B, int oldest)
 {
     for (long local = 0; local < B->locals; local++) {

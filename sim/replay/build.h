@@ -92,6 +92,12 @@ typedef struct cs_builder {
     long *last_w;           /* [local * Ls + layer_in_stage] */
     long *last_op_of_stage; /* per local GPU */
     long *output_w, *embedding_w; /* per local GPU: last wgrad op of the output layer, embedding */
+    /* Megatron-FSDP (ZeRO-3): per local GPU the all-gathers of the layer
+     * prefetched (dense, expert; -1 none) for pass fsdp_mb / fsdp_layer /
+     * fsdp_backward, and (ZeRO-2 and 3) its last gradient reduce-scatter. */
+    long *fsdp_gather, *fsdp_now, *fsdp_reduce; /* [part * per_stage + local]; fsdp_reduce [local] */
+    long fsdp_mb, fsdp_layer;
+    int fsdp_backward;
     /* MoE routing of the stage: expert tokens per GPU and pair tables per EP group. */
     double *expert_tokens; /* [(local * Ls + li) * m + mb] */
     /* Per local expert, for SequentialMLP's per-expert GEMMs (else NULL):
@@ -212,6 +218,11 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
  * op in between, as Megatron's async TP communication does). */
 long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_coll_op op,
                                int stream, cs_op_class k, long mb, long layer, double bytes);
+/* The same, but no op ever waits for it through the builder: the caller
+ * keeps each live member's op (ids[local], by local index) and makes later
+ * ops wait for it (Megatron-FSDP's prefetched gathers, its reduce-scatters). */
+long cs_build_collective_detached(cs_builder *B, const long *members, long n, cs_coll_op op,
+                                  int stream, cs_op_class k, double bytes, long *ids);
 /* The same with a byte matrix (an uneven all-to-all overlapped, as the
  * shared experts overlap the MoE dispatch). */
 long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n, cs_coll_op op,
@@ -278,5 +289,10 @@ void cs_grads_reduce(cs_builder *B);
 void cs_grads_finalize(cs_builder *B);
 void cs_grads_step(cs_builder *B);
 void cs_grads_prefetch(cs_builder *B); /* overlap_param_gather: at the stage's start */
+/* Megatron-FSDP: before a layer's forward or backward pass (ZeRO-3), its
+ * parameters' all-gather and the next layer's prefetch; after its weight
+ * gradients (ZeRO-2 and 3), their reduce-scatter. */
+void cs_grads_fsdp_gather(cs_builder *B, long mb, long layer, int backward);
+void cs_grads_fsdp_reduce(cs_builder *B, long mb, long layer);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/memory.h"
 #include "model/model.h"
@@ -79,8 +80,12 @@ static void layer_fp8_params(const cs_builder *B, long li, double *dense, double
  * for everything without overlap_grad_reduce, and on every pipeline stage
  * but the first ("data-parallel communication on these stages is not on
  * the critical path"). Returns the count. */
-static long make_buckets(const cs_builder *B, bucket *out)
+static long make_buckets(const cs_builder *B, bucket *out, int fsdp)
 {
+    /* Megatron-FSDP reduces (ZeRO-2, 3) and gathers (ZeRO-3) the layers'
+     * parameters layer by layer itself: with `fsdp` their buckets hold the
+     * embedding's and the output layer's alone. */
+    int layers = !fsdp || cs_training_zero(B->t) < (fsdp == 2 ? 3 : 2);
     cs_param_counts pc;
     cs_model_params(B->m, &pc);
     long Ls = B->Ls, n = 0;
@@ -93,15 +98,17 @@ static long make_buckets(const cs_builder *B, bucket *out)
         size = INFINITY;
     bucket cur = {0, 0, 0, 0, Ls - 1, Ls - 1, 0, 0};
     for (long li = Ls - 1; li >= 0; li--) {
-        double d, e, fd, fe;
-        layer_params(B, &pc, li, &d, &e);
-        layer_fp8_params(B, li, &fd, &fe);
+        double d = 0, e = 0, fd = 0, fe = 0;
+        if (layers) {
+            layer_params(B, &pc, li, &d, &e);
+            layer_fp8_params(B, li, &fd, &fe);
+        }
         cur.dense += d;
         cur.expert += e;
         cur.fp8_dense += fd;
         cur.fp8_expert += fe;
         cur.last_layer = li;
-        if (cur.dense + cur.expert >= size || li == 0) {
+        if ((layers && cur.dense + cur.expert >= size) || li == 0) {
             out[n++] = cur;
             cur = (bucket){0, 0, 0, 0, li - 1, li - 1, 0, 0};
         }
@@ -211,7 +218,7 @@ static double stage_params(cs_builder *B, double *dense, double *expert)
         B->failed = 1;
         return 0;
     }
-    long nb = make_buckets(B, buckets);
+    long nb = make_buckets(B, buckets, 0);
     for (long k = 0; k < nb; k++) {
         *dense += buckets[k].dense;
         *expert += buckets[k].expert;
@@ -242,12 +249,15 @@ void cs_grads_reduce(cs_builder *B)
         B->failed = 1;
         return;
     }
-    long nb = make_buckets(B, buckets);
+    long nb = make_buckets(B, buckets, 1);
     reduce_gradients(B, buckets, nb);
     for (long local = 0; local < B->locals; local++) {
         long gpu = B->gpu_of[local];
         if (B->last[gpu] < 0)
             B->last[gpu] = B->last_op_of_stage[local];
+        /* The step waits for the layers' own reduce-scatters (ZeRO-2, 3). */
+        if (B->fsdp_reduce[local] >= 0 && B->npending[gpu] < CS_OP_GATES)
+            B->pending[gpu][B->npending[gpu]++] = B->fsdp_reduce[local];
     }
     free(buckets);
 }
@@ -369,7 +379,7 @@ void cs_grads_step(cs_builder *B)
         B->failed = 1;
         return;
     }
-    long nb = make_buckets(B, buckets);
+    long nb = make_buckets(B, buckets, 0);
     double dense = 0, expert = 0, fp8_dense = 0, fp8_expert = 0;
     for (long k = 0; k < nb; k++) {
         dense += buckets[k].dense;
@@ -387,9 +397,112 @@ void cs_grads_step(cs_builder *B)
     cs_work w = {cs_build_memory_op(B, OPTIMIZER_BYTES * owned - owned_fp8), 0, 0, 0};
     for (long local = 0; local < B->locals; local++)
         cs_build_compute(B, B->gpu_of[local], CS_OP_OPTIMIZER, -1, -1, w, 0, 0);
+    /* ZeRO-3 gathers its layers itself, before each pass (cs_grads_fsdp_gather). */
+    nb = make_buckets(B, buckets, 2);
     for (long k = 0; distributed && !B->t->overlap_param_gather && k < nb; k++)
         gather_bucket(B, &buckets[k], 0);
     free(buckets);
+}
+
+/* ---- Megatron-FSDP ---------------------------------------------------------------- */
+
+/* The layer after (forward) or before (backward) `layer` in its model
+ * chunk, -1 at the chunk's end: what the next pass step prefetches. */
+static long fsdp_next(const cs_builder *B, long layer, int backward)
+{
+    for (long c = 0; c < B->chunks; c++) {
+        long first = B->chunk_first[c], end = first + B->chunk_count[c];
+        if (layer >= first && layer < end) {
+            long n = backward ? layer - 1 : layer + 1;
+            return n >= first && n < end ? n : -1;
+        }
+    }
+    return -1;
+}
+
+/* One collective per data-parallel group of in-stage layer li's dense and
+ * expert parameters (`per_param` bytes each), detached on `stream`; each
+ * live GPU's ops in ids[part x per_stage + local] (-1: none). */
+static void fsdp_collectives(cs_builder *B, long li, cs_coll_op op, int stream, double per_param,
+                             long *ids)
+{
+    cs_param_counts pc;
+    cs_model_params(B->m, &pc);
+    double params[2];
+    layer_params(B, &pc, li, &params[0], &params[1]);
+    for (long i = 0; i < 2 * B->per_stage; i++)
+        ids[i] = -1;
+    for (int part = 0; part < 2; part++) {
+        if (params[part] <= 0)
+            continue;
+        cs_group_fn fn = part ? expert_dp_members : dense_dp_members;
+        long count = part ? cs_place_groups(B->z, CS_EXPERT, CS_DIM_DP) : B->z->tp;
+        double bytes = per_param * params[part];
+        long groups = cs_build_copies(B, fn, count, part ? CS_SITE_EXPERT_DP : CS_SITE_DENSE_DP,
+                                      0, op, bytes, NULL);
+        for (long g = 0; g < groups; g++) {
+            long n = fn(B, g, B->members);
+            if (n > 1)
+                cs_build_collective_detached(B, B->members, n, op, stream, CS_OP_DP, bytes,
+                                             ids + part * B->per_stage);
+        }
+    }
+}
+
+/* Megatron-FSDP's unshard hooks (megatron_fsdp.py): before a layer's
+ * forward, and before its backward (its recompute included), its
+ * parameters are all-gathered in 16 bits over its data-parallel groups,
+ * on a stream of their own, and the next layer's gather is issued at once
+ * (prefetched: it runs beside this layer's compute); the layer's first op
+ * waits for its own. Only the first layer of a pass's chunk waits for a
+ * gather issued then. */
+void cs_grads_fsdp_gather(cs_builder *B, long mb, long layer, int backward)
+{
+    if (cs_training_zero(B->t) < 3)
+        return;
+    long per = B->per_stage;
+    if (B->fsdp_layer != layer || B->fsdp_mb != mb || B->fsdp_backward != backward)
+        fsdp_collectives(B, cs_build_layer_in_stage(B, layer), CS_COLL_ALL_GATHER,
+                         CS_STREAM_DP_GATHER, PARAM_BYTES, B->fsdp_gather);
+    memcpy(B->fsdp_now, B->fsdp_gather, (size_t)(2 * per) * sizeof *B->fsdp_now);
+    long next = fsdp_next(B, layer, backward);
+    B->fsdp_layer = next;
+    B->fsdp_mb = mb;
+    B->fsdp_backward = backward;
+    if (next >= 0)
+        fsdp_collectives(B, cs_build_layer_in_stage(B, next), CS_COLL_ALL_GATHER,
+                         CS_STREAM_DP_GATHER, PARAM_BYTES, B->fsdp_gather);
+    for (long local = 0; local < B->locals; local++) {
+        long g = B->gpu_of[local];
+        for (int part = 0; part < 2; part++) {
+            long id = B->fsdp_now[part * per + local];
+            if (id < 0)
+                continue;
+            if (B->npending[g] == CS_OP_GATES) {
+                B->failed = 1; /* more gates than an op holds: a builder bug */
+                return;
+            }
+            B->pending[g][B->npending[g]++] = id;
+        }
+    }
+}
+
+/* Megatron-FSDP with sharded gradients reduces them at every backward
+ * (grad_reduce_every_bprop): each layer's, once its weight gradients exist,
+ * reduce-scattered over its data-parallel groups on the DP stream; nothing
+ * waits for them but the optimizer step (cs_grads_reduce). */
+void cs_grads_fsdp_reduce(cs_builder *B, long mb, long layer)
+{
+    (void)mb;
+    if (cs_training_zero(B->t) < 2 || B->t->optimizer != CS_OPTIMIZER_ADAM)
+        return;
+    long per = B->per_stage;
+    fsdp_collectives(B, cs_build_layer_in_stage(B, layer), CS_COLL_REDUCE_SCATTER, CS_STREAM_DP,
+                     GRAD_BYTES, B->fsdp_now);
+    for (long local = 0; local < B->locals; local++)
+        for (int part = 0; part < 2; part++)
+            if (B->fsdp_now[part * per + local] >= 0)
+                B->fsdp_reduce[local] = B->fsdp_now[part * per + local];
 }
 
 /* With overlap_param_gather, at the start of the stage's program: every
@@ -412,7 +525,7 @@ void cs_grads_prefetch(cs_builder *B)
         B->failed = 1;
         return;
     }
-    long nb = make_buckets(B, buckets);
+    long nb = make_buckets(B, buckets, 2);
     for (long k = nb - 1; k >= 0; k--) {
         gather_bucket(B, &buckets[k], 1);
         /* Later buckets gate nothing: only the first bucket's stay deferred. */

@@ -540,6 +540,8 @@ static void mtp_backward(cs_builder *B, long mb, long layer)
 
 void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
 {
+    if (k == CS_OP_FORWARD)
+        cs_grads_fsdp_gather(B, mb, layer, 0);
     if (is_mtp(B, layer))
         mtp_forward(B, mb, layer, k);
     if (k == CS_OP_FORWARD && mb == 0)
@@ -581,6 +583,7 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     double scores = cs_recomputes(B->z->recompute, B->t, CS_RC_CORE_ATTN)
                         ? cs_memory_attention_scores(B->m, B->t, B->z)
                         : 0;
+    cs_grads_fsdp_gather(B, mb, layer, 1);
     if (is_mtp(B, layer))
         cs_output_backward(B, mb, with_w);
     if (full)
@@ -597,6 +600,8 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     long c = chunk_of(B, layer);
     if (layer == B->chunk_first[c])
         amax_reduction(B, mb, layer, B->chunk_count[c], 2);
+    if (with_w)
+        cs_grads_fsdp_reduce(B, mb, layer);
 }
 
 /* The wgrads of one block in the weight-gradient pass (zb-h1), on inputs
@@ -615,6 +620,7 @@ void cs_layer_weight(cs_builder *B, long mb, long layer)
     else
         cs_moe_weight(B, mb, layer);
     block_weight(B, attn_cost(B, layer, 1), mb, layer, -layer_w_part(B, layer));
+    cs_grads_fsdp_reduce(B, mb, layer);
 }
 
 /* ---- embedding and output layer ------------------------------------------------ */

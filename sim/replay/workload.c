@@ -65,7 +65,8 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
     for (long i = 0; i < B->per_stage * Ls; i++)
         B->last_w[i] = -1;
     for (long i = 0; i < B->per_stage; i++)
-        B->output_w[i] = B->embedding_w[i] = -1;
+        B->output_w[i] = B->embedding_w[i] = B->fsdp_reduce[i] = -1;
+    B->fsdp_layer = -1;
     cs_grads_zero(B);
     cs_grads_prefetch(B);
     long count = cs_schedule_passes(z->schedule, z->pp, B->chunks, z->microbatches, stage, passes);
@@ -120,6 +121,9 @@ static int alloc_builder(cs_builder *B)
     B->last_op_of_stage = malloc((size_t)B->per_stage * sizeof *B->last_op_of_stage);
     B->output_w = malloc((size_t)B->per_stage * sizeof *B->output_w);
     B->embedding_w = malloc((size_t)B->per_stage * sizeof *B->embedding_w);
+    B->fsdp_gather = malloc((size_t)B->per_stage * 2 * sizeof *B->fsdp_gather);
+    B->fsdp_now = malloc((size_t)B->per_stage * 2 * sizeof *B->fsdp_now);
+    B->fsdp_reduce = malloc((size_t)B->per_stage * sizeof *B->fsdp_reduce);
     B->expert_tokens = malloc((size_t)(B->per_stage * Ls * m) * sizeof *B->expert_tokens);
     size_t rows = cs_moe_expert_rows_size(B);
     B->expert_rows = rows ? malloc(rows * sizeof *B->expert_rows) : NULL;
@@ -168,6 +172,7 @@ static int alloc_builder(cs_builder *B)
         !B->carry_mb ||
         !B->carry_layer ||
         !B->pending_save || !B->npending_save || !B->output_w || !B->embedding_w ||
+        !B->fsdp_gather || !B->fsdp_now || !B->fsdp_reduce ||
         !B->chunk_first || !B->chunk_count || !B->stage_layer || !B->layer_li ||
         (rows && !B->expert_rows) ||
         (B->reduced && (!B->copy_members || !B->copy_links || !B->copy_scratch || !B->copy_marks)))
@@ -197,6 +202,9 @@ static void free_builder(cs_builder *B)
     free(B->last_op_of_stage);
     free(B->output_w);
     free(B->embedding_w);
+    free(B->fsdp_gather);
+    free(B->fsdp_now);
+    free(B->fsdp_reduce);
     free(B->expert_tokens);
     free(B->expert_rows);
     free(B->dispatch);

@@ -121,6 +121,7 @@ enum {
     CS_STREAM_RECV_PREV,
     CS_STREAM_SEND_PREV,
     CS_STREAM_RECV_NEXT,
+    CS_STREAM_DP_GATHER, /* Megatron-FSDP's parameter all-gathers, beside its reduce-scatters */
     CS_STREAMS
 };
 

@@ -11,7 +11,8 @@
 #include "replay/workload.h"
 
 static const char *const stream_names[CS_STREAMS] = {
-    "compute", "tp", "ep", "dp", "pp send next", "pp recv prev", "pp send prev", "pp recv next"};
+    "compute",      "tp",           "ep",           "dp",           "pp send next",
+    "pp recv prev", "pp send prev", "pp recv next", "dp gather"};
 
 /* ---- whole-or-nothing files ---------------------------------------------- */
 

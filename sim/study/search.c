@@ -72,7 +72,7 @@ static int powers_of_two(long top, long of, long *out)
 static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
 {
     const cs_scenario *x = &out->variants[v], *first = &out->variants[0];
-    int gpus = 0, sp = 0, dopt = 0, gbs = 0, prec = 0;
+    int gpus = 0, sp = 0, dopt = 0, gbs = 0, prec = 0, fsdp = 0;
     for (int i = 0; i < out->variant_count; i++) {
         const cs_scenario *y = &out->variants[i];
         gpus |= y->cluster.nodes != first->cluster.nodes;
@@ -80,6 +80,7 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
         prec |= y->training.precision != first->training.precision;
         sp |= y->training.sequence_parallel != first->training.sequence_parallel;
         dopt |= y->training.distributed_optimizer != first->training.distributed_optimizer;
+        fsdp |= y->training.use_megatron_fsdp != first->training.use_megatron_fsdp;
     }
     int n = 0;
     buf[0] = 0;
@@ -93,7 +94,9 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
     if (sp && n >= 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, "-sp%d", x->training.sequence_parallel);
     if (dopt && n >= 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, "-dopt%d", x->training.distributed_optimizer);
+        n += snprintf(buf + n, size - (size_t)n, "-dopt%d", x->training.distributed_optimizer);
+    if (fsdp && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "-fsdp%d", x->training.use_megatron_fsdp);
 }
 
 static cs_layout layout_of(long tp, long cp, long pp, long ep, long etp, long vpp, long mbs,
@@ -136,12 +139,19 @@ static int make_variants(const cs_scenario *s, cs_search *out)
     unsigned dos = k->distributed_optimizer ? k->distributed_optimizer
                                             : 1u << (s->training.distributed_optimizer ? 1 : 0);
     unsigned precs = k->precisions ? k->precisions : 1u << s->training.precision;
-    out->variants = calloc((size_t)ng * (size_t)nb * 12, sizeof *out->variants);
+    unsigned fsdps = k->use_megatron_fsdp ? k->use_megatron_fsdp
+                                          : 1u << (s->training.use_megatron_fsdp ? 1 : 0);
+    out->variants = calloc((size_t)ng * (size_t)nb * 24, sizeof *out->variants);
     if (!out->variants)
         return -1;
-    for (int i = 0; i < ng * nb * 12; i++) {
-        int g = i / (nb * 12), b = i / 12 % nb, p = i / 4 % 3, sp = 1 - i / 2 % 2, dopt = 1 - i % 2;
-        if (!(precs & (1u << p)) || !(sps & (1u << sp)) || !(dos & (1u << dopt)))
+    for (int i = 0; i < ng * nb * 24; i++) {
+        int g = i / (nb * 24), b = i / 24 % nb, p = i / 8 % 3, fsdp = i / 4 % 2,
+            sp = 1 - i / 2 % 2, dopt = 1 - i % 2;
+        if (!(precs & (1u << p)) || !(sps & (1u << sp)) || !(fsdps & (1u << fsdp)))
+            continue;
+        /* Megatron-FSDP's sharding strategy decides the optimizer's sharding */
+        int fsdp_dopt = s->training.data_parallel_sharding_strategy != CS_SHARD_NONE;
+        if (fsdp ? dopt != fsdp_dopt : !(dos & (1u << dopt)))
             continue;
         cs_scenario *v = &out->variants[out->variant_count++];
         *v = *s;
@@ -149,9 +159,10 @@ static int make_variants(const cs_scenario *s, cs_search *out)
         v->training.global_batch_size = gbs[b];
         v->training.sequence_parallel = sp;
         v->training.tp_comm_overlap &= sp;
+        v->training.use_megatron_fsdp = fsdp;
         v->training.distributed_optimizer = dopt;
         v->training.overlap_param_gather &= dopt;
-        v->training.fp8_param_gather &= dopt;
+        v->training.fp8_param_gather &= dopt && !fsdp;
         v->training.precision = (cs_precision)p;
         v->training.fp8_param_gather &= p == CS_FP8; /* what needs FP8 goes off without */
         v->training.first_last_layers_bf16 &= p == CS_FP8;

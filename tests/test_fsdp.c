@@ -1,0 +1,233 @@
+/* Megatron-FSDP (training.use_megatron_fsdp, data_parallel_sharding_strategy)
+ * against hand computations: what each strategy shards in memory, the
+ * collectives it adds per layer and micro-batch (ZeRO-3's gathers before
+ * every forward and backward pass, ZeRO-2 and 3's reduce-scatters after
+ * every backward), that a layer waits for its gather, and the checks. */
+#include <string.h>
+
+#include "model/memory.h"
+#include "model/model.h"
+#include "net/engine.h"
+#include "net/fabric.h"
+#include "net/net.h"
+#include "replay/exec.h"
+#include "replay/replay.h"
+#include "replay/workload.h"
+#include "testutil.h"
+
+/* 4 layers, h 1024 (12.6M parameters a layer), on 2 DGX H100 nodes. */
+#define SCENARIO                                                                                   \
+    "model: { name: f, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "                \
+    "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 1024 }\n"                  \
+    "cluster: { base: dgx-h100, nodes: 2%s }\n"                                                    \
+    "training: { seq_length: 1024, global_batch_size: 32, %s }\n"                                  \
+    "layouts:\n  - { tp: 2, pp: 1 }\n"
+
+typedef struct fixture {
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    int rc;
+} fixture;
+
+static void load(fixture *f, const char *cluster, const char *training)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, SCENARIO, cluster, training);
+    cs_diags_init(&f->d);
+    f->rc = tu_load_scenario(yaml, &f->s, &f->d);
+    if (f->rc == 0)
+        f->rc = cs_layout_check(&f->s, &f->s.layouts[0], &f->z, &f->d);
+}
+
+static void unload(fixture *f)
+{
+    cs_diags_free(&f->d);
+    cs_scenario_free(&f->s);
+}
+
+static const char *const strategies[] = {"no_shard", "optim", "optim_grads", "optim_grads_params"};
+
+static void load_strategy(fixture *f, const char *cluster, int zero, const char *extra)
+{
+    char training[256];
+    snprintf(training, sizeof training,
+             "use_megatron_fsdp: true, data_parallel_sharding_strategy: %s, "
+             "overlap_grad_reduce: true%s",
+             strategies[zero], extra);
+    load(f, cluster, training);
+    ck_assert_int_eq(f->rc, 0);
+}
+
+/* Per GPU (tp 2, dp 8): P_l = a layer's parameters / tp, E = the embedding
+ * and output layer's / tp. no_shard keeps all; optim shards the optimizer
+ * (12 bytes over dp); optim_grads also the layers' gradients (4 bytes, one
+ * layer whole); optim_grads_params also their weights (2 bytes, two layers
+ * whole: the running and the prefetched one). */
+START_TEST(memory_per_strategy)
+{
+    for (int zero = 0; zero < 4; zero++) {
+        fixture f;
+        load_strategy(&f, "", zero, "");
+        ck_assert_int_eq(cs_training_zero(&f.s.training), zero);
+        ck_assert_int_eq(f.s.training.distributed_optimizer, zero >= 1);
+        cs_param_counts pc;
+        cs_model_params(&f.s.model, &pc);
+        double Pl = cs_model_layer_dense_params(&f.s.model, &pc, 0) / 2;
+        double E = (pc.embedding + pc.output_layer + pc.final_norm) / 2, all = 4 * Pl + E;
+        double dp = 8;
+        ck_assert(cs_memory_fsdp_unit(&f.s, &f.z, 0) == Pl);
+        cs_memory_breakdown m;
+        cs_memory_stage(&f.s, &f.z, 0, &m);
+        double w = zero >= 3 ? 4 * Pl / dp + E + 2 * Pl : all;
+        double g = zero >= 2 ? 4 * Pl / dp + E + Pl : all;
+        double o = zero >= 1 ? all / dp : all;
+        assert_close(m.weights, 2 * w, 1e-12);
+        assert_close(m.gradients, 4 * g, 1e-12);
+        assert_close(m.optimizer, 12 * o, 1e-12);
+        unload(&f);
+    }
+}
+END_TEST
+
+typedef struct built {
+    fixture f;
+    cs_fabric fab;
+    cs_engine *e;
+    cs_net *net;
+    cs_exec *x;
+    cs_workload w;
+} built;
+
+static void build(built *b, const char *cluster, int zero, const char *extra)
+{
+    load_strategy(&b->f, cluster, zero, extra);
+    ck_assert_int_eq(cs_fabric_init(&b->fab, &b->f.s.cluster), 0);
+    b->e = cs_engine_create();
+    b->net = cs_net_create(b->e, &b->fab, CS_NET_ANALYTIC);
+    b->x = cs_exec_create(b->net, b->f.z.world, CS_STREAMS);
+    ck_assert_ptr_nonnull(b->x);
+    ck_assert_int_eq(
+        cs_workload_build(&b->w, b->x, &b->f.s, &b->f.s.layouts[0], &b->f.z, 1), 0);
+    ck_assert_int_eq(cs_exec_run(b->x), 0);
+}
+
+static void done(built *b)
+{
+    cs_workload_free(&b->w);
+    cs_exec_destroy(b->x);
+    cs_net_destroy(b->net);
+    cs_engine_destroy(b->e);
+    cs_fabric_free(&b->fab);
+    unload(&b->f);
+}
+
+/* GPU 0's DP-class ops on `stream` moving `bytes`; their total time in *t. */
+static long count(const built *b, int stream, double bytes, double *t)
+{
+    long n = 0;
+    if (t)
+        *t = 0;
+    for (long id = 0; id < b->w.count; id++)
+        if (cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_DP &&
+            cs_exec_stream(b->x, id) == stream && b->w.info[id].work == bytes) {
+            n++;
+            if (t) {
+                cs_op_times o = cs_exec_times(b->x, id);
+                *t += o.end - o.begin;
+            }
+        }
+    return n;
+}
+
+/* ZeRO-3 gathers each layer's 2 P_l bytes before every forward and backward
+ * pass (2 L m of them) on the gather stream; ZeRO-2 and 3 reduce-scatter its
+ * 4 P_l gradient bytes after every backward (L m); the others neither. */
+START_TEST(collectives_per_layer_and_microbatch)
+{
+    for (int zero = 0; zero < 4; zero++) {
+        built b;
+        build(&b, "", zero, "");
+        cs_param_counts pc;
+        cs_model_params(&b.f.s.model, &pc);
+        double Pl = cs_model_layer_dense_params(&b.f.s.model, &pc, 0) / 2;
+        long m = b.f.z.microbatches, L = 4;
+        ck_assert_int_eq(m, 4); /* 32 / dp 8 */
+        ck_assert_int_eq(count(&b, CS_STREAM_DP_GATHER, 2 * Pl, NULL), zero >= 3 ? 2 * L * m : 0);
+        ck_assert_int_eq(count(&b, CS_STREAM_DP, 4 * Pl, NULL), zero >= 2 ? L * m : 0);
+        done(&b);
+    }
+}
+END_TEST
+
+/* A layer's first op waits for its gather: on a slow network (1 Gb/s NICs)
+ * the gathers, one after another on their stream, outlast the compute, and
+ * the compute ends after all of them (without the waits it would end with
+ * its own work; no optimizer, so that no reduction holds it either). */
+START_TEST(layers_wait_for_their_gather)
+{
+    built b;
+    build(&b, ", scale_out: { nic_bandwidth: 1 Gb/s }", 3, ", optimizer: none");
+    cs_param_counts pc;
+    cs_model_params(&b.f.s.model, &pc);
+    double Pl = cs_model_layer_dense_params(&b.f.s.model, &pc, 0) / 2, gathers = 0;
+    ck_assert_int_eq(count(&b, CS_STREAM_DP_GATHER, 2 * Pl, &gathers), 32);
+    double compute = 0, end = 0;
+    for (long id = 0; id < b.w.count; id++) {
+        if (cs_exec_gpu(b.x, id) != 0)
+            continue;
+        cs_op_times o = cs_exec_times(b.x, id);
+        if (cs_exec_stream(b.x, id) != CS_STREAM_COMPUTE)
+            continue;
+        compute += o.end - o.begin;
+        end = o.end > end ? o.end : end;
+    }
+    ck_assert_msg(gathers > 2 * compute, "gathers %g s, compute %g s", gathers, compute);
+    ck_assert_msg(end >= gathers, "the compute ends at %g s, before its gathers' %g s", end,
+                  gathers);
+    done(&b);
+}
+END_TEST
+
+START_TEST(checks)
+{
+    fixture f;
+    load(&f, "", "data_parallel_sharding_strategy: optim");
+    ck_assert_int_eq(f.rc, -1);
+    tu_assert_diag(&f.d, CS_ERROR, "data_parallel_sharding_strategy needs use_megatron_fsdp: true",
+                   3, 87);
+    unload(&f);
+    load(&f, "", "use_megatron_fsdp: true, distributed_optimizer: false");
+    ck_assert_int_eq(f.rc, -1);
+    ck_assert_ptr_nonnull(tu_find(&f.d, "use_megatron_fsdp runs with the distributed optimizer"));
+    unload(&f);
+    /* as Megatron-FSDP v1 runs it; the strategy decides (no_shard: nothing sharded) */
+    load(&f, "", "use_megatron_fsdp: true, distributed_optimizer: true, "
+                 "data_parallel_sharding_strategy: no_shard");
+    ck_assert_int_eq(f.rc, 0);
+    ck_assert_int_eq(cs_training_zero(&f.s.training), 0);
+    ck_assert(!f.s.training.distributed_optimizer);
+    unload(&f);
+    /* Megatron-LM's default strategy is optim_grads_params */
+    load(&f, "", "use_megatron_fsdp: true");
+    ck_assert_int_eq(f.rc, 0);
+    ck_assert_int_eq(cs_training_zero(&f.s.training), 3);
+    unload(&f);
+    load(&f, "", "distributed_optimizer: true");
+    ck_assert_int_eq(cs_training_zero(&f.s.training), 1);
+    unload(&f);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("fsdp");
+    TCase *t = tcase_create("fsdp");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, memory_per_strategy);
+    tcase_add_test(t, collectives_per_layer_and_microbatch);
+    tcase_add_test(t, layers_wait_for_their_gather);
+    tcase_add_test(t, checks);
+    suite_add_tcase(s, t);
+    return tu_main(s);
+}
