@@ -1,5 +1,5 @@
 # Layouts side by side: one stacked bar per layout (compute, exposed TP, EP,
-# PP, DP communication, bubble: time per GPU), the iteration-time target as a
+# PP, DP, CP communication, bubble: time per GPU), the iteration-time target as a
 # line.
 # usage: gnuplot -c compare.gp DATA OUTPUT TITLE TARGET_MS [png|svg]
 # DATA is a clustersim compare.dat (TARGET_MS < 0: no target).
@@ -13,7 +13,7 @@ if (term eq "svg") {
 set output ARG2
 set title ARG3 noenhanced
 target = real(ARG4)
-colours = "#4C72B0 #DD8452 #C44E52 #937860 #DA8BC3 #DDDDDD"
+colours = "#4C72B0 #DD8452 #C44E52 #937860 #DA8BC3 #8C8C00 #DDDDDD"
 set style data histograms
 set style histogram rowstacked
 set style fill solid 1.0 border rgb "#444444"
@@ -26,4 +26,4 @@ if (target > 0) {
     set arrow 1 from graph 0, first target to graph 1, first target nohead dt 2 lw 2 lc rgb "#C44E52"
     set label 1 sprintf("target %.1f ms", target) at graph 0.01, first target offset 0, 0.7 textcolor rgb "#C44E52"
 }
-plot for [k=2:7] data using k:xtic(1) title columnheader(k) lc rgb word(colours, k - 1)
+plot for [k=2:8] data using k:xtic(1) title columnheader(k) lc rgb word(colours, k - 1)

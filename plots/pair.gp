@@ -23,4 +23,4 @@ set key outside right top noenhanced
 set xtics noenhanced
 set offsets 0.5, 0.5, graph 0.06, graph 0.06
 plot data index 0 using 0:2:xtic(1) with boxes lc rgb "#4C72B0" title "its parts", \
-     data index 1 using (7):2:3:4:xtic(1) with yerrorbars pt 7 ps 1.5 lw 2 lc rgb "#C44E52" title "the difference, 95% interval"
+     data index 1 using (8):2:3:4:xtic(1) with yerrorbars pt 7 ps 1.5 lw 2 lc rgb "#C44E52" title "the difference, 95% interval"

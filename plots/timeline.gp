@@ -12,8 +12,8 @@ if (term eq "svg") {
 }
 set output ARG2
 set title ARG3 noenhanced
-names = "forward backward_input backward_weight recompute optimizer tp_exposed ep_exposed pp_exposed dp_exposed bubble"
-colours = "#4C72B0 #55A868 #8172B2 #CCB974 #64B5CD #DD8452 #C44E52 #937860 #DA8BC3 #DDDDDD"
+names = "forward backward_input backward_weight recompute optimizer tp_exposed ep_exposed pp_exposed dp_exposed cp_exposed bubble"
+colours = "#4C72B0 #55A868 #8172B2 #CCB974 #64B5CD #DD8452 #C44E52 #937860 #DA8BC3 #8C8C00 #DDDDDD"
 set xlabel "time (ms)"
 if (ARGC >= 6) { set xrange [real(ARG5):real(ARG6)] }
 set yrange [*:*] reverse
@@ -26,9 +26,9 @@ set style fill solid 1.0 noborder
 # the key comes from keyentry lines. Only the rows that carry a label are
 # given to `with labels` (an empty label costs as much to lay out as a full
 # one: drawing all of them took two thirds of a large timeline's time).
-array rgb[10] = [0x4C72B0, 0x55A868, 0x8172B2, 0xCCB974, 0x64B5CD, 0xDD8452, 0xC44E52, 0x937860, 0xDA8BC3, 0xDDDDDD]
+array rgb[11] = [0x4C72B0, 0x55A868, 0x8172B2, 0xCCB974, 0x64B5CD, 0xDD8452, 0xC44E52, 0x937860, 0xDA8BC3, 0x8C8C00, 0xDDDDDD]
 plot data using ((column(5) + column(6)) / 2):1:((column(6) - column(5)) / 2):(0.38):(rgb[int(column(3)) + 1]):ytic(2) \
          with boxxyerror lc rgb variable notitle, \
-     for [k=0:9] keyentry with boxes lc rgb word(colours, k + 1) title word(names, k + 1), \
+     for [k=0:10] keyentry with boxes lc rgb word(colours, k + 1) title word(names, k + 1), \
      data using (strlen(strcol(9)) ? (column(5) + column(6)) / 2 : NaN):1:9 \
          with labels font ",7" textcolor rgb "white" notitle

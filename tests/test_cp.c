@@ -188,13 +188,12 @@ static void done(built *b)
     unload(&b->f);
 }
 
-/* TP-class ops of GPU 0 (with tp 1: the context-parallel exchanges only)
- * moving `bytes`. */
+/* GPU 0's context-parallel exchanges moving `bytes`. */
 static long count(const built *b, double bytes)
 {
     long n = 0;
     for (long id = 0; id < b->w.count; id++)
-        if (cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_TP &&
+        if (cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_CP &&
             b->w.info[id].work == bytes)
             n++;
     return n;
@@ -204,7 +203,7 @@ static long count_all(const built *b)
 {
     long n = 0;
     for (long id = 0; id < b->w.count; id++)
-        n += cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_TP;
+        n += cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_CP;
     return n;
 }
 
@@ -248,7 +247,7 @@ START_TEST(norm_rerun_sends_nothing)
         ck_assert_int_eq(cs_workload_build(&w, x, &f.s, &f.s.layouts[0], &f.z, 1), 0);
         long n = 0;
         for (long id = 0; id < w.count; id++)
-            n += cs_exec_gpu(x, id) == 0 && w.info[id].klass == CS_OP_TP;
+            n += cs_exec_gpu(x, id) == 0 && w.info[id].klass == CS_OP_CP;
         ck_assert_int_eq(n, f.z.microbatches * 4 * (3 + 4)); /* the forward's and backward's */
         cs_workload_free(&w);
         cs_exec_destroy(x);
@@ -304,7 +303,8 @@ START_TEST(p2p_exchange_hidden_a2a_exposed)
         ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
         cs_replay_result r;
         ck_assert_int_eq(cs_replay(&s, &s.layouts[0], &z, CS_NET_ANALYTIC, 1, &r), 0);
-        exposed[a2a] = r.time_s[CS_TIME_TP];
+        exposed[a2a] = r.time_s[CS_TIME_CP];
+        ck_assert(r.time_s[CS_TIME_TP] == 0); /* tp 1 */
         cs_replay_result_free(&r);
         cs_diags_free(&d);
         cs_scenario_free(&s);

@@ -475,14 +475,14 @@ START_TEST(swept_presets_bring_their_prices)
     char *row = strstr(csv, "\n0,a,value,dgx-h100,true,,");
     ck_assert_ptr_nonnull(row);
     double time = strtod(row + strlen("\n0,a,value,dgx-h100,true,,"), NULL);
-    /* the cost column: 22nd of the metrics (after moe_dropped_tokens) */
+    /* the cost column: 23rd of the metrics (after moe_dropped_tokens) */
     const char *p = row + 1;
-    for (int commas = 0; commas < 6 + 16; p++)
+    for (int commas = 0; commas < 6 + 17; p++)
         commas += *p == ',';
     assert_close(strtod(p, NULL), 16 * time * 6.155 / 3600, 1e-6);
     ck_assert_ptr_nonnull(strstr(csv, "\n1,a,value,cluster-512-64gb,true,,"));
     const char *none = strstr(csv, "\n1,a,value,cluster-512-64gb,true,,") + 1;
-    for (int commas = 0; commas < 6 + 16; none++)
+    for (int commas = 0; commas < 6 + 17; none++)
         commas += *none == ',';
     ck_assert(*none == ','); /* empty cost cell */
     free(csv);

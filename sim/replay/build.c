@@ -203,7 +203,7 @@ long cs_build_collective(cs_builder *B, const long *members, long n, cs_coll_op 
          * the pipeline's and the gradients' are left unhosted (issued
          * whenever free: they come from hooks and the schedule, and the
          * builder adds them out of program order). */
-        if (B->hosted && (k == CS_OP_TP || k == CS_OP_EP) &&
+        if (B->hosted && (k == CS_OP_TP || k == CS_OP_EP || k == CS_OP_CP) &&
             cs_exec_host(B->x, id, B->host_collective, B->host_collective) != 0)
             B->failed = 1;
         cs_build_chain(B, members[i], id, o);

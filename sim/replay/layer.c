@@ -193,8 +193,8 @@ static long dense_cp_group(cs_builder *B, long g, long *out)
     return cs_build_group(B, CS_DENSE, CS_DIM_CP, g, out);
 }
 
-/* One collective per CP group of the stage, `bytes` each (booked as TP
- * communication). */
+/* One collective per CP group of the stage, `bytes` each, on the TP stream
+ * (the attention's own). */
 static void cp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async)
 {
     long groups = cs_build_copies(B, dense_cp_group, cs_place_groups(B->z, CS_DENSE, CS_DIM_CP),
@@ -202,10 +202,10 @@ static void cp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double by
     for (long g = 0; g < groups; g++) {
         long n = cs_build_group(B, CS_DENSE, CS_DIM_CP, g, B->members);
         if (async)
-            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
+            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_CP, mb, layer,
                                       bytes);
         else
-            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
+            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_CP, mb, layer, bytes,
                                 NULL);
     }
 }

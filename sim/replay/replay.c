@@ -96,6 +96,8 @@ static cs_time_kind kind_of(const cs_op_info *o)
         return CS_TIME_PP;
     case CS_OP_DP:
         return CS_TIME_DP;
+    case CS_OP_CP:
+        return CS_TIME_CP;
     default:
         return CS_TIME_BUBBLE;
     }
@@ -124,7 +126,7 @@ typedef struct sink {
 } sink;
 
 static const cs_span_kind span_of_time[CS_TIME_KINDS] = {
-    CS_SPAN_FORWARD, CS_SPAN_TP, CS_SPAN_EP, CS_SPAN_PP, CS_SPAN_DP, CS_SPAN_BUBBLE};
+    CS_SPAN_FORWARD, CS_SPAN_TP, CS_SPAN_EP, CS_SPAN_PP, CS_SPAN_DP, CS_SPAN_CP, CS_SPAN_BUBBLE};
 
 static void add_span(cs_capture *c, const sink *k, cs_span_kind kind, double a, double b)
 {
@@ -497,6 +499,7 @@ void cs_capture_free(cs_capture *c)
 
 static const char *const span_names[CS_SPAN_KINDS] = {
     "forward", "backward_input", "backward_weight", "recompute", "optimizer",
-    "tp",      "ep",             "pp",              "dp",        "bubble"};
+    "tp",      "ep",             "pp",              "dp",        "cp",
+    "bubble"};
 
 const char *cs_span_kind_name(cs_span_kind k) { return span_names[k]; }

@@ -31,7 +31,16 @@ typedef struct cs_stage_result {
     double memory_peak_bytes; /* highest of the stage's GPUs */
 } cs_stage_result;
 
-typedef enum { CS_TIME_COMPUTE, CS_TIME_TP, CS_TIME_EP, CS_TIME_PP, CS_TIME_DP, CS_TIME_BUBBLE, CS_TIME_KINDS } cs_time_kind;
+typedef enum {
+    CS_TIME_COMPUTE,
+    CS_TIME_TP,
+    CS_TIME_EP,
+    CS_TIME_PP,
+    CS_TIME_DP,
+    CS_TIME_CP,
+    CS_TIME_BUBBLE,
+    CS_TIME_KINDS
+} cs_time_kind;
 
 typedef struct cs_replay_result {
     double iteration_time_s;
@@ -69,6 +78,7 @@ typedef enum {
     CS_SPAN_EP,
     CS_SPAN_PP,
     CS_SPAN_DP,
+    CS_SPAN_CP,
     CS_SPAN_BUBBLE,
     CS_SPAN_KINDS
 } cs_span_kind;

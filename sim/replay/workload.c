@@ -20,7 +20,8 @@ static const char *const class_names[CS_OP_CLASS_COUNT] = {"forward",
                                                            "tp",
                                                            "ep",
                                                            "pp",
-                                                           "dp"};
+                                                           "dp",
+                                                           "cp"};
 
 const char *cs_op_class_name(cs_op_class k) { return class_names[k]; }
 

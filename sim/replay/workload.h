@@ -54,6 +54,7 @@ typedef enum {
     CS_OP_EP,
     CS_OP_PP,
     CS_OP_DP,
+    CS_OP_CP, /* context parallelism's exchanges */
     CS_OP_CLASS_COUNT
 } cs_op_class;
 

@@ -418,7 +418,8 @@ static int targets_of(const cs_scenario *s, const cs_replay_result *r, target_ro
 }
 
 static const char *const time_names[CS_TIME_KINDS] = {"compute", "tp_exposed", "ep_exposed",
-                                                      "pp_exposed", "dp_exposed", "bubble"};
+                                                      "pp_exposed", "dp_exposed", "cp_exposed",
+                                                      "bubble"};
 
 void cs_report_json_breakdowns(cs_json *j, const cs_memory_breakdown *m, const double *time_s,
                                const double *compute_s)
@@ -560,7 +561,7 @@ static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
         fprintf(out, "%*s", COL, cell);
     }
     fputc('\n', out);
-    int any_cp = 0;
+    int any_cp = 0; /* the cp rows only where some layout has context parallelism */
     for (size_t i = 0; i < r->count; i++)
         any_cp |= r->layouts[i].verdict->sizes.cp > 1;
     if (any_cp) {
@@ -580,9 +581,11 @@ static void text_run(FILE *out, const cs_scenario *s, const cs_run *r)
     text_metric(out, r, "MFU", "%.1f%%", 100, m_mfu, NULL);
     text_metric(out, r, "bubble share", "%.1f%%", 100, m_bubble, NULL);
     fprintf(out, "  time per GPU (ms)\n");
-    static const int kinds[CS_TIME_KINDS] = {0, 1, 2, 3, 4, 5};
+    static const int kinds[CS_TIME_KINDS] = {0, 1, 2, 3, 4, 5, 6};
     for (int k = 0; k < CS_TIME_KINDS; k++) {
         char label[64];
+        if (k == CS_TIME_CP && !any_cp)
+            continue;
         snprintf(label, sizeof label, "  %s", time_names[k]);
         text_metric(out, r, label, "%.2f", 1e3, m_time_kind, &kinds[k]);
     }

@@ -507,7 +507,8 @@ typedef struct compare_files {
 } compare_files;
 
 static const char *const time_columns[CS_TIME_KINDS] = {"compute", "tp_exposed", "ep_exposed",
-                                                        "pp_exposed", "dp_exposed", "bubble"};
+                                                        "pp_exposed", "dp_exposed", "cp_exposed",
+                                                        "bubble"};
 
 static void compare_dat(FILE *out, const void *ctx)
 {

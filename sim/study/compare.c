@@ -14,7 +14,7 @@
 #include "study/sweep.h"
 
 static const char *const attr_names[CS_ATTR_KINDS] = {"compute", "recompute", "tp", "ep",
-                                                      "pp",      "dp",        "bubble"};
+                                                      "pp",      "dp",        "cp", "bubble"};
 
 const char *cs_attr_name(cs_attr_kind k) { return attr_names[k]; }
 
@@ -39,6 +39,7 @@ static void attribution(const cs_replay_result *r, double *attr)
     attr[CS_ATTR_EP] = r->time_s[CS_TIME_EP];
     attr[CS_ATTR_PP] = r->time_s[CS_TIME_PP];
     attr[CS_ATTR_DP] = r->time_s[CS_TIME_DP];
+    attr[CS_ATTR_CP] = r->time_s[CS_TIME_CP];
     attr[CS_ATTR_BUBBLE] = r->time_s[CS_TIME_BUBBLE];
 }
 
@@ -222,6 +223,7 @@ static const char *const attr_phrases[CS_ATTR_KINDS] = {
     "exposed expert-parallel all-to-alls",
     "exposed pipeline transfers",
     "exposed data-parallel gradient reductions and parameter gathers",
+    "exposed context-parallel K/V exchanges",
     "pipeline bubble"};
 
 /* The terms in the slower's disfavour (sign +1) or the faster's (-1),

@@ -29,6 +29,7 @@ typedef enum {
     CS_ATTR_EP,
     CS_ATTR_PP,
     CS_ATTR_DP,
+    CS_ATTR_CP,
     CS_ATTR_BUBBLE,
     CS_ATTR_KINDS
 } cs_attr_kind;

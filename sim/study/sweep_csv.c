@@ -316,6 +316,7 @@ static const char *metric_label(const char *metric)
         {"ep_exposed_s", "exposed EP communication (s)"},
         {"pp_exposed_s", "exposed PP communication (s)"},
         {"dp_exposed_s", "exposed DP communication (s)"},
+        {"cp_exposed_s", "exposed CP communication (s)"},
         {"bubble_s", "bubble time per GPU (s)"},
         {"cost_per_iteration_usd", "cost per iteration (USD)"},
         {"time_to_train_s", "time to train (s)"},
