@@ -5,6 +5,7 @@
  * every backward), that a layer waits for its gather, and the checks. */
 #include <string.h>
 
+#include "model/check.h"
 #include "model/memory.h"
 #include "model/model.h"
 #include "net/engine.h"
@@ -60,33 +61,37 @@ static void load_strategy(fixture *f, const char *cluster, int zero, const char 
 }
 
 /* Per GPU (tp 2, dp 8): P_l = a layer's parameters / tp, E = the embedding
- * and output layer's / tp. no_shard keeps all; optim shards the optimizer
- * (12 bytes over dp); optim_grads also the layers' gradients (4 bytes, one
- * layer whole); optim_grads_params also their weights (2 bytes, two layers
- * whole: the running and the prefetched one). */
+ * and output layer's / tp, all = 4 P_l + E. no_shard keeps all; optim shards
+ * the optimizer (12 bytes over dp); optim_grads also every gradient (2
+ * bytes, Megatron-FSDP's are the parameters' dtype), holding unsharded
+ * what its reduce queue takes (1e9 parameters: all four layers here, two
+ * with fsdp_double_buffer); optim_grads_params also the layers' weights (2
+ * bytes; E stays whole), gathered as far as the prefetch reaches (again
+ * all four layers, two with the double buffer). */
 START_TEST(memory_per_strategy)
 {
-    for (int zero = 0; zero < 4; zero++) {
-        fixture f;
-        load_strategy(&f, "", zero, "");
-        ck_assert_int_eq(cs_training_zero(&f.s.training), zero);
-        ck_assert_int_eq(f.s.training.distributed_optimizer, zero >= 1);
-        cs_param_counts pc;
-        cs_model_params(&f.s.model, &pc);
-        double Pl = cs_model_layer_dense_params(&f.s.model, &pc, 0) / 2;
-        double E = (pc.embedding + pc.output_layer + pc.final_norm) / 2, all = 4 * Pl + E;
-        double dp = 8;
-        ck_assert(cs_memory_fsdp_unit(&f.s, &f.z, 0) == Pl);
-        cs_memory_breakdown m;
-        cs_memory_stage(&f.s, &f.z, 0, &m);
-        double w = zero >= 3 ? 4 * Pl / dp + E + 2 * Pl : all;
-        double g = zero >= 2 ? 4 * Pl / dp + E + Pl : all;
-        double o = zero >= 1 ? all / dp : all;
-        assert_close(m.weights, 2 * w, 1e-12);
-        assert_close(m.gradients, 4 * g, 1e-12);
-        assert_close(m.optimizer, 12 * o, 1e-12);
-        unload(&f);
-    }
+    for (int zero = 0; zero < 4; zero++)
+        for (int dbuf = 0; dbuf < 2; dbuf++) {
+            fixture f;
+            load_strategy(&f, "", zero, dbuf ? ", fsdp_double_buffer: true" : "");
+            ck_assert_int_eq(cs_training_zero(&f.s.training), zero);
+            ck_assert_int_eq(f.s.training.distributed_optimizer, zero >= 1);
+            cs_param_counts pc;
+            cs_model_params(&f.s.model, &pc);
+            double Pl = cs_model_layer_dense_params(&f.s.model, &pc, 0) / 2;
+            double E = (pc.embedding + pc.output_layer + pc.final_norm) / 2, all = 4 * Pl + E;
+            double dp = 8, held = dbuf ? 2 * Pl : 4 * Pl;
+            ck_assert(cs_memory_fsdp_unit(&f.s, &f.z, 0) == Pl);
+            cs_memory_breakdown m;
+            cs_memory_stage(&f.s, &f.z, 0, &m);
+            double w = zero >= 3 ? 4 * Pl / dp + E + held : all;
+            double g = zero >= 2 ? all / dp + held : all;
+            double o = zero >= 1 ? all / dp : all;
+            assert_close(m.weights, 2 * w, 1e-12);
+            assert_close(m.gradients, 2 * g, 1e-12);
+            assert_close(m.optimizer, 12 * o, 1e-12);
+            unload(&f);
+        }
 }
 END_TEST
 
@@ -141,22 +146,34 @@ static long count(const built *b, int stream, double bytes, double *t)
 }
 
 /* ZeRO-3 gathers each layer's 2 P_l bytes before every forward and backward
- * pass (2 L m of them) on the gather stream; ZeRO-2 and 3 reduce-scatter its
- * 4 P_l gradient bytes after every backward (L m); the others neither. */
+ * pass (2 L m of them); ZeRO-2 and 3 reduce-scatter its 2 P_l gradient
+ * bytes after every backward (L m), and the embedding's and the output
+ * layer's once each per micro-batch; the others neither. The gathers go on
+ * a stream of their own with create_all_gather_group, else on the
+ * reductions' (one communicator). */
 START_TEST(collectives_per_layer_and_microbatch)
 {
-    for (int zero = 0; zero < 4; zero++) {
-        built b;
-        build(&b, "", zero, "");
-        cs_param_counts pc;
-        cs_model_params(&b.f.s.model, &pc);
-        double Pl = cs_model_layer_dense_params(&b.f.s.model, &pc, 0) / 2;
-        long m = b.f.z.microbatches, L = 4;
-        ck_assert_int_eq(m, 4); /* 32 / dp 8 */
-        ck_assert_int_eq(count(&b, CS_STREAM_DP_GATHER, 2 * Pl, NULL), zero >= 3 ? 2 * L * m : 0);
-        ck_assert_int_eq(count(&b, CS_STREAM_DP, 4 * Pl, NULL), zero >= 2 ? L * m : 0);
-        done(&b);
-    }
+    for (int zero = 0; zero < 4; zero++)
+        for (int group = 0; group < 2; group++) {
+            built b;
+            build(&b, "", zero, group ? ", create_all_gather_group: true" : "");
+            cs_param_counts pc;
+            cs_model_params(&b.f.s.model, &pc);
+            double Pl = cs_model_layer_dense_params(&b.f.s.model, &pc, 0) / 2;
+            long m = b.f.z.microbatches, L = 4;
+            ck_assert_int_eq(m, 4); /* 32 / dp 8 */
+            long gathers = zero >= 3 ? 2 * L * m : 0, reduces = zero >= 2 ? L * m : 0;
+            if (group) {
+                ck_assert_int_eq(count(&b, CS_STREAM_DP_GATHER, 2 * Pl, NULL), gathers);
+                ck_assert_int_eq(count(&b, CS_STREAM_DP, 2 * Pl, NULL), reduces);
+            } else {
+                ck_assert_int_eq(count(&b, CS_STREAM_DP_GATHER, 2 * Pl, NULL), 0);
+                ck_assert_int_eq(count(&b, CS_STREAM_DP, 2 * Pl, NULL), gathers + reduces);
+            }
+            ck_assert_int_eq(count(&b, CS_STREAM_DP, 2 * pc.embedding / 2, NULL),
+                             zero >= 2 ? m : 0);
+            done(&b);
+        }
 }
 END_TEST
 
@@ -167,7 +184,8 @@ END_TEST
 START_TEST(layers_wait_for_their_gather)
 {
     built b;
-    build(&b, ", scale_out: { nic_bandwidth: 1 Gb/s }", 3, ", optimizer: none");
+    build(&b, ", scale_out: { nic_bandwidth: 1 Gb/s }", 3,
+          ", optimizer: none, create_all_gather_group: true");
     cs_param_counts pc;
     cs_model_params(&b.f.s.model, &pc);
     double Pl = cs_model_layer_dense_params(&b.f.s.model, &pc, 0) / 2, gathers = 0;
@@ -197,9 +215,17 @@ START_TEST(checks)
     tu_assert_diag(&f.d, CS_ERROR, "data_parallel_sharding_strategy needs use_megatron_fsdp: true",
                    3, 87);
     unload(&f);
+    /* Megatron-FSDP v1 turns the distributed optimizer on, with a warning */
     load(&f, "", "use_megatron_fsdp: true, distributed_optimizer: false");
-    ck_assert_int_eq(f.rc, -1);
-    ck_assert_ptr_nonnull(tu_find(&f.d, "use_megatron_fsdp runs with the distributed optimizer"));
+    ck_assert_int_eq(f.rc, 0);
+    const cs_diag *w = tu_find(&f.d, "use_megatron_fsdp runs with the distributed optimizer");
+    ck_assert(w && w->severity == CS_WARNING);
+    ck_assert(f.s.training.distributed_optimizer);
+    unload(&f);
+    /* what it overlaps whatever the switches say */
+    load(&f, "", "use_megatron_fsdp: true, overlap_grad_reduce: false");
+    ck_assert_int_eq(f.rc, 0);
+    ck_assert(f.s.training.overlap_grad_reduce && f.s.training.overlap_param_gather);
     unload(&f);
     /* as Megatron-FSDP v1 runs it; the strategy decides (no_shard: nothing sharded) */
     load(&f, "", "use_megatron_fsdp: true, distributed_optimizer: true, "
@@ -219,6 +245,23 @@ START_TEST(checks)
 }
 END_TEST
 
+/* check's suggestion under Megatron-FSDP is the next sharding strategy
+ * that fits (0.6 GB a GPU: no_shard needs 0.83 GB, optim 0.39). */
+START_TEST(check_suggests_a_strategy)
+{
+    fixture f;
+    load(&f, ", gpu: { memory: 0.6 GB, reserved_memory: 0 GB }",
+         "use_megatron_fsdp: true, data_parallel_sharding_strategy: no_shard");
+    ck_assert_int_eq(f.rc, 0);
+    cs_check c;
+    ck_assert_int_eq(cs_check_scenario(&f.s, &c), 0);
+    ck_assert(!c.layouts[0].memory_fits);
+    ck_assert_str_eq(c.layouts[0].fix, "data_parallel_sharding_strategy: optim");
+    cs_check_free(&c);
+    unload(&f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fsdp");
@@ -228,6 +271,7 @@ int main(void)
     tcase_add_test(t, collectives_per_layer_and_microbatch);
     tcase_add_test(t, layers_wait_for_their_gather);
     tcase_add_test(t, checks);
+    tcase_add_test(t, check_suggests_a_strategy);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -501,6 +501,11 @@ START_TEST(bridge_config)
     ck_assert_int_eq(s.training.data_parallel_sharding_strategy, CS_SHARD_OPTIM_GRADS);
     ck_assert_int_eq(cs_training_zero(&s.training), 2);
     ck_assert_int_eq(round_trip(&s, 0), 1);
+    char *exported = export_args(&s, 0, 8);
+    ck_assert_ptr_nonnull(strstr(exported, "--use-megatron-fsdp"));
+    ck_assert_ptr_nonnull(strstr(exported, "--data-parallel-sharding-strategy optim_grads"));
+    ck_assert_ptr_nonnull(strstr(exported, "--ckpt-format fsdp_dtensor"));
+    free(exported);
     cs_scenario_free(&s);
     free(yaml);
     free(err);

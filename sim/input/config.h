@@ -305,6 +305,8 @@ typedef struct cs_training {
      * optim_grads_params (ZeRO-3, Megatron's default); cs_training_zero(). */
     int use_megatron_fsdp;
     cs_sharding data_parallel_sharding_strategy;
+    int fsdp_double_buffer;      /* --fsdp-double-buffer: two layers gathered at most */
+    int create_all_gather_group; /* --create-all-gather-group: gathers apart from reductions */
     cs_loc loc_sharding;
     int overlap_grad_reduce;
     int use_flash_attn;    /* legacy alias of attention_backend: flash */

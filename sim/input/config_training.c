@@ -104,6 +104,8 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, sequence_parallel),
     BOOL(cs_training, distributed_optimizer),
     BOOL(cs_training, use_megatron_fsdp),
+    BOOL(cs_training, fsdp_double_buffer),
+    BOOL(cs_training, create_all_gather_group),
     LOCATED(data_parallel_sharding_strategy, F_ENUM, 0, 0, sharding_choices, loc_sharding),
     BOOL(cs_training, overlap_grad_reduce),
     BOOL(cs_training, use_flash_attn),
@@ -362,8 +364,9 @@ static int modules_consistent(cs_ctx *c, const cs_training *t)
 
 /* Megatron-FSDP as arguments.py takes it: the sharding strategy means
  * something only with it; Megatron-FSDP v1 runs with the distributed
- * optimizer (it turns --use-distributed-optimizer on), and the strategy
- * decides what is sharded; fp8_param_gather is not modelled with it. */
+ * optimizer (it turns --use-distributed-optimizer on, with a warning: so
+ * does the normalization in cs_training_block), and the strategy decides
+ * what is sharded; fp8_param_gather is not modelled with it. */
 static int fsdp_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_training *t)
 {
     yaml_node_t *at;
@@ -375,12 +378,10 @@ static int fsdp_consistent(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_trai
         return 0;
     }
     at = cs_ymap_get(f, n, "distributed_optimizer");
-    if (at && !strcmp(cs_ynode_text(at) ? cs_ynode_text(at) : "", "false")) {
-        REPORT(c, f, at,
-               "use_megatron_fsdp runs with the distributed optimizer (Megatron-FSDP v1 turns "
-               "it on); what is sharded is data_parallel_sharding_strategy's");
-        return -1;
-    }
+    if (at && cs_ynode_text(at) && !strcmp(cs_ynode_text(at), "false"))
+        cs_yfile_report(f, c->diags, CS_WARNING, at,
+                        "use_megatron_fsdp runs with the distributed optimizer (Megatron-FSDP v1 "
+                        "turns it on); what is sharded is data_parallel_sharding_strategy's");
     if (t->fp8_param_gather) {
         at = cs_ymap_get(f, n, "fp8_param_gather");
         REPORT(c, f, at ? at : n, "fp8_param_gather with use_megatron_fsdp is not modelled yet");
@@ -456,10 +457,17 @@ int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         s->training.cp_comm_type = CS_CP_ALLGATHER;
     /* Megatron-FSDP shards the optimizer unless no_shard: the distributed
      * optimizer's paths (sharded state, reduce-scatter, parameter gather)
-     * are its own. */
-    if (s->training.use_megatron_fsdp)
-        s->training.distributed_optimizer =
-            s->training.data_parallel_sharding_strategy != CS_SHARD_NONE;
+     * are its own. It overlaps what it shards whatever the switches say
+     * (megatron_fsdp.py: overlap_grad_reduce from optim_grads,
+     * overlap_param_gather with optim_grads_params). */
+    cs_training *t = &s->training;
+    if (t->use_megatron_fsdp) {
+        t->distributed_optimizer = t->data_parallel_sharding_strategy != CS_SHARD_NONE;
+        if (t->data_parallel_sharding_strategy >= CS_SHARD_OPTIM_GRADS)
+            t->overlap_grad_reduce = 1;
+        if (t->data_parallel_sharding_strategy == CS_SHARD_OPTIM_GRADS_PARAMS)
+            t->overlap_param_gather = 1;
+    }
     return training_consistent(c, f, n, &s->training);
 }
 
@@ -496,6 +504,11 @@ int cs_training_zero(const cs_training *t)
 
 double cs_training_grad_bytes(const cs_training *t)
 {
+    /* Megatron-FSDP keeps and reduces gradients in the parameters' dtype
+     * (--megatron-fsdp-main-grads-dtype auto; grad_reduce_in_fp32 is not
+     * read there) */
+    if (t->use_megatron_fsdp)
+        return 2.0;
     int fp32 = t->accumulate_allreduce_grads_in_fp32 >= 0 ? t->accumulate_allreduce_grads_in_fp32
                                                            : t->precision != CS_FP16;
     return fp32 ? 4.0 : 2.0;

@@ -114,6 +114,8 @@ static const arg_map table[] = {
     {"moe-aux-loss-coeff", "training.moe_aux_loss_coeff", A_VALUE, NULL, NULL},
     {"cp-comm-type", "training.cp_comm_type", A_VALUE, NULL, NULL},
     {"use-megatron-fsdp", "training.use_megatron_fsdp", A_TRUE, NULL, NULL},
+    {"fsdp-double-buffer", "training.fsdp_double_buffer", A_TRUE, NULL, NULL},
+    {"create-all-gather-group", "training.create_all_gather_group", A_TRUE, NULL, NULL},
     {"data-parallel-sharding-strategy", "training.data_parallel_sharding_strategy", A_VALUE, NULL,
      NULL},
 };
@@ -331,6 +333,9 @@ static void export_training(printer *p, const cs_scenario *s, const cs_layout *l
     }
     if (t->tokens > 0)
         put_long(p, "train-samples", (long)(t->tokens / (double)t->seq_length));
+    /* Megatron-LM asserts this checkpoint format with Megatron-FSDP */
+    if (t->use_megatron_fsdp)
+        put_arg(p, "ckpt-format", "fsdp_dtensor");
 }
 
 static void export_layout(printer *p, const cs_scenario *s, const cs_layout *l)

@@ -20,9 +20,10 @@ static double peak_of(const cs_scenario *s, const cs_layout *l)
 }
 
 /* Tries one change of a layout that does not fit, cheapest first: what
- * Megatron users reach for (the distributed optimizer, sequence
- * parallelism, selective then full recompute, a smaller micro-batch, twice
- * the pipeline stages); keeps the first whose estimate fits. */
+ * Megatron users reach for (the distributed optimizer, or with
+ * Megatron-FSDP each further sharding strategy, sequence parallelism,
+ * selective then full recompute, a smaller micro-batch, twice the pipeline
+ * stages); keeps the first whose estimate fits. */
 static void find_fix(const cs_scenario *s, const cs_layout *l, cs_layout_verdict *r)
 {
     cs_scenario t = *s; /* a shallow copy: only read, never freed */
@@ -31,8 +32,23 @@ static void find_fix(const cs_scenario *s, const cs_layout *l, cs_layout_verdict
     cs_recompute rc = cs_layout_recompute(l, &s->training);
     long mb = cs_layout_micro_batch(l, &s->training);
 #define TRY(cond, text, prepare, undo)                                                                 do {                                                                                                   if (cond) {                                                                                            prepare;                                                                                           got = peak_of(&t, &c);                                                                             undo;                                                                                              if (got >= 0 && got <= cap) {                                                                          snprintf(r->fix, sizeof r->fix, "%s", text);                                                      r->fix_total = got;                                                                                return;                                                                                        }                                                                                              }                                                                                              } while (0)
-    TRY(!s->training.distributed_optimizer, "distributed_optimizer: true",
-        t.training.distributed_optimizer = 1, t.training.distributed_optimizer = 0);
+    TRY(!s->training.use_megatron_fsdp && !s->training.distributed_optimizer,
+        "distributed_optimizer: true", t.training.distributed_optimizer = 1,
+        t.training.distributed_optimizer = 0);
+    /* Megatron-FSDP: each further sharding strategy (its optimizer sharding
+     * follows it, as the loader sets it) */
+    static const char *const strategies[] = {"no_shard", "optim", "optim_grads",
+                                             "optim_grads_params"};
+    for (int k = (int)s->training.data_parallel_sharding_strategy + 1;
+         s->training.use_megatron_fsdp && k <= (int)CS_SHARD_OPTIM_GRADS_PARAMS; k++) {
+        char what[80];
+        snprintf(what, sizeof what, "data_parallel_sharding_strategy: %s", strategies[k]);
+        TRY(1, what,
+            (t.training.data_parallel_sharding_strategy = (cs_sharding)k,
+             t.training.distributed_optimizer = 1),
+            (t.training.data_parallel_sharding_strategy = s->training.data_parallel_sharding_strategy,
+             t.training.distributed_optimizer = s->training.distributed_optimizer));
+    }
     TRY(!s->training.sequence_parallel && r->sizes.tp > 1, "sequence_parallel: true",
         t.training.sequence_parallel = 1, t.training.sequence_parallel = 0);
     TRY(rc == CS_RECOMPUTE_NONE, "recompute: selective", c.recompute = CS_RECOMPUTE_SELECTIVE,

@@ -291,12 +291,14 @@ void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
     memset(out, 0, sizeof *out);
     /* The data-parallel shards: the dense parts over dp x cp ranks, the
      * experts' over the expert DP (cs_training_zero() says what is
-     * sharded). Megatron-FSDP shards the layers' parameters (ZeRO-3) and
-     * gradients (ZeRO-2 and 3) and gathers a layer's parameters (holding
-     * its unsharded gradients) only while the layer runs: the running
-     * layer's and the prefetched one's, the largest layer of the stage
-     * priced; the embedding and output layer stay whole, as the
-     * distributed optimizer keeps them. */
+     * sharded). Megatron-FSDP shards every gradient (ZeRO-2 and 3) and the
+     * layers' parameters (ZeRO-3: the embedding and output layer, not
+     * FSDP units, stay whole); it holds gathered layers and unsharded
+     * gradients in flight: with fsdp_double_buffer two layers of each (the
+     * stage's largest), else what its queues allow, the running layer and
+     * prefetches up to 5e8 parameters past it, reductions queued up to 1e9
+     * (megatron_fsdp.py's suggested communication unit), at most the
+     * stage's layers. */
     int zero = cs_training_zero(t);
     double dense_share = (double)z->dense_dp * (double)(z->cp > 1 ? z->cp : 1);
     double expert_share = z->expert_dp > 0 ? (double)z->expert_dp : 1.0;
@@ -309,13 +311,17 @@ void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
             lexpert += cs_model_layer_expert_params(&s->model, &pc, i) / (double)(z->ep * z->etp);
         }
     }
-    double edges = dense - ldense, unit = zero >= 2 ? cs_memory_fsdp_unit(s, z, stage) : 0;
+    double unit = zero >= 2 ? cs_memory_fsdp_unit(s, z, stage) : 0, layers = ldense + lexpert;
+    double gathered = t->fsdp_double_buffer ? 2 * unit : 2 * unit + 5e8;
+    double queued = t->fsdp_double_buffer ? 2 * unit : unit + 1e9;
+    gathered = gathered < layers ? gathered : layers;
+    queued = queued < layers ? queued : layers;
+    double edges = dense - ldense;
     double layers_sharded = ldense / dense_share + lexpert / expert_share;
-    out->weights = 2.0 * (zero >= 3 ? layers_sharded + edges + 2 * unit : dense + expert);
+    out->weights = 2.0 * (zero >= 3 ? layers_sharded + edges + gathered : dense + expert);
     if (t->precision == CS_FP8)
         out->weights += fp8_weight_bytes(t) * stage_fp8_params(s, z, stage);
-    out->gradients = cs_training_grad_bytes(t) *
-                     (zero >= 2 ? layers_sharded + edges + unit : dense + expert);
+    out->gradients = cs_training_grad_bytes(t) * (zero >= 2 ? sharded + queued : dense + expert);
     if (t->optimizer == CS_OPTIMIZER_ADAM)
         out->optimizer = 12.0 * (zero >= 1 ? sharded : dense + expert);
     out->inflight = cs_memory_inflight(z->schedule, z->pp, z->vpp, z->microbatches, stage);

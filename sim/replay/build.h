@@ -294,5 +294,10 @@ void cs_grads_prefetch(cs_builder *B); /* overlap_param_gather: at the stage's s
  * gradients (ZeRO-2 and 3), their reduce-scatter. */
 void cs_grads_fsdp_gather(cs_builder *B, long mb, long layer, int backward);
 void cs_grads_fsdp_reduce(cs_builder *B, long mb, long layer);
+/* The embedding's (output 0, first stage) or the output layer's (output 1,
+ * last stage) reduce-scatter, after their backward; and at the end of a
+ * model chunk's backward pass, the compute stream's wait for them all. */
+void cs_grads_fsdp_reduce_edge(cs_builder *B, long mb, int output);
+void cs_grads_fsdp_wait(cs_builder *B);
 
 #endif

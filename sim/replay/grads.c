@@ -86,6 +86,10 @@ static long make_buckets(const cs_builder *B, bucket *out, int fsdp)
      * parameters layer by layer itself: with `fsdp` their buckets hold the
      * embedding's and the output layer's alone. */
     int layers = !fsdp || cs_training_zero(B->t) < (fsdp == 2 ? 3 : 2);
+    /* ZeRO-2 and 3 reduce the embedding's and output layer's gradients
+     * every backward too (cs_grads_fsdp_reduce_edge): no bucket is left */
+    if (fsdp == 1 && cs_training_zero(B->t) >= 2)
+        return 0;
     cs_param_counts pc;
     cs_model_params(B->m, &pc);
     long Ls = B->Ls, n = 0;
@@ -420,16 +424,12 @@ static long fsdp_next(const cs_builder *B, long layer, int backward)
     return -1;
 }
 
-/* One collective per data-parallel group of in-stage layer li's dense and
- * expert parameters (`per_param` bytes each), detached on `stream`; each
- * live GPU's ops in ids[part x per_stage + local] (-1: none). */
-static void fsdp_collectives(cs_builder *B, long li, cs_coll_op op, int stream, double per_param,
-                             long *ids)
+/* One collective per data-parallel group of `params` (dense, expert: per
+ * GPU, `per_param` bytes each), detached on `stream`; each live GPU's ops
+ * in ids[part x per_stage + local] (-1: none). */
+static void fsdp_collectives(cs_builder *B, const double params[2], cs_coll_op op, int stream,
+                             double per_param, long *ids)
 {
-    cs_param_counts pc;
-    cs_model_params(B->m, &pc);
-    double params[2];
-    layer_params(B, &pc, li, &params[0], &params[1]);
     for (long i = 0; i < 2 * B->per_stage; i++)
         ids[i] = -1;
     for (int part = 0; part < 2; part++) {
@@ -449,29 +449,53 @@ static void fsdp_collectives(cs_builder *B, long li, cs_coll_op op, int stream, 
     }
 }
 
+/* A transformer layer's parameters on one GPU: Megatron-FSDP's unit (an
+ * MTP depth's eh_proj and norms are not in it: they stay with the output
+ * layer, cs_grads_fsdp_reduce_edge). */
+static void fsdp_unit(const cs_builder *B, long layer, double params[2])
+{
+    cs_param_counts pc;
+    cs_model_params(B->m, &pc);
+    params[0] = cs_model_layer_dense_params(B->m, &pc, layer) / (double)B->z->tp;
+    params[1] = cs_model_layer_expert_params(B->m, &pc, layer) / (double)(B->z->ep * B->z->etp);
+}
+
+/* The stream of the gathers: the reductions' (one communicator, launches
+ * kept in order) unless create_all_gather_group gives them their own. */
+static int fsdp_gather_stream(const cs_builder *B)
+{
+    return B->t->create_all_gather_group ? CS_STREAM_DP_GATHER : CS_STREAM_DP;
+}
+
 /* Megatron-FSDP's unshard hooks (megatron_fsdp.py): before a layer's
  * forward, and before its backward (its recompute included), its
  * parameters are all-gathered in 16 bits over its data-parallel groups,
- * on a stream of their own, and the next layer's gather is issued at once
- * (prefetched: it runs beside this layer's compute); the layer's first op
- * waits for its own. Only the first layer of a pass's chunk waits for a
- * gather issued then. */
+ * and the next layer's gather is issued at once (prefetched: it runs beside
+ * this layer's compute); the layer's first op waits for its own. Only the
+ * first layer of a pass's chunk waits for a gather issued then. */
 void cs_grads_fsdp_gather(cs_builder *B, long mb, long layer, int backward)
 {
     if (cs_training_zero(B->t) < 3)
         return;
     long per = B->per_stage;
-    if (B->fsdp_layer != layer || B->fsdp_mb != mb || B->fsdp_backward != backward)
-        fsdp_collectives(B, cs_build_layer_in_stage(B, layer), CS_COLL_ALL_GATHER,
-                         CS_STREAM_DP_GATHER, PARAM_BYTES, B->fsdp_gather);
+    double params[2];
+    int stream = fsdp_gather_stream(B);
+    if (B->fsdp_layer != layer || B->fsdp_mb != mb || B->fsdp_backward != backward) {
+        fsdp_unit(B, layer, params);
+        fsdp_collectives(B, params, CS_COLL_ALL_GATHER, stream, PARAM_BYTES, B->fsdp_gather);
+    }
     memcpy(B->fsdp_now, B->fsdp_gather, (size_t)(2 * per) * sizeof *B->fsdp_now);
     long next = fsdp_next(B, layer, backward);
     B->fsdp_layer = next;
     B->fsdp_mb = mb;
     B->fsdp_backward = backward;
-    if (next >= 0)
-        fsdp_collectives(B, cs_build_layer_in_stage(B, next), CS_COLL_ALL_GATHER,
-                         CS_STREAM_DP_GATHER, PARAM_BYTES, B->fsdp_gather);
+    if (next >= 0) {
+        fsdp_unit(B, next, params);
+        fsdp_collectives(B, params, CS_COLL_ALL_GATHER, stream, PARAM_BYTES, B->fsdp_gather);
+    }
+    /* What the layer before carries stays with it: the gates go to this
+     * layer's first op. */
+    cs_build_flush(B, -1);
     for (long local = 0; local < B->locals; local++) {
         long g = B->gpu_of[local];
         for (int part = 0; part < 2; part++) {
@@ -487,22 +511,77 @@ void cs_grads_fsdp_gather(cs_builder *B, long mb, long layer, int backward)
     }
 }
 
-/* Megatron-FSDP with sharded gradients reduces them at every backward
- * (grad_reduce_every_bprop): each layer's, once its weight gradients exist,
- * reduce-scattered over its data-parallel groups on the DP stream; nothing
- * waits for them but the optimizer step (cs_grads_reduce). */
-void cs_grads_fsdp_reduce(cs_builder *B, long mb, long layer)
+/* Reduce-scatters of `params` over the data-parallel groups on the DP
+ * stream; each GPU's last kept in fsdp_reduce. */
+static void fsdp_reduce(cs_builder *B, const double params[2])
 {
-    (void)mb;
-    if (cs_training_zero(B->t) < 2 || B->t->optimizer != CS_OPTIMIZER_ADAM)
-        return;
     long per = B->per_stage;
-    fsdp_collectives(B, cs_build_layer_in_stage(B, layer), CS_COLL_REDUCE_SCATTER, CS_STREAM_DP,
-                     GRAD_BYTES, B->fsdp_now);
+    fsdp_collectives(B, params, CS_COLL_REDUCE_SCATTER, CS_STREAM_DP, GRAD_BYTES, B->fsdp_now);
     for (long local = 0; local < B->locals; local++)
         for (int part = 0; part < 2; part++)
             if (B->fsdp_now[part * per + local] >= 0)
                 B->fsdp_reduce[local] = B->fsdp_now[part * per + local];
+}
+
+static int fsdp_reduces(const cs_builder *B)
+{
+    return cs_training_zero(B->t) >= 2 && B->t->optimizer == CS_OPTIMIZER_ADAM;
+}
+
+/* Megatron-FSDP with sharded gradients reduces them at every backward
+ * (grad_reduce_every_bprop): each layer's, once its weight gradients exist,
+ * reduce-scattered over its data-parallel groups on the DP stream (in the
+ * parameters' dtype: cs_training_grad_bytes()). */
+void cs_grads_fsdp_reduce(cs_builder *B, long mb, long layer)
+{
+    (void)mb;
+    if (!fsdp_reduces(B))
+        return;
+    double params[2];
+    fsdp_unit(B, layer, params);
+    fsdp_reduce(B, params);
+}
+
+/* The same for the parameters outside the units: the embedding on the first
+ * stage (after its backward), the output layer and final norm (with a
+ * tied or MTP copy of the embedding and the MTP depths' extras) on the
+ * last. */
+void cs_grads_fsdp_reduce_edge(cs_builder *B, long mb, int output)
+{
+    (void)mb;
+    if (!fsdp_reduces(B))
+        return;
+    cs_param_counts pc;
+    cs_model_params(B->m, &pc);
+    double p = 0;
+    if (!output && B->stage == 0)
+        p = pc.embedding;
+    if (output && B->stage == B->z->pp - 1) {
+        p = pc.output_layer + pc.final_norm + (double)B->m->mtp_num_layers * pc.mtp_extra;
+        if (embedding_copy(B))
+            p += embedding_copy_params(B, &pc);
+    }
+    double params[2] = {p / (double)B->z->tp, 0};
+    fsdp_reduce(B, params);
+}
+
+/* The end of a model chunk's backward (_root_post_backward): the compute
+ * stream waits for the reduce-scatters it issued. */
+void cs_grads_fsdp_wait(cs_builder *B)
+{
+    if (!fsdp_reduces(B))
+        return;
+    cs_build_flush(B, -1);
+    for (long local = 0; local < B->locals; local++) {
+        long g = B->gpu_of[local], id = B->fsdp_reduce[local];
+        if (id < 0)
+            continue;
+        if (B->npending[g] == CS_OP_GATES) {
+            B->failed = 1;
+            return;
+        }
+        B->pending[g][B->npending[g]++] = id;
+    }
 }
 
 /* With overlap_param_gather, at the start of the stage's program: every

@@ -583,9 +583,9 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     double scores = cs_recomputes(B->z->recompute, B->t, CS_RC_CORE_ATTN)
                         ? cs_memory_attention_scores(B->m, B->t, B->z)
                         : 0;
-    cs_grads_fsdp_gather(B, mb, layer, 1);
     if (is_mtp(B, layer))
         cs_output_backward(B, mb, with_w);
+    cs_grads_fsdp_gather(B, mb, layer, 1);
     if (full)
         cs_layer_forward(B, mb, layer, CS_OP_RECOMPUTE);
     if (!cs_build_is_moe(B, layer))
