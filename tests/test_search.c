@@ -382,8 +382,10 @@ START_TEST(fsdp_in_the_space)
         int fsdp = v->training.use_megatron_fsdp;
         with += fsdp;
         ck_assert_ptr_nonnull(strstr(r.c[i].layout.name, fsdp ? "-fsdp1" : "-fsdp0"));
-        if (fsdp)
+        if (fsdp) { /* and what Megatron-FSDP sets for itself */
             ck_assert_int_eq(cs_training_zero(&v->training), 3);
+            ck_assert(v->training.overlap_grad_reduce && v->training.overlap_param_gather);
+        }
     }
     ck_assert_int_eq(2 * with, r.count);
     cs_search_free(&r);

@@ -572,6 +572,10 @@ double cs_training_grad_bytes(const cs_training *t);
  * (the distributed optimizer, or Megatron-FSDP's optim), 2 also the
  * gradients (optim_grads), 3 also the parameters (optim_grads_params). */
 int cs_training_zero(const cs_training *t);
+/* What Megatron-FSDP sets for itself (use_megatron_fsdp): the distributed
+ * optimizer unless no_shard, the overlaps of what it shards. The loader
+ * calls it; so does whatever turns Megatron-FSDP on afterwards. */
+void cs_training_fsdp_settle(cs_training *t);
 /* The MoE capacity factor in force: training.moe_expert_capacity_factor,
  * else model.moe.capacity_factor; 0 dropless. */
 double cs_moe_capacity_factor(const cs_model *m, const cs_training *t);

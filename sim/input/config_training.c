@@ -455,19 +455,7 @@ int cs_training_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
         s->training.loc_fp8_recipe = cs_yfile_loc(f, recipe);
     if ((int)s->training.cp_comm_type == CS_CP_A2A_P2P + 1) /* "allgather" */
         s->training.cp_comm_type = CS_CP_ALLGATHER;
-    /* Megatron-FSDP shards the optimizer unless no_shard: the distributed
-     * optimizer's paths (sharded state, reduce-scatter, parameter gather)
-     * are its own. It overlaps what it shards whatever the switches say
-     * (megatron_fsdp.py: overlap_grad_reduce from optim_grads,
-     * overlap_param_gather with optim_grads_params). */
-    cs_training *t = &s->training;
-    if (t->use_megatron_fsdp) {
-        t->distributed_optimizer = t->data_parallel_sharding_strategy != CS_SHARD_NONE;
-        if (t->data_parallel_sharding_strategy >= CS_SHARD_OPTIM_GRADS)
-            t->overlap_grad_reduce = 1;
-        if (t->data_parallel_sharding_strategy == CS_SHARD_OPTIM_GRADS_PARAMS)
-            t->overlap_param_gather = 1;
-    }
+    cs_training_fsdp_settle(&s->training);
     return training_consistent(c, f, n, &s->training);
 }
 
@@ -494,6 +482,22 @@ cs_attention_backend cs_training_attention_backend(const cs_training *t)
 }
 
 const char *cs_attention_backend_name(cs_attention_backend b) { return backend_choices[b]; }
+
+void cs_training_fsdp_settle(cs_training *t)
+{
+    /* Megatron-FSDP shards the optimizer unless no_shard: the distributed
+     * optimizer's paths (sharded state, reduce-scatter, parameter gather)
+     * are its own. It overlaps what it shards whatever the switches say
+     * (megatron_fsdp.py: overlap_grad_reduce from optim_grads,
+     * overlap_param_gather with optim_grads_params). */
+    if (!t->use_megatron_fsdp)
+        return;
+    t->distributed_optimizer = t->data_parallel_sharding_strategy != CS_SHARD_NONE;
+    if (t->data_parallel_sharding_strategy >= CS_SHARD_OPTIM_GRADS)
+        t->overlap_grad_reduce = 1;
+    if (t->data_parallel_sharding_strategy == CS_SHARD_OPTIM_GRADS_PARAMS)
+        t->overlap_param_gather = 1;
+}
 
 int cs_training_zero(const cs_training *t)
 {

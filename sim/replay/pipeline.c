@@ -29,13 +29,18 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
         if (vs == p_ * v - 1)
             cs_output_forward(B, p->mb);
     } else if (p->kind == CS_PASS_B) {
+        /* The output layer's gradients are whole after its backward, or
+         * with MTP depths (which share it) after theirs, in the layers. */
+        int mtp = B->m->mtp_num_layers > 0;
         if (vs == p_ * v - 1) {
             cs_output_backward(B, p->mb, !splits);
-            if (!splits)
+            if (!splits && !mtp)
                 cs_grads_fsdp_reduce_edge(B, p->mb, 1);
         }
         for (long i = last; i >= first; i--)
             cs_layer_backward(B, p->mb, i, !splits);
+        if (vs == p_ * v - 1 && !splits && mtp)
+            cs_grads_fsdp_reduce_edge(B, p->mb, 1);
         if (vs == 0) {
             cs_embedding_backward(B, p->mb);
             cs_grads_fsdp_reduce_edge(B, p->mb, 0);
@@ -43,12 +48,12 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
         if (!splits)
             cs_grads_fsdp_wait(B);
     } else {
-        if (vs == p_ * v - 1) {
+        if (vs == p_ * v - 1)
             cs_output_weight(B, p->mb);
-            cs_grads_fsdp_reduce_edge(B, p->mb, 1);
-        }
         for (long i = last; i >= first; i--)
             cs_layer_weight(B, p->mb, i);
+        if (vs == p_ * v - 1)
+            cs_grads_fsdp_reduce_edge(B, p->mb, 1);
         cs_grads_fsdp_wait(B);
     }
     cs_build_flush(B, -1); /* the pass's last compute ends it */

@@ -162,6 +162,7 @@ static int make_variants(const cs_scenario *s, cs_search *out)
         v->training.use_megatron_fsdp = fsdp;
         v->training.distributed_optimizer = dopt;
         v->training.overlap_param_gather &= dopt;
+        cs_training_fsdp_settle(&v->training);
         v->training.fp8_param_gather &= dopt && !fsdp;
         v->training.precision = (cs_precision)p;
         v->training.fp8_param_gather &= p == CS_FP8; /* what needs FP8 goes off without */
