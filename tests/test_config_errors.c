@@ -175,6 +175,24 @@ START_TEST(kernel_tables_and_switches_checked)
     tu_assert_diag(&r.d, CS_ERROR, "tp_comm_overlap needs sequence_parallel: true", 4, 55);
     tu_assert_diag(&r.d, CS_ERROR, "overlap_param_gather needs distributed_optimizer", 5, 34);
     done(&r);
+    /* GEMM grids: sorted by m, n, k, and full */
+    load(&r, "model: moe-30b\n"
+             "cluster:\n"
+             "  base: dgx-h100\n"
+             "  gpu:\n"
+             "    matmul_grid_efficiency: [[256, 256, 512, 0.1], [256, 256, 256, 0.2]]\n"
+             "    fp8_matmul_grid_efficiency: [[256, 256, 256, 0.1], [256, 256, 512, 0.2],\n"
+             "                                 [512, 256, 256, 0.3]]\n"
+             "training: {seq_length: 2048, global_batch_size: 128}\n"
+             "layouts: [{tp: 8, pp: 1}]\n");
+    ck_assert_int_eq(r.rc, -1);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "rows of 'matmul_grid_efficiency' must be sorted by m, then n, then k", 5, 52);
+    tu_assert_diag(&r.d, CS_ERROR,
+                   "'fp8_matmul_grid_efficiency' must give every (m, n) every k (a full grid of 2 "
+                   "x 1 x 2 rows)",
+                   6, 33);
+    done(&r);
 }
 END_TEST
 

@@ -229,6 +229,52 @@ START_TEST(grouped_gemm_ceiling)
 }
 END_TEST
 
+/* A 2 x 2 x 2 grid (m, n, k in {256, 1024}): exact at its points, the mean
+ * of its cells' corners half way in log(m), log(n) and log(k) (512 is half
+ * way from 256 to 1024), held at the edges; a ceiling on a single GEMM and
+ * on a grouped GEMM's per-expert shape, not on a batched one or an FP8 one
+ * (no FP8 grid). */
+START_TEST(gemm_grid_ceiling)
+{
+    cs_gpu_config g = gpu(); /* matmul_efficiency 0.5 */
+    cs_gemm_table *t = &g.matmul_grid_efficiency;
+    t->nm = t->nn = t->nk = 2;
+    double axis[] = {256, 1024}, e[2][2][2] = {{{0.1, 0.2}, {0.3, 0.4}}, {{0.5, 0.6}, {0.7, 0.8}}};
+    for (int i = 0; i < 2; i++) {
+        t->m[i] = t->n[i] = t->k[i] = axis[i];
+        for (int j = 0; j < 2; j++)
+            for (int l = 0; l < 2; l++)
+                t->e[(i * CS_GEMM_AXIS + j) * CS_GEMM_AXIS + l] = e[i][j][l];
+    }
+    assert_rel(cs_cost_grid_efficiency(t, 256, 1024, 256), 0.3);
+    assert_rel(cs_cost_grid_efficiency(t, 1024, 256, 1024), 0.6);
+    assert_rel(cs_cost_grid_efficiency(t, 512, 512, 512), 0.45);
+    assert_rel(cs_cost_grid_efficiency(t, 512, 1024, 1024), (0.4 + 0.8) / 2);
+    assert_rel(cs_cost_grid_efficiency(t, 64, 8192, 100000), 0.4);
+    cs_cost c;
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_FP8), 0);
+    cs_kernel k = {0};
+    k.kind = CS_KERNEL_GEMM;
+    k.m = k.n = k.k = 512;
+    k.batch = 1;
+    k.flops = 2 * k.m * k.n * k.k;
+    k.launches = 1;
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.45); /* below 0.5 */
+    k.m = k.n = k.k = 1024;
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.5); /* 0.8: the FLOPs table rules */
+    k.m = k.n = k.k = 512;
+    k.batch = 16; /* batched: left to the tables */
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.5);
+    k.group_tokens = 512; /* grouped: one expert's shape */
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.45);
+    k.fp8 = 1; /* no FP8 grid: none applies */
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.5);
+    cs_cost_free(&c);
+    g.matmul_grid_efficiency.nm = 0;
+    assert_rel(cs_cost_grid_efficiency(&g.matmul_grid_efficiency, 512, 512, 512), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cost");
@@ -239,6 +285,7 @@ static Suite *suite(void)
     tcase_add_test(t, attention_grid);
     tcase_add_test(t, fp8_tables_price_fp8_gemms);
     tcase_add_test(t, grouped_gemm_ceiling);
+    tcase_add_test(t, gemm_grid_ceiling);
     suite_add_tcase(s, t);
     return s;
 }

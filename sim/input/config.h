@@ -31,6 +31,17 @@ typedef struct cs_table {
     double y[CS_TABLE_MAX];
 } cs_table;
 
+/* GEMM efficiency measured by shape: [m, n, k, ratio] rows of one GEMM
+ * (m x k times k x n) on a full grid of m, n and k values, sorted by m,
+ * then n, then k. */
+#define CS_GEMM_AXIS 8
+#define CS_GEMM_ROWS (CS_GEMM_AXIS * CS_GEMM_AXIS * CS_GEMM_AXIS)
+typedef struct cs_gemm_table {
+    int nm, nn, nk; /* 0: no table */
+    double m[CS_GEMM_AXIS], n[CS_GEMM_AXIS], k[CS_GEMM_AXIS];
+    double e[CS_GEMM_ROWS]; /* e[(i nn + j) nk + l] */
+} cs_gemm_table;
+
 /* Attention-kernel efficiency, a fraction of peak_compute, on a full grid
  * of (head_dim, seq_length) rows, forward and backward, with FLOPs counted
  * as FlashAttention counts them (forward 4 b heads s^2 head_dim, halved
@@ -126,6 +137,9 @@ typedef struct cs_gpu_config {
      * falls back on it. */
     cs_table grouped_matmul_efficiency;
     cs_table fp8_grouped_matmul_efficiency;
+    /* ceilings by the whole shape (m, n, k): a GEMM's, or a grouped GEMM's
+     * per expert; fp8: of the FP8 peak */
+    cs_gemm_table matmul_grid_efficiency, fp8_matmul_grid_efficiency;
     int mxfp8; /* MXFP8 tensor cores (Blackwell): fp8_recipe mxfp8 allowed */
     int fp8;   /* FP8 tensor cores (Hopper, Blackwell, MI300): precision fp8 allowed */
     double kernel_launch;   /* s */

@@ -195,6 +195,79 @@ static int attention_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *k
     return 0;
 }
 
+/* The index of v among the first `count` of axis, appended when new and
+ * larger than the last; -1 when it breaks the order. */
+static int axis_index(double *axis, int *count, double v)
+{
+    for (int i = 0; i < *count; i++)
+        if (axis[i] == v)
+            return i;
+    if ((*count > 0 && v < axis[*count - 1]) || *count == CS_GEMM_AXIS)
+        return -1;
+    axis[*count] = v;
+    return (*count)++;
+}
+
+/* [m, n, k, ratio] rows forming a full grid, sorted by m, then n, then k. */
+static int gemm_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
+                      cs_gemm_table *out)
+{
+    long rows = n->type == YAML_SEQUENCE_NODE
+                    ? (long)(n->data.sequence.items.top - n->data.sequence.items.start)
+                    : 0;
+    if (rows < 1 || rows > CS_GEMM_ROWS) {
+        REPORT(c, f, n, "'%s' must be a list of 1 to %d rows [m, n, k, efficiency]", key,
+               CS_GEMM_ROWS);
+        return -1;
+    }
+    cs_gemm_table t;
+    memset(&t, 0, sizeof t);
+    double last[3] = {0, 0, 0};
+    for (long i = 0; i < rows; i++) {
+        yaml_node_t *row = cs_yfile_node(f, n->data.sequence.items.start[i]);
+        if (row->type != YAML_SEQUENCE_NODE ||
+            row->data.sequence.items.top - row->data.sequence.items.start != 4) {
+            REPORT(c, f, row, "each row of '%s' must be [m, n, k, efficiency]", key);
+            return -1;
+        }
+        double v[4];
+        for (int j = 0; j < 4; j++)
+            if (row_number(c, f, cs_yfile_node(f, row->data.sequence.items.start[j]), key, j == 3,
+                           &v[j]) != 0)
+                return -1;
+        int later = v[0] > last[0] || (v[0] == last[0] && (v[1] > last[1] ||
+                                                            (v[1] == last[1] && v[2] > last[2])));
+        int a = axis_index(t.m, &t.nm, v[0]), b = axis_index(t.n, &t.nn, v[1]);
+        int k = axis_index(t.k, &t.nk, v[2]);
+        if ((i > 0 && !later) || a < 0 || b < 0 || k < 0) {
+            REPORT(c, f, row, "rows of '%s' must be sorted by m, then n, then k, with at most %d "
+                              "values of each", key, CS_GEMM_AXIS);
+            return -1;
+        }
+        memcpy(last, v, sizeof last);
+        t.e[((long)a * CS_GEMM_AXIS + b) * CS_GEMM_AXIS + k] = v[3];
+    }
+    if (rows != (long)t.nm * t.nn * t.nk) {
+        REPORT(c, f, n, "'%s' must give every (m, n) every k (a full grid of %d x %d x %d rows)",
+               key, t.nm, t.nn, t.nk);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+static int grid_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return gemm_table(c, f, n, "matmul_grid_efficiency",
+                      &((cs_gpu_config *)obj)->matmul_grid_efficiency);
+}
+
+static int fp8_grid_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return gemm_table(c, f, n, "fp8_matmul_grid_efficiency",
+                      &((cs_gpu_config *)obj)->fp8_matmul_grid_efficiency);
+}
+
 static int flash_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     return attention_table(c, f, n, "flash", &((cs_attention_efficiency *)obj)->flash);
@@ -225,6 +298,8 @@ static const cs_field gpu_fields[] = {
     TABLE(cs_gpu_config, fp8_matmul_shape_efficiency),
     TABLE(cs_gpu_config, grouped_matmul_efficiency),
     TABLE(cs_gpu_config, fp8_grouped_matmul_efficiency),
+    CUSTOM("matmul_grid_efficiency", grid_table),
+    CUSTOM("fp8_matmul_grid_efficiency", fp8_grid_table),
     BOOL(cs_gpu_config, mxfp8),
     BOOL(cs_gpu_config, fp8),
     QTY(cs_gpu_config, kernel_launch, CS_UNIT_TIME, NONNEG),

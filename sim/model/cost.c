@@ -179,6 +179,46 @@ double cs_cost_grouped_efficiency(cs_cost *c, double group_tokens, int fp8)
     return curve_at(fp8 ? &c->fp8_grouped : &c->grouped, group_tokens);
 }
 
+/* Where log(v) falls on an axis of `n` values: the cell's lower index and
+ * the weight of the upper one, held at the ends. */
+static void axis_at(const double *axis, int n, double v, int *lo, double *w)
+{
+    *lo = 0;
+    *w = 0;
+    if (n < 2 || v <= axis[0])
+        return;
+    if (v >= axis[n - 1]) {
+        *lo = n - 2;
+        *w = 1;
+        return;
+    }
+    while (*lo < n - 2 && v > axis[*lo + 1])
+        (*lo)++;
+    *w = (log(v) - log(axis[*lo])) / (log(axis[*lo + 1]) - log(axis[*lo]));
+}
+
+double cs_cost_grid_efficiency(const cs_gemm_table *t, double m, double n, double k)
+{
+    if (t->nm < 1)
+        return 1; /* no table, no ceiling */
+    int i, j, l;
+    double wi, wj, wl, e = 0;
+    axis_at(t->m, t->nm, m, &i, &wi);
+    axis_at(t->n, t->nn, n, &j, &wj);
+    axis_at(t->k, t->nk, k, &l, &wl);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++)
+            for (int d = 0; d < 2; d++) {
+                double w = (a ? wi : 1 - wi) * (b ? wj : 1 - wj) * (d ? wl : 1 - wl);
+                if (w == 0)
+                    continue;
+                int ii = i + a < t->nm ? i + a : i, jj = j + b < t->nn ? j + b : j;
+                int ll = l + d < t->nk ? l + d : l;
+                e += w * t->e[((long)ii * CS_GEMM_AXIS + jj) * CS_GEMM_AXIS + ll];
+            }
+    return e;
+}
+
 double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
                                     double seq, int backward)
 {
@@ -213,6 +253,19 @@ double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k)
          * each at its own FLOPs. */
         double f = k->flops / (k->launches > 1 ? k->launches : 1);
         double e = k->fp8 ? cs_cost_fp8_gemm_efficiency(c, f, d) : cs_cost_gemm_efficiency(c, f, d);
+        /* The shape measured whole (one GEMM, or one expert's of a grouped
+         * one): FP8 by its own table, else the BF16 one. */
+        const cs_gemm_table *grid = k->fp8 && c->gpu->fp8_matmul_grid_efficiency.nm > 0
+                                        ? &c->gpu->fp8_matmul_grid_efficiency
+                                        : &c->gpu->matmul_grid_efficiency;
+        /* (a batched GEMM in one launch, Megatron's unfused attention,
+         * runs better than one of its shape alone: left to the tables
+         * above; SequentialMLP's per-expert launches are GEMMs of their own) */
+        if ((k->batch <= 1 || k->group_tokens > 0 || k->launches > 1) &&
+            (!k->fp8 || c->gpu->fp8_matmul_grid_efficiency.nm > 0)) {
+            double g = cs_cost_grid_efficiency(grid, k->m, k->n, k->k);
+            e = g < e ? g : e;
+        }
         /* A grouped GEMM loses more than one expert's shape says (ragged
          * groups, partial tiles, the tile scheduler): its own measured
          * ceiling by tokens per expert, where the GPU has one. */

@@ -18,8 +18,11 @@
  * the GPU has none. A grouped GEMM (the MoE experts' one kernel over the
  * local experts, cs_kernel.group_tokens > 0) is further capped by
  * grouped_matmul_efficiency (fp8: fp8_grouped_matmul_efficiency) at its
- * tokens per expert, where the GPU has the table. Everything else runs at
- * peak_compute. */
+ * tokens per expert, where the GPU has the table. Where the GPU has a
+ * matmul_grid_efficiency table (measured by the whole shape m, n, k) it
+ * caps every GEMM too, a grouped GEMM at one expert's shape; an FP8 GEMM by
+ * fp8_matmul_grid_efficiency only (the BF16 grid says nothing of FP8).
+ * Everything else runs at peak_compute. */
 #ifndef CS_COST_H
 #define CS_COST_H
 
@@ -68,6 +71,9 @@ double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
 double cs_cost_fp8_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
 /* The grouped-GEMM ceiling at group_tokens tokens per expert (fp8: the
  * FP8 table, or the BF16 one without it); 1 when the GPU has no table. */
+/* A GEMM shape's efficiency from a table by (m, n, k): trilinear in
+ * log(m), log(n), log(k), held at the table's edges; 1 without a table. */
+double cs_cost_grid_efficiency(const cs_gemm_table *t, double m, double n, double k);
 double cs_cost_grouped_efficiency(cs_cost *c, double group_tokens, int fp8);
 /* The efficiency a kernel is priced at (memory kernels: of the bandwidth). */
 double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k);

@@ -58,6 +58,10 @@ static int apply(cs_cluster *k, int which, double f)
         for (size_t t = 0; t < sizeof ceilings / sizeof *ceilings; t++)
             for (int i = 0; i < ceilings[t]->n; i++)
                 ceilings[t]->y[i] = fmin(1, ceilings[t]->y[i] * f);
+        for (int i = 0; i < CS_GEMM_ROWS; i++) {
+            g->matmul_grid_efficiency.e[i] = fmin(1, g->matmul_grid_efficiency.e[i] * f);
+            g->fp8_matmul_grid_efficiency.e[i] = fmin(1, g->fp8_matmul_grid_efficiency.e[i] * f);
+        }
         return 1;
     case 2:
         scale_attention(&g->attention_efficiency.flash, f);
