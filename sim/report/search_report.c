@@ -393,7 +393,7 @@ static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, lon
             b->layout.name, z->tp, z->pp, z->ep, z->etp, cp, z->vpp, z->micro_batch,
             cs_schedule_name(z->schedule), cs_recompute_name(z->recompute));
     fputs("\n  and as Megatron-LM arguments:\n", out);
-    cs_megatron_export(out, &r->variants[b->variant], &b->layout, world);
+    cs_megatron_export(out, &r->variants[b->variant], &b->layout, b->gpus);
 }
 
 void cs_report_search(FILE *out, cs_format format, const cs_scenario *s, const cs_search *r,
