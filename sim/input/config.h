@@ -203,6 +203,12 @@ typedef struct cs_cost_config {
     double gpu_hour;  /* USD per GPU-hour; 0 when purchase is given */
     double purchase;  /* USD per GPU */
     double lifetime;  /* s over which the purchase is written off */
+    /* With a purchase: the network bought too, and the power paid for (0:
+     * not counted). */
+    double nic;         /* USD per scale-out NIC */
+    double switch_port; /* USD per scale-out switch port */
+    double power;       /* W per GPU, at the wall */
+    double energy;      /* USD per J */
 } cs_cost_config;
 
 typedef struct cs_cluster {

@@ -200,6 +200,10 @@ static const cs_field cost_fields[] = {
     QTY(cs_cost_config, gpu_hour, CS_UNIT_MONEY, POSITIVE),
     QTY(cs_cost_config, purchase, CS_UNIT_MONEY, POSITIVE),
     QTY(cs_cost_config, lifetime, CS_UNIT_TIME, POSITIVE),
+    QTY(cs_cost_config, nic, CS_UNIT_MONEY, POSITIVE),
+    QTY(cs_cost_config, switch_port, CS_UNIT_MONEY, POSITIVE),
+    QTY(cs_cost_config, power, CS_UNIT_POWER, POSITIVE),
+    QTY(cs_cost_config, energy, CS_UNIT_ENERGY_PRICE, POSITIVE),
 };
 const cs_schema cs_cost_schema = {"cost", cost_fields, COUNT(cost_fields)};
 
@@ -226,6 +230,17 @@ int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_co
     }
     if (k->purchase && !k->lifetime) {
         REPORT(c, f, n, "a purchase price needs a lifetime, e.g. 'lifetime: 4 years'");
+        return -1;
+    }
+    /* A GPU-hour price is all in; what one owns is paid for piece by piece. */
+    if (k->gpu_hour && (k->nic || k->switch_port || k->power || k->energy)) {
+        REPORT(c, f, n, "nic, switch_port, power and energy price a purchase: a gpu_hour "
+                        "price includes them");
+        return -1;
+    }
+    if (!k->power != !k->energy) {
+        REPORT(c, f, n, "power and energy go together: the watts a GPU draws and what a kWh "
+                        "costs");
         return -1;
     }
     return 0;

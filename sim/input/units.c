@@ -7,12 +7,13 @@
 #include <string.h>
 
 static const char *kind_names[CS_UNIT_KIND_COUNT] = {
-    "bandwidth", "size", "time", "compute rate", "throughput", "ratio", "price", "count"};
+    "bandwidth", "size",  "time", "compute rate", "throughput", "ratio", "price", "count",
+    "power",     "price of energy"};
 
 static const char *examples[CS_UNIT_KIND_COUNT] = {
     "'400 Gb/s' or '50 GB/s'", "'80 GB' or '512 MiB'", "'2 us' or '1.5 ms'",
     "'989 TFLOP/s'", "'8000 seq/s' or '1.5M tokens/s'", "'0.8' or '80%'", "'2.50 USD'",
-    "'1T' or '300B tokens'"};
+    "'1T' or '300B tokens'", "'700 W' or '10.2 kW'", "'0.08 USD/kWh'"};
 
 const char *cs_units_kind_name(cs_unit_kind kind) { return kind_names[kind]; }
 const char *cs_units_example(cs_unit_kind kind) { return examples[kind]; }
@@ -58,6 +59,7 @@ static const base_unit base_units[] = {
     {CS_UNIT_THROUGHPUT, "samples/s", 0, CS_PER_SEQUENCE},
     {CS_UNIT_THROUGHPUT, "tokens/s", 0, CS_PER_TOKEN},
     {CS_UNIT_THROUGHPUT, "tok/s", 0, CS_PER_TOKEN},
+    {CS_UNIT_POWER, "W", 0, 0},
 };
 
 /* Time units take no prefixes beyond these spellings. */
@@ -136,6 +138,20 @@ static int match_unit(const char *unit, cs_unit_kind kind, scale *sc,
                 sc->dec_exp = time_units[i].dec_exp;
                 sc->bin_exp = 0;
                 sc->factor = time_units[i].factor;
+                return 0;
+            }
+        return -1;
+    }
+    if (kind == CS_UNIT_ENERGY_PRICE) { /* per joule */
+        static const struct {
+            const char *name;
+            double per_joule;
+        } prices[] = {{"USD/Wh", 1 / 3.6e3}, {"USD/kWh", 1 / 3.6e6}, {"USD/MWh", 1 / 3.6e9}};
+        for (size_t i = 0; i < sizeof prices / sizeof *prices; i++)
+            if (strcmp(unit, prices[i].name) == 0) {
+                sc->dec_exp = 0;
+                sc->bin_exp = 0;
+                sc->factor = prices[i].per_joule;
                 return 0;
             }
         return -1;

@@ -6,7 +6,8 @@
  * "3.35 TB/s" is the double nearest 3.35e12 (the decimal exponent is folded
  * into the number before it is converted), "80 GiB" is 80 * 2^30. Bits are
  * bytes / 8 ("400 Gb/s" = 50e9 B/s). Times reach from ps to years (d = 86400 s,
- * year = 365 days). */
+ * year = 365 days). Power is in watts ("10.2 kW"), an energy price in US
+ * dollars per joule, written per Wh, kWh or MWh ("0.08 USD/kWh"). */
 #ifndef CS_UNITS_H
 #define CS_UNITS_H
 
@@ -21,6 +22,8 @@ typedef enum {
     CS_UNIT_RATIO,      /* a fraction: 0.8 or 80% */
     CS_UNIT_MONEY,      /* US dollars: "2.50 USD" */
     CS_UNIT_COUNT,      /* a plain number, maybe with k, M, B (1e9) or T: "1T", "300B tokens" */
+    CS_UNIT_POWER,      /* watts: "700 W", "10.2 kW" */
+    CS_UNIT_ENERGY_PRICE, /* US dollars per joule, written per kWh: "0.08 USD/kWh" */
     CS_UNIT_KIND_COUNT
 } cs_unit_kind;
 

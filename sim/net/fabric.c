@@ -101,7 +101,8 @@ static void set_link(cs_fabric *f, long i, double cap, double lat, cs_link_class
     f->klass[i] = (unsigned char)k;
 }
 
-int cs_fabric_init(cs_fabric *f, const cs_cluster *c)
+/* The fabric's shape: GPUs, NICs, leaves and their uplinks (spines). */
+static void shape(cs_fabric *f, const cs_cluster *c)
 {
     memset(f, 0, sizeof *f);
     f->gpus_per_node = c->gpus_per_node;
@@ -119,6 +120,24 @@ int cs_fabric_init(cs_fabric *f, const cs_cluster *c)
     else
         f->leaves = (nic_count(f) + f->ports_per_leaf - 1) / f->ports_per_leaf;
     f->uplinks = f->leaves > 1 ? f->ports_per_leaf : 0;
+}
+
+double cs_fabric_switch_ports(const cs_cluster *c)
+{
+    if (c->nodes < 2 || c->scale_out.nics_per_node < 1)
+        return 0;
+    cs_fabric f;
+    shape(&f, c);
+    /* Every NIC's leaf port and, with more than one leaf, the uplinks its
+     * traffic needs (one per NIC over the oversubscription), each with a
+     * spine port at its other end. */
+    double nics = (double)nic_count(&f), o = c->scale_out.oversubscription;
+    return nics + (f.leaves > 1 ? 2.0 * nics / (o > 0 ? o : 1) : 0);
+}
+
+int cs_fabric_init(cs_fabric *f, const cs_cluster *c)
+{
+    shape(f, c);
     f->link_count = spine_base(f) + 2 * f->leaves * f->uplinks;
     f->capacity = malloc((size_t)f->link_count * sizeof *f->capacity);
     f->latency = malloc((size_t)f->link_count * sizeof *f->latency);

@@ -67,6 +67,11 @@ typedef struct cs_fabric {
     cs_coll_consts coll;
 } cs_fabric;
 
+/* Switch ports the scale-out network of cluster c uses: a leaf port per
+ * NIC and, across leaves, an uplink per NIC over the oversubscription with
+ * a spine port at its other end (0 for one node). */
+double cs_fabric_switch_ports(const cs_cluster *c);
+
 /* Builds the fabric. Returns 0, or -1 when out of memory. */
 int cs_fabric_init(cs_fabric *f, const cs_cluster *c);
 /* Writes into c the latencies the fabric would use where c leaves them

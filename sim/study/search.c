@@ -12,6 +12,7 @@
 #include "input/diag.h"
 #include "model/memory.h"
 #include "replay/replay.h"
+#include "study/price.h"
 #include "study/sweep.h"
 
 /* ---- the space ------------------------------------------------------------------ */
@@ -329,15 +330,6 @@ static void prune(const cs_scenario *s, cs_search_candidate *c)
     c->fate = CS_FATE_EVALUATED;
 }
 
-/* The money one GPU costs per second of use (0 without cost:). */
-static double price_per_gpu_s(const cs_cost_config *k)
-{
-    return !k->present         ? 0
-           : k->gpu_hour > 0   ? k->gpu_hour / 3600
-           : k->lifetime > 0   ? k->purchase / k->lifetime
-                               : 0;
-}
-
 /* The numbers search derives from a replay: the objective, cost per
  * million tokens and time-to-train. With several global batch sizes the
  * objective is per million tokens, iterations of different batches being
@@ -353,7 +345,7 @@ static void derive(const cs_scenario *s, cs_search_candidate *c, double tokens_p
     if (cs_search_per_token(&s->search))
         c->objective *= 1e6 / tokens;
     c->cost_per_mtoken_usd =
-        s->cost.present ? gpu_s * price_per_gpu_s(&s->cost) / tokens * 1e6 : NAN;
+        s->cost.present ? gpu_s * cs_price_per_gpu_s(&s->cost, &s->cluster) / tokens * 1e6 : NAN;
     c->time_to_train_s =
         s->training.tokens > 0 && tokens_per_s > 0 ? s->training.tokens / tokens_per_s : NAN;
 }

@@ -15,6 +15,7 @@
 #include "base/progress.h"
 #include "base/strutil.h"
 #include "model/check.h"
+#include "study/price.h"
 
 /* ---- points ---------------------------------------------------------------- */
 
@@ -144,12 +145,8 @@ static void metrics_of(const cs_scenario *s, long gpus, const cs_replay_result *
     for (int k = 0; k < CS_TIME_KINDS; k++)
         m[M_COMPUTE + k] = r->time_s[k];
     m[M_DROPPED] = r->moe_dropped_tokens;
-    const cs_cost_config *c = &s->cost;
     /* a point without a price (a swept cluster with none) has no cost */
-    double per_gpu_s = !c->present         ? NAN
-                       : c->gpu_hour > 0   ? c->gpu_hour / 3600
-                       : c->lifetime > 0   ? c->purchase / c->lifetime
-                                           : 0;
+    double per_gpu_s = cs_price_per_gpu_s(&s->cost, &s->cluster);
     m[M_COST_ITER] = (double)gpus * r->iteration_time_s * per_gpu_s;
     double train = s->training.tokens > 0 && r->throughput_tokens_per_s > 0
                        ? s->training.tokens / r->throughput_tokens_per_s
