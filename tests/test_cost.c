@@ -270,6 +270,23 @@ START_TEST(gemm_grid_ceiling)
     k.fp8 = 1; /* no FP8 grid: none applies */
     assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.5);
     cs_cost_free(&c);
+    /* Past the grid's largest size the edge's value rises as the FLOPs
+     * table does from the edge's FLOPs to the GEMM's (0.3 at 1e9 FLOPs to
+     * 0.6 at 1e12, in log): 2048 x 1024 x 1024 against the 1024^3 corner's
+     * 0.8 scaled, then the lower of that and the FLOPs table. */
+    g.matmul_efficiency = (cs_table){.n = 2, .x = {1e9, 1e12}, .y = {0.3, 0.6}};
+    t->e[(1 * CS_GEMM_AXIS + 1) * CS_GEMM_AXIS + 1] = 0.1; /* the corner, binding */
+    ck_assert_int_eq(cs_cost_init(&c, &g, CS_BF16), 0);
+    k.fp8 = 0;
+    k.batch = 1;
+    k.group_tokens = 0;
+    k.m = 2048;
+    k.n = k.k = 1024;
+    k.flops = 2 * k.m * k.n * k.k;
+    double edge = 0.3 + 0.3 * log(2.0 * 1024 * 1024 * 1024 / 1e9) / log(1000);
+    double whole = 0.3 + 0.3 * log(k.flops / 1e9) / log(1000);
+    assert_rel(cs_cost_kernel_efficiency(&c, &k), 0.1 * whole / edge);
+    cs_cost_free(&c);
     g.matmul_grid_efficiency.nm = 0;
     assert_rel(cs_cost_grid_efficiency(&g.matmul_grid_efficiency, 512, 512, 512), 1);
 }

@@ -37,6 +37,7 @@ START_TEST(power_and_energy_units)
     assert_close(q.value, 0.05 / 3.6e6, 1e-15);
     ck_assert_int_eq(cs_units_parse("0.08 USD", CS_UNIT_ENERGY_PRICE, &q, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "'0.08 USD' is a price, not a price of energy"));
+    ck_assert_int_eq(cs_units_parse("1 KiW", CS_UNIT_POWER, &q, err, sizeof err), -1);
     ck_assert_int_eq(cs_units_parse("700 W", CS_UNIT_MONEY, &q, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "is a power"));
 }
@@ -81,15 +82,18 @@ START_TEST(checks)
     cs_diags d;
     ck_assert_int_eq(load(2, "gpu_hour: 3 USD, nic: 2000 USD", &s, &d), -1);
     ck_assert_ptr_nonnull(tu_find(&d, "nic, switch_port, power and energy price a purchase"));
+    cs_scenario_free(&s);
     cs_diags_free(&d);
     ck_assert_int_eq(load(2, "purchase: 30000 USD, lifetime: 4 years, power: 700 W", &s, &d),
                      -1);
     ck_assert_ptr_nonnull(tu_find(&d, "power and energy go together"));
+    cs_scenario_free(&s);
     cs_diags_free(&d);
     ck_assert_int_eq(load(2, "purchase: 30000 USD, lifetime: 4 years, energy: 0.08 USD", &s,
                           &d),
                      -1);
     ck_assert_ptr_nonnull(tu_find(&d, "'0.08 USD' is a price, not a price of energy"));
+    cs_scenario_free(&s);
     cs_diags_free(&d);
 }
 END_TEST

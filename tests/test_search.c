@@ -453,8 +453,9 @@ START_TEST(block_variants)
 }
 END_TEST
 
-/* objective: cost ranks by GPUs x iteration time, and the cost per million
- * tokens is that times the price over the tokens of an iteration; the
+/* objective: cost ranks by GPUs x iteration time x the price of a
+ * GPU-second, and the cost per million tokens is that over the tokens of
+ * an iteration; the
  * Pareto front is exactly the candidates no other beats; max_memory prunes
  * by the share it allows. */
 START_TEST(block_objective_front_and_headroom)
@@ -470,7 +471,7 @@ START_TEST(block_objective_front_and_headroom)
     for (long k = 0; k < r.evaluated; k++) {
         const cs_search_candidate *c = &r.c[r.ranked[k]];
         double gpu_s = (double)c->gpus * c->iteration_time_s;
-        ck_assert(c->objective == gpu_s);
+        ck_assert(c->objective == gpu_s * (2.5 / 3600));
         ck_assert_double_eq_tol(c->cost_per_mtoken_usd, gpu_s * 2.5 / 3600 / tokens * 1e6,
                                 1e-12 * c->cost_per_mtoken_usd);
         ck_assert(c->memory_estimate_bytes <= allowed);
@@ -717,7 +718,7 @@ START_TEST(search_without_layouts)
     snprintf(cmd, sizeof cmd, "'%s' search '%s' --network-model analytic --quiet --no-plots "
              "--out '%s/nl'", CS_BINARY, file, dir);
     ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
-    ck_assert_ptr_nonnull(strstr(out, "the best, as a layouts: entry:"));
+    ck_assert_ptr_nonnull(strstr(out, "the best, as a layouts: entry (on "));
     free(out);
     static const char *const others[] = {"run", "check", "sweep", "kernels"};
     for (size_t k = 0; k < sizeof others / sizeof *others; k++) {
@@ -753,7 +754,7 @@ START_TEST(command_on_the_seed)
     ck_assert_ptr_nonnull(strstr(out, "pruned, by rule:"));
     ck_assert_ptr_nonnull(strstr(out, "the scenario's option1: rank "));
     ck_assert_ptr_nonnull(strstr(out, "the scenario's original: invalid, or outside the space"));
-    ck_assert_ptr_nonnull(strstr(out, "the best, as a layouts: entry:\n  - { name: tp"));
+    ck_assert_ptr_nonnull(strstr(out, "the best, as a layouts: entry (on 512 GPUs, cluster.nodes 64):\n  - { name: tp"));
     ck_assert_ptr_nonnull(strstr(out, "--tensor-model-parallel-size "));
     free(out);
     free(err);

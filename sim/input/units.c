@@ -196,6 +196,8 @@ static int match_unit(const char *unit, cs_unit_kind kind, scale *sc,
         if (strncmp(unit, prefixes[i].name, pl) != 0)
             continue;
         const char *rest = unit + pl;
+        if (kind == CS_UNIT_POWER && prefixes[i].bin_exp)
+            continue; /* watts take decimal prefixes only */
         if (kind == CS_UNIT_THROUGHPUT)
             while (*rest == ' ')
                 rest++;

@@ -219,6 +219,27 @@ double cs_cost_grid_efficiency(const cs_gemm_table *t, double m, double n, doubl
     return e;
 }
 
+/* The grid's ceiling on a GEMM of (m, n, k). Past the grid's largest size
+ * on an axis (where nothing was measured) the edge's value is raised as
+ * the FLOPs table rises from the edge's FLOPs to the GEMM's: a larger GEMM
+ * of the same proportions only runs better. */
+static double grid_ceiling(cs_cost *c, const cs_gemm_table *t, double m, double n, double k,
+                           int fp8)
+{
+    if (t->nm < 1)
+        return 1;
+    double mc = m < t->m[t->nm - 1] ? m : t->m[t->nm - 1];
+    double nc = n < t->n[t->nn - 1] ? n : t->n[t->nn - 1];
+    double kc = k < t->k[t->nk - 1] ? k : t->k[t->nk - 1];
+    double g = cs_cost_grid_efficiency(t, mc, nc, kc);
+    if (mc < m || nc < n || kc < k) {
+        cs_curve *curve = fp8 ? &c->fp8_matmul : &c->matmul;
+        double rise = curve_at(curve, 2 * m * n * k) / curve_at(curve, 2 * mc * nc * kc);
+        g *= rise > 1 ? rise : 1;
+    }
+    return g > 1 ? 1 : g;
+}
+
 double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
                                     double seq, int backward)
 {
@@ -263,7 +284,7 @@ double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k)
          * above; SequentialMLP's per-expert launches are GEMMs of their own) */
         if ((k->batch <= 1 || k->group_tokens > 0 || k->launches > 1) &&
             (!k->fp8 || c->gpu->fp8_matmul_grid_efficiency.nm > 0)) {
-            double g = cs_cost_grid_efficiency(grid, k->m, k->n, k->k);
+            double g = grid_ceiling(c, grid, k->m, k->n, k->k, k->fp8);
             e = g < e ? g : e;
         }
         /* A grouped GEMM loses more than one expert's shape says (ragged

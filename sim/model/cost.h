@@ -71,10 +71,10 @@ double cs_cost_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
 double cs_cost_fp8_gemm_efficiency(cs_cost *c, double flops, double smallest_dim);
 /* The grouped-GEMM ceiling at group_tokens tokens per expert (fp8: the
  * FP8 table, or the BF16 one without it); 1 when the GPU has no table. */
+double cs_cost_grouped_efficiency(cs_cost *c, double group_tokens, int fp8);
 /* A GEMM shape's efficiency from a table by (m, n, k): trilinear in
  * log(m), log(n), log(k), held at the table's edges; 1 without a table. */
 double cs_cost_grid_efficiency(const cs_gemm_table *t, double m, double n, double k);
-double cs_cost_grouped_efficiency(cs_cost *c, double group_tokens, int fp8);
 /* The efficiency a kernel is priced at (memory kernels: of the bandwidth). */
 double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k);
 /* Of backend's table (flash or fused) at head_dim and seq, forward or

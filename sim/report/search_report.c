@@ -384,7 +384,8 @@ static void report_text(FILE *out, const cs_scenario *s, const cs_search *r, lon
     print_own_layouts(out, s, r);
     const cs_search_candidate *b = &r->c[r->ranked[0]];
     const cs_layout_sizes *z = &b->sizes;
-    fputs("\n  the best, as a layouts: entry:\n", out);
+    fprintf(out, "\n  the best, as a layouts: entry (on %ld GPUs, cluster.nodes %ld):\n", b->gpus,
+            b->gpus / s->cluster.gpus_per_node);
     char cp[32] = "";
     if (z->cp > 1)
         snprintf(cp, sizeof cp, " cp: %ld,", z->cp);

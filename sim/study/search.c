@@ -339,9 +339,11 @@ static void derive(const cs_scenario *s, cs_search_candidate *c, double tokens_p
     cs_search_objective o = s->search.objective;
     double gpu_s = (double)c->gpus * c->iteration_time_s;
     double tokens = (double)s->training.global_batch_size * (double)s->training.seq_length;
-    c->objective = o == CS_OBJECTIVE_COST || o == CS_OBJECTIVE_THROUGHPUT_PER_GPU
-                       ? gpu_s
-                       : c->iteration_time_s;
+    /* cost: GPU-seconds at their price, which depends on the GPU count once
+     * the network is bought (study/price.h) */
+    c->objective = o == CS_OBJECTIVE_COST ? gpu_s * cs_price_per_gpu_s(&s->cost, &s->cluster)
+                   : o == CS_OBJECTIVE_THROUGHPUT_PER_GPU ? gpu_s
+                                                          : c->iteration_time_s;
     if (cs_search_per_token(&s->search))
         c->objective *= 1e6 / tokens;
     c->cost_per_mtoken_usd =

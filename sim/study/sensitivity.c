@@ -114,11 +114,12 @@ static const char *const keys[CS_SENS_FIGURES] = {
 
 /* The key paths (below cluster.) each figure scales, for its estimate
  * marks; NULL-terminated. */
-static const char *const marks[CS_SENS_FIGURES][8] = {
+static const char *const marks[CS_SENS_FIGURES][10] = {
     {"gpu.peak_compute", NULL},
     {"gpu.matmul_efficiency", "gpu.matmul_shape_efficiency", "gpu.fp8_matmul_efficiency",
      "gpu.fp8_matmul_shape_efficiency", "gpu.grouped_matmul_efficiency",
-     "gpu.fp8_grouped_matmul_efficiency", NULL},
+     "gpu.fp8_grouped_matmul_efficiency", "gpu.matmul_grid_efficiency",
+     "gpu.fp8_matmul_grid_efficiency", NULL},
     {"gpu.attention_efficiency", NULL},
     {"gpu.memory_bandwidth", "gpu.memory_efficiency", NULL},
     {"gpu.kernel_launch", NULL},
