@@ -220,13 +220,16 @@ long cs_build_collective_async(cs_builder *B, const long *members, long n, cs_co
     return cs_build_collective_async_pairs(B, members, n, op, stream, k, mb, layer, bytes, NULL);
 }
 
-long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n, cs_coll_op op,
-                                     int stream, cs_op_class k, long mb, long layer, double bytes,
-                                     const double *pairs)
+/* A collective beside the members' program: what they carry runs first
+ * (taking the gates pending for it); the collective follows each member's
+ * last op; the members go on from where they were, the gates still pending
+ * for their next op staying pending for it (a pass does not begin with
+ * it). Who waits for it: with ids NULL, the member's op goes to `deferred`
+ * (cs_build_release() hands it to a later op); else into ids[local]. */
+static long collective_aside(cs_builder *B, const long *members, long n, cs_coll_op op,
+                             int stream, cs_op_class k, long mb, long layer, double bytes,
+                             const double *pairs, long *ids)
 {
-    /* What the members carry runs first (taking the gates pending for it);
-     * the collective follows each member's last op; the gates still pending
-     * for the member's next op stay pending for it. */
     for (long i = 0; i < n; i++) {
         long g = members[i];
         if (!cs_build_live(B, g))
@@ -240,8 +243,6 @@ long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n,
     long first = cs_build_collective(B, members, n, op, stream, k, mb, layer, bytes, pairs);
     if (first < 0)
         return -1;
-    /* The members go on from where they were (a pass does not begin with
-     * it); the collective waits for its waiters in `deferred`. */
     for (long i = 0, id = first; i < n; i++) {
         long g = members[i];
         if (!cs_build_live(B, g))
@@ -251,7 +252,9 @@ long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n,
         memcpy(B->pending[g], B->pending_save[g], sizeof B->pending[g]);
         if (B->capture[g] == id)
             B->capture[g] = -1;
-        if (B->ndeferred[g] < CS_OP_GATES)
+        if (ids)
+            ids[cs_build_local_of(B, g)] = id;
+        else if (B->ndeferred[g] < CS_OP_GATES)
             B->deferred[g][B->ndeferred[g]++] = id;
         else
             B->failed = 1; /* more overlapped collectives than gates: a builder bug */
@@ -260,34 +263,17 @@ long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n,
     return first;
 }
 
+long cs_build_collective_async_pairs(cs_builder *B, const long *members, long n, cs_coll_op op,
+                                     int stream, cs_op_class k, long mb, long layer, double bytes,
+                                     const double *pairs)
+{
+    return collective_aside(B, members, n, op, stream, k, mb, layer, bytes, pairs, NULL);
+}
+
 long cs_build_collective_detached(cs_builder *B, const long *members, long n, cs_coll_op op,
                                   int stream, cs_op_class k, double bytes, long *ids)
 {
-    for (long i = 0; i < n; i++) {
-        long g = members[i];
-        if (!cs_build_live(B, g))
-            continue;
-        flush_gpu(B, g);
-        B->members_last[i] = B->last[g];
-        B->npending_save[g] = B->npending[g];
-        memcpy(B->pending_save[g], B->pending[g], sizeof B->pending[g]);
-        B->npending[g] = 0; /* it follows the member's last op, not its gates */
-    }
-    long first = cs_build_collective(B, members, n, op, stream, k, -1, -1, bytes, NULL);
-    if (first < 0)
-        return -1;
-    for (long i = 0, id = first; i < n; i++) {
-        long g = members[i];
-        if (!cs_build_live(B, g))
-            continue;
-        B->last[g] = B->members_last[i];
-        B->npending[g] = B->npending_save[g];
-        memcpy(B->pending[g], B->pending_save[g], sizeof B->pending[g]);
-        if (B->capture[g] == id)
-            B->capture[g] = -1;
-        ids[cs_build_local_of(B, g)] = id++;
-    }
-    return first;
+    return collective_aside(B, members, n, op, stream, k, -1, -1, bytes, NULL, ids);
 }
 
 void cs_build_release(cs_builder *B, int oldest)

@@ -159,22 +159,30 @@ static long dense_tp_group(cs_builder *B, long g, long *out)
     return cs_build_group(B, CS_DENSE, CS_DIM_TP, g, out);
 }
 
+/* One collective per group along `dim` (TP, CP) of the stage's dense
+ * decomposition, `bytes` each, on the TP stream (the attention's own), booked
+ * as class k; the next op waits for it, or with `async` only after
+ * cs_build_release(). */
+static void dense_comm(cs_builder *B, cs_dim dim, cs_group_fn fn, int site, cs_op_class k,
+                       cs_coll_op op, long mb, long layer, double bytes, int async)
+{
+    long groups = cs_build_copies(B, fn, cs_place_groups(B->z, CS_DENSE, dim), site, 0, op,
+                                  bytes, NULL);
+    for (long g = 0; g < groups; g++) {
+        long n = cs_build_group(B, CS_DENSE, dim, g, B->members);
+        if (async)
+            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, k, mb, layer, bytes);
+        else
+            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, k, mb, layer, bytes, NULL);
+    }
+}
+
 /* One collective per TP group of the stage, `bytes` each. */
 static void tp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async)
 {
-    if (B->z->tp <= 1)
-        return;
-    long groups = cs_build_copies(B, dense_tp_group, cs_place_groups(B->z, CS_DENSE, CS_DIM_TP),
-                                  CS_SITE_DENSE_TP, 0, op, bytes, NULL);
-    for (long g = 0; g < groups; g++) {
-        long n = cs_build_group(B, CS_DENSE, CS_DIM_TP, g, B->members);
-        if (async)
-            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer,
-                                      bytes);
-        else
-            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_TP, mb, layer, bytes,
-                                NULL);
-    }
+    if (B->z->tp > 1)
+        dense_comm(B, CS_DIM_TP, dense_tp_group, CS_SITE_DENSE_TP, CS_OP_TP, op, mb, layer, bytes,
+                   async);
 }
 
 /* The reduction after a block: reduce-scatter with sequence parallelism,
@@ -193,21 +201,11 @@ static long dense_cp_group(cs_builder *B, long g, long *out)
     return cs_build_group(B, CS_DENSE, CS_DIM_CP, g, out);
 }
 
-/* One collective per CP group of the stage, `bytes` each, on the TP stream
- * (the attention's own). */
+/* One collective per CP group of the stage (booked as cp). */
 static void cp_comm(cs_builder *B, cs_coll_op op, long mb, long layer, double bytes, int async)
 {
-    long groups = cs_build_copies(B, dense_cp_group, cs_place_groups(B->z, CS_DENSE, CS_DIM_CP),
-                                  CS_SITE_DENSE_CP, 0, op, bytes, NULL);
-    for (long g = 0; g < groups; g++) {
-        long n = cs_build_group(B, CS_DENSE, CS_DIM_CP, g, B->members);
-        if (async)
-            cs_build_collective_async(B, B->members, n, op, CS_STREAM_TP, CS_OP_CP, mb, layer,
-                                      bytes);
-        else
-            cs_build_collective(B, B->members, n, op, CS_STREAM_TP, CS_OP_CP, mb, layer, bytes,
-                                NULL);
-    }
+    dense_comm(B, CS_DIM_CP, dense_cp_group, CS_SITE_DENSE_CP, CS_OP_CP, op, mb, layer, bytes,
+               async);
 }
 
 /* Whether slot ATTN / ATTN_B of block c is core attention that context
