@@ -156,35 +156,19 @@ END_TEST
 
 typedef struct built {
     fixture f;
-    cs_fabric fab;
-    cs_engine *e;
-    cs_net *net;
-    cs_exec *x;
-    cs_workload w;
+    tu_built t;
 } built;
 
 static void build(built *b, const char *training, const char *layout, int run)
 {
     load(&b->f, "", 1, training, layout);
     ck_assert_int_eq(b->f.rc, 0);
-    ck_assert_int_eq(cs_fabric_init(&b->fab, &b->f.s.cluster), 0);
-    b->e = cs_engine_create();
-    b->net = cs_net_create(b->e, &b->fab, CS_NET_ANALYTIC);
-    b->x = cs_exec_create(b->net, b->f.z.world, CS_STREAMS);
-    ck_assert_ptr_nonnull(b->x);
-    ck_assert_int_eq(
-        cs_workload_build(&b->w, b->x, &b->f.s, &b->f.s.layouts[0], &b->f.z, 1), 0);
-    if (run)
-        ck_assert_int_eq(cs_exec_run(b->x), 0);
+    tu_build(&b->t, &b->f.s, &b->f.s.layouts[0], &b->f.z, CS_NET_ANALYTIC, run);
 }
 
 static void done(built *b)
 {
-    cs_workload_free(&b->w);
-    cs_exec_destroy(b->x);
-    cs_net_destroy(b->net);
-    cs_engine_destroy(b->e);
-    cs_fabric_free(&b->fab);
+    tu_unbuild(&b->t);
     unload(&b->f);
 }
 
@@ -192,9 +176,9 @@ static void done(built *b)
 static long count(const built *b, double bytes)
 {
     long n = 0;
-    for (long id = 0; id < b->w.count; id++)
-        if (cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_CP &&
-            b->w.info[id].work == bytes)
+    for (long id = 0; id < b->t.w.count; id++)
+        if (cs_exec_gpu(b->t.x, id) == 0 && b->t.w.info[id].klass == CS_OP_CP &&
+            b->t.w.info[id].work == bytes)
             n++;
     return n;
 }
@@ -202,8 +186,8 @@ static long count(const built *b, double bytes)
 static long count_all(const built *b)
 {
     long n = 0;
-    for (long id = 0; id < b->w.count; id++)
-        n += cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_CP;
+    for (long id = 0; id < b->t.w.count; id++)
+        n += cs_exec_gpu(b->t.x, id) == 0 && b->t.w.info[id].klass == CS_OP_CP;
     return n;
 }
 
@@ -238,22 +222,13 @@ START_TEST(norm_rerun_sends_nothing)
              1, rerun ? "recompute: selective, recompute_modules: [layernorm]" : "recompute: none",
              "{ tp: 1, cp: 4, pp: 1 }");
         ck_assert_int_eq(f.rc, 0);
-        cs_fabric fab;
-        ck_assert_int_eq(cs_fabric_init(&fab, &f.s.cluster), 0);
-        cs_engine *e = cs_engine_create();
-        cs_net *net = cs_net_create(e, &fab, CS_NET_ANALYTIC);
-        cs_exec *x = cs_exec_create(net, f.z.world, CS_STREAMS);
-        cs_workload w;
-        ck_assert_int_eq(cs_workload_build(&w, x, &f.s, &f.s.layouts[0], &f.z, 1), 0);
+        tu_built t;
+        tu_build(&t, &f.s, &f.s.layouts[0], &f.z, CS_NET_ANALYTIC, 0);
         long n = 0;
-        for (long id = 0; id < w.count; id++)
-            n += cs_exec_gpu(x, id) == 0 && w.info[id].klass == CS_OP_CP;
+        for (long id = 0; id < t.w.count; id++)
+            n += cs_exec_gpu(t.x, id) == 0 && t.w.info[id].klass == CS_OP_CP;
         ck_assert_int_eq(n, f.z.microbatches * 4 * (3 + 4)); /* the forward's and backward's */
-        cs_workload_free(&w);
-        cs_exec_destroy(x);
-        cs_net_destroy(net);
-        cs_engine_destroy(e);
-        cs_fabric_free(&fab);
+        tu_unbuild(&t);
         unload(&f);
     }
 }

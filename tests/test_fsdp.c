@@ -97,33 +97,18 @@ END_TEST
 
 typedef struct built {
     fixture f;
-    cs_fabric fab;
-    cs_engine *e;
-    cs_net *net;
-    cs_exec *x;
-    cs_workload w;
+    tu_built t;
 } built;
 
 static void build(built *b, const char *cluster, int zero, const char *extra)
 {
     load_strategy(&b->f, cluster, zero, extra);
-    ck_assert_int_eq(cs_fabric_init(&b->fab, &b->f.s.cluster), 0);
-    b->e = cs_engine_create();
-    b->net = cs_net_create(b->e, &b->fab, CS_NET_ANALYTIC);
-    b->x = cs_exec_create(b->net, b->f.z.world, CS_STREAMS);
-    ck_assert_ptr_nonnull(b->x);
-    ck_assert_int_eq(
-        cs_workload_build(&b->w, b->x, &b->f.s, &b->f.s.layouts[0], &b->f.z, 1), 0);
-    ck_assert_int_eq(cs_exec_run(b->x), 0);
+    tu_build(&b->t, &b->f.s, &b->f.s.layouts[0], &b->f.z, CS_NET_ANALYTIC, 1);
 }
 
 static void done(built *b)
 {
-    cs_workload_free(&b->w);
-    cs_exec_destroy(b->x);
-    cs_net_destroy(b->net);
-    cs_engine_destroy(b->e);
-    cs_fabric_free(&b->fab);
+    tu_unbuild(&b->t);
     unload(&b->f);
 }
 
@@ -133,12 +118,12 @@ static long count(const built *b, int stream, double bytes, double *t)
     long n = 0;
     if (t)
         *t = 0;
-    for (long id = 0; id < b->w.count; id++)
-        if (cs_exec_gpu(b->x, id) == 0 && b->w.info[id].klass == CS_OP_DP &&
-            cs_exec_stream(b->x, id) == stream && b->w.info[id].work == bytes) {
+    for (long id = 0; id < b->t.w.count; id++)
+        if (cs_exec_gpu(b->t.x, id) == 0 && b->t.w.info[id].klass == CS_OP_DP &&
+            cs_exec_stream(b->t.x, id) == stream && b->t.w.info[id].work == bytes) {
             n++;
             if (t) {
-                cs_op_times o = cs_exec_times(b->x, id);
+                cs_op_times o = cs_exec_times(b->t.x, id);
                 *t += o.end - o.begin;
             }
         }
@@ -191,11 +176,11 @@ START_TEST(layers_wait_for_their_gather)
     double Pl = cs_model_layer_dense_params(&b.f.s.model, &pc, 0) / 2, gathers = 0;
     ck_assert_int_eq(count(&b, CS_STREAM_DP_GATHER, 2 * Pl, &gathers), 32);
     double compute = 0, end = 0;
-    for (long id = 0; id < b.w.count; id++) {
-        if (cs_exec_gpu(b.x, id) != 0)
+    for (long id = 0; id < b.t.w.count; id++) {
+        if (cs_exec_gpu(b.t.x, id) != 0)
             continue;
-        cs_op_times o = cs_exec_times(b.x, id);
-        if (cs_exec_stream(b.x, id) != CS_STREAM_COMPUTE)
+        cs_op_times o = cs_exec_times(b.t.x, id);
+        if (cs_exec_stream(b.t.x, id) != CS_STREAM_COMPUTE)
             continue;
         compute += o.end - o.begin;
         end = o.end > end ? o.end : end;

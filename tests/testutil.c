@@ -58,6 +58,28 @@ char *tu_read(const char *path)
     return cs_file_read(path, (size_t)1 << 30, &len);
 }
 
+void tu_build(tu_built *b, const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+              cs_network_model nm, int run)
+{
+    ck_assert_int_eq(cs_fabric_init(&b->fab, &s->cluster), 0);
+    b->e = cs_engine_create();
+    b->net = cs_net_create(b->e, &b->fab, nm);
+    b->x = cs_exec_create(b->net, z->world, CS_STREAMS);
+    ck_assert_ptr_nonnull(b->x);
+    ck_assert_int_eq(cs_workload_build(&b->w, b->x, s, l, z, 1), 0);
+    if (run)
+        ck_assert_int_eq(cs_exec_run(b->x), 0);
+}
+
+void tu_unbuild(tu_built *b)
+{
+    cs_workload_free(&b->w);
+    cs_exec_destroy(b->x);
+    cs_net_destroy(b->net);
+    cs_engine_destroy(b->e);
+    cs_fabric_free(&b->fab);
+}
+
 int tu_load_scenario(const char *yaml, cs_scenario *s, cs_diags *d)
 {
     char path[1024];

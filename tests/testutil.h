@@ -7,6 +7,12 @@
 
 #include "input/config.h"
 #include "input/diag.h"
+#include "model/layout.h"
+#include "net/engine.h"
+#include "net/fabric.h"
+#include "net/net.h"
+#include "replay/exec.h"
+#include "replay/workload.h"
 
 #define DATA(path) CS_TEST_DATA "/" path
 
@@ -27,6 +33,19 @@ char *tu_read(const char *path);
 
 /* Loads scenario text (written to scenario.yaml in the temp dir). */
 int tu_load_scenario(const char *yaml, cs_scenario *s, cs_diags *d);
+
+/* A layout's programs built over the scenario's fabric under network model
+ * nm, and run when `run`; the test fails if either does not succeed. */
+typedef struct tu_built {
+    cs_fabric fab;
+    cs_engine *e;
+    cs_net *net;
+    cs_exec *x;
+    cs_workload w;
+} tu_built;
+void tu_build(tu_built *b, const cs_scenario *s, const cs_layout *l, const cs_layout_sizes *z,
+              cs_network_model nm, int run);
+void tu_unbuild(tu_built *b);
 
 /* The first record whose message contains `needle`, or NULL. */
 const cs_diag *tu_find(const cs_diags *d, const char *needle);
