@@ -384,6 +384,33 @@ START_TEST(checks_refuse_what_megatron_refuses)
 }
 END_TEST
 
+/* The same refusals at their FILE:LINE:COL: the backend's at the layout's
+ * cp, the exchange's at its key. */
+START_TEST(refusals_at_their_position)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(
+        tu_load_scenario("model: { name: c, num_layers: 4, hidden_size: 1024, num_attention_heads: "
+                         "16, ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: "
+                         "1024 }\n"
+                         "cluster: { base: dgx-h100, nodes: 1 }\n"
+                         "training: { seq_length: 1024, global_batch_size: 16, cp_comm_type: "
+                         "a2a+p2p, attention_backend: unfused }\n"
+                         "layouts:\n  - { tp: 1, cp: 2, pp: 1 }\n",
+                         &s, &d),
+        0);
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "context parallelism runs only in Transformer Engine's attention",
+                   5, 18);
+    tu_assert_diag(&d, CS_ERROR, "cp_comm_type a2a+p2p (hierarchical) is not modelled yet", 3, 68);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 /* An order written without cp keeps its meaning: cp right after tp. */
 START_TEST(order_without_cp_places_it_after_tp)
 {
@@ -432,6 +459,7 @@ int main(void)
     suite_add_tcase(s, x);
     TCase *c = tcase_create("checks");
     tcase_add_test(c, checks_refuse_what_megatron_refuses);
+    tcase_add_test(c, refusals_at_their_position);
     suite_add_tcase(s, c);
     return tu_main(s);
 }

@@ -219,6 +219,15 @@ START_TEST(checks)
     ck_assert_int_eq(cs_training_zero(&f.s.training), 0);
     ck_assert(!f.s.training.distributed_optimizer);
     unload(&f);
+    /* at their FILE:LINE:COL: the refusal at its key, the warning at its value */
+    load(&f, "", "use_megatron_fsdp: true, precision: fp8, fp8_param_gather: true, "
+                 "distributed_optimizer: false");
+    ck_assert_int_eq(f.rc, -1);
+    tu_assert_diag(&f.d, CS_ERROR, "fp8_param_gather with use_megatron_fsdp is not modelled yet", 3,
+                   113);
+    tu_assert_diag(&f.d, CS_WARNING, "use_megatron_fsdp runs with the distributed optimizer", 3,
+                   142);
+    unload(&f);
     /* Megatron-LM's default strategy is optim_grads_params */
     load(&f, "", "use_megatron_fsdp: true");
     ck_assert_int_eq(f.rc, 0);

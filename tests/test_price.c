@@ -81,18 +81,18 @@ START_TEST(checks)
     cs_scenario s;
     cs_diags d;
     ck_assert_int_eq(load(2, "gpu_hour: 3 USD, nic: 2000 USD", &s, &d), -1);
-    ck_assert_ptr_nonnull(tu_find(&d, "nic, switch_port, power and energy price a purchase"));
+    tu_assert_diag(&d, CS_ERROR, "nic, switch_port, power and energy price a purchase", 4, 7);
     cs_scenario_free(&s);
     cs_diags_free(&d);
     ck_assert_int_eq(load(2, "purchase: 30000 USD, lifetime: 4 years, power: 700 W", &s, &d),
                      -1);
-    ck_assert_ptr_nonnull(tu_find(&d, "power and energy go together"));
+    tu_assert_diag(&d, CS_ERROR, "power and energy go together", 4, 7);
     cs_scenario_free(&s);
     cs_diags_free(&d);
     ck_assert_int_eq(load(2, "purchase: 30000 USD, lifetime: 4 years, energy: 0.08 USD", &s,
                           &d),
                      -1);
-    ck_assert_ptr_nonnull(tu_find(&d, "'0.08 USD' is a price, not a price of energy"));
+    tu_assert_diag(&d, CS_ERROR, "'0.08 USD' is a price, not a price of energy", 4, 57);
     cs_scenario_free(&s);
     cs_diags_free(&d);
 }
