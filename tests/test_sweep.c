@@ -489,6 +489,72 @@ START_TEST(swept_presets_bring_their_prices)
 }
 END_TEST
 
+/* The metric K (0: iteration_time_s) of a value row that starts with `row`. */
+static double column(const char *csv, const char *row, int k)
+{
+    const char *p = strstr(csv, row);
+    ck_assert_msg(p != NULL, "no row %s", row);
+    p += strlen(row);
+    for (int commas = 0; commas < k; p++)
+        commas += *p == ',';
+    return strtod(p, NULL);
+}
+
+/* A price is swept like any key: cost.* changes the scenario's cost:, and
+ * cluster.price.* the cluster's price where the scenario has no cost:. The
+ * time does not move; the cost follows the closed form of study/price.c. */
+START_TEST(prices_are_swept)
+{
+    const char *path = scenario("sweep:\n  parameters:\n    cost.gpu_hour: [2 USD, 3 USD]\n");
+    char *csv = sweep_csv(path, "--jobs 2", "gpuh");
+    double t0 = column(csv, "\n0,a,value,2 USD,true,,", 0),
+           t1 = column(csv, "\n1,a,value,3 USD,true,,", 0);
+    ck_assert(t0 > 0 && t0 == t1);
+    /* layout a: tp 2 x pp 2 x ep 2 x dp 2 = 16 GPUs */
+    assert_close(column(csv, "\n0,a,value,2 USD,true,,", 17), 16 * t0 * 2 / 3600, 1e-6);
+    assert_close(column(csv, "\n1,a,value,3 USD,true,,", 17), 16 * t0 * 3 / 3600, 1e-6);
+    free(csv);
+    /* A purchase with its NICs: 16 GPUs on one leaf (no switch ports), one
+     * NIC per GPU, so a GPU-second costs (purchase + nic) / lifetime. */
+    path = tu_write("nic.yaml",
+                    "model: { name: e, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+                    "vocab_size: 32000 }\n"
+                    "cluster: { base: dgx-h100, nodes: 2, price: { purchase: 30000 USD, "
+                    "lifetime: 1000 h } }\n"
+                    "training: { seq_length: 1024, global_batch_size: 32 }\n"
+                    "network_model: analytic\n"
+                    "layouts: [{ name: a, tp: 2, pp: 2, dp: 4 }]\n"
+                    "sweep: { parameters: { cluster.price.nic: [1000 USD, 3000 USD] } }\n");
+    csv = sweep_csv(path, "--jobs 1", "nic");
+    double t = column(csv, "\n0,a,value,1000 USD,true,,", 0);
+    assert_close(column(csv, "\n0,a,value,1000 USD,true,,", 17), 16 * t * 31000 / 3.6e6, 1e-6);
+    assert_close(column(csv, "\n1,a,value,3000 USD,true,,", 17), 16 * t * 33000 / 3.6e6, 1e-6);
+    free(csv);
+    /* A swept key that breaks the block's rules fails its point, positioned
+     * at the value: a purchase next to the file's gpu_hour. */
+    path = scenario("sweep:\n  parameters:\n    cost.purchase: [30000 USD]\n");
+    csv = sweep_csv(path, "--jobs 1", "bad");
+    ck_assert_ptr_nonnull(strstr(csv, "\n0,a,value,30000 USD,false,"));
+    ck_assert_ptr_nonnull(strstr(csv, "sweep.yaml:13:21: give either gpu_hour, or purchase"));
+    free(csv);
+    /* Keys the block does not have, and the cluster's price under a cost:. */
+    cs_scenario bad;
+    cs_diags d;
+    cs_diags_init(&d);
+    path = scenario("sweep:\n  parameters:\n    cost.gpu_houre: [1 USD]\n");
+    ck_assert_int_eq(cs_scenario_load(path, &tu_paths, &bad, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "'cost.gpu_houre': no key 'gpu_houre' in cost", 13, 5);
+    cs_scenario_free(&bad);
+    cs_diags_free(&d);
+    cs_diags_init(&d);
+    path = scenario("sweep:\n  parameters:\n    cluster.price.gpu_hour: [1 USD]\n");
+    ck_assert_int_eq(cs_scenario_load(path, &tu_paths, &bad, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "changes nothing: the scenario's cost: takes the place", 13, 5);
+    cs_scenario_free(&bad);
+    cs_diags_free(&d);
+}
+END_TEST
+
 /* Same seed, same numbers; another seed, other routing draws. */
 START_TEST(seeds_fix_the_results)
 {
@@ -533,6 +599,7 @@ static Suite *suite(void)
     tcase_add_test(t, invalid_points_are_rows);
     tcase_add_test(t, cluster_base_sweeps_the_hardware);
     tcase_add_test(t, swept_presets_bring_their_prices);
+    tcase_add_test(t, prices_are_swept);
     tcase_add_test(t, seeds_fix_the_results);
     suite_add_tcase(s, t);
     return s;

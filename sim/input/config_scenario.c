@@ -48,7 +48,8 @@ static int cluster_ref_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     cs_scenario *s = obj;
     cs_cluster_defaults(&s->cluster);
     if (ref_with_base(c, f, n, KIND_CLUSTER, &s->cluster, "cluster") != 0 ||
-        cs_schema_overrides(c, "cluster", &cs_cluster_schema, &s->cluster) != 0)
+        cs_schema_overrides(c, "cluster", &cs_cluster_schema, &s->cluster) != 0 ||
+        cs_cost_overrides(c, "cluster.price", &s->cluster.price) != 0)
         return -1;
     return cs_cluster_finish(c, &s->cluster);
 }
@@ -197,6 +198,8 @@ static int load_scenario(cs_ctx *c, cs_yfile *f, cs_scenario *out)
      * sweep over cluster.base prices each preset as itself). */
     if (!out->cost.present && out->cluster.price.present)
         out->cost = out->cluster.price;
+    if (cs_cost_overrides(c, "cost", &out->cost) != 0)
+        rc = -1;
     if (rc == 0 && (fp8_consistent(c, out) != 0 || moe_consistent(c, out) != 0 ||
                     cs_search_consistent(c, out) != 0))
         rc = -1;

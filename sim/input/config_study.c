@@ -17,6 +17,19 @@ static int check_sweep_path(cs_ctx *c, cs_yfile *f, yaml_node_t *where, const ch
                  {"targets.", &cs_targets_schema}};
     if (!strcmp(path, "cluster.base") || !strcmp(path, "model.base"))
         return 0; /* a preset or file each: the hardware or the model as a what-if */
+    if (!strncmp(path, "cost.", 5))
+        return cs_schema_resolve(c, f, where, &cs_cost_schema, NULL, path + 5, path) ? 0 : -1;
+    if (!strncmp(path, "cluster.price.", 14)) {
+        yaml_node_t *root = cs_yfile_root(f);
+        if (root && root->type == YAML_MAPPING_NODE && cs_ymap_get(f, root, "cost")) {
+            REPORT(c, f, where,
+                   "'%s' changes nothing: the scenario's cost: takes the place of the "
+                   "cluster's price (sweep 'cost.%s')",
+                   path, path + 14);
+            return -1;
+        }
+        return cs_schema_resolve(c, f, where, &cs_cost_schema, NULL, path + 14, path) ? 0 : -1;
+    }
     for (size_t i = 0; i < COUNT(roots); i++) {
         size_t n = strlen(roots[i].prefix);
         if (!strncmp(path, roots[i].prefix, n))
@@ -32,8 +45,8 @@ static int check_sweep_path(cs_ctx *c, cs_yfile *f, yaml_node_t *where, const ch
         return 0;
     REPORT(c, f, where,
            "'%s' is not a key path a sweep can change (model.*, cluster.*, training.*, "
-           "layouts.*, targets.*, network_model, seed; cluster.base and model.base name "
-           "presets)",
+           "layouts.*, targets.*, cost.*, network_model, seed; cluster.base and model.base "
+           "name presets)",
            path);
     return -1;
 }
@@ -214,16 +227,9 @@ int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return cs_parse_cost(c, f, n, "cost", &((cs_scenario *)obj)->cost);
 }
 
-int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_cost_config *k)
+/* The rules of one way of paying, reported at n. */
+static int cost_rules(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_cost_config *k)
 {
-    if (n->type != YAML_MAPPING_NODE) {
-        REPORT(c, f, n, "'%s' must be a mapping, got %s", key, cs_ynode_describe(n));
-        return -1;
-    }
-    *k = (cs_cost_config){0}; /* a base's price is replaced, not merged */
-    k->present = 1;
-    if (cs_schema_apply(c, f, n, &cs_cost_schema, k) != 0)
-        return -1;
     if (!k->gpu_hour == !k->purchase) {
         REPORT(c, f, n, "give either gpu_hour, or purchase with lifetime");
         return -1;
@@ -244,6 +250,38 @@ int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_co
         return -1;
     }
     return 0;
+}
+
+int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_cost_config *k)
+{
+    if (n->type != YAML_MAPPING_NODE) {
+        REPORT(c, f, n, "'%s' must be a mapping, got %s", key, cs_ynode_describe(n));
+        return -1;
+    }
+    *k = (cs_cost_config){0}; /* a base's price is replaced, not merged */
+    k->present = 1;
+    if (cs_schema_apply(c, f, n, &cs_cost_schema, k) != 0)
+        return -1;
+    return cost_rules(c, f, n, k);
+}
+
+int cs_cost_overrides(cs_ctx *c, const char *prefix, cs_cost_config *k)
+{
+    size_t plen = strlen(prefix);
+    yaml_node_t *last = NULL;
+    int rc = 0;
+    for (int i = 0; i < c->override_count; i++) {
+        const char *path = c->overrides[i].path;
+        if (strncmp(path, prefix, plen) || path[plen] != '.')
+            continue;
+        if (!k->present) /* a price swept into a scenario that had none */
+            *k = (cs_cost_config){.present = 1};
+        if (cs_schema_override_one(c, &cs_cost_schema, k, i, path + plen + 1) != 0)
+            rc = -1;
+        last = cs_yfile_node(c->scenario_file, c->overrides[i].node);
+    }
+    /* the swept value that made the block what it is answers for it */
+    return rc == 0 && last ? cost_rules(c, c->scenario_file, last, k) : rc;
 }
 
 int cs_scenario_draws(const cs_scenario *s)

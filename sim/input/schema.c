@@ -524,14 +524,26 @@ int cs_schema_override_one(cs_ctx *c, const cs_schema *s, void *obj, int i, cons
     return fd && cs_schema_apply_field(c, f, fd, value, at) == 0 ? 0 : -1;
 }
 
+/* Paths of a block its loader applies itself: PREFIX.base, before the
+ * block's keys (config_scenario.c), and the keys of a price block below it
+ * (cs_cost_overrides), whose rules bind its keys together. */
+static int applied_elsewhere(const cs_schema *s, const char *rest)
+{
+    if (!strcmp(rest, "base"))
+        return 1;
+    const char *dot = strchr(rest, '.');
+    const cs_field *fd = dot ? cs_schema_field(s, rest, (size_t)(dot - rest)) : NULL;
+    return fd && fd->type == F_CUSTOM && fd->sub == &cs_cost_schema;
+}
+
 int cs_schema_overrides(cs_ctx *c, const char *prefix, const cs_schema *s, void *obj)
 {
     int rc = 0;
     size_t plen = strlen(prefix);
     for (int i = 0; i < c->override_count; i++) {
         const char *path = c->overrides[i].path;
-        /* PREFIX.base is applied before the block's keys (config_scenario.c) */
-        if (!strncmp(path, prefix, plen) && path[plen] == '.' && strcmp(path + plen, ".base") &&
+        if (!strncmp(path, prefix, plen) && path[plen] == '.' &&
+            !applied_elsewhere(s, path + plen + 1) &&
             cs_schema_override_one(c, s, obj, i, path + plen + 1) != 0)
             rc = -1;
     }

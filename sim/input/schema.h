@@ -201,6 +201,10 @@ int cs_uncertainty_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 /* A cost: or price: mapping (gpu_hour, or purchase with lifetime) into k. */
 int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_cost_config *k);
+/* A sweep point's values for the keys of the price block at PREFIX ("cost",
+ * "cluster.price"), put into k (a block the file lacks starts empty), then
+ * the block's rules checked again, at the last swept value. */
+int cs_cost_overrides(cs_ctx *c, const char *prefix, cs_cost_config *k);
 int cs_measured_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 int cs_search_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 void cs_training_defaults(cs_training *t);

@@ -126,8 +126,11 @@ static const char *const metric_names[M_COUNT] = {"iteration_time_s",
 static int metric_count(const cs_scenario *s)
 {
     int priced = s->cost.present;
-    for (int i = 0; i < s->sweep.param_count; i++)
-        priced |= !strcmp(s->sweep.params[i].path, "cluster.base");
+    for (int i = 0; i < s->sweep.param_count; i++) {
+        const char *path = s->sweep.params[i].path;
+        priced |= !strcmp(path, "cluster.base") || !strncmp(path, "cost.", 5) ||
+                  !strncmp(path, "cluster.price.", 14);
+    }
     return priced ? M_COUNT : M_COST_ITER;
 }
 
