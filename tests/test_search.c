@@ -365,6 +365,57 @@ START_TEST(cp_in_the_space)
 }
 END_TEST
 
+/* CP's exchange as a variant: cp > 1 tried once per exchange asked for
+ * (named by it), cp 1, which has no exchange, once; "allgather" is
+ * all_gather. */
+START_TEST(cp_exchanges_in_the_space)
+{
+    const char *yaml =
+        "model: { name: d, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+        "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 16384 }\n"
+        "cluster: { base: dgx-h100, nodes: 1 }\n"
+        "training: { seq_length: 16384, global_batch_size: 16 }\n"
+        "layouts:\n  - { tp: 1, pp: 1 }\n"
+        "search: { tp: 1, pp: 1, cp: [1, 2], micro_batch_size: 1, recompute: none, "
+        "schedule: 1f1b, cp_comm_type: [p2p, a2a, allgather] }\n";
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), 0);
+    cs_diags_free(&d);
+    cs_search r;
+    ck_assert_int_eq(cs_search_space(&s, &r), 0);
+    ck_assert_int_eq(r.variant_count, 3);
+    int seen[3] = {0}, flat = 0;
+    for (long i = 0; i < r.count; i++) {
+        const cs_layout *l = &r.c[i].layout;
+        cs_cp_comm x = r.variants[r.c[i].variant].training.cp_comm_type;
+        if (l->cp == 1) {
+            flat++;
+            continue;
+        }
+        ck_assert(x <= CS_CP_ALLGATHER);
+        seen[x]++;
+        char tag[32];
+        snprintf(tag, sizeof tag, "-%s", cs_cp_comm_name(x));
+        ck_assert_msg(strstr(l->name, tag) != NULL, "%s lacks %s", l->name, tag);
+    }
+    ck_assert_int_eq(flat, 1);
+    ck_assert(seen[CS_CP_P2P] == 1 && seen[CS_CP_A2A] == 1 && seen[CS_CP_ALLGATHER] == 1);
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+    /* a name TE does not have, with its place */
+    cs_diags_init(&d);
+    const char *bad = strstr(yaml, "allgather");
+    char text[2048];
+    snprintf(text, sizeof text, "%.*sring] }\n", (int)(bad - yaml), yaml);
+    ck_assert_int_eq(tu_load_scenario(text, &s, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "cp_comm_type", 6, (int)(bad - strstr(yaml, "search:")) + 1);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 /* Megatron-FSDP as a variant: both tried, named -fsdp0 and -fsdp1, the
  * FSDP ones with the training's strategy's optimizer sharding. */
 START_TEST(fsdp_in_the_space)
@@ -973,6 +1024,7 @@ int main(void)
     tcase_add_test(tc, block_space);
     tcase_add_test(tc, cp_in_the_space);
     tcase_add_test(tc, fsdp_in_the_space);
+    tcase_add_test(tc, cp_exchanges_in_the_space);
     tcase_add_test(tc, block_variants);
     tcase_add_test(tc, block_objective_front_and_headroom);
     tcase_add_test(tc, budget_skips);

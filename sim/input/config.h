@@ -455,6 +455,7 @@ typedef struct cs_search_config {
     unsigned recomputes; /* a bit per cs_recompute; 0: all */
     unsigned sequence_parallel, distributed_optimizer; /* bit 0 false, bit 1 true; 0: training's */
     unsigned use_megatron_fsdp;                        /* the same */
+    unsigned cp_comm_types; /* a bit per cs_cp_comm; 0: the training's */
     unsigned precisions; /* a bit per cs_precision; 0: the training's */
     cs_loc loc_precision;
     int tp_within_node;  /* 1 (default): TP only inside a node */
@@ -623,6 +624,7 @@ const char *cs_search_objective_name(cs_search_objective o);
 const char *cs_attention_backend_name(cs_attention_backend b);
 const char *cs_fp8_recipe_name(cs_fp8_recipe r);
 const char *cs_precision_name(cs_precision p);
+const char *cs_cp_comm_name(cs_cp_comm c);
 const char *cs_network_model_name(cs_network_model n);
 const char *cs_dim_name(cs_dim d);
 

@@ -205,6 +205,17 @@ static int set_fsdp(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
                       &((cs_search_config *)obj)->use_megatron_fsdp);
 }
 
+static int set_cp_comm(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    unsigned *bits = &((cs_search_config *)obj)->cp_comm_types;
+    if (cs_parse_choices(c, f, n, 1, "cp_comm_type", cs_cp_comm_choices, bits) != 0)
+        return -1;
+    unsigned alias = 1u << (CS_CP_A2A_P2P + 1); /* "allgather" */
+    if (*bits & alias)
+        *bits = (*bits & ~alias) | 1u << CS_CP_ALLGATHER;
+    return 0;
+}
+
 static const char *const objective_choices[] = {
     "time", "throughput", "time_to_train", "cost", "throughput_per_gpu", NULL};
 
@@ -224,6 +235,7 @@ static const cs_field search_fields[] = {
     CUSTOM("sequence_parallel", set_sp),
     CUSTOM("distributed_optimizer", set_dopt),
     CUSTOM("use_megatron_fsdp", set_fsdp),
+    CUSTOM("cp_comm_type", set_cp_comm),
     BOOL(cs_search_config, tp_within_node),
     QTY(cs_search_config, max_memory, CS_UNIT_RATIO, POSITIVE | AT_MOST_1),
     {"objective", F_ENUM, offsetof(cs_search_config, objective), 0, 0, 0, objective_choices,

@@ -23,8 +23,8 @@ static const char *const sharding_choices[] = {"no_shard", "optim", "optim_grads
                                                "optim_grads_params", NULL};
 /* Transformer Engine's names (Megatron passes them on); Megatron-LM's help
  * text spells all_gather "allgather", read as the same. */
-static const char *const cp_comm_choices[] = {"p2p", "a2a", "all_gather", "a2a+p2p", "allgather",
-                                              NULL};
+const char *const cs_cp_comm_choices[] = {"p2p", "a2a", "all_gather", "a2a+p2p", "allgather",
+                                          NULL};
 static const char *const dispatcher_choices[] = {"allgather", "alltoall", "flex", NULL};
 static const char *const drop_choices[] = {"probs", "position", NULL};
 static const char *const ce_impl_choices[] = {"native", "te", NULL};
@@ -129,7 +129,7 @@ static const cs_field training_fields[] = {
     BOOL(cs_training, accumulate_allreduce_grads_in_fp32),
     ENUM(cs_training, optimizer, optimizer_choices),
     CUSTOM_OF("moe_routing", routing_custom, cs_routing_schema),
-    LOCATED(cp_comm_type, F_ENUM, 0, 0, cp_comm_choices, loc_cp_comm),
+    LOCATED(cp_comm_type, F_ENUM, 0, 0, cs_cp_comm_choices, loc_cp_comm),
     LOCATED(moe_token_dispatcher_type, F_ENUM, 0, 0, dispatcher_choices, loc_moe_dispatcher),
     BOOL(cs_training, moe_grouped_gemm),
     BOOL(cs_training, moe_permute_fusion),
@@ -473,6 +473,8 @@ int cs_training_layer_fp8(const cs_training *t, long num_layers, long i)
 const char *cs_fp8_recipe_name(cs_fp8_recipe r) { return fp8_recipe_choices[r]; }
 
 const char *cs_precision_name(cs_precision p) { return cs_precision_choices[p]; }
+
+const char *cs_cp_comm_name(cs_cp_comm c) { return cs_cp_comm_choices[c]; }
 
 cs_attention_backend cs_training_attention_backend(const cs_training *t)
 {

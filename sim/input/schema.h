@@ -138,6 +138,8 @@ extern const cs_schema cs_scenario_schema, cs_search_schema;
 /* The names of cs_schedule and cs_recompute, NULL-terminated. */
 extern const char *const cs_schedule_choices[], *const cs_recompute_choices[];
 extern const char *const cs_precision_choices[];
+/* cp_comm_type's names, cs_cp_comm's order, then "allgather" (all_gather) */
+extern const char *const cs_cp_comm_choices[];
 
 /* Scalars: each reports a positioned error and returns -1 when the node is
  * not what `key` wants. */

@@ -46,6 +46,7 @@ static void json_candidate(cs_json *j, const cs_search *s, const cs_search_candi
     cs_json_bool(j, "distributed_optimizer",
                  s->variants[c->variant].training.distributed_optimizer);
     cs_json_bool(j, "use_megatron_fsdp", s->variants[c->variant].training.use_megatron_fsdp);
+    cs_json_string(j, "cp_comm_type", cs_cp_comm_name(s->variants[c->variant].training.cp_comm_type));
     if (!isnan(c->cost_per_mtoken_usd))
         cs_json_number(j, "cost_per_million_tokens_usd", c->cost_per_mtoken_usd);
     if (!isnan(c->time_to_train_s))
@@ -237,7 +238,8 @@ static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layo
         if (x->cluster.nodes == s->cluster.nodes &&
             x->training.sequence_parallel == s->training.sequence_parallel &&
             x->training.distributed_optimizer == s->training.distributed_optimizer &&
-            x->training.use_megatron_fsdp == s->training.use_megatron_fsdp)
+            x->training.use_megatron_fsdp == s->training.use_megatron_fsdp &&
+            x->training.cp_comm_type == s->training.cp_comm_type)
             own = v;
     }
     cs_layout_sizes z;

@@ -73,7 +73,7 @@ static int powers_of_two(long top, long of, long *out)
 static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
 {
     const cs_scenario *x = &out->variants[v], *first = &out->variants[0];
-    int gpus = 0, sp = 0, dopt = 0, gbs = 0, prec = 0, fsdp = 0;
+    int gpus = 0, sp = 0, dopt = 0, gbs = 0, prec = 0, fsdp = 0, cpc = 0;
     for (int i = 0; i < out->variant_count; i++) {
         const cs_scenario *y = &out->variants[i];
         gpus |= y->cluster.nodes != first->cluster.nodes;
@@ -82,6 +82,7 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
         sp |= y->training.sequence_parallel != first->training.sequence_parallel;
         dopt |= y->training.distributed_optimizer != first->training.distributed_optimizer;
         fsdp |= y->training.use_megatron_fsdp != first->training.use_megatron_fsdp;
+        cpc |= y->training.cp_comm_type != first->training.cp_comm_type;
     }
     int n = 0;
     buf[0] = 0;
@@ -97,7 +98,9 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
     if (dopt && n >= 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, "-dopt%d", x->training.distributed_optimizer);
     if (fsdp && n >= 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, "-fsdp%d", x->training.use_megatron_fsdp);
+        n += snprintf(buf + n, size - (size_t)n, "-fsdp%d", x->training.use_megatron_fsdp);
+    if (cpc && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "-%s", cs_cp_comm_name(x->training.cp_comm_type));
 }
 
 static cs_layout layout_of(long tp, long cp, long pp, long ep, long etp, long vpp, long mbs,
@@ -142,13 +145,18 @@ static int make_variants(const cs_scenario *s, cs_search *out)
     unsigned precs = k->precisions ? k->precisions : 1u << s->training.precision;
     unsigned fsdps = k->use_megatron_fsdp ? k->use_megatron_fsdp
                                           : 1u << (s->training.use_megatron_fsdp ? 1 : 0);
-    out->variants = calloc((size_t)ng * (size_t)nb * 24, sizeof *out->variants);
+    unsigned cpcs = k->cp_comm_types ? k->cp_comm_types : 1u << s->training.cp_comm_type;
+    /* per GPU count and batch size: 4 exchanges x 3 precisions x FSDP x SP x
+     * distributed optimizer */
+    enum { PER = 4 * 3 * 2 * 2 * 2 };
+    out->variants = calloc((size_t)ng * (size_t)nb * PER, sizeof *out->variants);
     if (!out->variants)
         return -1;
-    for (int i = 0; i < ng * nb * 24; i++) {
-        int g = i / (nb * 24), b = i / 24 % nb, p = i / 8 % 3, fsdp = i / 4 % 2,
-            sp = 1 - i / 2 % 2, dopt = 1 - i % 2;
-        if (!(precs & (1u << p)) || !(sps & (1u << sp)) || !(fsdps & (1u << fsdp)))
+    for (int i = 0; i < ng * nb * PER; i++) {
+        int g = i / (nb * PER), b = i / PER % nb, cpc = i / 24 % 4, p = i / 8 % 3,
+            fsdp = i / 4 % 2, sp = 1 - i / 2 % 2, dopt = 1 - i % 2;
+        if (!(precs & (1u << p)) || !(sps & (1u << sp)) || !(fsdps & (1u << fsdp)) ||
+            !(cpcs & (1u << cpc)))
             continue;
         /* Megatron-FSDP's sharding strategy decides the optimizer's sharding */
         int fsdp_dopt = s->training.data_parallel_sharding_strategy != CS_SHARD_NONE;
@@ -168,6 +176,7 @@ static int make_variants(const cs_scenario *s, cs_search *out)
         v->training.precision = (cs_precision)p;
         v->training.fp8_param_gather &= p == CS_FP8; /* what needs FP8 goes off without */
         v->training.first_last_layers_bf16 &= p == CS_FP8;
+        v->training.cp_comm_type = (cs_cp_comm)cpc;
     }
     return 0;
 }
@@ -240,6 +249,9 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
     long vpp_default = 2, mbs_defaults[] = {1, 2};
     int nvpp = values(&k->vpp, &vpp_default, 1, vpps);
     int nmbs = values(&k->micro_batch_size, mbs_defaults, 2, mbss);
+    /* cp 1 is tried in the variants of the first exchange asked for only */
+    unsigned cpcs = k->cp_comm_types ? k->cp_comm_types : 1u << s->training.cp_comm_type;
+    int first_exchange = (cpcs & ((1u << s->training.cp_comm_type) - 1)) == 0;
     char suffix[64];
     variant_suffix(sp->out, variant, suffix, sizeof suffix);
     for (int a = 0; a < ntp; a++)
@@ -248,6 +260,8 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
                 for (int e = 0; e < nep; e++)
                     for (int x = 0; x < netp; x++) {
                         long tp = tps[a], cp = cps[c], etp = etps[x] ? etps[x] : tp;
+                        if (cp == 1 && !first_exchange)
+                            continue; /* without cp the exchange does not exist: once */
                         if (!k->pp.count && world % (tp * cp * pps[b]) != 0)
                             continue; /* the defaults keep only pipelines that fit */
                         if (x > 0 && etp == (etps[0] ? etps[0] : tp))
