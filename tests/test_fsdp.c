@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model/check.h"
+#include "model/kernels.h"
 #include "model/memory.h"
 #include "model/model.h"
 #include "net/engine.h"
@@ -92,6 +93,25 @@ START_TEST(memory_per_strategy)
             assert_close(m.optimizer, 12 * o, 1e-12);
             unload(&f);
         }
+    /* FP8 (tensorwise: a copy and a transpose, 1 byte each with its
+     * scales): ZeRO-3 holds the FP8 copies of the gathered layers only,
+     * two of the four with the double buffer; ZeRO-2 every layer's. */
+    for (int zero = 2; zero < 4; zero++) {
+        fixture f;
+        load_strategy(&f, "", zero, ", fsdp_double_buffer: true, precision: fp8, fp8_recipe: "
+                                    "tensorwise, first_last_layers_bf16: false");
+        cs_param_counts pc;
+        cs_model_params(&f.s.model, &pc);
+        double Pl = cs_model_layer_dense_params(&f.s.model, &pc, 0) / 2;
+        double E = (pc.embedding + pc.output_layer + pc.final_norm) / 2;
+        double F = (cs_model_layer_dense_params(&f.s.model, &pc, 0) - pc.layer_norms) / 2;
+        double per = 2 * (1 + cs_kernels_fp8_weight_scale_bytes(CS_FP8_TENSORWISE));
+        cs_memory_breakdown m;
+        cs_memory_stage(&f.s, &f.z, 0, &m);
+        double w16 = zero >= 3 ? 2 * (4 * Pl / 8 + E + 2 * Pl) : 2 * (4 * Pl + E);
+        assert_close(m.weights, w16 + per * 4 * F * (zero >= 3 ? 0.5 : 1), 1e-12);
+        unload(&f);
+    }
 }
 END_TEST
 

@@ -319,8 +319,13 @@ void cs_memory_stage(const cs_scenario *s, const cs_layout_sizes *z, long stage,
     double edges = dense - ldense;
     double layers_sharded = ldense / dense_share + lexpert / expert_share;
     out->weights = 2.0 * (zero >= 3 ? layers_sharded + edges + gathered : dense + expert);
+    /* ZeRO-3 casts a layer to FP8 from its gathered weights, so its FP8
+     * copies are held as far as the gathered window reaches (assumed: TE
+     * would keep every layer's if it cached them across micro-batches,
+     * which re-gathered weights would make stale). */
     if (t->precision == CS_FP8)
-        out->weights += fp8_weight_bytes(t) * stage_fp8_params(s, z, stage);
+        out->weights += fp8_weight_bytes(t) * stage_fp8_params(s, z, stage) *
+                        (zero >= 3 && layers > 0 ? gathered / layers : 1);
     out->gradients = cs_training_grad_bytes(t) * (zero >= 2 ? sharded + queued : dense + expert);
     if (t->optimizer == CS_OPTIMIZER_ADAM)
         out->optimizer = 12.0 * (zero >= 1 ? sharded : dense + expert);
