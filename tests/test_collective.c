@@ -89,12 +89,12 @@ static double sim_time(const cs_fabric *f, cs_network_model model, const cs_coll
 
 static const topo one_node = {1, 8, 8, "fat_tree", 1, 64};
 
-/* NVLS's pass fill (tuner.c): one node of 8 with NVLS at 100 GB/s x 0.5, a
- * 10 us launch and passes of 4 channels x 8 GPUs x 64 KiB = 2 MiB. An
- * all-reduce moves the buffer once each way at 50 GB/s and pays one pass
- * (the buffer, when smaller) again; an all-gather the (n-1)/n it receives.
- * Flow and analytic agree: nothing contends. */
-START_TEST(nvls_pays_one_pass)
+/* NVLS's launch grows with its members where a cluster says so (tuner.c):
+ * one node of 8 with NVLS at 100 GB/s x 0.5, 10 us + 3 us a member. An
+ * all-reduce of n moves the buffer once each way at 50 GB/s after 10 + 3n
+ * us, an all-gather the (n-1)/n it receives; flow and analytic agree
+ * (nothing contends). */
+START_TEST(nvls_launch_grows_with_members)
 {
     const char *path = tu_write(
         "nvls.yaml", "{ name: t, gpu: {peak_compute: 100 TFLOP/s, memory: 80 GB, "
@@ -103,7 +103,7 @@ START_TEST(nvls_pays_one_pass)
                      "0.8, nvls: true, nvls_efficiency: 0.5}, "
                      "scale_out: {nics_per_node: 8, nic_bandwidth: 200 Gb/s, latency: 5 us}, "
                      "collectives: {protocols: [simple], base_latency: 0 us, nvls_latency: 10 us, "
-                     "nvls_channels: 4, nvls_chunk_size: 64 KiB} }\n");
+                     "nvls_member_latency: 3 us} }\n");
     cs_cluster c;
     cs_sources src = {0};
     cs_diags d;
@@ -113,15 +113,15 @@ START_TEST(nvls_pays_one_pass)
     cs_sources_free(&src);
     cs_fabric f;
     ck_assert_int_eq(cs_fabric_init(&f, &c), 0);
-    const double cap = 50e9, pass = 4 * 8 * 65536.0;
-    const double sizes[] = {MIB, 64 * MIB};
-    for (int i = 0; i < 2; i++) {
-        double S = sizes[i], fill = (S < pass ? S : pass) / cap;
-        cs_coll_spec ar = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_NVLS, 8, S);
-        assert_close(cs_collective_analytic_time(&f, &ar), 10e-6 + S / cap + fill, REL);
-        assert_close(sim_time(&f, CS_NET_FLOW, &ar), 10e-6 + S / cap + fill, REL);
-        cs_coll_spec ag = spec_of(CS_COLL_ALL_GATHER, CS_ALGO_NVLS, 8, S);
-        assert_close(cs_collective_analytic_time(&f, &ag), 10e-6 + S * 7 / 8 / cap + fill, REL);
+    const double cap = 50e9, S = 64 * MIB;
+    for (long n = 4; n <= 8; n += 4) {
+        double launch = 10e-6 + 3e-6 * (double)n;
+        cs_coll_spec ar = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_NVLS, n, S);
+        assert_close(cs_collective_analytic_time(&f, &ar), launch + S / cap, REL);
+        assert_close(sim_time(&f, CS_NET_FLOW, &ar), launch + S / cap, REL);
+        cs_coll_spec ag = spec_of(CS_COLL_ALL_GATHER, CS_ALGO_NVLS, n, S);
+        double got = (double)(n - 1) / (double)n * S / cap;
+        assert_close(cs_collective_analytic_time(&f, &ag), launch + got, REL);
     }
     cs_fabric_free(&f);
 }
@@ -548,7 +548,7 @@ static Suite *suite(void)
     Suite *s = suite_create("collective");
     TCase *t = tcase_create("closed_forms");
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, nvls_pays_one_pass);
+    tcase_add_test(t, nvls_launch_grows_with_members);
     tcase_add_test(t, ring_allreduce_one_switch);
     tcase_add_test(t, bus_factors_and_names);
     tcase_add_test(t, ring_allgather_reduce_scatter_one_switch);

@@ -182,11 +182,7 @@ typedef struct cs_collectives_config {
     unsigned protocols;              /* bit (1 << cs_proto) per protocol allowed */
     double base_latency[CS_PROTOS];  /* s per collective, before any step */
     double nvls_latency;             /* s per NVLS collective */
-    /* NVLS's loop: each of its channels moves one chunk per member per pass
-     * (NCCL_NVLS_NCHANNELS, NCCL_NVLS_CHUNKSIZE); a pass fills and drains
-     * the pipeline once. */
-    long nvls_channels;
-    double nvls_chunk_size; /* bytes */
+    double nvls_member_latency;      /* s more per member of the NVLS group (0) */
     /* bytes/s: the most of the buffer LL moves per second (nccl-tests'
      * algbw) on 1 node, 2 nodes, 3 or more; 0 = no cap. */
     double ll_max_bandwidth[3];

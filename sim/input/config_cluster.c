@@ -343,8 +343,7 @@ static const cs_field collectives_fields[] = {
     CUSTOM("protocols", protocols),
     CUSTOM("base_latency", base_latency),
     QTY(cs_collectives_config, nvls_latency, CS_UNIT_TIME, NONNEG),
-    INT(cs_collectives_config, nvls_channels, 2, 64),
-    QTY(cs_collectives_config, nvls_chunk_size, CS_UNIT_SIZE, POSITIVE),
+    QTY(cs_collectives_config, nvls_member_latency, CS_UNIT_TIME, NONNEG),
     CUSTOM("ll_max_bandwidth", ll_max_bandwidth),
     CUSTOM("tree_max_bandwidth", tree_max_bandwidth),
     SUB(cs_collectives_config, efficiency, cs_op_efficiency_schema),
@@ -393,8 +392,6 @@ void cs_cluster_defaults(cs_cluster *k)
         k->scale_up.latency[p] = k->scale_out.latency[p] = k->collectives.base_latency[p] = NAN;
     k->collectives.protocols = (1u << CS_PROTOS) - 1;
     k->collectives.nvls_latency = NAN;
-    k->collectives.nvls_channels = 16;             /* NCCL: NVLS_NCHANNELS_SM90 */
-    k->collectives.nvls_chunk_size = 128.0 * 1024; /* NCCL: NVLS_CHUNKSIZE */
     k->collectives.efficiency = (cs_op_efficiency){1, 1, 1, 1, 1, 1};
     k->scale_out.nics_per_node = UNSET_INT;
     k->scale_out.nic_bandwidth = NAN;

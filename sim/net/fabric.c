@@ -75,7 +75,7 @@ static void coll_consts(cs_fabric *f, const cs_cluster *c)
                           : c->scale_up.nvls_efficiency;
     k->nvls_capacity = c->scale_up.bandwidth * nvls_eff;
     k->nvls_latency = isnan(cc->nvls_latency) ? NCCL_NVLS_LATENCY : cc->nvls_latency;
-    k->nvls_pass = (double)cc->nvls_channels * cc->nvls_chunk_size;
+    k->nvls_member_latency = cc->nvls_member_latency;
     memcpy(k->ll_max_bandwidth, cc->ll_max_bandwidth, sizeof k->ll_max_bandwidth);
     memcpy(k->tree_max_bandwidth, cc->tree_max_bandwidth, sizeof k->tree_max_bandwidth);
     const cs_op_efficiency *e = &cc->efficiency;

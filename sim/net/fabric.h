@@ -49,7 +49,7 @@ typedef struct cs_coll_consts {
     int nvls;
     double nvls_capacity;       /* bytes/s per GPU port and direction under NVLS */
     double nvls_latency;        /* s */
-    double nvls_pass;           /* bytes per member in one pass of NVLS's loop */
+    double nvls_member_latency; /* s per member of the group */
     double ll_max_bandwidth[3]; /* bytes/s of algbw on 1, 2, 3+ nodes; 0 = none */
     double tree_max_bandwidth[3];
     double op_efficiency[6]; /* by cs_coll_op: all_reduce .. broadcast */

@@ -34,19 +34,15 @@ static long log2_floor(long x)
     return l;
 }
 
-/* NVLS's pipeline fill: NCCL's NVLS kernels walk the buffer in passes of
- * channels x members x chunk bytes (all_reduce.h, runRing over
- * nvls->nHeads; NVLS_CHUNKSIZE), and a pass's stages (into the switch,
- * reduced, multicast back) overlap only with the next pass's, so one pass
- * (the whole buffer, when smaller) is paid again at NVLS's rate. NCCL's
- * tuner has no such term; the measured curves do: an 8-GPU H100 NVLS
- * all-reduce takes 125 us at 16 MiB (one 16 MiB pass) where its bytes need
- * 61, and a 72-GPU GB200 rack about 600 us above its bytes at every size
- * from 512 MiB to 8 GiB (passes of 216-288 MiB; validation/nccl). */
-static double nvls_fill(const cs_coll_consts *k, const cs_coll_spec *s, long members)
+/* NVLS's launch: NCCL's tuner says 25 us whatever the group, but measured
+ * curves pay more on larger groups: about 40 us on an 8-GPU H100 node, 540
+ * us above the bytes at every size from 512 MiB to 8 GiB on a 72-GPU GB200
+ * rack (validation/nccl). A cluster may say how it grows with the members
+ * (collectives.nvls_member_latency); the form is an assumption, fitted on
+ * one group size per preset. */
+static double nvls_launch(const cs_coll_consts *k, long members)
 {
-    double pass = k->nvls_pass * (double)members;
-    return (s->bytes < pass ? s->bytes : pass) / k->nvls_capacity;
+    return k->nvls_latency + k->nvls_member_latency * (double)members;
 }
 
 /* Latency of `algo` with protocol p (NCCL's formulas). */
@@ -71,11 +67,10 @@ static double latency(const cs_fabric *f, const cs_coll_spec *s, const cs_span *
                     (double)log2_floor(N) * out * tree_out_ratio[p]);
     }
     case CS_ALGO_NVLS:
-        return k->nvls_latency + nvls_fill(k, s, n);
+        return nvls_launch(k, n);
     case CS_ALGO_NVLS_TREE: /* NCCL: NVLS's, then 2 log2(N) network levels
                                (NVLSTree's 20.9 us against the ring's 14) */
-        return k->nvls_latency + nvls_fill(k, s, sp->per_node) +
-               2 * (double)log2_floor(N) * out * (20.9 / 14.0);
+        return nvls_launch(k, sp->per_node) + 2 * (double)log2_floor(N) * out * (20.9 / 14.0);
     case CS_ALGO_HIERARCHICAL: {
         long g = sp->per_node;
         return k->base[p] + 2 * (double)(g - 1) * up + 2 * (double)(N - 1) * out;
