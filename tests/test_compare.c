@@ -110,7 +110,7 @@ START_TEST(pairs_add_up)
         ck_assert_msg(!strncmp(text, want, strlen(want)), "%s", text);
         ck_assert_ptr_nonnull(strstr(text, "95% CI"));
         /* memory: what each holds at its peak, of the GPU's */
-        char mem[128];
+        char mem[256];
         long fi = p->faster, si = fi == p->a ? p->b : p->a;
         snprintf(mem, sizeof mem, "holds %.1f GB per GPU and %s %.1f GB, of %.0f GB.",
                  c.layouts[fi].memory_peak_bytes / 1e9, s.layouts[c.layouts[si].index].name,

@@ -404,6 +404,52 @@ START_TEST(cp_exchanges_in_the_space)
     ck_assert(seen[CS_CP_P2P] == 1 && seen[CS_CP_A2A] == 1 && seen[CS_CP_ALLGATHER] == 1);
     cs_search_free(&r);
     cs_scenario_free(&s);
+    /* With every variant at once the names stay whole and distinct (the
+     * exchange's tag last), and a candidate without cp has no tag: it sits
+     * in the training's exchange's variants (a2a here). */
+    const char *many =
+        "model: { name: d, num_layers: 4, hidden_size: 1024, num_attention_heads: 16, "
+        "ffn_hidden_size: 4096, vocab_size: 32000, max_position_embeddings: 16384 }\n"
+        "cluster: { base: dgx-h100, nodes: 1 }\n"
+        "training: { seq_length: 16384, global_batch_size: 16, cp_comm_type: a2a }\n"
+        "layouts:\n  - { tp: 1, pp: 1 }\n"
+        "search: { tp: 2, pp: 2, cp: [1, 2], vpp: [2], schedule: interleaved, "
+        "recompute: selective, micro_batch_size: 1, sequence_parallel: [true, false], "
+        "distributed_optimizer: [true, false], cp_comm_type: [p2p, a2a, all_gather] }\n";
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(many, &s, &d), 0);
+    cs_diags_free(&d);
+    ck_assert_int_eq(cs_search_space(&s, &r), 0);
+    long untagged = 0;
+    for (long i = 0; i < r.count; i++) {
+        const cs_layout *l = &r.c[i].layout;
+        for (long j = 0; j < i; j++)
+            ck_assert_str_ne(l->name, r.c[j].layout.name);
+        if (l->cp == 1) {
+            untagged++;
+            ck_assert_int_eq(r.variants[r.c[i].variant].training.cp_comm_type, CS_CP_A2A);
+            ck_assert_msg(!strstr(l->name, "-a2a") && !strstr(l->name, "-p2p") &&
+                              !strstr(l->name, "-all_gather"),
+                          "%s", l->name);
+        } else {
+            const char *tag = cs_cp_comm_name(r.variants[r.c[i].variant].training.cp_comm_type);
+            size_t n = strlen(l->name), t = strlen(tag);
+            ck_assert_msg(n > t && !strcmp(l->name + n - t, tag), "%s", l->name);
+        }
+    }
+    ck_assert_int_eq(untagged, 4); /* sp x dopt */
+    cs_search_free(&r);
+    cs_scenario_free(&s);
+    /* a2a+p2p is refused where it is listed */
+    cs_diags_init(&d);
+    const char *hier = strstr(yaml, "allgather");
+    char text2[2048];
+    snprintf(text2, sizeof text2, "%.*sa2a+p2p] }\n", (int)(hier - yaml), yaml);
+    ck_assert_int_eq(tu_load_scenario(text2, &s, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "a2a+p2p is not modelled yet", 6,
+                   (int)(strstr(yaml, "cp_comm_type: [") - strstr(yaml, "search:")) + 15);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
     /* a name TE does not have, with its place */
     cs_diags_init(&d);
     const char *bad = strstr(yaml, "allgather");

@@ -136,7 +136,7 @@ START_TEST(rows_recomputed_directly)
     ck_assert(m.fits_high[0] == (p0 < p1) && m.fits_high[1] == (p1 < p0));
     ck_assert_int_eq(m.flips, p0 > p1 || r.flips);
     cs_sensitivity_summary(&s, &m, text, sizeof text);
-    char want[160];
+    char want[256];
     snprintf(want, sizeof want, "with memory 20%% above the estimate %s no longer fits",
              s.layouts[p0 > p1 ? fast : slow].name);
     ck_assert_msg(strstr(text, want), "%s", text);

@@ -552,6 +552,33 @@ START_TEST(prices_are_swept)
     tu_assert_diag(&d, CS_ERROR, "changes nothing: the scenario's cost: takes the place", 13, 5);
     cs_scenario_free(&bad);
     cs_diags_free(&d);
+    /* A whole price block, and both blocks at once, are refused. */
+    cs_diags_init(&d);
+    path = scenario("sweep:\n  parameters:\n    cost: [{ gpu_hour: 1 USD }]\n");
+    ck_assert_int_eq(cs_scenario_load(path, &tu_paths, &bad, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "a sweep varies a price key by key", 13, 5);
+    cs_scenario_free(&bad);
+    cs_diags_free(&d);
+    const char *nocost = "model: { name: e, num_layers: 4, hidden_size: 1024, "
+                         "num_attention_heads: 16, vocab_size: 32000 }\n"
+                         "cluster: { base: mi325x, nodes: 2 }\n"
+                         "training: { seq_length: 1024, global_batch_size: 32 }\n"
+                         "network_model: analytic\n"
+                         "layouts: [{ name: a, tp: 2, pp: 2, dp: 4 }]\n"
+                         "sweep: { parameters: { %s } }\n";
+    char text[1024];
+    snprintf(text, sizeof text, nocost, "cluster.price.gpu_hour: [5 USD], cost.gpu_hour: [2 USD]");
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_scenario_load(tu_write("mix.yaml", text), &tu_paths, &bad, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "varies both cost.* and cluster.price.*", 6, 57);
+    cs_scenario_free(&bad);
+    cs_diags_free(&d);
+    /* Two swept keys: the rule is reported at the key it names (power). */
+    snprintf(text, sizeof text, nocost, "cost.power: [700 W], cost.gpu_hour: [2 USD]");
+    tu_write("rule.yaml", text);
+    csv = sweep_csv(tu_write("rule.yaml", text), "--jobs 1", "rule");
+    ck_assert_ptr_nonnull(strstr(csv, "rule.yaml:6:37: nic, switch_port, power and energy"));
+    free(csv);
 }
 END_TEST
 

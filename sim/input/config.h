@@ -19,7 +19,7 @@
 #include "input/units.h"
 #include "input/yamlx.h"
 
-#define CS_NAME_MAX 64
+#define CS_NAME_MAX 128
 #define CS_MAX_LAYERS 1024
 #define CS_TABLE_MAX 32
 

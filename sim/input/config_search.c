@@ -213,6 +213,11 @@ static int set_cp_comm(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     unsigned alias = 1u << (CS_CP_A2A_P2P + 1); /* "allgather" */
     if (*bits & alias)
         *bits = (*bits & ~alias) | 1u << CS_CP_ALLGATHER;
+    if (*bits & 1u << CS_CP_A2A_P2P) {
+        REPORT(c, f, n, "'cp_comm_type': a2a+p2p is not modelled yet (every candidate with "
+                        "cp would be refused); search p2p, a2a and all_gather");
+        return -1;
+    }
     return 0;
 }
 

@@ -17,6 +17,11 @@ static int check_sweep_path(cs_ctx *c, cs_yfile *f, yaml_node_t *where, const ch
                  {"targets.", &cs_targets_schema}};
     if (!strcmp(path, "cluster.base") || !strcmp(path, "model.base"))
         return 0; /* a preset or file each: the hardware or the model as a what-if */
+    if (!strcmp(path, "cluster.price") || !strcmp(path, "cost")) {
+        REPORT(c, f, where, "'%s': a sweep varies a price key by key, e.g. '%s.gpu_hour'", path,
+               path);
+        return -1;
+    }
     if (!strncmp(path, "cost.", 5))
         return cs_schema_resolve(c, f, where, &cs_cost_schema, NULL, path + 5, path) ? 0 : -1;
     if (!strncmp(path, "cluster.price.", 14)) {
@@ -51,6 +56,18 @@ static int check_sweep_path(cs_ctx *c, cs_yfile *f, yaml_node_t *where, const ch
     return -1;
 }
 
+/* Whether path and an earlier parameter vary both the cost and the
+ * cluster's price (the one would hide the other). */
+static int mixes_prices(const cs_sweep *sw, const char *path)
+{
+    int cost = !strncmp(path, "cost.", 5), price = !strncmp(path, "cluster.price.", 14);
+    for (int i = 0; i < sw->param_count && (cost || price); i++)
+        if ((cost && !strncmp(sw->params[i].path, "cluster.price.", 14)) ||
+            (price && !strncmp(sw->params[i].path, "cost.", 5)))
+            return 1;
+    return 0;
+}
+
 static int sweep_parameters(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_sweep *sw = obj;
@@ -82,6 +99,15 @@ static int sweep_parameters(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
                          : 0;
         if (count < 1) {
             REPORT(c, f, vn, "'%s' needs a list of one or more values", path);
+            rc = -1;
+            continue;
+        }
+        if (mixes_prices(sw, path)) {
+            REPORT(c, f, kn,
+                   "'%s': the sweep varies both cost.* and cluster.price.*; without a cost: "
+                   "block the cluster's price becomes the cost, and cost.* is put on top, so "
+                   "sweep one of the two",
+                   path);
             rc = -1;
             continue;
         }
@@ -227,26 +253,47 @@ int cs_cost_block(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return cs_parse_cost(c, f, n, "cost", &((cs_scenario *)obj)->cost);
 }
 
-/* The rules of one way of paying, reported at n. */
-static int cost_rules(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const cs_cost_config *k)
+/* The cost: keys, as cost_fields orders them. */
+enum { K_GPU_HOUR, K_PURCHASE, K_LIFETIME, K_NIC, K_SWITCH_PORT, K_POWER, K_ENERGY, K_COUNT };
+_Static_assert(COUNT(cost_fields) == K_COUNT, "cost_fields and the K_ keys go together");
+
+/* Where a rule is reported: at the first of keys a and b whose value a sweep
+ * point gave (at, NULL in a file), else at n. */
+static yaml_node_t *rule_at(yaml_node_t *const *at, yaml_node_t *n, int a, int b)
+{
+    return at && at[a] ? at[a] : at && b >= 0 && at[b] ? at[b] : n;
+}
+
+/* The rules of one way of paying, reported at n or at the swept key a rule
+ * names. */
+static int cost_rules(cs_ctx *c, cs_yfile *f, yaml_node_t *n, yaml_node_t *const *at,
+                      const cs_cost_config *k)
 {
     if (!k->gpu_hour == !k->purchase) {
-        REPORT(c, f, n, "give either gpu_hour, or purchase with lifetime");
+        REPORT(c, f, rule_at(at, n, K_PURCHASE, K_GPU_HOUR),
+               "give either gpu_hour, or purchase with lifetime");
         return -1;
     }
     if (k->purchase && !k->lifetime) {
-        REPORT(c, f, n, "a purchase price needs a lifetime, e.g. 'lifetime: 4 years'");
+        REPORT(c, f, rule_at(at, n, K_PURCHASE, -1),
+               "a purchase price needs a lifetime, e.g. 'lifetime: 4 years'");
         return -1;
     }
     /* A GPU-hour price is all in; what one owns is paid for piece by piece. */
     if (k->gpu_hour && (k->nic || k->switch_port || k->power || k->energy)) {
-        REPORT(c, f, n, "nic, switch_port, power and energy price a purchase: a gpu_hour "
-                        "price includes them");
+        int extra = at && at[K_NIC]           ? K_NIC
+                    : at && at[K_SWITCH_PORT] ? K_SWITCH_PORT
+                    : at && at[K_POWER]       ? K_POWER
+                                              : K_ENERGY;
+        REPORT(c, f, rule_at(at, n, extra, K_GPU_HOUR),
+               "nic, switch_port, power and energy price a purchase: a gpu_hour "
+               "price includes them");
         return -1;
     }
     if (!k->power != !k->energy) {
-        REPORT(c, f, n, "power and energy go together: the watts a GPU draws and what a kWh "
-                        "costs");
+        REPORT(c, f, rule_at(at, n, K_POWER, K_ENERGY),
+               "power and energy go together: the watts a GPU draws and what a kWh "
+               "costs");
         return -1;
     }
     return 0;
@@ -262,13 +309,13 @@ int cs_parse_cost(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, cs_co
     k->present = 1;
     if (cs_schema_apply(c, f, n, &cs_cost_schema, k) != 0)
         return -1;
-    return cost_rules(c, f, n, k);
+    return cost_rules(c, f, n, NULL, k);
 }
 
 int cs_cost_overrides(cs_ctx *c, const char *prefix, cs_cost_config *k)
 {
     size_t plen = strlen(prefix);
-    yaml_node_t *last = NULL;
+    yaml_node_t *last = NULL, *at[K_COUNT] = {0};
     int rc = 0;
     for (int i = 0; i < c->override_count; i++) {
         const char *path = c->overrides[i].path;
@@ -279,9 +326,12 @@ int cs_cost_overrides(cs_ctx *c, const char *prefix, cs_cost_config *k)
         if (cs_schema_override_one(c, &cs_cost_schema, k, i, path + plen + 1) != 0)
             rc = -1;
         last = cs_yfile_node(c->scenario_file, c->overrides[i].node);
+        const cs_field *fd = cs_schema_field(&cs_cost_schema, path + plen + 1,
+                                             strlen(path + plen + 1));
+        if (fd)
+            at[fd - cost_fields] = last;
     }
-    /* the swept value that made the block what it is answers for it */
-    return rc == 0 && last ? cost_rules(c, c->scenario_file, last, k) : rc;
+    return rc == 0 && last ? cost_rules(c, c->scenario_file, last, at, k) : rc;
 }
 
 int cs_scenario_draws(const cs_scenario *s)

@@ -46,7 +46,9 @@ static void json_candidate(cs_json *j, const cs_search *s, const cs_search_candi
     cs_json_bool(j, "distributed_optimizer",
                  s->variants[c->variant].training.distributed_optimizer);
     cs_json_bool(j, "use_megatron_fsdp", s->variants[c->variant].training.use_megatron_fsdp);
-    cs_json_string(j, "cp_comm_type", cs_cp_comm_name(s->variants[c->variant].training.cp_comm_type));
+    if (z->cp > 1) /* without cp there is no exchange */
+        cs_json_string(j, "cp_comm_type",
+                       cs_cp_comm_name(s->variants[c->variant].training.cp_comm_type));
     if (!isnan(c->cost_per_mtoken_usd))
         cs_json_number(j, "cost_per_million_tokens_usd", c->cost_per_mtoken_usd);
     if (!isnan(c->time_to_train_s))
@@ -232,16 +234,6 @@ static void print_rules(FILE *out, const cs_search *r)
  * invalid). */
 static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layout *l)
 {
-    int own = -1; /* the variant that is the scenario as written */
-    for (int v = 0; v < r->variant_count && own < 0; v++) {
-        const cs_scenario *x = &r->variants[v];
-        if (x->cluster.nodes == s->cluster.nodes &&
-            x->training.sequence_parallel == s->training.sequence_parallel &&
-            x->training.distributed_optimizer == s->training.distributed_optimizer &&
-            x->training.use_megatron_fsdp == s->training.use_megatron_fsdp &&
-            x->training.cp_comm_type == s->training.cp_comm_type)
-            own = v;
-    }
     cs_layout_sizes z;
     cs_diags d;
     cs_diags_init(&d);
@@ -249,6 +241,18 @@ static long candidate_of(const cs_scenario *s, const cs_search *r, const cs_layo
     cs_diags_free(&d);
     if (rc != 0)
         return -1;
+    /* the variant that is the scenario as written; without cp, the one
+     * that holds the candidates without an exchange */
+    int own = -1, exchange = z.cp > 1 ? (int)s->training.cp_comm_type : r->cp_home;
+    for (int v = 0; v < r->variant_count && own < 0; v++) {
+        const cs_scenario *x = &r->variants[v];
+        if (x->cluster.nodes == s->cluster.nodes &&
+            x->training.sequence_parallel == s->training.sequence_parallel &&
+            x->training.distributed_optimizer == s->training.distributed_optimizer &&
+            x->training.use_megatron_fsdp == s->training.use_megatron_fsdp &&
+            (int)x->training.cp_comm_type == exchange)
+            own = v;
+    }
     for (long i = 0; i < r->count; i++) {
         const cs_layout *c = &r->c[i].layout;
         if (r->c[i].variant == own && c->tp == z.tp && c->pp == z.pp && c->ep == z.ep &&

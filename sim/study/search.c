@@ -69,8 +69,9 @@ static int powers_of_two(long top, long of, long *out)
     return n;
 }
 
-/* The variant suffix of a candidate's name: what differs between variants. */
-static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
+/* The variant suffix of a candidate's name: what differs between variants
+ * (the exchange only with `exchange`: a candidate without cp has none). */
+static void variant_suffix(const cs_search *out, int v, int exchange, char *buf, size_t size)
 {
     const cs_scenario *x = &out->variants[v], *first = &out->variants[0];
     int gpus = 0, sp = 0, dopt = 0, gbs = 0, prec = 0, fsdp = 0, cpc = 0;
@@ -99,7 +100,7 @@ static void variant_suffix(const cs_search *out, int v, char *buf, size_t size)
         n += snprintf(buf + n, size - (size_t)n, "-dopt%d", x->training.distributed_optimizer);
     if (fsdp && n >= 0 && (size_t)n < size)
         n += snprintf(buf + n, size - (size_t)n, "-fsdp%d", x->training.use_megatron_fsdp);
-    if (cpc && n >= 0 && (size_t)n < size)
+    if (cpc && exchange && n >= 0 && (size_t)n < size)
         snprintf(buf + n, size - (size_t)n, "-%s", cs_cp_comm_name(x->training.cp_comm_type));
 }
 
@@ -120,7 +121,7 @@ static cs_layout layout_of(long tp, long cp, long pp, long ep, long etp, long vp
     l.recompute = rc;
     for (int i = 0; i < CS_DIM_COUNT; i++)
         l.order[i] = (cs_dim)i;
-    snprintf(l.name, sizeof l.name, "tp%ld-pp%ld-ep%ld-etp%ld%s%.0ld%s%.0ld-mb%ld-%s-%s%s", tp, pp,
+    snprintf(l.name, sizeof l.name, "tp%ld-pp%ld-ep%ld-etp%ld%s%.0ld%s%.0ld-mb%ld-%s-%s%.63s", tp, pp,
              ep, etp, cp > 1 ? "-cp" : "", cp > 1 ? cp : 0L, vpp > 1 ? "-vpp" : "",
              vpp > 1 ? vpp : 0L, mbs, cs_schedule_name(sched), cs_recompute_name(rc), suffix);
     return l;
@@ -146,10 +147,17 @@ static int make_variants(const cs_scenario *s, cs_search *out)
     unsigned fsdps = k->use_megatron_fsdp ? k->use_megatron_fsdp
                                           : 1u << (s->training.use_megatron_fsdp ? 1 : 0);
     unsigned cpcs = k->cp_comm_types ? k->cp_comm_types : 1u << s->training.cp_comm_type;
+    /* A candidate without cp has no exchange: it is tried once, in the
+     * variants of the training's exchange if asked for, else the first. */
+    out->cp_home = s->training.cp_comm_type;
+    while (!(cpcs & (1u << out->cp_home)))
+        out->cp_home = (out->cp_home + 1) % 4;
     /* per GPU count and batch size: 4 exchanges x 3 precisions x FSDP x SP x
-     * distributed optimizer */
+     * distributed optimizer, of which those asked for are kept */
     enum { PER = 4 * 3 * 2 * 2 * 2 };
-    out->variants = calloc((size_t)ng * (size_t)nb * PER, sizeof *out->variants);
+    size_t most = (size_t)ng * (size_t)nb * (size_t)__builtin_popcount(cpcs) *
+                  (size_t)__builtin_popcount(precs) * 8;
+    out->variants = calloc(most, sizeof *out->variants);
     if (!out->variants)
         return -1;
     for (int i = 0; i < ng * nb * PER; i++) {
@@ -249,18 +257,17 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
     long vpp_default = 2, mbs_defaults[] = {1, 2};
     int nvpp = values(&k->vpp, &vpp_default, 1, vpps);
     int nmbs = values(&k->micro_batch_size, mbs_defaults, 2, mbss);
-    /* cp 1 is tried in the variants of the first exchange asked for only */
-    unsigned cpcs = k->cp_comm_types ? k->cp_comm_types : 1u << s->training.cp_comm_type;
-    int first_exchange = (cpcs & ((1u << s->training.cp_comm_type) - 1)) == 0;
-    char suffix[64];
-    variant_suffix(sp->out, variant, suffix, sizeof suffix);
+    int home = (int)s->training.cp_comm_type == sp->out->cp_home;
+    char suffix[64], flat[64]; /* with and without the exchange's tag */
+    variant_suffix(sp->out, variant, 1, suffix, sizeof suffix);
+    variant_suffix(sp->out, variant, 0, flat, sizeof flat);
     for (int a = 0; a < ntp; a++)
         for (int c = 0; c < ncp; c++)
             for (int b = 0; b < npp; b++)
                 for (int e = 0; e < nep; e++)
                     for (int x = 0; x < netp; x++) {
                         long tp = tps[a], cp = cps[c], etp = etps[x] ? etps[x] : tp;
-                        if (cp == 1 && !first_exchange)
+                        if (cp == 1 && !home)
                             continue; /* without cp the exchange does not exist: once */
                         if (!k->pp.count && world % (tp * cp * pps[b]) != 0)
                             continue; /* the defaults keep only pipelines that fit */
@@ -270,7 +277,7 @@ static int enumerate(const cs_scenario *s, int variant, space *sp)
                             (etp < k->etp.min || (k->etp.max && etp > k->etp.max)))
                             continue;
                         if (layouts_of(sp, k, variant, world, tp, cp, pps[b], eps[e], etp,
-                                       vpps, nvpp, mbss, nmbs, suffix) != 0)
+                                       vpps, nvpp, mbss, nmbs, cp > 1 ? suffix : flat) != 0)
                             return -1;
                     }
     return 0;

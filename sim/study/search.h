@@ -131,6 +131,7 @@ typedef struct cs_search {
     long shard, shards;   /* as in its options */
     cs_scenario *variants; /* shallow copies of the scenario (owned array) */
     int variant_count;
+    int cp_home; /* the exchange whose variants hold the cp 1 candidates */
     long *ranked; /* evaluated candidates' indices, best first (owned) */
 } cs_search;
 
