@@ -513,6 +513,9 @@ START_TEST(prices_are_swept)
     /* layout a: tp 2 x pp 2 x ep 2 x dp 2 = 16 GPUs */
     assert_close(column(csv, "\n0,a,value,2 USD,true,,", 17), 16 * t0 * 2 / 3600, 1e-6);
     assert_close(column(csv, "\n1,a,value,3 USD,true,,", 17), 16 * t0 * 3 / 3600, 1e-6);
+    /* the cost per million tokens: GPUs x price / tokens per second x 1e6 */
+    double tok = column(csv, "\n1,a,value,3 USD,true,,", 2);
+    assert_close(column(csv, "\n1,a,value,3 USD,true,,", 20), 16 * 3.0 / 3600 / tok * 1e6, 1e-6);
     free(csv);
     /* A purchase with its NICs: 16 GPUs on one leaf (no switch ports), one
      * NIC per GPU, so a GPU-second costs (purchase + nic) / lifetime. */

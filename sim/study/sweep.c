@@ -96,6 +96,7 @@ enum {
     M_COST_ITER,
     M_TRAIN_TIME,
     M_TRAIN_COST,
+    M_COST_MTOK,
     M_COUNT
 };
 
@@ -118,7 +119,8 @@ static const char *const metric_names[M_COUNT] = {"iteration_time_s",
                                                   "moe_dropped_tokens",
                                                   "cost_per_iteration_usd",
                                                   "time_to_train_s",
-                                                  "total_cost_usd"};
+                                                  "total_cost_usd",
+                                                  "cost_per_million_tokens_usd"};
 
 /* Metrics written: the cost columns only with a cost: block, or a price: of
  * the scenario's cluster, or when the sweep varies the cluster (each preset
@@ -156,6 +158,9 @@ static void metrics_of(const cs_scenario *s, long gpus, const cs_replay_result *
                        : NAN;
     m[M_TRAIN_TIME] = train;
     m[M_TRAIN_COST] = (double)gpus * train * per_gpu_s;
+    m[M_COST_MTOK] = r->throughput_tokens_per_s > 0
+                         ? (double)gpus * per_gpu_s / r->throughput_tokens_per_s * 1e6
+                         : NAN;
 }
 
 /* ---- rows ------------------------------------------------------------------------ */

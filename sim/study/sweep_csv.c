@@ -321,6 +321,7 @@ static const char *metric_label(const char *metric)
         {"cost_per_iteration_usd", "cost per iteration (USD)"},
         {"time_to_train_s", "time to train (s)"},
         {"total_cost_usd", "total cost (USD)"},
+        {"cost_per_million_tokens_usd", "cost per million tokens (USD)"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
         if (!strcmp(labels[i][0], metric))
