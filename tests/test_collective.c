@@ -124,6 +124,32 @@ START_TEST(nvls_launch_grows_with_members)
         assert_close(cs_collective_analytic_time(&f, &ag), launch + got, REL);
     }
     cs_fabric_free(&f);
+    /* An NVLS tree over 2 nodes of 4 pays it for a node's 4 members: its
+     * plan's latency is 4 x 3 us above the same cluster's without it. */
+    double lat[2];
+    for (int with = 0; with < 2; with++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml,
+                 "{ name: t, gpu: {peak_compute: 100 TFLOP/s, memory: 80 GB, "
+                 "memory_bandwidth: 2 TB/s}, nodes: 2, gpus_per_node: 4, "
+                 "scale_up: {kind: switch, bandwidth: 100 GB/s, latency: 2 us, efficiency: 0.8, "
+                 "nvls: true, nvls_efficiency: 0.5}, "
+                 "scale_out: {nics_per_node: 4, nic_bandwidth: 200 Gb/s, latency: 5 us}, "
+                 "collectives: {protocols: [simple], nvls_member_latency: %s} }\n",
+                 with ? "3 us" : "0 us");
+        cs_diags_init(&d);
+        cs_sources s2 = {0};
+        ck_assert_int_eq(cs_cluster_load(tu_write("tree.yaml", yaml), &tu_paths, &s2, &c, &d), 0);
+        cs_diags_free(&d);
+        cs_sources_free(&s2);
+        ck_assert_int_eq(cs_fabric_init(&f, &c), 0);
+        cs_coll_spec t = spec_of(CS_COLL_ALL_REDUCE, CS_ALGO_NVLS_TREE, 8, S);
+        cs_coll_plan p;
+        ck_assert_int_eq(cs_collective_plan(&f, &t, &p), 0);
+        lat[with] = p.latency;
+        cs_fabric_free(&f);
+    }
+    assert_close(lat[1] - lat[0], 4 * 3e-6, 1e-9);
 }
 END_TEST
 static const topo two_by_four = {2, 4, 4, "fat_tree", 1, 64};

@@ -212,6 +212,45 @@ START_TEST(layers_wait_for_their_gather)
 }
 END_TEST
 
+/* GPU 0's compute-stream time of a ZeRO-`zero` FP8 build with micro-batches
+ * of mbs: no host and an ideal network, so that an op's time is its
+ * kernels' alone (nothing it overlaps slows it). */
+static double fp8_compute(int zero, int mbs)
+{
+    built b;
+    char extra[160];
+    snprintf(extra, sizeof extra,
+             ", precision: fp8, fp8_recipe: tensorwise, first_last_layers_bf16: false, "
+             "micro_batch_size: %d",
+             mbs);
+    load_strategy(&b.f,
+                  ", host: { launch_overhead: 0 us, op_overhead: 0 us, collective_overhead: 0 us }",
+                  zero, extra);
+    tu_build(&b.t, &b.f.s, &b.f.s.layouts[0], &b.f.z, CS_NET_IDEAL, 1);
+    double t = 0;
+    for (long id = 0; id < b.t.w.count; id++)
+        if (cs_exec_gpu(b.t.x, id) == 0 && cs_exec_stream(b.t.x, id) == CS_STREAM_COMPUTE) {
+            cs_op_times o = cs_exec_times(b.t.x, id);
+            t += o.end - o.begin;
+        }
+    done(&b);
+    return t;
+}
+
+/* FP8 weights are cast once an iteration (the first micro-batch's
+ * forward) and kept, but ZeRO-3 keeps none: it casts after every gather,
+ * 2 L m times against ZeRO-2's L. The casts are the only compute the two
+ * differ by, so that difference is (2 m - 1) L casts: with m = 4 (micro-
+ * batches of 1) 7 L, with m = 2 3 L, whatever one cast costs. */
+START_TEST(zero3_casts_after_every_gather)
+{
+    double d4 = fp8_compute(3, 1) - fp8_compute(2, 1);
+    double d2 = fp8_compute(3, 2) - fp8_compute(2, 2);
+    ck_assert_msg(d4 > 0 && d2 > 0, "ZeRO-3 casts nothing more (%g, %g s)", d4, d2);
+    assert_close(d4 / d2, 7.0 / 3.0, 1e-9);
+}
+END_TEST
+
 START_TEST(checks)
 {
     fixture f;
@@ -284,6 +323,7 @@ int main(void)
     tcase_add_test(t, memory_per_strategy);
     tcase_add_test(t, collectives_per_layer_and_microbatch);
     tcase_add_test(t, layers_wait_for_their_gather);
+    tcase_add_test(t, zero3_casts_after_every_gather);
     tcase_add_test(t, checks);
     tcase_add_test(t, check_suggests_a_strategy);
     suite_add_tcase(s, t);

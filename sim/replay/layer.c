@@ -440,7 +440,7 @@ static double layer_full(const cs_builder *B, long layer)
  * is_first_microbatch to Transformer Engine, which caches the copies for
  * the other micro-batches (extensions/transformer_engine.py); bytes per
  * weight: cs_kernels_fp8_weight_bytes(). Run before the layer's first op. */
-static void weight_casts(cs_builder *B, long mb, long layer)
+static void weight_casts(cs_builder *B, cs_op_class k, long mb, long layer)
 {
     double dense, expert;
     cs_memory_layer_fp8_params(B->m, B->t, layer, &dense, &expert);
@@ -451,7 +451,7 @@ static void weight_casts(cs_builder *B, long mb, long layer)
      * experts' add one per local expert and linear). */
     double weights = 4 + (cs_build_is_moe(B, layer) ? 2.0 * (double)B->z->experts_per_gpu : 0);
     cs_work w = {cs_build_memory_op(B, cs_kernels_fp8_weight_bytes(B->t) * per_gpu), weights, 0, 0};
-    cs_build_carry(B, -1, CS_OP_FORWARD, mb, layer, w);
+    cs_build_carry(B, -1, k, mb, layer, w);
 }
 
 /* ---- multi-token prediction --------------------------------------------------------- */
@@ -542,8 +542,12 @@ void cs_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k)
         cs_grads_fsdp_gather(B, mb, layer, 0);
     if (is_mtp(B, layer))
         mtp_forward(B, mb, layer, k);
-    if (k == CS_OP_FORWARD && mb == 0)
-        weight_casts(B, mb, layer);
+    /* The FP8 weights are cast once an iteration and kept; under ZeRO-3
+     * from every gather, forward and backward, as none is kept
+     * (Megatron-FSDP with keep_fp8_transpose_cache off). */
+    int zero3 = cs_training_zero(B->t) >= 3;
+    if (k == CS_OP_FORWARD && (mb == 0 || zero3))
+        weight_casts(B, CS_OP_FORWARD, mb, layer);
     double mem =
         k == CS_OP_RECOMPUTE ? layer_full(B, layer) - layer_keep(B, layer) : layer_keep(B, layer);
     block_forward(B, attn_cost(B, layer, 0), k, mb, layer, mem);
@@ -584,6 +588,8 @@ void cs_layer_backward(cs_builder *B, long mb, long layer, int with_w)
     if (is_mtp(B, layer))
         cs_output_backward(B, mb, with_w);
     cs_grads_fsdp_gather(B, mb, layer, 1);
+    if (cs_training_zero(B->t) >= 3)
+        weight_casts(B, CS_OP_BACKWARD_INPUT, mb, layer);
     if (full)
         cs_layer_forward(B, mb, layer, CS_OP_RECOMPUTE);
     if (!cs_build_is_moe(B, layer))
