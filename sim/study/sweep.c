@@ -405,7 +405,9 @@ static int resume_from(const char *csv, const char *head, const char *tail, long
     }
     size_t hl = strlen(head);
     if (len < hl || strncmp(buf, head, hl) != 0) {
-        fprintf(stderr, "clustersim sweep: %s has other columns; it belongs to another sweep\n",
+        fprintf(stderr,
+                "clustersim sweep: %s has other columns: another sweep, or one an older "
+                "clustersim wrote; remove it or run without --resume\n",
                 csv);
         free(buf);
         return -1;
