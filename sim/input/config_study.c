@@ -239,8 +239,8 @@ static const cs_field cost_fields[] = {
     QTY(cs_cost_config, gpu_hour, CS_UNIT_MONEY, POSITIVE),
     QTY(cs_cost_config, purchase, CS_UNIT_MONEY, POSITIVE),
     QTY(cs_cost_config, lifetime, CS_UNIT_TIME, POSITIVE),
-    QTY(cs_cost_config, nic, CS_UNIT_MONEY, POSITIVE),
-    QTY(cs_cost_config, switch_port, CS_UNIT_MONEY, POSITIVE),
+    QTY(cs_cost_config, nic, CS_UNIT_MONEY, NONNEG), /* 0: in the purchase */
+    QTY(cs_cost_config, switch_port, CS_UNIT_MONEY, NONNEG),
     QTY(cs_cost_config, power, CS_UNIT_POWER, POSITIVE),
     QTY(cs_cost_config, energy, CS_UNIT_ENERGY_PRICE, POSITIVE),
 };
