@@ -352,6 +352,44 @@ START_TEST(flex_across_nodes_sends_once_per_node)
 }
 END_TEST
 
+/* HybridEP plans every forward dispatch from the group's routing map: an
+ * all-gather of the 16 ranks' [T x E] booleans, T 16 E bytes gathered, once
+ * per layer and micro-batch (backward reuses the plan); DeepEP gathers
+ * nothing, and the two send the same tokens. */
+START_TEST(hybridep_gathers_the_routing_map)
+{
+    long eps[2];
+    for (int backend = 0; backend < 2; backend++) {
+        char model[512], yaml[2048];
+        snprintf(model, sizeof model, MODEL, 64, 0);
+        snprintf(yaml, sizeof yaml,
+                 "model: %s\ncluster: { base: dgx-h100, nodes: 2 }\n"
+                 "training: { seq_length: 4096, global_batch_size: 16, optimizer: none, "
+                 "moe_token_dispatcher_type: flex, moe_flex_dispatcher_backend: %s }\n"
+                 "layouts:\n  - { tp: 1, pp: 1, ep: 16 }\n",
+                 model, backend ? "hybridep" : "deepep");
+        setup u;
+        cs_diags d;
+        cs_diags_init(&d);
+        ck_assert_int_eq(tu_load_scenario(yaml, &u.s, &d), 0);
+        ck_assert_int_eq(cs_layout_check(&u.s, &u.s.layouts[0], &u.z, &d), 0);
+        cs_diags_free(&d);
+        cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+        cs_fabric f;
+        cs_engine *e;
+        cs_net *net;
+        cs_exec *x;
+        cs_workload w;
+        build(&u, &f, &e, &net, &x, &w);
+        long m = u.z.microbatches;
+        ck_assert_int_eq(count(&w, x, CS_OP_EP, T * 16 * E), backend ? 2 * m : 0);
+        eps[backend] = count(&w, x, CS_OP_EP, -1);
+        unbuild(&u, &f, e, net, x, &w);
+    }
+    ck_assert_int_eq(eps[1] - eps[0], 2 * 1); /* m = 16 / 16 = 1, two layers */
+}
+END_TEST
+
 /* SequentialMLP runs one fc1 and fc2 per local expert, each its own launch
  * at that expert's M; TEGroupedMLP one grouped GEMM per projection. */
 START_TEST(sequential_and_grouped_gemms)
@@ -808,6 +846,7 @@ int main(void)
     tcase_add_test(t, positioned_errors);
     tcase_add_test(t, recompute_modules);
     tcase_add_test(t, flex_across_nodes_sends_once_per_node);
+    tcase_add_test(t, hybridep_gathers_the_routing_map);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -294,6 +294,7 @@ typedef enum { CS_CP_P2P, CS_CP_A2A, CS_CP_ALLGATHER, CS_CP_A2A_P2P } cs_cp_comm
 
 /* Megatron-Core's token dispatchers (--moe-token-dispatcher-type). */
 typedef enum { CS_DISPATCH_ALLGATHER, CS_DISPATCH_ALLTOALL, CS_DISPATCH_FLEX } cs_dispatcher;
+typedef enum { CS_FLEX_DEEPEP, CS_FLEX_HYBRIDEP } cs_flex_backend;
 typedef enum { CS_DROP_PROBS, CS_DROP_POSITION } cs_drop_policy;
 typedef enum { CS_SCORE_SOFTMAX, CS_SCORE_SIGMOID } cs_score_function;
 typedef enum { CS_BALANCE_AUX_LOSS, CS_BALANCE_SEQ_AUX_LOSS, CS_BALANCE_NONE } cs_load_balancing;
@@ -351,6 +352,7 @@ typedef struct cs_training {
     /* MoE switches, Megatron's names and defaults (transformer_config.py). */
     cs_cp_comm cp_comm_type;                 /* p2p (Megatron's default) */
     cs_dispatcher moe_token_dispatcher_type; /* allgather */
+    cs_flex_backend moe_flex_dispatcher_backend; /* deepep; with flex */
     int moe_grouped_gemm;                    /* false: SequentialMLP */
     int moe_permute_fusion;
     int moe_shared_expert_overlap;

@@ -26,6 +26,7 @@ static const char *const sharding_choices[] = {"no_shard", "optim", "optim_grads
 const char *const cs_cp_comm_choices[] = {"p2p", "a2a", "all_gather", "a2a+p2p", "allgather",
                                           NULL};
 static const char *const dispatcher_choices[] = {"allgather", "alltoall", "flex", NULL};
+static const char *const flex_backend_choices[] = {"deepep", "hybridep", NULL};
 static const char *const drop_choices[] = {"probs", "position", NULL};
 static const char *const ce_impl_choices[] = {"native", "te", NULL};
 static const char *const score_choices[] = {"softmax", "sigmoid", NULL};
@@ -131,6 +132,7 @@ static const cs_field training_fields[] = {
     CUSTOM_OF("moe_routing", routing_custom, cs_routing_schema),
     LOCATED(cp_comm_type, F_ENUM, 0, 0, cs_cp_comm_choices, loc_cp_comm),
     LOCATED(moe_token_dispatcher_type, F_ENUM, 0, 0, dispatcher_choices, loc_moe_dispatcher),
+    ENUM(cs_training, moe_flex_dispatcher_backend, flex_backend_choices),
     BOOL(cs_training, moe_grouped_gemm),
     BOOL(cs_training, moe_permute_fusion),
     LOCATED(moe_shared_expert_overlap, F_BOOL, 0, 0, NULL, loc_moe_overlap),

@@ -101,6 +101,7 @@ static const arg_map table[] = {
      NULL, NULL},
     {"grad-reduce-in-bf16", "training.accumulate_allreduce_grads_in_fp32", A_FALSE, NULL, NULL},
     {"moe-token-dispatcher-type", "training.moe_token_dispatcher_type", A_VALUE, NULL, NULL},
+    {"moe-flex-dispatcher-backend", "training.moe_flex_dispatcher_backend", A_VALUE, NULL, NULL},
     {"moe-grouped-gemm", "training.moe_grouped_gemm", A_TRUE, NULL, NULL},
     {"moe-permute-fusion", "training.moe_permute_fusion", A_TRUE, NULL, NULL},
     {"moe-shared-expert-overlap", "training.moe_shared_expert_overlap", A_TRUE, NULL, NULL},
@@ -242,6 +243,10 @@ static void put_long(printer *p, const char *flag, long v)
  * models, MLA's to MLA, the FP8 keys to FP8 runs). */
 static int applies(const cs_scenario *s, const arg_map *a)
 {
+    if (!strcmp(a->key, "training.moe_flex_dispatcher_backend"))
+        return s->model.moe.num_experts > 0 &&
+               s->training.moe_token_dispatcher_type == CS_DISPATCH_FLEX &&
+               s->training.moe_flex_dispatcher_backend != CS_FLEX_DEEPEP; /* the default */
     if (!strncmp(a->key, "model.moe.", 10) || !strncmp(a->key, "training.moe_", 13))
         return s->model.moe.num_experts > 0;
     if (!strncmp(a->key, "model.mla.", 10))

@@ -136,6 +136,78 @@ static void ep_comm(cs_builder *B, int out, long mb, long layer, int async)
     }
 }
 
+/* ---- HybridEP's plan -------------------------------------------------------------------- */
+
+/* HybridEP (flex with moe_flex_dispatcher_backend: hybridep) plans each
+ * forward dispatch from the whole group's routing map, as its executor
+ * does (deepseek-ai/DeepEP @2313535d, csrc/hybrid_ep/executor/executor.cu;
+ * Megatron's HybridEPDispatch computes the handle in forward and reuses it
+ * in backward): the ranks' [T_l, E] boolean maps all-gathered over the
+ * group (allgather_routing_map: NCCL's all_gather_into_tensor across
+ * nodes, its own kernel inside one), then one preprocessing kernel reads
+ * the gathered map and writes the plan (metadata_preprocess_core: the
+ * sparse-to-dense map, int32 per token and node rank, and the local
+ * experts' map). Across nodes every dispatch-direction exchange (forward,
+ * and the combine's gradient in backward) first copies the tokens into the
+ * registered RDMA buffer (dispatch_preprocess; forward also the fp32
+ * probabilities). */
+static int hybridep(const cs_builder *B)
+{
+    return B->t->moe_token_dispatcher_type == CS_DISPATCH_FLEX &&
+           B->t->moe_flex_dispatcher_backend == CS_FLEX_HYBRIDEP && B->z->ep * B->z->etp > 1;
+}
+
+/* The dispatch's group: the tp_ep group with expert TP, else the EP group. */
+static long dispatch_group(cs_builder *B, long g, long *out)
+{
+    return flex_over_tp_ep(B) ? tp_ep_group(B, g, out) : expert_ep_group(B, g, out);
+}
+
+static long dispatch_groups(const cs_builder *B)
+{
+    return flex_over_tp_ep(B) ? B->z->expert_dp : cs_place_groups(B->z, CS_EXPERT, CS_DIM_EP);
+}
+
+/* Whether group 0 of the dispatch spans nodes (all groups do alike). */
+static int dispatch_spans_nodes(cs_builder *B)
+{
+    long n = dispatch_group(B, 0, B->members), per_node = B->s->cluster.gpus_per_node;
+    for (long i = 1; i < n; i++)
+        if (B->members[i] / per_node != B->members[0] / per_node)
+            return 1;
+    return 0;
+}
+
+static void hybridep_plan(cs_builder *B, cs_op_class k, long mb, long layer)
+{
+    if (!hybridep(B))
+        return;
+    long groups = dispatch_groups(B);
+    long n = dispatch_group(B, 0, B->members);
+    double E = (double)B->sh.experts, map = B->sh.Tl * (double)n * E; /* gathered bools */
+    long built = cs_build_copies(B, dispatch_group, groups,
+                                 flex_over_tp_ep(B) ? CS_SITE_TP_EP : CS_SITE_EXPERT_EP, 1,
+                                 CS_COLL_ALL_GATHER, map, NULL);
+    for (long g = 0; g < built; g++) {
+        long m = dispatch_group(B, g, B->members);
+        cs_build_collective(B, B->members, m, CS_COLL_ALL_GATHER, CS_STREAM_EP, CS_OP_EP, mb,
+                            layer, map, NULL);
+    }
+    /* writes: 4 bytes per token and rank of the group, the local experts' bools */
+    double plan = B->sh.Tl * (double)n * (4 + E / (double)B->z->ep);
+    cs_build_carry(B, -1, k, mb, layer, (cs_work){cs_build_memory_op(B, map + plan), 1, 0, 0});
+}
+
+static void hybridep_stage_tokens(cs_builder *B, cs_op_class k, long mb, long layer, int pass)
+{
+    if (!hybridep(B) || !dispatch_spans_nodes(B))
+        return;
+    double tokens = DT * B->sh.Tl * B->sh.h;
+    double probs = pass == CS_PASS_F ? 4 * B->sh.Tl * B->sh.experts : 0;
+    cs_work w = {cs_build_memory_op(B, 2 * (tokens + probs)), pass == CS_PASS_F ? 2 : 1, 0, 0};
+    cs_build_carry(B, -1, k, mb, layer, w);
+}
+
 /* ---- MoE routing of a stage ---------------------------------------------------------- */
 
 static double *table(cs_builder *B, long n)
@@ -803,8 +875,10 @@ void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     if ((early && cs_moe_capacity_factor(B->m, B->t) > 0) || (a2a && unfused))
         cs_build_host_sync(B); /* with a capacity: before_permutation_1 */
     moe_ops(B, BLOCK_PERMUTE, CS_PASS_F, k, mb, layer);
+    hybridep_plan(B, k, mb, layer);
     if (early) /* alltoall: before_ep_alltoall; flex: in the dispatch (none if done) */
         cs_build_host_sync(B);
+    hybridep_stage_tokens(B, k, mb, layer, CS_PASS_F);
     dispatch_comm(B, k, mb, layer, CS_PASS_F, 0);
     if (sync && (allgather(B) || (unfused && !a2a))) {
         cs_build_host_mark(B); /* tokens_per_expert of the gathered map; flex's permute */
@@ -836,6 +910,7 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
     /* layernorm recompute: the pre-MLP norm reruns first */
     cs_build_carry(B, -1, CS_OP_RECOMPUTE, mb, layer, edge_slot(&B->edges_b, CS_SLOT_RECOMPUTE));
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
+    hybridep_stage_tokens(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B);
     dispatch_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
     /* moe_act recompute reruns the activation, and with it the quick-GeGLU's
      * synchronizing copy: the host waits for the rerun (in Megatron for its
