@@ -387,6 +387,35 @@ START_TEST(hybridep_gathers_the_routing_map)
         unbuild(&u, &f, e, net, x, &w);
     }
     ck_assert_int_eq(eps[1] - eps[0], 2 * 1); /* m = 16 / 16 = 1, two layers */
+    /* With expert TP flex runs over the tp_ep group (16 ranks of T / tp 2
+     * tokens each) and the map has E etp columns (Megatron's tp_size x
+     * num_experts): T / 2 x 16 x 2 E bytes, for each of m = 16 / dp 8 = 2
+     * micro-batches and two layers. */
+    char model[512], yaml[2048];
+    snprintf(model, sizeof model, MODEL, 64, 0);
+    snprintf(yaml, sizeof yaml,
+             "model: %s\ncluster: { base: dgx-h100, nodes: 2 }\n"
+             "training: { seq_length: 4096, global_batch_size: 16, optimizer: none, "
+             "sequence_parallel: true, moe_token_dispatcher_type: flex, "
+             "moe_flex_dispatcher_backend: hybridep }\n"
+             "layouts:\n  - { tp: 2, pp: 1, ep: 8, etp: 2 }\n",
+             model);
+    setup u;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &u.s, &d), 0);
+    ck_assert_int_eq(cs_layout_check(&u.s, &u.s.layouts[0], &u.z, &d), 0);
+    cs_diags_free(&d);
+    cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+    cs_fabric f;
+    cs_engine *e;
+    cs_net *net;
+    cs_exec *x;
+    cs_workload w;
+    build(&u, &f, &e, &net, &x, &w);
+    ck_assert_int_eq(u.z.microbatches, 2);
+    ck_assert_int_eq(count(&w, x, CS_OP_EP, T / 2 * 16 * 2 * E), 2 * 2);
+    unbuild(&u, &f, e, net, x, &w);
 }
 END_TEST
 

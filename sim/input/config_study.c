@@ -281,10 +281,11 @@ static int cost_rules(cs_ctx *c, cs_yfile *f, yaml_node_t *n, yaml_node_t *const
     }
     /* A GPU-hour price is all in; what one owns is paid for piece by piece. */
     if (k->gpu_hour && (k->nic || k->switch_port || k->power || k->energy)) {
-        int extra = at && at[K_NIC]           ? K_NIC
-                    : at && at[K_SWITCH_PORT] ? K_SWITCH_PORT
-                    : at && at[K_POWER]       ? K_POWER
-                                              : K_ENERGY;
+        /* the first swept key that prices something (0 prices nothing) */
+        int extra = at && at[K_NIC] && k->nic                   ? K_NIC
+                    : at && at[K_SWITCH_PORT] && k->switch_port ? K_SWITCH_PORT
+                    : at && at[K_POWER] && k->power             ? K_POWER
+                                                                : K_ENERGY;
         REPORT(c, f, rule_at(at, n, extra, K_GPU_HOUR),
                "nic, switch_port, power and energy price a purchase: a gpu_hour "
                "price includes them");

@@ -168,6 +168,13 @@ static long dispatch_groups(const cs_builder *B)
     return flex_over_tp_ep(B) ? B->z->expert_dp : cs_place_groups(B->z, CS_EXPERT, CS_DIM_EP);
 }
 
+/* Columns of the routing map and probabilities: E, or E etp over the
+ * tp_ep group (MoEFlexTokenDispatcher: tp_size * num_experts). */
+static double map_columns(const cs_builder *B)
+{
+    return (double)B->sh.experts * (double)(flex_over_tp_ep(B) ? B->z->etp : 1);
+}
+
 /* Whether group 0 of the dispatch spans nodes (all groups do alike). */
 static int dispatch_spans_nodes(cs_builder *B)
 {
@@ -184,7 +191,8 @@ static void hybridep_plan(cs_builder *B, cs_op_class k, long mb, long layer)
         return;
     long groups = dispatch_groups(B);
     long n = dispatch_group(B, 0, B->members);
-    double E = (double)B->sh.experts, map = B->sh.Tl * (double)n * E; /* gathered bools */
+    /* over the tp_ep group Megatron widens the map to E etp columns */
+    double E = map_columns(B), map = B->sh.Tl * (double)n * E; /* gathered bools */
     long built = cs_build_copies(B, dispatch_group, groups,
                                  flex_over_tp_ep(B) ? CS_SITE_TP_EP : CS_SITE_EXPERT_EP, 1,
                                  CS_COLL_ALL_GATHER, map, NULL);
@@ -194,7 +202,7 @@ static void hybridep_plan(cs_builder *B, cs_op_class k, long mb, long layer)
                             layer, map, NULL);
     }
     /* writes: 4 bytes per token and rank of the group, the local experts' bools */
-    double plan = B->sh.Tl * (double)n * (4 + E / (double)B->z->ep);
+    double plan = B->sh.Tl * (double)n * (4 + (double)B->sh.experts / (double)B->z->ep);
     cs_build_carry(B, -1, k, mb, layer, (cs_work){cs_build_memory_op(B, map + plan), 1, 0, 0});
 }
 
@@ -203,7 +211,7 @@ static void hybridep_stage_tokens(cs_builder *B, cs_op_class k, long mb, long la
     if (!hybridep(B) || !dispatch_spans_nodes(B))
         return;
     double tokens = DT * B->sh.Tl * B->sh.h;
-    double probs = pass == CS_PASS_F ? 4 * B->sh.Tl * B->sh.experts : 0;
+    double probs = pass == CS_PASS_F ? 4 * B->sh.Tl * map_columns(B) : 0;
     cs_work w = {cs_build_memory_op(B, 2 * (tokens + probs)), pass == CS_PASS_F ? 2 : 1, 0, 0};
     cs_build_carry(B, -1, k, mb, layer, w);
 }
