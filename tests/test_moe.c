@@ -56,6 +56,24 @@ static void load(setup *u, int experts, int shared, const char *training, const 
     cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
 }
 
+/* The flex scenarios: 64 experts on 2 DGX H100 nodes, global batch 16. */
+static void load_two_nodes(setup *u, const char *training, const char *layout)
+{
+    char model[512], yaml[2048];
+    snprintf(model, sizeof model, MODEL, 64, 0);
+    snprintf(yaml, sizeof yaml,
+             "model: %s\ncluster: { base: dgx-h100, nodes: 2 }\n"
+             "training: { seq_length: 4096, global_batch_size: 16, optimizer: none, %s }\n"
+             "layouts:\n  - %s\n",
+             model, training, layout);
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &u->s, &d), 0);
+    ck_assert_int_eq(cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d), 0);
+    cs_diags_free(&d);
+    cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
+}
+
 static cs_kernel_opts opts(const setup *u, int backward)
 {
     return (cs_kernel_opts){&u->s.training, u->z.recompute, u->z.attention, backward, 0};
@@ -309,20 +327,8 @@ END_TEST
  * own tokens and those its peer sent it. */
 START_TEST(flex_across_nodes_sends_once_per_node)
 {
-    char model[512], yaml[2048];
-    snprintf(model, sizeof model, MODEL, 64, 0);
-    snprintf(yaml, sizeof yaml,
-             "model: %s\ncluster: { base: dgx-h100, nodes: 2 }\n"
-             "training: { seq_length: 4096, global_batch_size: 16, optimizer: none, "
-             "moe_token_dispatcher_type: flex }\nlayouts:\n  - { tp: 1, pp: 1, ep: 16 }\n",
-             model);
     setup u;
-    cs_diags d;
-    cs_diags_init(&d);
-    ck_assert_int_eq(tu_load_scenario(yaml, &u.s, &d), 0);
-    ck_assert_int_eq(cs_layout_check(&u.s, &u.s.layouts[0], &u.z, &d), 0);
-    cs_diags_free(&d);
-    cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+    load_two_nodes(&u, "moe_token_dispatcher_type: flex", "{ tp: 1, pp: 1, ep: 16 }");
     cs_fabric f;
     cs_engine *e;
     cs_net *net;
@@ -360,21 +366,13 @@ START_TEST(hybridep_gathers_the_routing_map)
 {
     long eps[2];
     for (int backend = 0; backend < 2; backend++) {
-        char model[512], yaml[2048];
-        snprintf(model, sizeof model, MODEL, 64, 0);
-        snprintf(yaml, sizeof yaml,
-                 "model: %s\ncluster: { base: dgx-h100, nodes: 2 }\n"
-                 "training: { seq_length: 4096, global_batch_size: 16, optimizer: none, "
-                 "moe_token_dispatcher_type: flex, moe_flex_dispatcher_backend: %s }\n"
-                 "layouts:\n  - { tp: 1, pp: 1, ep: 16 }\n",
-                 model, backend ? "hybridep" : "deepep");
         setup u;
-        cs_diags d;
-        cs_diags_init(&d);
-        ck_assert_int_eq(tu_load_scenario(yaml, &u.s, &d), 0);
-        ck_assert_int_eq(cs_layout_check(&u.s, &u.s.layouts[0], &u.z, &d), 0);
-        cs_diags_free(&d);
-        cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+        load_two_nodes(&u,
+                       backend ? "moe_token_dispatcher_type: flex, "
+                                 "moe_flex_dispatcher_backend: hybridep"
+                               : "moe_token_dispatcher_type: flex, "
+                                 "moe_flex_dispatcher_backend: deepep",
+                       "{ tp: 1, pp: 1, ep: 16 }");
         cs_fabric f;
         cs_engine *e;
         cs_net *net;
@@ -391,22 +389,11 @@ START_TEST(hybridep_gathers_the_routing_map)
      * tokens each) and the map has E etp columns (Megatron's tp_size x
      * num_experts): T / 2 x 16 x 2 E bytes, for each of m = 16 / dp 8 = 2
      * micro-batches and two layers. */
-    char model[512], yaml[2048];
-    snprintf(model, sizeof model, MODEL, 64, 0);
-    snprintf(yaml, sizeof yaml,
-             "model: %s\ncluster: { base: dgx-h100, nodes: 2 }\n"
-             "training: { seq_length: 4096, global_batch_size: 16, optimizer: none, "
-             "sequence_parallel: true, moe_token_dispatcher_type: flex, "
-             "moe_flex_dispatcher_backend: hybridep }\n"
-             "layouts:\n  - { tp: 2, pp: 1, ep: 8, etp: 2 }\n",
-             model);
     setup u;
-    cs_diags d;
-    cs_diags_init(&d);
-    ck_assert_int_eq(tu_load_scenario(yaml, &u.s, &d), 0);
-    ck_assert_int_eq(cs_layout_check(&u.s, &u.s.layouts[0], &u.z, &d), 0);
-    cs_diags_free(&d);
-    cs_shape_init(&u.sh, &u.s.model, &u.s.training, &u.z);
+    load_two_nodes(&u,
+                   "sequence_parallel: true, moe_token_dispatcher_type: flex, "
+                   "moe_flex_dispatcher_backend: hybridep",
+                   "{ tp: 2, pp: 1, ep: 8, etp: 2 }");
     cs_fabric f;
     cs_engine *e;
     cs_net *net;
