@@ -102,6 +102,7 @@ static int gnuplot_start(drawing *d, const char *root, char **fields, int n)
     int rc = posix_spawnp(&d->pid, "gnuplot", &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
+        d->pid = 0;
         cs_file_commit(NULL, d->picture, d->final, 0);
         return -1;
     }
@@ -145,9 +146,9 @@ struct cs_plot_drawing {
     FILE *note;
     char *text, *save; /* plots.txt, cut into lines by strtok_r */
     int begun;         /* text given to strtok_r once */
-    int started, finished, at_once;
+    int running, at_once; /* gnuplots being drawn; most at once */
     int rendered, failed, missing;
-    drawing running[DRAWING_MAX];
+    drawing slot[DRAWING_MAX]; /* pid 0: free */
 };
 
 static void tally(cs_plot_drawing *d, int rc)
@@ -188,16 +189,44 @@ static int plot_fields(cs_plot_drawing *d, char *line, char **fields)
     return n;
 }
 
+/* The slot of a drawing that has ended, waiting for one without reaping it
+ * (its status stays for gnuplot_finish); when the child that ended is not
+ * one of ours, the first slot in use (then waited for in turn). */
+static int ended_slot(cs_plot_drawing *d)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) == 0)
+        for (int k = 0; k < DRAWING_MAX; k++)
+            if (d->slot[k].pid && d->slot[k].pid == info.si_pid)
+                return k;
+    for (int k = 0; k < DRAWING_MAX; k++)
+        if (d->slot[k].pid)
+            return k;
+    return -1;
+}
+
+/* Waits for a drawing to end (whichever ends first, so that the next
+ * starts at once) and counts it. */
+static void finish_one(cs_plot_drawing *d)
+{
+    int k = ended_slot(d);
+    if (k < 0)
+        return;
+    tally(d, gnuplot_finish(&d->slot[k]));
+    d->slot[k].pid = 0;
+    d->running--;
+}
+
 /* Starts the list's next pictures until `at_once` are being drawn (when
- * `all`, waits for the oldest as needed and goes on to the list's end). */
+ * `all`, waits for one to end as needed and goes on to the list's end). */
 static void draw_more(cs_plot_drawing *d, int all)
 {
     for (;;) {
-        if (d->started - d->finished == d->at_once) {
+        if (d->running == d->at_once) {
             if (!all)
                 return;
-            /* the oldest first: a fixed order */
-            tally(d, gnuplot_finish(&d->running[d->finished++ % DRAWING_MAX]));
+            finish_one(d);
         }
         char *line = strtok_r(d->begun ? NULL : d->text, "\n", &d->save);
         d->begun = 1;
@@ -207,9 +236,12 @@ static void draw_more(cs_plot_drawing *d, int all)
         int n = plot_fields(d, line, fields);
         if (!n || d->missing)
             continue;
-        int rc = gnuplot_start(&d->running[d->started % DRAWING_MAX], d->root, fields, n);
+        int k = 0;
+        while (d->slot[k].pid)
+            k++;
+        int rc = gnuplot_start(&d->slot[k], d->root, fields, n);
         if (rc == 0)
-            d->started++;
+            d->running++;
         else
             tally(d, rc);
     }
@@ -252,8 +284,8 @@ int cs_plot_start(const char *root, FILE *note, cs_plot_drawing **out)
 int cs_plot_wait(cs_plot_drawing *d)
 {
     draw_more(d, 1);
-    while (d->finished < d->started)
-        tally(d, gnuplot_finish(&d->running[d->finished++ % DRAWING_MAX]));
+    while (d->running > 0)
+        finish_one(d);
     if (d->missing && d->note)
         fprintf(d->note, "clustersim: gnuplot is not installed, so no pictures were drawn; the "
                          "data are in %s. Install gnuplot (Debian: gnuplot-nox) and run "
