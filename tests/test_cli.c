@@ -513,6 +513,47 @@ START_TEST(timeline_window)
 }
 END_TEST
 
+/* --trace-events: a bound of one event traces the first captured GPU
+ * only (the first stage's), 0 every captured one; bad counts are refused. */
+START_TEST(trace_events_bound)
+{
+    char cmd[4096], path[4096], *out, *err;
+    static const char *const bounds[] = {"1", "0"};
+    for (int b = 0; b < 2; b++) {
+        snprintf(cmd, sizeof cmd,
+                 BIN " run " SEED " --network-model analytic --no-flow-check --trace-events %s "
+                     "--out %s/te",
+                 bounds[b], tu_temp_dir());
+        ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+        free(out);
+        free(err);
+        snprintf(path, sizeof path, "%s/te/option1/trace.json", tu_temp_dir());
+        char *trace = tu_read(path);
+        ck_assert_ptr_nonnull(trace);
+        long processes = 0;
+        for (const char *p = trace; (p = strstr(p, "\"process_name\"")); p++)
+            processes++;
+        ck_assert_ptr_nonnull(strstr(trace, "\"args\":{\"name\":\"GPU 0 (stage 0)\"}"));
+        if (b == 0)
+            ck_assert_int_eq(processes, 1);
+        else
+            ck_assert(processes > 1);
+        free(trace);
+    }
+    const char *bad[] = {"-1", "x", "10k", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(cmd, sizeof cmd, BIN " run " SEED " --trace-events '%s' --out %s/te", bad[i],
+                 tu_temp_dir());
+        ck_assert_int_eq(tu_run(cmd, &out, &err), 2);
+        ck_assert_ptr_nonnull(strstr(err, "--trace-events wants a count of events"));
+        free(out);
+        free(err);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s/te", tu_temp_dir());
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(bad_input_exits_2_with_position_and_no_stdout)
 {
     const char *path = tu_write("bad.yaml", "model: moe-30b\n"
@@ -726,6 +767,7 @@ static Suite *suite(void)
     tcase_add_test(t, presets_lists_one_line_each);
     tcase_add_test(t, analytic_runs_are_checked_against_flow);
     tcase_add_test(t, timeline_window);
+    tcase_add_test(t, trace_events_bound);
     tcase_add_test(t, bad_input_exits_2_with_position_and_no_stdout);
     tcase_add_test(t, missing_file_and_usage_errors);
     tcase_add_test(t, valid_scenario_exits_0);

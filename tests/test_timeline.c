@@ -141,7 +141,7 @@ START_TEST(files_match_the_replay)
     char root[256];
     const char *marker = tu_write("marker", "");
     snprintf(root, sizeof root, "%.*s", (int)(strrchr(marker, '/') - marker), marker);
-    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0, 0, 0};
+    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0, 0, 0, 0};
     ck_assert_int_eq(cs_plot_copy_scripts(root, o.scripts), 0);
     ck_assert_int_eq(cs_timeline_write_layout(root, "l", &fx.s, &fx.r, &fx.c, &o), 0);
     ck_assert_int_eq(cs_timeline_write_trace(root, "l", &fx.c, &o), 0);
@@ -201,17 +201,17 @@ START_TEST(files_match_the_replay)
     for (long i = 0; i < fx.c.span_count; i++)
         waits += fx.c.spans[i].kind >= CS_SPAN_TP && fx.c.spans[i].end > fx.c.spans[i].start;
     ck_assert(waits > 0);
-    ck_assert_int_eq(count(trace, "\"ph\": \"X\""), fx.c.op_count + waits);
-    ck_assert_int_eq(count(trace, "\"cat\": \"wait\""), waits);
+    ck_assert_int_eq(count(trace, "\"ph\":\"X\""), fx.c.op_count + waits);
+    ck_assert_int_eq(count(trace, "\"cat\":\"wait\""), waits);
     /* GPUs are processes from 1 (Perfetto reserves 0); no thread is named
      * without events: here neither previous-stage pipeline stream */
-    ck_assert_int_eq(count(trace, "\"pid\": 0,"), 0);
-    ck_assert_int_eq(count(trace, "\"name\": \"compute stream waits\""), fx.c.gpu_count);
-    long named = count(trace, "\"name\": \"thread_name\"");
+    ck_assert_int_eq(count(trace, "\"pid\":0,"), 0);
+    ck_assert_int_eq(count(trace, "\"name\":\"compute stream waits\""), fx.c.gpu_count);
+    long named = count(trace, "\"name\":\"thread_name\"");
     ck_assert(named > fx.c.gpu_count && named < fx.c.gpu_count * (CS_STREAMS + 1));
-    ck_assert_int_eq(count(trace, "\"ph\": \"C\""), fx.c.memory_count); /* memory counters */
-    ck_assert_int_eq(count(trace, "\"ph\": \"s\""), count(trace, "\"ph\": \"f\""));
-    ck_assert(count(trace, "\"ph\": \"s\"") > 0);
+    ck_assert_int_eq(count(trace, "\"ph\":\"C\""), fx.c.memory_count); /* memory counters */
+    ck_assert_int_eq(count(trace, "\"ph\":\"s\""), count(trace, "\"ph\":\"f\""));
+    ck_assert(count(trace, "\"ph\":\"s\"") > 0);
     free(trace);
     done(&fx);
 }
@@ -240,7 +240,7 @@ START_TEST(memory_rows_bounded_peak_kept)
     char root[256];
     const char *marker = tu_write("marker", "");
     snprintf(root, sizeof root, "%.*s", (int)(strrchr(marker, '/') - marker), marker);
-    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0, 0, 0};
+    cs_plot_options o = {0, CS_SOURCE_DIR "/plots", NULL, 0, 0, 0, 0};
     ck_assert_int_eq(cs_plot_copy_scripts(root, o.scripts), 0);
     ck_assert_int_eq(cs_timeline_write_layout(root, "l", &fx.s, &fx.r, &fx.c, &o), 0);
     char path[512], line[512];
@@ -389,6 +389,117 @@ START_TEST(default_capture_is_bounded)
 }
 END_TEST
 
+/* A 16-stage layout replayed with its default capture: the first GPU of
+ * stages 0, 2, 4, 6, 9, 11, 13 and 15. */
+static void replay_sixteen(fixture *fx)
+{
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario("model: { name: g, num_layers: 16, hidden_size: 256, "
+                                      "num_attention_heads: 4, ffn_hidden_size: 1024, "
+                                      "vocab_size: 1024 }\n"
+                                      "cluster: { base: dgx-h100, nodes: 2 }\n"
+                                      "training: { seq_length: 256, global_batch_size: 16 }\n"
+                                      "network_model: analytic\n"
+                                      "layouts: [{ name: l, tp: 1, pp: 16, dp: 1 }]\n",
+                                      &fx->s, &d),
+                     0);
+    ck_assert_int_eq(cs_layout_check(&fx->s, &fx->s.layouts[0], &fx->z, &d), 0);
+    cs_diags_free(&d);
+    ck_assert_int_eq(cs_capture_init(&fx->c, &fx->s.layouts[0], &fx->z, NULL, 0), 0);
+    ck_assert_int_eq(fx->c.gpu_count, 8);
+    ck_assert_int_eq(cs_replay_capture(&fx->s, &fx->s.layouts[0], &fx->z, fx->s.network_model, 1,
+                                       &fx->r, &fx->c),
+                     0);
+}
+
+/* The trace of fx's capture under o, in memory (owned by the caller). */
+static char *trace_text(const fixture *fx, const cs_plot_options *o)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    cs_timeline_trace(f, &fx->c, o);
+    fclose(f);
+    return text;
+}
+
+/* Events the bound counts for a GPU, from the capture: its ops, an arrow
+ * end per pipeline op, its waits and its memory counters. */
+static long events_of(const cs_capture *c, long gpu)
+{
+    long n = 0;
+    for (long i = 0; i < c->op_count; i++)
+        n += c->ops[i].gpu == gpu ? 1 + (c->ops[i].flow >= 0) : 0;
+    for (long i = 0; i < c->span_count; i++)
+        n += c->spans[i].gpu == gpu && c->spans[i].kind >= CS_SPAN_TP &&
+             c->spans[i].end > c->spans[i].start;
+    for (long i = 0; i < c->memory_count; i++)
+        n += c->memory[i].gpu == gpu;
+    return n;
+}
+
+/* Whether the trace names GPU gpu as a process. */
+static int traces_gpu(const char *trace, long gpu)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"process_name\",\"ph\":\"M\",\"pid\":%ld,", gpu + 1);
+    return strstr(trace, needle) != NULL;
+}
+
+/* The default trace takes the captured GPUs spread out - the first, the
+ * last, then each the farthest from those taken (of eight: rows 0, 7, 3, 5,
+ * 1, ...) - while their events fit in the bound; a bound one event short
+ * leaves the next out. Pipeline arrows are written only with both ends;
+ * GPUs asked for by name are traced whatever the bound. */
+START_TEST(trace_bound_spreads_the_gpus)
+{
+    fixture fx;
+    replay_sixteen(&fx);
+    static const int order[] = {0, 7, 3, 5, 1, 2, 4, 6};
+    long sum = 0;
+    for (int m = 1; m <= 8; m++) {
+        sum += events_of(&fx.c, fx.c.gpus[order[m - 1]]);
+        for (int shortfall = 0; shortfall <= 1; shortfall++) {
+            cs_plot_options o = {0, NULL, NULL, 0, sum - shortfall, 0, 0};
+            char *trace = trace_text(&fx, &o);
+            int want = m - (shortfall && m > 1); /* the first always */
+            for (int k = 0; k < 8; k++) {
+                int in = 0;
+                for (int q = 0; q < want; q++)
+                    in |= order[q] == k;
+                ck_assert_msg(traces_gpu(trace, fx.c.gpus[k]) == in,
+                              "bound %ld: row %d traced %d, expected %d", sum - shortfall, k,
+                              traces_gpu(trace, fx.c.gpus[k]), in);
+            }
+            free(trace);
+        }
+    }
+    /* no bound: every captured GPU; no two of the captured stages are
+     * neighbours, so no pipeline arrow has both ends and none is written */
+    long sends = 0;
+    for (long i = 0; i < fx.c.op_count; i++)
+        sends += fx.c.ops[i].flow >= 0;
+    ck_assert(sends > 0);
+    cs_plot_options o = {0, NULL, NULL, 0, 0, 0, 0};
+    char *trace = trace_text(&fx, &o);
+    for (int k = 0; k < 8; k++)
+        ck_assert(traces_gpu(trace, fx.c.gpus[k]));
+    ck_assert_int_eq(count(trace, "\"ph\":\"s\""), 0);
+    ck_assert_int_eq(count(trace, "\"ph\":\"f\""), 0);
+    free(trace);
+    /* by name: whatever the bound */
+    long one = fx.c.gpus[2];
+    cs_plot_options named = {0, NULL, &one, 1, 1, 0, 0};
+    trace = trace_text(&fx, &named);
+    for (int k = 0; k < 8; k++)
+        ck_assert_int_eq(traces_gpu(trace, fx.c.gpus[k]), k == 2);
+    free(trace);
+    done(&fx);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("timeline");
@@ -399,6 +510,7 @@ static Suite *suite(void)
     tcase_add_test(t, files_match_the_replay);
     tcase_add_test(t, memory_rows_bounded_peak_kept);
     tcase_add_test(t, default_capture_is_bounded);
+    tcase_add_test(t, trace_bound_spreads_the_gpus);
     tcase_add_test(t, gnuplot_renders_and_plot_redraws);
     tcase_add_test(t, run_without_gnuplot);
     tcase_add_test(t, plot_list_must_be_a_regular_file);

@@ -27,8 +27,12 @@ static const char help[] =
     "  --timeline-ranks L   GPUs drawn in timelines and memory plots, e.g. 0,64,128\n"
     "                       (default: the first GPU of each pipeline stage, of at\n"
     "                       most 8 stages: the first, the last and evenly spaced)\n"
-    "  --trace-ranks L      GPUs written to trace.json (default: the timeline's);\n"
-    "                       they are added to the captured GPUs\n"
+    "  --trace-ranks L      GPUs written to trace.json (default: the timeline's,\n"
+    "                       spread out - the first, the last, then between - as\n"
+    "                       many as fit in --trace-events); they are added to\n"
+    "                       the captured GPUs\n"
+    "  --trace-events N     the default trace's bound (default 100000 events,\n"
+    "                       about 14 MB; 0: every GPU of the timeline)\n"
     "  --timeline-window W  draw only FROM:TO of the iteration in timelines, e.g.\n"
     "                       20ms:45ms (bars joined at that window's resolution)\n"
     "  --svg                also draw .svg pictures\n"
@@ -79,6 +83,7 @@ typedef struct run_args {
     long ranks[2 * MAX_RANKS]; /* timeline ranks, then trace ranks */
     long nranks, ntrace;
     int has_ranks, has_trace;
+    long trace_events; /* the default trace's bound, 0 none */
     double window_start, window_end; /* s; end <= start: none */
 } run_args;
 
@@ -120,6 +125,7 @@ static long parse_ranks(const char *text, long *out, long cap)
 static int parse_run_args(int argc, char **argv, run_args *a)
 {
     memset(a, 0, sizeof *a);
+    a->trace_events = CS_TRACE_EVENTS_DEFAULT;
     for (int i = 0; i < argc; i++) {
         const char *v;
         if ((v = cs_cli_option(argc, argv, &i, "--out"))) {
@@ -156,6 +162,15 @@ static int parse_run_args(int argc, char **argv, run_args *a)
                 return -1;
             }
             a->has_trace = 1;
+        } else if ((v = cs_cli_option(argc, argv, &i, "--trace-events"))) {
+            char *end;
+            errno = 0;
+            a->trace_events = strtol(v, &end, 10);
+            if (*end || end == v || errno || a->trace_events < 0) {
+                fprintf(stderr, "clustersim run: --trace-events wants a count of events, 0 for "
+                                "no bound\n");
+                return -1;
+            }
         } else if ((v = cs_cli_option(argc, argv, &i, "--timeline-window"))) {
             if (parse_window(v, &a->window_start, &a->window_end) != 0) {
                 fprintf(stderr, "clustersim run: --timeline-window wants FROM:TO, times like "
@@ -218,8 +233,13 @@ static int write_plots(const char *dir, const run_args *a, const cs_scenario *s,
         fprintf(stderr, "clustersim run: no plots/timeline.gp in the preset directories\n");
         return -1;
     }
-    cs_plot_options o = {a->svg, scripts, a->has_trace ? a->ranks + MAX_RANKS : NULL,
-                         a->has_trace ? a->ntrace : 0, a->window_start, a->window_end};
+    cs_plot_options o = {a->svg,
+                         scripts,
+                         a->has_trace ? a->ranks + MAX_RANKS : NULL,
+                         a->has_trace ? a->ntrace : 0,
+                         a->trace_events,
+                         a->window_start,
+                         a->window_end};
     if (cs_plot_copy_scripts(dir, scripts))
         return -1;
     for (size_t i = 0; i < run->count; i++) {

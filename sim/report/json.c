@@ -12,6 +12,12 @@ void cs_json_init(cs_json *j, FILE *out)
     j->out = out;
 }
 
+void cs_json_init_tight(cs_json *j, FILE *out)
+{
+    cs_json_init(j, out);
+    j->tight = 1;
+}
+
 static void flush(cs_json *j)
 {
     fwrite(j->buf, 1, j->used, j->out);
@@ -72,11 +78,13 @@ static void write_string(cs_json *j, const char *s)
     put_char(j, '"');
 }
 
-/* A newline and two spaces per level. */
+/* A newline and two spaces per level (none when tight). */
 static void indent(cs_json *j, int depth)
 {
     static const char spaces[2 * CS_JSON_MAX_DEPTH + 2] = "\n                                "
                                                           "                                ";
+    if (j->tight)
+        depth = 0;
     put(j, spaces, (size_t)(1 + 2 * (depth < CS_JSON_MAX_DEPTH ? depth : CS_JSON_MAX_DEPTH)));
 }
 
@@ -86,13 +94,13 @@ static void member(cs_json *j, const char *key)
     if (j->depth > 0) {
         int compact = j->compact[j->depth - 1];
         if (j->count[j->depth - 1]++)
-            put_text(j, compact ? ", " : ",");
+            put(j, ", ", compact && !j->tight ? 2 : 1);
         if (!compact)
             indent(j, j->depth);
     }
     if (key) {
         write_string(j, key);
-        put_text(j, ": ");
+        put(j, ": ", j->tight ? 1 : 2);
     }
 }
 
@@ -172,4 +180,10 @@ void cs_json_null(cs_json *j, const char *key)
 {
     member(j, key);
     put_text(j, "null");
+}
+
+void cs_json_raw(cs_json *j, const char *text, size_t n)
+{
+    member(j, NULL);
+    put(j, text, n);
 }

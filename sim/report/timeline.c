@@ -1,6 +1,7 @@
 #include "report/timeline.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -268,14 +269,104 @@ static void memory_dat(FILE *out, const void *ctx)
     }
 }
 
-static int traced(const cs_plot_options *o, long gpu)
+/* ---- which GPUs trace.json holds ------------------------------------------ */
+
+/* The GPUs of a trace, as a mask over GPU numbers up to the highest captured
+ * or asked for. */
+typedef struct trace_set {
+    unsigned char *on;
+    long size;
+} trace_set;
+
+/* Every GPU when the mask could not be made (out of memory). */
+static int traced(const trace_set *t, long gpu)
 {
-    if (!o->trace_gpus)
-        return 1;
-    for (long i = 0; i < o->trace_count; i++)
-        if (o->trace_gpus[i] == gpu)
-            return 1;
+    return !t->on || (gpu >= 0 && gpu < t->size && t->on[gpu]);
+}
+
+/* Events the trace would hold for the k-th captured GPU: its ops (and
+ * pipeline arrows), its waits and its memory counters; per captured GPU. */
+static long *events_per_gpu(const cs_capture *c, const long *row_of_gpu, long size)
+{
+    long *n = calloc((size_t)c->gpu_count + 1, sizeof *n);
+    for (long i = 0; n && i < c->op_count; i++) {
+        long g = c->ops[i].gpu;
+        if (g >= 0 && g < size && row_of_gpu[g] >= 0)
+            n[row_of_gpu[g]] += 1 + (c->ops[i].flow >= 0);
+    }
+    for (long i = 0; n && i < c->span_count; i++) {
+        const cs_span *sp = &c->spans[i];
+        if (sp->kind >= CS_SPAN_TP && sp->end > sp->start && sp->gpu >= 0 && sp->gpu < size &&
+            row_of_gpu[sp->gpu] >= 0)
+            n[row_of_gpu[sp->gpu]]++;
+    }
+    for (long i = 0; n && i < c->memory_count; i++) {
+        long g = c->memory[i].gpu;
+        if (g >= 0 && g < size && row_of_gpu[g] >= 0)
+            n[row_of_gpu[g]]++;
+    }
+    return n;
+}
+
+/* The default trace: the captured GPUs taken spread out (the first, the
+ * last, then each time the one farthest from those taken, the lower on a
+ * tie) while their events fit in `budget` (at least one GPU; 0: no bound).
+ * Marks them in on[]; -1 when out of memory. */
+static int pick_spread(const cs_capture *c, const long *events, long budget, trace_set *t)
+{
+    long n = c->gpu_count, total = 0;
+    long *gap = malloc(((size_t)n + 1) * sizeof *gap); /* to the nearest taken; -1 taken */
+    if (!gap)
+        return -1;
+    for (long k = 0; k < n; k++)
+        gap[k] = k; /* from the first, taken first: the last comes second */
+    for (long picked = 0; picked < n; picked++) {
+        long best = 0;
+        for (long k = 1; picked > 0 && k < n; k++)
+            if (gap[k] > gap[best])
+                best = k;
+        if (picked > 0 && budget > 0 && total + events[best] > budget)
+            break;
+        total += events[best];
+        t->on[c->gpus[best]] = 1;
+        for (long k = 0; k < n; k++)
+            if (labs(k - best) < gap[k])
+                gap[k] = k == best ? -1 : labs(k - best);
+    }
+    free(gap);
     return 0;
+}
+
+/* The GPUs trace.json holds: o->trace_gpus, or the captured ones spread
+ * out within o->trace_events events. Returns 0 or -1 (out of memory). */
+static int trace_choose(const cs_capture *c, const cs_plot_options *o, trace_set *t)
+{
+    t->size = 1;
+    for (long i = 0; i < c->gpu_count; i++)
+        t->size = c->gpus[i] + 1 > t->size ? c->gpus[i] + 1 : t->size;
+    for (long i = 0; o->trace_gpus && i < o->trace_count; i++)
+        t->size = o->trace_gpus[i] + 1 > t->size ? o->trace_gpus[i] + 1 : t->size;
+    t->on = calloc((size_t)t->size, 1);
+    if (!t->on)
+        return -1;
+    if (o->trace_gpus) {
+        for (long i = 0; i < o->trace_count; i++)
+            if (o->trace_gpus[i] >= 0)
+                t->on[o->trace_gpus[i]] = 1;
+        return 0;
+    }
+    long *row = malloc((size_t)t->size * sizeof *row);
+    if (!row)
+        return -1;
+    for (long g = 0; g < t->size; g++)
+        row[g] = -1;
+    for (long i = 0; i < c->gpu_count; i++)
+        row[c->gpus[i]] = i;
+    long *events = events_per_gpu(c, row, t->size);
+    int rc = events ? pick_spread(c, events, o->trace_events, t) : -1;
+    free(events);
+    free(row);
+    return rc;
 }
 
 /* Trace processes are GPUs numbered from 1 (Perfetto reserves pid 0); a
@@ -336,54 +427,184 @@ static unsigned char *streams_used(const cs_capture *c)
     return used;
 }
 
-/* The compute stream's waits, by what they waited for. */
-static void trace_waits(cs_json *j, const cs_capture *c, const cs_plot_options *o)
+/* One trace event formatted in place and handed to the writer whole: the
+ * trace's hundreds of thousands of events went through the generic writer
+ * a key at a time, which was most of its cost. Only our own names go in
+ * (fixed tables and numbers), so nothing needs escaping. */
+typedef struct event {
+    char text[512];
+    size_t n;
+} event;
+
+static void ev_text(event *e, const char *s)
 {
-    char name[64];
+    size_t k = strlen(s);
+    if (k > sizeof e->text - 64 - e->n) /* room stays for a number */
+        k = sizeof e->text - 64 - e->n;
+    memcpy(e->text + e->n, s, k);
+    e->n += k;
+}
+
+static void ev_int(event *e, long v) { e->n += cs_decimal(e->text + e->n, v); }
+
+/* v with `decimals` digits; null unless finite. */
+static void ev_fixed(event *e, double v, int decimals)
+{
+    if (isfinite(v))
+        e->n += cs_fixed(e->text + e->n, 48, v, decimals);
+    else
+        ev_text(e, "null");
+}
+
+/* An event's opening: {"name":NAME,"cat":CAT,"ph":PH,"pid":PID,"tid":TID
+ * (cat and tid left out when NULL or negative). NAME is `name`, followed by
+ * " L<layer> mb<mb>" with a layer, " mb<mb>" with a micro-batch only. */
+static void ev_begin(event *e, const char *name, int layer, int mb, const char *cat,
+                     const char *ph, long pid, long tid)
+{
+    e->n = 0;
+    ev_text(e, "{\"name\":\"");
+    ev_text(e, name);
+    if (layer >= 0) {
+        ev_text(e, " L");
+        ev_int(e, layer);
+    }
+    if (mb >= 0 || layer >= 0) {
+        ev_text(e, " mb");
+        ev_int(e, mb);
+    }
+    if (cat) {
+        ev_text(e, "\",\"cat\":\"");
+        ev_text(e, cat);
+    }
+    ev_text(e, "\",\"ph\":\"");
+    ev_text(e, ph);
+    ev_text(e, "\",\"pid\":");
+    ev_int(e, pid);
+    if (tid >= 0) {
+        ev_text(e, ",\"tid\":");
+        ev_int(e, tid);
+    }
+}
+
+/* ,"ts":T (us) */
+static void ev_ts(event *e, const char *key, double seconds)
+{
+    ev_text(e, key);
+    ev_fixed(e, seconds * 1e6, 3);
+}
+
+/* The compute stream's waits, by what they waited for. */
+static void trace_waits(cs_json *j, const cs_capture *c, const trace_set *o)
+{
+    /* "waiting: tp", ..., and "bubble" */
+    char names[CS_SPAN_KINDS][32];
+    for (int k = 0; k < CS_SPAN_KINDS; k++)
+        snprintf(names[k], sizeof names[k], k == CS_SPAN_BUBBLE ? "%s" : "waiting: %s",
+                 cs_span_kind_name((cs_span_kind)k));
+    event e;
     for (long i = 0; i < c->span_count; i++) {
         const cs_span *sp = &c->spans[i];
-        if (sp->kind < CS_SPAN_TP || !traced(o, sp->gpu) || !(sp->end > sp->start))
+        if (sp->kind < CS_SPAN_TP || sp->kind >= CS_SPAN_KINDS || !traced(o, sp->gpu) ||
+            !(sp->end > sp->start))
             continue;
-        const char *kind = cs_span_kind_name((cs_span_kind)sp->kind);
-        snprintf(name, sizeof name, sp->kind == CS_SPAN_BUBBLE ? "%s" : "waiting: %s", kind);
-        cs_json_inline_object_begin(j, NULL);
-        cs_json_string(j, "name", name);
-        cs_json_string(j, "cat", "wait");
-        cs_json_string(j, "ph", "X");
-        cs_json_int(j, "pid", TRACE_PID(sp->gpu));
-        cs_json_int(j, "tid", WAIT_TID);
-        cs_json_fixed(j, "ts", sp->start * 1e6, 3);
-        cs_json_fixed(j, "dur", (sp->end - sp->start) * 1e6, 3);
-        cs_json_object_end(j);
+        ev_begin(&e, names[sp->kind], -1, -1, "wait", "X", TRACE_PID(sp->gpu), WAIT_TID);
+        ev_ts(&e, ",\"ts\":", sp->start);
+        ev_ts(&e, ",\"dur\":", sp->end - sp->start);
+        ev_text(&e, "}");
+        cs_json_raw(j, e.text, e.n);
     }
 }
 
 /* A counter track per traced GPU: its memory after every change, in GB, by
  * kind (Perfetto stacks a counter's series). */
-static void trace_memory(cs_json *j, const cs_capture *c, const cs_plot_options *o)
+static void trace_memory(cs_json *j, const cs_capture *c, const trace_set *o)
 {
+    event e;
     for (long k = 0; k < c->memory_count; k++) {
         const cs_memory_sample *m = &c->memory[k];
         if (!traced(o, m->gpu))
             continue;
-        cs_json_inline_object_begin(j, NULL);
-        cs_json_string(j, "name", "memory (GB)");
-        cs_json_string(j, "ph", "C");
-        cs_json_int(j, "pid", TRACE_PID(m->gpu));
-        cs_json_fixed(j, "ts", m->time * 1e6, 3);
-        cs_json_inline_object_begin(j, "args");
-        cs_json_fixed(j, "static", (m->weights + m->gradients + m->optimizer + m->reserved) / 1e9, 6);
-        cs_json_fixed(j, "activations", m->activations / 1e9, 6);
-        cs_json_fixed(j, "buffers", m->buffers / 1e9, 6);
-        cs_json_object_end(j);
-        cs_json_object_end(j);
+        ev_begin(&e, "memory (GB)", -1, -1, NULL, "C", TRACE_PID(m->gpu), -1);
+        ev_ts(&e, ",\"ts\":", m->time);
+        ev_text(&e, ",\"args\":{\"static\":");
+        ev_fixed(&e, (m->weights + m->gradients + m->optimizer + m->reserved) / 1e9, 6);
+        ev_text(&e, ",\"activations\":");
+        ev_fixed(&e, m->activations / 1e9, 6);
+        ev_text(&e, ",\"buffers\":");
+        ev_fixed(&e, m->buffers / 1e9, 6);
+        ev_text(&e, "}}");
+        cs_json_raw(j, e.text, e.n);
     }
 }
 
-void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
+/* An op as a slice: its name says class, layer and micro-batch. */
+static void trace_op(cs_json *j, const cs_trace_op *t)
 {
+    char bytes[40];
+    const char *kind = cs_op_class_name((cs_op_class)t->klass);
+    event e;
+    ev_begin(&e, kind, t->layer, t->mb, kind, "X", TRACE_PID(t->gpu), t->stream);
+    ev_ts(&e, ",\"ts\":", t->ready);
+    ev_ts(&e, ",\"dur\":", t->end - t->ready);
+    ev_text(&e, ",\"args\":{\"mb\":");
+    ev_int(&e, t->mb);
+    ev_text(&e, ",\"layer\":");
+    ev_int(&e, t->layer);
+    if (t->klass >= CS_OP_TP) {
+        ev_text(&e, ",\"bytes\":");
+        if (isfinite(t->work)) {
+            cs_exact_number(bytes, sizeof bytes, t->work);
+            ev_text(&e, bytes);
+        } else {
+            ev_text(&e, "null");
+        }
+        ev_ts(&e, ",\"transfer_start_us\":", t->begin);
+    }
+    ev_text(&e, "}}");
+    cs_json_raw(j, e.text, e.n);
+}
+
+/* A pipeline send's arrow end: "s" on the sender, "f" on the receiver. */
+static void trace_arrow(cs_json *j, const cs_trace_op *t)
+{
+    int sending = t->stream == CS_STREAM_SEND_NEXT || t->stream == CS_STREAM_SEND_PREV;
+    event e;
+    ev_begin(&e, "pipeline", -1, -1, "pp", sending ? "s" : "f", TRACE_PID(t->gpu), -1);
+    if (!sending)
+        ev_text(&e, ",\"bp\":\"e\"");
+    ev_text(&e, ",\"id\":");
+    ev_int(&e, (long)t->flow);
+    ev_text(&e, ",\"tid\":");
+    ev_int(&e, t->stream);
+    ev_ts(&e, ",\"ts\":", sending ? t->begin : t->end);
+    ev_text(&e, "}");
+    cs_json_raw(j, e.text, e.n);
+}
+
+/* How many ends of each pipeline arrow (flows numbered 0, 1, ... among the
+ * captured ops) the trace holds: an arrow is drawn only with both. NULL
+ * when out of memory (every end written). */
+static unsigned char *arrow_ends(const cs_capture *c, const trace_set *o)
+{
+    unsigned char *ends = calloc((size_t)c->op_count + 1, 1);
+    for (long i = 0; ends && i < c->op_count; i++) {
+        long f = (long)c->ops[i].flow;
+        if (f >= 0 && f < c->op_count && traced(o, c->ops[i].gpu) && ends[f] < 2)
+            ends[f]++;
+    }
+    return ends;
+}
+
+void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *po)
+{
+    trace_set set = {NULL, 0}, *o = &set;
+    if (trace_choose(c, po, &set) != 0) { /* out of memory: every captured GPU */
+        free(set.on);
+        set.on = NULL;
+    }
     cs_json j;
-    cs_json_init(&j, out);
+    cs_json_init_tight(&j, out);
     cs_json_object_begin(&j, NULL);
     cs_json_string(&j, "displayTimeUnit", "ms");
     cs_json_array_begin(&j, "traceEvents");
@@ -402,51 +623,22 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *o)
     free(used);
     trace_waits(&j, c, o);
     trace_memory(&j, c, o);
+    unsigned char *ends = arrow_ends(c, o);
     for (long i = 0; i < c->op_count; i++) {
         const cs_trace_op *t = &c->ops[i];
         if (!traced(o, t->gpu))
             continue;
-        const char *kind = cs_op_class_name((cs_op_class)t->klass);
-        if (t->layer >= 0)
-            snprintf(name, sizeof name, "%s L%d mb%d", kind, t->layer, t->mb);
-        else if (t->mb >= 0)
-            snprintf(name, sizeof name, "%s mb%d", kind, t->mb);
-        else
-            snprintf(name, sizeof name, "%s", kind);
-        cs_json_inline_object_begin(&j, NULL);
-        cs_json_string(&j, "name", name);
-        cs_json_string(&j, "cat", kind);
-        cs_json_string(&j, "ph", "X");
-        cs_json_int(&j, "pid", TRACE_PID(t->gpu));
-        cs_json_int(&j, "tid", t->stream);
-        cs_json_fixed(&j, "ts", t->ready * 1e6, 3);
-        cs_json_fixed(&j, "dur", (t->end - t->ready) * 1e6, 3);
-        cs_json_inline_object_begin(&j, "args");
-        cs_json_int(&j, "mb", t->mb);
-        cs_json_int(&j, "layer", t->layer);
-        if (t->klass >= CS_OP_TP) {
-            cs_json_number(&j, "bytes", t->work);
-            cs_json_fixed(&j, "transfer_start_us", t->begin * 1e6, 3);
-        }
-        cs_json_object_end(&j);
-        cs_json_object_end(&j);
-        if (t->flow >= 0) { /* pipeline send -> receive arrow */
-            int sending = t->stream == CS_STREAM_SEND_NEXT || t->stream == CS_STREAM_SEND_PREV;
-            cs_json_inline_object_begin(&j, NULL);
-            cs_json_string(&j, "name", "pipeline");
-            cs_json_string(&j, "cat", "pp");
-            cs_json_string(&j, "ph", sending ? "s" : "f");
-            if (!sending)
-                cs_json_string(&j, "bp", "e");
-            cs_json_int(&j, "id", (long)t->flow);
-            cs_json_int(&j, "pid", TRACE_PID(t->gpu));
-            cs_json_int(&j, "tid", t->stream);
-            cs_json_fixed(&j, "ts", (sending ? t->begin : t->end) * 1e6, 3);
-            cs_json_object_end(&j);
-        }
+        trace_op(&j, t);
+        if (t->flow < 0)
+            continue;
+        int half = ends && t->flow < c->op_count && ends[t->flow] < 2; /* its other end untraced */
+        if (!half)
+            trace_arrow(&j, t);
     }
     cs_json_array_end(&j);
     cs_json_object_end(&j);
+    free(ends);
+    free(set.on);
 }
 
 static void trace_json(FILE *out, const void *ctx)

@@ -20,11 +20,20 @@
 #include "replay/runner.h"
 #include "report/plot.h"
 
+/* trace.json's default size in events: about 14 MB, what Perfetto opens in
+ * a few seconds and what takes about a tenth of a large replay's time to
+ * write (a dense 1T model on 64 stages has 32,000 events per GPU). */
+#define CS_TRACE_EVENTS_DEFAULT 100000
+
 typedef struct cs_plot_options {
     int svg;              /* also write .svg */
     const char *scripts;  /* folder holding timeline.gp, memory.gp, compare.gp */
-    const long *trace_gpus; /* GPUs in trace.json (NULL: every captured GPU) */
+    /* GPUs in trace.json, or NULL: the captured ones, spread out (the
+     * first, the last, then each the farthest from those taken) as long as
+     * their events fit in trace_events (0: all of them). */
+    const long *trace_gpus;
     long trace_count;
+    long trace_events;
     /* The part of the iteration timeline.png shows, in seconds (a zoom;
      * window_end <= window_start: all of it). Bars are joined at this
      * window's resolution. */
