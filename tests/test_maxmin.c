@@ -241,6 +241,49 @@ START_TEST(maxmin_weight_is_copies)
 }
 END_TEST
 
+/* A flow alone takes the shortcut (its tightest link's share); beside a
+ * second flow on links of its own it goes through progressive filling.
+ * Both give it the same rate to the bit, weighted or not, and the
+ * shortcut gives a flow crossing no link rate 0 as the solver does. */
+START_TEST(maxmin_lone_flow_is_progressive_filling)
+{
+    cs_maxmin *m = cs_maxmin_create();
+    lcg_state = 4242;
+    for (int inst = 0; inst < 500; inst++) {
+        int L = 1 + (int)(lcg() % 7), weighted = inst % 2;
+        double cap[16], w[16], alone, pair[2];
+        long route[16];
+        size_t n = 0;
+        for (int l = 0; l < L; l++) {
+            cap[l] = 0.1 + 400 * uniform();
+            if (l == 0 || lcg() % 2) {
+                route[n] = l;
+                w[n++] = weighted ? 1 + (double)(lcg() % 8) + uniform() : 1;
+            }
+        }
+        size_t one[2] = {0, n};
+        ck_assert_int_eq(cs_maxmin_solve(m, (size_t)L, cap, 1, one, route, weighted ? w : NULL,
+                                         &alone),
+                         0);
+        /* the second flow on a link of its own, L */
+        cap[L] = 1 + uniform();
+        route[n] = L;
+        w[n] = 1;
+        size_t two[3] = {0, n, n + 1};
+        ck_assert_int_eq(cs_maxmin_solve(m, (size_t)L + 1, cap, 2, two, route,
+                                         weighted ? w : NULL, pair),
+                         0);
+        ck_assert_msg(memcmp(&alone, &pair[0], sizeof alone) == 0,
+                      "instance %d: alone %.17g, beside another %.17g", inst, alone, pair[0]);
+    }
+    size_t none[2] = {0, 0};
+    double cap = 5, rate = -1;
+    ck_assert_int_eq(cs_maxmin_solve(m, 1, &cap, 1, none, NULL, NULL, &rate), 0);
+    ck_assert(rate == 0);
+    cs_maxmin_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("maxmin");
@@ -249,6 +292,7 @@ int main(void)
     tcase_add_test(t, maxmin_small_closed_forms);
     tcase_add_test(t, maxmin_weighted_closed_form);
     tcase_add_test(t, maxmin_weight_is_copies);
+    tcase_add_test(t, maxmin_lone_flow_is_progressive_filling);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

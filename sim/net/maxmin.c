@@ -111,10 +111,27 @@ static double share_of(const cs_maxmin *m, long l)
     return (r > 0 ? r : 0) / m->load[l];
 }
 
+double cs_maxmin_lone_rate(const double *cap, size_t pairs, const long *route,
+                           const double *weight)
+{
+    double best = 0;
+    for (size_t i = 0; i < pairs; i++) {
+        double c = cap[route[i]], share = (c > 0 ? c : 0) / (weight ? weight[i] : 1);
+        if (i == 0 || share < best)
+            best = share;
+    }
+    return best;
+}
+
 int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
                     const size_t *start, const long *route, const double *weight, double *rate)
 {
     size_t pairs = start[nflows];
+    if (nflows == 1) {
+        rate[0] = cs_maxmin_lone_rate(cap, pairs - start[0], route + start[0],
+                                      weight ? weight + start[0] : NULL);
+        return 0;
+    }
     if (reserve(m, nlinks, nflows, pairs) != 0)
         return -1;
     /* Flows per link, as compressed rows. */

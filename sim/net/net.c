@@ -400,6 +400,33 @@ static void collect_component(cs_net *n, long *nlinks, long *nflows, long *entri
     *entries = ne;
 }
 
+/* Brings a flow's progress up to now at its old rate. */
+static void catch_up(flow *fl, double now)
+{
+    fl->remaining -= fl->rate * (now - fl->last);
+    if (fl->remaining < 0)
+        fl->remaining = 0;
+    fl->last = now;
+}
+
+/* Moves the completion of each of the component's nf flows to match its new
+ * rate (n->rate[j] for n->comp_flows[j]), its progress brought up to now. */
+static void reschedule(cs_net *n, long nf, double now)
+{
+    for (long j = 0; j < nf; j++) {
+        long id = n->comp_flows[j];
+        flow *fl = &n->flows[id];
+        if (fl->rate == n->rate[j] && fl->scheduled)
+            continue; /* unchanged: its completion event still holds */
+        fl->rate = n->rate[j];
+        fl->version++;
+        fl->scheduled = fl->rate > 0;
+        if (fl->scheduled && cs_engine_at(n->engine, now + fl->remaining / fl->rate, on_flow_end, n,
+                                          id, fl->version) != 0)
+            abort();
+    }
+}
+
 /* Re-solves rates over everything connected to what changed in this instant,
  * then moves each affected flow's completion to match its new rate. */
 static void resolve(void *ctx)
@@ -413,9 +440,18 @@ static void resolve(void *ctx)
     collect_component(n, &nl, &nf, &ne);
     if (nf == 0)
         return;
+    double now = cs_engine_now(n->engine);
+    if (nf == 1) { /* alone on its links: no local numbering to build */
+        flow *fl = &n->flows[n->comp_flows[0]];
+        catch_up(fl, now);
+        n->rate[0] = cs_maxmin_lone_rate(n->fabric->capacity, (size_t)fl->nlinks, links_of(fl),
+                                         fl->weight);
+        n->solves++;
+        reschedule(n, 1, now);
+        return;
+    }
     if (reserve_route(n, ne) != 0)
         abort(); /* out of memory inside an event */
-    double now = cs_engine_now(n->engine);
     for (long i = 0; i < nl; i++) {
         n->local_of_link[n->comp_links[i]] = i;
         n->cap[i] = n->fabric->capacity[n->comp_links[i]];
@@ -424,11 +460,7 @@ static void resolve(void *ctx)
     int bundled = 0;
     for (long j = 0; j < nf; j++) {
         flow *fl = &n->flows[n->comp_flows[j]];
-        /* Bring the flow's progress up to now at its old rate. */
-        fl->remaining -= fl->rate * (now - fl->last);
-        if (fl->remaining < 0)
-            fl->remaining = 0;
-        fl->last = now;
+        catch_up(fl, now);
         n->start[j] = k;
         const long *links = links_of(fl);
         bundled |= fl->weight != NULL;
@@ -442,18 +474,7 @@ static void resolve(void *ctx)
                         bundled ? n->weights : NULL, n->rate) != 0)
         abort();
     n->solves++;
-    for (long j = 0; j < nf; j++) {
-        long id = n->comp_flows[j];
-        flow *fl = &n->flows[id];
-        if (fl->rate == n->rate[j] && fl->scheduled)
-            continue; /* unchanged: its completion event still holds */
-        fl->rate = n->rate[j];
-        fl->version++;
-        fl->scheduled = fl->rate > 0;
-        if (fl->scheduled && cs_engine_at(n->engine, now + fl->remaining / fl->rate, on_flow_end, n,
-                                          id, fl->version) != 0)
-            abort();
-    }
+    reschedule(n, nf, now);
 }
 
 /* ---- sending ------------------------------------------------------------- */
