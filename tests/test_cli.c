@@ -540,6 +540,27 @@ START_TEST(trace_events_bound)
             ck_assert(processes > 1);
         free(trace);
     }
+    /* --trace-ranks alone: that GPU traced, captured besides the default
+     * (option 1's four stages: five blocks of memory.dat) */
+    snprintf(cmd, sizeof cmd,
+             BIN " run " SEED " --network-model analytic --no-flow-check --trace-ranks 1 "
+                 "--out %s/te",
+             tu_temp_dir());
+    ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    snprintf(path, sizeof path, "%s/te/option1/trace.json", tu_temp_dir());
+    char *trace = tu_read(path);
+    ck_assert_ptr_nonnull(strstr(trace, "\"args\":{\"name\":\"GPU 1 (stage 0)\"}"));
+    ck_assert_ptr_null(strstr(trace, "\"pid\":1,"));
+    free(trace);
+    snprintf(path, sizeof path, "%s/te/option1/memory.dat", tu_temp_dir());
+    char *memory = tu_read(path);
+    long blocks = 0;
+    for (const char *p = memory; (p = strstr(p, "\n\"stage ")); p++)
+        blocks++;
+    ck_assert_int_eq(blocks, 5);
+    free(memory);
     const char *bad[] = {"-1", "x", "10k", ""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(cmd, sizeof cmd, BIN " run " SEED " --trace-events '%s' --out %s/te", bad[i],

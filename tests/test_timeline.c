@@ -13,6 +13,7 @@
 #include "model/layout.h"
 #include "replay/replay.h"
 #include "testutil.h"
+#include "report/json.h"
 #include "report/timeline.h"
 #include "replay/workload.h"
 
@@ -448,6 +449,14 @@ static int traces_gpu(const char *trace, long gpu)
     return strstr(trace, needle) != NULL;
 }
 
+/* Events of any kind that carry GPU gpu's pid. */
+static long events_with_pid(const char *trace, long gpu)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"pid\":%ld,", gpu + 1);
+    return count(trace, needle);
+}
+
 /* The default trace takes the captured GPUs spread out - the first, the
  * last, then each the farthest from those taken (of eight: rows 0, 7, 3, 5,
  * 1, ...) - while their events fit in the bound; a bound one event short
@@ -472,6 +481,8 @@ START_TEST(trace_bound_spreads_the_gpus)
                 ck_assert_msg(traces_gpu(trace, fx.c.gpus[k]) == in,
                               "bound %ld: row %d traced %d, expected %d", sum - shortfall, k,
                               traces_gpu(trace, fx.c.gpus[k]), in);
+                /* an untraced GPU has no event at all */
+                ck_assert(in || events_with_pid(trace, fx.c.gpus[k]) == 0);
             }
             free(trace);
         }
@@ -493,10 +504,38 @@ START_TEST(trace_bound_spreads_the_gpus)
     long one = fx.c.gpus[2];
     cs_plot_options named = {0, NULL, &one, 1, 1, 0, 0};
     trace = trace_text(&fx, &named);
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 8; k++) {
         ck_assert_int_eq(traces_gpu(trace, fx.c.gpus[k]), k == 2);
+        ck_assert(k == 2 || events_with_pid(trace, fx.c.gpus[k]) == 0);
+    }
     free(trace);
     done(&fx);
+}
+END_TEST
+
+/* The trace's tight JSON: no spaces between tokens and no indentation, each
+ * element of the outer array on its own line, raw elements put as given. */
+START_TEST(tight_json_and_raw_elements)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    cs_json j;
+    cs_json_init_tight(&j, f);
+    cs_json_object_begin(&j, NULL);
+    cs_json_string(&j, "a", "x y");
+    cs_json_array_begin(&j, "list");
+    cs_json_inline_object_begin(&j, NULL);
+    cs_json_int(&j, "n", 1);
+    cs_json_fixed(&j, "t", 2.5, 3);
+    cs_json_object_end(&j);
+    cs_json_raw(&j, "{\"raw\":true}", 12);
+    cs_json_array_end(&j);
+    cs_json_object_end(&j);
+    fclose(f);
+    ck_assert_str_eq(text, "{\n\"a\":\"x y\",\n\"list\":[\n{\"n\":1,\"t\":2.500},\n{\"raw\":true}\n]\n}\n");
+    free(text);
 }
 END_TEST
 
@@ -511,6 +550,7 @@ static Suite *suite(void)
     tcase_add_test(t, memory_rows_bounded_peak_kept);
     tcase_add_test(t, default_capture_is_bounded);
     tcase_add_test(t, trace_bound_spreads_the_gpus);
+    tcase_add_test(t, tight_json_and_raw_elements);
     tcase_add_test(t, gnuplot_renders_and_plot_redraws);
     tcase_add_test(t, run_without_gnuplot);
     tcase_add_test(t, plot_list_must_be_a_regular_file);

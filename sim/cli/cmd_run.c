@@ -27,11 +27,13 @@ static const char help[] =
     "  --timeline-ranks L   GPUs drawn in timelines and memory plots, e.g. 0,64,128\n"
     "                       (default: the first GPU of each pipeline stage, of at\n"
     "                       most 8 stages: the first, the last and evenly spaced)\n"
-    "  --trace-ranks L      GPUs written to trace.json (default: the timeline's,\n"
-    "                       spread out - the first, the last, then between - as\n"
-    "                       many as fit in --trace-events); they are added to\n"
-    "                       the captured GPUs\n"
-    "  --trace-events N     the default trace's bound (default 100000 events,\n"
+    "  --trace-ranks L      GPUs written to trace.json, whatever --trace-events;\n"
+    "                       they are captured (and drawn) besides the timeline's\n"
+    "                       (default: the timeline's GPUs taken spread out - the\n"
+    "                       first listed, the last, then each the farthest from\n"
+    "                       those taken - while their events fit in\n"
+    "                       --trace-events; the first always)\n"
+    "  --trace-events N     the default trace's bound, in events (default 100000,\n"
     "                       about 14 MB; 0: every GPU of the timeline)\n"
     "  --timeline-window W  draw only FROM:TO of the iteration in timelines, e.g.\n"
     "                       20ms:45ms (bars joined at that window's resolution)\n"
@@ -203,20 +205,27 @@ static int parse_run_args(int argc, char **argv, run_args *a)
     return 0;
 }
 
-/* Captured GPUs: the timeline's (or the first of each stage) plus the trace's. */
-static long captured_gpus(const run_args *a, long world, long *out)
+/* Appends gpu to out[0..*n-1] unless it is there. */
+static void add_gpu(long *out, long *n, long gpu)
+{
+    for (long k = 0; k < *n; k++)
+        if (out[k] == gpu)
+            return;
+    out[(*n)++] = gpu;
+}
+
+/* Captured GPUs: the timeline's (each once), then the trace's not among
+ * them; without --timeline-ranks, the trace's alone, captured besides each
+ * layout's default (*added). Returns the count (0: the default alone), or -1
+ * when one is not below `world`. */
+static long captured_gpus(const run_args *a, long world, long *out, int *added)
 {
     long n = 0;
-    if (a->has_ranks)
-        for (long i = 0; i < a->nranks; i++)
-            out[n++] = a->ranks[i];
-    for (long i = 0; a->has_trace && i < a->ntrace; i++) {
-        int seen = 0;
-        for (long k = 0; k < n; k++)
-            seen |= out[k] == a->ranks[MAX_RANKS + i];
-        if (!seen)
-            out[n++] = a->ranks[MAX_RANKS + i];
-    }
+    for (long i = 0; a->has_ranks && i < a->nranks; i++)
+        add_gpu(out, &n, a->ranks[i]);
+    for (long i = 0; a->has_trace && i < a->ntrace; i++)
+        add_gpu(out, &n, a->ranks[MAX_RANKS + i]);
+    *added = !a->has_ranks && a->has_trace;
     for (long i = 0; i < n; i++)
         if (out[i] >= world)
             return -1;
@@ -288,8 +297,9 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
     int status = EXIT_OK;
     long gpus[2 * MAX_RANKS];
     long world = scn.cluster.nodes * scn.cluster.gpus_per_node;
-    long ngpus = captured_gpus(&a, world, gpus);
-    cs_run_options ro = {!a.no_plots, ngpus > 0 ? gpus : NULL, ngpus, !a.no_flow_check};
+    int added = 0;
+    long ngpus = captured_gpus(&a, world, gpus, &added);
+    cs_run_options ro = {!a.no_plots, ngpus > 0 ? gpus : NULL, ngpus, added, !a.no_flow_check};
     if (ngpus < 0) {
         fprintf(stderr, "clustersim run: a timeline or trace rank is not below %ld GPUs\n", world);
         memset(&run, 0, sizeof run);

@@ -487,6 +487,37 @@ int cs_capture_init(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
     return 0;
 }
 
+int cs_capture_init_plus(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
+                         const long *extra, long n)
+{
+    if (cs_capture_init(c, l, z, NULL, 0) != 0)
+        return -1;
+    long *gpus = realloc(c->gpus, (size_t)(c->gpu_count + n + 1) * sizeof *gpus);
+    if (gpus)
+        c->gpus = gpus;
+    long *stages = realloc(c->stages, (size_t)(c->gpu_count + n + 1) * sizeof *stages);
+    if (stages)
+        c->stages = stages;
+    if (!gpus || !stages) {
+        cs_capture_free(c);
+        return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        int seen = 0;
+        for (long k = 0; k < c->gpu_count && !seen; k++)
+            seen = c->gpus[k] == extra[i];
+        if (seen)
+            continue;
+        if (extra[i] < 0 || extra[i] >= z->world) {
+            cs_capture_free(c);
+            return -1;
+        }
+        c->gpus[c->gpu_count] = extra[i];
+        c->stages[c->gpu_count++] = cs_place_stage(l, z, extra[i]);
+    }
+    return 0;
+}
+
 void cs_capture_free(cs_capture *c)
 {
     free(c->gpus);

@@ -131,6 +131,10 @@ typedef struct cs_capture {
  * Returns 0 or -1. */
 int cs_capture_init(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
                     const long *ranks, long n);
+/* The default GPUs (ranks NULL above), then those of extra[0..n-1] not
+ * among them. Returns 0 or -1. */
+int cs_capture_init_plus(cs_capture *c, const cs_layout *l, const cs_layout_sizes *z,
+                         const long *extra, long n);
 void cs_capture_free(cs_capture *c);
 
 /* Replays layout l (already checked: z from cs_layout_check) under `model`

@@ -73,7 +73,11 @@ int cs_run_scenario(const cs_scenario *s, cs_network_model model, unsigned long 
         const cs_layout_sizes *z = &r->verdict->sizes;
         cs_capture *capture = NULL;
         if (o && o->capture) {
-            if (cs_capture_init(&r->capture, &s->layouts[i], z, o->gpus, o->gpu_count) != 0)
+            int rc = o->gpus_added
+                         ? cs_capture_init_plus(&r->capture, &s->layouts[i], z, o->gpus,
+                                                o->gpu_count)
+                         : cs_capture_init(&r->capture, &s->layouts[i], z, o->gpus, o->gpu_count);
+            if (rc != 0)
                 return -3;
             r->captured = 1;
             capture = &r->capture;

@@ -25,6 +25,7 @@ typedef struct cs_run_options {
     int capture;       /* keep spans, ops and memory of some GPUs */
     const long *gpus;  /* which (NULL: the first GPU of each stage) */
     long gpu_count;
+    int gpus_added;    /* gpus are captured besides the first GPU of each stage */
     /* Under the analytic network model, also replay each layout on an
      * iteration of at most CS_FLOW_CHECK_MICROBATCHES micro-batches (pp
      * with the interleaved schedule) with both models: where their times part by more than CS_FLOW_CHECK_GAP,

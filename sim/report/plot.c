@@ -114,7 +114,10 @@ static int gnuplot_start(drawing *d, const char *root, char **fields, int n)
 static int gnuplot_finish(drawing *d)
 {
     int status = 0, rc;
-    if (waitpid(d->pid, &status, 0) < 0)
+    pid_t got;
+    while ((got = waitpid(d->pid, &status, 0)) < 0 && errno == EINTR)
+        ; /* a signal, not the end of gnuplot */
+    if (got < 0)
         rc = -1;
     else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
         rc = -1; /* gnuplot could not be started */
@@ -196,7 +199,10 @@ static int ended_slot(cs_plot_drawing *d)
 {
     siginfo_t info;
     memset(&info, 0, sizeof info);
-    if (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) == 0)
+    int rc;
+    while ((rc = waitid(P_ALL, 0, &info, WEXITED | WNOWAIT)) < 0 && errno == EINTR)
+        ;
+    if (rc == 0)
         for (int k = 0; k < DRAWING_MAX; k++)
             if (d->slot[k].pid && d->slot[k].pid == info.si_pid)
                 return k;
@@ -237,7 +243,7 @@ static void draw_more(cs_plot_drawing *d, int all)
         if (!n || d->missing)
             continue;
         int k = 0;
-        while (d->slot[k].pid)
+        while (k < DRAWING_MAX - 1 && d->slot[k].pid) /* a free one: running < at_once */
             k++;
         int rc = gnuplot_start(&d->slot[k], d->root, fields, n);
         if (rc == 0)

@@ -272,20 +272,22 @@ static void memory_dat(FILE *out, const void *ctx)
 /* ---- which GPUs trace.json holds ------------------------------------------ */
 
 /* The GPUs of a trace, as a mask over GPU numbers up to the highest captured
- * or asked for. */
+ * or asked for; when it could not be made (out of memory), the one GPU
+ * `only`. */
 typedef struct trace_set {
     unsigned char *on;
-    long size;
+    long size, only;
 } trace_set;
 
-/* Every GPU when the mask could not be made (out of memory). */
 static int traced(const trace_set *t, long gpu)
 {
-    return !t->on || (gpu >= 0 && gpu < t->size && t->on[gpu]);
+    return t->on ? gpu >= 0 && gpu < t->size && t->on[gpu] : gpu == t->only;
 }
 
-/* Events the trace would hold for the k-th captured GPU: its ops (and
- * pipeline arrows), its waits and its memory counters; per captured GPU. */
+/* Events the trace would hold for the k-th captured GPU: its ops, an arrow
+ * end per pipeline op (written only when the other end is traced too: an
+ * upper bound), its waits and its memory counters; per captured GPU (NULL
+ * when out of memory). */
 static long *events_per_gpu(const cs_capture *c, const long *row_of_gpu, long size)
 {
     long *n = calloc((size_t)c->gpu_count + 1, sizeof *n);
@@ -329,9 +331,10 @@ static int pick_spread(const cs_capture *c, const long *events, long budget, tra
             break;
         total += events[best];
         t->on[c->gpus[best]] = 1;
+        gap[best] = -1;
         for (long k = 0; k < n; k++)
             if (labs(k - best) < gap[k])
-                gap[k] = k == best ? -1 : labs(k - best);
+                gap[k] = labs(k - best);
     }
     free(gap);
     return 0;
@@ -361,7 +364,8 @@ static int trace_choose(const cs_capture *c, const cs_plot_options *o, trace_set
     for (long g = 0; g < t->size; g++)
         row[g] = -1;
     for (long i = 0; i < c->gpu_count; i++)
-        row[c->gpus[i]] = i;
+        if (row[c->gpus[i]] < 0) /* a GPU captured twice counts once */
+            row[c->gpus[i]] = i;
     long *events = events_per_gpu(c, row, t->size);
     int rc = events ? pick_spread(c, events, o->trace_events, t) : -1;
     free(events);
@@ -432,26 +436,38 @@ static unsigned char *streams_used(const cs_capture *c)
  * a key at a time, which was most of its cost. Only our own names go in
  * (fixed tables and numbers), so nothing needs escaping. */
 typedef struct event {
-    char text[512];
+    char text[512]; /* the longest event, a communication op's, is under 400 */
     size_t n;
+    int full; /* a piece did not fit: the event is not written */
 } event;
+
+/* Room stays after every piece for a number (48 bytes hold any). */
+#define EV_NUMBER_ROOM 48
 
 static void ev_text(event *e, const char *s)
 {
     size_t k = strlen(s);
-    if (k > sizeof e->text - 64 - e->n) /* room stays for a number */
-        k = sizeof e->text - 64 - e->n;
+    if (e->full || e->n + k + EV_NUMBER_ROOM > sizeof e->text) {
+        e->full = 1;
+        return;
+    }
     memcpy(e->text + e->n, s, k);
     e->n += k;
 }
 
-static void ev_int(event *e, long v) { e->n += cs_decimal(e->text + e->n, v); }
+static void ev_int(event *e, long v)
+{
+    if (!e->full)
+        e->n += cs_decimal(e->text + e->n, v);
+}
 
 /* v with `decimals` digits; null unless finite. */
 static void ev_fixed(event *e, double v, int decimals)
 {
+    if (e->full)
+        return;
     if (isfinite(v))
-        e->n += cs_fixed(e->text + e->n, 48, v, decimals);
+        e->n += cs_fixed(e->text + e->n, EV_NUMBER_ROOM, v, decimals);
     else
         ev_text(e, "null");
 }
@@ -463,6 +479,7 @@ static void ev_begin(event *e, const char *name, int layer, int mb, const char *
                      const char *ph, long pid, long tid)
 {
     e->n = 0;
+    e->full = 0;
     ev_text(e, "{\"name\":\"");
     ev_text(e, name);
     if (layer >= 0) {
@@ -485,6 +502,13 @@ static void ev_begin(event *e, const char *name, int layer, int mb, const char *
         ev_text(e, ",\"tid\":");
         ev_int(e, tid);
     }
+}
+
+/* Hands the event to the writer, unless a piece of it did not fit. */
+static void ev_put(cs_json *j, const event *e)
+{
+    if (!e->full)
+        cs_json_raw(j, e->text, e->n);
 }
 
 /* ,"ts":T (us) */
@@ -512,7 +536,7 @@ static void trace_waits(cs_json *j, const cs_capture *c, const trace_set *o)
         ev_ts(&e, ",\"ts\":", sp->start);
         ev_ts(&e, ",\"dur\":", sp->end - sp->start);
         ev_text(&e, "}");
-        cs_json_raw(j, e.text, e.n);
+        ev_put(j, &e);
     }
 }
 
@@ -534,7 +558,7 @@ static void trace_memory(cs_json *j, const cs_capture *c, const trace_set *o)
         ev_text(&e, ",\"buffers\":");
         ev_fixed(&e, m->buffers / 1e9, 6);
         ev_text(&e, "}}");
-        cs_json_raw(j, e.text, e.n);
+        ev_put(j, &e);
     }
 }
 
@@ -562,7 +586,7 @@ static void trace_op(cs_json *j, const cs_trace_op *t)
         ev_ts(&e, ",\"transfer_start_us\":", t->begin);
     }
     ev_text(&e, "}}");
-    cs_json_raw(j, e.text, e.n);
+    ev_put(j, &e);
 }
 
 /* A pipeline send's arrow end: "s" on the sender, "f" on the receiver. */
@@ -579,7 +603,7 @@ static void trace_arrow(cs_json *j, const cs_trace_op *t)
     ev_int(&e, t->stream);
     ev_ts(&e, ",\"ts\":", sending ? t->begin : t->end);
     ev_text(&e, "}");
-    cs_json_raw(j, e.text, e.n);
+    ev_put(j, &e);
 }
 
 /* How many ends of each pipeline arrow (flows numbered 0, 1, ... among the
@@ -598,10 +622,13 @@ static unsigned char *arrow_ends(const cs_capture *c, const trace_set *o)
 
 void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *po)
 {
-    trace_set set = {NULL, 0}, *o = &set;
-    if (trace_choose(c, po, &set) != 0) { /* out of memory: every captured GPU */
+    trace_set set = {NULL, 0, -1};
+    if (trace_choose(c, po, &set) != 0) { /* out of memory: one GPU */
         free(set.on);
         set.on = NULL;
+        set.only = po->trace_gpus && po->trace_count ? po->trace_gpus[0]
+                   : c->gpu_count                    ? c->gpus[0]
+                                                     : -1;
     }
     cs_json j;
     cs_json_init_tight(&j, out);
@@ -611,7 +638,7 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *po
     char name[128];
     unsigned char *used = streams_used(c);
     for (long i = 0; i < c->gpu_count; i++) {
-        if (!traced(o, c->gpus[i]))
+        if (!traced(&set, c->gpus[i]))
             continue;
         snprintf(name, sizeof name, "GPU %ld (stage %ld)", c->gpus[i], c->stages[i]);
         trace_meta(&j, "process_name", TRACE_PID(c->gpus[i]), -1, name);
@@ -621,17 +648,18 @@ void cs_timeline_trace(FILE *out, const cs_capture *c, const cs_plot_options *po
                            s == WAIT_TID ? "compute stream waits" : stream_names[s]);
     }
     free(used);
-    trace_waits(&j, c, o);
-    trace_memory(&j, c, o);
-    unsigned char *ends = arrow_ends(c, o);
+    trace_waits(&j, c, &set);
+    trace_memory(&j, c, &set);
+    unsigned char *ends = arrow_ends(c, &set);
     for (long i = 0; i < c->op_count; i++) {
         const cs_trace_op *t = &c->ops[i];
-        if (!traced(o, t->gpu))
+        if (!traced(&set, t->gpu))
             continue;
         trace_op(&j, t);
         if (t->flow < 0)
             continue;
-        int half = ends && t->flow < c->op_count && ends[t->flow] < 2; /* its other end untraced */
+        /* its other end untraced (or unknown: the flows not renumbered) */
+        int half = t->flow >= c->op_count || (ends && ends[t->flow] < 2);
         if (!half)
             trace_arrow(&j, t);
     }
