@@ -23,9 +23,59 @@ int cs_build_is_moe(const cs_builder *B, long layer) { return cs_model_is_moe_la
 
 /* ---- group members ---------------------------------------------------------- */
 
+/* A stage's groups recur (its tensor-parallel group at every layer and
+ * micro-batch: 400,000 calls for a dense 1T model on 64 stages), and
+ * placing one costs a rank computation per member: the members of the last
+ * groups asked for are kept, a slot per key's hash. */
+struct cs_group_memo {
+    int which, dim;
+    long g, stage, n, cap; /* n < 0: empty */
+    long *members;
+};
+
+static struct cs_group_memo *memo_slot(cs_builder *B, cs_decomp which, cs_dim dim, long g)
+{
+    if (!B->groups) {
+        B->groups = calloc(CS_GROUP_MEMO, sizeof *B->groups);
+        for (int i = 0; B->groups && i < CS_GROUP_MEMO; i++)
+            B->groups[i].n = -1;
+        if (!B->groups)
+            return NULL;
+    }
+    unsigned long h = (unsigned long)g * 31u + (unsigned long)B->stage * 131u +
+                      (unsigned long)dim * 7u + (unsigned long)which;
+    return &B->groups[h % CS_GROUP_MEMO];
+}
+
 long cs_build_group(cs_builder *B, cs_decomp which, cs_dim dim, long g, long *out)
 {
-    return cs_place_group(B->l, B->z, which, dim, g, B->stage, out);
+    struct cs_group_memo *m = memo_slot(B, which, dim, g);
+    if (m && m->n >= 0 && m->which == (int)which && m->dim == (int)dim && m->g == g &&
+        m->stage == B->stage) {
+        memcpy(out, m->members, (size_t)m->n * sizeof *out);
+        return m->n;
+    }
+    long n = cs_place_group(B->l, B->z, which, dim, g, B->stage, out);
+    if (!m || n < 0)
+        return n;
+    if (n > m->cap) {
+        long *members = realloc(m->members, (size_t)n * sizeof *members);
+        if (!members)
+            return n; /* not kept: asked again, placed again */
+        m->members = members;
+        m->cap = n;
+    }
+    memcpy(m->members, out, (size_t)n * sizeof *out);
+    *m = (struct cs_group_memo){(int)which, (int)dim, g, B->stage, n, m->cap, m->members};
+    return n;
+}
+
+void cs_build_groups_free(cs_builder *B)
+{
+    for (int i = 0; B->groups && i < CS_GROUP_MEMO; i++)
+        free(B->groups[i].members);
+    free(B->groups);
+    B->groups = NULL;
 }
 
 cs_op_info *cs_build_info(cs_builder *B, long id, cs_op_class k, long mb, long layer)

@@ -215,6 +215,7 @@ static void free_builder(cs_builder *B)
     free(B->received);
     free(B->draws);
     free(B->members);
+    cs_build_groups_free(B);
     free(B->copy_members);
     free(B->copy_links);
     free(B->copy_scratch);
