@@ -243,8 +243,9 @@ END_TEST
 
 /* A flow alone takes the shortcut (its tightest link's share); beside a
  * second flow on links of its own it goes through progressive filling.
- * Both give it the same rate to the bit, weighted or not, and the
- * shortcut gives a flow crossing no link rate 0 as the solver does. */
+ * Both give it the same rate to the bit, weighted or not, over links
+ * without capacity or without bound too, and the shortcut gives a flow
+ * crossing no link rate 0 as the solver does. */
 START_TEST(maxmin_lone_flow_is_progressive_filling)
 {
     cs_maxmin *m = cs_maxmin_create();
@@ -255,10 +256,14 @@ START_TEST(maxmin_lone_flow_is_progressive_filling)
         long route[16];
         size_t n = 0;
         for (int l = 0; l < L; l++) {
-            cap[l] = 0.1 + 400 * uniform();
+            /* now and then a link without capacity (clamped to 0) or without
+             * bound; weights above and below 1 (a bundle's are fractions) */
+            unsigned kind = (unsigned)(lcg() % 16);
+            cap[l] = kind == 0 ? 0 : kind == 1 ? -0.0 : kind == 2 ? INFINITY
+                                                                 : 0.1 + 400 * uniform();
             if (l == 0 || lcg() % 2) {
                 route[n] = l;
-                w[n++] = weighted ? 1 + (double)(lcg() % 8) + uniform() : 1;
+                w[n++] = !weighted ? 1 : lcg() % 2 ? 0.01 + uniform() : 1 + (double)(lcg() % 8);
             }
         }
         size_t one[2] = {0, n};

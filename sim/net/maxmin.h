@@ -30,9 +30,9 @@ int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflow
                     const size_t *start, const long *route, const double *weight, double *rate);
 
 /* The rate cs_maxmin_solve gives a flow alone (crossing route[0 .. pairs-1]
- * of cap, with `weight` as there): its tightest link's share, computed as
- * progressive filling computes it, so the same to the bit, without the
- * heap. Most solves are of one flow: a collective's transfer on links
+ * of cap, with `weight` as there: distinct links, positive finite weights):
+ * its tightest link's share, computed as progressive filling computes it,
+ * so the same to the bit, without the heap. Most solves are of one flow: a collective's transfer on links
  * nothing else uses at that instant. */
 double cs_maxmin_lone_rate(const double *cap, size_t pairs, const long *route,
                            const double *weight);

@@ -25,55 +25,64 @@ int cs_build_is_moe(const cs_builder *B, long layer) { return cs_model_is_moe_la
 
 /* A stage's groups recur (its tensor-parallel group at every layer and
  * micro-batch: 400,000 calls for a dense 1T model on 64 stages), and
- * placing one costs a rank computation per member: the members of the last
- * groups asked for are kept, a slot per key's hash. */
+ * placing one costs a rank computation per member: each decomposition and
+ * dimension keeps the members of the stage's groups asked for so far (its
+ * groups times their size is the stage's GPUs), forgotten when the stage
+ * being built changes. */
 struct cs_group_memo {
-    int which, dim;
-    long g, stage, n, cap; /* n < 0: empty */
-    long *members;
+    long stage; /* whose groups `members` holds */
+    long groups, size;
+    long *members;        /* [g * size + i] */
+    unsigned char *known; /* per group */
 };
 
-static struct cs_group_memo *memo_slot(cs_builder *B, cs_decomp which, cs_dim dim, long g)
+static struct cs_group_memo *memo_of(cs_builder *B, cs_decomp which, cs_dim dim)
 {
-    if (!B->groups) {
-        B->groups = calloc(CS_GROUP_MEMO, sizeof *B->groups);
-        for (int i = 0; B->groups && i < CS_GROUP_MEMO; i++)
-            B->groups[i].n = -1;
-        if (!B->groups)
+    if (!B->groups && !(B->groups = calloc(2 * CS_DIM_COUNT, sizeof *B->groups)))
+        return NULL;
+    struct cs_group_memo *m = &B->groups[(int)which * CS_DIM_COUNT + (int)dim];
+    if (!m->members) {
+        m->groups = cs_place_groups(B->z, which, dim);
+        m->size = cs_place_size(B->z, which, dim);
+        m->members = malloc((size_t)(m->groups * m->size + 1) * sizeof *m->members);
+        m->known = calloc((size_t)m->groups + 1, 1);
+        if (!m->members || !m->known) {
+            free(m->members);
+            free(m->known);
+            m->members = NULL;
+            m->known = NULL;
             return NULL;
+        }
+        m->stage = B->stage;
     }
-    unsigned long h = (unsigned long)g * 31u + (unsigned long)B->stage * 131u +
-                      (unsigned long)dim * 7u + (unsigned long)which;
-    return &B->groups[h % CS_GROUP_MEMO];
+    if (m->stage != B->stage) {
+        memset(m->known, 0, (size_t)m->groups);
+        m->stage = B->stage;
+    }
+    return m;
 }
 
 long cs_build_group(cs_builder *B, cs_decomp which, cs_dim dim, long g, long *out)
 {
-    struct cs_group_memo *m = memo_slot(B, which, dim, g);
-    if (m && m->n >= 0 && m->which == (int)which && m->dim == (int)dim && m->g == g &&
-        m->stage == B->stage) {
-        memcpy(out, m->members, (size_t)m->n * sizeof *out);
-        return m->n;
+    struct cs_group_memo *m = memo_of(B, which, dim);
+    if (m && g >= 0 && g < m->groups && m->known[g]) {
+        memcpy(out, m->members + g * m->size, (size_t)m->size * sizeof *out);
+        return m->size;
     }
     long n = cs_place_group(B->l, B->z, which, dim, g, B->stage, out);
-    if (!m || n < 0)
-        return n;
-    if (n > m->cap) {
-        long *members = realloc(m->members, (size_t)n * sizeof *members);
-        if (!members)
-            return n; /* not kept: asked again, placed again */
-        m->members = members;
-        m->cap = n;
+    if (m && g >= 0 && g < m->groups && n == m->size) {
+        memcpy(m->members + g * m->size, out, (size_t)n * sizeof *out);
+        m->known[g] = 1;
     }
-    memcpy(m->members, out, (size_t)n * sizeof *out);
-    *m = (struct cs_group_memo){(int)which, (int)dim, g, B->stage, n, m->cap, m->members};
     return n;
 }
 
 void cs_build_groups_free(cs_builder *B)
 {
-    for (int i = 0; B->groups && i < CS_GROUP_MEMO; i++)
+    for (int i = 0; B->groups && i < 2 * CS_DIM_COUNT; i++) {
         free(B->groups[i].members);
+        free(B->groups[i].known);
+    }
     free(B->groups);
     B->groups = NULL;
 }

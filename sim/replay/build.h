@@ -125,7 +125,7 @@ typedef struct cs_builder {
     long peer_stage;           /* the other stage of the pipeline's group functions */
     const unsigned char *live; /* per GPU, NULL: every GPU is live */
     struct cs_copy_memo *memo;
-    struct cs_group_memo *groups; /* cs_build_group's kept groups (CS_GROUP_MEMO), lazily */
+    struct cs_group_memo *groups; /* cs_build_group's, per decomposition and dimension */
     long *copy_members;        /* scratch of the check: world entries */
     /* Under the flow model, the other groups' links (as cs_build_copies
      * found them) for the next collective, which holds them while it runs
@@ -165,9 +165,8 @@ long cs_build_local_of(const cs_builder *B, long gpu);
 long cs_build_layer_in_stage(const cs_builder *B, long layer);
 int cs_build_is_moe(const cs_builder *B, long layer);
 /* Members of group g along dim of a decomposition, in the stage being built
- * (cs_place_group()); returns their count. The last groups asked for are
- * kept, CS_GROUP_MEMO of them, until cs_build_groups_free(). */
-#define CS_GROUP_MEMO 32
+ * (cs_place_group()); returns their count. The stage's groups asked for are
+ * kept until the stage changes or cs_build_groups_free(). */
 long cs_build_group(cs_builder *B, cs_decomp which, cs_dim dim, long g, long *out);
 void cs_build_groups_free(cs_builder *B);
 cs_op_info *cs_build_info(cs_builder *B, long id, cs_op_class k, long mb, long layer);
