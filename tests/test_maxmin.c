@@ -289,6 +289,50 @@ START_TEST(maxmin_lone_flow_is_progressive_filling)
 }
 END_TEST
 
+/* Two flows take their own short path (the link the heap would pop first,
+ * then the other flow's lowest share); beside a third flow on a link of its
+ * own they go through the heap. Both give the same rates to the bit, over
+ * shared and private links, weighted or not, with ties forced by small
+ * integer capacities (the lower link first, as the heap breaks them). */
+START_TEST(maxmin_two_flows_are_progressive_filling)
+{
+    cs_maxmin *m = cs_maxmin_create();
+    lcg_state = 9191;
+    for (int inst = 0; inst < 1000; inst++) {
+        int L = 1 + (int)(lcg() % 7), weighted = inst % 2, ties = inst % 4 >= 2;
+        double cap[16], w[32], two[2], three[3];
+        long route[32];
+        size_t n = 0, start[4];
+        for (int l = 0; l < L; l++)
+            cap[l] = ties ? 1 + (double)(lcg() % 3) : 0.1 + 400 * uniform();
+        for (int f = 0; f < 2; f++) {
+            start[f] = n;
+            int first = (int)(lcg() % (unsigned)L);
+            for (int l = 0; l < L; l++)
+                if (l == first || lcg() % 2) {
+                    route[n] = l;
+                    w[n++] = !weighted ? 1 : ties ? 1 + (double)(lcg() % 3) : 0.01 + 3 * uniform();
+                }
+        }
+        start[2] = n;
+        ck_assert_int_eq(
+            cs_maxmin_solve(m, (size_t)L, cap, 2, start, route, weighted ? w : NULL, two), 0);
+        cap[L] = 1 + uniform(); /* the third flow's own link */
+        route[n] = L;
+        w[n] = 1;
+        start[3] = n + 1;
+        ck_assert_int_eq(cs_maxmin_solve(m, (size_t)L + 1, cap, 3, start, route,
+                                         weighted ? w : NULL, three),
+                         0);
+        for (int f = 0; f < 2; f++)
+            ck_assert_msg(memcmp(&two[f], &three[f], sizeof two[f]) == 0,
+                          "instance %d flow %d: two %.17g, beside a third %.17g", inst, f, two[f],
+                          three[f]);
+    }
+    cs_maxmin_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("maxmin");
@@ -298,6 +342,7 @@ int main(void)
     tcase_add_test(t, maxmin_weighted_closed_form);
     tcase_add_test(t, maxmin_weight_is_copies);
     tcase_add_test(t, maxmin_lone_flow_is_progressive_filling);
+    tcase_add_test(t, maxmin_two_flows_are_progressive_filling);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -123,6 +123,78 @@ double cs_maxmin_lone_rate(const double *cap, size_t pairs, const long *route,
     return best;
 }
 
+/* Each link's load from its flow count (in unfrozen) or, with weights, the
+ * sum of its flows' weights in route order. Without weights every load is
+ * its count, so that the shares are those of plain max-min to the bit. */
+static void set_loads(cs_maxmin *m, size_t nlinks, size_t pairs, const long *route,
+                      const double *weight)
+{
+    for (size_t l = 0; l < nlinks; l++)
+        m->load[l] = (double)m->unfrozen[l];
+    if (weight) {
+        for (size_t l = 0; l < nlinks; l++)
+            m->load[l] = 0;
+        for (size_t i = 0; i < pairs; i++)
+            m->load[route[i]] += weight[i];
+    }
+}
+
+/* Per link: its flows (unfrozen) and their load. */
+static void link_loads(cs_maxmin *m, size_t nlinks, size_t pairs, const long *route,
+                       const double *weight)
+{
+    memset(m->unfrozen, 0, (nlinks + 1) * sizeof *m->unfrozen);
+    for (size_t i = 0; i < pairs; i++)
+        m->unfrozen[route[i]]++;
+    set_loads(m, nlinks, pairs, route, weight);
+}
+
+/* Two flows: progressive filling in two steps, without the heap. The link
+ * the heap would pop first (the lowest share, the lower index on a tie)
+ * freezes the flows crossing it; the other flow, if any, then gets the
+ * lowest share of its links as they stand (a stale heap entry is pushed
+ * again at its new share, so the value is that minimum whatever the
+ * order). The same operations on the same values: the same bits. */
+static void two_rates(cs_maxmin *m, size_t nlinks, const double *cap, const size_t *start,
+                      const long *route, const double *weight, double *rate)
+{
+    for (size_t l = 0; l < nlinks; l++)
+        m->remaining[l] = cap[l];
+    long best = -1;
+    double low = 0;
+    for (size_t l = 0; l < nlinks; l++) {
+        if (!m->unfrozen[l])
+            continue;
+        double share = share_of(m, (long)l);
+        if (best < 0 || share < low) {
+            best = (long)l;
+            low = share;
+        }
+    }
+    rate[0] = rate[1] = 0;
+    int crosses[2] = {0, 0};
+    for (int f = 0; f < 2; f++)
+        for (size_t i = start[f]; i < start[f + 1]; i++)
+            crosses[f] |= route[i] == best;
+    if (best < 0 || (crosses[0] && crosses[1])) {
+        rate[0] = rate[1] = best < 0 ? 0 : low;
+        return;
+    }
+    int f = crosses[0] ? 0 : 1, g = 1 - f;
+    rate[f] = low;
+    for (size_t j = start[f]; j < start[f + 1]; j++) {
+        double w = weight ? weight[j] : 1;
+        m->remaining[route[j]] -= weight ? low * w : low;
+        m->load[route[j]] -= w;
+        m->unfrozen[route[j]]--;
+    }
+    for (size_t j = start[g]; j < start[g + 1]; j++) {
+        double share = share_of(m, route[j]);
+        if (j == start[g] || share < rate[g])
+            rate[g] = share;
+    }
+}
+
 int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
                     const size_t *start, const long *route, const double *weight, double *rate)
 {
@@ -134,6 +206,11 @@ int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflow
     }
     if (reserve(m, nlinks, nflows, pairs) != 0)
         return -1;
+    if (nflows == 2) {
+        link_loads(m, nlinks, pairs, route, weight);
+        two_rates(m, nlinks, cap, start, route, weight, rate);
+        return 0;
+    }
     /* Flows per link, as compressed rows. */
     memset(m->unfrozen, 0, (nlinks + 1) * sizeof *m->unfrozen);
     for (size_t i = 0; i < pairs; i++)
@@ -148,16 +225,7 @@ int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflow
             long l = route[i];
             m->link_flows[m->link_start[l] + (size_t)m->unfrozen[l]++] = (long)f;
         }
-    /* Without weights every load is its count, so that the shares are those
-     * of plain max-min to the bit. */
-    for (size_t l = 0; l < nlinks; l++)
-        m->load[l] = (double)m->unfrozen[l];
-    if (weight) {
-        for (size_t l = 0; l < nlinks; l++)
-            m->load[l] = 0;
-        for (size_t i = 0; i < pairs; i++)
-            m->load[route[i]] += weight[i];
-    }
+    set_loads(m, nlinks, pairs, route, weight);
     m->heap_count = 0;
     for (size_t l = 0; l < nlinks; l++) {
         m->remaining[l] = cap[l];
