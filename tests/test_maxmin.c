@@ -329,6 +329,24 @@ START_TEST(maxmin_two_flows_are_progressive_filling)
                           "instance %d flow %d: two %.17g, beside a third %.17g", inst, f, two[f],
                           three[f]);
     }
+    /* Two a review found, where the shared link's share falls through
+     * rounding once the first flow freezes (so that the heap's stale key
+     * is not the lower bound the shortcut had taken it for): subnormal
+     * capacities, and ordinary weighted ones. Links 0 and 1 private, 2
+     * shared; link 3 the third flow's. */
+    const double u = ldexp(1, -1074), s = 0x1.88b817ff6f8c7p-1;
+    const double caps[2][4] = {{2 * u, 2 * u, 3 * u, 1}, {s, s, 12.998748779296875, 1}};
+    const double weights[2][5] = {{1, 1, 1, 1, 1}, {1, 7.292572021484375, 1, 9.654296875, 1}};
+    for (int c = 0; c < 2; c++) {
+        long route[5] = {0, 2, 1, 2, 3};
+        size_t two_start[3] = {0, 2, 4}, three_start[4] = {0, 2, 4, 5};
+        double two[2], three[3];
+        ck_assert_int_eq(cs_maxmin_solve(m, 3, caps[c], 2, two_start, route, weights[c], two), 0);
+        ck_assert_int_eq(
+            cs_maxmin_solve(m, 4, caps[c], 3, three_start, route, weights[c], three), 0);
+        ck_assert_msg(memcmp(two, three, sizeof two) == 0, "case %d: %.17g %.17g against %.17g %.17g",
+                      c, two[0], two[1], three[0], three[1]);
+    }
     cs_maxmin_destroy(m);
 }
 END_TEST

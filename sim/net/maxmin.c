@@ -149,14 +149,39 @@ static void link_loads(cs_maxmin *m, size_t nlinks, size_t pairs, const long *ro
     set_loads(m, nlinks, pairs, route, weight);
 }
 
-/* Two flows: progressive filling in two steps, without the heap. The link
- * the heap would pop first (the lowest share, the lower index on a tie)
- * freezes the flows crossing it; the other flow, if any, then gets the
- * lowest share of its links as they stand (a stale heap entry is pushed
- * again at its new share, so the value is that minimum whatever the
- * order). The same operations on the same values: the same bits. */
-static void two_rates(cs_maxmin *m, size_t nlinks, const double *cap, const size_t *start,
-                      const long *route, const double *weight, double *rate)
+static int before(const entry *a, const entry *b)
+{
+    return a->share < b->share || (a->share == b->share && a->link < b->link);
+}
+
+/* The heap's second step for the flow left, its links' entries in
+ * e[0..k-1] keyed by their shares before the first flow froze: the lowest
+ * key pops first (the lower link on a tie); a link whose share has moved
+ * since (rounding can move it down as well as up) is keyed again at its
+ * share now, as the heap pushes it again; the first whose key still holds
+ * gives the rate. A NaN share (a load cancelled to 0, outside the
+ * preconditions) ends it, where the heap would not end. */
+static double second_rate(const cs_maxmin *m, entry *e, size_t k)
+{
+    for (;;) {
+        size_t b = 0;
+        for (size_t i = 1; i < k; i++)
+            if (before(&e[i], &e[b]))
+                b = i;
+        double now = share_of(m, e[b].link);
+        if (now == e[b].share || now != now)
+            return now;
+        e[b].share = now;
+    }
+}
+
+/* Two flows: progressive filling without the heap's upkeep, popping what
+ * it would pop in the order it would. The link of the lowest share (the
+ * lower index on a tie) freezes the flows crossing it; the other flow, if
+ * any, then takes second_rate() over its links. The same operations on the
+ * same values: the same bits. */
+static int two_rates(cs_maxmin *m, size_t nlinks, const double *cap, const size_t *start,
+                     const long *route, const double *weight, double *rate)
 {
     for (size_t l = 0; l < nlinks; l++)
         m->remaining[l] = cap[l];
@@ -178,9 +203,20 @@ static void two_rates(cs_maxmin *m, size_t nlinks, const double *cap, const size
             crosses[f] |= route[i] == best;
     if (best < 0 || (crosses[0] && crosses[1])) {
         rate[0] = rate[1] = best < 0 ? 0 : low;
-        return;
+        return 0;
     }
     int f = crosses[0] ? 0 : 1, g = 1 - f;
+    size_t k = start[g + 1] - start[g];
+    if (k == 0) { /* a flow crossing no link */
+        rate[f] = low;
+        return 0;
+    }
+    if (grow((void **)&m->heap, &m->heap_cap, k + 1, sizeof *m->heap))
+        return -1;
+    for (size_t i = 0; i < k; i++) { /* the keys the heap holds for g's links */
+        long l = route[start[g] + i];
+        m->heap[i] = (entry){share_of(m, l), l};
+    }
     rate[f] = low;
     for (size_t j = start[f]; j < start[f + 1]; j++) {
         double w = weight ? weight[j] : 1;
@@ -188,11 +224,8 @@ static void two_rates(cs_maxmin *m, size_t nlinks, const double *cap, const size
         m->load[route[j]] -= w;
         m->unfrozen[route[j]]--;
     }
-    for (size_t j = start[g]; j < start[g + 1]; j++) {
-        double share = share_of(m, route[j]);
-        if (j == start[g] || share < rate[g])
-            rate[g] = share;
-    }
+    rate[g] = second_rate(m, m->heap, k);
+    return 0;
 }
 
 int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
@@ -208,8 +241,7 @@ int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflow
         return -1;
     if (nflows == 2) {
         link_loads(m, nlinks, pairs, route, weight);
-        two_rates(m, nlinks, cap, start, route, weight, rate);
-        return 0;
+        return two_rates(m, nlinks, cap, start, route, weight, rate);
     }
     /* Flows per link, as compressed rows. */
     memset(m->unfrozen, 0, (nlinks + 1) * sizeof *m->unfrozen);

@@ -25,7 +25,11 @@ void cs_maxmin_destroy(cs_maxmin *m);
  * `weight` (NULL: all 1), parallel to route, is how many flows' worth of
  * the link a flow takes: at rate r it uses weight x r of the link, and it
  * counts as `weight` flows in the link's fair share (a bundle of flows that
- * progress together, as net.h's all-to-alls). Returns 0, or -1 when out of memory. */
+ * progress together, as net.h's all-to-alls). Capacities finite, weights
+ * positive and finite, and not so far apart that a link's load cancels to 0
+ * when a flow on it freezes (its share would be NaN: the heap would not
+ * end). One and two flows are solved without the heap, to the same bits.
+ * Returns 0, or -1 when out of memory. */
 int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflows,
                     const size_t *start, const long *route, const double *weight, double *rate);
 
