@@ -363,9 +363,9 @@ END_TEST
 /* By default the first GPU of at most 8 stages is captured: with 16
  * stages the first, the last and the six nearest to even spacing,
  * (i 15 + 3) / 7 for i = 0..7. */
-START_TEST(default_capture_is_bounded)
+/* A small model on 16 stages of one GPU (analytic network), checked. */
+static void load_sixteen(cs_scenario *s, cs_layout_sizes *z)
 {
-    cs_scenario s;
     cs_diags d;
     cs_diags_init(&d);
     ck_assert_int_eq(tu_load_scenario("model: { name: g, num_layers: 16, hidden_size: 256, "
@@ -373,12 +373,19 @@ START_TEST(default_capture_is_bounded)
                                       "vocab_size: 1024 }\n"
                                       "cluster: { base: dgx-h100, nodes: 2 }\n"
                                       "training: { seq_length: 256, global_batch_size: 16 }\n"
-                                      "layouts: [{ tp: 1, pp: 16, dp: 1 }]\n",
-                                      &s, &d),
+                                      "network_model: analytic\n"
+                                      "layouts: [{ name: l, tp: 1, pp: 16, dp: 1 }]\n",
+                                      s, &d),
                      0);
-    cs_layout_sizes z;
-    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), 0);
+    ck_assert_int_eq(cs_layout_check(s, &s->layouts[0], z, &d), 0);
     cs_diags_free(&d);
+}
+
+START_TEST(default_capture_is_bounded)
+{
+    cs_scenario s;
+    cs_layout_sizes z;
+    load_sixteen(&s, &z);
     cs_capture c;
     ck_assert_int_eq(cs_capture_init(&c, &s.layouts[0], &z, NULL, 0), 0);
     long want[8] = {0, 2, 4, 6, 9, 11, 13, 15};
@@ -394,19 +401,7 @@ END_TEST
  * stages 0, 2, 4, 6, 9, 11, 13 and 15. */
 static void replay_sixteen(fixture *fx)
 {
-    cs_diags d;
-    cs_diags_init(&d);
-    ck_assert_int_eq(tu_load_scenario("model: { name: g, num_layers: 16, hidden_size: 256, "
-                                      "num_attention_heads: 4, ffn_hidden_size: 1024, "
-                                      "vocab_size: 1024 }\n"
-                                      "cluster: { base: dgx-h100, nodes: 2 }\n"
-                                      "training: { seq_length: 256, global_batch_size: 16 }\n"
-                                      "network_model: analytic\n"
-                                      "layouts: [{ name: l, tp: 1, pp: 16, dp: 1 }]\n",
-                                      &fx->s, &d),
-                     0);
-    ck_assert_int_eq(cs_layout_check(&fx->s, &fx->s.layouts[0], &fx->z, &d), 0);
-    cs_diags_free(&d);
+    load_sixteen(&fx->s, &fx->z);
     ck_assert_int_eq(cs_capture_init(&fx->c, &fx->s.layouts[0], &fx->z, NULL, 0), 0);
     ck_assert_int_eq(fx->c.gpu_count, 8);
     ck_assert_int_eq(cs_replay_capture(&fx->s, &fx->s.layouts[0], &fx->z, fx->s.network_model, 1,

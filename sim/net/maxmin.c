@@ -149,6 +149,19 @@ static void link_loads(cs_maxmin *m, size_t nlinks, size_t pairs, const long *ro
     set_loads(m, nlinks, pairs, route, weight);
 }
 
+/* Flow f frozen at `share`: what it takes off each of its links, which it
+ * no longer counts in. */
+static void take_flow(cs_maxmin *m, const size_t *start, const long *route, const double *weight,
+                      size_t f, double share)
+{
+    for (size_t j = start[f]; j < start[f + 1]; j++) {
+        double w = weight ? weight[j] : 1;
+        m->remaining[route[j]] -= weight ? share * w : share;
+        m->load[route[j]] -= w;
+        m->unfrozen[route[j]]--;
+    }
+}
+
 static int before(const entry *a, const entry *b)
 {
     return a->share < b->share || (a->share == b->share && a->link < b->link);
@@ -218,12 +231,7 @@ static int two_rates(cs_maxmin *m, size_t nlinks, const double *cap, const size_
         m->heap[i] = (entry){share_of(m, l), l};
     }
     rate[f] = low;
-    for (size_t j = start[f]; j < start[f + 1]; j++) {
-        double w = weight ? weight[j] : 1;
-        m->remaining[route[j]] -= weight ? low * w : low;
-        m->load[route[j]] -= w;
-        m->unfrozen[route[j]]--;
-    }
+    take_flow(m, start, route, weight, f, low);
     rate[g] = second_rate(m, m->heap, k);
     return 0;
 }
@@ -285,12 +293,7 @@ int cs_maxmin_solve(cs_maxmin *m, size_t nlinks, const double *cap, size_t nflow
                 continue;
             m->frozen[f] = 1;
             rate[f] = share;
-            for (size_t j = start[f]; j < start[f + 1]; j++) {
-                double w = weight ? weight[j] : 1;
-                m->remaining[route[j]] -= weight ? share * w : share;
-                m->load[route[j]] -= w;
-                m->unfrozen[route[j]]--;
-            }
+            take_flow(m, start, route, weight, (size_t)f, share);
         }
     }
     return 0;
