@@ -74,6 +74,7 @@ typedef struct layout_files {
     const cs_replay_result *r;
     const cs_capture *c;
     const cs_plot_options *o;
+    long *labels; /* timeline.dat's labelled bars, counted as it is written */
 } layout_files;
 
 static long row_of(const cs_capture *c, long gpu)
@@ -92,7 +93,7 @@ static void put_fixed(FILE *out, double v, int decimals)
     fwrite(buf, 1, 1 + cs_fixed(buf + 1, sizeof buf - 1, v, decimals), out);
 }
 
-static void span_row(FILE *out, const cs_capture *c, const cs_span *sp, double T)
+static int span_row(FILE *out, const cs_capture *c, const cs_span *sp, double T)
 {
     /* Micro-batch numbers on bars wide enough to hold them. */
     int labelled = sp->mb >= 0 && sp->kind < CS_SPAN_TP && (sp->end - sp->start) > T / 120;
@@ -105,6 +106,7 @@ static void span_row(FILE *out, const cs_capture *c, const cs_span *sp, double T
     if (labelled)
         fprintf(out, "%d", sp->mb);
     fputs("\"\n", out);
+    return labelled;
 }
 
 /* Below this share of what the picture spans (about 3 of its 1500 pixels)
@@ -165,7 +167,7 @@ static void timeline_dat(FILE *out, const void *ctx)
         if (zoom && (sp->end < po->window_start || sp->start > po->window_end))
             continue; /* outside the window */
         if (!open) { /* out of memory: every span as it is */
-            span_row(out, c, sp, T);
+            *lf->labels += span_row(out, c, sp, T);
             continue;
         }
         cs_span *o = &open[row];
@@ -176,12 +178,12 @@ static void timeline_dat(FILE *out, const void *ctx)
             continue;
         }
         if (o->end > o->start)
-            span_row(out, c, o, T);
+            *lf->labels += span_row(out, c, o, T);
         *o = *sp;
     }
     for (long r = 0; open && r < c->gpu_count; r++)
         if (open[r].end > open[r].start)
-            span_row(out, c, &open[r], T);
+            *lf->labels += span_row(out, c, &open[r], T);
     free(open);
 }
 
@@ -199,10 +201,11 @@ static void memory_row(FILE *out, double t, const cs_memory_sample *m)
 }
 
 /* A picture spans about 1100 pixels of plot: more samples than this per GPU
- * are drawn as the highest of each bin of the iteration (a run of 512
- * micro-batches changes memory 3000 times on every GPU, and gnuplot's
- * time grows with the rows; trace.json keeps every change). */
-#define MEMORY_BINS 1000
+ * are drawn as the highest of each bin of the iteration, about two pixels
+ * wide (a run of 512 micro-batches changes memory 3000 times on every GPU,
+ * and gnuplot's time grows with the rows: 1000 bins cost the 1T case's
+ * picture 16% more than 500; trace.json keeps every change). */
+#define MEMORY_BINS 500
 
 /* One GPU's samples: every change, or, past MEMORY_BINS of them, the
  * highest of each 1/MEMORY_BINS of the iteration, then the last state at
@@ -680,7 +683,7 @@ int cs_timeline_write_trace(const char *root, const char *layout, const cs_captu
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", root, layout);
-    layout_files lf = {NULL, layout, NULL, c, o};
+    layout_files lf = {NULL, layout, NULL, c, o, NULL};
     return make_dir(dir) || write_whole(dir, "trace.json", trace_json, &lf) ? -1 : 0;
 }
 
@@ -690,7 +693,8 @@ int cs_timeline_write_layout(const char *root, const char *layout, const cs_scen
 {
     char dir[4096], args[1024];
     snprintf(dir, sizeof dir, "%s/%s", root, layout);
-    layout_files lf = {s, layout, r, c, o};
+    long labels = 0;
+    layout_files lf = {s, layout, r, c, o, &labels};
     if (make_dir(dir) || write_whole(dir, "timeline.dat", timeline_dat, &lf) ||
         write_whole(dir, "memory.dat", memory_dat, &lf))
         return -1;
@@ -700,12 +704,13 @@ int cs_timeline_write_layout(const char *root, const char *layout, const cs_scen
         snprintf(data, sizeof data, "%s/timeline.dat", layout);
         snprintf(out, sizeof out, "%s/timeline.%s", layout, term);
         if (o->window_end > o->window_start)
-            snprintf(args, sizeof args, "%s: %s, iteration %.4f s, %.3f to %.3f ms\t%s\t%.9f\t%.9f",
-                     s->name, layout, r->iteration_time_s, o->window_start * 1e3,
-                     o->window_end * 1e3, term, o->window_start * 1e3, o->window_end * 1e3);
+            snprintf(args, sizeof args,
+                     "%s: %s, iteration %.4f s, %.3f to %.3f ms\t%s\t%ld\t%.9f\t%.9f", s->name,
+                     layout, r->iteration_time_s, o->window_start * 1e3, o->window_end * 1e3, term,
+                     labels, o->window_start * 1e3, o->window_end * 1e3);
         else
-            snprintf(args, sizeof args, "%s: %s, iteration %.4f s\t%s", s->name, layout,
-                     r->iteration_time_s, term);
+            snprintf(args, sizeof args, "%s: %s, iteration %.4f s\t%s\t%ld", s->name, layout,
+                     r->iteration_time_s, term, labels);
         if (list_plot(root, "plots/timeline.gp", data, out, args))
             return -1;
         snprintf(data, sizeof data, "%s/memory.dat", layout);
