@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/check.h"
 #include "model/cost.h"
 #include "model/kernels.h"
 #include "model/memory.h"
@@ -45,6 +46,29 @@ static void load(setup *u, int experts, int shared, const char *training, const 
              "training: { seq_length: 4096, global_batch_size: 8, %s }\n"
              "network_model: flow\nlayouts:\n  - %s\n",
              model, training, layout);
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = tu_load_scenario(yaml, &u->s, &d);
+    if (rc == 0)
+        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+    cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
+}
+
+/* One DGX H100 without host costs, 64 experts with a shared expert of
+ * 2048, one micro-batch per GPU, under `schedule`. */
+static void load_hostless(setup *u, const char *training, const char *schedule)
+{
+    char model[512], yaml[2048];
+    snprintf(model, sizeof model, MODEL, 64, 2048);
+    snprintf(yaml, sizeof yaml,
+             "model: %s\ncluster: { base: dgx-h100, nodes: 1, host: { launch_overhead: 0 s, "
+             "op_overhead: 0 s, collective_overhead: 0 s } }\n"
+             "training: { seq_length: 4096, global_batch_size: 8, schedule: %s, %s }\n"
+             "layouts:\n  - { tp: 1, pp: 1, ep: 8 }\n",
+             model, schedule, training);
     cs_diags d;
     cs_diags_init(&d);
     int rc = tu_load_scenario(yaml, &u->s, &d);
@@ -819,6 +843,132 @@ START_TEST(recompute_modules)
 }
 END_TEST
 
+/* Every slot's seconds of a kernel list (the forward's). */
+static double list_seconds(cs_cost *c, const cs_kernel_list *l)
+{
+    double sum = 0;
+    for (int s = 0; s < CS_SLOTS; s++)
+        sum += cs_cost_slot(c, l, (cs_kernel_slot)s);
+    return sum;
+}
+
+/* Megatron's `moe` recompute module checkpoints MoELayer.forward: the
+ * forward keeps only its input, and the backward reruns the router, the
+ * dispatcher, the experts and the shared expert whole. By hand (s 4096,
+ * b 1, tp 1, ep 8, no gating: T = 4096 tokens of h = 1024, K T routed
+ * copies of width 2048, a shared expert of 2048): the layer drops K T
+ * (2 h + 4 x 2048) bytes of routed tokens, 4 x 2048 T of the shared
+ * expert's and the router's 4 T E probabilities, which the rerun rebuilds;
+ * layernorm adds the norm's output 2 T h. The replay (no host, analytic
+ * network, one micro-batch per GPU) reruns exactly the forward's MoE
+ * kernels for each of the 2 layers and their dispatch and combine (EP time
+ * x 1.5), leaves the forward, backward and weight passes as they were, and
+ * frees what it allocates, under 1f1b and zb-h1. */
+START_TEST(moe_recompute_reruns_the_layer)
+{
+    const char *base = "moe_token_dispatcher_type: alltoall, moe_grouped_gemm: true, "
+                       "recompute: selective, optimizer: none";
+    double dropped = K * T * (2 * H + 4 * 2048) + 4 * 2048 * T + 4 * T * E;
+    const char *modules[] = {"[]", "[moe]", "[layernorm, moe]"};
+    double act[3], ep[2], fwd[2], bwd[2], w[2], rc[2], rerun = 0;
+    for (int i = 0; i < 3; i++) {
+        char training[512];
+        snprintf(training, sizeof training, "%s, recompute_modules: %s", base, modules[i]);
+        setup u;
+        load_hostless(&u, training, "1f1b");
+        act[i] = cs_memory_layer_activations(&u.s.model, &u.s.training, &u.z, 0);
+        double rebuilt = cs_memory_moe_rebuilt(&u.s.model, &u.s.training, &u.z, 0);
+        ck_assert(rebuilt == (i ? dropped : 0));
+        if (i < 2) {
+            cs_replay_result r;
+            ck_assert_int_eq(cs_replay(&u.s, &u.s.layouts[0], &u.z, CS_NET_ANALYTIC, 1, &r), 0);
+            ep[i] = r.time_s[CS_TIME_EP];
+            fwd[i] = r.compute_s[CS_OP_FORWARD];
+            bwd[i] = r.compute_s[CS_OP_BACKWARD_INPUT];
+            w[i] = r.compute_s[CS_OP_BACKWARD_WEIGHT];
+            rc[i] = r.compute_s[CS_OP_RECOMPUTE];
+            ck_assert(r.memory_left_bytes < 1e-3);
+            cs_replay_result_free(&r);
+        }
+        if (i == 1) { /* the forward's MoE kernels, priced as the replay prices them */
+            cs_cost c;
+            ck_assert_int_eq(cs_cost_init(&c, &u.s.cluster.gpu, u.s.training.precision), 0);
+            cs_kernel_opts f = opts(&u, 0);
+            cs_kernel_list l;
+            cs_dispatch_rows rows = {K * T, 0, K * T, 8};
+            cs_kernels_router(&u.sh, &f, &l);
+            rerun += list_seconds(&c, &l);
+            cs_kernels_dispatch(&u.sh, &f, &rows, &l);
+            rerun += list_seconds(&c, &l);
+            cs_kernels_experts(&u.sh, &f, K * T, 8, &l);
+            rerun += list_seconds(&c, &l);
+            cs_kernels_mlp(&u.sh, &f, T, 2048, 1, 1, 0, &l);
+            rerun += list_seconds(&c, &l);
+            cs_cost_free(&c);
+        }
+        cs_scenario_free(&u.s);
+    }
+    ck_assert(act[0] - act[1] == dropped);
+    ck_assert(act[1] - act[2] == 2 * T * H);
+    assert_close(rc[1], 2 * rerun, 1e-12);
+    ck_assert(rc[0] == 0);
+    assert_close(ep[1], 1.5 * ep[0], 1e-12);
+    assert_close(fwd[1], fwd[0], 1e-12);
+    assert_close(bwd[1], bwd[0], 1e-12);
+    assert_close(w[1], w[0], 1e-12);
+    /* zb-h1 defers the experts' weight gradients, which read the rebuilt
+     * tensors: they are freed with them. */
+    setup z;
+    char training[512];
+    snprintf(training, sizeof training, "%s, recompute_modules: [moe]", base);
+    load_hostless(&z, training, "zb-h1");
+    cs_replay_result r;
+    ck_assert_int_eq(cs_replay(&z.s, &z.s.layouts[0], &z.z, CS_NET_ANALYTIC, 1, &r), 0);
+    ck_assert(r.memory_left_bytes < 1e-3);
+    cs_replay_result_free(&r);
+    cs_scenario_free(&z.s);
+}
+END_TEST
+
+/* check's fix for a MoE model reruns the MoE layers whole before it reruns
+ * every layer: Qwen3-235B-A22B at s 16384, TP4 PP8 VPP4 EP8 on 256 H100
+ * does not fit without recompute, nor with the default selective
+ * (core_attn drops nothing beside fused attention); with moe added it
+ * does, at the estimate of that very change. */
+START_TEST(check_fits_with_moe_recompute)
+{
+    const char *yaml =
+        "model: " CS_SOURCE_DIR "/validation/megatron/models/qwen3-235b-a22b.yaml\n"
+        "cluster: { base: dgx-h100, nodes: 32 }\n"
+        "training: { seq_length: 16384, global_batch_size: 256, schedule: interleaved, "
+        "virtual_pipeline_stages: 4, account_for_embedding_in_pipeline_split: true, "
+        "account_for_loss_in_pipeline_split: true, sequence_parallel: true, "
+        "distributed_optimizer: true, recompute: none, attention_backend: fused }\n"
+        "layouts:\n  - { tp: 4, pp: 8, ep: 8, etp: 1 }\n";
+    cs_scenario s;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(tu_load_scenario(yaml, &s, &d), 0);
+    cs_diags_free(&d);
+    cs_check c;
+    ck_assert_int_eq(cs_check_scenario(&s, &c), 0);
+    const cs_layout_verdict *v = &c.layouts[0];
+    ck_assert(v->valid && !v->memory_fits);
+    ck_assert_str_eq(v->fix, "recompute: selective, recompute_modules: [core_attn, moe]");
+    cs_layout_sizes z = v->sizes;
+    z.recompute = CS_RECOMPUTE_SELECTIVE;
+    cs_memory_breakdown b;
+    cs_memory_peak(&s, &z, &b); /* the default modules: still too much */
+    ck_assert(b.total > s.cluster.gpu.memory);
+    s.training.recompute_modules |= CS_RC_MOE;
+    cs_memory_peak(&s, &z, &b);
+    ck_assert(b.total <= s.cluster.gpu.memory);
+    assert_close(v->fix_total, b.total, 1e-12);
+    cs_check_free(&c);
+    cs_scenario_free(&s);
+}
+END_TEST
+
 /* ... and needs more than one rank to exchange with (Megatron asserts
  * TP x EP > 1 for DeepEP), a layout rule. */
 START_TEST(flex_needs_a_group)
@@ -861,6 +1011,8 @@ int main(void)
     tcase_add_test(t, dispatchers_balance_memory);
     tcase_add_test(t, positioned_errors);
     tcase_add_test(t, recompute_modules);
+    tcase_add_test(t, moe_recompute_reruns_the_layer);
+    tcase_add_test(t, check_fits_with_moe_recompute);
     tcase_add_test(t, flex_across_nodes_sends_once_per_node);
     tcase_add_test(t, hybridep_gathers_the_routing_map);
     suite_add_tcase(s, t);

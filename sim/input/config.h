@@ -242,8 +242,10 @@ typedef enum { CS_RECOMPUTE_NONE, CS_RECOMPUTE_SELECTIVE, CS_RECOMPUTE_FULL } cs
  * bit each in the order of cs_recompute_module_choices: core_attn (the
  * core attention), moe_act (the routed experts' activation), layernorm (the
  * norms that are modules of their own: a MoE layer's pre-MLP norm, MLA's
- * input norm); mla_up_proj, mlp, moe and shared_experts are Megatron's too,
- * refused as not modelled yet. */
+ * input norm), moe (the whole MoE layer, a checkpoint of MoELayer.forward:
+ * router, dispatcher, experts and shared experts rerun in the backward);
+ * mla_up_proj, mlp and shared_experts are Megatron's too, refused as not
+ * modelled yet. */
 typedef enum {
     CS_RC_CORE_ATTN = 1u << 0,
     CS_RC_MOE_ACT = 1u << 1,
@@ -253,7 +255,7 @@ typedef enum {
     CS_RC_MOE = 1u << 5,
     CS_RC_SHARED_EXPERTS = 1u << 6,
 } cs_recompute_module;
-#define CS_RC_MODELLED (CS_RC_CORE_ATTN | CS_RC_MOE_ACT | CS_RC_LAYERNORM)
+#define CS_RC_MODELLED (CS_RC_CORE_ATTN | CS_RC_MOE_ACT | CS_RC_LAYERNORM | CS_RC_MOE)
 typedef enum { CS_OPTIMIZER_ADAM, CS_OPTIMIZER_NONE } cs_optimizer;
 typedef enum { CS_ROUTING_BALANCED, CS_ROUTING_RANDOM, CS_ROUTING_SKEWED } cs_routing_mode;
 typedef enum { CS_NET_IDEAL, CS_NET_ANALYTIC, CS_NET_FLOW } cs_network_model;

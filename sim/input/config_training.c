@@ -76,8 +76,8 @@ static int recompute_modules_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void
         char names[128];
         cs_recompute_modules_text(missing, ", ", names, sizeof names);
         REPORT(c, f, n,
-               "recompute module %s is Megatron's but not modelled yet (core_attn, moe_act and "
-               "layernorm are)",
+               "recompute module %s is Megatron's but not modelled yet (core_attn, moe_act, "
+               "layernorm and moe are)",
                names);
         return -1;
     }

@@ -53,9 +53,18 @@ static void find_fix(const cs_scenario *s, const cs_layout *l, cs_layout_verdict
         t.training.sequence_parallel = 1, t.training.sequence_parallel = 0);
     TRY(rc == CS_RECOMPUTE_NONE, "recompute: selective", c.recompute = CS_RECOMPUTE_SELECTIVE,
         c.recompute = l->recompute);
+    /* a MoE model's MoE layers rerun whole (Megatron's moe module), cheaper
+     * than rerunning every layer */
+    unsigned modules = s->training.recompute_modules | (unsigned)CS_RC_MOE;
+    char text[160], names[96];
+    cs_recompute_modules_text(modules, ", ", names, sizeof names);
+    snprintf(text, sizeof text, "recompute: selective, recompute_modules: [%s]", names);
+    TRY(s->model.moe.num_experts > 0 && rc != CS_RECOMPUTE_FULL &&
+            !cs_recomputes(rc, &s->training, CS_RC_MOE),
+        text, (c.recompute = CS_RECOMPUTE_SELECTIVE, t.training.recompute_modules = modules),
+        (c.recompute = l->recompute, t.training.recompute_modules = s->training.recompute_modules));
     TRY(rc != CS_RECOMPUTE_FULL, "recompute: full", c.recompute = CS_RECOMPUTE_FULL,
         c.recompute = l->recompute);
-    char text[64];
     for (long m = mb / 2; m >= 1; m /= 2) {
         snprintf(text, sizeof text, "micro_batch_size: %ld", m);
         TRY(1, text, c.micro_batch_size = m, c.micro_batch_size = l->micro_batch_size);

@@ -22,7 +22,7 @@ typedef struct cs_layout_verdict {
     /* When it does not fit: the smallest single change that makes the
      * estimate fit, as a key: value a user would write ("recompute: full"),
      * and the estimate with it; fix[0] == 0 when no single change does. */
-    char fix[96];
+    char fix[160];
     double fix_total;
 } cs_layout_verdict;
 

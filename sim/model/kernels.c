@@ -739,8 +739,11 @@ void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
         gemm(out, "router.gemm", CS_SLOT_IN, 1, sh->Tl, sh->experts, sh->h, 0);
         /* RouterGatingLinearFunction (apply, save, views), the routing's
          * views, and _apply_expert_bias, a jit_fuser function called even
-         * without an expert bias (router.py:531-543, 639-661) */
-        host(out, 8 + HOST_COMPILED);
+         * without an expert bias (router.py:531-543, 639-661); with moe
+         * recompute the MoELayer's checkpoint around them (CheckpointFunction,
+         * random.py: the RNG states taken, the inputs saved, taken as
+         * CheckpointWithoutOutput's; its rerun repeats them, a few us) */
+        host(out, 8 + HOST_COMPILED + (reruns(o, CS_RC_MOE) ? HOST_CHECKPOINT_F : 0));
         if (sh->router_groups) {
             /* moe_utils.py group_limited_topk: the groups' top scores and
              * sums, their top-k, a zeroed mask and its scatter, the mask
@@ -777,7 +780,7 @@ void cs_kernels_router(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel_li
      * scatter_; the autograd nodes and the gating's views */
     memory(out, "router.scores.backward (top-k gather, score backward)", CS_SLOT_CORE_B,
            (8 + A) * e + 12 * c, 4);
-    host(out, 8);
+    host(out, 8 + (reruns(o, CS_RC_MOE) ? HOST_CHECKPOINT_B : 0)); /* with the checkpoint's end */
     gemm(out, "router.gemm.dgrad", CS_SLOT_IN_B, 1, sh->Tl, sh->h, sh->experts, 0);
     host(out, 4); /* RouterGatingLinearFunction.backward and the weight's DDP hook */
     wgrad(out, o, "router.gemm.wgrad", "router.main_grad_add", CS_SLOT_IN_W, 1, sh->experts, sh->h,

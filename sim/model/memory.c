@@ -56,7 +56,7 @@ static double local_seq(const cs_training *t, const cs_layout_sizes *z)
 }
 
 static double fp8_activation_delta(const cs_model *m, const cs_training *t,
-                                   const cs_layout_sizes *z, long layer)
+                                   const cs_layout_sizes *z, long layer, int moe_saved)
 {
     double s = local_seq(t, z), b = (double)z->micro_batch, h = (double)m->hidden_size;
     double tp = (double)z->tp, sb = s * b, e = 1 + cs_kernels_fp8_scale_bytes(t->fp8_recipe);
@@ -72,22 +72,25 @@ static double fp8_activation_delta(const cs_model *m, const cs_training *t,
     int act = cs_recomputes(z->recompute, t, CS_RC_MOE_ACT);
     double delta = m->mla.enabled && norms ? 0 : -save * sb * h / (sp ? tp : 1); /* QKV input */
     delta += (flash ? e : -save) * sb * q / tp;              /* projection input */
-    if (cs_model_is_moe_layer(m, layer)) {
+    if (cs_model_is_moe_layer(m, layer) && moe_saved) {
         double k = (double)m->moe.router_topk, etp = (double)z->etp;
         double routed = k * sb * etp / tp;
         double ffn_e = (double)m->moe.ffn_hidden_size, ffn_s = (double)m->moe.shared_expert_ffn_hidden_size;
         delta -= save * routed * (h + (act ? 0 : ffn_e / etp)); /* experts' fc1 and fc2 inputs */
         if (ffn_s > 0)
             delta += (norms ? 0 : e * sb * h / (sp ? tp : 1)) - save * sb * ffn_s / tp;
-    } else {
+    } else if (!cs_model_is_moe_layer(m, layer)) {
         delta -= save * sb * h / (sp ? tp : 1);              /* fc1 input */
         delta -= save * sb * (double)m->ffn_hidden_size / tp; /* fc2 input */
     }
     return delta;
 }
 
-double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
-                                   const cs_layout_sizes *z, long layer)
+/* Layer `layer`'s activations; moe_saved: whether its MoE layer keeps what
+ * it saved (not under `moe` recompute, which checkpoints the MoELayer and
+ * keeps only its input, the pre-MLP norm's output). */
+static double layer_activations(const cs_model *m, const cs_training *t, const cs_layout_sizes *z,
+                                long layer, int moe_saved)
 {
     double s = local_seq(t, z), b = (double)z->micro_batch;
     double h = (double)m->hidden_size, a = (double)m->num_attention_heads;
@@ -105,7 +108,7 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
      * input norm (the down projections'), 2 bytes per element each. */
     if (cs_recomputes(z->recompute, t, CS_RC_LAYERNORM))
         replicated -= 2.0 * s * b * h * ((moe ? 1 : 0) + (m->mla.enabled ? 1 : 0));
-    if (moe) {
+    if (moe && moe_saved) {
         double k = (double)m->moe.router_topk, etp = (double)z->etp;
         double tokens = k * s * b * etp / tp;
         double ffn_e = (double)m->moe.ffn_hidden_size;
@@ -115,7 +118,7 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
             routed -= tokens * 2.0 * ffn_e / etp;
         split += s * b * mlp_split_bytes(m, (double)m->moe.shared_expert_ffn_hidden_size);
         split += 4.0 * s * b * (double)m->moe.num_experts;
-    } else {
+    } else if (!moe) {
         split += s * b * mlp_split_bytes(m, (double)m->ffn_hidden_size);
     }
     /* FlashAttention and cuDNN keep the fp32 log-sum-exp per head and token. */
@@ -125,9 +128,23 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
                         ? 0
                         : cs_memory_attention_scores(m, t, z);
     double fp8 = cs_training_layer_fp8(t, m->num_layers, layer)
-                     ? fp8_activation_delta(m, t, z, layer)
+                     ? fp8_activation_delta(m, t, z, layer, moe_saved)
                      : 0;
     return (sp ? replicated / tp : replicated) + split / tp + scores + lse + routed + fp8;
+}
+
+double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
+                                   const cs_layout_sizes *z, long layer)
+{
+    return layer_activations(m, t, z, layer, !cs_recomputes(z->recompute, t, CS_RC_MOE));
+}
+
+double cs_memory_moe_rebuilt(const cs_model *m, const cs_training *t, const cs_layout_sizes *z,
+                             long layer)
+{
+    if (!cs_model_is_moe_layer(m, layer) || !cs_recomputes(z->recompute, t, CS_RC_MOE))
+        return 0;
+    return layer_activations(m, t, z, layer, 1) - layer_activations(m, t, z, layer, 0);
 }
 
 double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage)

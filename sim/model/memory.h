@@ -75,6 +75,12 @@ double cs_memory_attention_scores(const cs_model *m, const cs_training *t,
 double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
                                    const cs_layout_sizes *z, long layer);
 
+/* Bytes `moe` recompute discards after a MoE layer's forward and its rerun
+ * rebuilds in the backward (0 without it or off MoE layers): the routed
+ * tokens' saved expert inputs, the shared experts' and the router's. */
+double cs_memory_moe_rebuilt(const cs_model *m, const cs_training *t, const cs_layout_sizes *z,
+                             long layer);
+
 /* Micro-batches (of the whole stage's layers) held at the peak. */
 /* FP8 weights of layer i (unsplit): outside routed experts in *dense, the
  * routed experts' in *expert; both 0 unless layer i runs FP8. */

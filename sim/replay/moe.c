@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "model/memory.h"
 #include "model/routing.h"
 
 double cs_moe_expert_tokens(const cs_builder *B, long local, long layer, long mb)
@@ -683,18 +684,25 @@ static void record_w(cs_builder *B, long local, long layer, long id)
         B->last_w[local * B->Ls + cs_build_layer_in_stage(B, layer)] = id;
 }
 
-/* One op per GPU of the stage for a MoE block (none when it has no work). */
-static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer)
+/* One op per GPU of the stage for a MoE block (none when it has no work;
+ * the router's always is), booking mem_begin and mem_end on each GPU. */
+static void moe_ops_mem(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb,
+                        long layer, double mem_begin, double mem_end)
 {
     for (long local = 0; local < B->locals; local++) {
         cs_work w = cs_moe_block_work(B, which, pass, local, layer, mb);
         if (w.seconds <= 0 && which != BLOCK_EXPERTS && which != BLOCK_EXPERTS_FC1 &&
             which != BLOCK_ROUTER)
             continue;
-        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, 0, 0);
+        long id = cs_build_compute(B, B->gpu_of[local], k, mb, layer, w, mem_begin, mem_end);
         if (pass == CS_PASS_W)
             record_w(B, local, layer, id);
     }
+}
+
+static void moe_ops(cs_builder *B, cs_block which, int pass, cs_op_class k, long mb, long layer)
+{
+    moe_ops_mem(B, which, pass, k, mb, layer, 0, 0);
 }
 
 /* One op per GPU for slots [first, last] of the shared experts' cost. */
@@ -853,19 +861,17 @@ static int activation_waits(const cs_builder *B)
            !B->expert_rows;
 }
 
-/* The MoE MLP of a layer's forward (or its replay under full recompute):
- * pre-MLP norm, the shared experts (before the router unless overlapped),
- * router, permute, dispatch, experts, combine, unpermute, then the
- * bias-dropout-add. */
-void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
+/* MoELayer.forward: the shared experts (before the router unless
+ * overlapped), router, permute, dispatch, experts, combine, unpermute; the
+ * router's op books `rebuilt` (what a `moe` recompute's rerun rebuilds). */
+static void moe_layer_forward(cs_builder *B, long mb, long layer, cs_op_class k, double rebuilt)
 {
-    cs_build_carry(B, -1, k, mb, layer, edge_slot(&B->edges_f, CS_SLOT_PRE));
     if (has_shared(B) && !overlap(B)) {
         cs_block_cost c;
         shared_cost(B, CS_PASS_F, &c);
         cs_layer_block_forward(B, &c, k, mb, layer);
     }
-    moe_ops(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer);
+    moe_ops_mem(B, BLOCK_ROUTER, CS_PASS_F, k, mb, layer, rebuilt, 0);
     /* alltoall with neither EP nor TP waits at the end (before_finish) */
     int sync = host_syncs(B);
     int a2a = B->t->moe_token_dispatcher_type == CS_DISPATCH_ALLTOALL;
@@ -908,7 +914,21 @@ void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     }
     if (overlap(B))
         cs_build_release(B, 0); /* the shared experts' output is added */
+}
+
+/* The MoE MLP of a layer's forward (or its replay under full recompute):
+ * pre-MLP norm, MoELayer.forward, then the bias-dropout-add. */
+void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
+{
+    cs_build_carry(B, -1, k, mb, layer, edge_slot(&B->edges_f, CS_SLOT_PRE));
+    moe_layer_forward(B, mb, layer, k, 0);
     cs_build_carry(B, -1, k, mb, layer, edge_slot(&B->edges_f, CS_SLOT_POST));
+}
+
+/* What `moe` recompute rebuilds of the layer on each GPU (0 without it). */
+static double moe_rebuilt(const cs_builder *B, long layer)
+{
+    return cs_memory_moe_rebuilt(B->m, B->t, B->z, layer);
 }
 
 /* Its input-gradient pass, each block's W right after its B with `with_w`. */
@@ -917,6 +937,12 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
     cs_build_carry(B, -1, CS_OP_BACKWARD_INPUT, mb, layer, edge_slot(&B->edges_b, CS_SLOT_POST_B));
     /* layernorm recompute: the pre-MLP norm reruns first */
     cs_build_carry(B, -1, CS_OP_RECOMPUTE, mb, layer, edge_slot(&B->edges_b, CS_SLOT_RECOMPUTE));
+    /* moe recompute: the checkpointed MoELayer.forward reruns whole, its
+     * all-to-alls and host wait included (tensor_parallel.checkpoint in
+     * moe_layer.py), rebuilding what it saves until its backward ends */
+    double rebuilt = moe_rebuilt(B, layer);
+    if (cs_recomputes(B->z->recompute, B->t, CS_RC_MOE))
+        moe_layer_forward(B, mb, layer, CS_OP_RECOMPUTE, rebuilt);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
     hybridep_stage_tokens(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B);
     dispatch_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
@@ -934,7 +960,10 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
         moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     combine_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
     moe_ops(B, BLOCK_PERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
-    moe_ops(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
+    /* the rebuilt tensors go with the router's backward, or with the
+     * deferred weight gradients that still read them (zb-h1) */
+    moe_ops_mem(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
+                with_w ? -rebuilt : 0);
     if (with_w)
         moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     if (overlap(B))
@@ -951,7 +980,8 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
 void cs_moe_weight(cs_builder *B, long mb, long layer)
 {
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
-    moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
+    moe_ops_mem(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0,
+                -moe_rebuilt(B, layer));
     if (has_shared(B)) {
         cs_block_cost c;
         shared_cost(B, CS_PASS_B, &c);
