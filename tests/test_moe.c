@@ -870,7 +870,7 @@ START_TEST(moe_recompute_reruns_the_layer)
                        "recompute: selective, optimizer: none";
     double dropped = K * T * (2 * H + 4 * 2048) + 4 * 2048 * T + 4 * T * E;
     const char *modules[] = {"[]", "[moe]", "[layernorm, moe]"};
-    double act[3], ep[2], fwd[2], bwd[2], w[2], rc[2], rerun = 0;
+    double act[3], ep[2], fwd[2], bwd[2], w[2], rc[2], peak[2], rerun = 0;
     for (int i = 0; i < 3; i++) {
         char training[512];
         snprintf(training, sizeof training, "%s, recompute_modules: %s", base, modules[i]);
@@ -887,6 +887,7 @@ START_TEST(moe_recompute_reruns_the_layer)
             bwd[i] = r.compute_s[CS_OP_BACKWARD_INPUT];
             w[i] = r.compute_s[CS_OP_BACKWARD_WEIGHT];
             rc[i] = r.compute_s[CS_OP_RECOMPUTE];
+            peak[i] = r.memory.activations;
             ck_assert(r.memory_left_bytes < 1e-3);
             cs_replay_result_free(&r);
         }
@@ -910,23 +911,65 @@ START_TEST(moe_recompute_reruns_the_layer)
     }
     ck_assert(act[0] - act[1] == dropped);
     ck_assert(act[1] - act[2] == 2 * T * H);
+    /* the peak: both layers' forward activations, then under moe the last
+     * layer's rebuilt ones on top while its backward runs */
+    ck_assert_msg(peak[0] == 2 * act[0], "%.17g vs %.17g", peak[0], 2 * act[0]);
+    ck_assert_msg(peak[1] == 2 * act[1] + dropped, "%.17g vs %.17g", peak[1], 2 * act[1] + dropped);
     assert_close(rc[1], 2 * rerun, 1e-12);
     ck_assert(rc[0] == 0);
     assert_close(ep[1], 1.5 * ep[0], 1e-12);
     assert_close(fwd[1], fwd[0], 1e-12);
     assert_close(bwd[1], bwd[0], 1e-12);
     assert_close(w[1], w[0], 1e-12);
-    /* zb-h1 defers the experts' weight gradients, which read the rebuilt
-     * tensors: they are freed with them. */
+    /* zb-h1 defers the weight gradients: after its input gradients a layer
+     * keeps what they read, its GEMMs' inputs (2 bytes per element): of
+     * the attention the QKV and projection inputs and the norm's output
+     * (2 T h + T q, q = 16 heads x 64), of the rebuilt MoE layer the
+     * experts' fc1 and fc2 inputs and the shared expert's fc2 input, the
+     * rest of the rebuilt tensors going with its router's backward. The
+     * peak is layer 0's rerun while layer 1 waits for its W. */
     setup z;
     char training[512];
     snprintf(training, sizeof training, "%s, recompute_modules: [moe]", base);
     load_hostless(&z, training, "zb-h1");
+    double w_in = 2 * K * T * (H + 2048) + 2 * T * 2048;
+    ck_assert(cs_memory_moe_w_inputs(&z.s.model, &z.s.training, &z.z, 0) == w_in);
     cs_replay_result r;
     ck_assert_int_eq(cs_replay(&z.s, &z.s.layouts[0], &z.z, CS_NET_ANALYTIC, 1, &r), 0);
     ck_assert(r.memory_left_bytes < 1e-3);
+    double want = act[1] + dropped + 2 * T * (2 * H + 16 * 64) + w_in;
+    ck_assert_msg(r.memory.activations == want, "%.17g vs %.17g", r.memory.activations, want);
     cs_replay_result_free(&r);
     cs_scenario_free(&z.s);
+    /* The checkpoint's host ops ride on the router: 8 forward, 12 backward. */
+    double ops[2][2];
+    for (int on = 0; on < 2; on++) {
+        snprintf(training, sizeof training, "%s, recompute_modules: %s", base, on ? "[moe]" : "[]");
+        load_hostless(&z, training, "1f1b");
+        for (int b = 0; b < 2; b++) {
+            cs_kernel_opts o = opts(&z, b);
+            cs_kernel_list l;
+            cs_kernels_router(&z.sh, &o, &l);
+            ops[on][b] = host_ops(&l);
+        }
+        cs_scenario_free(&z.s);
+    }
+    ck_assert(ops[1][0] - ops[0][0] == 8 && ops[1][1] - ops[0][1] == 12);
+    /* In FP8 the MoE layer's FP8 copies go with it: what FP8 changes of a
+     * moe-recomputed layer is its attention's part alone, the QKV input
+     * (e bytes instead of 2 per element) and fused attention's FP8 copy of
+     * the projection input (e more; here q = h, and in tensorwise e = 1:
+     * they cancel). */
+    double fp8[2];
+    for (int prec = 0; prec < 2; prec++) {
+        snprintf(training, sizeof training, "%s, recompute_modules: [moe]%s", base,
+                 prec ? ", precision: fp8, fp8_recipe: tensorwise" : "");
+        load_hostless(&z, training, "1f1b");
+        fp8[prec] = cs_memory_layer_activations(&z.s.model, &z.s.training, &z.z, 0);
+        cs_scenario_free(&z.s);
+    }
+    double e = 1 + cs_kernels_fp8_scale_bytes(CS_FP8_TENSORWISE);
+    assert_close(fp8[1] - fp8[0], -(2 - e) * T * H + e * T * 16 * 64, 1e-12);
 }
 END_TEST
 

@@ -202,6 +202,12 @@ static const struct variant {
      "moe_token_dispatcher_type: alltoall, moe_pad_expert_input_to_capacity: true, "
      "moe_routing: balanced, sequence_parallel: true",
      "{ name: a, tp: 2, pp: 2, ep: 4 }"},
+    {"moe and layernorm recompute under zb-h1 (the MoE layer rerun, its rebuilt memory)",
+     MOE_MODEL, "",
+     "moe_token_dispatcher_type: alltoall, moe_routing: balanced, moe_grouped_gemm: true, "
+     "sequence_parallel: true, recompute: selective, recompute_modules: [layernorm, moe], "
+     "schedule: zb-h1",
+     "{ name: a, tp: 2, pp: 2, ep: 2 }"},
     {"allgather dispatcher, expert TP", MOE_MODEL, "",
      "moe_token_dispatcher_type: allgather, moe_routing: balanced, sequence_parallel: true",
      "{ name: a, tp: 2, pp: 2, ep: 2 }"},

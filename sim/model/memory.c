@@ -147,6 +147,23 @@ double cs_memory_moe_rebuilt(const cs_model *m, const cs_training *t, const cs_l
     return layer_activations(m, t, z, layer, 1) - layer_activations(m, t, z, layer, 0);
 }
 
+double cs_memory_moe_w_inputs(const cs_model *m, const cs_training *t, const cs_layout_sizes *z,
+                              long layer)
+{
+    double rebuilt = cs_memory_moe_rebuilt(m, t, z, layer);
+    if (rebuilt <= 0)
+        return 0;
+    double sb = local_seq(t, z) * (double)z->micro_batch, h = (double)m->hidden_size;
+    double etp = (double)z->etp, tp = (double)z->tp;
+    double tokens = (double)m->moe.router_topk * sb * etp / tp;
+    /* the routed experts' fc1 input (the permuted tokens) and fc2 input,
+     * the shared experts' fc2 input; their fc1 input is the layer's kept
+     * norm output */
+    double w = 2.0 * tokens * (h + (double)m->moe.ffn_hidden_size / etp) +
+               2.0 * sb * (double)m->moe.shared_expert_ffn_hidden_size / tp;
+    return w < rebuilt ? w : rebuilt;
+}
+
 double cs_memory_inflight(cs_schedule s, long p, long v, long m, long stage)
 {
     switch (s) {

@@ -81,6 +81,11 @@ double cs_memory_layer_activations(const cs_model *m, const cs_training *t,
 double cs_memory_moe_rebuilt(const cs_model *m, const cs_training *t, const cs_layout_sizes *z,
                              long layer);
 
+/* Of those, what the layer's deferred weight gradients still read after
+ * its input-gradient pass (zb-h1): the experts' GEMM inputs. */
+double cs_memory_moe_w_inputs(const cs_model *m, const cs_training *t, const cs_layout_sizes *z,
+                              long layer);
+
 /* Micro-batches (of the whole stage's layers) held at the peak. */
 /* FP8 weights of layer i (unsplit): outside routed experts in *dense, the
  * routed experts' in *expert; both 0 unless layer i runs FP8. */

@@ -571,6 +571,9 @@ static double layer_w_part(const cs_builder *B, long layer)
 {
     const cs_shape *sh = &B->sh;
     double width = cs_build_is_moe(B, layer) ? sh->ffn_e * sh->topk : sh->ffn;
+    /* moe recompute: the experts' inputs are rebuilt, held apart (moe.c) */
+    if (cs_build_is_moe(B, layer) && cs_recomputes(B->z->recompute, B->t, CS_RC_MOE))
+        width = 0;
     double part = DT * sh->T * (2 * sh->h + (sh->q + width) / sh->t);
     double held =
         B->z->recompute == CS_RECOMPUTE_FULL ? layer_full(B, layer) : layer_keep(B, layer);

@@ -960,10 +960,11 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
         moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     combine_comm(B, CS_OP_BACKWARD_INPUT, mb, layer, CS_PASS_B, with_w);
     moe_ops(B, BLOCK_PERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
-    /* the rebuilt tensors go with the router's backward, or with the
-     * deferred weight gradients that still read them (zb-h1) */
+    /* the rebuilt tensors go with the router's backward, but for the
+     * experts' GEMM inputs that deferred weight gradients read (zb-h1) */
+    double kept_for_w = with_w ? 0 : cs_memory_moe_w_inputs(B->m, B->t, B->z, layer);
     moe_ops_mem(B, BLOCK_ROUTER, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer, 0,
-                with_w ? -rebuilt : 0);
+                -(rebuilt - kept_for_w));
     if (with_w)
         moe_ops(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     if (overlap(B))
@@ -981,7 +982,7 @@ void cs_moe_weight(cs_builder *B, long mb, long layer)
 {
     moe_ops(B, BLOCK_EXPERTS, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer);
     moe_ops_mem(B, BLOCK_ROUTER, CS_PASS_W, CS_OP_BACKWARD_WEIGHT, mb, layer, 0,
-                -moe_rebuilt(B, layer));
+                -cs_memory_moe_w_inputs(B->m, B->t, B->z, layer));
     if (has_shared(B)) {
         cs_block_cost c;
         shared_cost(B, CS_PASS_B, &c);
