@@ -533,6 +533,28 @@ START_TEST(mtp_and_sequence_limits)
                    54);
     tu_assert_diag(&r.d, CS_ERROR, "'qk_layernorm' must be true or false, got 'maybe'", 1, 72);
     done(&r);
+    /* Sliding windows: Megatron's (left, right) pair, causal only; the skip
+     * frequency means nothing without a window. */
+    load_bad(&r, "model: { base: moe-30b, window_size: [128, 4] }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "window_size's right side must be 0", 1, 44);
+    done(&r);
+    load_bad(&r, "model: { base: moe-30b, window_size: 128 }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "'window_size' must be [left, right]", 1, 38);
+    done(&r);
+    load_bad(&r, "model: { base: moe-30b, window_size: [-1, 0] }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "'window_size' must be at least 0", 1, 39);
+    done(&r);
+    load_bad(&r, "model: { base: moe-30b, window_attn_skip_freq: 2 }\n"
+                 "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,
+             1);
+    tu_assert_diag(&r.d, CS_ERROR, "window_attn_skip_freq 2 needs window_size", 1, 8);
+    done(&r);
     /* Two gated activations at once (Megatron asserts not args.swiglu). */
     load_bad(&r, "model: { base: moe-30b, swiglu: true, quick_geglu: true }\n"
                  "cluster: cluster-512-64gb\n" TRAINING LAYOUTS,

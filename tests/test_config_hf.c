@@ -113,6 +113,54 @@ START_TEST(hf_qwen_moe)
 END_TEST
 
 /* Qwen3's model_type turns on the QK norms its attention has. */
+/* sliding_window with the layers layer_types names (GPT-OSS alternates,
+ * sliding first: Megatron's window_attn_skip_freq 2); every layer without
+ * layer_types (Mistral); none with use_sliding_window false (Qwen2); a
+ * pattern no skip frequency says is refused at the list. */
+START_TEST(hf_sliding_window)
+{
+    static const char *base = "{ \"num_hidden_layers\": 4, \"hidden_size\": 2880, "
+                              "\"num_attention_heads\": 64, \"vocab_size\": 201088, ";
+    static const struct {
+        const char *rest;
+        long window, freq;
+    } cases[] = {
+        {"\"sliding_window\": 128, \"layer_types\": [\"sliding_attention\", \"full_attention\", "
+         "\"sliding_attention\", \"full_attention\"] }",
+         128, 2},
+        {"\"sliding_window\": 4096 }", 4096, 0},
+        {"\"sliding_window\": 4096, \"use_sliding_window\": false }", -1, 0},
+        {"\"sliding_window\": 4096, \"layer_types\": [\"full_attention\", \"full_attention\", "
+         "\"full_attention\", \"full_attention\"] }",
+         -1, 0},
+    };
+    char text[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(text, sizeof text, "%s%s", base, cases[i].rest);
+        hf_run h;
+        hf_load(&h, tu_write("window.json", text));
+        ck_assert_int_eq(h.m.window_size, cases[i].window);
+        ck_assert_int_eq(h.m.window_attn_skip_freq, cases[i].freq);
+        ck_assert_int_eq(cs_model_layer_window(&h.m, 0), cases[i].window + 1);
+        hf_done(&h);
+    }
+    snprintf(text, sizeof text,
+             "%s\"sliding_window\": 128,\n\"layer_types\": [\"sliding_attention\", "
+             "\"full_attention\", \"full_attention\", \"sliding_attention\"] }",
+             base);
+    cs_sources src;
+    memset(&src, 0, sizeof src);
+    cs_model m;
+    cs_diags d;
+    cs_diags_init(&d);
+    ck_assert_int_eq(cs_model_load(tu_write("window.json", text), &tu_paths, &src, &m, &d), -1);
+    tu_assert_diag(&d, CS_ERROR, "'layer_types' must be \"sliding_attention\" on every layer", 2,
+                   16);
+    cs_sources_free(&src);
+    cs_diags_free(&d);
+}
+END_TEST
+
 START_TEST(hf_qwen3_qk_norms)
 {
     const char *path = tu_write("qwen3.json",
@@ -433,6 +481,7 @@ int main(void)
     tcase_add_test(t_hf, hf_mixtral_8x7b);
     tcase_add_test(t_hf, hf_qwen_moe);
     tcase_add_test(t_hf, hf_qwen3_qk_norms);
+    tcase_add_test(t_hf, hf_sliding_window);
     tcase_add_test(t_hf, hf_deepseek_v3);
     tcase_add_test(t_hf, hf_matches_presets);
     tcase_add_test(t_hf, hf_default_name_keeps_dots);

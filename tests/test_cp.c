@@ -121,7 +121,7 @@ START_TEST(kernels_take_a_cp_share)
     cs_shape_init(&sh, &f.s.model, &f.s.training, &f.z);
     ck_assert(sh.T == 256);
     ck_assert(cs_kernels_cp_kv_bytes(&sh) == 2.0 * 256 * (1024 + 1024));
-    cs_kernel_opts o = {&f.s.training, CS_RECOMPUTE_NONE, CS_ATTN_FUSED, 0, 0};
+    cs_kernel_opts o = {&f.s.training, CS_RECOMPUTE_NONE, CS_ATTN_FUSED, 0, 0, 0};
     cs_kernel_list l;
     cs_kernels_attention(&sh, &o, &l);
     const cs_kernel *a = NULL;
@@ -406,6 +406,23 @@ START_TEST(refusals_at_their_position)
     tu_assert_diag(&d, CS_ERROR, "context parallelism runs only in Transformer Engine's attention",
                    5, 18);
     tu_assert_diag(&d, CS_ERROR, "cp_comm_type a2a+p2p (hierarchical) is not modelled yet", 3, 68);
+    cs_diags_free(&d);
+    cs_scenario_free(&s);
+    /* Sliding windows are not split over context-parallel ranks yet. */
+    cs_diags_init(&d);
+    ck_assert_int_eq(
+        tu_load_scenario("model: { name: c, num_layers: 4, hidden_size: 1024, num_attention_heads: "
+                         "16, ffn_hidden_size: 4096, vocab_size: 32000, window_size: [128, 0] }\n"
+                         "cluster: { base: dgx-h100, nodes: 1 }\n"
+                         "training: { seq_length: 1024, global_batch_size: 16 }\n"
+                         "layouts:\n  - { tp: 1, cp: 2, pp: 1 }\n",
+                         &s, &d),
+        0);
+    ck_assert_int_eq(cs_layout_check(&s, &s.layouts[0], &z, &d), -1);
+    tu_assert_diag(&d, CS_ERROR,
+                   "sliding-window attention (model.window_size) with context parallelism is not "
+                   "modelled yet",
+                   5, 18);
     cs_diags_free(&d);
     cs_scenario_free(&s);
 }

@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "base/csv.h"
+#include "model/cost.h"
 #include "model/kernels.h"
 #include "model/model.h"
+#include "replay/replay.h"
 #include "testutil.h"
 
 typedef struct setup {
@@ -43,7 +45,7 @@ static void load(setup *u, const char *training)
 
 static cs_kernel_opts opts(const setup *u, int backward)
 {
-    return (cs_kernel_opts){&u->s.training, u->z.recompute, u->z.attention, backward, 0};
+    return (cs_kernel_opts){&u->s.training, u->z.recompute, u->z.attention, backward, 0, 0};
 }
 
 static double total_flops(const cs_kernel_list *l)
@@ -320,7 +322,7 @@ START_TEST(qk_layernorm_kernels)
     setup u;
     load(&u, "attention_backend: flash");
     cs_kernel_list f, b;
-    cs_kernels_attention(&u.sh, &(cs_kernel_opts){&u.s.training, u.z.recompute, u.z.attention, 0, 0},
+    cs_kernels_attention(&u.sh, &(cs_kernel_opts){&u.s.training, u.z.recompute, u.z.attention, 0, 0, 0},
                          &f);
     int plain = f.n;
     cs_param_counts before, after;
@@ -543,6 +545,122 @@ START_TEST(kernels_command)
 }
 END_TEST
 
+/* A windowed GPT-3 175B (window_size [255, 0] on the odd layers, window
+ * 256 keys a query) on TP8, under `cluster`. */
+static void load_window(setup *u, const char *cluster, long layers)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "model: { base: gpt3-175b, num_layers: %ld, window_size: [255, 0], "
+             "window_attn_skip_freq: 2 }\n"
+             "cluster: %s\n"
+             "training: { seq_length: 2048, global_batch_size: 8, attention_backend: fused, "
+             "optimizer: none }\n"
+             "layouts:\n  - { tp: 8, pp: 1 }\n",
+             layers, cluster);
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = tu_load_scenario(yaml, &u->s, &d);
+    if (rc == 0)
+        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+    cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
+}
+
+/* One attention kernel's seconds, the layer's window `span` (0: full). */
+static double attention_seconds(setup *u, cs_cost *c, int backward, double span)
+{
+    cs_kernel_opts o = opts(u, backward);
+    o.window = span;
+    cs_kernel_list l;
+    cs_kernels_attention(&u->sh, &o, &l);
+    return cs_cost_of(c, find(&l, backward ? "core_attention.backward" : "core_attention.forward"));
+}
+
+/* Sliding-window attention (Megatron's window_size, window_attn_skip_freq):
+ * which layers, the band's FLOPs by hand, the pricing rules, and the
+ * replay's windowed layers. The band of 256 keys over s 2048 queries has
+ * 2048 x 256 - 256^2 / 2 query-key pairs; 96 / 8 heads of 128 per rank:
+ * forward 4 x 12 x 128 pairs, backward 2.5 times that. A made-up GPU table
+ * (fused 0.5 forward; sliding_window at window 511: 0.3 at s 1024 and 0.4
+ * at s 4096, backward 0.8 of those) checks the rules: interpolated in
+ * log(seq), a narrower band at the table's time, a band as long as the
+ * sequence the full table's, never slower than the full kernel, and without
+ * a table the full kernel's time. */
+START_TEST(sliding_window_attention)
+{
+    static const char *gpu =
+        "{ base: dgx-h100, nodes: 1, gpu: { attention_efficiency: { "
+        "fused: [[2048, 128, 0.5, 0.4]], "
+        "sliding_window: [[1024, 511, 0.3, 0.24], [4096, 511, 0.4, 0.32]] } } }";
+    setup u;
+    load_window(&u, gpu, 96);
+    ck_assert_int_eq(cs_model_layer_window(&u.s.model, 0), 256);
+    ck_assert_int_eq(cs_model_layer_window(&u.s.model, 1), 0);
+    ck_assert_int_eq(cs_model_layer_window(&u.s.model, 94), 256);
+    ck_assert_int_eq(cs_model_layer_window(&u.s.model, 95), 0);
+    cs_kernel_opts f = opts(&u, 0), b = opts(&u, 1);
+    f.window = b.window = 256;
+    cs_kernel_list l;
+    cs_kernels_attention(&u.sh, &f, &l);
+    double pairs = 2048.0 * 256 - 256.0 * 256 / 2, fwd = 4.0 * 12 * 128 * pairs;
+    const cs_kernel *k = find(&l, "core_attention.forward");
+    ck_assert(k->flops == fwd && k->window == 256);
+    cs_kernels_attention(&u.sh, &b, &l);
+    ck_assert(find(&l, "core_attention.backward")->flops == 2.5 * fwd);
+    cs_cost c;
+    ck_assert_int_eq(cs_cost_init(&c, &u.s.cluster.gpu, u.s.training.precision), 0);
+    /* log(2048) is halfway between log(1024) and log(4096) */
+    assert_close(cs_cost_window_efficiency(&c, CS_ATTN_FUSED, 128, 2048, 512, 0, 1), 0.35, 1e-12);
+    assert_close(cs_cost_window_efficiency(&c, CS_ATTN_FUSED, 128, 2048, 512, 1, 1), 0.28, 1e-12);
+    ck_assert(cs_cost_window_efficiency(&c, CS_ATTN_FUSED, 128, 2048, 2048, 0, 1) == 0.5);
+    assert_close(attention_seconds(&u, &c, 0, 256), attention_seconds(&u, &c, 0, 512), 1e-12);
+    assert_close(attention_seconds(&u, &c, 1, 256), attention_seconds(&u, &c, 1, 512), 1e-12);
+    ck_assert(attention_seconds(&u, &c, 0, 512) < attention_seconds(&u, &c, 0, 1024));
+    /* A band the table prices slower than the whole causal prefix is held at
+     * the prefix's time: at s 2048 a band of 1537 keys at the table's 0.35
+     * would take longer than the full kernel at 0.5. */
+    assert_close(attention_seconds(&u, &c, 0, 1537), attention_seconds(&u, &c, 0, 0), 1e-12);
+    cs_cost_free(&c);
+    cs_scenario_free(&u.s);
+    /* No sliding_window table (A100): a band takes the full kernel's time. */
+    load_window(&u, "{ base: dgx-a100-80gb, nodes: 1 }", 96);
+    ck_assert_int_eq(cs_cost_init(&c, &u.s.cluster.gpu, u.s.training.precision), 0);
+    assert_close(attention_seconds(&u, &c, 0, 256), attention_seconds(&u, &c, 0, 0), 1e-12);
+    cs_cost_free(&c);
+    cs_scenario_free(&u.s);
+    /* The replay: of 4 layers, layers 1 and 3 (1-based) windowed; no host
+     * costs; 8 micro-batches (dp 1). */
+    static const char *hostless =
+        "{ base: dgx-h100, nodes: 1, host: { launch_overhead: 0 s, op_overhead: 0 s, "
+        "collective_overhead: 0 s }, gpu: { attention_efficiency: { "
+        "fused: [[2048, 128, 0.5, 0.4]], "
+        "sliding_window: [[1024, 511, 0.3, 0.24], [4096, 511, 0.4, 0.32]] } } }";
+    double forward[2], backward[2], delta[2], mbs = 0;
+    for (int w = 0; w < 2; w++) {
+        load_window(&u, hostless, 4);
+        if (!w)
+            u.s.model.window_size = -1;
+        ck_assert_int_eq(cs_cost_init(&c, &u.s.cluster.gpu, u.s.training.precision), 0);
+        for (int bw = 0; bw < 2; bw++)
+            delta[bw] = attention_seconds(&u, &c, bw, 0) - attention_seconds(&u, &c, bw, 256);
+        cs_cost_free(&c);
+        mbs = (double)u.z.microbatches;
+        cs_replay_result r;
+        ck_assert_int_eq(cs_replay(&u.s, &u.s.layouts[0], &u.z, CS_NET_ANALYTIC, 1, &r), 0);
+        forward[w] = r.compute_s[CS_OP_FORWARD];
+        backward[w] = r.compute_s[CS_OP_BACKWARD_INPUT] + r.compute_s[CS_OP_BACKWARD_WEIGHT];
+        cs_replay_result_free(&r);
+        cs_scenario_free(&u.s);
+    }
+    ck_assert(delta[0] > 0 && delta[1] > 0 && mbs == 8);
+    assert_close(forward[0] - forward[1], 2 * mbs * delta[0], 1e-9);
+    assert_close(backward[0] - backward[1], 2 * mbs * delta[1], 1e-9);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -559,6 +677,7 @@ int main(void)
     tcase_add_test(t, fp8_layers_tp8);
     tcase_add_test(t, qk_layernorm_kernels);
     tcase_add_test(t, quick_geglu_and_clamp);
+    tcase_add_test(t, sliding_window_attention);
     suite_add_tcase(s, t);
     return tu_main(s);
 }

@@ -100,7 +100,7 @@ static void load_two_nodes(setup *u, const char *training, const char *layout)
 
 static cs_kernel_opts opts(const setup *u, int backward)
 {
-    return (cs_kernel_opts){&u->s.training, u->z.recompute, u->z.attention, backward, 0};
+    return (cs_kernel_opts){&u->s.training, u->z.recompute, u->z.attention, backward, 0, 0};
 }
 
 static const cs_kernel *find(const cs_kernel_list *l, const char *name)

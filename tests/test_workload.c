@@ -509,7 +509,7 @@ START_TEST(selective_recompute_is_booked_as_recompute)
         ck_assert_int_eq(cs_replay(&s, &s.layouts[0], &z, CS_NET_ANALYTIC, 1, &r), 0);
         cs_shape sh;
         cs_shape_init(&sh, &s.model, &s.training, &z);
-        cs_kernel_opts o = {&s.training, z.recompute, z.attention, 1, 0};
+        cs_kernel_opts o = {&s.training, z.recompute, z.attention, 1, 0, 0};
         cs_kernel_list l;
         cs_kernels_attention(&sh, &o, &l);
         cs_cost c;
@@ -678,7 +678,7 @@ static double per_iteration(const built *b, double (*tally)(const cs_kernel_list
     cs_shape_init(&sh, &b->s.model, &b->s.training, &b->z);
     double n = 0;
     for (int bw = 0; bw < 2; bw++) {
-        cs_kernel_opts o = {&b->s.training, b->z.recompute, b->z.attention, bw, 0};
+        cs_kernel_opts o = {&b->s.training, b->z.recompute, b->z.attention, bw, 0, 0};
         cs_kernel_list l;
         cs_kernels_attention(&sh, &o, &l);
         n += 4 * tally(&l);

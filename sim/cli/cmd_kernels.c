@@ -78,6 +78,9 @@ static void print_list(printer *p, const char *block, const cs_kernel_list *l, i
                      k->k, k->n);
         else if (k->kind == CS_KERNEL_GEMM)
             snprintf(shape, sizeof shape, "[%.0fx%.0f].[%.0fx%.0f]", k->m, k->k, k->k, k->n);
+        else if (k->kind == CS_KERNEL_ATTENTION && k->window > 0)
+            snprintf(shape, sizeof shape, "s %.0f, d %.0f, w %.0f (%s)", k->seq, k->head_dim,
+                     k->window - 1, cs_attention_backend_name(k->backend));
         else if (k->kind == CS_KERNEL_ATTENTION)
             snprintf(shape, sizeof shape, "s %.0f, d %.0f (%s)", k->seq, k->head_dim,
                      cs_attention_backend_name(k->backend));
@@ -129,7 +132,8 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
     cs_kernel_list l;
     int moe = s->model.moe.num_experts > 0;
     for (int backward = 0; backward < 2; backward++) {
-        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward, listed_bf16(s)};
+        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward, listed_bf16(s),
+                            (double)cs_model_layer_window(&s->model, 0)};
         cs_kernels_attention(&sh, &o, &l);
         print_list(p, "attention", &l, backward);
         if (moe) {
@@ -152,12 +156,19 @@ static void list_layout(printer *p, const cs_scenario *s, const cs_layout_sizes 
     }
     printer rest = {p->cost, p->host, p->csv, {0, 0}, {0, 0}, {0, 0}};
     for (int backward = 0; backward < 2 && sh.V > 0; backward++) {
-        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward, 0};
+        cs_kernel_opts o = {&s->training, z->recompute, z->attention, backward, 0, 0};
         cs_kernels_output(&sh, &o, &l);
         print_list(&rest, "output", &l, backward);
         cs_kernels_embedding(&sh, &o, &s->model, &l);
         print_list(&rest, "embedding", &l, backward);
     }
+    long windowed = 0;
+    for (long i = 0; i < s->model.num_layers; i++)
+        windowed += cs_model_layer_window(&s->model, i) > 0;
+    if (!p->csv && windowed)
+        printf("\n  the layer is layer 1, with sliding-window attention (window %ld), as %ld of "
+               "the %ld layers; the others attend the whole causal prefix",
+               s->model.window_size, windowed, s->model.num_layers);
     if (!p->csv)
         printf("\n  one layer, one micro-batch: forward %.1f us (%.1f GFLOP), backward %.1f us "
                "(%.1f GFLOP)\n  the host issues it in: forward %.1f us, backward %.1f us\n",

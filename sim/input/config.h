@@ -55,6 +55,10 @@ typedef struct cs_attention_table {
 
 typedef struct cs_attention_efficiency {
     cs_attention_table flash, fused; /* FlashAttention; cuDNN fused attention */
+    /* Sliding-window attention (a causal band): rows [seq_length, window,
+     * forward, backward], the window in head_dim's column (Megatron's
+     * window_size[0]); FLOPs counted over the band. */
+    cs_attention_table sliding_window;
 } cs_attention_efficiency;
 
 typedef enum { CS_NORM_LAYERNORM, CS_NORM_RMSNORM } cs_normalization;
@@ -105,6 +109,12 @@ typedef struct cs_model {
     long mtp_num_layers; /* multi-token prediction depths, on the last stage */
     cs_position_embedding position_embedding_type;
     long max_position_embeddings;
+    /* Sliding-window attention (Megatron's window_size, window_attn_skip_freq):
+     * each query attends itself and the window_size keys before it, on every
+     * layer, or with a skip frequency N on all but each N-th (1-based layer
+     * numbers divisible by N keep full attention). window_size < 0: none. */
+    long window_size;
+    long window_attn_skip_freq; /* 0: every layer windowed */
     cs_moe_config moe;
     cs_mla_config mla;
     cs_loc loc; /* the outermost mapping that defined the model */
@@ -614,6 +624,12 @@ int cs_training_layer_fp8(const cs_training *t, long num_layers, long i);
 
 /* True when layer i (0-based) of the model is a MoE layer. */
 int cs_model_is_moe_layer(const cs_model *m, long i);
+/* Keys each query of layer i (0-based) attends with sliding-window
+ * attention, itself and the window before it (window_size + 1); 0 when the
+ * layer attends the whole causal prefix (no window_size, a layer that
+ * window_attn_skip_freq keeps full, an MTP depth). As Megatron's
+ * is_layer_window_attention on 1-based layer numbers. */
+long cs_model_layer_window(const cs_model *m, long i);
 /* Whether the MLP is gated (swiglu or quick_geglu: three weight matrices). */
 int cs_model_gated(const cs_model *m);
 

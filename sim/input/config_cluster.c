@@ -141,17 +141,18 @@ static int row_number(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key, i
     return 0;
 }
 
-/* [seq_length, head_dim, forward, backward] rows forming a full grid,
- * sorted by head_dim, then seq_length. */
+/* [seq_length, X, forward, backward] rows forming a full grid, sorted by X
+ * (`col`: head_dim, or a sliding window's size, kept in head_dim), then
+ * seq_length. */
 static int attention_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *key,
-                           cs_attention_table *out)
+                           const char *col, cs_attention_table *out)
 {
     long rows = n->type == YAML_SEQUENCE_NODE
                     ? (long)(n->data.sequence.items.top - n->data.sequence.items.start)
                     : 0;
     if (rows < 1 || rows > CS_ATTN_ROWS) {
-        REPORT(c, f, n, "'%s' must be a list of 1 to %d rows [seq_length, head_dim, forward, "
-                        "backward]", key, CS_ATTN_ROWS);
+        REPORT(c, f, n, "'%s' must be a list of 1 to %d rows [seq_length, %s, forward, backward]",
+               key, CS_ATTN_ROWS, col);
         return -1;
     }
     cs_attention_table t = {0};
@@ -159,8 +160,8 @@ static int attention_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *k
         yaml_node_t *row = cs_yfile_node(f, n->data.sequence.items.start[i]);
         if (row->type != YAML_SEQUENCE_NODE ||
             row->data.sequence.items.top - row->data.sequence.items.start != 4) {
-            REPORT(c, f, row, "each row of '%s' must be [seq_length, head_dim, forward, backward]",
-                   key);
+            REPORT(c, f, row, "each row of '%s' must be [seq_length, %s, forward, backward]", key,
+                   col);
             return -1;
         }
         double v[4];
@@ -171,7 +172,7 @@ static int attention_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *k
         int ordered = i == 0 || v[1] > t.head_dim[i - 1] ||
                       (v[1] == t.head_dim[i - 1] && v[0] > t.seq[i - 1]);
         if (!ordered) {
-            REPORT(c, f, row, "rows of '%s' must be sorted by head_dim, then seq_length", key);
+            REPORT(c, f, row, "rows of '%s' must be sorted by %s, then seq_length", key, col);
             return -1;
         }
         t.seq[i] = v[0];
@@ -179,7 +180,7 @@ static int attention_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *k
         t.forward[i] = v[2];
         t.backward[i] = v[3];
     }
-    /* A full grid: every head_dim has the first head_dim's seq_lengths. */
+    /* A full grid: every head_dim (window) has the first one's seq_lengths. */
     long per = 0;
     while (per < rows && t.head_dim[per] == t.head_dim[0])
         per++;
@@ -187,7 +188,7 @@ static int attention_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, const char *k
     for (long i = 0; grid && i < rows; i++)
         grid = t.seq[i] == t.seq[i % per] && t.head_dim[i] == t.head_dim[i / per * per];
     if (!grid) {
-        REPORT(c, f, n, "'%s' must give every head_dim the same seq_lengths (a full grid)", key);
+        REPORT(c, f, n, "'%s' must give every %s the same seq_lengths (a full grid)", key, col);
         return -1;
     }
     t.n = (int)rows;
@@ -270,17 +271,24 @@ static int fp8_grid_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 
 static int flash_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    return attention_table(c, f, n, "flash", &((cs_attention_efficiency *)obj)->flash);
+    return attention_table(c, f, n, "flash", "head_dim", &((cs_attention_efficiency *)obj)->flash);
 }
 
 static int fused_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
-    return attention_table(c, f, n, "fused", &((cs_attention_efficiency *)obj)->fused);
+    return attention_table(c, f, n, "fused", "head_dim", &((cs_attention_efficiency *)obj)->fused);
+}
+
+static int window_table(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    return attention_table(c, f, n, "sliding_window", "window",
+                           &((cs_attention_efficiency *)obj)->sliding_window);
 }
 
 static const cs_field attention_fields[] = {
     CUSTOM("flash", flash_table),
     CUSTOM("fused", fused_table),
+    CUSTOM("sliding_window", window_table),
 };
 const cs_schema cs_attention_schema = {"attention_efficiency", attention_fields,
                                        COUNT(attention_fields)};

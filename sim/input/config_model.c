@@ -10,6 +10,7 @@ static const char *const norm_choices[] = {"layernorm", "rmsnorm", NULL};
 static const char *const pos_choices[] = {"rope", "learned_absolute", NULL};
 
 static int layer_freq_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
+static int window_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj);
 
 /* Group-limited routing as Megatron's TransformerConfig checks it: both
  * keys or neither, the experts split evenly into the groups, and enough
@@ -85,6 +86,8 @@ static const cs_field model_fields[] = {
     INT(cs_model, mtp_num_layers, 0, 0),
     ENUM(cs_model, position_embedding_type, pos_choices),
     INT(cs_model, max_position_embeddings, 1, 0),
+    CUSTOM("window_size", window_custom),
+    INT(cs_model, window_attn_skip_freq, 1, 0),
     SUB(cs_model, moe, cs_moe_schema),
     CUSTOM_OF("mla", mla_custom, cs_mla_schema),
 };
@@ -97,6 +100,7 @@ void cs_model_defaults(cs_model *m)
     m->vocab_size = UNSET_INT;
     m->num_query_groups = m->kv_channels = m->ffn_hidden_size = UNSET_INT;
     m->max_position_embeddings = UNSET_INT;
+    m->window_size = -1;
     m->position_embedding_type = CS_POS_ROPE;
     m->moe.router_topk = 2;
     m->moe.ffn_hidden_size = UNSET_INT;
@@ -131,6 +135,38 @@ static int layer_freq_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
     return rc;
 }
 
+/* window_size: Megatron's (left, right) pair, null for none. A causal
+ * model's band has no keys after the query: right must be 0. */
+static int window_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
+{
+    cs_model *m = obj;
+    if (cs_ynode_is_null(n)) {
+        m->window_size = -1;
+        return 0;
+    }
+    long count = n->type == YAML_SEQUENCE_NODE
+                     ? (long)(n->data.sequence.items.top - n->data.sequence.items.start)
+                     : 0;
+    if (count != 2) {
+        REPORT(c, f, n, "'window_size' must be [left, right] (Megatron's pair, e.g. [128, 0]) or "
+                        "null");
+        return -1;
+    }
+    long v[2];
+    for (int i = 0; i < 2; i++)
+        if (cs_parse_int(c, f, cs_yfile_node(f, n->data.sequence.items.start[i]), "window_size", 0,
+                         &v[i]) != 0)
+            return -1;
+    if (v[1] != 0) {
+        REPORT(c, f, cs_yfile_node(f, n->data.sequence.items.start[1]),
+               "window_size's right side must be 0: keys after the query (a bidirectional "
+               "window) are not modelled, decoders are causal");
+        return -1;
+    }
+    m->window_size = v[0];
+    return 0;
+}
+
 static int mla_custom(cs_ctx *c, cs_yfile *f, yaml_node_t *n, void *obj)
 {
     cs_model *m = obj;
@@ -162,6 +198,7 @@ static int model_bounded(cs_ctx *c, const cs_model *m, const cs_yfile *f)
         {"kv_channels", m->kv_channels, wide},
         {"vocab_size", m->vocab_size, wide},
         {"max_position_embeddings", m->max_position_embeddings, wide},
+        {"window_size", m->window_size, wide},
         {"num_attention_heads", m->num_attention_heads, many},
         {"num_query_groups", m->num_query_groups, many},
         {"moe.num_experts", m->moe.num_experts, many},
@@ -244,6 +281,13 @@ static int model_derive(cs_ctx *c, cs_model *m, const cs_yfile *f)
             rc = -1;
         }
     }
+    if (m->window_attn_skip_freq > 0 && m->window_size < 0) {
+        cs_diags_add(d, CS_ERROR, m->loc, txt, len,
+                     "window_attn_skip_freq %ld needs window_size: it says which layers keep "
+                     "full attention among sliding-window ones",
+                     m->window_attn_skip_freq);
+        rc = -1;
+    }
     if (m->swiglu && m->quick_geglu) {
         cs_diags_add(d, CS_ERROR, m->loc, txt, len,
                      "swiglu and quick_geglu both name the MLP's gated activation: choose one");
@@ -279,4 +323,12 @@ int cs_model_is_moe_layer(const cs_model *m, long i)
     if (m->moe.pattern_len > 0)
         return i < m->moe.pattern_len && m->moe.layer_pattern[i];
     return i % m->moe.layer_freq == 0;
+}
+
+long cs_model_layer_window(const cs_model *m, long i)
+{
+    if (m->window_size < 0 || i < 0 || i >= m->num_layers)
+        return 0;
+    long freq = m->window_attn_skip_freq;
+    return freq > 0 && (i + 1) % freq == 0 ? 0 : m->window_size + 1;
 }

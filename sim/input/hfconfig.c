@@ -126,6 +126,53 @@ static void read_mla(hf *h, cs_model *m)
     m->kv_channels = m->mla.v_head_dim;
 }
 
+/* Whether a layer_types entry is each kind: 1 sliding, 0 full, -1 neither. */
+static int layer_kind(const char *t)
+{
+    if (t && !strcmp(t, "sliding_attention"))
+        return 1;
+    return t && !strcmp(t, "full_attention") ? 0 : -1;
+}
+
+/* Sliding-window attention: sliding_window (Mistral, GPT-OSS; Qwen2 only
+ * with use_sliding_window), on the layers layer_types says are
+ * "sliding_attention", which must be all of them or all but every N-th
+ * (Megatron's window_attn_skip_freq). */
+static void read_window(hf *h, cs_model *m)
+{
+    long w, freq = 0, layers = 0, sliding = 0;
+    int use = 1;
+    hf_bool(h, "use_sliding_window", &use);
+    if (!use || !hf_int(h, "sliding_window", &w))
+        return;
+    yaml_node_t *types = cs_ymap_get(h->f, h->root, "layer_types");
+    if (types && types->type == YAML_SEQUENCE_NODE) {
+        layers = (long)(types->data.sequence.items.top - types->data.sequence.items.start);
+        int ok = 1;
+        for (long i = 0; i < layers && ok; i++) {
+            yaml_node_t *item = cs_yfile_node(h->f, types->data.sequence.items.start[i]);
+            int k = layer_kind(cs_ynode_text(item));
+            ok = k >= 0;
+            sliding += k == 1;
+            if (k == 0 && !freq)
+                freq = i + 1;
+            ok = ok && k == (freq && (i + 1) % freq == 0 ? 0 : 1);
+        }
+        if (!ok) {
+            cs_yfile_report(h->f, h->d, CS_ERROR, types,
+                            "'layer_types' must be \"sliding_attention\" on every layer, or on "
+                            "all but every N-th (\"full_attention\"), to be read as "
+                            "window_attn_skip_freq");
+            h->rc = -1;
+            return;
+        }
+        if (!sliding)
+            return;
+    }
+    m->window_size = w;
+    m->window_attn_skip_freq = freq;
+}
+
 int cs_hf_apply(cs_yfile *f, yaml_node_t *root, cs_model *m, cs_diags *d)
 {
     hf h = {f, root, d, 0};
@@ -159,5 +206,6 @@ int cs_hf_apply(cs_yfile *f, yaml_node_t *root, cs_model *m, cs_diags *d)
     m->qk_layernorm = t && (!strcmp(t, "qwen3") || !strcmp(t, "qwen3_moe"));
     read_moe(&h, m);
     read_mla(&h, m);
+    read_window(&h, m);
     return h.rc;
 }

@@ -137,7 +137,8 @@ int cs_cost_init(cs_cost *c, const cs_gpu_config *gpu, cs_precision precision)
                                         ? &gpu->fp8_grouped_matmul_efficiency
                                         : &gpu->grouped_matmul_efficiency) ||
         grid_init(&c->attention[0], &gpu->attention_efficiency.flash) ||
-        grid_init(&c->attention[1], &gpu->attention_efficiency.fused)) {
+        grid_init(&c->attention[1], &gpu->attention_efficiency.fused) ||
+        grid_init(&c->attention[2], &gpu->attention_efficiency.sliding_window)) {
         cs_cost_free(c);
         return -1;
     }
@@ -155,6 +156,7 @@ void cs_cost_free(cs_cost *c)
     curve_free(&c->fp8_grouped);
     grid_free(&c->attention[0]);
     grid_free(&c->attention[1]);
+    grid_free(&c->attention[2]);
 }
 
 double cs_cost_matmul_efficiency(cs_cost *c, double flops) { return curve_at(&c->matmul, flops); }
@@ -249,6 +251,38 @@ double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, do
     return grid_at(g, head_dim, seq, backward);
 }
 
+/* Query-key pairs of a causal band of `span` keys over `seq` queries, as
+ * FlashAttention counts a causal mask (half the square at span = seq). */
+static double band_pairs(double seq, double span)
+{
+    double w = span < seq ? span : seq;
+    return seq * w - w * w / 2;
+}
+
+double cs_cost_window_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
+                                 double seq, double span, int backward, double flops)
+{
+    double full = cs_cost_attention_efficiency(c, backend, head_dim, seq, backward);
+    if (!(full > 0)) /* no table: the full kernel as a GEMM of its FLOPs */
+        full = cs_cost_matmul_efficiency(c, flops * band_pairs(seq, seq) / band_pairs(seq, span));
+    cs_attn_grid *g = &c->attention[2];
+    if (span >= seq)
+        return full;
+    if (g->nx < 1) /* the full kernel's time over the band's FLOPs */
+        return full * band_pairs(seq, span) / band_pairs(seq, seq);
+    /* the table's windows are window_size (span - 1) */
+    double smallest = g->x[0] + 1, e;
+    if (span < smallest)
+        e = grid_at(g, smallest - 1, seq, backward) * band_pairs(seq, span) /
+            band_pairs(seq, smallest);
+    else
+        e = grid_at(g, span - 1, seq, backward);
+    /* never slower than the full causal kernel (a table measured at another
+     * head_dim, or held past its windows, could say so) */
+    double floor = full * band_pairs(seq, span) / band_pairs(seq, seq);
+    return e > floor ? e : floor;
+}
+
 static double roofline(cs_cost *c, double peak, double flops, double efficiency, double bytes,
                        double launches)
 {
@@ -297,6 +331,9 @@ double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k)
         return e;
     }
     case CS_KERNEL_ATTENTION: {
+        if (k->window > 0)
+            return cs_cost_window_efficiency(c, k->backend, k->head_dim, k->seq, k->window,
+                                             k->backward, k->flops);
         double e = cs_cost_attention_efficiency(c, k->backend, k->head_dim, k->seq, k->backward);
         return e > 0 ? e : cs_cost_matmul_efficiency(c, k->flops);
     }

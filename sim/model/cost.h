@@ -56,7 +56,7 @@ typedef struct cs_cost {
     cs_curve matmul, shape, memory;
     cs_curve fp8_matmul, fp8_shape; /* the GPU's FP8 tables, or its BF16 ones */
     cs_curve grouped, fp8_grouped;  /* grouped GEMMs by tokens per expert */
-    cs_attn_grid attention[2]; /* flash, fused */
+    cs_attn_grid attention[3]; /* flash, fused, sliding window (x = its window) */
 } cs_cost;
 
 /* Returns 0, or -1 when out of memory. */
@@ -81,6 +81,18 @@ double cs_cost_kernel_efficiency(cs_cost *c, const cs_kernel *k);
  * backward; -1 when the GPU has no such table. */
 double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
                                     double seq, int backward);
+
+/* A sliding-window attention kernel's efficiency: each query attends `span`
+ * keys (window_size + 1) of a sequence of `seq`, FLOPs counted over that
+ * causal band. By the GPU's sliding_window table (interpolated in window
+ * and log(seq), held in efficiency past its largest window), and below its
+ * smallest window at that window's time, not its rate (a kernel this thin
+ * is bound by what each query row costs, not by its FLOPs); a band as long
+ * as the sequence is full causal attention; without a table, the time of
+ * full causal attention (efficiency scaled to the band's FLOPs, `flops`),
+ * which bounds the time with a table too. */
+double cs_cost_window_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
+                                 double seq, double span, int backward, double flops);
 
 /* Time of one 16-bit kernel doing `flops` arithmetic at
  * matmul_efficiency(flops) and moving `bytes` of memory. */

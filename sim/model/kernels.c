@@ -378,6 +378,11 @@ static void flash(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o
 {
     double at = sh->heads / sh->t, q = sh->T * sh->q / sh->t, kv = cs_kernels_cp_kv_bytes(sh) / A;
     double fwd = 4 * sh->b * at * sh->s * sh->s * sh->head_dim / 2 / sh->cp;
+    double full = fwd;
+    if (o->window > 0 && o->window < sh->s) { /* a causal band (no cp: the layout refuses it) */
+        double w = o->window;
+        fwd = 4 * sh->b * at * (sh->s * w - w * w / 2) * sh->head_dim;
+    }
     cs_kernel *k = add(l, backward ? "core_attention.backward" : "core_attention.forward",
                        CS_KERNEL_ATTENTION, slot);
     if (!k)
@@ -387,6 +392,7 @@ static void flash(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o
     k->head_dim = sh->head_dim;
     k->backward = backward;
     k->flops = backward ? 2.5 * fwd : fwd;
+    k->window = fwd < full ? o->window : 0;
     double reads = 1; /* K/V blocks each kernel reads */
     if (sh->cp > 1 && sh->cp_comm == CS_CP_P2P) {
         k->launches = sh->cp;

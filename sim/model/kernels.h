@@ -87,6 +87,7 @@ typedef struct cs_kernel {
     /* Attention kernels: which efficiency table prices them, and by what. */
     cs_attention_backend backend;
     double seq, head_dim;
+    double window; /* keys each query attends in a sliding window; 0: the causal prefix */
     int backward;
     int fp8; /* a Transformer Engine linear layer's GEMM run in FP8 (priced at the FP8 peak) */
     /* A grouped GEMM (the experts' one kernel over `batch` local experts):
@@ -116,6 +117,9 @@ typedef struct cs_kernel_opts {
      * and last layers with first_last_layers_bf16); 0: they follow the
      * training's precision. */
     int bf16;
+    /* The layer's sliding window: keys each query attends
+     * (cs_model_layer_window()); 0: full causal attention. */
+    double window;
 } cs_kernel_opts;
 
 /* With precision fp8 (and not o->bf16) each linear layer's GEMMs run in FP8

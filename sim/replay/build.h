@@ -56,6 +56,9 @@ typedef struct cs_builder {
     /* The attention and dense-MLP blocks of the layers an FP8 run keeps in
      * BF16 (first_last_layers_bf16); computed only then. */
     cs_block_cost bf16_attn_f, bf16_attn_b, bf16_mlp_f, bf16_mlp_b;
+    /* The attention of sliding-window layers (model.window_size), as the
+     * two above: [0] the training's precision, [1] the BF16 layers'. */
+    cs_block_cost window_attn_f[2], window_attn_b[2];
     gsl_rng *rng;
     gsl_rng *noise;   /* uncertainty draws, apart from routing so they do not shift it */
     double *slowdown; /* per GPU: straggler factor (1 for most) */

@@ -47,6 +47,8 @@ static void bf16_costs(cs_builder *B)
     block_cost(B, &l, &B->bf16_mlp_b);
 }
 
+static void window_costs(cs_builder *B);
+
 void cs_layer_costs(cs_builder *B)
 {
     const cs_shape *sh = &B->sh;
@@ -73,6 +75,7 @@ void cs_layer_costs(cs_builder *B)
     block_cost(B, &l, &B->emb_b);
     if (B->t->precision == CS_FP8 && B->t->first_last_layers_bf16)
         bf16_costs(B);
+    window_costs(B);
 }
 
 /* Whether `layer` is one an FP8 run keeps in BF16. */
@@ -83,9 +86,30 @@ static int layer_bf16(const cs_builder *B, long layer)
 
 static const cs_block_cost *attn_cost(const cs_builder *B, long layer, int backward)
 {
-    if (layer_bf16(B, layer))
+    int bf16 = layer_bf16(B, layer);
+    if (cs_model_layer_window(B->m, layer) > 0)
+        return backward ? &B->window_attn_b[bf16] : &B->window_attn_f[bf16];
+    if (bf16)
         return backward ? &B->bf16_attn_b : &B->bf16_attn_f;
     return backward ? &B->attn_b : &B->attn_f;
+}
+
+/* The sliding-window layers' attention, each precision (window_size's
+ * layers all have the same window). */
+static void window_costs(cs_builder *B)
+{
+    if (B->m->window_size < 0)
+        return;
+    cs_kernel_list l;
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        cs_kernel_opts f = B->fwd, b = B->bwd;
+        f.bf16 = b.bf16 = bf16;
+        f.window = b.window = (double)(B->m->window_size + 1);
+        cs_kernels_attention(&B->sh, &f, &l);
+        block_cost(B, &l, &B->window_attn_f[bf16]);
+        cs_kernels_attention(&B->sh, &b, &l);
+        block_cost(B, &l, &B->window_attn_b[bf16]);
+    }
 }
 
 static const cs_block_cost *mlp_cost(const cs_builder *B, long layer, int backward)

@@ -274,8 +274,8 @@ static int build(cs_workload *w, cs_exec *x, const cs_scenario *s, const cs_layo
     B.chunks = z->schedule == CS_INTERLEAVED ? z->vpp : 1;
     B.Ls_max = z->layers_per_stage;
     cs_shape_init(&B.sh, B.m, B.t, z);
-    B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0, 0};
-    B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1, 0};
+    B.fwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 0, 0, 0};
+    B.bwd = (cs_kernel_opts){B.t, z->recompute, z->attention, 1, 0, 0};
     B.host_launch = s->cluster.host.launch_overhead;
     B.host_op = s->cluster.host.op_overhead;
     B.host_collective = s->cluster.host.collective_overhead;
