@@ -112,11 +112,13 @@ START_TEST(hf_qwen_moe)
 }
 END_TEST
 
-/* Qwen3's model_type turns on the QK norms its attention has. */
-/* sliding_window with the layers layer_types names (GPT-OSS alternates,
- * sliding first: Megatron's window_attn_skip_freq 2); every layer without
- * layer_types (Mistral); none with use_sliding_window false (Qwen2); a
- * pattern no skip frequency says is refused at the list. */
+/* sliding_window (the keys a query attends, itself included: Megatron's
+ * window_size one less) with the layers layer_types names (GPT-OSS
+ * alternates, sliding first: Megatron's window_attn_skip_freq 2); every
+ * layer without layer_types (Mistral); Gemma 2's every other layer; none
+ * with use_sliding_window false, or with Qwen2's max_window_layers covering
+ * every layer; a pattern no skip frequency says, a layer_types of another
+ * length and a max_window_layers below the layers are refused. */
 START_TEST(hf_sliding_window)
 {
     static const char *base = "{ \"num_hidden_layers\": 4, \"hidden_size\": 2880, "
@@ -127,8 +129,10 @@ START_TEST(hf_sliding_window)
     } cases[] = {
         {"\"sliding_window\": 128, \"layer_types\": [\"sliding_attention\", \"full_attention\", "
          "\"sliding_attention\", \"full_attention\"] }",
-         128, 2},
-        {"\"sliding_window\": 4096 }", 4096, 0},
+         127, 2},
+        {"\"sliding_window\": 4096 }", 4095, 0},
+        {"\"model_type\": \"gemma2\", \"sliding_window\": 4096 }", 4095, 2},
+        {"\"sliding_window\": 4096, \"use_sliding_window\": true, \"max_window_layers\": 4 }", -1, 0},
         {"\"sliding_window\": 4096, \"use_sliding_window\": false }", -1, 0},
         {"\"sliding_window\": 4096, \"layer_types\": [\"full_attention\", \"full_attention\", "
          "\"full_attention\", \"full_attention\"] }",
@@ -158,9 +162,27 @@ START_TEST(hf_sliding_window)
                    16);
     cs_sources_free(&src);
     cs_diags_free(&d);
+    static const struct {
+        const char *rest, *says;
+    } bad[] = {
+        {"\"sliding_window\": 128,\n\"layer_types\": [\"sliding_attention\", \"full_attention\"] }",
+         "one per layer"},
+        {"\"sliding_window\": 128, \"use_sliding_window\": true,\n\"max_window_layers\": 2 }",
+         "'max_window_layers' 2 keeps full attention on the first layers only"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, "%s%s", base, bad[i].rest);
+        memset(&src, 0, sizeof src);
+        cs_diags_init(&d);
+        ck_assert_int_eq(cs_model_load(tu_write("window.json", text), &tu_paths, &src, &m, &d), -1);
+        tu_assert_diag(&d, CS_ERROR, bad[i].says, 2, bad[i].says[0] == 'o' ? 16 : 22);
+        cs_sources_free(&src);
+        cs_diags_free(&d);
+    }
 }
 END_TEST
 
+/* Qwen3's model_type turns on the QK norms its attention has. */
 START_TEST(hf_qwen3_qk_norms)
 {
     const char *path = tu_write("qwen3.json",

@@ -547,7 +547,7 @@ END_TEST
 
 /* A windowed GPT-3 175B (window_size [255, 0] on the odd layers, window
  * 256 keys a query) on TP8, under `cluster`. */
-static void load_window(setup *u, const char *cluster, long layers)
+static void load_window_with(setup *u, const char *cluster, long layers, const char *training)
 {
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
@@ -555,9 +555,9 @@ static void load_window(setup *u, const char *cluster, long layers)
              "window_attn_skip_freq: 2 }\n"
              "cluster: %s\n"
              "training: { seq_length: 2048, global_batch_size: 8, attention_backend: fused, "
-             "optimizer: none }\n"
+             "optimizer: none%s }\n"
              "layouts:\n  - { tp: 8, pp: 1 }\n",
-             layers, cluster);
+             layers, cluster, training);
     cs_diags d;
     cs_diags_init(&d);
     int rc = tu_load_scenario(yaml, &u->s, &d);
@@ -567,6 +567,11 @@ static void load_window(setup *u, const char *cluster, long layers)
     cs_diags_free(&d);
     ck_assert_int_eq(rc, 0);
     cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
+}
+
+static void load_window(setup *u, const char *cluster, long layers)
+{
+    load_window_with(u, cluster, layers, "");
 }
 
 /* One attention kernel's seconds, the layer's window `span` (0: full). */
@@ -586,9 +591,10 @@ static double attention_seconds(setup *u, cs_cost *c, int backward, double span)
  * forward 4 x 12 x 128 pairs, backward 2.5 times that. A made-up GPU table
  * (fused 0.5 forward; sliding_window at window 511: 0.3 at s 1024 and 0.4
  * at s 4096, backward 0.8 of those) checks the rules: interpolated in
- * log(seq), a narrower band at the table's time, a band as long as the
- * sequence the full table's, never slower than the full kernel, and without
- * a table the full kernel's time. */
+ * log(seq), a narrower band at the table's time, a wider one towards the
+ * full kernel's rate, a band as long as the sequence the full table's,
+ * never slower than the full kernel, and without a table the full kernel's
+ * time. */
 START_TEST(sliding_window_attention)
 {
     static const char *gpu =
@@ -619,10 +625,16 @@ START_TEST(sliding_window_attention)
     assert_close(attention_seconds(&u, &c, 0, 256), attention_seconds(&u, &c, 0, 512), 1e-12);
     assert_close(attention_seconds(&u, &c, 1, 256), attention_seconds(&u, &c, 1, 512), 1e-12);
     ck_assert(attention_seconds(&u, &c, 0, 512) < attention_seconds(&u, &c, 0, 1024));
+    /* Past the table's largest window, log-linearly from its rate to the full
+     * kernel's: a band of 1024 keys is halfway from 512 to 2048. */
+    assert_close(cs_cost_window_efficiency(&c, CS_ATTN_FUSED, 128, 2048, 1024, 0, 1), 0.425,
+                 1e-12);
     /* A band the table prices slower than the whole causal prefix is held at
-     * the prefix's time: at s 2048 a band of 1537 keys at the table's 0.35
-     * would take longer than the full kernel at 0.5. */
-    assert_close(attention_seconds(&u, &c, 0, 1537), attention_seconds(&u, &c, 0, 0), 1e-12);
+     * the prefix's time: at s 1024 a band of 512 keys at the table's 0.3
+     * would take longer than the full kernel at 0.5, which does the band's
+     * 3/4 of the prefix's pairs at 0.375. */
+    assert_close(cs_cost_window_efficiency(&c, CS_ATTN_FUSED, 128, 1024, 512, 0, 1), 0.375,
+                 1e-12);
     cs_cost_free(&c);
     cs_scenario_free(&u.s);
     /* No sliding_window table (A100): a band takes the full kernel's time. */
@@ -632,15 +644,19 @@ START_TEST(sliding_window_attention)
     cs_cost_free(&c);
     cs_scenario_free(&u.s);
     /* The replay: of 4 layers, layers 1 and 3 (1-based) windowed; no host
-     * costs; 8 micro-batches (dp 1). */
+     * costs; 8 micro-batches (dp 1); what full recompute and core_attn's
+     * rerun rerun is the windowed kernel too. */
     static const char *hostless =
         "{ base: dgx-h100, nodes: 1, host: { launch_overhead: 0 s, op_overhead: 0 s, "
         "collective_overhead: 0 s }, gpu: { attention_efficiency: { "
         "fused: [[2048, 128, 0.5, 0.4]], "
         "sliding_window: [[1024, 511, 0.3, 0.24], [4096, 511, 0.4, 0.32]] } } }";
-    double forward[2], backward[2], delta[2], mbs = 0;
+    static const char *const recomputes[] = {"", ", recompute: full",
+                                              ", recompute: selective"};
+    for (int rc = 0; rc < 3; rc++) {
+    double forward[2], backward[2], rerun[2], delta[2], mbs = 0;
     for (int w = 0; w < 2; w++) {
-        load_window(&u, hostless, 4);
+        load_window_with(&u, hostless, 4, recomputes[rc]);
         if (!w)
             u.s.model.window_size = -1;
         ck_assert_int_eq(cs_cost_init(&c, &u.s.cluster.gpu, u.s.training.precision), 0);
@@ -652,12 +668,18 @@ START_TEST(sliding_window_attention)
         ck_assert_int_eq(cs_replay(&u.s, &u.s.layouts[0], &u.z, CS_NET_ANALYTIC, 1, &r), 0);
         forward[w] = r.compute_s[CS_OP_FORWARD];
         backward[w] = r.compute_s[CS_OP_BACKWARD_INPUT] + r.compute_s[CS_OP_BACKWARD_WEIGHT];
+        rerun[w] = r.compute_s[CS_OP_RECOMPUTE];
         cs_replay_result_free(&r);
         cs_scenario_free(&u.s);
     }
     ck_assert(delta[0] > 0 && delta[1] > 0 && mbs == 8);
     assert_close(forward[0] - forward[1], 2 * mbs * delta[0], 1e-9);
     assert_close(backward[0] - backward[1], 2 * mbs * delta[1], 1e-9);
+    if (rc)
+        assert_close(rerun[0] - rerun[1], 2 * mbs * delta[0], 1e-9);
+    else
+        ck_assert(rerun[0] == 0 && rerun[1] == 0);
+    }
 }
 END_TEST
 

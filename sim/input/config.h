@@ -627,8 +627,9 @@ int cs_model_is_moe_layer(const cs_model *m, long i);
 /* Keys each query of layer i (0-based) attends with sliding-window
  * attention, itself and the window before it (window_size + 1); 0 when the
  * layer attends the whole causal prefix (no window_size, a layer that
- * window_attn_skip_freq keeps full, an MTP depth). As Megatron's
- * is_layer_window_attention on 1-based layer numbers. */
+ * window_attn_skip_freq keeps full). As Megatron's is_layer_window_attention
+ * on 1-based layer numbers, an MTP depth's (i >= num_layers) numbered 1, 2,
+ * ... by depth. */
 long cs_model_layer_window(const cs_model *m, long i);
 /* Whether the MLP is gated (swiglu or quick_geglu: three weight matrices). */
 int cs_model_gated(const cs_model *m);

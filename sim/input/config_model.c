@@ -327,8 +327,12 @@ int cs_model_is_moe_layer(const cs_model *m, long i)
 
 long cs_model_layer_window(const cs_model *m, long i)
 {
-    if (m->window_size < 0 || i < 0 || i >= m->num_layers)
+    if (m->window_size < 0 || i < 0 || i >= m->num_layers + m->mtp_num_layers)
         return 0;
+    /* an MTP depth's layer is numbered from 1 again, depth by depth
+     * (multi_token_prediction.py: "MTP inner layers use their own layer
+     * numbering") */
+    long number = i < m->num_layers ? i + 1 : i - m->num_layers + 1;
     long freq = m->window_attn_skip_freq;
-    return freq > 0 && (i + 1) % freq == 0 ? 0 : m->window_size + 1;
+    return freq > 0 && number % freq == 0 ? 0 : m->window_size + 1;
 }

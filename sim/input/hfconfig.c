@@ -134,21 +134,44 @@ static int layer_kind(const char *t)
     return t && !strcmp(t, "full_attention") ? 0 : -1;
 }
 
-/* Sliding-window attention: sliding_window (Mistral, GPT-OSS; Qwen2 only
- * with use_sliding_window), on the layers layer_types says are
+/* Sliding-window attention: sliding_window keys a query attends, itself
+ * included (Megatron's window_size is the keys before it: one less, as
+ * Megatron-Bridge's bridges convert it), on the layers layer_types says are
  * "sliding_attention", which must be all of them or all but every N-th
- * (Megatron's window_attn_skip_freq). */
+ * (Megatron's window_attn_skip_freq); without layer_types, Gemma 2's every
+ * other layer and Gemma 3's sliding_window_pattern, else every layer. Qwen2
+ * windows only with use_sliding_window, and its max_window_layers first
+ * layers not at all (no skip frequency says that: refused unless it covers
+ * every layer or none). */
 static void read_window(hf *h, cs_model *m)
 {
-    long w, freq = 0, layers = 0, sliding = 0;
+    long w, freq = 0, layers = 0, sliding = 0, firsts = 0;
     int use = 1;
     hf_bool(h, "use_sliding_window", &use);
-    if (!use || !hf_int(h, "sliding_window", &w))
+    if (!use || !hf_int_min(h, "sliding_window", 1, &w))
         return;
+    yaml_node_t *type = cs_ymap_get(h->f, h->root, "model_type");
+    const char *t = type ? cs_ynode_text(type) : NULL;
+    if (t && !strcmp(t, "gemma2"))
+        freq = 2;
+    if (t && (!strcmp(t, "gemma3") || !strcmp(t, "gemma3_text")))
+        hf_int_min(h, "sliding_window_pattern", 1, &freq);
+    yaml_node_t *mwl = cs_ymap_get(h->f, h->root, "max_window_layers");
+    if (hf_int(h, "max_window_layers", &firsts) && firsts >= m->num_layers)
+        return; /* every layer below it: none windowed */
+    if (firsts > 0) {
+        cs_yfile_report(h->f, h->d, CS_ERROR, mwl,
+                        "'max_window_layers' %ld keeps full attention on the first layers only: no "
+                        "window_attn_skip_freq says that",
+                        firsts);
+        h->rc = -1;
+        return;
+    }
     yaml_node_t *types = cs_ymap_get(h->f, h->root, "layer_types");
     if (types && types->type == YAML_SEQUENCE_NODE) {
+        freq = 0;
         layers = (long)(types->data.sequence.items.top - types->data.sequence.items.start);
-        int ok = 1;
+        int ok = layers == m->num_layers;
         for (long i = 0; i < layers && ok; i++) {
             yaml_node_t *item = cs_yfile_node(h->f, types->data.sequence.items.start[i]);
             int k = layer_kind(cs_ynode_text(item));
@@ -161,15 +184,15 @@ static void read_window(hf *h, cs_model *m)
         if (!ok) {
             cs_yfile_report(h->f, h->d, CS_ERROR, types,
                             "'layer_types' must be \"sliding_attention\" on every layer, or on "
-                            "all but every N-th (\"full_attention\"), to be read as "
-                            "window_attn_skip_freq");
+                            "all but every N-th (\"full_attention\"), one per layer, to be read "
+                            "as window_attn_skip_freq");
             h->rc = -1;
             return;
         }
         if (!sliding)
             return;
     }
-    m->window_size = w;
+    m->window_size = w - 1;
     m->window_attn_skip_freq = freq;
 }
 

@@ -271,12 +271,16 @@ double cs_cost_window_efficiency(cs_cost *c, cs_attention_backend backend, doubl
     if (g->nx < 1) /* the full kernel's time over the band's FLOPs */
         return full * band_pairs(seq, span) / band_pairs(seq, seq);
     /* the table's windows are window_size (span - 1) */
-    double smallest = g->x[0] + 1, e;
-    if (span < smallest)
+    double smallest = g->x[0] + 1, largest = g->x[g->nx - 1] + 1, e;
+    if (span < smallest) {
         e = grid_at(g, smallest - 1, seq, backward) * band_pairs(seq, span) /
             band_pairs(seq, smallest);
-    else
+    } else if (span <= largest || largest >= seq) {
         e = grid_at(g, span - 1, seq, backward);
+    } else { /* from the largest window's rate to the full kernel's at span = seq */
+        double f = log(span / largest) / log(seq / largest);
+        e = grid_at(g, largest - 1, seq, backward) * (1 - f) + full * f;
+    }
     /* never slower than the full causal kernel (a table measured at another
      * head_dim, or held past its windows, could say so) */
     double floor = full * band_pairs(seq, span) / band_pairs(seq, seq);

@@ -85,10 +85,11 @@ double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, do
 /* A sliding-window attention kernel's efficiency: each query attends `span`
  * keys (window_size + 1) of a sequence of `seq`, FLOPs counted over that
  * causal band. By the GPU's sliding_window table (interpolated in window
- * and log(seq), held in efficiency past its largest window), and below its
- * smallest window at that window's time, not its rate (a kernel this thin
- * is bound by what each query row costs, not by its FLOPs); a band as long
- * as the sequence is full causal attention; without a table, the time of
+ * and log(seq); past its largest window, log-linearly in the span from that
+ * window's rate to the full kernel's at span = seq), and below its smallest
+ * window at that window's time, not its rate (a kernel this thin is bound
+ * by what each query row costs, not by its FLOPs); a band as long as the
+ * sequence is full causal attention; without a table, the time of
  * full causal attention (efficiency scaled to the band's FLOPs, `flops`),
  * which bounds the time with a table too. */
 double cs_cost_window_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,

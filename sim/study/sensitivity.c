@@ -66,7 +66,10 @@ static int apply(cs_cluster *k, int which, double f)
     case 2:
         scale_attention(&g->attention_efficiency.flash, f);
         scale_attention(&g->attention_efficiency.fused, f);
-        return g->attention_efficiency.flash.n + g->attention_efficiency.fused.n > 0;
+        scale_attention(&g->attention_efficiency.sliding_window, f);
+        return g->attention_efficiency.flash.n + g->attention_efficiency.fused.n +
+                   g->attention_efficiency.sliding_window.n >
+               0;
     case 3:
         g->memory_bandwidth *= f;
         return 1;
