@@ -251,6 +251,9 @@ START_TEST(bad_arguments_at_their_position)
               "--global-batch-size 8 --bf16 --tokenizer-type HuggingFaceTokenizer",
               "no --vocab-size and no tokenizer whose size is known");
     must_fail(BASE "--moe-layer-freq ([0]*2+[2]*3)\n", "is not a count, a list of 0 and 1");
+    must_fail(BASE "--window-size 128\n", "args:3:15: error: '128' is not a window (left,right)");
+    must_fail(BASE "--window-size 128,0 --window-attn-skip-freq ([1]*3+[0]*1)\n",
+              "is not a count (a pattern list is not read)");
     /* the command line: the argument's number */
     cs_arg a[] = {{"--num-layers", 0, 0}, {"two", 0, 1}};
     cs_import in = {a, 2, NULL, "dgx-h100", 1, "x"};
@@ -316,6 +319,20 @@ START_TEST(special_forms)
     /* 4 layers over 2 stages, 1 per virtual stage: 2 virtual stages */
     ck_assert(s.training.schedule == CS_INTERLEAVED && s.training.virtual_pipeline_stages == 2);
     ck_assert_int_eq(s.model.num_query_groups, 4); /* no --group-query-attention: heads */
+    cs_scenario_free(&s);
+    free(yaml);
+    free(err);
+    /* the sliding window in Megatron's tuple form, and back */
+    ck_assert_int_eq(import_text(BASE "--window-size (127,0) --window-attn-skip-freq 2 "
+                                      "--position-embedding-type rope\n",
+                                 "dgx-h100", 1, &yaml, &err),
+                     0);
+    load_yaml(yaml, &s);
+    ck_assert(s.model.window_size == 127 && s.model.window_attn_skip_freq == 2);
+    char *args = export_args(&s, 0, 8);
+    ck_assert_ptr_nonnull(strstr(args, "--window-size 127,0"));
+    ck_assert_ptr_nonnull(strstr(args, "--window-attn-skip-freq 2"));
+    free(args);
     cs_scenario_free(&s);
     free(yaml);
     free(err);

@@ -61,7 +61,7 @@ static const char *const precision_keys[] = {"bf16", "fp16", "fp8", "fp8_recipe"
 /* Keys whose values (not switches) change time or memory and that the
  * import does not read: passed on, so listed as not converted. Their
  * defaults ("0", "1") are left out. */
-static const char *const listed[] = {"pipeline_model_parallel_layout", "window_size", "cpu_offloading_num_layers",
+static const char *const listed[] = {"pipeline_model_parallel_layout", "cpu_offloading_num_layers",
                                      "moe_router_dtype",
                                      "num_distributed_optimizer_instances",
                                      "activation_func_clamp_value", "optimizer_offload_fraction",

@@ -131,7 +131,7 @@ static const char *const special[] = {
     "expert-model-parallel-size", "expert-tensor-parallel-size", "context-parallel-size",
     "micro-batch-size", "group-query-attention", "num-query-groups", "multi-latent-attention",
     "moe-layer-freq", "tokenizer-type", "vocab-file", "merge-file", "train-samples", "train-iters",
-    "use-rotary-position-embeddings", NULL};
+    "use-rotary-position-embeddings", "window-size", "window-attn-skip-freq", NULL};
 
 /* The special flags that take no value. */
 static const char *const switches[] = {"bf16", "fp16", "group-query-attention",
@@ -303,6 +303,13 @@ static void export_model(printer *p, const cs_scenario *s)
     }
     if (m->mla.enabled)
         put_arg(p, "multi-latent-attention", NULL);
+    if (m->window_size >= 0) {
+        char pair[48];
+        snprintf(pair, sizeof pair, "%ld,0", m->window_size);
+        put_arg(p, "window-size", pair);
+        if (m->window_attn_skip_freq > 0)
+            put_long(p, "window-attn-skip-freq", m->window_attn_skip_freq);
+    }
     if (m->moe.num_experts > 0) {
         if (m->moe.pattern_len > 0) {
             char list[4 * CS_MAX_LAYERS + 4];
@@ -516,6 +523,30 @@ static void from_text(const importer *im, long at, long nvalues, char *buf, size
         used += (size_t)snprintf(buf + used, len - used, " %s", im->in->args[at + k].text);
 }
 
+/* window-size: Megatron's tuple_type, "L,R" with or without its brackets
+ * ("(128,0)"; Bridge's lists join as "[128,0]"). Writes our YAML value; -1
+ * when unreadable. */
+static int window_pair(const char *v, char *out, size_t len)
+{
+    long n[2];
+    const char *p = v;
+    for (int i = 0; i < 2; i++) {
+        while (*p == '(' || *p == '[' || *p == ' ' || (i && *p == ','))
+            p++;
+        char *end;
+        n[i] = strtol(p, &end, 10);
+        if (end == p)
+            return -1;
+        p = end;
+    }
+    while (*p == ')' || *p == ']' || *p == ' ')
+        p++;
+    if (*p)
+        return -1;
+    snprintf(out, len, "[%ld, %ld]", n[0], n[1]);
+    return 0;
+}
+
 /* moe-layer-freq: N, [0,1,...] or Megatron's ([0]*3+[1]*58). Writes our
  * YAML value; -1 when unreadable. */
 static int layer_freq(const char *v, char *out, size_t len)
@@ -659,6 +690,19 @@ static void special_flag(importer *im, long at, long n, layout_args *L)
             fail(im, at, "'%s' is not a count, a list of 0 and 1, or ([0]*N+[1]*M)", v);
         else
             set(im, "model.moe.layer_freq", list, from);
+    } else if (!strcmp(flag, "window-size")) {
+        char pair[64];
+        if (window_pair(v, pair, sizeof pair))
+            fail(im, at + 1, "'%s' is not a window (left,right), e.g. 128,0", v);
+        else
+            set(im, "model.window_size", pair, from);
+    } else if (!strcmp(flag, "window-attn-skip-freq")) {
+        char *end;
+        long freq = strtol(v, &end, 10);
+        if (*end || end == v || freq < 1)
+            fail(im, at + 1, "'%s' is not a count (a pattern list is not read)", v);
+        else
+            set(im, "model.window_attn_skip_freq", v, from);
     } else if (!strcmp(flag, "tokenizer-type")) {
         set(im, "_tokenizer", v, from);
     } else if (!strcmp(flag, "vocab-file") || !strcmp(flag, "merge-file")) {
