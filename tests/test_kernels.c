@@ -32,14 +32,7 @@ static void load(setup *u, const char *training)
              "training: { seq_length: 2048, global_batch_size: 64, %s }\n"
              "layouts:\n  - { tp: 8, pp: 8, dp: 1 }\n",
              training);
-    cs_diags d;
-    cs_diags_init(&d);
-    int rc = tu_load_scenario(yaml, &u->s, &d);
-    if (rc == 0)
-        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
-    cs_diags_print(&d, stderr);
-    cs_diags_free(&d);
-    ck_assert_int_eq(rc, 0);
+    tu_load_checked(yaml, &u->s, &u->z);
     cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
 }
 
@@ -558,14 +551,7 @@ static void load_window_with(setup *u, const char *cluster, long layers, const c
              "optimizer: none%s }\n"
              "layouts:\n  - { tp: 8, pp: 1 }\n",
              layers, cluster, training);
-    cs_diags d;
-    cs_diags_init(&d);
-    int rc = tu_load_scenario(yaml, &u->s, &d);
-    if (rc == 0)
-        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
-    cs_diags_print(&d, stderr);
-    cs_diags_free(&d);
-    ck_assert_int_eq(rc, 0);
+    tu_load_checked(yaml, &u->s, &u->z);
     cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
 }
 

@@ -46,14 +46,7 @@ static void load(setup *u, int experts, int shared, const char *training, const 
              "training: { seq_length: 4096, global_batch_size: 8, %s }\n"
              "network_model: flow\nlayouts:\n  - %s\n",
              model, training, layout);
-    cs_diags d;
-    cs_diags_init(&d);
-    int rc = tu_load_scenario(yaml, &u->s, &d);
-    if (rc == 0)
-        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
-    cs_diags_print(&d, stderr);
-    cs_diags_free(&d);
-    ck_assert_int_eq(rc, 0);
+    tu_load_checked(yaml, &u->s, &u->z);
     cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
 }
 
@@ -69,14 +62,7 @@ static void load_hostless(setup *u, const char *training, const char *schedule)
              "training: { seq_length: 4096, global_batch_size: 8, schedule: %s, %s }\n"
              "layouts:\n  - { tp: 1, pp: 1, ep: 8 }\n",
              model, schedule, training);
-    cs_diags d;
-    cs_diags_init(&d);
-    int rc = tu_load_scenario(yaml, &u->s, &d);
-    if (rc == 0)
-        rc = cs_layout_check(&u->s, &u->s.layouts[0], &u->z, &d);
-    cs_diags_print(&d, stderr);
-    cs_diags_free(&d);
-    ck_assert_int_eq(rc, 0);
+    tu_load_checked(yaml, &u->s, &u->z);
     cs_shape_init(&u->sh, &u->s.model, &u->s.training, &u->z);
 }
 

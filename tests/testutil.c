@@ -87,6 +87,18 @@ int tu_load_scenario(const char *yaml, cs_scenario *s, cs_diags *d)
     return cs_scenario_load(path, &tu_paths, s, d);
 }
 
+void tu_load_checked(const char *yaml, cs_scenario *s, cs_layout_sizes *z)
+{
+    cs_diags d;
+    cs_diags_init(&d);
+    int rc = tu_load_scenario(yaml, s, &d);
+    if (rc == 0)
+        rc = cs_layout_check(s, &s->layouts[0], z, &d);
+    cs_diags_print(&d, stderr);
+    cs_diags_free(&d);
+    ck_assert_int_eq(rc, 0);
+}
+
 const cs_diag *tu_find(const cs_diags *d, const char *needle)
 {
     for (size_t i = 0; i < d->count; i++)

@@ -33,6 +33,9 @@ char *tu_read(const char *path);
 
 /* Loads scenario text (written to scenario.yaml in the temp dir). */
 int tu_load_scenario(const char *yaml, cs_scenario *s, cs_diags *d);
+/* The same, then its first layout checked into z; both must pass (what
+ * they report is printed). */
+void tu_load_checked(const char *yaml, cs_scenario *s, cs_layout_sizes *z);
 
 /* A layout's programs built over the scenario's fabric under network model
  * nm, and run when `run`; the test fails if either does not succeed. */

@@ -251,30 +251,22 @@ double cs_cost_attention_efficiency(cs_cost *c, cs_attention_backend backend, do
     return grid_at(g, head_dim, seq, backward);
 }
 
-/* Query-key pairs of a causal band of `span` keys over `seq` queries, as
- * FlashAttention counts a causal mask (half the square at span = seq). */
-static double band_pairs(double seq, double span)
-{
-    double w = span < seq ? span : seq;
-    return seq * w - w * w / 2;
-}
-
 double cs_cost_window_efficiency(cs_cost *c, cs_attention_backend backend, double head_dim,
                                  double seq, double span, int backward, double flops)
 {
     double full = cs_cost_attention_efficiency(c, backend, head_dim, seq, backward);
     if (!(full > 0)) /* no table: the full kernel as a GEMM of its FLOPs */
-        full = cs_cost_matmul_efficiency(c, flops * band_pairs(seq, seq) / band_pairs(seq, span));
+        full = cs_cost_matmul_efficiency(c, flops * cs_kernels_band_pairs(seq, seq) / cs_kernels_band_pairs(seq, span));
     cs_attn_grid *g = &c->attention[2];
     if (span >= seq)
         return full;
     if (g->nx < 1) /* the full kernel's time over the band's FLOPs */
-        return full * band_pairs(seq, span) / band_pairs(seq, seq);
+        return full * cs_kernels_band_pairs(seq, span) / cs_kernels_band_pairs(seq, seq);
     /* the table's windows are window_size (span - 1) */
     double smallest = g->x[0] + 1, largest = g->x[g->nx - 1] + 1, e;
     if (span < smallest) {
-        e = grid_at(g, smallest - 1, seq, backward) * band_pairs(seq, span) /
-            band_pairs(seq, smallest);
+        e = grid_at(g, smallest - 1, seq, backward) * cs_kernels_band_pairs(seq, span) /
+            cs_kernels_band_pairs(seq, smallest);
     } else if (span <= largest || largest >= seq) {
         e = grid_at(g, span - 1, seq, backward);
     } else { /* from the largest window's rate to the full kernel's at span = seq */
@@ -283,7 +275,7 @@ double cs_cost_window_efficiency(cs_cost *c, cs_attention_backend backend, doubl
     }
     /* never slower than the full causal kernel (a table measured at another
      * head_dim, or held past its windows, could say so) */
-    double floor = full * band_pairs(seq, span) / band_pairs(seq, seq);
+    double floor = full * cs_kernels_band_pairs(seq, span) / cs_kernels_band_pairs(seq, seq);
     return e > floor ? e : floor;
 }
 

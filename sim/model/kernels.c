@@ -373,16 +373,20 @@ static void norm_rerun(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_op
  * of the causal work: p2p in cp kernels of s/cp queries each reading one K/V
  * block, allgather in two (the rank's chunks) reading the gathered K/V, a2a
  * in one over the whole sequence on heads / cp. */
+double cs_kernels_band_pairs(double seq, double span)
+{
+    double w = span < seq ? span : seq;
+    return seq * w - w * w / 2;
+}
+
 static void flash(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
                   cs_kernel_slot slot, int backward)
 {
     double at = sh->heads / sh->t, q = sh->T * sh->q / sh->t, kv = cs_kernels_cp_kv_bytes(sh) / A;
     double fwd = 4 * sh->b * at * sh->s * sh->s * sh->head_dim / 2 / sh->cp;
     double full = fwd;
-    if (o->window > 0 && o->window < sh->s) { /* a causal band (no cp: the layout refuses it) */
-        double w = o->window;
-        fwd = 4 * sh->b * at * (sh->s * w - w * w / 2) * sh->head_dim;
-    }
+    if (o->window > 0 && o->window < sh->s) /* a causal band (no cp: the layout refuses it) */
+        fwd = 4 * sh->b * at * cs_kernels_band_pairs(sh->s, o->window) * sh->head_dim;
     cs_kernel *k = add(l, backward ? "core_attention.backward" : "core_attention.forward",
                        CS_KERNEL_ATTENTION, slot);
     if (!k)

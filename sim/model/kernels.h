@@ -177,6 +177,10 @@ void cs_kernels_attention(const cs_shape *sh, const cs_kernel_opts *o, cs_kernel
  * allgather gathers cp of. */
 double cs_kernels_cp_kv_bytes(const cs_shape *sh);
 
+/* Query-key pairs of a causal band of `span` keys over `seq` queries, as
+ * FlashAttention counts a causal mask (half the square at span >= seq). */
+double cs_kernels_band_pairs(double seq, double span);
+
 /* An MLP block of `tokens` tokens and hidden width `width` split `split`
  * ways, as `groups` equal GEMMs (a grouped GEMM of that many local experts;
  * 1 for a dense MLP). With `norms` the block's norm and bias-dropout-add are

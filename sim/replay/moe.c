@@ -925,12 +925,6 @@ void cs_moe_forward(cs_builder *B, long mb, long layer, cs_op_class k)
     cs_build_carry(B, -1, k, mb, layer, edge_slot(&B->edges_f, CS_SLOT_POST));
 }
 
-/* What `moe` recompute rebuilds of the layer on each GPU (0 without it). */
-static double moe_rebuilt(const cs_builder *B, long layer)
-{
-    return cs_memory_moe_rebuilt(B->m, B->t, B->z, layer);
-}
-
 /* Its input-gradient pass, each block's W right after its B with `with_w`. */
 void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
 {
@@ -940,7 +934,7 @@ void cs_moe_backward(cs_builder *B, long mb, long layer, int with_w)
     /* moe recompute: the checkpointed MoELayer.forward reruns whole, its
      * all-to-alls and host wait included (tensor_parallel.checkpoint in
      * moe_layer.py), rebuilding what it saves until its backward ends */
-    double rebuilt = moe_rebuilt(B, layer);
+    double rebuilt = cs_memory_moe_rebuilt(B->m, B->t, B->z, layer);
     if (cs_recomputes(B->z->recompute, B->t, CS_RC_MOE))
         moe_layer_forward(B, mb, layer, CS_OP_RECOMPUTE, rebuilt);
     moe_ops(B, BLOCK_UNPERMUTE, CS_PASS_B, CS_OP_BACKWARD_INPUT, mb, layer);
