@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model/layout.h"
 #include "replay/replay.h"
 #include "testutil.h"
 #include "report/json.h"
+#include "report/plot.h"
 #include "report/timeline.h"
 #include "replay/workload.h"
 
@@ -340,6 +343,91 @@ START_TEST(gnuplot_renders_and_plot_redraws)
 }
 END_TEST
 
+/* Reads a picture whole (its size in *n) for a byte comparison. */
+static char *picture(const char *dir, const char *name, long *n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    *n = file_size(path);
+    ck_assert_msg(*n > 1000, "%s missing or empty", name);
+    return tu_read(path);
+}
+
+/* Gnuplots started ahead draw the same bytes as gnuplots started for their
+ * picture, quotes in a title included; a pool ended unused leaves no child;
+ * a warm gnuplot that died hands its picture to a cold one. */
+START_TEST(warm_gnuplots_draw_as_cold_ones)
+{
+    const char *marker = tu_write("marker", "");
+    char dir[256], cmd[1024], path[512];
+    snprintf(dir, sizeof dir, "%.*s/warm", (int)(strrchr(marker, '/') - marker), marker);
+    snprintf(cmd, sizeof cmd, BIN " run " CS_SOURCE_DIR "/scenarios/seed-options.yaml "
+                              "--network-model analytic --out %s", dir);
+    ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+    snprintf(path, sizeof path, "%s/plots.txt", dir);
+    static const char list[] =
+        "plots/compare.gp\tcompare.dat\tq.png\tit's a \"quoted\" 'title'\t-1\tpng\n"
+        "plots/timeline.gp\toption1/timeline.dat\tt.png\tt\tpng\t0\n";
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(list, f);
+    fclose(f);
+    cs_plot_pool *pool = cs_plot_warm(3);
+    ck_assert_ptr_nonnull(pool);
+    cs_plot_drawing *d;
+    ck_assert_int_eq(cs_plot_start(dir, stderr, pool, &d), 0);
+    ck_assert_int_eq(cs_plot_wait(d), 2);
+    long nw[2], nc[2];
+    char *warm[2] = {picture(dir, "q.png", &nw[0]), picture(dir, "t.png", &nw[1])};
+    ck_assert_int_eq(cs_plot_render(dir, stderr), 2);
+    char *cold[2] = {picture(dir, "q.png", &nc[0]), picture(dir, "t.png", &nc[1])};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(nw[i], nc[i]);
+        ck_assert_int_eq(memcmp(warm[i], cold[i], (size_t)nw[i]), 0);
+        free(warm[i]);
+        free(cold[i]);
+    }
+    /* Ended unused: every gnuplot reaped. */
+    cs_plot_pool_free(cs_plot_warm(2));
+    errno = 0;
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    /* A "gnuplot" that dies after the warm-up's first line, before its
+     * picture. */
+    char fake[300], *real = getenv("PATH");
+    ck_assert_ptr_nonnull(real);
+    char *saved = strdup(real);
+    snprintf(fake, sizeof fake, "%s/fakebin", dir);
+    ck_assert_int_eq(mkdir(fake, 0755), 0);
+    snprintf(path, sizeof path, "%s/gnuplot", fake);
+    f = fopen(path, "w"); /* it reads the warm-up's first line, then exits */
+    ck_assert_ptr_nonnull(f);
+    fputs("#!/bin/sh\nread line\n", f);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0755), 0);
+    ck_assert_int_eq(setenv("PATH", fake, 1), 0);
+    pool = cs_plot_warm(1);
+    ck_assert_int_eq(setenv("PATH", saved, 1), 0);
+    ck_assert_ptr_nonnull(pool);
+    siginfo_t info;
+    ck_assert_int_eq(waitid(P_ALL, 0, &info, WEXITED | WNOWAIT), 0); /* it has exited */
+    remove(path);
+    rmdir(fake);
+    snprintf(path, sizeof path, "%s/q.png", dir);
+    remove(path);
+    ck_assert_int_eq(cs_plot_start(dir, stderr, pool, &d), 0);
+    ck_assert_int_eq(cs_plot_wait(d), 2);
+    long n;
+    char *again = picture(dir, "q.png", &n);
+    ck_assert_int_eq(n, nc[0]);
+    free(again);
+    errno = 0;
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    free(saved);
+}
+END_TEST
+
 /* A plots.txt that is a FIFO or endless (/dev/zero) is refused at once, not
  * waited on or read without end. */
 START_TEST(plot_list_must_be_a_regular_file)
@@ -566,6 +654,7 @@ static Suite *suite(void)
     tcase_add_test(t, trace_bound_spreads_the_gpus);
     tcase_add_test(t, tight_json_and_raw_elements);
     tcase_add_test(t, gnuplot_renders_and_plot_redraws);
+    tcase_add_test(t, warm_gnuplots_draw_as_cold_ones);
     tcase_add_test(t, run_without_gnuplot);
     tcase_add_test(t, plot_list_must_be_a_regular_file);
     suite_add_tcase(s, t);

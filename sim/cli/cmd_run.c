@@ -8,6 +8,7 @@
 
 #include "input/units.h"
 #include "replay/runner.h"
+#include "report/plot.h"
 #include "report/timeline.h"
 
 static const char help[] =
@@ -236,7 +237,7 @@ static long captured_gpus(const run_args *a, long world, long *out, int *added)
 
 /* Timelines, traces, comparison and pictures of a finished run. */
 static int write_plots(const char *dir, const run_args *a, const cs_scenario *s, const cs_run *run,
-                       const cs_paths *paths)
+                       const cs_paths *paths, cs_plot_pool **pool)
 {
     char buf[4096];
     const char *scripts = cs_cli_scripts_dir(paths, buf, sizeof buf);
@@ -263,7 +264,8 @@ static int write_plots(const char *dir, const run_args *a, const cs_scenario *s,
         return -1;
     /* The traces are written while gnuplot draws the pictures. */
     cs_plot_drawing *drawing;
-    int drawn = cs_plot_start(dir, stderr, &drawing), failed = 0;
+    int drawn = cs_plot_start(dir, stderr, *pool, &drawing), failed = 0;
+    *pool = NULL; /* the drawing's now */
     for (size_t i = 0; i < run->count && !failed; i++) {
         const cs_layout_run *lr = &run->layouts[i];
         failed = lr->replayed &&
@@ -297,6 +299,7 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
     cs_network_model model = a.has_model ? a.model : scn.network_model;
     scn.no_symmetry = a.no_symmetry;
     int status = EXIT_OK;
+    cs_plot_pool *pool = NULL; /* gnuplots started ahead */
     long gpus[2 * MAX_RANKS];
     long world = scn.cluster.nodes * scn.cluster.gpus_per_node;
     int added = 0;
@@ -308,6 +311,10 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
         status = EXIT_BAD_INPUT;
         goto done;
     }
+    /* The gnuplots start while the layouts replay (a timeline and a memory
+     * picture per layout, one comparison), so that drawing begins at once. */
+    if (!a.no_plots && !a.svg)
+        pool = cs_plot_warm((int)(scn.layout_count < 8 ? 2 * scn.layout_count + 1 : 17));
     if (cs_run_scenario(&scn, model, a.has_seed ? a.seed : scn.seed, &ro, &run) != 0) {
         fprintf(stderr, "clustersim run: out of memory or a replay could not finish\n");
         status = EXIT_BAD_INPUT;
@@ -327,12 +334,13 @@ static int cmd_run(int argc, char **argv, const cs_paths *paths)
         write_report(dir, "results.csv", CS_FORMAT_CSV, &scn, &run) ||
         write_report(dir, "report.txt", CS_FORMAT_TEXT, &scn, &run))
         status = EXIT_BAD_INPUT;
-    if (status == EXIT_OK && !a.no_plots && write_plots(dir, &a, &scn, &run, paths))
+    if (status == EXIT_OK && !a.no_plots && write_plots(dir, &a, &scn, &run, paths, &pool))
         status = EXIT_BAD_INPUT;
     cs_report_run(stdout, a.format, &scn, &run);
     if (status == EXIT_OK && run.valid == 0)
         status = EXIT_INVALID;
 done:
+    cs_plot_pool_free(pool);
     cs_run_free(&run);
     cs_scenario_free(&scn);
     return status;

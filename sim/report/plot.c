@@ -5,7 +5,9 @@
 #include <sched.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,10 +74,93 @@ typedef struct {
     char picture[4300]; /* the temporary file gnuplot draws into */
 } drawing;
 
-/* Starts gnuplot -c SCRIPT DATA PICTURE ARGS... with paths under root:
- * 0, 1 when the picture cannot be written (a failure of this picture), or
- * -1 when gnuplot cannot be started. */
-static int gnuplot_start(drawing *d, const char *root, char **fields, int n)
+/* A gnuplot started ahead (cs_plot_warm): its stdin is our end of a socket
+ * pair, a socket so that a gnuplot that has died fails the send instead of
+ * raising SIGPIPE. */
+typedef struct {
+    pid_t pid; /* 0: none, or handed its picture */
+    int fd;
+} warm;
+
+#define POOL_MAX 4
+
+struct cs_plot_pool {
+    int count;
+    warm w[POOL_MAX];
+};
+
+static int send_all(int fd, const char *text, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Appends ' s ' to buf, a quote inside doubled as gnuplot reads it: 0, or -1
+ * when it does not fit or s holds a line break (it would end the command). */
+static int append_quoted(char *buf, size_t size, size_t *len, const char *s)
+{
+    if (*len + 3 > size)
+        return -1;
+    buf[(*len)++] = ' ';
+    buf[(*len)++] = '\'';
+    for (; *s; s++) {
+        if (*s == '\n' || *s == '\r' || *len + 3 > size)
+            return -1;
+        if (*s == '\'')
+            buf[(*len)++] = '\'';
+        buf[(*len)++] = *s;
+    }
+    buf[(*len)++] = '\'';
+    buf[*len] = '\0';
+    return 0;
+}
+
+/* Hands `argv` (script, data, picture, arguments) to a warm gnuplot as the
+ * command `call` with the same arguments, which runs the script as -c does,
+ * and ends its input so that it exits when drawn: 0 with d->pid set, or -1
+ * when there is no warm gnuplot left or it could not take the command. */
+static int warm_draw(drawing *d, cs_plot_pool *pool, char **argv, int argc)
+{
+    warm *w = NULL;
+    for (int k = 0; pool && k < pool->count && !w; k++)
+        if (pool->w[k].pid)
+            w = &pool->w[k];
+    if (!w)
+        return -1;
+    char cmd[16384] = "call";
+    size_t len = 4;
+    int ok = 1;
+    for (int i = 0; i < argc && ok; i++)
+        ok = append_quoted(cmd, sizeof cmd - 1, &len, argv[i]) == 0;
+    if (!ok)
+        return -1; /* drawn cold, with the arguments as they are */
+    cmd[len++] = '\n';
+    pid_t pid = w->pid;
+    ok = send_all(w->fd, cmd, len) == 0;
+    close(w->fd);
+    w->pid = 0;
+    if (!ok) { /* it died: reaped here, and the picture drawn cold */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return -1;
+    }
+    d->pid = pid;
+    return 0;
+}
+
+/* Starts gnuplot -c SCRIPT DATA PICTURE ARGS... with paths under root, by a
+ * warm gnuplot when the pool has one: 0, 1 when the picture cannot be
+ * written (a failure of this picture), or -1 when gnuplot cannot be
+ * started. */
+static int gnuplot_start(drawing *d, const char *root, char **fields, int n, cs_plot_pool *pool)
 {
     char paths[2][4200];
     char *argv[16];
@@ -94,6 +179,8 @@ static int gnuplot_start(drawing *d, const char *root, char **fields, int n)
     for (int i = 3; i < n && argc < 15; i++)
         argv[argc++] = fields[i];
     argv[argc] = NULL;
+    if (warm_draw(d, pool, argv + 2, argc - 2) == 0)
+        return 0;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     /* gnuplot's chatter goes nowhere; clustersim reports failures itself. */
@@ -143,6 +230,82 @@ static int drawings_at_once(void)
     return cores < 1 ? 1 : cores > DRAWING_MAX ? DRAWING_MAX : (int)cores;
 }
 
+/* What a warm gnuplot does before its picture: the PNG terminal finds its
+ * fonts when it first draws text, so it draws a small picture into nothing.
+ * Nothing it sets outlives that: each script sets its terminal and output. */
+static const char warm_up[] = "set terminal pngcairo size 200,100 font \"sans,10\"\n"
+                              "set output '/dev/null'\n"
+                              "plot 0 notitle\n";
+
+/* Ends a warm gnuplot that has not been handed a picture. */
+static void warm_end(warm *w)
+{
+    if (!w->pid)
+        return;
+    close(w->fd);
+    kill(w->pid, SIGKILL); /* it has nothing to draw */
+    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    w->pid = 0;
+}
+
+static int warm_start(warm *w)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, sv[1], 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", 1, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", 1, 0);
+    char *argv[] = {"gnuplot", NULL};
+    int rc = posix_spawnp(&w->pid, "gnuplot", &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(sv[1]);
+    if (rc != 0) {
+        w->pid = 0;
+        close(sv[0]);
+        return -1;
+    }
+    w->fd = sv[0];
+    if (send_all(w->fd, warm_up, sizeof warm_up - 1) != 0) {
+        warm_end(w);
+        return -1;
+    }
+    return 0;
+}
+
+cs_plot_pool *cs_plot_warm(int count)
+{
+    /* One more than are drawn at once, so that the next picture starts warm. */
+    int most = drawings_at_once() + 1;
+    if (count > most)
+        count = most;
+    if (count > POOL_MAX)
+        count = POOL_MAX;
+    cs_plot_pool *pool = count > 0 ? calloc(1, sizeof *pool) : NULL;
+    if (!pool)
+        return NULL;
+    for (int k = 0; k < count; k++)
+        if (warm_start(&pool->w[pool->count]) == 0)
+            pool->count++;
+    if (pool->count == 0) { /* no gnuplot, or no way to start one */
+        free(pool);
+        return NULL;
+    }
+    return pool;
+}
+
+void cs_plot_pool_free(cs_plot_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int k = 0; k < pool->count; k++)
+        warm_end(&pool->w[k]);
+    free(pool);
+}
+
 /* A list of pictures being drawn, DRAWING_MAX at most at once. */
 struct cs_plot_drawing {
     char root[4096];
@@ -151,6 +314,7 @@ struct cs_plot_drawing {
     int begun;         /* text given to strtok_r once */
     int running, at_once; /* gnuplots being drawn; most at once */
     int rendered, failed, missing;
+    cs_plot_pool *pool; /* warm gnuplots not handed a picture yet, or NULL */
     drawing slot[DRAWING_MAX]; /* pid 0: free */
 };
 
@@ -245,7 +409,7 @@ static void draw_more(cs_plot_drawing *d, int all)
         int k = 0;
         while (k < DRAWING_MAX - 1 && d->slot[k].pid) /* a free one: running < at_once */
             k++;
-        int rc = gnuplot_start(&d->slot[k], d->root, fields, n);
+        int rc = gnuplot_start(&d->slot[k], d->root, fields, n, d->pool);
         if (rc == 0)
             d->running++;
         else
@@ -255,7 +419,7 @@ static void draw_more(cs_plot_drawing *d, int all)
 
 #define PLOTS_MAX ((size_t)1 << 20) /* plots.txt: a line per picture */
 
-int cs_plot_start(const char *root, FILE *note, cs_plot_drawing **out)
+int cs_plot_start(const char *root, FILE *note, cs_plot_pool *pool, cs_plot_drawing **out)
 {
     *out = NULL;
     char path[4096];
@@ -263,17 +427,20 @@ int cs_plot_start(const char *root, FILE *note, cs_plot_drawing **out)
     size_t len;
     char *text = cs_file_read(path, PLOTS_MAX, &len);
     if (!text) {
-        if (errno == ENOENT)
+        int err = errno;
+        cs_plot_pool_free(pool);
+        if (err == ENOENT)
             return -1;
         char buf[64];
         if (note)
             fprintf(note, "clustersim: cannot read %s: %s\n", path,
-                    cs_file_error(errno, PLOTS_MAX, buf, sizeof buf));
+                    cs_file_error(err, PLOTS_MAX, buf, sizeof buf));
         return -3;
     }
     cs_plot_drawing *d = calloc(1, sizeof *d);
     if (!d) {
         free(text);
+        cs_plot_pool_free(pool);
         if (note)
             fprintf(note, "clustersim: out of memory\n");
         return -3;
@@ -281,6 +448,7 @@ int cs_plot_start(const char *root, FILE *note, cs_plot_drawing **out)
     snprintf(d->root, sizeof d->root, "%s", root);
     d->note = note;
     d->text = text;
+    d->pool = pool;
     d->at_once = drawings_at_once();
     draw_more(d, 0);
     *out = d;
@@ -298,6 +466,7 @@ int cs_plot_wait(cs_plot_drawing *d)
                          "'clustersim plot %s', or see %s/plots.txt for the gnuplot commands.\n",
                 d->root, d->root, d->root);
     int rc = d->failed ? -2 : d->rendered;
+    cs_plot_pool_free(d->pool);
     free(d->text);
     free(d);
     return rc;
@@ -306,6 +475,6 @@ int cs_plot_wait(cs_plot_drawing *d)
 int cs_plot_render(const char *root, FILE *note)
 {
     cs_plot_drawing *d;
-    int rc = cs_plot_start(root, note, &d);
+    int rc = cs_plot_start(root, note, NULL, &d);
     return rc ? rc : cs_plot_wait(d);
 }

@@ -28,7 +28,18 @@ int cs_plot_render(const char *root, FILE *note);
  * all, frees d and returns as cs_plot_render. Nothing may be added to the
  * list between the two. */
 typedef struct cs_plot_drawing cs_plot_drawing;
-int cs_plot_start(const char *root, FILE *note, cs_plot_drawing **d);
+typedef struct cs_plot_pool cs_plot_pool;
+int cs_plot_start(const char *root, FILE *note, cs_plot_pool *pool, cs_plot_drawing **d);
 int cs_plot_wait(cs_plot_drawing *d);
+
+/* Gnuplots started ahead, while a run replays: each loads its libraries and
+ * fonts (a quarter to a half of a small picture's time) and then waits for
+ * the one PNG picture it will draw, which it draws as `gnuplot -c` would.
+ * cs_plot_warm starts up to `count` of them (fewer past the cores' share)
+ * and returns NULL when it starts none; cs_plot_start hands its pictures to
+ * them first and takes the pool (NULL: every gnuplot starts cold); a pool
+ * not given to cs_plot_start is ended with cs_plot_pool_free. */
+cs_plot_pool *cs_plot_warm(int count);
+void cs_plot_pool_free(cs_plot_pool *pool);
 
 #endif
