@@ -760,6 +760,69 @@ START_TEST(host_bound_iteration_counts_ops)
 }
 END_TEST
 
+/* The empty ops opening a pass for Megatron's torch.cuda.synchronize()
+ * after a batched p2p: per GPU (gpu_count entries, zeroed by the caller),
+ * and checks that each is gated by what it waits for and that the GPU's
+ * next op starts no sooner than `launch` after it (the host's first launch
+ * once its wait is over). */
+static long p2p_syncs(const built *b, double launch, long *per_gpu)
+{
+    long n = 0;
+    for (long id = 0; id < b->w.count; id++) {
+        const cs_op_info *o = &b->w.info[id];
+        cs_op_times t = cs_exec_times(b->x, id);
+        if (cs_exec_is_collective(b->x, id) || o->layer != -1 || o->work != 0 ||
+            t.end != t.begin || (o->klass != CS_OP_FORWARD && o->klass != CS_OP_BACKWARD_INPUT))
+            continue;
+        long gpu = cs_exec_gpu(b->x, id);
+        per_gpu[gpu]++;
+        n++;
+        for (int g = 0; g < o->ngate; g++)
+            ck_assert(cs_exec_times(b->x, o->gate[g]).end <= t.begin);
+        for (long next = id + 1; next < b->w.count; next++)
+            if (!cs_exec_is_collective(b->x, next) && cs_exec_gpu(b->x, next) == gpu &&
+                cs_exec_stream(b->x, next) == CS_STREAM_COMPUTE) {
+                ck_assert(cs_exec_times(b->x, next).begin >= t.end + launch * (1 - 1e-9));
+                break;
+            }
+    }
+    return n;
+}
+
+/* Megatron's batched p2p ends in torch.cuda.synchronize() (batch_p2p_sync):
+ * on a 2-stage 1F1B of 2 micro-batches the host waits before F1, B0 and B1
+ * on stage 0 (F0 sent; B0 and B1 receive) and before F0 and F1 on stage 1
+ * (they receive; its B passes send but follow F passes of the last stage,
+ * which send nothing): 3 and 2 waits per GPU. None with the interleaved
+ * schedule's overlap_p2p_comm (Megatron's default there), nor without a
+ * host. */
+START_TEST(batched_p2p_synchronizes_the_host)
+{
+    char model[512];
+    snprintf(model, sizeof model, SMALL, "");
+    const char *layout = "{ tp: 1, pp: 2, dp: 4 }";
+    const char *cases[] = {"micro_batch_size: 2, optimizer: none",
+                           "micro_batch_size: 2, optimizer: none, schedule: interleaved, "
+                           "virtual_pipeline_stages: 2"};
+    const double launch = 1e-6;
+    for (int c = 0; c < 3; c++) {
+        built b;
+        host_run_ops(model, cases[c == 1], layout, c == 2 ? 0 : launch, 0, &b);
+        ck_assert_int_eq(b.z.microbatches, 2);
+        long per_gpu[8] = {0};
+        long n = p2p_syncs(&b, c == 2 ? 0 : launch, per_gpu);
+        if (c == 0) {
+            ck_assert_int_eq(n, 4 * 3 + 4 * 2);
+            for (long g = 0; g < 8; g++) /* stage 0 holds GPUs 0-3 */
+                ck_assert_int_eq(per_gpu[g], g < 4 ? 3 : 2);
+        } else {
+            ck_assert_int_eq(n, 0);
+        }
+        done(&b);
+    }
+}
+END_TEST
+
 /* A host faster than the GPU delays a dense run by its first launch only;
  * a MoE dispatcher's wait costs the GPU the host's time to issue what
  * follows it unless work queued before the wait covers it. */
@@ -845,6 +908,7 @@ int main(void)
     tcase_add_test(t, host_bound_iteration_counts_launches);
     tcase_add_test(t, host_bound_iteration_counts_ops);
     tcase_add_test(t, host_ahead_of_the_gpu_costs_little);
+    tcase_add_test(t, batched_p2p_synchronizes_the_host);
     tcase_add_test(t, folded_expert_groups_span_tp_ranks);
     tcase_add_test(t, uneven_pipeline_stages_hold_their_layers);
     tcase_add_test(t, mtp_layers_on_the_last_stage);

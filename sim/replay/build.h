@@ -283,7 +283,8 @@ void cs_moe_route_stage(cs_builder *B);
 /* pipeline.c: passes in schedule order, and the stage-to-stage transfers. */
 long cs_pipeline_slot(const cs_builder *B, long stage, int backward, long mb, long chunk,
                       long local);
-void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p);
+/* Builds passes[at] of the stage (the passes before it already built). */
+void cs_pipeline_run_pass(cs_builder *B, const cs_pass *passes, long at);
 void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long stage);
 
 /* grads.c: per stage, the gradient zeroing at the start and the gradient

@@ -11,8 +11,47 @@ long cs_pipeline_slot(const cs_builder *B, long stage, int backward, long mb, lo
            local;
 }
 
-void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
+static int p2p_waits(const cs_builder *B);
+
+/* Whether pass p of a stage sends to a neighbour (F to the next virtual
+ * stage, B to the previous) or, with receiving, receives from one. */
+static int pass_exchanges(const cs_builder *B, const cs_pass *p, int receiving)
 {
+    long vs = p->chunk * B->z->pp + B->stage, last_vs = B->z->pp * B->chunks - 1;
+    if (p->kind == CS_PASS_W)
+        return 0;
+    return (p->kind == CS_PASS_F) == !receiving ? vs < last_vs : vs > 0;
+}
+
+/* Megatron's batched p2p ends with torch.cuda.synchronize() (batch_p2p_sync,
+ * in p2p_communication.py, whenever batch_p2p_comm: every schedule but the
+ * interleaved one with overlap_p2p_comm), so between two passes that
+ * exchange anything with a neighbour the host waits until the GPU has
+ * finished all it was given and the transfers have arrived; the next pass
+ * then starts from an empty queue, at its first launch. Modelled as an
+ * empty op opening the pass (the pass's transfers gate it, as they gate a
+ * pass's first op) that the host waits for. Gradient reductions in flight
+ * on their own stream are not waited for (unhosted, their ops come later). */
+static void p2p_sync(cs_builder *B, const cs_pass *passes, long i)
+{
+    const cs_pass *p = &passes[i], *prev = NULL;
+    for (long j = i - 1; j >= 0 && !prev; j--)
+        if (passes[j].kind != CS_PASS_W)
+            prev = &passes[j];
+    if (!B->hosted || !p2p_waits(B) || p->kind == CS_PASS_W ||
+        !(pass_exchanges(B, p, 1) || (prev && pass_exchanges(B, prev, 0))))
+        return;
+    cs_op_class k = p->kind == CS_PASS_F ? CS_OP_FORWARD : CS_OP_BACKWARD_INPUT;
+    cs_work w = {0, 0, 0, 1}; /* the synchronize call */
+    for (long local = 0; local < B->locals; local++)
+        cs_build_compute(B, B->gpu_of[local], k, p->mb, -1, w, 0, 0);
+    cs_build_host_mark(B);
+    cs_build_host_sync(B);
+}
+
+void cs_pipeline_run_pass(cs_builder *B, const cs_pass *passes, long at)
+{
+    const cs_pass *p = &passes[at];
     long p_ = B->z->pp, v = B->chunks;
     long vs = p->chunk * p_ + B->stage, first = B->chunk_first[p->chunk];
     long last = first + B->chunk_count[p->chunk] - 1;
@@ -21,6 +60,7 @@ void cs_pipeline_run_pass(cs_builder *B, const cs_pass *p)
         return; /* its W ops were issued with B, block by block, as autograd runs them */
     for (long local = 0; local < B->locals; local++)
         B->capture[B->gpu_of[local]] = -1; /* cs_build_chain() records the pass's first op */
+    p2p_sync(B, passes, at);
     if (p->kind == CS_PASS_F) {
         if (vs == 0)
             cs_embedding_forward(B, p->mb);

@@ -72,7 +72,7 @@ static void build_stage(cs_builder *B, long stage, cs_pass *passes)
     cs_grads_prefetch(B);
     long count = cs_schedule_passes(z->schedule, z->pp, B->chunks, z->microbatches, stage, passes);
     for (long i = 0; i < count && !B->failed && !B->asymmetric; i++)
-        cs_pipeline_run_pass(B, &passes[i]);
+        cs_pipeline_run_pass(B, passes, i);
     cs_build_flush(B, -1);
     for (long local = 0; local < B->per_stage; local++)
         B->last_op_of_stage[local] = B->last[B->gpu_of[local]];
