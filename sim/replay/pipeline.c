@@ -246,8 +246,10 @@ void cs_pipeline_links(cs_builder *B, const cs_pass *passes, long count, long st
             long receiver = sender + 1;
             long from_slot = cs_pipeline_slot(B, stage, backward, ps->mb, ps->chunk, local);
             long to_slot = cs_pipeline_slot(B, to_stage, backward, ps->mb, to_chunk, local);
-            cs_op_info *o = cs_build_info(B, sender, CS_OP_PP, ps->mb, -1);
+            /* The receiver's record first: the table may move to hold it,
+             * and then already holds the sender's. */
             cs_op_info *r = cs_build_info(B, receiver, CS_OP_PP, ps->mb, -1);
+            cs_op_info *o = r ? cs_build_info(B, sender, CS_OP_PP, ps->mb, -1) : NULL;
             if (!o || !r)
                 return;
             o->stage = (int16_t)stage;
