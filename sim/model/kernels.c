@@ -379,14 +379,37 @@ double cs_kernels_band_pairs(double seq, double span)
     return seq * w - w * w / 2;
 }
 
+/* The band's query-key pairs of one context-parallel rank: with a2a its
+ * heads / cp over the whole sequence (1/cp of the band); with all_gather
+ * its two chunks of s / 2cp queries (chunks r and 2cp - 1 - r, as
+ * Megatron's load balancing splits the sequence) against the gathered keys,
+ * the most any rank holds (the ranks meet at the gathers; the first holds
+ * the band's start, which has fewer keys per query). Transformer Engine
+ * runs windows with CP over these two only. */
+static double cp_band_pairs(const cs_shape *sh, double span)
+{
+    if (sh->cp <= 1)
+        return cs_kernels_band_pairs(sh->s, span);
+    if (sh->cp_comm != CS_CP_ALLGATHER)
+        return cs_kernels_band_pairs(sh->s, span) / sh->cp;
+    double chunk = sh->s / (2 * sh->cp), most = 0;
+    for (long r = 0; r < (long)sh->cp; r++) {
+        double a = (double)r * chunk, b = (2 * sh->cp - 1 - (double)r) * chunk;
+        double pairs = cs_kernels_band_pairs(a + chunk, span) - cs_kernels_band_pairs(a, span) +
+                       cs_kernels_band_pairs(b + chunk, span) - cs_kernels_band_pairs(b, span);
+        most = pairs > most ? pairs : most;
+    }
+    return most;
+}
+
 static void flash(cs_kernel_list *l, const cs_shape *sh, const cs_kernel_opts *o,
                   cs_kernel_slot slot, int backward)
 {
     double at = sh->heads / sh->t, q = sh->T * sh->q / sh->t, kv = cs_kernels_cp_kv_bytes(sh) / A;
     double fwd = 4 * sh->b * at * sh->s * sh->s * sh->head_dim / 2 / sh->cp;
     double full = fwd;
-    if (o->window > 0 && o->window < sh->s) /* a causal band (no cp: the layout refuses it) */
-        fwd = 4 * sh->b * at * cs_kernels_band_pairs(sh->s, o->window) * sh->head_dim;
+    if (o->window > 0 && o->window < sh->s) /* a causal band */
+        fwd = 4 * sh->b * at * cp_band_pairs(sh, o->window) * sh->head_dim;
     cs_kernel *k = add(l, backward ? "core_attention.backward" : "core_attention.forward",
                        CS_KERNEL_ATTENTION, slot);
     if (!k)

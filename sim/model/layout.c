@@ -132,10 +132,10 @@ static void check_context(checker *c, const cs_model *m, const cs_layout *l,
         problem(c, CS_ERROR, l->loc_cp,
                 "context parallelism runs only in Transformer Engine's attention (backend "
                 "flash or fused), as Megatron-Core requires");
-    if (m->window_size >= 0)
-        problem(c, CS_ERROR, l->loc_cp,
-                "sliding-window attention (model.window_size) with context parallelism is not "
-                "modelled yet");
+    if (m->window_size >= 0 && t->cp_comm_type == CS_CP_P2P) /* TE: a2a and all_gather only */
+        problem(c, CS_ERROR, t->loc_cp_comm.file ? t->loc_cp_comm : l->loc_cp,
+                "sliding-window attention (model.window_size) with context parallelism needs "
+                "cp_comm_type a2a or all_gather: Transformer Engine refuses windows with p2p");
     if (t->cp_comm_type == CS_CP_A2A_P2P)
         problem(c, CS_ERROR, t->loc_cp_comm,
                 "cp_comm_type a2a+p2p (hierarchical) is not modelled yet; use p2p, a2a or "
