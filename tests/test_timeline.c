@@ -366,7 +366,7 @@ START_TEST(warm_gnuplots_draw_as_cold_ones)
     ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
     snprintf(path, sizeof path, "%s/plots.txt", dir);
     static const char list[] =
-        "plots/compare.gp\tcompare.dat\tq.png\tit's a \"quoted\" 'title'\t-1\tpng\n"
+        "plots/compare.gp\tcompare.dat\tq.png\t'it''s a \"quoted\" ''title'\t-1\tpng\n"
         "plots/timeline.gp\toption1/timeline.dat\tt.png\tt\tpng\t0\n";
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);

@@ -103,8 +103,8 @@ static int send_all(int fd, const char *text, size_t len)
     return 0;
 }
 
-/* Appends ' s ' to buf, a quote inside doubled as gnuplot reads it: 0, or -1
- * when it does not fit or s holds a line break (it would end the command). */
+/* Appends ' s ' to buf: 0, or -1 when it does not fit or s holds a quote or
+ * a line break (the picture is then drawn by a cold gnuplot). */
 static int append_quoted(char *buf, size_t size, size_t *len, const char *s)
 {
     if (*len + 3 > size)
@@ -112,10 +112,10 @@ static int append_quoted(char *buf, size_t size, size_t *len, const char *s)
     buf[(*len)++] = ' ';
     buf[(*len)++] = '\'';
     for (; *s; s++) {
-        if (*s == '\n' || *s == '\r' || *len + 3 > size)
+        /* gnuplot 5.4 misreads a leading or repeated doubled quote ('''a',
+         * 'a''''b'): an argument with a quote is drawn cold instead. */
+        if (*s == '\n' || *s == '\r' || *s == '\'' || *len + 3 > size)
             return -1;
-        if (*s == '\'')
-            buf[(*len)++] = '\'';
         buf[(*len)++] = *s;
     }
     buf[(*len)++] = '\'';
@@ -133,7 +133,7 @@ static int warm_draw(drawing *d, cs_plot_pool *pool, char **argv, int argc)
     for (int k = 0; pool && k < pool->count && !w; k++)
         if (pool->w[k].pid)
             w = &pool->w[k];
-    if (!w)
+    if (!w || argc - 1 > 9) /* call takes 9 arguments; -c keeps the first 9 */
         return -1;
     char cmd[16384] = "call";
     size_t len = 4;
@@ -233,7 +233,7 @@ static int drawings_at_once(void)
 /* What a warm gnuplot does before its picture: the PNG terminal finds its
  * fonts when it first draws text, so it draws a small picture into nothing.
  * Nothing it sets outlives that: each script sets its terminal and output. */
-static const char warm_up[] = "set terminal pngcairo size 200,100 font \"sans,10\"\n"
+static const char warm_up[] = "set terminal pngcairo\n" /* no options: none persist */
                               "set output '/dev/null'\n"
                               "plot 0 notitle\n";
 
